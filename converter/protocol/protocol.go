@@ -1,0 +1,299 @@
+// Package protocol defines what the daemon and the trtd-worker process say to
+// each other: a JSON Request on the worker's stdin, newline-delimited JSON
+// Events on its stdout (progress, TensorRT memory accounting, and one final
+// Result), free-form TensorRT log text on its stderr, and an exit code that
+// classifies the outcome.
+//
+// Enumerations cross this boundary (and, inside the worker, the cgo
+// boundary) by name, never as raw integers: TensorRT renumbered its enums
+// between major versions.
+package protocol
+
+import "time"
+
+// Version is the protocol version. The worker refuses requests of another
+// version with ExitBadRequest.
+const Version = 1
+
+// Ops a request can ask for.
+const (
+	OpBuild = "build" // build an engine from Request.Model (and validate it)
+	OpProbe = "probe" // report the builder identity (libraries, GPU) and exit
+)
+
+// Class is the classification of an attempt's outcome.
+type Class string
+
+// The outcome classes. The ladder moves to a cheaper stage only for the
+// memory classes (see Class.MemoryBound).
+const (
+	ClassOK                 Class = "ok"
+	ClassOutOfMemory        Class = "out_of_memory"
+	ClassNoTactic           Class = "no_tactic_fits"
+	ClassUnsupportedModel   Class = "unsupported_model"
+	ClassBuilderUnavailable Class = "builder_unavailable"
+	ClassBadRequest         Class = "bad_request"
+	ClassInvalidEngine      Class = "invalid_engine"
+	ClassCrashed            Class = "crashed"
+	ClassTimedOut           Class = "timed_out"
+	ClassCanceled           Class = "canceled"
+)
+
+// MemoryBound reports whether a cheaper stage may succeed where this one
+// failed.
+func (c Class) MemoryBound() bool {
+	return c == ClassOutOfMemory || c == ClassNoTactic
+}
+
+// Exit codes of the worker. Anything else (or a signal) is classified by the
+// daemon from the captured log.
+const (
+	ExitOK                 = 0
+	ExitOutOfMemory        = 10
+	ExitNoTactic           = 11
+	ExitUnsupportedModel   = 12
+	ExitBuilderUnavailable = 13
+	ExitBadRequest         = 14
+	ExitInvalidEngine      = 15
+)
+
+// ExitCodeClass maps a worker exit code to its class; ok is false for codes
+// the protocol does not define.
+func ExitCodeClass(code int) (c Class, ok bool) {
+	switch code {
+	case ExitOK:
+		return ClassOK, true
+	case ExitOutOfMemory:
+		return ClassOutOfMemory, true
+	case ExitNoTactic:
+		return ClassNoTactic, true
+	case ExitUnsupportedModel:
+		return ClassUnsupportedModel, true
+	case ExitBuilderUnavailable:
+		return ClassBuilderUnavailable, true
+	case ExitBadRequest:
+		return ClassBadRequest, true
+	case ExitInvalidEngine:
+		return ClassInvalidEngine, true
+	}
+	return "", false
+}
+
+// ExitCode is the inverse of ExitCodeClass for the classes a worker reports
+// itself.
+func ExitCode(c Class) int {
+	switch c {
+	case ClassOK:
+		return ExitOK
+	case ClassOutOfMemory:
+		return ExitOutOfMemory
+	case ClassNoTactic:
+		return ExitNoTactic
+	case ClassUnsupportedModel:
+		return ExitUnsupportedModel
+	case ClassBuilderUnavailable:
+		return ExitBuilderUnavailable
+	case ClassBadRequest:
+		return ExitBadRequest
+	case ClassInvalidEngine:
+		return ExitInvalidEngine
+	}
+	return 1
+}
+
+// Precision names.
+const (
+	PrecisionFP32 = "fp32"
+	PrecisionFP16 = "fp16"
+	PrecisionINT8 = "int8"
+)
+
+// Tactic source names (TensorRT's TacticSource enum, by name).
+const (
+	TacticCUBLAS   = "cublas"
+	TacticCUBLASLt = "cublaslt"
+	TacticCUDNN    = "cudnn"
+	TacticEdgeMask = "edge_mask_convolutions"
+	TacticJITConvs = "jit_convolutions"
+)
+
+// Settings are the builder settings of one stage, resolved (config stage +
+// sidecar overrides). Zero values mean "TensorRT's default" except where
+// noted.
+type Settings struct {
+	Precision string `json:"precision"` // fp32 | fp16 | int8 (only where the platform has it fast)
+	// TF32 allows TF32 math on Ampere+; nil leaves TensorRT's default.
+	TF32 *bool `json:"tf32,omitempty"`
+	// WorkspaceMiB caps the builder workspace. Always set on 8.2/8.3, whose
+	// default is 0.
+	WorkspaceMiB int64 `json:"workspace_mib"`
+	// TacticSources, when non-nil, is the exact set of enabled tactic
+	// sources; nil keeps TensorRT's default set.
+	TacticSources []string `json:"tactic_sources,omitempty"`
+	// OptimizationLevel is the builder optimization level (8.6+); nil = default.
+	OptimizationLevel *int `json:"optimization_level,omitempty"`
+	// MaxAuxStreams (8.6+); nil = default.
+	MaxAuxStreams *int `json:"max_aux_streams,omitempty"`
+	// TacticDRAMMiB caps the kTACTIC_DRAM pool (8.6+); 0 = default.
+	TacticDRAMMiB int64 `json:"tactic_dram_mib,omitempty"`
+	// DLACore selects a DLA core; nil = GPU only.
+	DLACore *int `json:"dla_core,omitempty"`
+	// GPUFallback lets layers the DLA cannot run fall back to the GPU.
+	GPUFallback bool `json:"gpu_fallback,omitempty"`
+	// TimingCache enables loading and saving the timing cache.
+	TimingCache bool `json:"timing_cache"`
+}
+
+// Shape is an optimization profile entry for one dynamic input.
+type Shape struct {
+	Input string  `json:"input"`
+	Min   []int64 `json:"min"`
+	Opt   []int64 `json:"opt"`
+	Max   []int64 `json:"max"`
+}
+
+// Request is what the daemon writes to the worker's stdin.
+type Request struct {
+	Version int    `json:"version"`
+	Op      string `json:"op"`
+	// Backend is "api" (the TensorRT C++ API), "trtexec", or "auto"/"" (API
+	// if compiled in and the libraries load, else trtexec if found).
+	Backend string `json:"backend,omitempty"`
+	// Trtexec is the trtexec binary to use; "" searches the usual places.
+	Trtexec string `json:"trtexec,omitempty"`
+	// WorkDir is the job's empty working directory; the worker chdirs there.
+	WorkDir string `json:"work_dir,omitempty"`
+	// Model is the ONNX file, relative to WorkDir (external data is only
+	// read from WorkDir).
+	Model string `json:"model,omitempty"`
+	// Engine is the path the engine is written to (atomically: temp file in
+	// the same directory, fsync, rename).
+	Engine string `json:"engine,omitempty"`
+	Stage  string `json:"stage,omitempty"`
+	// Settings of this stage.
+	Settings Settings `json:"settings"`
+	// Shapes for dynamic inputs.
+	Shapes []Shape `json:"shapes,omitempty"`
+	// TimingCache is the timing cache file for this (TensorRT version, GPU).
+	TimingCache string `json:"timing_cache,omitempty"`
+	// ValidateRuns is how many timed inference runs validate the engine
+	// (after warm-up); 0 = the worker's default, -1 = skip validation.
+	ValidateRuns int `json:"validate_runs,omitempty"`
+	// Accuracy holds sample inputs and expected outputs for the accuracy gate.
+	Accuracy *Accuracy `json:"accuracy,omitempty"`
+}
+
+// Accuracy names ONNX TensorProto (.pb) files of sample inputs and expected
+// outputs, relative to WorkDir, and the tolerances.
+type Accuracy struct {
+	Inputs  []string `json:"inputs"`
+	Outputs []string `json:"outputs"`
+	ATol    float64  `json:"atol"`
+	RTol    float64  `json:"rtol"`
+}
+
+// Event kinds on the worker's stdout.
+const (
+	EventProgress = "progress"
+	EventMemUsage = "mem_usage"
+	EventLog      = "log"
+	EventResult   = "result"
+)
+
+// Event is one line of the worker's stdout.
+type Event struct {
+	Event string    `json:"event"`
+	Time  time.Time `json:"time"`
+	// Progress: phase name and step/steps (TensorRT 10's IProgressMonitor).
+	Phase string `json:"phase,omitempty"`
+	Step  int    `json:"step,omitempty"`
+	Steps int    `json:"steps,omitempty"`
+	// MemUsage: a parsed [MemUsageChange] line.
+	Mem *MemUsage `json:"mem,omitempty"`
+	// Log: a TensorRT logger line with its severity.
+	Severity string `json:"severity,omitempty"`
+	Message  string `json:"message,omitempty"`
+	// Result: the final outcome.
+	Result *Result `json:"result,omitempty"`
+}
+
+// MemUsage is TensorRT's own memory accounting of one phase, from a
+// "[MemUsageChange]" log line.
+type MemUsage struct {
+	Phase     string  `json:"phase"`
+	CPUMiB    float64 `json:"cpu_mib"`
+	GPUMiB    float64 `json:"gpu_mib"`
+	CPUNowMiB float64 `json:"cpu_now_mib,omitempty"`
+	GPUNowMiB float64 `json:"gpu_now_mib,omitempty"`
+	Line      string  `json:"line"`
+}
+
+// Builder identifies what builds engines: libraries found and the GPU. It is
+// part of the cache key: an engine is tied to the exact TensorRT version and
+// GPU.
+type Builder struct {
+	Backend           string            `json:"backend"` // api | trtexec | fake
+	TensorRT          string            `json:"tensorrt,omitempty"`
+	CompiledTensorRT  string            `json:"compiled_tensorrt,omitempty"`
+	CUDARuntime       string            `json:"cuda_runtime,omitempty"`
+	CUDADriver        string            `json:"cuda_driver,omitempty"`
+	GPU               string            `json:"gpu,omitempty"`
+	ComputeCapability string            `json:"compute_capability,omitempty"`
+	GPUMemTotal       int64             `json:"gpu_mem_total,omitempty"`
+	GPUMemFree        int64             `json:"gpu_mem_free,omitempty"`
+	Libraries         map[string]string `json:"libraries,omitempty"` // soname -> resolved path
+	PlatformFP16      bool              `json:"platform_fp16,omitempty"`
+	PlatformINT8      bool              `json:"platform_int8,omitempty"`
+	DLACores          int               `json:"dla_cores,omitempty"`
+	Trtexec           string            `json:"trtexec,omitempty"`
+}
+
+// Fingerprint is the part of Builder that an engine is tied to.
+func (b Builder) Fingerprint() string {
+	return b.TensorRT + "/" + b.ComputeCapability + "/" + b.GPU
+}
+
+// Validation is what running the engine once built showed.
+type Validation struct {
+	Runs          int            `json:"runs"`
+	P50Ms         float64        `json:"p50_ms"`
+	P99Ms         float64        `json:"p99_ms"`
+	DeviceMemUsed int64          `json:"device_mem_used"`
+	Outputs       []TensorInfo   `json:"outputs,omitempty"`
+	Accuracy      []AccuracyStat `json:"accuracy,omitempty"`
+	AccuracyOK    *bool          `json:"accuracy_ok,omitempty"`
+}
+
+// TensorInfo names a tensor with its shape and type.
+type TensorInfo struct {
+	Name  string  `json:"name"`
+	DType string  `json:"dtype"`
+	Shape []int64 `json:"shape"`
+}
+
+// AccuracyStat is the error of one output against its expected values.
+type AccuracyStat struct {
+	Output    string  `json:"output"`
+	MaxAbsErr float64 `json:"max_abs_err"`
+	MaxRelErr float64 `json:"max_rel_err"`
+	OK        bool    `json:"ok"`
+}
+
+// Result is the worker's final word.
+type Result struct {
+	Class   Class   `json:"class"`
+	Message string  `json:"message,omitempty"`
+	Builder Builder `json:"builder"`
+	// Engine is the path written, with its size and sha256.
+	Engine       string      `json:"engine,omitempty"`
+	EngineBytes  int64       `json:"engine_bytes,omitempty"`
+	EngineSHA256 string      `json:"engine_sha256,omitempty"`
+	BuildMs      int64       `json:"build_ms,omitempty"`
+	MemUsage     []MemUsage  `json:"mem_usage,omitempty"`
+	Validation   *Validation `json:"validation,omitempty"`
+	// Calls lists the builder API calls the settings turned into, by name,
+	// for the report ("setMemoryPoolLimit(kWORKSPACE, 268435456)").
+	Calls []string `json:"calls,omitempty"`
+	// Skipped lists settings that do not exist on this TensorRT version.
+	Skipped []string `json:"skipped,omitempty"`
+}
