@@ -1,0 +1,219 @@
+// Package fsutil holds the few filesystem primitives every part of trtd
+// relies on: durable atomic replacement of a file (temp in the same
+// directory, fsync, rename, fsync the directory) and opening untrusted
+// files without following links or blocking on FIFOs.
+package fsutil
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// TempPrefix starts the name of every temporary file trtd writes, so a crash
+// leaves recognisable debris that startup removes.
+const TempPrefix = ".trtd-tmp-"
+
+// Sentinel errors for untrusted files.
+var (
+	ErrNotRegular = errors.New("not a regular file")
+	ErrSymlink    = errors.New("is a symbolic link")
+	ErrChanged    = errors.New("file changed while it was opened")
+)
+
+// WriteFileAtomic writes data to path durably: readers see the old content
+// or the new, never a part.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	return WriteAtomic(path, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteAtomic calls write with a temporary file in path's directory, then
+// fsyncs it, renames it over path and fsyncs the directory. On any error the
+// temporary file is removed and path is untouched.
+func WriteAtomic(path string, perm os.FileMode, write func(io.Writer) error) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, TempPrefix+base+"-")
+	if err != nil {
+		return fmt.Errorf("create temp for %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err = write(f); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = f.Chmod(perm); err != nil {
+		return fmt.Errorf("chmod %s: %w", path, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", path, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", path, err)
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename into %s: %w", path, err)
+	}
+	return SyncDir(dir)
+}
+
+// SyncDir fsyncs a directory so a rename in it is durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open dir %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+		return fmt.Errorf("fsync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// IsTemp reports whether name is one of trtd's temporary files.
+func IsTemp(name string) bool { return strings.HasPrefix(filepath.Base(name), TempPrefix) }
+
+// RemoveTemps deletes trtd's temporary files left in dir by a crash.
+func RemoveTemps(dir string) (removed []string, err error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	for _, e := range ents {
+		if IsTemp(e.Name()) && !e.IsDir() {
+			p := filepath.Join(dir, e.Name())
+			if err := os.Remove(p); err == nil {
+				removed = append(removed, p)
+			}
+		}
+	}
+	return removed, nil
+}
+
+// OpenUntrusted opens a file a user dropped somewhere: it refuses links,
+// FIFOs, sockets, devices and directories without ever blocking on them,
+// and checks that what was opened is what was looked at.
+func OpenUntrusted(path string) (*os.File, os.FileInfo, error) {
+	li, err := os.Lstat(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if li.Mode()&os.ModeSymlink != 0 {
+		return nil, li, fmt.Errorf("%s: %w", path, ErrSymlink)
+	}
+	if !li.Mode().IsRegular() {
+		return nil, li, fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, kind(li.Mode()))
+	}
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return nil, li, fmt.Errorf("%s: %w", path, ErrSymlink)
+		}
+		return nil, li, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, li, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fi, fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, kind(fi.Mode()))
+	}
+	if !os.SameFile(li, fi) {
+		f.Close()
+		return nil, fi, fmt.Errorf("%s: %w", path, ErrChanged)
+	}
+	// Back to blocking reads for a regular file.
+	if err := unix.SetNonblock(fd, false); err != nil {
+		f.Close()
+		return nil, fi, err
+	}
+	return f, fi, nil
+}
+
+func kind(m os.FileMode) string {
+	switch {
+	case m&os.ModeSymlink != 0:
+		return "symbolic link"
+	case m.IsDir():
+		return "directory"
+	case m&os.ModeNamedPipe != 0:
+		return "FIFO"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	case m&os.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
+}
+
+// Kind describes a file mode in words for error messages.
+func Kind(m os.FileMode) string {
+	if m.IsRegular() {
+		return "regular file"
+	}
+	return kind(m)
+}
+
+// Inode returns the device and inode numbers of fi.
+func Inode(fi os.FileInfo) (dev, ino uint64) {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Dev), st.Ino
+	}
+	return 0, 0
+}
+
+// RenameNoReplace renames old to new, failing with os.ErrExist instead of
+// replacing an existing new.
+func RenameNoReplace(oldpath, newpath string) error {
+	err := unix.Renameat2(unix.AT_FDCWD, oldpath, unix.AT_FDCWD, newpath, unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EEXIST) {
+		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: os.ErrExist}
+	}
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+		// Filesystems without RENAME_NOREPLACE: link+unlink keeps the guarantee.
+		if err := os.Link(oldpath, newpath); err != nil {
+			return err
+		}
+		return os.Remove(oldpath)
+	}
+	if err != nil {
+		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: err}
+	}
+	return nil
+}
+
+// CopyFile copies src to dst atomically (used when a rename crosses
+// filesystems).
+func CopyFile(src, dst string, perm os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return WriteAtomic(dst, perm, func(w io.Writer) error {
+		_, err := io.Copy(w, in)
+		return err
+	})
+}
