@@ -1,0 +1,153 @@
+package onnx
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// The fields of `trtd inspect --json` that scripts rely on, compared
+// exactly with python3-onnx.
+var conformanceFields = []string{"ir_version", "opset", "producer", "inputs", "outputs", "node_count", "op_counts", "initializers"}
+
+const refPython = "/usr/bin/python3"
+
+// needPythonONNX skips the test unless Debian's python3-onnx is installed.
+func needPythonONNX(t *testing.T) {
+	t.Helper()
+	if err := exec.Command(refPython, "-c", "import onnx").Run(); err != nil {
+		t.Skipf("reference parser unavailable (%s -c 'import onnx': %v): apt-get install python3-onnx", refPython, err)
+	}
+}
+
+type refResult struct {
+	Path    string         `json:"path"`
+	Summary map[string]any `json:"summary"`
+	Error   string         `json:"error"`
+}
+
+// reference runs testdata/reference.py once over all paths.
+func reference(t *testing.T, paths []string) map[string]refResult {
+	t.Helper()
+	cmd := exec.Command(refPython, "testdata/reference.py", "-")
+	cmd.Stdin = strings.NewReader(strings.Join(paths, "\n") + "\n")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("reference.py: %v\n%s", err, stderr.String())
+	}
+	res := map[string]refResult{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		dec.UseNumber()
+		var r refResult
+		if err := dec.Decode(&r); err != nil {
+			t.Fatalf("reference.py output %q: %v", sc.Text(), err)
+		}
+		res[r.Path] = r
+	}
+	if len(res) != len(paths) {
+		t.Fatalf("reference.py answered for %d of %d files", len(res), len(paths))
+	}
+	return res
+}
+
+// goSummary returns the conformance fields of Open(path).Summary() as
+// generic JSON values.
+func goSummary(path string) (map[string]any, error) {
+	m, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(m.Summary())
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var all map[string]any
+	if err := dec.Decode(&all); err != nil {
+		return nil, err
+	}
+	out := map[string]any{}
+	for _, k := range conformanceFields {
+		out[k] = all[k]
+	}
+	return out, nil
+}
+
+// compareWithReference checks every path against python3-onnx and returns
+// how many agreed.
+func compareWithReference(t *testing.T, paths []string) int {
+	t.Helper()
+	ref := reference(t, paths)
+	agreed := 0
+	for _, p := range paths {
+		r := ref[p]
+		got, err := goSummary(p)
+		if r.Error != "" {
+			if err == nil {
+				t.Errorf("%s: python-onnx refuses it (%s) but the reader accepts it", p, r.Error)
+			} else {
+				agreed++
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: python-onnx reads it, the reader says: %v", p, err)
+			continue
+		}
+		ok := true
+		for _, k := range conformanceFields {
+			if !reflect.DeepEqual(got[k], r.Summary[k]) {
+				g, _ := json.Marshal(got[k])
+				w, _ := json.Marshal(r.Summary[k])
+				t.Errorf("%s: %s differs:\n   got %s\n  want %s", p, k, g, w)
+				ok = false
+			}
+		}
+		if ok {
+			agreed++
+		}
+	}
+	return agreed
+}
+
+// onnxTestdata is where Debian's libonnx-testdata puts its models.
+func onnxTestdata() string {
+	if d := os.Getenv("TRTD_ONNX_TESTDATA"); d != "" {
+		return d
+	}
+	return "/usr/share/libonnx-testdata/data"
+}
+
+func TestConformanceONNXTestdata(t *testing.T) {
+	needPythonONNX(t)
+	root := onnxTestdata()
+	var paths []string
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".onnx") {
+			paths = append(paths, p)
+		}
+		return nil
+	})
+	if err != nil || len(paths) == 0 {
+		t.Skipf("no ONNX test models under %s (%v): apt-get install libonnx-testdata", root, err)
+	}
+	sort.Strings(paths)
+	agreed := compareWithReference(t, paths)
+	t.Logf("libonnx-testdata: %d of %d models agree with python3-onnx on %s", agreed, len(paths), strings.Join(conformanceFields, ", "))
+}
