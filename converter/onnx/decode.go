@@ -66,9 +66,9 @@ type FormatError struct {
 
 func (e *FormatError) Error() string {
 	if e.Off >= 0 {
-		return fmt.Sprintf("%s at byte %d: %v", e.What, e.Off, e.Err)
+		return fmt.Sprintf("%v at byte %d: %s", e.Err, e.Off, e.What)
 	}
-	return fmt.Sprintf("%s: %v", e.What, e.Err)
+	return fmt.Sprintf("%v: %s", e.Err, e.What)
 }
 
 func (e *FormatError) Unwrap() error { return e.Err }
@@ -182,9 +182,9 @@ func (d *decoder) next(end int64, what string) (f field, ok bool, err error) {
 		f.data, f.n = d.pos, int64(l)
 		if l > uint64(end-d.pos) {
 			if end == d.size || l > uint64(d.size-d.pos) {
-				return f, false, d.fail(f.start, ErrTruncated, "%s: field %d of %d bytes runs past the end of the file (%d bytes left)", what, num, l, d.size-d.pos)
+				return f, false, d.fail(f.start, ErrTruncated, "%s %s of %d bytes runs past the end of the file (%d bytes left)", what, fieldName(what, num), l, d.size-d.pos)
 			}
-			return f, false, d.fail(f.start, ErrNotONNX, "%s: field %d of %d bytes runs past the end of its message (%d bytes left)", what, num, l, end-d.pos)
+			return f, false, d.fail(f.start, ErrNotONNX, "%s %s of %d bytes runs past the end of its message (%d bytes left)", what, fieldName(what, num), l, end-d.pos)
 		}
 	default:
 		return f, false, d.fail(f.start, ErrNotONNX, "%s: unsupported wire type %d in field %d", what, typ, num)
@@ -313,4 +313,22 @@ func (d *decoder) int64s(f field, end int64, what string, add func(int64) error)
 	default:
 		return d.skip(f, end, what)
 	}
+}
+
+// fieldNames names the fields that error messages mention most.
+var fieldNames = map[string]map[protowire.Number]string{
+	"ModelProto": {1: "ir_version", 2: "producer_name", 3: "producer_version", 4: "domain", 5: "model_version",
+		6: "doc_string", 7: "graph", 8: "opset_import", 14: "metadata_props", 20: "training_info", 25: "functions"},
+	"GraphProto": {1: "node", 2: "name", 5: "initializer", 10: "doc_string", 11: "input", 12: "output",
+		13: "value_info", 14: "quantization_annotation", 15: "sparse_initializer"},
+	"NodeProto": {1: "input", 2: "output", 3: "name", 4: "op_type", 5: "attribute", 6: "doc_string", 7: "domain"},
+	"TensorProto": {1: "dims", 2: "data_type", 4: "float_data", 5: "int32_data", 6: "string_data", 7: "int64_data",
+		8: "name", 9: "raw_data", 10: "double_data", 11: "uint64_data", 13: "external_data", 14: "data_location"},
+}
+
+func fieldName(msg string, num protowire.Number) string {
+	if n, ok := fieldNames[msg][num]; ok {
+		return fmt.Sprintf("field %d (%s)", num, n)
+	}
+	return fmt.Sprintf("field %d", num)
 }

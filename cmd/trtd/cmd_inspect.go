@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/trtd/trtd/converter/onnx"
+	"github.com/trtd/trtd/converter/opsupport"
+)
+
+func init() {
+	register(&command{
+		Name:    "inspect",
+		Summary: "summarize an ONNX model without loading its weights",
+		Usage: `Usage: trtd inspect MODEL [--json] [--trt VERSION]
+
+Reads MODEL's structure without loading its weights (a 500 MB model costs a
+few MiB) and prints the producer, opsets, inputs and outputs (dynamic dims
+marked with *), parameter count, weight bytes, op histogram and external data.
+It then lists the ops that the ONNX parser of the TensorRT installed here
+(or of --trt VERSION) cannot import, before a build fails on them.
+
+With --json the same as one JSON object. These fields are stable:
+ir_version, opset (domain -> version, "" = ai.onnx), producer {name, version},
+inputs and outputs ([{name, dtype, shape}], shape items are integers for fixed
+dims, strings for symbolic ones, null for unknown ones), node_count, op_counts,
+initializers {count, bytes}; plus weight_bytes, parameters, dynamic_inputs,
+external_data and tensorrt {version, table, exact, unsupported, opset_warning}.
+
+Exit status: 0 ok, 1 the model is unreadable, 2 usage error.
+
+Example:
+  trtd inspect resnet50.onnx
+  trtd inspect --trt 8.2 yolov8n.onnx
+  trtd inspect model.onnx --json | jq .inputs`,
+		Run: runInspect,
+	})
+}
+
+// trtCheck is the op-support part of `trtd inspect`.
+type trtCheck struct {
+	Version      string              `json:"version"`           // requested or detected
+	Detected     bool                `json:"detected"`          // found on this machine (not --trt)
+	Table        string              `json:"table"`             // operator table used
+	Exact        bool                `json:"exact"`             // table is of that very minor version
+	Unsupported  []opsupport.Problem `json:"unsupported"`       // ops the parser cannot (or may not) import
+	OpsetWarning string              `json:"opset_warning"`     // default opset outside the documented range
+	Error        string              `json:"error,omitempty"`   // why no check was made
+	Sources      []string            `json:"sources,omitempty"` // where the table came from
+}
+
+type inspectJSON struct {
+	onnx.Summary
+	TensorRT *trtCheck `json:"tensorrt"`
+}
+
+func runInspect(ctx context.Context, e *Env, args []string) int {
+	fs := newFlagSet("inspect", e)
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	trt := fs.String("trt", "", "check op support against this TensorRT `VERSION` (e.g. 8.2, 8.6.1, 10.3) instead of the installed one")
+	if code, done := parse(fs, args); done {
+		return code
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(e.Stderr, "trtd inspect: want exactly one MODEL argument (trtd inspect -h for help)")
+		return 2
+	}
+	path := fs.Arg(0)
+	m, err := onnx.Open(path)
+	if err != nil {
+		fmt.Fprintf(e.Stderr, "trtd inspect: %v\n", err)
+		return 1
+	}
+	s := m.Summary()
+	check := checkOps(s, *trt, "/")
+	if check.Error != "" && *trt != "" {
+		fmt.Fprintf(e.Stderr, "trtd inspect: --trt %s: %s\n", *trt, check.Error)
+		return 2
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(inspectJSON{Summary: s, TensorRT: check}); err != nil {
+			fmt.Fprintf(e.Stderr, "trtd inspect: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintf(e.Stdout, "model:        %s\n", path)
+	if err := s.WriteText(e.Stdout); err != nil {
+		fmt.Fprintf(e.Stderr, "trtd inspect: %v\n", err)
+		return 1
+	}
+	writeCheck(e.Stdout, check)
+	return 0
+}
+
+// checkOps checks the model's ops against the TensorRT version given, or
+// the one detected under root.
+func checkOps(s onnx.Summary, version, root string) *trtCheck {
+	c := &trtCheck{Version: version, Unsupported: []opsupport.Problem{}}
+	if version == "" {
+		v, err := opsupport.DetectVersion(root)
+		if err != nil {
+			c.Error = "no TensorRT found on this machine; pass --trt VERSION to check op support"
+			return c
+		}
+		c.Version, c.Detected = v, true
+	}
+	t, exact, err := opsupport.For(c.Version)
+	if err != nil {
+		c.Error = err.Error()
+		return c
+	}
+	c.Table, c.Exact, c.Sources = t.Version, exact, t.Source
+	ops := make([]opsupport.Op, len(s.Ops))
+	for i, o := range s.Ops {
+		ops[i] = opsupport.Op{Domain: o.Domain, OpType: o.OpType, Count: o.Count}
+	}
+	if ps := t.Check(ops); ps != nil {
+		c.Unsupported = ps
+	}
+	if v, ok := s.Opset[""]; ok {
+		c.OpsetWarning = t.CheckOpset(v)
+	}
+	return c
+}
+
+func writeCheck(w io.Writer, c *trtCheck) {
+	if c.Error != "" {
+		fmt.Fprintf(w, "tensorrt:     %s\n", c.Error)
+		return
+	}
+	how := "given with --trt"
+	if c.Detected {
+		how = "installed here"
+	}
+	fmt.Fprintf(w, "tensorrt:     %s (%s), operator table of %s", c.Version, how, c.Table)
+	if !c.Exact {
+		fmt.Fprintf(w, " (nearest documented release)")
+	}
+	fmt.Fprintln(w)
+	if c.OpsetWarning != "" {
+		fmt.Fprintf(w, "  warning: %s\n", c.OpsetWarning)
+	}
+	if len(c.Unsupported) == 0 {
+		fmt.Fprintln(w, "  every op of the model is supported by its ONNX parser")
+		return
+	}
+	fmt.Fprintln(w, "  ops its ONNX parser cannot import (a build would fail on them):")
+	for _, p := range c.Unsupported {
+		name := p.OpType
+		if p.Domain != "" {
+			name = p.Domain + "::" + p.OpType
+		}
+		fmt.Fprintf(w, "  %6d  %-24s %s\n", p.Count, name, p.Reason)
+	}
+}
