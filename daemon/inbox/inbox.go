@@ -1,0 +1,430 @@
+// Package inbox decides when an uploaded model is complete.
+//
+// Events are only a wake-up hint: OpenSSH's scp and sftp write in place
+// under the final name, and an aborted transfer closes its file like a
+// finished one. A file is ready when its size, mtime and inode have been
+// quiet for the settle period and its content passes the check (a whole
+// ONNX model); a file renamed into the inbox (rsync, WinSCP's .filepart,
+// `mv`) is checked at once. A periodic rescan, and one after an inotify
+// queue overflow, covers lost events; a deleted and recreated inbox is
+// watched again.
+//
+// Hostile entries (symbolic links, FIFOs, sockets, directories named
+// *.onnx) are never followed and never block: they are reported once as
+// rejected and left where they are. Nothing in the inbox is ever written,
+// moved or deleted by this package.
+package inbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/trtd/trtd/daemon/fsutil"
+)
+
+// ModelExt is the extension of the files the inbox picks up.
+const ModelExt = ".onnx"
+
+// ErrTooLarge rejects files over Options.MaxBytes.
+var ErrTooLarge = errors.New("file is larger than inbox.max_bytes")
+
+// Kind of an Event.
+type Kind int
+
+// Event kinds.
+const (
+	Ready    Kind = iota // complete and valid: claim it
+	Rejected             // not a model trtd will build; Err says why
+)
+
+func (k Kind) String() string {
+	if k == Ready {
+		return "ready"
+	}
+	return "rejected"
+}
+
+// Event is a decision about one inbox entry.
+type Event struct {
+	Kind    Kind
+	Name    string // base name in the inbox
+	Path    string
+	Size    int64
+	ModTime time.Time
+	Dev     uint64
+	Ino     uint64
+	MovedIn bool  // arrived by rename
+	Err     error // for Rejected
+}
+
+// Checker checks the content of an opened candidate; a non-nil error means
+// the file is not (yet) a whole model.
+type Checker func(f *os.File, path string) error
+
+// Options configure a Watcher.
+type Options struct {
+	Dir      string
+	Settle   time.Duration
+	Rescan   time.Duration
+	MaxBytes int64
+	Check    Checker
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+// Ignored reports whether name is never a candidate: hidden files and the
+// temporary names of upload clients.
+func Ignored(name string) bool {
+	if strings.HasPrefix(name, ".") {
+		return true
+	}
+	for _, suf := range []string{".filepart", ".tmp", ".part", ".partial", "~"} {
+		if strings.HasSuffix(name, suf) {
+			return true
+		}
+	}
+	return false
+}
+
+// IsCandidate reports whether name is a model the inbox considers.
+func IsCandidate(name string) bool {
+	return !Ignored(name) && strings.HasSuffix(name, ModelExt) && len(name) > len(ModelExt)
+}
+
+type sig struct {
+	size    int64
+	mtime   time.Time
+	dev     uint64
+	ino     uint64
+	mode    fs.FileMode
+	present bool
+}
+
+type entry struct {
+	sig        sig
+	changedAt  time.Time
+	movedIn    bool
+	reported   bool // rejection reported for this signature
+	lastErr    string
+	checkedSig sig // signature at the last failed content check
+}
+
+// Watcher watches one inbox directory.
+type Watcher struct {
+	o       Options
+	entries map[string]*entry
+	// Done marks a name as claimed (consumer moved it away) or delivered.
+	delivered map[string]sig
+	rescanNow chan struct{}
+	movedIn   chan string
+}
+
+// New returns a Watcher; call Run.
+func New(o Options) *Watcher {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Rescan <= 0 {
+		o.Rescan = 30 * time.Second
+	}
+	return &Watcher{o: o, entries: map[string]*entry{}, delivered: map[string]sig{},
+		rescanNow: make(chan struct{}, 1), movedIn: make(chan string, 256)}
+}
+
+// Rescan asks for a full scan soon (e.g. after the consumer freed a slot).
+func (w *Watcher) Rescan() {
+	select {
+	case w.rescanNow <- struct{}{}:
+	default:
+	}
+}
+
+// Run watches until ctx ends, sending decisions to out. ready, if not nil,
+// is closed once the watch is set and the first scan is done.
+func (w *Watcher) Run(ctx context.Context, out chan<- Event, ready chan<- struct{}) error {
+	if err := os.MkdirAll(w.o.Dir, 0o755); err != nil {
+		return fmt.Errorf("inbox %s: %w", w.o.Dir, err)
+	}
+	var (
+		fw        *fsnotify.Watcher
+		mv        *movedInWatch
+		watchedID sig
+		events    <-chan fsnotify.Event
+		errs      <-chan error
+	)
+	closeWatch := func() {
+		if fw != nil {
+			fw.Close()
+			fw, events, errs = nil, nil, nil
+		}
+		if mv != nil {
+			mv.Close()
+			mv = nil
+		}
+	}
+	defer closeWatch()
+	// (Re)establish the watch when the inbox directory is new or replaced.
+	ensureWatch := func() {
+		st, err := statSig(w.o.Dir)
+		if err != nil || !st.mode.IsDir() {
+			if fw != nil {
+				w.o.Log.Warn("inbox directory is gone; waiting for it to come back", "dir", w.o.Dir)
+				closeWatch()
+			}
+			watchedID = sig{}
+			if errors.Is(err, os.ErrNotExist) {
+				os.MkdirAll(w.o.Dir, 0o755)
+			}
+			return
+		}
+		if fw != nil && st.dev == watchedID.dev && st.ino == watchedID.ino {
+			return
+		}
+		closeWatch()
+		nw, err := fsnotify.NewBufferedWatcher(1024)
+		if err != nil {
+			w.o.Log.Error("inotify unavailable; relying on rescans", "err", err)
+			return
+		}
+		if err := nw.Add(w.o.Dir); err != nil {
+			nw.Close()
+			w.o.Log.Error("cannot watch inbox; relying on rescans", "dir", w.o.Dir, "err", err)
+			return
+		}
+		fw, events, errs, watchedID = nw, nw.Events, nw.Errors, st
+		if m, err := newMovedInWatch(w.o.Dir, w.movedIn); err == nil {
+			mv = m
+		} else {
+			w.o.Log.Warn("cannot watch for renames into the inbox; renamed files wait for the settle period", "err", err)
+		}
+		w.o.Log.Debug("watching inbox", "dir", w.o.Dir)
+	}
+
+	ensureWatch()
+	w.scan(ctx, out)
+	if ready != nil {
+		close(ready)
+	}
+	tick := time.NewTicker(w.tickInterval())
+	defer tick.Stop()
+	rescan := time.NewTicker(w.o.Rescan)
+	defer rescan.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			if ev.Name == w.o.Dir {
+				ensureWatch()
+				continue
+			}
+			if filepath.Dir(ev.Name) == filepath.Clean(w.o.Dir) {
+				w.touch(filepath.Base(ev.Name), false)
+			}
+		case name := <-w.movedIn:
+			w.touch(name, true)
+			w.evaluate(ctx, out)
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				w.o.Log.Warn("inotify queue overflowed; rescanning the inbox")
+			} else {
+				w.o.Log.Warn("inbox watch error; rescanning", "err", err)
+			}
+			w.scan(ctx, out)
+		case <-w.rescanNow:
+			ensureWatch()
+			w.scan(ctx, out)
+		case <-rescan.C:
+			ensureWatch()
+			w.scan(ctx, out)
+		case <-tick.C:
+			w.evaluate(ctx, out)
+		}
+	}
+}
+
+func (w *Watcher) tickInterval() time.Duration {
+	d := w.o.Settle / 4
+	if d < 20*time.Millisecond {
+		d = 20 * time.Millisecond
+	}
+	if d > 250*time.Millisecond {
+		d = 250 * time.Millisecond
+	}
+	return d
+}
+
+// Forget drops what the watcher remembers of name, so a new file under the
+// same name is considered afresh (the consumer calls it after claiming).
+func (w *Watcher) Forget(name string) { delete(w.entries, name) }
+
+func (w *Watcher) scan(ctx context.Context, out chan<- Event) {
+	ents, err := os.ReadDir(w.o.Dir)
+	if err != nil {
+		w.o.Log.Warn("cannot read inbox", "dir", w.o.Dir, "err", err)
+		return
+	}
+	seen := map[string]bool{}
+	for _, e := range ents {
+		if IsCandidate(e.Name()) {
+			seen[e.Name()] = true
+			w.touch(e.Name(), false)
+		}
+	}
+	for name := range w.entries {
+		if !seen[name] {
+			delete(w.entries, name)
+		}
+	}
+	for name := range w.delivered {
+		if !seen[name] {
+			delete(w.delivered, name)
+		}
+	}
+	w.evaluate(ctx, out)
+}
+
+func statSig(p string) (sig, error) {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return sig{}, err
+	}
+	dev, ino := fsutil.Inode(fi)
+	return sig{size: fi.Size(), mtime: fi.ModTime(), dev: dev, ino: ino, mode: fi.Mode(), present: true}, nil
+}
+
+// touch records that name may have changed.
+func (w *Watcher) touch(name string, movedIn bool) {
+	if !IsCandidate(name) {
+		return
+	}
+	now := w.o.Now()
+	s, err := statSig(filepath.Join(w.o.Dir, name))
+	if err != nil {
+		delete(w.entries, name)
+		return
+	}
+	e, ok := w.entries[name]
+	if !ok {
+		e = &entry{sig: s, changedAt: now}
+		w.entries[name] = e
+	} else if s != e.sig {
+		e.sig, e.changedAt, e.reported = s, now, false
+		if !movedIn {
+			e.movedIn = false
+		}
+	}
+	if movedIn {
+		e.movedIn = true
+	}
+}
+
+// evaluate decides every entry that has settled.
+func (w *Watcher) evaluate(ctx context.Context, out chan<- Event) {
+	names := make([]string, 0, len(w.entries))
+	for n := range w.entries {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	now := w.o.Now()
+	for _, name := range names {
+		e := w.entries[name]
+		p := filepath.Join(w.o.Dir, name)
+		cur, err := statSig(p)
+		if err != nil {
+			delete(w.entries, name)
+			continue
+		}
+		if cur != e.sig {
+			e.sig, e.changedAt, e.reported = cur, now, false
+			e.movedIn = false
+			continue
+		}
+		if d, ok := w.delivered[name]; ok && d == cur {
+			continue // already handed out, consumer has not claimed it yet
+		}
+		special := !cur.mode.IsRegular()
+		if !special && !e.movedIn && now.Sub(e.changedAt) < w.o.Settle {
+			continue
+		}
+		if e.reported {
+			continue
+		}
+		ev := Event{Name: name, Path: p, Size: cur.size, ModTime: cur.mtime, Dev: cur.dev, Ino: cur.ino, MovedIn: e.movedIn}
+		if err := w.check(p, cur); err != nil {
+			if !special && e.movedIn && !errors.Is(err, fsutil.ErrChanged) {
+				// A renamed-in file that fails may still be written to;
+				// give it the normal settle period before judging.
+				e.movedIn = false
+				e.changedAt = now
+				continue
+			}
+			ev.Kind, ev.Err = Rejected, err
+			e.reported = true
+		} else {
+			ev.Kind = Ready
+			w.delivered[name] = cur
+		}
+		select {
+		case out <- ev:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (w *Watcher) check(p string, want sig) error {
+	f, fi, err := fsutil.OpenUntrusted(p)
+	if err != nil {
+		if fi != nil && errors.Is(err, fsutil.ErrNotRegular) {
+			return fmt.Errorf("%s is a %s, not a regular file: ignored", filepath.Base(p), fsutil.Kind(fi.Mode()))
+		}
+		if errors.Is(err, fsutil.ErrSymlink) {
+			return fmt.Errorf("%s is a symbolic link: not followed", filepath.Base(p))
+		}
+		return err
+	}
+	defer f.Close()
+	dev, ino := fsutil.Inode(fi)
+	if dev != want.dev || ino != want.ino || fi.Size() != want.size {
+		return fmt.Errorf("%s: %w", filepath.Base(p), fsutil.ErrChanged)
+	}
+	if w.o.MaxBytes > 0 && fi.Size() > w.o.MaxBytes {
+		return fmt.Errorf("%s: %w (%d > %d bytes)", filepath.Base(p), ErrTooLarge, fi.Size(), w.o.MaxBytes)
+	}
+	if fi.Size() == 0 {
+		return fmt.Errorf("%s: empty file", filepath.Base(p))
+	}
+	if w.o.Check != nil {
+		if err := w.o.Check(f, p); err != nil {
+			return err
+		}
+	}
+	// The content check took time: make sure nothing changed meanwhile.
+	after, err := statSig(p)
+	if err != nil || after != want {
+		return fmt.Errorf("%s: %w", filepath.Base(p), fsutil.ErrChanged)
+	}
+	return nil
+}

@@ -1,0 +1,271 @@
+package inbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/trtd/trtd/converter/onnx"
+	"github.com/trtd/trtd/internal/testmodels"
+)
+
+// onnxCheck is the real content check the daemon uses.
+func onnxCheck(f *os.File, path string) error {
+	_, err := onnx.ReadFile(f, "")
+	return err
+}
+
+type harness struct {
+	t    *testing.T
+	dir  string
+	w    *Watcher
+	out  chan Event
+	stop context.CancelFunc
+	done chan error
+}
+
+func start(t *testing.T, settle time.Duration, setup func(dir string)) *harness {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "inbox")
+	os.MkdirAll(dir, 0o755)
+	if setup != nil {
+		setup(dir)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{t: t, dir: dir, out: make(chan Event, 1024), stop: cancel, done: make(chan error, 1)}
+	h.w = New(Options{Dir: dir, Settle: settle, Rescan: time.Second, MaxBytes: 1 << 30, Check: onnxCheck})
+	ready := make(chan struct{})
+	go func() { h.done <- h.w.Run(ctx, h.out, ready) }()
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("watcher never became ready")
+	}
+	t.Cleanup(func() {
+		cancel()
+		<-h.done
+	})
+	return h
+}
+
+// next waits for the next event (failing after limit).
+func (h *harness) next(limit time.Duration) Event {
+	h.t.Helper()
+	select {
+	case ev := <-h.out:
+		return ev
+	case <-time.After(limit):
+		h.t.Fatalf("no inbox event within %v", limit)
+	}
+	return Event{}
+}
+
+// none asserts no event arrives for d.
+func (h *harness) none(d time.Duration) {
+	h.t.Helper()
+	select {
+	case ev := <-h.out:
+		h.t.Fatalf("unexpected event %s %s (err %v)", ev.Kind, ev.Name, ev.Err)
+	case <-time.After(d):
+	}
+}
+
+func TestFilePresentAtStartIsPickedUp(t *testing.T) {
+	h := start(t, 200*time.Millisecond, func(dir string) {
+		testmodels.Write(t, dir, "a.onnx", testmodels.TinyCNN)
+	})
+	ev := h.next(10 * time.Second)
+	if ev.Kind != Ready || ev.Name != "a.onnx" || ev.Size != int64(len(testmodels.TinyCNN)) {
+		t.Fatalf("got %+v", ev)
+	}
+	h.none(700 * time.Millisecond) // not delivered twice
+}
+
+// TestSlowWriterNeverReadyEarly trickles a model in chunks with pauses
+// shorter than settle, as an scp over a slow link does: nothing may be
+// reported before the last byte is written.
+func TestSlowWriterNeverReadyEarly(t *testing.T) {
+	settle := 400 * time.Millisecond
+	h := start(t, settle, nil)
+	data := testmodels.SmallCNN
+	f, err := os.OpenFile(filepath.Join(h.dir, "slow.onnx"), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunks := 12
+	step := len(data) / chunks
+	for i := 0; i < chunks; i++ {
+		end := (i + 1) * step
+		if i == chunks-1 {
+			end = len(data)
+		}
+		f.Write(data[i*step : end])
+		select {
+		case ev := <-h.out:
+			t.Fatalf("event before the upload finished (chunk %d/%d): %s %v", i+1, chunks, ev.Kind, ev.Err)
+		case <-time.After(settle / 3):
+		}
+	}
+	f.Close()
+	ev := h.next(10 * time.Second)
+	if ev.Kind != Ready || ev.Size != int64(len(data)) {
+		t.Fatalf("got %s size %d err %v", ev.Kind, ev.Size, ev.Err)
+	}
+}
+
+// TestStalledUploadIsRejectedNotBuiltThenResumes: an upload that stalls
+// longer than settle is judged on its content (truncated: rejected, not
+// ready); when the upload resumes and completes it becomes ready.
+func TestStalledUploadIsRejectedNotBuiltThenResumes(t *testing.T) {
+	settle := 200 * time.Millisecond
+	h := start(t, settle, nil)
+	data := testmodels.SmallCNN
+	p := filepath.Join(h.dir, "stall.onnx")
+	f, _ := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f.Write(data[:len(data)/2])
+	ev := h.next(10 * time.Second)
+	if ev.Kind != Rejected || !errors.Is(ev.Err, onnx.ErrTruncated) {
+		t.Fatalf("half file: got %s err %v, want rejected as truncated", ev.Kind, ev.Err)
+	}
+	h.none(3 * settle) // reported once, not on every tick
+	f.Write(data[len(data)/2:])
+	f.Close()
+	ev = h.next(10 * time.Second)
+	if ev.Kind != Ready || ev.Size != int64(len(data)) {
+		t.Fatalf("completed file: got %s size %d err %v", ev.Kind, ev.Size, ev.Err)
+	}
+}
+
+// TestRenameIntoInboxIsReadyAtOnce: the settle period is a minute, yet a
+// .filepart renamed to its final name is ready well before it.
+func TestRenameIntoInboxIsReadyAtOnce(t *testing.T) {
+	h := start(t, time.Minute, nil)
+	part := testmodels.Write(t, h.dir, "m.onnx.filepart", testmodels.SmallCNN)
+	h.none(300 * time.Millisecond) // .filepart is ignored
+	os.Rename(part, filepath.Join(h.dir, "m.onnx"))
+	ev := h.next(20 * time.Second)
+	if ev.Kind != Ready || ev.Name != "m.onnx" || !ev.MovedIn {
+		t.Fatalf("got %+v", ev)
+	}
+	// And from outside the inbox (mv from another directory).
+	outside := testmodels.Write(t, t.TempDir(), "n.onnx", testmodels.TinyCNN)
+	os.Rename(outside, filepath.Join(h.dir, "n.onnx"))
+	ev = h.next(20 * time.Second)
+	if ev.Kind != Ready || ev.Name != "n.onnx" {
+		t.Fatalf("got %+v", ev)
+	}
+}
+
+func TestManyFilesAtOnceEachExactlyOnce(t *testing.T) {
+	h := start(t, 150*time.Millisecond, nil)
+	const n = 60
+	for i := 0; i < n; i++ {
+		testmodels.Write(t, h.dir, fmt.Sprintf("m%02d.onnx", i), testmodels.TinyCNN)
+	}
+	got := map[string]int{}
+	for len(got) < n {
+		ev := h.next(20 * time.Second)
+		if ev.Kind != Ready {
+			t.Fatalf("%s: %v", ev.Name, ev.Err)
+		}
+		got[ev.Name]++
+	}
+	h.none(time.Second)
+	for name, c := range got {
+		if c != 1 {
+			t.Errorf("%s delivered %d times", name, c)
+		}
+	}
+}
+
+func TestHostileAndBrokenEntries(t *testing.T) {
+	h := start(t, 150*time.Millisecond, nil)
+	d := h.dir
+	os.WriteFile(filepath.Join(d, "garbage.onnx"), []byte("this is not a model, just text\n"), 0o644)
+	os.WriteFile(filepath.Join(d, "truncated.onnx"), testmodels.TinyCNN[:len(testmodels.TinyCNN)-7], 0o644)
+	os.WriteFile(filepath.Join(d, "empty.onnx"), nil, 0o644)
+	os.Symlink("/etc/shadow", filepath.Join(d, "shadow.onnx"))
+	syscall.Mkfifo(filepath.Join(d, "fifo.onnx"), 0o644)
+	os.Mkdir(filepath.Join(d, "dir.onnx"), 0o755)
+	l, err := net.Listen("unix", filepath.Join(d, "sock.onnx"))
+	if err == nil {
+		defer l.Close()
+	}
+	// Ignored names produce nothing at all.
+	testmodels.Write(t, d, ".hidden.onnx", testmodels.TinyCNN)
+	testmodels.Write(t, d, "x.onnx.part", testmodels.TinyCNN)
+	testmodels.Write(t, d, "y.onnx.tmp", testmodels.TinyCNN)
+	testmodels.Write(t, d, "notes.txt", []byte("hi"))
+	want := map[string]string{
+		"garbage.onnx":   "",
+		"truncated.onnx": "",
+		"empty.onnx":     "empty file",
+		"shadow.onnx":    "symbolic link",
+		"fifo.onnx":      "FIFO",
+		"dir.onnx":       "directory",
+		"sock.onnx":      "socket",
+	}
+	if err != nil {
+		delete(want, "sock.onnx")
+	}
+	got := map[string]Event{}
+	for len(got) < len(want) {
+		ev := h.next(10 * time.Second)
+		if ev.Kind != Rejected {
+			t.Fatalf("%s was %s", ev.Name, ev.Kind)
+		}
+		if _, dup := got[ev.Name]; dup {
+			t.Fatalf("%s reported twice", ev.Name)
+		}
+		got[ev.Name] = ev
+	}
+	h.none(600 * time.Millisecond)
+	for name, sub := range want {
+		ev := got[name]
+		if ev.Err == nil || !strings.Contains(ev.Err.Error(), name) && !strings.Contains(ev.Err.Error(), strings.TrimSuffix(name, ".onnx")) {
+			t.Errorf("%s: error %v does not name the file", name, ev.Err)
+		}
+		if sub != "" && !strings.Contains(ev.Err.Error(), sub) {
+			t.Errorf("%s: error %q lacks %q", name, ev.Err, sub)
+		}
+	}
+	// Nothing was moved, deleted or followed.
+	if target, _ := os.Readlink(filepath.Join(d, "shadow.onnx")); target != "/etc/shadow" {
+		t.Error("symlink was touched")
+	}
+}
+
+func TestDeletedAndRecreatedInboxIsWatchedAgain(t *testing.T) {
+	h := start(t, 150*time.Millisecond, nil)
+	if err := os.RemoveAll(h.dir); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	os.MkdirAll(h.dir, 0o755)
+	h.w.Rescan() // the periodic rescan (1s here) would do the same
+	time.Sleep(200 * time.Millisecond)
+	testmodels.Write(t, h.dir, "again.onnx", testmodels.TinyCNN)
+	ev := h.next(15 * time.Second)
+	if ev.Kind != Ready || ev.Name != "again.onnx" {
+		t.Fatalf("got %+v", ev)
+	}
+}
+
+func TestIgnoredNames(t *testing.T) {
+	cases := map[string]bool{
+		"a.onnx": true, ".a.onnx": false, "a.onnx.filepart": false, "a.onnx.part": false,
+		"a.onnx.tmp": false, "a.toml": false, ".onnx": false, "with space.onnx": true, "-lead.onnx": true,
+	}
+	for name, want := range cases {
+		if IsCandidate(name) != want {
+			t.Errorf("IsCandidate(%q) = %v", name, !want)
+		}
+	}
+}
