@@ -1,0 +1,304 @@
+// Package jobs is trtd's persistent job store. Each job is a directory
+// under state/jobs/<id>/ holding job.json (a small state machine replaced
+// atomically on every transition), the claimed model (moved out of the
+// inbox by a same-filesystem rename, so the inbox only shows what nobody
+// has claimed) and the worker's scratch directory.
+//
+// On start the daemon reconciles: jobs caught mid-claim are completed or
+// undone, jobs caught mid-build go back to the queue (up to a limit, so a
+// model that crashes the machine cannot loop forever), and nothing a user
+// uploaded is ever deleted.
+package jobs
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/trtd/trtd/daemon/fsutil"
+)
+
+// State of a job.
+type State string
+
+// Job states. Terminal: done, failed. waiting is a parked state: no builder
+// (TensorRT) on this machine; the job is retried when one appears.
+const (
+	Claiming State = "claiming" // job.json written, model not yet moved in
+	Queued   State = "queued"
+	Building State = "building"
+	Waiting  State = "waiting_for_builder"
+	Done     State = "done"
+	Failed   State = "failed"
+)
+
+// Terminal reports whether no more work happens on a job in state s.
+func (s State) Terminal() bool { return s == Done || s == Failed }
+
+// Step names of the persisted steps inside a build, recorded in job.json so
+// a crash at any point is recoverable (and testable).
+const (
+	StepClaimed         = "claimed"
+	StepPlanned         = "planned"
+	StepSwapReady       = "swap_ready"
+	StepWorkerStarted   = "worker_started"
+	StepWorkerFinished  = "worker_finished"
+	StepEngineTemp      = "engine_temp_written"
+	StepEngineSynced    = "engine_fsynced"
+	StepEngineRenamed   = "engine_renamed"
+	StepCommitted       = "committed"
+	StepInputArchived   = "input_archived"
+	StepReportPublished = "report_published"
+)
+
+// MaxRecoveries is how many daemon restarts a job survives mid-build before
+// it is failed with that reason.
+const MaxRecoveries = 3
+
+// Transition is one entry of a job's history.
+type Transition struct {
+	At    time.Time `json:"at"`
+	State State     `json:"state"`
+	Step  string    `json:"step,omitempty"`
+	Note  string    `json:"note,omitempty"`
+}
+
+// Job is the persisted record of one uploaded model.
+type Job struct {
+	ID          string       `json:"id"`
+	Name        string       `json:"name"` // file name as uploaded ("resnet18.onnx")
+	State       State        `json:"state"`
+	Step        string       `json:"step,omitempty"`
+	Created     time.Time    `json:"created"`
+	Updated     time.Time    `json:"updated"`
+	ModelSize   int64        `json:"model_size"`
+	ModelSHA256 string       `json:"model_sha256,omitempty"`
+	Sidecar     string       `json:"sidecar,omitempty"` // file name of the claimed sidecar, if any
+	Extra       []string     `json:"extra,omitempty"`   // other claimed files (external data, samples)
+	CacheKey    string       `json:"cache_key,omitempty"`
+	Stage       string       `json:"stage,omitempty"`
+	Recoveries  int          `json:"recoveries,omitempty"`
+	Outcome     string       `json:"outcome,omitempty"`
+	Reason      string       `json:"reason,omitempty"`
+	EngineSHA   string       `json:"engine_sha256,omitempty"`
+	Outputs     []string     `json:"outputs,omitempty"`
+	NextRetry   time.Time    `json:"next_retry,omitempty"`
+	History     []Transition `json:"history"`
+}
+
+// Base is the model name without its .onnx extension: the stem of every
+// output file.
+func (j *Job) Base() string { return strings.TrimSuffix(j.Name, ".onnx") }
+
+// Store keeps jobs under Root.
+type Store struct {
+	Root string // state/jobs
+	Now  func() time.Time
+}
+
+// Open prepares the store directory.
+func Open(root string) (*Store, error) {
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, fmt.Errorf("job store %s: %w", root, err)
+	}
+	return &Store{Root: root, Now: time.Now}, nil
+}
+
+// Dir is the job's directory.
+func (s *Store) Dir(j *Job) string { return filepath.Join(s.Root, j.ID) }
+
+// ModelPath is where the claimed model lives.
+func (s *Store) ModelPath(j *Job) string { return filepath.Join(s.Dir(j), "model", j.Name) }
+
+// WorkDir is the worker's scratch directory.
+func (s *Store) WorkDir(j *Job) string { return filepath.Join(s.Dir(j), "work") }
+
+// Save persists j atomically.
+func (s *Store) Save(j *Job) error {
+	j.Updated = s.Now().UTC()
+	b, err := json.MarshalIndent(j, "", "  ")
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(filepath.Join(s.Dir(j), "job.json"), append(b, '\n'), 0o644)
+}
+
+// Transition moves j to state (and step), records it, and saves.
+func (s *Store) Transition(j *Job, state State, step, note string) error {
+	j.State, j.Step = state, step
+	j.History = append(j.History, Transition{At: s.Now().UTC(), State: state, Step: step, Note: note})
+	return s.Save(j)
+}
+
+// Mark records a step inside the current state and saves.
+func (s *Store) Mark(j *Job, step string) error { return s.Transition(j, j.State, step, "") }
+
+// Load reads one job.
+func (s *Store) Load(id string) (*Job, error) {
+	b, err := os.ReadFile(filepath.Join(s.Root, id, "job.json"))
+	if err != nil {
+		return nil, err
+	}
+	var j Job
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("job %s: corrupt job.json: %w", id, err)
+	}
+	return &j, nil
+}
+
+// List returns every job, oldest first.
+func (s *Store) List() ([]*Job, error) {
+	ents, err := os.ReadDir(s.Root)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Job
+	for _, e := range ents {
+		if !e.IsDir() || fsutil.IsTemp(e.Name()) {
+			continue
+		}
+		j, err := s.Load(e.Name())
+		if err != nil {
+			continue
+		}
+		out = append(out, j)
+	}
+	sort.Slice(out, func(a, b int) bool {
+		if out[a].Created.Equal(out[b].Created) {
+			return out[a].ID < out[b].ID
+		}
+		return out[a].Created.Before(out[b].Created)
+	})
+	return out, nil
+}
+
+// NewID makes a job id: UTC time plus a short random-free discriminator
+// from the name, size and inode (unique for distinct uploads).
+func NewID(now time.Time, name string, size int64, ino uint64) string {
+	h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%d\x00%d", name, size, ino, now.UnixNano())))
+	return now.UTC().Format("20060102T150405") + "-" + hex.EncodeToString(h[:4])
+}
+
+// Claim takes src (a ready file in the inbox) into a new job: job.json is
+// written first in state claiming, then the model is renamed in, then the
+// job is queued. extra are companion files (sidecar, external data) moved
+// along; a missing companion is skipped.
+func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) (*Job, error) {
+	now := s.Now().UTC()
+	j := &Job{ID: NewID(now, name, size, ino), Name: name, State: Claiming, Created: now, ModelSize: size}
+	j.History = []Transition{{At: now, State: Claiming}}
+	if err := os.MkdirAll(filepath.Join(s.Dir(j), "model"), 0o755); err != nil {
+		return nil, err
+	}
+	if err := s.Save(j); err != nil {
+		return nil, err
+	}
+	if err := moveInto(src, s.ModelPath(j)); err != nil {
+		os.RemoveAll(s.Dir(j)) // only job.json is there
+		return nil, fmt.Errorf("claim %s: %w", name, err)
+	}
+	for _, e := range extra {
+		dst := filepath.Join(s.Dir(j), "model", filepath.Base(e))
+		if err := moveInto(e, dst); err == nil {
+			if strings.HasSuffix(e, ".toml") {
+				j.Sidecar = filepath.Base(e)
+			} else {
+				j.Extra = append(j.Extra, filepath.Base(e))
+			}
+		}
+	}
+	if err := s.Transition(j, Queued, StepClaimed, ""); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// moveInto renames src to dst, copying durably across filesystems (the
+// source is removed only once the copy is on disk).
+func moveInto(src, dst string) error {
+	err := os.Rename(src, dst)
+	if err == nil {
+		return fsutil.SyncDir(filepath.Dir(dst))
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) && strings.Contains(le.Err.Error(), "cross-device") {
+		if err := fsutil.CopyFile(src, dst, 0o644); err != nil {
+			return err
+		}
+		return os.Remove(src)
+	}
+	return err
+}
+
+// HashFile returns the hex sha256 of a file.
+func HashFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Recovery is what Reconcile did to one job.
+type Recovery struct {
+	Job    *Job
+	Action string // requeued, completed-claim, dropped-claim, failed-too-many-restarts
+}
+
+// Reconcile repairs the store after a crash: claims half done are completed
+// or undone, jobs caught building go back to the queue, and a job that
+// keeps taking the daemon down is failed. It never deletes a model.
+func (s *Store) Reconcile() ([]Recovery, error) {
+	jobs, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	var rec []Recovery
+	for _, j := range jobs {
+		switch j.State {
+		case Claiming:
+			if _, err := os.Stat(s.ModelPath(j)); err == nil {
+				if err := s.Transition(j, Queued, StepClaimed, "claim completed after restart"); err != nil {
+					return rec, err
+				}
+				rec = append(rec, Recovery{j, "completed-claim"})
+			} else {
+				// The model never left the inbox: the next scan finds it again.
+				os.RemoveAll(s.Dir(j))
+				rec = append(rec, Recovery{j, "dropped-claim"})
+			}
+		case Building:
+			j.Recoveries++
+			if j.Recoveries > MaxRecoveries {
+				j.Outcome = "crashed"
+				j.Reason = fmt.Sprintf("the daemon restarted %d times while building this model", j.Recoveries)
+				if err := s.Transition(j, Failed, j.Step, j.Reason); err != nil {
+					return rec, err
+				}
+				rec = append(rec, Recovery{j, "failed-too-many-restarts"})
+				continue
+			}
+			if err := s.Transition(j, Queued, j.Step, "requeued after restart at step "+j.Step); err != nil {
+				return rec, err
+			}
+			rec = append(rec, Recovery{j, "requeued"})
+		}
+		if _, err := fsutil.RemoveTemps(s.Dir(j)); err != nil {
+			return rec, err
+		}
+	}
+	return rec, nil
+}
