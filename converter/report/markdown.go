@@ -1,0 +1,229 @@
+package report
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Markdown writes the terminal view of a report.
+func Markdown(w io.Writer, r *Report) error {
+	b := bufio.NewWriter(w)
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	p("# trtd report: %s\n\n", r.Model.Name)
+	p("**Outcome: %s**", headline(r))
+	if r.Reason != "" {
+		p(" — %s", r.Reason)
+	}
+	p("\n\n")
+	if r.Engine != nil {
+		p("Engine: `%s` (%s, sha256 %s), built by stage **%s**.\n", r.Engine.File, human(r.Engine.Bytes), short(r.Engine.SHA256), r.Engine.Stage)
+		for i, part := range r.Engine.Parts {
+			p("- part %d: `%s` (%s)\n", i+1, part.File, human(part.Bytes))
+		}
+		if r.Engine.Manifest != "" {
+			p("\nThe model was built in %d parts; `%s` lists them in the order to run them, each part's inputs coming from earlier parts' outputs.\n", len(r.Engine.Parts), r.Engine.Manifest)
+		}
+		p("\n")
+	}
+	if r.Reuse != nil {
+		p("An identical model was built earlier with the same settings, TensorRT and GPU (job %s); its engine was reused.\n\n", r.Reuse.FromJob)
+	}
+	if r.Waiting != nil {
+		p("## Waiting for a builder\n\n%s\n\nWhat trtd will do once a builder is available:\n\n", r.Waiting.Missing)
+		for _, s := range r.Waiting.WouldDo {
+			p("- %s\n", s)
+		}
+		if !r.Waiting.NextRetry.IsZero() {
+			p("\nNext retry: %s.\n", r.Waiting.NextRetry.Format("2006-01-02 15:04:05 MST"))
+		}
+		p("\n")
+	}
+	if r.Portability != "" {
+		p("%s\n\n", r.Portability)
+	}
+	p("## Model\n\n| | |\n|---|---|\n")
+	p("| file | `%s` |\n| size | %s |\n", r.Model.Name, human(r.Model.Size))
+	if r.Model.SHA256 != "" {
+		p("| sha256 | `%s` |\n", r.Model.SHA256)
+	}
+	if r.Model.Sidecar != "" {
+		p("| settings | `%s` |\n", r.Model.Sidecar)
+	}
+	var sum struct {
+		Producer struct{ Name, Version string } `json:"producer"`
+		Opset    map[string]int64               `json:"opset"`
+		Nodes    int                            `json:"node_count"`
+		Inits    struct{ Count, Bytes int64 }   `json:"initializers"`
+		Inputs   []struct {
+			Name  string `json:"name"`
+			DType string `json:"dtype"`
+			Shape []any  `json:"shape"`
+		} `json:"inputs"`
+	}
+	if len(r.Model.Summary) > 0 && json.Unmarshal(r.Model.Summary, &sum) == nil {
+		p("| producer | %s %s |\n| opset | %d |\n| nodes | %d |\n| weights | %s in %d initializers |\n",
+			sum.Producer.Name, sum.Producer.Version, sum.Opset[""], sum.Nodes, human(sum.Inits.Bytes), sum.Inits.Count)
+		for _, in := range sum.Inputs {
+			p("| input `%s` | %s %v |\n", in.Name, in.DType, in.Shape)
+		}
+	}
+	p("\n")
+	for _, w := range r.Model.Warnings {
+		p("- warning: %s\n", w)
+	}
+	if len(r.Model.Warnings) > 0 {
+		p("\n")
+	}
+	if r.Plan != nil && len(r.Plan.Stages) > 0 {
+		p("## Plan\n\nStarting stage: **%s**; swap planned: %s.\n\n| stage | predicted peak | decision |\n|---|---|---|\n", r.Plan.Start, human(r.Plan.SwapBytes))
+		for _, s := range r.Plan.Stages {
+			d := "try"
+			if s.Skip {
+				d = "skip: " + s.Reason
+			} else if s.Reason != "" {
+				d = "try (" + s.Reason + ")"
+			}
+			p("| %s | %s | %s |\n", s.Name, human(s.PeakBytes), d)
+		}
+		for _, n := range r.Plan.Notes {
+			p("\n- %s", n)
+		}
+		p("\n\n")
+	}
+	if len(r.Attempts) > 0 {
+		p("## Attempts\n\n| # | stage | outcome | duration | peak worker RSS | swap used | reason |\n|---|---|---|---|---|---|---|\n")
+		for i, a := range r.Attempts {
+			rss, swp := "—", "—"
+			if a.Memory != nil {
+				rss = human(a.Memory.Peak.WorkerRSS)
+				swp = human(a.Memory.Peak.SwapUsed)
+			}
+			name := a.Stage
+			if a.Part > 0 {
+				name = fmt.Sprintf("%s part %d", a.Stage, a.Part)
+			}
+			p("| %d | %s | %s | %.1fs | %s | %s | %s |\n", i+1, name, a.Outcome, float64(a.DurationMs)/1000, rss, swp, oneLine(a.Reason))
+		}
+		p("\n")
+		for i, a := range r.Attempts {
+			p("### Attempt %d: %s\n\n", i+1, a.Stage)
+			p("Settings: precision %s, workspace %d MiB", orDefault(a.Settings.Precision), a.Settings.WorkspaceMiB)
+			if a.Settings.TacticSources != nil {
+				p(", tactic sources [%s]", strings.Join(a.Settings.TacticSources, ", "))
+			}
+			if a.Settings.OptimizationLevel != nil {
+				p(", optimization level %d", *a.Settings.OptimizationLevel)
+			}
+			if a.Settings.MaxAuxStreams != nil {
+				p(", aux streams %d", *a.Settings.MaxAuxStreams)
+			}
+			p(".\n\n")
+			if a.Memory != nil {
+				m := a.Memory
+				p("Memory: peak worker RSS %s, lowest MemAvailable %s, swap used up to %s (%s).", human(m.Peak.WorkerRSS), human(m.Peak.MemAvailable), human(m.Peak.SwapUsed), m.SwapVerdict)
+				if m.Killed {
+					p(" The memory guard killed the worker after %.1fs: %s.", float64(m.KilledAtMs)/1000, m.KillReason)
+				}
+				if m.CgroupOOM {
+					p(" The kernel OOM-killed the worker in its memory cgroup.")
+				}
+				p("\n\n")
+			}
+			if len(a.MemUsage) > 0 {
+				p("TensorRT memory accounting:\n\n")
+				for _, m := range a.MemUsage {
+					p("- %s: CPU %+.0f MiB, GPU %+.0f MiB\n", m.Phase, m.CPUMiB, m.GPUMiB)
+				}
+				p("\n")
+			}
+			if v := a.Validation; v != nil {
+				p("Validation: %d runs, latency p50 %.2f ms, p99 %.2f ms, device memory %s.\n\n", v.Runs, v.P50Ms, v.P99Ms, human(v.DeviceMemUsed))
+			}
+			if len(a.LogTail) > 0 {
+				p("Last log lines:\n\n```\n%s\n```\n\n", strings.Join(a.LogTail, "\n"))
+			}
+		}
+	}
+	if r.Builder != nil {
+		p("## Builder\n\n")
+		bd := r.Builder
+		p("- backend: %s\n", bd.Backend)
+		if bd.TensorRT != "" {
+			p("- TensorRT: %s\n", bd.TensorRT)
+		}
+		if bd.GPU != "" {
+			p("- GPU: %s (compute capability %s)\n", bd.GPU, bd.ComputeCapability)
+		}
+		if bd.CUDARuntime != "" {
+			p("- CUDA runtime: %s\n", bd.CUDARuntime)
+		}
+		p("\n")
+	}
+	if len(r.Recommendations) > 0 {
+		p("## Recommendations\n\n")
+		for _, s := range r.Recommendations {
+			p("- %s\n", s)
+		}
+		p("\n")
+	}
+	if r.KeptModel != "" {
+		p("The uploaded model is kept at `%s`.\n\n", r.KeptModel)
+	}
+	p("---\n%s %s, report schema %d, %s\n", r.Tool.Name, r.Tool.Version, r.Schema, r.Generated.UTC().Format("2006-01-02 15:04:05 UTC"))
+	return b.Flush()
+}
+
+func headline(r *Report) string {
+	switch r.Outcome {
+	case OutcomeBuilt:
+		return "engine built"
+	case OutcomeReused:
+		return "engine reused"
+	case OutcomeBuilderUnavailable:
+		return "waiting: TensorRT not available"
+	case OutcomeRejected:
+		return "model rejected"
+	case OutcomeFailed:
+		return "build failed"
+	}
+	return r.Outcome
+}
+
+func orDefault(s string) string {
+	if s == "" {
+		return "default"
+	}
+	return s
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	s = strings.ReplaceAll(s, "|", "\\|")
+	if len(s) > 160 {
+		s = s[:157] + "..."
+	}
+	return s
+}
+
+func short(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}
+
+// human formats a byte count with binary units.
+func human(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
