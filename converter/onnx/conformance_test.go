@@ -151,3 +151,66 @@ func TestConformanceONNXTestdata(t *testing.T) {
 	agreed := compareWithReference(t, paths)
 	t.Logf("libonnx-testdata: %d of %d models agree with python3-onnx on %s", agreed, len(paths), strings.Join(conformanceFields, ", "))
 }
+
+// fixturesDir is the cache of exported models (make_fixtures.py).
+func fixturesDir() string {
+	if d := os.Getenv("TRTD_FIXTURES"); d != "" {
+		return d
+	}
+	return filepath.Join(os.TempDir(), "trtd-fixtures")
+}
+
+// fixtures returns the paths of the default fixture models, exporting the
+// missing ones with python3-torch (about 15 s for all on 2 cores).
+func fixtures(t *testing.T) []string {
+	t.Helper()
+	if err := exec.Command(refPython, "-c", "import torch, torchvision, onnx").Run(); err != nil {
+		t.Skipf("cannot export fixtures (%s -c 'import torch, torchvision, onnx': %v): apt-get install python3-torch python3-torchvision python3-onnx", refPython, err)
+	}
+	dir := fixturesDir()
+	cmd := exec.Command(refPython, "testdata/make_fixtures.py", dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make_fixtures.py %s: %v\n%s", dir, err, out)
+	}
+	list, err := exec.Command(refPython, "testdata/make_fixtures.py", "--list", dir).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, line := range strings.Split(strings.TrimSpace(string(list)), "\n") {
+		if strings.Contains(line, "only with --only") {
+			continue
+		}
+		paths = append(paths, filepath.Join(dir, strings.TrimSpace(line)+".onnx"))
+	}
+	return paths
+}
+
+func TestConformanceTorchExports(t *testing.T) {
+	needPythonONNX(t)
+	paths := fixtures(t)
+	agreed := compareWithReference(t, paths)
+	t.Logf("torchvision/torch exports: %d of %d models agree with python3-onnx", agreed, len(paths))
+
+	// What the fixtures are there to show.
+	lstm, err := Open(filepath.Join(fixturesDir(), "lstm.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := lstm.Summary().DynamicInputs; !reflect.DeepEqual(got, []string{"x"}) {
+		t.Errorf("lstm dynamic inputs = %v", got)
+	}
+	ext, err := Open(filepath.Join(fixturesDir(), "resnet18_external.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := Open(filepath.Join(fixturesDir(), "resnet18.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, ps := ext.Summary(), plain.Summary()
+	if len(es.ExternalData) == 0 || es.Initializers != ps.Initializers || es.WeightBytes != ps.WeightBytes {
+		t.Errorf("external-data resnet18: %d refs, %+v / %d bytes; embedded: %+v / %d bytes",
+			len(es.ExternalData), es.Initializers, es.WeightBytes, ps.Initializers, ps.WeightBytes)
+	}
+}
