@@ -1,0 +1,238 @@
+// Command trtd-fake-worker is a TEST DOUBLE of trtd-worker: it speaks the
+// worker protocol exactly, but builds nothing. TensorRT cannot exist on
+// trtd's development and CI machines, so the daemon's supervision, ladder,
+// crash recovery and packaging are tested against this program. Its engines
+// are marked as fake in their content and in the builder identity; it is
+// never shipped in the package.
+//
+// Behaviour per stage comes from TRTD_FAKE_WORKER, a comma-separated list
+// of stage=behaviour ("*" matches any stage; default ok):
+//
+//	ok            write a fake engine and succeed
+//	oom           TensorRT's out-of-memory message, exit code 10
+//	oom-log       the same message but exit code 1 (the log must classify it)
+//	no_tactic     exit 11 with TensorRT's "could not find any implementation" text
+//	unsupported   exit 12 with a parser error naming a node
+//	unavailable   exit 13: TensorRT not available
+//	crash         abort (dies by SIGABRT)
+//	killself      SIGKILL itself (looks like the kernel OOM killer)
+//	hang          sleep until killed
+//	slow=DUR      sleep DUR, then ok
+//	spew=MiB      write MiB of log to stderr, then ok
+//	eat=MiB       allocate and touch MiB of memory, then sleep until killed
+//
+// TRTD_FAKE_WORKER_PROBE=unavailable makes probes report no builder.
+// TRTD_FAKE_WORKER_RECORD=FILE appends what the worker saw (request,
+// uid, cwd, environment, oom_score_adj) as JSON lines, for tests.
+package main
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/trtd/trtd/converter/protocol"
+)
+
+var builder = protocol.Builder{
+	Backend: "fake", TensorRT: "8.2.1-fake", CompiledTensorRT: "8.2.1-fake", CUDARuntime: "10.2-fake",
+	GPU: "fake GPU (test double)", ComputeCapability: "5.3", GPUMemTotal: 4 << 30, PlatformFP16: true,
+}
+
+func main() {
+	os.Exit(run(os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(stdin io.Reader, stdout, stderr io.Writer) int {
+	out := bufio.NewWriter(stdout)
+	defer out.Flush()
+	emit := func(ev protocol.Event) {
+		ev.Time = time.Now().UTC()
+		b, _ := json.Marshal(ev)
+		out.Write(append(b, '\n'))
+		out.Flush()
+	}
+	result := func(r protocol.Result) int {
+		r.Builder = builder
+		emit(protocol.Event{Event: protocol.EventResult, Result: &r})
+		return protocol.ExitCode(r.Class)
+	}
+	var req protocol.Request
+	if err := json.NewDecoder(stdin).Decode(&req); err != nil {
+		fmt.Fprintf(stderr, "trtd-fake-worker: bad request: %v\n", err)
+		return result(protocol.Result{Class: protocol.ClassBadRequest, Message: "bad request: " + err.Error()})
+	}
+	record(req)
+	if req.Version != protocol.Version {
+		return result(protocol.Result{Class: protocol.ClassBadRequest, Message: fmt.Sprintf("protocol version %d, want %d", req.Version, protocol.Version)})
+	}
+	if req.WorkDir != "" {
+		if err := os.Chdir(req.WorkDir); err != nil {
+			return result(protocol.Result{Class: protocol.ClassBadRequest, Message: err.Error()})
+		}
+	}
+	if req.Op == protocol.OpProbe {
+		if os.Getenv("TRTD_FAKE_WORKER_PROBE") == "unavailable" {
+			fmt.Fprintln(stderr, "TensorRT not available on this machine: libnvinfer.so.8 not found (fake worker)")
+			return result(protocol.Result{Class: protocol.ClassBuilderUnavailable, Message: "TensorRT not available on this machine: libnvinfer.so.8 not found (fake worker)"})
+		}
+		return result(protocol.Result{Class: protocol.ClassOK})
+	}
+	beh := behaviour(req.Stage)
+	emit(protocol.Event{Event: protocol.EventProgress, Phase: "Building engine (fake)", Step: 1, Steps: 2})
+	fmt.Fprintf(stderr, "[I] [TRT] fake worker: stage %s behaviour %s\n", req.Stage, beh)
+	name, arg, _ := strings.Cut(beh, "=")
+	switch name {
+	case "ok":
+	case "oom", "oom-log":
+		fmt.Fprintln(stderr, "[E] [TRT] 2: Requested amount of GPU memory (1073741824 bytes) could not be allocated. There may not be enough free memory for allocation to succeed.")
+		fmt.Fprintln(stderr, "[E] [TRT] 2: [builder.cpp::buildSerializedNetwork::609] Error Code 2: OutOfMemory (no further information)")
+		if name == "oom-log" {
+			return 1
+		}
+		return result(protocol.Result{Class: protocol.ClassOutOfMemory, Message: "Requested amount of GPU memory (1073741824 bytes) could not be allocated"})
+	case "no_tactic":
+		fmt.Fprintln(stderr, "[E] [TRT] 10: [optimizer.cpp::computeCosts::3728] Error Code 10: Internal Error (Could not find any implementation for node Conv_0 due to insufficient workspace. See verbose log for requested sizes.)")
+		return result(protocol.Result{Class: protocol.ClassNoTactic, Message: "could not find any implementation for node Conv_0 due to insufficient workspace"})
+	case "unsupported":
+		fmt.Fprintln(stderr, "[E] [TRT] ModelImporter.cpp:773: While parsing node number 3 [NonMaxSuppression -> \"nms\"]:")
+		fmt.Fprintln(stderr, "[E] [TRT] ModelImporter.cpp:776: ERROR: builtin_op_importers.cpp:4870 In function importFallbackPluginImporter: [8] Assertion failed: creator && \"Plugin not found, are the plugin name, version, and namespace correct?\"")
+		return result(protocol.Result{Class: protocol.ClassUnsupportedModel, Message: "node 3 (NonMaxSuppression \"nms\") is not supported by this TensorRT"})
+	case "unavailable":
+		fmt.Fprintln(stderr, "TensorRT not available on this machine: libnvinfer.so.8 not found (fake worker)")
+		return result(protocol.Result{Class: protocol.ClassBuilderUnavailable, Message: "TensorRT not available on this machine: libnvinfer.so.8 not found (fake worker)"})
+	case "crash":
+		fmt.Fprintln(stderr, "fake worker: crashing on purpose")
+		debug.SetTraceback("crash")
+		panic("fake worker crash")
+	case "killself":
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		sleepForever()
+	case "hang":
+		sleepForever()
+	case "slow":
+		d, _ := time.ParseDuration(arg)
+		time.Sleep(d)
+	case "spew":
+		n, _ := strconv.Atoi(arg)
+		line := strings.Repeat("[V] [TRT] fake verbose tactic timing line padding padding padding padding ", 1) + "\n"
+		for written := 0; written < n<<20; written += len(line) {
+			io.WriteString(stderr, line)
+		}
+	case "eat":
+		n, _ := strconv.Atoi(arg)
+		hold := make([][]byte, 0, n)
+		for i := 0; i < n; i++ {
+			b := make([]byte, 1<<20)
+			for j := 0; j < len(b); j += 4096 {
+				b[j] = 1
+			}
+			hold = append(hold, b)
+			time.Sleep(2 * time.Millisecond)
+		}
+		fmt.Fprintf(stderr, "fake worker: holding %d MiB\n", len(hold))
+		sleepForever()
+	default:
+		return result(protocol.Result{Class: protocol.ClassBadRequest, Message: "fake worker: unknown behaviour " + beh})
+	}
+	emit(protocol.Event{Event: protocol.EventMemUsage, Mem: &protocol.MemUsage{Phase: "Init builder kernel library", CPUMiB: 158, GPUMiB: 160, Line: "[MemUsageChange] Init builder kernel library: CPU +158, GPU +160, now: CPU 410, GPU 3567 (MiB)"}})
+	model, err := os.ReadFile(req.Model)
+	if err != nil {
+		return result(protocol.Result{Class: protocol.ClassBadRequest, Message: "cannot read model: " + err.Error()})
+	}
+	sum := sha256.Sum256(model)
+	engine := []byte(fmt.Sprintf("TRTD-FAKE-ENGINE test double\nmodel-sha256: %s\nstage: %s\nprecision: %s\nworkspace-mib: %d\n",
+		hex.EncodeToString(sum[:]), req.Stage, req.Settings.Precision, req.Settings.WorkspaceMiB))
+	if err := writeAtomic(req.Engine, engine); err != nil {
+		return result(protocol.Result{Class: protocol.ClassBadRequest, Message: "write engine: " + err.Error()})
+	}
+	es := sha256.Sum256(engine)
+	emit(protocol.Event{Event: protocol.EventProgress, Phase: "Validating engine (fake)", Step: 2, Steps: 2})
+	return result(protocol.Result{Class: protocol.ClassOK, Engine: req.Engine, EngineBytes: int64(len(engine)), EngineSHA256: hex.EncodeToString(es[:]),
+		BuildMs: 5, Calls: []string{"fake: no TensorRT calls"},
+		MemUsage:   []protocol.MemUsage{{Phase: "Init builder kernel library", CPUMiB: 158, GPUMiB: 160}},
+		Validation: &protocol.Validation{Runs: 20, P50Ms: 1.0, P99Ms: 1.5, DeviceMemUsed: 1 << 20}})
+}
+
+func behaviour(stage string) string {
+	def := "ok"
+	for _, item := range strings.Split(os.Getenv("TRTD_FAKE_WORKER"), ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(item), "=")
+		if !ok {
+			continue
+		}
+		if k == stage {
+			return v
+		}
+		if k == "*" {
+			def = v
+		}
+	}
+	return def
+}
+
+func writeAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".trtd-tmp-engine-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+func record(req protocol.Request) {
+	p := os.Getenv("TRTD_FAKE_WORKER_RECORD")
+	if p == "" {
+		return
+	}
+	wd, _ := os.Getwd()
+	adj, _ := os.ReadFile("/proc/self/oom_score_adj")
+	var env []string
+	for _, e := range os.Environ() {
+		if strings.HasPrefix(e, "NOTIFY_SOCKET=") || strings.HasPrefix(e, "WATCHDOG_") || strings.HasPrefix(e, "TRTD_") {
+			env = append(env, e)
+		}
+	}
+	ents, _ := os.ReadDir(req.WorkDir)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	b, _ := json.Marshal(map[string]any{"request": req, "uid": os.Getuid(), "gid": os.Getgid(), "cwd": wd,
+		"oom_score_adj": strings.TrimSpace(string(adj)), "env": env, "workdir_entries": names})
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o666)
+	if err != nil {
+		return
+	}
+	f.Write(append(b, '\n'))
+	f.Close()
+}
+
+// sleepForever blocks until the process is killed (a bare select{} would
+// make the Go runtime exit with "all goroutines are asleep").
+func sleepForever() {
+	for {
+		time.Sleep(time.Hour)
+	}
+}

@@ -1,0 +1,346 @@
+package converter
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/trtd/trtd/converter/classify"
+	"github.com/trtd/trtd/converter/protocol"
+	"github.com/trtd/trtd/converter/report"
+)
+
+// ErrWorkerMissing means the worker binary is not where the config says.
+var ErrWorkerMissing = errors.New("worker binary not found")
+
+// Worker describes how to start trtd-worker.
+type Worker struct {
+	Path string
+	// UID/GID to run as when the daemon is root (nil: the daemon's own).
+	Credential *syscall.Credential
+	// Env is the worker's environment; nil means the daemon's, minus
+	// systemd's notify and watchdog variables (always stripped).
+	Env         []string
+	Timeout     time.Duration
+	StderrLimit int
+	// PrivateNet puts the worker in a new network namespace (root only).
+	PrivateNet bool
+	// OOMScoreAdj is written for the worker so the kernel picks it first.
+	OOMScoreAdj int
+	Log         *slog.Logger
+}
+
+// Sandbox is what the daemon wraps around a worker process: the memory
+// cgroup and the memory guard. All methods may be no-ops.
+type Sandbox interface {
+	// Prepare adjusts the command before it starts (cgroup fd, ...).
+	Prepare(cmd *exec.Cmd) error
+	// Started is called with the worker's pid right after it started.
+	Started(pid int)
+	// Finished is called after the worker exited and was reaped.
+	Finished() Observation
+}
+
+// Observation is what the sandbox saw of one worker run.
+type Observation struct {
+	Timeline    *report.Timeline
+	GuardKilled bool
+	CgroupOOM   bool
+}
+
+// NopSandbox runs the worker bare.
+type NopSandbox struct{}
+
+// Prepare implements Sandbox.
+func (NopSandbox) Prepare(*exec.Cmd) error { return nil }
+
+// Started implements Sandbox.
+func (NopSandbox) Started(int) {}
+
+// Finished implements Sandbox.
+func (NopSandbox) Finished() Observation { return Observation{} }
+
+// Run is the outcome of one worker process.
+type Run struct {
+	Class    protocol.Class
+	Reason   string
+	ExitCode int
+	Signal   string
+	Result   *protocol.Result
+	LogTail  []string
+	Stderr   []byte
+	MemUsage []protocol.MemUsage
+	Start    time.Time
+	Duration time.Duration
+	Obs      Observation
+}
+
+// Env returns the daemon's environment without the variables that belong
+// to the daemon's own systemd conversation.
+func Env() []string {
+	var out []string
+	for _, e := range os.Environ() {
+		if strings.HasPrefix(e, "NOTIFY_SOCKET=") || strings.HasPrefix(e, "WATCHDOG_USEC=") ||
+			strings.HasPrefix(e, "WATCHDOG_PID=") || strings.HasPrefix(e, "LISTEN_") {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// tail keeps the last limit bytes written to it.
+type tail struct {
+	mu    sync.Mutex
+	limit int
+	buf   []byte
+	total int64
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.total += int64(len(p))
+	if len(p) >= t.limit {
+		t.buf = append(t.buf[:0], p[len(p)-t.limit:]...)
+		return len(p), nil
+	}
+	if over := len(t.buf) + len(p) - t.limit; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	t.buf = append(t.buf, p...)
+	return len(p), nil
+}
+
+func (t *tail) Bytes() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]byte(nil), t.buf...)
+}
+
+// lastLines returns up to n last non-empty lines of b.
+func lastLines(b []byte, n int) []string {
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	var out []string
+	for i := len(lines) - 1; i >= 0 && len(out) < n; i-- {
+		if l := strings.TrimRight(lines[i], "\r"); strings.TrimSpace(l) != "" {
+			if len(l) > 500 {
+				l = l[:500] + "…"
+			}
+			out = append([]string{l}, out...)
+		}
+	}
+	return out
+}
+
+// RunWorker starts the worker with req, waits for it (or its timeout, or
+// ctx's end), and classifies what happened. progress receives the worker's
+// progress and memory events as they come.
+func (w *Worker) RunWorker(ctx context.Context, req protocol.Request, sb Sandbox, progress func(protocol.Event)) Run {
+	if sb == nil {
+		sb = NopSandbox{}
+	}
+	log := w.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	run := Run{Start: time.Now()}
+	req.Version = protocol.Version
+	body, err := json.Marshal(req)
+	if err != nil {
+		run.Class, run.Reason = protocol.ClassBadRequest, err.Error()
+		return run
+	}
+	if _, err := os.Stat(w.Path); err != nil {
+		run.Class = protocol.ClassBuilderUnavailable
+		run.Reason = fmt.Sprintf("%v: %s (set [paths] worker)", ErrWorkerMissing, w.Path)
+		return run
+	}
+	timeout := w.Timeout
+	if timeout <= 0 {
+		timeout = 2 * time.Hour
+	}
+	limit := w.StderrLimit
+	if limit <= 0 {
+		limit = 64 << 10
+	}
+	errTail := &tail{limit: limit}
+
+	cmd := exec.Command(w.Path)
+	cmd.Dir = req.WorkDir
+	cmd.Stdin = bytes.NewReader(body)
+	cmd.Env = w.Env
+	if cmd.Env == nil {
+		cmd.Env = Env()
+	}
+	cmd.Stderr = errTail
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		run.Class, run.Reason = protocol.ClassCrashed, err.Error()
+		return run
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: w.Credential}
+	if w.PrivateNet && os.Geteuid() == 0 {
+		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNET
+	}
+	if err := sb.Prepare(cmd); err != nil {
+		log.Warn("worker sandbox not applied", "err", err)
+	}
+	if err := startLocked(cmd); err != nil && cmd.SysProcAttr.Cloneflags != 0 {
+		// Kernels or containers without network namespaces: run without.
+		log.Warn("cannot give the worker a private network namespace; running it with the host network", "err", err)
+		cmd = rebuild(cmd, stdout)
+		stdout, _ = cmd.StdoutPipe()
+		cmd.SysProcAttr.Cloneflags = 0
+		err = startLocked(cmd)
+		if err != nil {
+			run.Class, run.Reason = protocol.ClassCrashed, "cannot start worker: "+err.Error()
+			return run
+		}
+	} else if err != nil {
+		run.Class, run.Reason = protocol.ClassCrashed, "cannot start worker: "+err.Error()
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.EACCES) {
+			run.Class = protocol.ClassBuilderUnavailable
+		}
+		return run
+	}
+	pid := cmd.Process.Pid
+	if w.OOMScoreAdj != 0 {
+		if err := os.WriteFile("/proc/"+strconv.Itoa(pid)+"/oom_score_adj", []byte(strconv.Itoa(w.OOMScoreAdj)), 0); err != nil {
+			log.Debug("cannot set worker oom_score_adj", "err", err)
+		}
+	}
+	sb.Started(pid)
+
+	// Events from stdout.
+	var result *protocol.Result
+	var mem []protocol.MemUsage
+	evDone := make(chan struct{})
+	go func() {
+		defer close(evDone)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64<<10), 16<<20)
+		for sc.Scan() {
+			var ev protocol.Event
+			if json.Unmarshal(sc.Bytes(), &ev) != nil {
+				continue
+			}
+			switch ev.Event {
+			case protocol.EventResult:
+				result = ev.Result
+			case protocol.EventMemUsage:
+				if ev.Mem != nil {
+					mem = append(mem, *ev.Mem)
+				}
+			}
+			if progress != nil && ev.Event != protocol.EventResult {
+				progress(ev)
+			}
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+
+	waitErr := make(chan error, 1)
+	go func() {
+		<-evDone
+		waitErr <- cmd.Wait()
+	}()
+	var timedOut, canceled bool
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	var werr error
+	select {
+	case werr = <-waitErr:
+	case <-timer.C:
+		timedOut = true
+		killGroup(pid, syscall.SIGKILL)
+		werr = <-waitErr
+	case <-ctx.Done():
+		canceled = true
+		killGroup(pid, syscall.SIGTERM)
+		select {
+		case werr = <-waitErr:
+		case <-time.After(5 * time.Second):
+			killGroup(pid, syscall.SIGKILL)
+			werr = <-waitErr
+		}
+	}
+	// Anything left in the worker's process group goes too.
+	killGroup(pid, syscall.SIGKILL)
+	run.Duration = time.Since(run.Start)
+	run.Obs = sb.Finished()
+
+	o := classify.Outcome{ExitCode: -1, Log: errTail.Bytes(), GuardKilled: run.Obs.GuardKilled,
+		CgroupOOM: run.Obs.CgroupOOM, TimedOut: timedOut, Canceled: canceled, Result: result}
+	if ps := cmd.ProcessState; ps != nil {
+		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			o.Signal = ws.Signal()
+			run.Signal = ws.Signal().String()
+		} else {
+			o.ExitCode = ps.ExitCode()
+		}
+	} else if werr != nil {
+		run.Reason = werr.Error()
+	}
+	run.ExitCode = o.ExitCode
+	run.Class, run.Reason = classify.Classify(o)
+	run.Result = result
+	run.Stderr = errTail.Bytes()
+	run.LogTail = lastLines(run.Stderr, 20)
+	run.MemUsage = mem
+	if result != nil && len(result.MemUsage) > 0 {
+		run.MemUsage = result.MemUsage
+	}
+	return run
+}
+
+// startLocked starts cmd from a goroutine locked to its OS thread, because
+// Pdeathsig fires when the thread that forked the child exits (golang/go
+// #27505), and the Go runtime may retire threads at any time.
+func startLocked(cmd *exec.Cmd) error {
+	errc := make(chan error, 1)
+	started := make(chan struct{})
+	go func() {
+		// This thread stays locked (and alive) until the child exits.
+		lockThread()
+		err := cmd.Start()
+		errc <- err
+		close(started)
+		if err != nil {
+			return
+		}
+		waitChildGone(cmd)
+	}()
+	<-started
+	return <-errc
+}
+
+// rebuild clones a command that failed to start so it can be tried again.
+func rebuild(old *exec.Cmd, _ io.Reader) *exec.Cmd {
+	c := exec.Command(old.Path, old.Args[1:]...)
+	c.Dir, c.Env, c.Stdin, c.Stderr = old.Dir, old.Env, old.Stdin, old.Stderr
+	if r, ok := old.Stdin.(*bytes.Reader); ok {
+		r.Seek(0, io.SeekStart)
+	}
+	sp := *old.SysProcAttr
+	c.SysProcAttr = &sp
+	return c
+}
+
+func killGroup(pid int, sig syscall.Signal) {
+	if pid > 0 {
+		syscall.Kill(-pid, sig)
+	}
+}
