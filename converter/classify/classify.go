@@ -1,0 +1,290 @@
+// Package classify turns the outcome of one worker attempt (exit status,
+// signal, captured TensorRT log, the daemon's own observations) into a
+// protocol.Class and a short reason a user can act on. It is a pure
+// function of its input, used by the daemon (for signal deaths and workers
+// that said nothing), by the worker (to classify TensorRT's logger output)
+// and by the trtexec backend (to classify trtexec's output).
+//
+// Rules, in order:
+//
+//  1. Canceled (daemon shutdown) -> canceled; TimedOut -> timed_out.
+//  2. GuardKilled or CgroupOOM -> out_of_memory.
+//  3. SIGKILL -> out_of_memory. The daemon records its own kills (guard,
+//     timeout, shutdown) in the flags above, so a bare SIGKILL was sent by
+//     the kernel OOM killer, which leaves no message in the log.
+//  4. Other signals (SIGSEGV, SIGABRT, SIGBUS ...) -> crashed, unless the
+//     log shows an out-of-memory pattern (an uncaught std::bad_alloc ends
+//     in abort()) -> out_of_memory.
+//  5. The worker's own Result, when its class agrees with the exit code.
+//  6. A defined exit code (protocol.ExitCodeClass) -> its class.
+//  7. Any other exit code -> the class of the log (ClassifyLog), else
+//     crashed. Exit 0 without a result -> crashed.
+package classify
+
+import (
+	"bytes"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/trtd/trtd/converter/protocol"
+)
+
+// Outcome is everything known about one finished attempt.
+type Outcome struct {
+	ExitCode    int            // -1 when killed by a signal
+	Signal      syscall.Signal // 0 when it exited
+	Log         []byte         // last bytes of stderr (and/or TensorRT log lines)
+	GuardKilled bool           // the daemon's memory guard SIGKILLed it
+	CgroupOOM   bool           // the kernel OOM-killed it in its cgroup (memory.events oom_kill)
+	TimedOut    bool           // the per-stage timeout fired
+	Canceled    bool           // daemon shutdown
+	Result      *protocol.Result
+}
+
+// Classify classifies an attempt; see the package comment for the rules.
+func Classify(o Outcome) (protocol.Class, string) {
+	switch {
+	case o.Canceled:
+		return protocol.ClassCanceled, "canceled: the daemon is shutting down"
+	case o.TimedOut:
+		return protocol.ClassTimedOut, "the stage ran past its time limit and was stopped"
+	case o.GuardKilled:
+		return protocol.ClassOutOfMemory, "out of memory: the memory guard stopped the build before the system ran out of memory"
+	case o.CgroupOOM:
+		return protocol.ClassOutOfMemory, "out of memory: the kernel OOM killer stopped the build (its cgroup's memory limit was reached)"
+	}
+	if o.Signal != 0 {
+		if c, r, ok := ClassifyLog(o.Log); ok && c == protocol.ClassOutOfMemory {
+			return c, r
+		}
+		if o.Signal == syscall.SIGKILL {
+			return protocol.ClassOutOfMemory, "out of memory: the worker was killed (SIGKILL) without a message, which is how the kernel OOM killer ends a process"
+		}
+		return protocol.ClassCrashed, fmt.Sprintf("the worker crashed (%s)%s", sigName(o.Signal), lastError(o.Log))
+	}
+	if r := o.Result; r != nil && r.Class != "" && protocol.ExitCode(r.Class) == o.ExitCode {
+		msg := r.Message
+		if msg == "" {
+			msg = string(r.Class)
+		}
+		return r.Class, msg
+	}
+	if o.ExitCode == 0 {
+		if o.Result == nil {
+			return protocol.ClassCrashed, "the worker exited without a result"
+		}
+		return protocol.ClassCrashed, fmt.Sprintf("the worker exited 0 with result class %q", o.Result.Class)
+	}
+	if c, ok := protocol.ExitCodeClass(o.ExitCode); ok {
+		if lc, lr, ok := ClassifyLog(o.Log); ok && lc == c {
+			return c, lr
+		}
+		return c, fmt.Sprintf("%s (worker exit code %d)%s", c, o.ExitCode, lastError(o.Log))
+	}
+	if c, r, ok := ClassifyLog(o.Log); ok {
+		return c, r
+	}
+	return protocol.ClassCrashed, fmt.Sprintf("the worker exited with status %d%s", o.ExitCode, lastError(o.Log))
+}
+
+func sigName(s syscall.Signal) string {
+	switch s {
+	case syscall.SIGSEGV:
+		return "SIGSEGV"
+	case syscall.SIGABRT:
+		return "SIGABRT"
+	case syscall.SIGBUS:
+		return "SIGBUS"
+	case syscall.SIGILL:
+		return "SIGILL"
+	case syscall.SIGFPE:
+		return "SIGFPE"
+	case syscall.SIGKILL:
+		return "SIGKILL"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return "signal " + strconv.Itoa(int(s))
+}
+
+// lastError returns ": <last error-looking line>" from log, or "".
+func lastError(log []byte) string {
+	lines := bytes.Split(bytes.TrimSpace(log), []byte("\n"))
+	for i := len(lines) - 1; i >= 0 && i >= len(lines)-50; i-- {
+		l := strings.TrimSpace(string(lines[i]))
+		if errorLine.MatchString(l) {
+			return ": " + clip(l, 200)
+		}
+	}
+	return ""
+}
+
+var errorLine = regexp.MustCompile(`(?i)\b(error|\[E\]|fatal|assertion|terminate|segmentation)\b`)
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// Log patterns. Each one was seen in real TensorRT output; the test table
+// quotes them with their sources.
+var (
+	// The ONNX parser, all versions: "In node 7 (parseGraph): UNSUPPORTED_NODE: ...",
+	// "While parsing node number 7 [ScatterBEV -> "x"]:", "No importer registered for op: X".
+	reParserNode  = regexp.MustCompile(`In node (-?\d+) \(([A-Za-z_]\w*)\): (UNSUPPORTED_NODE|INVALID_NODE|INVALID_GRAPH|UNSUPPORTED_GRAPH|INVALID_VALUE|MODEL_DESERIALIZE_FAILED|INTERNAL_ERROR|UNSUPPORTED_NODE_ATTR|UNSUPPORTED_NODE_INPUT|UNSUPPORTED_NODE_DATATYPE|UNSUPPORTED_NODE_DYNAMIC|UNSUPPORTED_NODE_SHAPE|REFIT_FAILED)[: ]*(.*)`)
+	reParsingNode = regexp.MustCompile(`While parsing node number (\d+) \[([A-Za-z_][\w.]*)(?: -> "([^"]*)")?\]`)
+	reNoImporter  = regexp.MustCompile(`No importer registered for op: ([\w.]+)`)
+	reNodeName    = regexp.MustCompile(`(?m)^\s*name: "([^"]*)"`)
+	reParseFailed = regexp.MustCompile(`(?i)failed to parse (the )?onnx (file|model)|Failed parsing \.onnx file`)
+	reNoProfile   = regexp.MustCompile(`Network has dynamic or shape inputs, but no optimization profile has been defined`)
+
+	// Memory. Device allocations (cudaErrorMemoryAllocation is 2) and host
+	// allocations (std::bad_alloc) both count.
+	reOOM = []*regexp.Regexp{
+		regexp.MustCompile(`Requested amount of (?:GPU )?memory \(\d+ bytes\) could not be allocated`),
+		regexp.MustCompile(`(?i)Error Code 2: Out ?Of ?Memory`),
+		regexp.MustCompile(`Cuda Error in [\w:]*allocate: 2\b`),
+		regexp.MustCompile(`OutOfMemory Error in`),
+		regexp.MustCompile(`(?i)out of memory error during getBestTactic|GPU memory allocation error during getBestTactic`),
+		regexp.MustCompile(`std::bad_alloc|\bbad allocation\b|FAILED_ALLOCATION`),
+		regexp.MustCompile(`(?i)Cuda Runtime \(out of memory\)|cudaErrorMemoryAllocation`),
+		regexp.MustCompile(`(?i)user allocator error allocating \d+-byte buffer`),
+	}
+	reNoImpl      = regexp.MustCompile(`(?i)could not find any implementation for node ?([^,\n]*)`)
+	reTacticShort = regexp.MustCompile(`(?i)Skipping tactic .* due to ins?uf+icient memory|Tactic Device request: \d+MB Available: \d+MB|Some tactics do not have sufficient workspace memory|try increasing the workspace size`)
+
+	reNoLib      = regexp.MustCompile(`(lib(?:nvinfer|nvonnxparser|nvinfer_plugin|cudart|cuda|cublas|cublasLt|cudnn|myelin)\.so[.\d]*): cannot open shared object file`)
+	reNoTRT      = regexp.MustCompile(`TensorRT not available on this machine[^\n]*|built without TensorRT[^\n]*`)
+	reNoDevice   = regexp.MustCompile(`(?i)no CUDA-capable device is detected|CUDA driver version is insufficient for CUDA runtime version|cudaErrorNoDevice|cudaErrorInsufficientDriver`)
+	reEngineBad  = regexp.MustCompile(`(?i)Serialization assertion .* failed|The engine plan file is not compatible|engine plan file is generated on an incompatible device|Version tag does not match`)
+	reCrash      = regexp.MustCompile(`Segmentation fault|core dumped|terminate called|Assertion .*failed\.|\bAborted\b|SIGSEGV|Illegal instruction`)
+	reBuildEmpty = regexp.MustCompile(`Engine could not be created from network|Network validation failed|Failed to create engine from model`)
+)
+
+// ClassifyLog classifies TensorRT (or trtexec) output by its text alone.
+// ok is false when nothing in the text tells what went wrong. The reason
+// quotes the evidence (node, op, the allocation that failed).
+func ClassifyLog(log []byte) (protocol.Class, string, bool) {
+	s := string(log)
+	if m := reNoLib.FindStringSubmatch(s); m != nil {
+		return protocol.ClassBuilderUnavailable, "TensorRT not available on this machine: " + m[1] + " not found", true
+	}
+	if m := reNoTRT.FindString(s); m != "" {
+		return protocol.ClassBuilderUnavailable, clip(m, 300), true
+	}
+	if m := reNoDevice.FindString(s); m != "" {
+		return protocol.ClassBuilderUnavailable, "no usable GPU: " + m, true
+	}
+	// Parser errors come before the build starts; they are decisive even when
+	// a bad_alloc follows them (the parser gave up first).
+	if r, ok := parserReason(s); ok {
+		return protocol.ClassUnsupportedModel, r, true
+	}
+	if reNoProfile.MatchString(s) {
+		return protocol.ClassBadRequest, "the model has dynamic inputs and no shapes were given for them (min/opt/max)", true
+	}
+	if m := firstMatch(reOOM, s); m != "" {
+		if n := reNoImpl.FindStringSubmatch(s); n != nil {
+			return protocol.ClassOutOfMemory, fmt.Sprintf("out of memory: %s, then no implementation fitted node %s", clip(m, 120), clip(strings.TrimSpace(n[1]), 100)), true
+		}
+		return protocol.ClassOutOfMemory, "out of memory: " + clip(lineOf(s, m), 200), true
+	}
+	if n := reNoImpl.FindStringSubmatch(s); n != nil {
+		why := "no tactic fits the workspace"
+		if t := reTacticShort.FindString(s); t != "" {
+			why += " (" + clip(t, 100) + ")"
+		}
+		return protocol.ClassNoTactic, fmt.Sprintf("%s: could not find any implementation for node %s; a larger workspace or fewer restrictions may help", why, clip(strings.TrimSpace(n[1]), 120)), true
+	}
+	if t := reTacticShort.FindString(s); t != "" {
+		return protocol.ClassNoTactic, "no tactic fits: " + clip(lineOf(s, t), 200), true
+	}
+	if m := reEngineBad.FindString(s); m != "" {
+		return protocol.ClassInvalidEngine, "the engine cannot be loaded by this TensorRT: " + m, true
+	}
+	if m := reCrash.FindString(s); m != "" {
+		return protocol.ClassCrashed, "crashed: " + clip(lineOf(s, m), 200), true
+	}
+	return "", "", false
+}
+
+func parserReason(s string) (string, bool) {
+	var parts []string
+	if m := reParsingNode.FindStringSubmatch(s); m != nil {
+		p := fmt.Sprintf("node %s (op %s", m[1], m[2])
+		if n := reNodeName.FindStringSubmatch(s); n != nil {
+			p += fmt.Sprintf(", name %q", n[1])
+		} else if m[3] != "" {
+			p += fmt.Sprintf(", output %q", m[3])
+		}
+		parts = append(parts, p+")")
+	}
+	if m := reNoImporter.FindStringSubmatch(s); m != nil {
+		parts = append(parts, "no importer registered for op "+m[1]+" (not supported by this TensorRT's ONNX parser; a plugin is needed)")
+	}
+	if m := reParserNode.FindStringSubmatch(s); m != nil {
+		parts = append(parts, fmt.Sprintf("%s in %s at node %s: %s", m[3], m[2], m[1], clip(strings.TrimSpace(m[4]), 160)))
+	}
+	if len(parts) == 0 {
+		if m := reParseFailed.FindString(s); m != "" {
+			return "the ONNX parser rejected the model: " + clip(m, 100), true
+		}
+		return "", false
+	}
+	return "the ONNX parser rejected the model: " + strings.Join(parts, "; "), true
+}
+
+func firstMatch(res []*regexp.Regexp, s string) string {
+	best, at := "", -1
+	for _, re := range res {
+		if loc := re.FindStringIndex(s); loc != nil && (at < 0 || loc[0] < at) {
+			best, at = s[loc[0]:loc[1]], loc[0]
+		}
+	}
+	return best
+}
+
+// lineOf returns the whole line of s that contains sub, trimmed.
+func lineOf(s, sub string) string {
+	i := strings.Index(s, sub)
+	if i < 0 {
+		return sub
+	}
+	start := strings.LastIndexByte(s[:i], '\n') + 1
+	end := strings.IndexByte(s[i:], '\n')
+	if end < 0 {
+		end = len(s) - i
+	}
+	return strings.TrimSpace(s[start : i+end])
+}
+
+var reMem = regexp.MustCompile(`\[MemUsageChange\]\s*(.+?):\s*CPU\s*([+-]?\d+(?:\.\d+)?)\s*(?:MiB)?,\s*GPU\s*([+-]?\d+(?:\.\d+)?)\s*(?:MiB)?(?:,\s*now:\s*CPU\s*(\d+(?:\.\d+)?),\s*GPU\s*(\d+(?:\.\d+)?)\s*\(MiB\))?`)
+
+// ParseMemUsage parses one TensorRT "[MemUsageChange]" logger line:
+//
+//	[MemUsageChange] Init CUDA: CPU +197, GPU +0, now: CPU 271, GPU 1891 (MiB)
+//	[MemUsageChange] Peak memory usage of TRT CPU/GPU memory allocators: CPU 0 MiB, GPU 1049 MiB
+//
+// The second form (absolute figures, no sign) fills only the "now" fields.
+func ParseMemUsage(line string) (protocol.MemUsage, bool) {
+	m := reMem.FindStringSubmatch(line)
+	if m == nil {
+		return protocol.MemUsage{}, false
+	}
+	u := protocol.MemUsage{Phase: strings.TrimSpace(m[1]), Line: strings.TrimSpace(line[strings.Index(line, "[MemUsageChange]"):])}
+	f := func(s string) float64 { v, _ := strconv.ParseFloat(s, 64); return v }
+	if m[4] != "" {
+		u.CPUMiB, u.GPUMiB = f(m[2]), f(m[3])
+		u.CPUNowMiB, u.GPUNowMiB = f(m[4]), f(m[5])
+	} else if !strings.ContainsAny(m[2]+m[3], "+-") {
+		u.CPUNowMiB, u.GPUNowMiB = f(m[2]), f(m[3])
+	} else {
+		u.CPUMiB, u.GPUMiB = f(m[2]), f(m[3])
+	}
+	return u, true
+}
