@@ -196,9 +196,13 @@ func (w *Worker) one(ctx context.Context, in Input, st config.Stage, h Hooks, pa
 	if h.Finished != nil {
 		h.Finished(st, part, r)
 	}
+	reason := r.Reason
+	if r.Class == protocol.ClassOK {
+		reason = ""
+	}
 	a := report.Attempt{
 		Stage: st.Name, Kind: kind(st), Settings: req.Settings, Start: r.Start.UTC(), DurationMs: r.Duration.Milliseconds(),
-		Outcome: r.Class, Reason: r.Reason, ExitCode: r.ExitCode, Signal: r.Signal, LogTail: r.LogTail,
+		Outcome: r.Class, Reason: reason, ExitCode: r.ExitCode, Signal: r.Signal, LogTail: r.LogTail,
 		MemUsage: r.MemUsage, Memory: r.Obs.Timeline, Part: part,
 	}
 	if r.Result != nil {

@@ -21,7 +21,8 @@
 //	spew=MiB      write MiB of log to stderr, then ok
 //	eat=MiB       allocate and touch MiB of memory, then sleep until killed
 //
-// TRTD_FAKE_WORKER_PROBE=unavailable makes probes report no builder.
+// TRTD_FAKE_WORKER_PROBE=unavailable makes probes report no builder;
+// TRTD_FAKE_WORKER_UNAVAILABLE_IF=FILE does so while FILE exists.
 // TRTD_FAKE_WORKER_RECORD=FILE appends what the worker saw (request,
 // uid, cwd, environment, oom_score_adj) as JSON lines, for tests.
 package main
@@ -82,7 +83,7 @@ func run(stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 	if req.Op == protocol.OpProbe {
-		if os.Getenv("TRTD_FAKE_WORKER_PROBE") == "unavailable" {
+		if os.Getenv("TRTD_FAKE_WORKER_PROBE") == "unavailable" || fileExists(os.Getenv("TRTD_FAKE_WORKER_UNAVAILABLE_IF")) {
 			fmt.Fprintln(stderr, "TensorRT not available on this machine: libnvinfer.so.8 not found (fake worker)")
 			return result(protocol.Result{Class: protocol.ClassBuilderUnavailable, Message: "TensorRT not available on this machine: libnvinfer.so.8 not found (fake worker)"})
 		}
@@ -235,4 +236,12 @@ func sleepForever() {
 	for {
 		time.Sleep(time.Hour)
 	}
+}
+
+func fileExists(p string) bool {
+	if p == "" {
+		return false
+	}
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -66,6 +66,9 @@ func (n *Notifier) send(state string) error {
 
 // Ready tells systemd start-up is complete, with a status line.
 func (n *Notifier) Ready(status string) error {
+	if n == nil {
+		return nil
+	}
 	n.last = status
 	return n.send(daemon.SdNotifyReady + "\nSTATUS=" + status)
 }

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/trtd/trtd/converter/report"
+	"github.com/trtd/trtd/daemon"
+	"github.com/trtd/trtd/daemon/config"
+	"github.com/trtd/trtd/daemon/logging"
+)
+
+func init() {
+	register(&command{
+		Name:    "convert",
+		Summary: "build one model now, in the foreground",
+		Usage: `Usage: trtd convert MODEL.onnx [--out DIR] [--config PATH] [--state DIR]
+
+Runs the daemon's whole pipeline once for MODEL: inspection, plan, swap,
+the stage ladder in the worker, validation, and writes MODEL.engine and
+MODEL.report.{json,md} to --out (default: the model's directory). A
+settings file MODEL.toml beside the model is used too. The model itself is
+never moved or changed. Exits 0 only when an engine was written.
+
+Examples:
+  trtd convert yolov8n.onnx
+  trtd convert ./resnet50.onnx --out /tmp/engines`,
+		Run: runConvert,
+	})
+}
+
+func runConvert(ctx context.Context, e *Env, args []string) int {
+	fs := newFlagSet("convert", e)
+	cfgPath := fs.String("config", "", "config file (ladder, worker, swap settings)")
+	out := fs.String("out", "", "directory for the engine and reports (default: the model's directory)")
+	stateDir := fs.String("state", "", "state directory to keep (default: a temporary one)")
+	if code, done := parse(fs, args); done {
+		return code
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(e.Stderr, "trtd convert: need exactly one MODEL.onnx (see trtd convert -h)")
+		return 2
+	}
+	model, err := filepath.Abs(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintf(e.Stderr, "trtd convert: %v\n", err)
+		return 2
+	}
+	fi, err := os.Stat(model)
+	if err != nil || !fi.Mode().IsRegular() {
+		fmt.Fprintf(e.Stderr, "trtd convert: %s: not a readable regular file\n", fs.Arg(0))
+		return 2
+	}
+	if !strings.HasSuffix(model, ".onnx") {
+		fmt.Fprintf(e.Stderr, "trtd convert: %s: the model's name must end in .onnx\n", fs.Arg(0))
+		return 2
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(e.Stderr, "trtd convert: %v\n", err)
+		return 2
+	}
+	if *out == "" {
+		*out = filepath.Dir(model)
+	}
+	if *out, err = filepath.Abs(*out); err != nil {
+		return 2
+	}
+	root := *stateDir
+	if root == "" {
+		root, err = os.MkdirTemp("", "trtd-convert-")
+		if err != nil {
+			fmt.Fprintf(e.Stderr, "trtd convert: %v\n", err)
+			return 1
+		}
+		defer os.RemoveAll(root)
+	}
+	cfg.Paths.Inbox = filepath.Join(root, "inbox")
+	cfg.Paths.State = filepath.Join(root, "state")
+	cfg.Paths.Failed = filepath.Join(root, "failed")
+	cfg.Paths.Outbox = *out
+	cfg.Paths.Status = filepath.Join(root, "status.json")
+	if os.Geteuid() != 0 {
+		cfg.Worker.User = ""
+	}
+	os.MkdirAll(cfg.Paths.Inbox, 0o755)
+	// Stage the model (and its companions) in a private inbox under a
+	// temporary name, then rename it in: the original is never touched.
+	base := strings.TrimSuffix(filepath.Base(model), ".onnx")
+	for _, c := range []string{base + ".toml", base + ".test"} {
+		src := filepath.Join(filepath.Dir(model), c)
+		if _, err := os.Stat(src); err == nil {
+			copyTree(src, filepath.Join(cfg.Paths.Inbox, c))
+		}
+	}
+	tmp := filepath.Join(cfg.Paths.Inbox, "."+filepath.Base(model)+".staging")
+	if err := copyTree(model, tmp); err != nil {
+		fmt.Fprintf(e.Stderr, "trtd convert: %v\n", err)
+		return 1
+	}
+	if err := os.Rename(tmp, filepath.Join(cfg.Paths.Inbox, filepath.Base(model))); err != nil {
+		fmt.Fprintf(e.Stderr, "trtd convert: %v\n", err)
+		return 1
+	}
+	cfg.Inbox.Settle = config.Duration(100 * time.Millisecond)
+	log := logging.New("text", logging.ParseLevel(cfg.LogLevel), e.Stderr)
+	if cfg.LogLevel == "info" {
+		log = logging.New("text", logging.ParseLevel("warn"), e.Stderr)
+	}
+	tty := isTerminal(e.Stderr)
+	var lastLine string
+	progress := func(s *daemon.Status) {
+		line := s.OneLine(time.Now())
+		if line == lastLine {
+			return
+		}
+		lastLine = line
+		if tty {
+			fmt.Fprintf(e.Stderr, "\r\033[K%s", line)
+		}
+	}
+	err = daemon.Run(ctx, cfg, daemon.Options{Log: log, Once: true, Progress: progress})
+	if tty {
+		fmt.Fprint(e.Stderr, "\r\033[K")
+	}
+	if err != nil {
+		fmt.Fprintf(e.Stderr, "trtd convert: %v\n", err)
+		return 1
+	}
+	return convertResult(e, *out, base)
+}
+
+// convertResult prints where the results are and returns the exit code:
+// 0 only when an engine was written.
+func convertResult(e *Env, out, base string) int {
+	rp := filepath.Join(out, base+".report.json")
+	b, err := os.ReadFile(rp)
+	if err != nil {
+		fmt.Fprintf(e.Stderr, "trtd convert: no report was written (%v)\n", err)
+		return 1
+	}
+	var r report.Report
+	if err := jsonUnmarshal(b, &r); err != nil {
+		fmt.Fprintf(e.Stderr, "trtd convert: %s: %v\n", rp, err)
+		return 1
+	}
+	md := filepath.Join(out, base+".report.md")
+	switch r.Outcome {
+	case report.OutcomeBuilt, report.OutcomeReused:
+		fmt.Fprintf(e.Stdout, "engine: %s (stage %s)\nreport: %s\n", filepath.Join(out, r.Engine.File), r.Engine.Stage, md)
+		return 0
+	}
+	fmt.Fprintf(e.Stdout, "no engine: %s", r.Outcome)
+	if r.Reason != "" {
+		fmt.Fprintf(e.Stdout, ": %s", r.Reason)
+	}
+	fmt.Fprintf(e.Stdout, "\nreport: %s\n", md)
+	return 1
+}
+
+func copyTree(src, dst string) error {
+	fi, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		os.MkdirAll(dst, 0o755)
+		ents, _ := os.ReadDir(src)
+		for _, en := range ents {
+			if err := copyTree(filepath.Join(src, en.Name()), filepath.Join(dst, en.Name())); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	o, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(o, in); err != nil {
+		o.Close()
+		return err
+	}
+	return o.Close()
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}

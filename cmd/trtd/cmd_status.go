@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/trtd/trtd/daemon"
+)
+
+func init() {
+	register(&command{
+		Name:    "status",
+		Summary: "show what the running daemon is doing",
+		Usage: `Usage: trtd status [--json] [--watch] [--config PATH]
+
+Reads the daemon's status file: the queue, the model being built and its
+stage, memory now, and the last results.
+
+Examples:
+  trtd status
+  trtd status --json | jq .current
+  trtd status --watch`,
+		Run: func(ctx context.Context, e *Env, args []string) int {
+			fs := newFlagSet("status", e)
+			cfgPath := fs.String("config", "", "config file")
+			asJSON := fs.Bool("json", false, "print the status file as JSON")
+			watch := fs.Bool("watch", false, "refresh every second until interrupted")
+			if code, done := parse(fs, args); done {
+				return code
+			}
+			cfg, err := loadConfig(*cfgPath)
+			if err != nil {
+				fmt.Fprintf(e.Stderr, "trtd status: %v\n", err)
+				return 2
+			}
+			for {
+				code := showStatus(e, cfg.StatusPath(), *asJSON, *watch)
+				if !*watch {
+					return code
+				}
+				select {
+				case <-ctx.Done():
+					return code
+				case <-time.After(time.Second):
+				}
+			}
+		},
+	})
+}
+
+func showStatus(e *Env, path string, asJSON, clear bool) int {
+	s, err := daemon.ReadStatus(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(e.Stderr, "trtd status: no status file at %s: trtd has not run with this config\n", path)
+		} else {
+			fmt.Fprintf(e.Stderr, "trtd status: %v\n", err)
+		}
+		return 1
+	}
+	running := alive(s.PID) && s.State != "stopped"
+	if asJSON {
+		enc := json.NewEncoder(e.Stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(s)
+		if !running {
+			return 3
+		}
+		return 0
+	}
+	if clear {
+		fmt.Fprint(e.Stdout, "\033[H\033[2J")
+	}
+	printStatus(e.Stdout, s, running, time.Now())
+	if !running {
+		return 3
+	}
+	return 0
+}
+
+func alive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+func printStatus(w io.Writer, s *daemon.Status, running bool, now time.Time) {
+	if running {
+		fmt.Fprintf(w, "trtd %s: %s (pid %d, up %s)\n", s.Version, s.State, s.PID, now.Sub(s.Started).Round(time.Second))
+	} else {
+		fmt.Fprintf(w, "trtd is not running (last status %s ago: %s)\n", now.Sub(s.Updated).Round(time.Second), s.State)
+	}
+	fmt.Fprintf(w, "  inbox:   %s\n  outbox:  %s\n  builder: %s\n", s.Inbox, s.Outbox, s.Builder)
+	if c := s.Current; c != nil {
+		fmt.Fprintf(w, "  building %s (job %s): stage %s (%d of %d)", c.Model, c.Job, c.Stage, c.StageIndex, c.Stages)
+		if c.Part > 0 {
+			fmt.Fprintf(w, ", part %d", c.Part)
+		}
+		fmt.Fprintf(w, ", %s elapsed", now.Sub(c.Started).Round(time.Second))
+		if c.Phase != "" {
+			fmt.Fprintf(w, ", %s", c.Phase)
+			if c.Steps > 0 {
+				fmt.Fprintf(w, " %d/%d", c.Step, c.Steps)
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	if m := s.Memory; m != nil {
+		fmt.Fprintf(w, "  memory:  %d MiB available, %d MiB swap used, worker %d MiB\n", m.MemAvailable>>20, m.SwapUsed>>20, m.WorkerRSS>>20)
+	}
+	fmt.Fprintf(w, "  queue:   %d\n", len(s.Queue))
+	for _, q := range s.Queue {
+		fmt.Fprintf(w, "    %s (since %s)\n", q.Model, q.Since.Local().Format("15:04:05"))
+	}
+	if len(s.Waiting) > 0 {
+		fmt.Fprintf(w, "  waiting for a builder: %d\n", len(s.Waiting))
+		for _, q := range s.Waiting {
+			fmt.Fprintf(w, "    %s\n", q.Model)
+		}
+	}
+	if len(s.Last) > 0 {
+		fmt.Fprintln(w, "  last results:")
+		for _, l := range s.Last {
+			line := fmt.Sprintf("    %s  %-20s %s", l.At.Local().Format("01-02 15:04:05"), l.Outcome, l.Model)
+			if l.Stage != "" {
+				line += " (stage " + l.Stage + ")"
+			}
+			if l.Reason != "" {
+				r := l.Reason
+				if len(r) > 100 {
+					r = r[:97] + "..."
+				}
+				line += ": " + strings.ReplaceAll(r, "\n", " ")
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
+}

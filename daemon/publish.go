@@ -1,0 +1,348 @@
+package daemon
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/trtd/trtd/converter"
+	"github.com/trtd/trtd/converter/report"
+	"github.com/trtd/trtd/daemon/config"
+	"github.com/trtd/trtd/daemon/fsutil"
+	"github.com/trtd/trtd/daemon/inbox"
+	"github.com/trtd/trtd/daemon/jobs"
+	"github.com/trtd/trtd/daemon/logging"
+)
+
+// Provenance is written beside every engine as <name>.engine.json: what
+// the engine was built from and what it is tied to.
+type Provenance struct {
+	Schema      int               `json:"schema"`
+	Engine      string            `json:"engine"`
+	EngineSHA   string            `json:"engine_sha256"`
+	ModelSHA    string            `json:"model_sha256"`
+	Model       string            `json:"model"`
+	Stage       string            `json:"stage"`
+	Settings    any               `json:"settings,omitempty"`
+	Builder     any               `json:"builder"`
+	Fingerprint string            `json:"fingerprint"`
+	CacheKey    string            `json:"cache_key"`
+	Job         string            `json:"job"`
+	Built       time.Time         `json:"built"`
+	Tool        string            `json:"tool"`
+	Parts       map[string]string `json:"parts,omitempty"`
+}
+
+// publish places the engine (or parts), its provenance and the reports in
+// the outbox, each atomically, records every step, and commits the job.
+func (d *Daemon) publish(j *jobs.Job, rep *report.Report, res converter.Result, log *slog.Logger) error {
+	out := d.cfg.Paths.Outbox
+	base := outName(j.Base())
+	cacheDir := filepath.Join(d.cfg.Paths.State, "cache", j.CacheKey)
+	os.MkdirAll(cacheDir, 0o755)
+	engines := map[string]string{} // outbox name -> source
+	cached := map[string]string{}  // outbox name -> name in the cache
+	if len(res.Parts) > 0 {
+		for i, p := range res.Parts {
+			n := fmt.Sprintf("%s.part%d.engine", base, i+1)
+			engines[n], cached[n] = p, fmt.Sprintf("part%d.engine", i+1)
+		}
+		if res.Manifest != "" {
+			engines[base+".manifest.json"], cached[base+".manifest.json"] = res.Manifest, "manifest.json"
+		}
+	} else {
+		engines[base+".engine"], cached[base+".engine"] = res.Engine, "model.engine"
+	}
+	rep.Engine = &report.Engine{Stage: res.Stage}
+	prov := Provenance{Schema: 1, ModelSHA: j.ModelSHA256, Model: j.Name, Stage: res.Stage, Builder: rep.Builder,
+		CacheKey: j.CacheKey, Job: j.ID, Built: time.Now().UTC(), Tool: "trtd " + Version, Parts: map[string]string{}}
+	if rep.Builder != nil {
+		prov.Fingerprint = rep.Builder.Fingerprint()
+	}
+	if st, ok := d.cfg.Stage(res.Stage); ok {
+		prov.Settings = st.Settings()
+	}
+	for _, name := range sortedKeys(engines) {
+		src := engines[name]
+		sum, size, err := d.placeEngine(j, src, filepath.Join(out, name))
+		if err != nil {
+			return err
+		}
+		// Keep a copy for reuse by identical uploads.
+		linkOrCopy(src, filepath.Join(cacheDir, cached[name]))
+		if strings.HasSuffix(name, ".manifest.json") {
+			rep.Engine.Manifest = name
+			continue
+		}
+		if len(res.Parts) > 0 {
+			rep.Engine.Parts = append(rep.Engine.Parts, report.EnginePart{File: name, Bytes: size, SHA256: sum})
+			prov.Parts[name] = sum
+		} else {
+			rep.Engine.File, rep.Engine.Bytes, rep.Engine.SHA256 = name, size, sum
+			prov.Engine, prov.EngineSHA = name, sum
+		}
+	}
+	if len(res.Parts) > 0 {
+		rep.Engine.File = rep.Engine.Manifest
+	}
+	rep.Outcome = report.OutcomeBuilt
+	rep.Portability = portability(rep)
+	rep.KeptModel = d.store.ModelPath(j)
+	rep.Generated = time.Now().UTC()
+	if err := writeJSON(filepath.Join(out, base+".engine.json"), prov); err != nil {
+		return err
+	}
+	if _, err := report.Publish(out, base, rep); err != nil {
+		return err
+	}
+	d.store.Mark(j, jobs.StepReportPublished)
+	d.faultpoint(jobs.StepReportPublished)
+	writeJSON(filepath.Join(cacheDir, "cache.json"), map[string]any{"job": j.ID, "stage": res.Stage, "files": sortedValues(cached), "model_sha256": j.ModelSHA256})
+	j.Outcome, j.Reason = report.OutcomeBuilt, ""
+	j.Outputs = append(sortedKeys(engines), base+".engine.json", base+".report.json", base+".report.md")
+	if err := d.store.Transition(j, jobs.Done, jobs.StepCommitted, "engine published"); err != nil {
+		return err
+	}
+	d.faultpoint(jobs.StepCommitted)
+	log.Info("engine published", logging.KeyStage, res.Stage, "engine", filepath.Join(out, base+".engine"), logging.KeyEvent, "job_done")
+	return nil
+}
+
+// placeEngine copies src into the outbox as dst: temp file in the outbox,
+// fsync, rename, fsync dir, with each step persisted in the job.
+func (d *Daemon) placeEngine(j *jobs.Job, src, dst string) (string, int64, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return "", 0, err
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(dst), fsutil.TempPrefix+filepath.Base(dst)+"-")
+	if err != nil {
+		return "", 0, err
+	}
+	defer os.Remove(tmp.Name())
+	h := newHasher()
+	n, err := io.Copy(io.MultiWriter(tmp, h), in)
+	if err != nil {
+		tmp.Close()
+		return "", 0, err
+	}
+	d.store.Mark(j, jobs.StepEngineTemp)
+	d.faultpoint(jobs.StepEngineTemp)
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return "", 0, err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return "", 0, err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", 0, err
+	}
+	d.store.Mark(j, jobs.StepEngineSynced)
+	d.faultpoint(jobs.StepEngineSynced)
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return "", 0, err
+	}
+	if err := fsutil.SyncDir(filepath.Dir(dst)); err != nil {
+		return "", 0, err
+	}
+	d.store.Mark(j, jobs.StepEngineRenamed)
+	d.faultpoint(jobs.StepEngineRenamed)
+	return h.Sum(), n, nil
+}
+
+// reuse publishes an earlier identical build's engine.
+func (d *Daemon) reuse(j *jobs.Job, rep *report.Report, log *slog.Logger) bool {
+	cacheDir := filepath.Join(d.cfg.Paths.State, "cache", j.CacheKey)
+	var c struct {
+		Job   string   `json:"job"`
+		Stage string   `json:"stage"`
+		Files []string `json:"files"`
+	}
+	b, err := os.ReadFile(filepath.Join(cacheDir, "cache.json"))
+	if err != nil || json.Unmarshal(b, &c) != nil || len(c.Files) == 0 {
+		return false
+	}
+	base := outName(j.Base())
+	res := converter.Result{OK: true, Stage: c.Stage}
+	for _, f := range c.Files {
+		p := filepath.Join(cacheDir, f)
+		if _, err := os.Stat(p); err != nil {
+			return false
+		}
+		switch {
+		case f == "manifest.json":
+			res.Manifest = p
+		case strings.HasPrefix(f, "part"):
+			res.Parts = append(res.Parts, p)
+		default:
+			res.Engine = p
+		}
+	}
+	j.Stage = c.Stage
+	rep.Reuse = &report.Reuse{FromJob: c.Job, CacheKey: j.CacheKey}
+	if err := d.store.Transition(j, jobs.Building, jobs.StepPlanned, "reusing the engine of job "+c.Job); err != nil {
+		return false
+	}
+	if err := d.publish(j, rep, res, log); err != nil {
+		log.Warn("cannot reuse the cached engine; building", "err", err)
+		return false
+	}
+	// publish wrote "built": say it was reused.
+	rep.Outcome = report.OutcomeReused
+	report.Publish(d.cfg.Paths.Outbox, base, rep)
+	j.Outcome = report.OutcomeReused
+	d.store.Save(j)
+	log.Info("identical build found: engine reused", "from_job", c.Job, logging.KeyEvent, "job_reused")
+	return true
+}
+
+// fail ends a job: the model is moved aside into the failed directory with
+// copies of its reports (never deleted), and the reports go to the outbox.
+func (d *Daemon) fail(j *jobs.Job, rep *report.Report, log *slog.Logger, outcome, reason string) {
+	base := outName(j.Base())
+	dest := filepath.Join(d.cfg.Paths.Failed, j.ID)
+	os.MkdirAll(dest, 0o755)
+	src := filepath.Dir(d.store.ModelPath(j))
+	ents, _ := os.ReadDir(src)
+	for _, e := range ents {
+		if err := os.Rename(filepath.Join(src, e.Name()), filepath.Join(dest, e.Name())); err != nil {
+			linkOrCopy(filepath.Join(src, e.Name()), filepath.Join(dest, e.Name()))
+		}
+	}
+	fsutil.SyncDir(dest)
+	rep.Outcome, rep.Reason = outcome, reason
+	rep.KeptModel = filepath.Join(dest, j.Name)
+	rep.Generated = time.Now().UTC()
+	report.Publish(d.cfg.Paths.Outbox, base, rep)
+	report.Publish(dest, base, rep)
+	j.Outcome, j.Reason = outcome, reason
+	d.store.Transition(j, jobs.Failed, jobs.StepInputArchived, reason)
+	d.faultpoint(jobs.StepInputArchived)
+	log.Warn("build failed; model kept", "reason", reason, "kept", rep.KeptModel, logging.KeyEvent, "job_failed")
+}
+
+// park keeps a job for later: no builder is available on this machine.
+func (d *Daemon) park(j *jobs.Job, rep *report.Report, log *slog.Logger, stages []config.Stage) {
+	missing := d.builderLine()
+	next := time.Now().Add(d.cfg.Worker.RetryInterval.D()).UTC()
+	var would []string
+	for _, st := range stages {
+		s := st.Settings()
+		would = append(would, fmt.Sprintf("stage %s: %s build, precision %s, workspace %d MiB, swap %s", st.Name, kindOf(st), s.Precision, s.WorkspaceMiB, orNone(st.Swap)))
+	}
+	rep.Outcome = report.OutcomeBuilderUnavailable
+	rep.Reason = "TensorRT not available on this machine"
+	rep.Waiting = &report.Waiting{Missing: missing, WouldDo: would, NextRetry: next}
+	rep.KeptModel = d.store.ModelPath(j)
+	rep.Recommendations = append(rep.Recommendations,
+		"Install TensorRT (on a Jetson: sudo apt install nvidia-tensorrt, part of JetPack) and a trtd-worker built against it; trtd retries waiting models by itself.")
+	rep.Generated = time.Now().UTC()
+	report.Publish(d.cfg.Paths.Outbox, outName(j.Base()), rep)
+	j.Outcome, j.Reason, j.NextRetry = report.OutcomeBuilderUnavailable, missing, next
+	d.store.Transition(j, jobs.Waiting, "", missing)
+	d.mu.Lock()
+	d.status.Waiting = append(d.status.Waiting, QueueEntry{Job: j.ID, Model: j.Name, Since: time.Now().UTC()})
+	d.status.State = "waiting_for_builder"
+	d.mu.Unlock()
+	d.updateStatus()
+	log.Warn("no builder: model kept until one is available", "reason", missing, "next_retry", next, logging.KeyEvent, "job_waiting")
+}
+
+func kindOf(st config.Stage) string {
+	if st.Kind == "" {
+		return "build"
+	}
+	return st.Kind
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// publishRejection reports an inbox entry trtd will not build.
+func (d *Daemon) publishRejection(ev inbox.Event) {
+	rep := &report.Report{Schema: report.SchemaVersion, Tool: report.Tool{Name: "trtd", Version: Version},
+		Model: report.Model{Name: ev.Name, Size: ev.Size}, Outcome: report.OutcomeRejected, Attempts: []report.Attempt{},
+		Reason: ev.Err.Error(), Generated: time.Now().UTC(), KeptModel: ev.Path}
+	rep.Recommendations = []string{"The file was left untouched in the inbox. If an upload is still in progress it is picked up once it completes; otherwise replace it with a complete ONNX model."}
+	if _, err := report.Publish(d.cfg.Paths.Outbox, outName(strings.TrimSuffix(ev.Name, inbox.ModelExt)), rep); err != nil {
+		d.log.Error("cannot write rejection report", "err", err)
+	}
+	d.pushLast(LastResult{Model: ev.Name, Outcome: report.OutcomeRejected, Reason: ev.Err.Error(), At: time.Now().UTC()})
+}
+
+// outName makes an uploaded name safe for outbox file names: no path
+// separators, control characters or invalid UTF-8, no leading '-' or '.'.
+func outName(base string) string {
+	var b strings.Builder
+	for i, r := range base {
+		switch {
+		case r == utf8.RuneError || r < 0x20 || r == 0x7f || r == '/' || r == '\\':
+			b.WriteByte('_')
+		case i == 0 && (r == '-' || r == '.'):
+			b.WriteByte('_')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	s := b.String()
+	if len(s) > 200 {
+		s = s[:200]
+		for !utf8.ValidString(s) {
+			s = s[:len(s)-1]
+		}
+	}
+	if s == "" {
+		s = "_"
+	}
+	return s
+}
+
+func portability(rep *report.Report) string {
+	b := rep.Builder
+	if b == nil || b.TensorRT == "" {
+		return ""
+	}
+	return fmt.Sprintf("This engine runs only with TensorRT %s on a GPU of compute capability %s (%s). Rebuild it after a JetPack or TensorRT upgrade; an engine cannot be built for a Jetson on another kind of GPU.", b.TensorRT, b.ComputeCapability, b.GPU)
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(path, append(b, '\n'), 0o644)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	for i := 1; i < len(out); i++ {
+		for k := i; k > 0 && out[k] < out[k-1]; k-- {
+			out[k], out[k-1] = out[k-1], out[k]
+		}
+	}
+	return out
+}
+
+func sortedValues(m map[string]string) []string {
+	var out []string
+	for _, k := range sortedKeys(m) {
+		out = append(out, m[k])
+	}
+	return out
+}
