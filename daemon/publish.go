@@ -237,7 +237,7 @@ func (d *Daemon) park(j *jobs.Job, rep *report.Report, log *slog.Logger, stages 
 	var would []string
 	for _, st := range stages {
 		s := st.Settings()
-		would = append(would, fmt.Sprintf("stage %s: %s build, precision %s, workspace %d MiB, swap %s", st.Name, kindOf(st), s.Precision, s.WorkspaceMiB, orNone(st.Swap)))
+		would = append(would, fmt.Sprintf("stage %s (%s): precision %s, workspace %d MiB, swap %s", st.Name, kindOf(st), s.Precision, s.WorkspaceMiB, orNone(st.Swap)))
 	}
 	rep.Outcome = report.OutcomeBuilderUnavailable
 	rep.Reason = "TensorRT not available on this machine"
