@@ -1,0 +1,956 @@
+// shim.cc: the extern "C" side of shim.h. The CUDA runtime part is always
+// compiled; the TensorRT part only with TRTD_TENSORRT (build tag tensorrt),
+// against the headers of exactly one TensorRT release, guarded by
+// NV_TENSORRT_MAJOR/MINOR. Nothing here is linked against TensorRT or CUDA:
+// every entry point is resolved with dlsym.
+#include "shim.h"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <string>
+#include <vector>
+
+static void seterr(char *err, size_t n, const char *fmt, ...) {
+	if (err == nullptr || n == 0) return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, n, fmt, ap);
+	va_end(ap);
+}
+
+static void copystr(char *dst, size_t n, const char *src) {
+	if (n == 0) return;
+	snprintf(dst, n, "%s", src ? src : "");
+}
+
+static void libpath(void *h, char *out, size_t n) {
+	struct link_map *lm = nullptr;
+	if (h != nullptr && dlinfo(h, RTLD_DI_LINKMAP, &lm) == 0 && lm != nullptr && lm->l_name != nullptr) {
+		copystr(out, n, lm->l_name);
+	} else {
+		copystr(out, n, "");
+	}
+}
+
+/* ---- CUDA runtime ---------------------------------------------------------- */
+
+// CUDA runtime ABI values (cudaDeviceAttr, cudaMemcpyKind); stable across
+// CUDA releases.
+enum { kAttrIntegrated = 18, kAttrCCMajor = 75, kAttrCCMinor = 76 };
+enum { kMemcpyHostToDevice = 1 };
+
+static struct {
+	void *h;
+	int (*GetDeviceCount)(int *);
+	int (*RuntimeGetVersion)(int *);
+	int (*DriverGetVersion)(int *);
+	int (*SetDevice)(int);
+	int (*DeviceGetAttribute)(int *, int, int);
+	int (*GetDeviceProperties)(void *, int);
+	int (*MemGetInfo)(size_t *, size_t *);
+	int (*Malloc)(void **, size_t);
+	int (*Free)(void *);
+	int (*Memcpy)(void *, const void *, size_t, int);
+	int (*StreamCreate)(void **);
+	int (*StreamDestroy)(void *);
+	int (*StreamSynchronize)(void *);
+	const char *(*GetErrorName)(int);
+	const char *(*GetErrorString)(int);
+} cu;
+
+template <typename F> static bool sym(void *h, const char *name, F *f) {
+	*f = reinterpret_cast<F>(dlsym(h, name));
+	return *f != nullptr;
+}
+
+static const char *cuname(int e) {
+	const char *s = cu.GetErrorName ? cu.GetErrorName(e) : nullptr;
+	return s ? s : "cudaError";
+}
+static const char *custr(int e) {
+	const char *s = cu.GetErrorString ? cu.GetErrorString(e) : nullptr;
+	return s ? s : "unknown CUDA error";
+}
+
+int trtd_cuda_load(const char *const *candidates, int n, char *tried, size_t triedlen, char *err, size_t errlen) {
+	if (cu.h != nullptr) return 0;
+	std::string log;
+	for (int i = 0; i < n; i++) {
+		void *h = dlopen(candidates[i], RTLD_NOW | RTLD_GLOBAL);
+		if (h == nullptr) {
+			const char *e = dlerror();
+			log += std::string(candidates[i]) + ": " + (e ? e : "not loadable") + "\n";
+			continue;
+		}
+		bool ok = sym(h, "cudaGetDeviceCount", &cu.GetDeviceCount) && sym(h, "cudaRuntimeGetVersion", &cu.RuntimeGetVersion) &&
+		          sym(h, "cudaDriverGetVersion", &cu.DriverGetVersion) && sym(h, "cudaSetDevice", &cu.SetDevice) &&
+		          sym(h, "cudaDeviceGetAttribute", &cu.DeviceGetAttribute) && sym(h, "cudaMemGetInfo", &cu.MemGetInfo) &&
+		          sym(h, "cudaMalloc", &cu.Malloc) && sym(h, "cudaFree", &cu.Free) && sym(h, "cudaMemcpy", &cu.Memcpy) &&
+		          sym(h, "cudaStreamCreate", &cu.StreamCreate) && sym(h, "cudaStreamDestroy", &cu.StreamDestroy) &&
+		          sym(h, "cudaStreamSynchronize", &cu.StreamSynchronize) && sym(h, "cudaGetErrorName", &cu.GetErrorName) &&
+		          sym(h, "cudaGetErrorString", &cu.GetErrorString);
+		if (!ok) {
+			log += std::string(candidates[i]) + ": missing CUDA runtime entry points\n";
+			dlclose(h);
+			continue;
+		}
+		// CUDA 12+ exports the current struct layout as _v2; only the name
+		// (the first member in every release) is read.
+		if (!sym(h, "cudaGetDeviceProperties_v2", &cu.GetDeviceProperties)) sym(h, "cudaGetDeviceProperties", &cu.GetDeviceProperties);
+		cu.h = h;
+		copystr(tried, triedlen, log.c_str());
+		return 0;
+	}
+	copystr(tried, triedlen, log.c_str());
+	seterr(err, errlen, "no loadable libcudart");
+	return -1;
+}
+
+int trtd_cuda_info_get(int device, trtd_cuda_info *out, char *err, size_t errlen) {
+	memset(out, 0, sizeof(*out));
+	if (cu.h == nullptr) {
+		seterr(err, errlen, "libcudart not loaded");
+		return -1;
+	}
+	libpath(cu.h, out->path, sizeof(out->path));
+	cu.RuntimeGetVersion(&out->runtime_version);
+	cu.DriverGetVersion(&out->driver_version);
+	int e = cu.GetDeviceCount(&out->device_count);
+	if (e != 0) {
+		seterr(err, errlen, "cudaGetDeviceCount: %s: %s", cuname(e), custr(e));
+		return -1;
+	}
+	if (device >= out->device_count) {
+		seterr(err, errlen, "device %d: only %d CUDA devices", device, out->device_count);
+		return -1;
+	}
+	if ((e = cu.SetDevice(device)) != 0) {
+		seterr(err, errlen, "cudaSetDevice(%d): %s: %s", device, cuname(e), custr(e));
+		return -1;
+	}
+	cu.DeviceGetAttribute(&out->cc_major, kAttrCCMajor, device);
+	cu.DeviceGetAttribute(&out->cc_minor, kAttrCCMinor, device);
+	cu.DeviceGetAttribute(&out->integrated, kAttrIntegrated, device);
+	if (cu.GetDeviceProperties != nullptr) {
+		// cudaDeviceProp is about 1 KiB in CUDA 12; 16 KiB leaves room for growth.
+		std::vector<char> prop(16384, 0);
+		if (cu.GetDeviceProperties(prop.data(), device) == 0) copystr(out->name, sizeof(out->name), prop.data());
+	}
+	size_t fr = 0, tot = 0;
+	if ((e = cu.MemGetInfo(&fr, &tot)) != 0) {
+		seterr(err, errlen, "cudaMemGetInfo: %s: %s", cuname(e), custr(e));
+		return -1;
+	}
+	out->free = fr;
+	out->total = tot;
+	return 0;
+}
+
+int trtd_cuda_malloc_test(uint64_t bytes, char *name, size_t namelen, char *msg, size_t msglen) {
+	if (cu.h == nullptr) {
+		copystr(name, namelen, "not_loaded");
+		copystr(msg, msglen, "libcudart not loaded");
+		return -1;
+	}
+	void *p = nullptr;
+	int e = cu.Malloc(&p, (size_t)bytes);
+	copystr(name, namelen, cuname(e));
+	copystr(msg, msglen, custr(e));
+	if (e == 0) cu.Free(p);
+	return e;
+}
+
+/* ---- TensorRT -------------------------------------------------------------- */
+
+#ifndef TRTD_TENSORRT
+
+int trtd_has_tensorrt(void) { return 0; }
+void trtd_compiled_version(int *major, int *minor, int *patch) { *major = *minor = *patch = 0; }
+int trtd_can_cancel(void) { return 0; }
+
+#define NOTRT(err, n) seterr(err, n, "built without TensorRT headers")
+int trtd_trt_load(const char *, const char *, const char *, trtd_trt_libs *, char *err, size_t n) { NOTRT(err, n); return -1; }
+trtd_session *trtd_session_new(const char *, char *err, size_t n) { NOTRT(err, n); return nullptr; }
+void trtd_session_free(trtd_session *) {}
+int trtd_next_event(trtd_session *, trtd_event *) { return 0; }
+void trtd_cancel(trtd_session *) {}
+void trtd_platform_get(trtd_session *, trtd_platform *p) { memset(p, 0, sizeof(*p)); }
+int trtd_network_new(trtd_session *, const char *, char *err, size_t n) { NOTRT(err, n); return -1; }
+int trtd_parse(trtd_session *, const char *, char *err, size_t n) { NOTRT(err, n); return -1; }
+int trtd_parser_nb_errors(trtd_session *) { return 0; }
+void trtd_parser_error_get(trtd_session *, int, trtd_parser_error *o) { memset(o, 0, sizeof(*o)); }
+int trtd_nb_inputs(trtd_session *) { return 0; }
+void trtd_input_get(trtd_session *, int, trtd_tensor *o) { memset(o, 0, sizeof(*o)); }
+int trtd_config_call(trtd_session *, const char *, const char *, int64_t, char *err, size_t n) { NOTRT(err, n); return -1; }
+int trtd_profile_set(trtd_session *, const char *, int, const int64_t *, const int64_t *, const int64_t *, char *err, size_t n) { NOTRT(err, n); return -1; }
+int trtd_progress_attach(trtd_session *, char *err, size_t n) { NOTRT(err, n); return -1; }
+int trtd_timing_cache_set(trtd_session *, const void *, size_t, char *err, size_t n) { NOTRT(err, n); return -1; }
+const void *trtd_blob_data(trtd_blob *) { return nullptr; }
+size_t trtd_blob_size(trtd_blob *) { return 0; }
+void trtd_blob_free(trtd_blob *) {}
+int trtd_build(trtd_session *, trtd_blob **, char *err, size_t n) { NOTRT(err, n); return -1; }
+int trtd_timing_cache_get(trtd_session *, trtd_blob **, char *err, size_t n) { NOTRT(err, n); return -1; }
+void trtd_release_builder(trtd_session *) {}
+int trtd_validate(trtd_session *, const void *, size_t, const trtd_shape_hint *, int, int, int, double *, trtd_validation *, char *err, size_t n) { NOTRT(err, n); return -1; }
+
+#else // TRTD_TENSORRT
+
+#include <NvInfer.h>
+#include <NvOnnxParser.h>
+
+using namespace nvinfer1;
+
+#define TRTD_AT_LEAST(ma, mi) (NV_TENSORRT_MAJOR > (ma) || (NV_TENSORRT_MAJOR == (ma) && NV_TENSORRT_MINOR >= (mi)))
+// Calls that are deprecated in some releases but are the only way on the
+// releases where they are compiled in.
+#define TRTD_DEPRECATED_OK_BEGIN _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wdeprecated-declarations\"")
+#define TRTD_DEPRECATED_OK_END _Pragma("GCC diagnostic pop")
+
+int trtd_has_tensorrt(void) { return 1; }
+void trtd_compiled_version(int *major, int *minor, int *patch) {
+	*major = NV_TENSORRT_MAJOR;
+	*minor = NV_TENSORRT_MINOR;
+	*patch = NV_TENSORRT_PATCH;
+}
+int trtd_can_cancel(void) { return NV_TENSORRT_MAJOR >= 10; }
+
+static struct {
+	void *infer, *parser, *plugin;
+	void *(*createBuilder)(void *, int32_t);
+	void *(*createRuntime)(void *, int32_t);
+	int32_t (*libVersion)();
+	void *(*createParser)(void *, void *, int);
+	int (*parserVersion)();
+	bool (*initPlugins)(void *, const char *);
+} g;
+
+int trtd_trt_load(const char *nvinfer, const char *parser, const char *plugin, trtd_trt_libs *out, char *err, size_t n) {
+	memset(out, 0, sizeof(*out));
+	if (g.infer == nullptr) {
+		if ((g.infer = dlopen(nvinfer, RTLD_NOW | RTLD_GLOBAL)) == nullptr) {
+			seterr(err, n, "%s", dlerror());
+			return -1;
+		}
+		if (!sym(g.infer, "createInferBuilder_INTERNAL", &g.createBuilder) || !sym(g.infer, "createInferRuntime_INTERNAL", &g.createRuntime) ||
+		    !sym(g.infer, "getInferLibVersion", &g.libVersion)) {
+			seterr(err, n, "%s: missing TensorRT entry points (createInferBuilder_INTERNAL, createInferRuntime_INTERNAL, getInferLibVersion)", nvinfer);
+			return -1;
+		}
+	}
+	if (g.parser == nullptr) {
+		if ((g.parser = dlopen(parser, RTLD_NOW | RTLD_GLOBAL)) == nullptr) {
+			seterr(err, n, "%s", dlerror());
+			return -1;
+		}
+		if (!sym(g.parser, "createNvOnnxParser_INTERNAL", &g.createParser) || !sym(g.parser, "getNvOnnxParserVersion", &g.parserVersion)) {
+			seterr(err, n, "%s: missing createNvOnnxParser_INTERNAL/getNvOnnxParserVersion", parser);
+			return -1;
+		}
+	}
+	if (g.plugin == nullptr) {
+		if ((g.plugin = dlopen(plugin, RTLD_NOW | RTLD_GLOBAL)) == nullptr) {
+			seterr(err, n, "%s", dlerror());
+			return -1;
+		}
+		if (!sym(g.plugin, "initLibNvInferPlugins", &g.initPlugins)) {
+			seterr(err, n, "%s: missing initLibNvInferPlugins", plugin);
+			return -1;
+		}
+	}
+	out->lib_version = g.libVersion();
+	out->parser_version = g.parserVersion();
+	libpath(g.infer, out->nvinfer, sizeof(out->nvinfer));
+	libpath(g.parser, out->parser, sizeof(out->parser));
+	libpath(g.plugin, out->plugin, sizeof(out->plugin));
+	return 0;
+}
+
+struct Ev {
+	const char *kind;
+	const char *sev;
+	std::string text;
+	int step, steps;
+};
+
+class Queue {
+  public:
+	void push(const char *kind, const char *sev, const char *text, int step, int steps) noexcept {
+		try {
+			std::lock_guard<std::mutex> l(mu_);
+			if (q_.size() >= kCap) {
+				q_.pop_front();
+				dropped_++;
+			}
+			q_.push_back(Ev{kind, sev, text ? text : "", step, steps});
+		} catch (...) {
+			// Out of memory while logging: the message is lost, the build goes on.
+		}
+	}
+	bool pop(trtd_event *ev) {
+		std::lock_guard<std::mutex> l(mu_);
+		if (q_.empty()) return false;
+		Ev &e = q_.front();
+		copystr(ev->kind, sizeof(ev->kind), e.kind);
+		copystr(ev->severity, sizeof(ev->severity), e.sev);
+		copystr(ev->text, sizeof(ev->text), e.text.c_str());
+		ev->step = e.step;
+		ev->steps = e.steps;
+		ev->dropped = dropped_;
+		dropped_ = 0;
+		q_.pop_front();
+		return true;
+	}
+
+  private:
+	static constexpr size_t kCap = 50000;
+	std::mutex mu_;
+	std::deque<Ev> q_;
+	int dropped_ = 0;
+};
+
+static const char *sevname(ILogger::Severity s) {
+	switch (s) {
+	case ILogger::Severity::kINTERNAL_ERROR: return "internal_error";
+	case ILogger::Severity::kERROR: return "error";
+	case ILogger::Severity::kWARNING: return "warning";
+	case ILogger::Severity::kINFO: return "info";
+	case ILogger::Severity::kVERBOSE: return "verbose";
+	}
+	return "unknown";
+}
+
+// Logger queues messages; Go drains the queue from its own thread (TensorRT
+// calls the logger from its worker threads, which must not enter Go).
+class Logger : public ILogger {
+  public:
+	Queue *q = nullptr;
+	Severity min = Severity::kINFO;
+	void log(Severity s, AsciiChar const *msg) noexcept override {
+		if (s > min) return;
+		q->push("log", sevname(s), msg, 0, 0);
+	}
+};
+
+#if NV_TENSORRT_MAJOR >= 10
+class Progress : public IProgressMonitor {
+  public:
+	Queue *q = nullptr;
+	std::atomic<bool> *cancel = nullptr;
+	void phaseStart(char const *phase, char const *parent, int32_t steps) noexcept override {
+		std::string p = parent ? std::string(parent) + "/" + phase : std::string(phase);
+		q->push("phase_start", "", p.c_str(), 0, steps);
+	}
+	bool stepComplete(char const *phase, int32_t step) noexcept override {
+		q->push("step", "", phase, step, 0);
+		return !cancel->load();
+	}
+	void phaseFinish(char const *phase) noexcept override { q->push("phase_end", "", phase, 0, 0); }
+};
+#endif
+
+struct trtd_session {
+	Queue q;
+	Logger logger;
+	std::atomic<bool> cancel{false};
+#if NV_TENSORRT_MAJOR >= 10
+	Progress progress;
+#endif
+	IBuilder *builder = nullptr;
+	INetworkDefinition *network = nullptr;
+	nvonnxparser::IParser *parser = nullptr;
+	IBuilderConfig *config = nullptr;
+	IOptimizationProfile *profile = nullptr;
+	ITimingCache *cache = nullptr;
+};
+
+struct trtd_blob {
+	IHostMemory *mem;
+};
+const void *trtd_blob_data(trtd_blob *b) { return b->mem->data(); }
+size_t trtd_blob_size(trtd_blob *b) { return b->mem->size(); }
+void trtd_blob_free(trtd_blob *b) {
+	if (b == nullptr) return;
+	delete b->mem;
+	delete b;
+}
+
+trtd_session *trtd_session_new(const char *min_severity, char *err, size_t n) {
+	if (g.createBuilder == nullptr) {
+		seterr(err, n, "TensorRT libraries not loaded");
+		return nullptr;
+	}
+	trtd_session *s = new trtd_session();
+	s->logger.q = &s->q;
+	std::string m = min_severity ? min_severity : "info";
+	s->logger.min = m == "error" ? ILogger::Severity::kERROR
+	                : m == "warning" ? ILogger::Severity::kWARNING
+	                : m == "verbose" ? ILogger::Severity::kVERBOSE
+	                                 : ILogger::Severity::kINFO;
+#if NV_TENSORRT_MAJOR >= 10
+	s->progress.q = &s->q;
+	s->progress.cancel = &s->cancel;
+#endif
+	if (!g.initPlugins(&s->logger, "")) s->q.push("log", "warning", "initLibNvInferPlugins failed; models that need TensorRT's plugins will not parse", 0, 0);
+	s->builder = static_cast<IBuilder *>(g.createBuilder(&s->logger, NV_TENSORRT_VERSION));
+	if (s->builder == nullptr) {
+		seterr(err, n, "createInferBuilder failed (see the TensorRT log)");
+		return s; // the caller reads the log, then frees
+	}
+	s->config = s->builder->createBuilderConfig();
+	return s;
+}
+
+void trtd_release_builder(trtd_session *s) {
+	if (s == nullptr) return;
+	delete s->cache;
+	s->cache = nullptr;
+	delete s->parser;
+	s->parser = nullptr;
+	delete s->network;
+	s->network = nullptr;
+	delete s->config;
+	s->config = nullptr;
+	delete s->builder;
+	s->builder = nullptr;
+	s->profile = nullptr; // owned by the builder
+}
+
+void trtd_session_free(trtd_session *s) {
+	if (s == nullptr) return;
+	trtd_release_builder(s);
+	delete s;
+}
+
+int trtd_next_event(trtd_session *s, trtd_event *ev) { return s->q.pop(ev) ? 1 : 0; }
+void trtd_cancel(trtd_session *s) { s->cancel.store(true); }
+
+void trtd_platform_get(trtd_session *s, trtd_platform *p) {
+	memset(p, 0, sizeof(*p));
+	if (s->builder == nullptr) return;
+#if NV_TENSORRT_MAJOR < 11
+	TRTD_DEPRECATED_OK_BEGIN
+	p->fast_fp16 = s->builder->platformHasFastFp16();
+	p->fast_int8 = s->builder->platformHasFastInt8();
+	TRTD_DEPRECATED_OK_END
+#endif
+	p->dla_cores = s->builder->getNbDLACores();
+}
+
+int trtd_network_new(trtd_session *s, const char *flags, char *err, size_t n) {
+	if (s->builder == nullptr) {
+		seterr(err, n, "no builder");
+		return -1;
+	}
+	uint32_t f = 0;
+	std::string fl = flags ? flags : "";
+	if (fl == "kEXPLICIT_BATCH") {
+#if NV_TENSORRT_MAJOR < 10
+		f = 1U << static_cast<uint32_t>(NetworkDefinitionCreationFlag::kEXPLICIT_BATCH);
+#else
+		seterr(err, n, "kEXPLICIT_BATCH is not used from TensorRT 10.0");
+		return -1;
+#endif
+	} else if (!fl.empty()) {
+		seterr(err, n, "unknown network flag %s", fl.c_str());
+		return -1;
+	}
+	s->network = s->builder->createNetworkV2(f);
+	if (s->network == nullptr) {
+		seterr(err, n, "createNetworkV2 failed");
+		return -1;
+	}
+	s->parser = static_cast<nvonnxparser::IParser *>(g.createParser(s->network, &s->logger, NV_ONNX_PARSER_VERSION));
+	if (s->parser == nullptr) {
+		seterr(err, n, "createNvOnnxParser failed");
+		return -1;
+	}
+	return 0;
+}
+
+int trtd_parse(trtd_session *s, const char *path, char *err, size_t n) {
+	if (!s->parser->parseFromFile(path, static_cast<int>(ILogger::Severity::kWARNING))) {
+		seterr(err, n, "the ONNX parser rejected %s", path);
+		return -1;
+	}
+	return 0;
+}
+
+int trtd_parser_nb_errors(trtd_session *s) { return s->parser ? s->parser->getNbErrors() : 0; }
+
+static const char *parsercode(nvonnxparser::ErrorCode c) {
+	switch (c) {
+	case nvonnxparser::ErrorCode::kSUCCESS: return "SUCCESS";
+	case nvonnxparser::ErrorCode::kINTERNAL_ERROR: return "INTERNAL_ERROR";
+	case nvonnxparser::ErrorCode::kMEM_ALLOC_FAILED: return "MEM_ALLOC_FAILED";
+	case nvonnxparser::ErrorCode::kMODEL_DESERIALIZE_FAILED: return "MODEL_DESERIALIZE_FAILED";
+	case nvonnxparser::ErrorCode::kINVALID_VALUE: return "INVALID_VALUE";
+	case nvonnxparser::ErrorCode::kINVALID_GRAPH: return "INVALID_GRAPH";
+	case nvonnxparser::ErrorCode::kINVALID_NODE: return "INVALID_NODE";
+	case nvonnxparser::ErrorCode::kUNSUPPORTED_GRAPH: return "UNSUPPORTED_GRAPH";
+	case nvonnxparser::ErrorCode::kUNSUPPORTED_NODE: return "UNSUPPORTED_NODE";
+	default: return "UNSUPPORTED_NODE_DETAIL"; // 10.x adds finer kUNSUPPORTED_NODE_* codes
+	}
+}
+
+void trtd_parser_error_get(trtd_session *s, int i, trtd_parser_error *o) {
+	memset(o, 0, sizeof(*o));
+	nvonnxparser::IParserError const *e = s->parser->getError(i);
+	if (e == nullptr) return;
+	copystr(o->code, sizeof(o->code), parsercode(e->code()));
+	copystr(o->desc, sizeof(o->desc), e->desc());
+	copystr(o->file, sizeof(o->file), e->file());
+	o->line = e->line();
+	copystr(o->func, sizeof(o->func), e->func());
+	o->node = e->node();
+#if NV_TENSORRT_MAJOR >= 10
+	copystr(o->node_name, sizeof(o->node_name), e->nodeName());
+	copystr(o->node_op, sizeof(o->node_op), e->nodeOperator());
+#endif
+}
+
+static const char *dtypename(DataType t) {
+	switch (t) {
+	case DataType::kFLOAT: return "float32";
+	case DataType::kHALF: return "float16";
+	case DataType::kINT8: return "int8";
+	case DataType::kINT32: return "int32";
+	case DataType::kBOOL: return "bool";
+#if TRTD_AT_LEAST(8, 5)
+	case DataType::kUINT8: return "uint8";
+#endif
+#if TRTD_AT_LEAST(8, 6)
+	case DataType::kFP8: return "fp8";
+#endif
+#if NV_TENSORRT_MAJOR >= 10
+	case DataType::kBF16: return "bfloat16";
+	case DataType::kINT64: return "int64";
+	case DataType::kINT4: return "int4";
+#endif
+	default: return "unknown";
+	}
+}
+
+static size_t dtypesize(DataType t) {
+	switch (t) {
+	case DataType::kFLOAT:
+	case DataType::kINT32: return 4;
+	case DataType::kHALF: return 2;
+#if NV_TENSORRT_MAJOR >= 10
+	case DataType::kBF16: return 2;
+	case DataType::kINT64: return 8;
+#endif
+	default: return 1; // int8, bool, uint8, fp8; packed 4-bit types over-allocate
+	}
+}
+
+static void dimsout(Dims const &d, trtd_tensor *o) {
+	o->nb_dims = d.nbDims < TRTD_MAX_DIMS ? d.nbDims : TRTD_MAX_DIMS;
+	for (int i = 0; i < o->nb_dims; i++) o->dims[i] = d.d[i];
+}
+
+int trtd_nb_inputs(trtd_session *s) { return s->network ? s->network->getNbInputs() : 0; }
+
+void trtd_input_get(trtd_session *s, int i, trtd_tensor *o) {
+	memset(o, 0, sizeof(*o));
+	ITensor *t = s->network->getInput(i);
+	copystr(o->name, sizeof(o->name), t->getName());
+	copystr(o->dtype, sizeof(o->dtype), dtypename(t->getType()));
+	dimsout(t->getDimensions(), o);
+}
+
+static bool flagbyname(const std::string &n, BuilderFlag *f) {
+#if NV_TENSORRT_MAJOR < 11
+	if (n == "kFP16") return *f = BuilderFlag::kFP16, true;
+	if (n == "kINT8") return *f = BuilderFlag::kINT8, true;
+#endif
+	if (n == "kTF32") return *f = BuilderFlag::kTF32, true;
+	if (n == "kGPU_FALLBACK") return *f = BuilderFlag::kGPU_FALLBACK, true;
+	return false;
+}
+
+static bool tacticbyname(const std::string &n, TacticSource *t) {
+#if NV_TENSORRT_MAJOR < 10
+	if (n == "kCUBLAS") return *t = TacticSource::kCUBLAS, true;
+	if (n == "kCUBLAS_LT") return *t = TacticSource::kCUBLAS_LT, true;
+	if (n == "kCUDNN") return *t = TacticSource::kCUDNN, true;
+#endif
+#if TRTD_AT_LEAST(8, 4)
+	if (n == "kEDGE_MASK_CONVOLUTIONS") return *t = TacticSource::kEDGE_MASK_CONVOLUTIONS, true;
+#endif
+#if TRTD_AT_LEAST(8, 5)
+	if (n == "kJIT_CONVOLUTIONS") return *t = TacticSource::kJIT_CONVOLUTIONS, true;
+#endif
+	return false;
+}
+
+int trtd_config_call(trtd_session *s, const char *fnc, const char *argc, int64_t value, char *err, size_t n) {
+	if (s->config == nullptr) {
+		seterr(err, n, "no builder config");
+		return -1;
+	}
+	std::string fn = fnc ? fnc : "", arg = argc ? argc : "";
+	if (fn == "setFlag" || fn == "clearFlag") {
+		BuilderFlag f;
+		if (!flagbyname(arg, &f)) {
+			seterr(err, n, "%s(%s): no such builder flag in TensorRT %d.%d", fn.c_str(), arg.c_str(), NV_TENSORRT_MAJOR, NV_TENSORRT_MINOR);
+			return -1;
+		}
+		if (fn == "setFlag") s->config->setFlag(f);
+		else s->config->clearFlag(f);
+		return 0;
+	}
+	if (fn == "setMaxWorkspaceSize") {
+#if !TRTD_AT_LEAST(8, 4)
+		TRTD_DEPRECATED_OK_BEGIN
+		s->config->setMaxWorkspaceSize(static_cast<size_t>(value));
+		TRTD_DEPRECATED_OK_END
+		return 0;
+#endif
+	}
+	if (fn == "setMemoryPoolLimit") {
+#if TRTD_AT_LEAST(8, 4)
+		MemoryPoolType p;
+		if (arg == "kWORKSPACE") p = MemoryPoolType::kWORKSPACE;
+#if TRTD_AT_LEAST(8, 6)
+		else if (arg == "kTACTIC_DRAM") p = MemoryPoolType::kTACTIC_DRAM;
+#endif
+		else {
+			seterr(err, n, "setMemoryPoolLimit(%s): no such pool in TensorRT %d.%d", arg.c_str(), NV_TENSORRT_MAJOR, NV_TENSORRT_MINOR);
+			return -1;
+		}
+		s->config->setMemoryPoolLimit(p, static_cast<size_t>(value));
+		return 0;
+#endif
+	}
+	if (fn == "setTacticSources") {
+		uint32_t mask = 0;
+		size_t start = 0;
+		while (start < arg.size()) {
+			size_t bar = arg.find('|', start);
+			std::string name = arg.substr(start, bar == std::string::npos ? std::string::npos : bar - start);
+			TacticSource t;
+			if (!tacticbyname(name, &t)) {
+				seterr(err, n, "setTacticSources: no tactic source %s in TensorRT %d.%d", name.c_str(), NV_TENSORRT_MAJOR, NV_TENSORRT_MINOR);
+				return -1;
+			}
+			mask |= 1U << static_cast<uint32_t>(t);
+			if (bar == std::string::npos) break;
+			start = bar + 1;
+		}
+		if (!s->config->setTacticSources(mask)) {
+			seterr(err, n, "setTacticSources(%s) was refused", arg.c_str());
+			return -1;
+		}
+		return 0;
+	}
+	if (fn == "setBuilderOptimizationLevel") {
+#if TRTD_AT_LEAST(8, 6)
+		s->config->setBuilderOptimizationLevel(static_cast<int32_t>(value));
+		return 0;
+#endif
+	}
+	if (fn == "setMaxAuxStreams") {
+#if TRTD_AT_LEAST(8, 6)
+		s->config->setMaxAuxStreams(static_cast<int32_t>(value));
+		return 0;
+#endif
+	}
+	if (fn == "setDefaultDeviceType") {
+		if (arg == "kDLA") s->config->setDefaultDeviceType(DeviceType::kDLA);
+		else if (arg == "kGPU") s->config->setDefaultDeviceType(DeviceType::kGPU);
+		else {
+			seterr(err, n, "setDefaultDeviceType(%s): unknown device type", arg.c_str());
+			return -1;
+		}
+		return 0;
+	}
+	if (fn == "setDLACore") {
+		s->config->setDLACore(static_cast<int32_t>(value));
+		return 0;
+	}
+	seterr(err, n, "%s: not available in TensorRT %d.%d", fn.c_str(), NV_TENSORRT_MAJOR, NV_TENSORRT_MINOR);
+	return -1;
+}
+
+int trtd_profile_set(trtd_session *s, const char *input, int nb, const int64_t *mn, const int64_t *op, const int64_t *mx, char *err, size_t n) {
+	if (nb < 0 || nb > Dims::MAX_DIMS) {
+		seterr(err, n, "input %s: rank %d", input, nb);
+		return -1;
+	}
+	if (s->profile == nullptr) s->profile = s->builder->createOptimizationProfile();
+	const int64_t *v[3] = {mn, op, mx};
+	const OptProfileSelector sel[3] = {OptProfileSelector::kMIN, OptProfileSelector::kOPT, OptProfileSelector::kMAX};
+	for (int k = 0; k < 3; k++) {
+		Dims d{};
+		d.nbDims = nb;
+		for (int i = 0; i < nb; i++) d.d[i] = static_cast<decltype(d.d[0] + 0)>(v[k][i]);
+		if (!s->profile->setDimensions(input, sel[k], d)) {
+			seterr(err, n, "setDimensions(%s) was refused (see the TensorRT log)", input);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int trtd_progress_attach(trtd_session *s, char *err, size_t n) {
+	(void)s;
+	(void)err;
+	(void)n;
+#if NV_TENSORRT_MAJOR >= 10
+	s->config->setProgressMonitor(&s->progress);
+	return 0;
+#else
+	seterr(err, n, "IProgressMonitor exists from TensorRT 10.0");
+	return -1;
+#endif
+}
+
+int trtd_timing_cache_set(trtd_session *s, const void *blob, size_t size, char *err, size_t n) {
+	s->cache = s->config->createTimingCache(blob, size);
+	if (s->cache == nullptr) {
+		seterr(err, n, "createTimingCache failed");
+		return -1;
+	}
+	if (!s->config->setTimingCache(*s->cache, false)) {
+		seterr(err, n, "setTimingCache refused the cache (written by another TensorRT or GPU?)");
+		return -1;
+	}
+	return 0;
+}
+
+int trtd_build(trtd_session *s, trtd_blob **out, char *err, size_t n) {
+	*out = nullptr;
+	if (s->profile != nullptr && s->config->addOptimizationProfile(s->profile) < 0) {
+		seterr(err, n, "addOptimizationProfile failed (see the TensorRT log)");
+		return -1;
+	}
+	IHostMemory *m = s->builder->buildSerializedNetwork(*s->network, *s->config);
+	if (m == nullptr) {
+		seterr(err, n, s->cancel.load() ? "build canceled" : "buildSerializedNetwork returned no engine (see the TensorRT log)");
+		return -1;
+	}
+	*out = new trtd_blob{m};
+	return 0;
+}
+
+int trtd_timing_cache_get(trtd_session *s, trtd_blob **out, char *err, size_t n) {
+	*out = nullptr;
+	ITimingCache const *c = s->config ? s->config->getTimingCache() : nullptr;
+	if (c == nullptr) {
+		seterr(err, n, "no timing cache");
+		return -1;
+	}
+	IHostMemory *m = c->serialize();
+	if (m == nullptr) {
+		seterr(err, n, "timing cache serialize failed");
+		return -1;
+	}
+	*out = new trtd_blob{m};
+	return 0;
+}
+
+// Random input values: floats uniform in [-1, 1); integer and boolean inputs
+// are zero (they are often indices, which must stay in range).
+static void fillrandom(std::vector<unsigned char> &buf, DataType t, std::mt19937 &rng) {
+	std::uniform_real_distribution<float> u(-1.f, 1.f);
+	if (t == DataType::kFLOAT) {
+		float *f = reinterpret_cast<float *>(buf.data());
+		for (size_t i = 0; i < buf.size() / 4; i++) f[i] = u(rng);
+	} else if (t == DataType::kHALF) {
+		uint16_t *h = reinterpret_cast<uint16_t *>(buf.data());
+		for (size_t i = 0; i < buf.size() / 2; i++) {
+			// |x| < 1: sign, exponent 14 (0.5..1) or 13, 10-bit mantissa.
+			float x = u(rng);
+			uint16_t sign = x < 0 ? 0x8000 : 0;
+			float a = std::fabs(x);
+			int e = a >= 0.5f ? 14 : 13;
+			float m = a / std::ldexp(1.f, e - 15) - 1.f;
+			if (m < 0) m = 0;
+			h[i] = static_cast<uint16_t>(sign | (e << 10) | (static_cast<int>(m * 1024) & 0x3ff));
+		}
+	}
+}
+
+static int64_t volume(const int64_t *d, int nb) {
+	int64_t v = 1;
+	for (int i = 0; i < nb; i++) v *= d[i] > 0 ? d[i] : 1;
+	return v;
+}
+
+static const trtd_shape_hint *findhint(const trtd_shape_hint *h, int n, const char *name) {
+	for (int i = 0; i < n; i++)
+		if (strcmp(h[i].name, name) == 0) return &h[i];
+	return nullptr;
+}
+
+struct Buffers {
+	std::vector<void *> ptrs;
+	~Buffers() {
+		for (void *p : ptrs)
+			if (p) cu.Free(p);
+	}
+};
+
+int trtd_validate(trtd_session *s, const void *engine, size_t size, const trtd_shape_hint *hints, int nhints, int warmup, int runs,
+                  double *times, trtd_validation *out, char *err, size_t n) {
+	memset(out, 0, sizeof(*out));
+	if (cu.h == nullptr) {
+		seterr(err, n, "libcudart not loaded");
+		return -1;
+	}
+	size_t free0 = 0, total = 0, free1 = 0;
+	cu.MemGetInfo(&free0, &total);
+	IRuntime *rt = static_cast<IRuntime *>(g.createRuntime(&s->logger, NV_TENSORRT_VERSION));
+	if (rt == nullptr) {
+		seterr(err, n, "createInferRuntime failed");
+		return -1;
+	}
+	ICudaEngine *e = rt->deserializeCudaEngine(engine, size);
+	if (e == nullptr) {
+		delete rt;
+		seterr(err, n, "deserializeCudaEngine failed: the engine cannot be loaded (see the TensorRT log)");
+		return -1;
+	}
+	IExecutionContext *ctx = e->createExecutionContext();
+	if (ctx == nullptr) {
+		delete e;
+		delete rt;
+		seterr(err, n, "createExecutionContext failed (out of memory?)");
+		return -1;
+	}
+#if NV_TENSORRT_MAJOR >= 11
+	out->engine_device_mem = e->getDeviceMemorySizeV2();
+#else
+	TRTD_DEPRECATED_OK_BEGIN
+	out->engine_device_mem = e->getDeviceMemorySize();
+	TRTD_DEPRECATED_OK_END
+#endif
+	std::mt19937 rng(42);
+	int rc = 0;
+	void *stream = nullptr;
+	{
+		Buffers bufs;
+		std::vector<std::string> names;
+		std::vector<bool> isin;
+		std::vector<DataType> types;
+#if TRTD_AT_LEAST(8, 5)
+		int nio = e->getNbIOTensors();
+		for (int i = 0; i < nio; i++) {
+			const char *name = e->getIOTensorName(i);
+			names.push_back(name);
+			isin.push_back(e->getTensorIOMode(name) == TensorIOMode::kINPUT);
+			types.push_back(e->getTensorDataType(name));
+		}
+#else
+		int nio = e->getNbBindings();
+		for (int i = 0; i < nio; i++) {
+			names.push_back(e->getBindingName(i));
+			isin.push_back(e->bindingIsInput(i));
+			types.push_back(e->getBindingDataType(i));
+		}
+#endif
+		// Input shapes first: output shapes follow from them.
+		for (int i = 0; i < nio && rc == 0; i++) {
+			if (!isin[i]) continue;
+#if TRTD_AT_LEAST(8, 5)
+			Dims d = e->getTensorShape(names[i].c_str());
+#else
+			Dims d = e->getBindingDimensions(i);
+#endif
+			bool dyn = false;
+			for (int k = 0; k < d.nbDims; k++) dyn = dyn || d.d[k] < 0;
+			if (!dyn) continue;
+			const trtd_shape_hint *h = findhint(hints, nhints, names[i].c_str());
+			if (h == nullptr) {
+				seterr(err, n, "input %s is dynamic and has no shape to validate with", names[i].c_str());
+				rc = -1;
+				break;
+			}
+			d.nbDims = h->nb_dims;
+			for (int k = 0; k < h->nb_dims; k++) d.d[k] = static_cast<decltype(d.d[0] + 0)>(h->dims[k]);
+#if TRTD_AT_LEAST(8, 5)
+			bool ok = ctx->setInputShape(names[i].c_str(), d);
+#else
+			bool ok = ctx->setBindingDimensions(i, d);
+#endif
+			if (!ok) {
+				seterr(err, n, "input %s: shape refused by the engine", names[i].c_str());
+				rc = -1;
+			}
+		}
+		bufs.ptrs.assign(nio, nullptr);
+		for (int i = 0; i < nio && rc == 0; i++) {
+			trtd_tensor t{};
+#if TRTD_AT_LEAST(8, 5)
+			dimsout(ctx->getTensorShape(names[i].c_str()), &t);
+#else
+			dimsout(ctx->getBindingDimensions(i), &t);
+#endif
+			copystr(t.name, sizeof(t.name), names[i].c_str());
+			copystr(t.dtype, sizeof(t.dtype), dtypename(types[i]));
+			for (int k = 0; k < t.nb_dims; k++) {
+				if (t.dims[k] < 0) {
+					seterr(err, n, "%s %s has a data-dependent shape; validation cannot size it", isin[i] ? "input" : "output", names[i].c_str());
+					rc = -1;
+				}
+			}
+			if (rc != 0) break;
+			size_t bytes = static_cast<size_t>(volume(t.dims, t.nb_dims)) * dtypesize(types[i]);
+			if (bytes == 0) bytes = 1;
+			int ce = cu.Malloc(&bufs.ptrs[i], bytes);
+			if (ce != 0) {
+				seterr(err, n, "cudaMalloc(%zu) for %s: %s: %s", bytes, names[i].c_str(), cuname(ce), custr(ce));
+				rc = -1;
+				break;
+			}
+			if (isin[i]) {
+				std::vector<unsigned char> host(bytes, 0);
+				fillrandom(host, types[i], rng);
+				cu.Memcpy(bufs.ptrs[i], host.data(), bytes, kMemcpyHostToDevice);
+			} else if (out->nb_outputs < 16) {
+				out->outputs[out->nb_outputs++] = t;
+			}
+#if TRTD_AT_LEAST(8, 5)
+			ctx->setTensorAddress(names[i].c_str(), bufs.ptrs[i]);
+#endif
+		}
+		if (rc == 0 && cu.StreamCreate(&stream) != 0) {
+			seterr(err, n, "cudaStreamCreate failed");
+			rc = -1;
+		}
+		for (int r = 0; rc == 0 && r < warmup + runs; r++) {
+			auto t0 = std::chrono::steady_clock::now();
+#if TRTD_AT_LEAST(8, 5)
+			bool ok = ctx->enqueueV3(static_cast<cudaStream_t>(stream)) && cu.StreamSynchronize(stream) == 0;
+#else
+			bool ok = ctx->executeV2(bufs.ptrs.data());
+#endif
+			auto t1 = std::chrono::steady_clock::now();
+			if (!ok) {
+				seterr(err, n, "inference run %d failed (see the TensorRT log)", r + 1);
+				rc = -1;
+				break;
+			}
+			if (r == warmup) cu.MemGetInfo(&free1, &total);
+			if (r >= warmup) times[r - warmup] = std::chrono::duration<double, std::milli>(t1 - t0).count();
+		}
+		if (stream != nullptr) cu.StreamDestroy(stream);
+	}
+	if (free0 > free1 && free1 != 0) out->device_mem_used = free0 - free1;
+	delete ctx;
+	delete e;
+	delete rt;
+	return rc;
+}
+
+#endif // TRTD_TENSORRT
