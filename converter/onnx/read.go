@@ -179,6 +179,17 @@ func (d *decoder) model(m *Model) error {
 			return err
 		}
 		switch f.num {
+		case modelGraph, modelOpsetImport, modelMetadataProps, modelFunctions:
+			if f.typ != protowire.BytesType {
+				// Wrong wire type: an unknown field to protobuf.
+				if err := d.skip(f, end, what); err != nil {
+					return err
+				}
+				m.Fields = append(m.Fields, d.after(f))
+				continue
+			}
+		}
+		switch f.num {
 		case modelIRVersion:
 			v, ok, err := d.uint(f, end, "ir_version")
 			if err != nil {

@@ -381,7 +381,7 @@ func deepModel(depth int) []byte {
 // field with an unexpected wire type is an unknown field, scalars repeat
 // as last-wins, messages repeat as merge.
 func TestProtobufSemantics(t *testing.T) {
-	f := pb{}.str(1, "not a varint").varint(1, 5).varint(1, 9).
+	f := pb{}.str(1, "not a varint").varint(1, 5).varint(1, 9).varint(7, 1<<20).varint(8, 0x0a).
 		str(2, "a").str(2, "b").
 		msg(7, pb{}.str(2, "g").msg(1, nodePB("Relu", nil, nil))).
 		msg(7, pb{}.msg(1, nodePB("Abs", nil, nil))).

@@ -1,0 +1,19 @@
+# ONNX reader: conformance with python3-onnx, fuzzing, fixtures, inspect benchmark.
+# Needs (Debian): python3-onnx libonnx-testdata python3-torch python3-torchvision time
+
+.PHONY: conformance fuzz fixtures bench-inspect
+
+TRTD_FIXTURES ?= $(or $(TMPDIR),/tmp)/trtd-fixtures
+FUZZTIME ?= 5m
+
+conformance: ## Compare `trtd inspect --json` with python3-onnx on libonnx-testdata and torch exports
+	TRTD_FIXTURES=$(TRTD_FIXTURES) go test -count=1 -run 'Conformance' -v ./converter/onnx
+
+fuzz: ## Fuzz the ONNX reader for FUZZTIME (default 5m); new crashers land in converter/onnx/testdata/fuzz
+	go test -run '^$$' -fuzz FuzzRead -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./converter/onnx
+
+fixtures: ## Export the torchvision/torch fixture models into TRTD_FIXTURES (never committed)
+	/usr/bin/python3 converter/onnx/testdata/make_fixtures.py $(TRTD_FIXTURES)
+
+bench-inspect: ## Time and peak RSS of `trtd inspect` vs onnx.load on resnet50 and vgg16 (Markdown)
+	TRTD_FIXTURES=$(TRTD_FIXTURES) converter/onnx/testdata/bench_inspect.sh 5
