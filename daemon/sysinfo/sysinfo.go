@@ -1,0 +1,732 @@
+// Package sysinfo diagnoses the device's memory and build environment
+// without cgo and without a CUDA context: RAM and every swap device (with
+// zram details), the Jetson model and L4T release, the TensorRT version the
+// worker would load, the cgroup limits of the daemon's unit, and the GPU
+// (unified memory from /proc/meminfo on Jetson; on a dGPU the driver's
+// /proc files and nvidia-smi, since NVML needs cgo). Everything it could not
+// read is listed in Notes, and Recommendations say in plain words what to do.
+//
+// Every root is injectable, and testdata holds fixture trees of a Jetson
+// Nano 4 GB, Nano 2 GB, Orin Nano 8 GB, AGX Orin and an x86 box with a dGPU.
+package sysinfo
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/trtd/trtd/daemon/cgroup"
+	"github.com/trtd/trtd/daemon/config"
+)
+
+// Roots are the directories read instead of the real ones ("" = real).
+type Roots struct {
+	Proc       string // /proc
+	Sys        string // /sys
+	Etc        string // /etc
+	DeviceTree string // /proc/device-tree
+	// Root prefixes everything else: /usr (TensorRT libraries),
+	// /var/lib/dpkg/status, and the cgroup mounts found in mountinfo.
+	Root string
+}
+
+// RootsAt returns roots for a fixture tree laid out like a real system.
+func RootsAt(dir string) Roots {
+	return Roots{Proc: filepath.Join(dir, "proc"), Sys: filepath.Join(dir, "sys"), Etc: filepath.Join(dir, "etc"),
+		DeviceTree: filepath.Join(dir, "proc", "device-tree"), Root: dir}
+}
+
+func (r Roots) withDefaults() Roots {
+	if r.Proc == "" {
+		r.Proc = "/proc"
+	}
+	if r.Sys == "" {
+		r.Sys = "/sys"
+	}
+	if r.Etc == "" {
+		r.Etc = "/etc"
+	}
+	if r.DeviceTree == "" {
+		r.DeviceTree = filepath.Join(r.Proc, "device-tree")
+	}
+	if r.Root == "" {
+		r.Root = "/"
+	}
+	return r
+}
+
+// Device is the diagnosis.
+type Device struct {
+	Hostname     string       `json:"-"`
+	MemTotal     int64        `json:"mem_total"`
+	MemAvailable int64        `json:"mem_available"`
+	SwapTotal    int64        `json:"swap_total"`
+	SwapFree     int64        `json:"swap_free"`
+	Swaps        []SwapDevice `json:"swaps"`
+	Zram         []Zram       `json:"zram"`
+	Jetson       *Jetson      `json:"jetson,omitempty"`
+	GPU          *GPU         `json:"gpu,omitempty"`
+	CGroup       CGroup       `json:"cgroup"`
+	TensorRT     string       `json:"tensorrt,omitempty"`
+	// TensorRTSource says where the version came from (library or dpkg).
+	TensorRTSource string `json:"tensorrt_source,omitempty"`
+	// Desktop lists running desktop-session processes.
+	Desktop []string `json:"desktop,omitempty"`
+	// SwapDir is where trtd would put its swapfile, and its medium.
+	SwapDir       string `json:"swap_dir,omitempty"`
+	SwapDirMedium string `json:"swap_dir_medium,omitempty"`
+	HasNVMe       bool   `json:"has_nvme"`
+	// ID is Fingerprint() and Kind is Platform(), filled by Collect.
+	ID   string `json:"fingerprint"`
+	Kind string `json:"platform"`
+	// Notes list what could not be read, in plain words.
+	Notes           []string `json:"notes,omitempty"`
+	Recommendations []string `json:"recommendations"`
+}
+
+// SwapDevice is one active swap area.
+type SwapDevice struct {
+	Path     string `json:"path"`
+	Type     string `json:"type"` // file | partition
+	Size     int64  `json:"size"`
+	Used     int64  `json:"used"`
+	Priority int    `json:"priority"`
+	// Medium: zram, nvme, sd, emmc, usb/sata disk ("disk"), or "" unknown.
+	Medium string `json:"medium,omitempty"`
+}
+
+// Zram is one zram block device.
+type Zram struct {
+	Name      string `json:"name"`
+	DiskSize  int64  `json:"disk_size"`
+	OrigData  int64  `json:"orig_data"`
+	ComprData int64  `json:"compr_data"`
+	MemUsed   int64  `json:"mem_used"`
+	Algorithm string `json:"algorithm,omitempty"`
+	// Swap is true when the device is an active swap area.
+	Swap     bool `json:"swap"`
+	Priority int  `json:"priority,omitempty"`
+}
+
+// Jetson identifies a Jetson board.
+type Jetson struct {
+	Model             string `json:"model"`
+	SoC               string `json:"soc,omitempty"`
+	L4T               string `json:"l4t,omitempty"`
+	JetPack           string `json:"jetpack,omitempty"`
+	ComputeCapability string `json:"compute_capability,omitempty"`
+}
+
+// GPU describes the GPU as far as can be seen without a CUDA context.
+type GPU struct {
+	Name              string `json:"name"`
+	MemTotal          int64  `json:"mem_total"`
+	MemUsed           int64  `json:"mem_used"`
+	Unified           bool   `json:"unified"`
+	Driver            string `json:"driver,omitempty"`
+	ComputeCapability string `json:"compute_capability,omitempty"`
+	// Source says where the memory figures came from.
+	Source string `json:"source"`
+}
+
+// CGroup describes the daemon's own cgroup (the unit's limits).
+type CGroup struct {
+	Version int    `json:"version"` // 0 = no memory controller
+	Path    string `json:"path,omitempty"`
+	// MemoryMax and SwapMax are -1 when unlimited, 0 when unknown.
+	MemoryMax      int64  `json:"memory_max"`
+	SwapMax        int64  `json:"swap_max"`
+	SwapAccounting bool   `json:"swap_accounting"`
+	Problem        string `json:"problem,omitempty"`
+}
+
+// Option customises Collect.
+type Option func(*collector)
+
+// WithNvidiaSMI replaces running nvidia-smi with args (nil run: never).
+func WithNvidiaSMI(run func(ctx context.Context, args ...string) ([]byte, error)) Option {
+	return func(c *collector) { c.smi = run; c.smiSet = true }
+}
+
+// WithSwapDir names the directory trtd would put its swapfile in.
+func WithSwapDir(dir string) Option { return func(c *collector) { c.swapDir = dir } }
+
+// WithOverheads sets the fixed costs used in the "what fits" estimate.
+func WithOverheads(o config.Overheads) Option { return func(c *collector) { c.over = o } }
+
+type collector struct {
+	r       Roots
+	smi     func(ctx context.Context, args ...string) ([]byte, error)
+	smiSet  bool
+	swapDir string
+	over    config.Overheads
+	d       *Device
+	mounts  []mountEntry
+}
+
+func (c *collector) note(format string, a ...any) {
+	c.d.Notes = append(c.d.Notes, fmt.Sprintf(format, a...))
+}
+
+// Collect diagnoses the device under r. Only an unreadable /proc/meminfo is
+// an error; everything else missing becomes a note.
+func Collect(ctx context.Context, r Roots, opts ...Option) (*Device, error) {
+	c := &collector{r: r.withDefaults(), d: &Device{Swaps: []SwapDevice{}, Zram: []Zram{}},
+		over: config.Default().Overheads}
+	for _, o := range opts {
+		o(c)
+	}
+	if !c.smiSet {
+		c.smi = runNvidiaSMI
+	}
+	if err := c.meminfo(); err != nil {
+		return nil, err
+	}
+	c.mounts = readMounts(filepath.Join(c.r.Proc, "self", "mountinfo"))
+	c.swaps()
+	c.zram()
+	c.jetson()
+	c.tensorRT()
+	c.cgroup()
+	c.gpu(ctx)
+	c.desktop()
+	c.storage()
+	c.d.Recommendations = recommend(c.d, c.over)
+	c.d.ID, c.d.Kind = c.d.Fingerprint(), c.d.Platform()
+	return c.d, nil
+}
+
+func readFile(p string) (string, error) {
+	b, err := os.ReadFile(p)
+	return string(b), err
+}
+
+func (c *collector) meminfo() error {
+	p := filepath.Join(c.r.Proc, "meminfo")
+	s, err := readFile(p)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", p, err)
+	}
+	kv := map[string]int64{}
+	for _, l := range strings.Split(s, "\n") {
+		k, v, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			continue
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return fmt.Errorf("%s: %s: bad number %q", p, k, f[0])
+		}
+		if len(f) > 1 && f[1] == "kB" {
+			n <<= 10
+		}
+		kv[k] = n
+	}
+	for _, k := range []string{"MemTotal", "MemAvailable"} {
+		if _, ok := kv[k]; !ok {
+			return fmt.Errorf("%s: no %s line (kernel older than 3.14?)", p, k)
+		}
+	}
+	c.d.MemTotal, c.d.MemAvailable, c.d.SwapTotal, c.d.SwapFree = kv["MemTotal"], kv["MemAvailable"], kv["SwapTotal"], kv["SwapFree"]
+	return nil
+}
+
+func (c *collector) swaps() {
+	p := filepath.Join(c.r.Proc, "swaps")
+	s, err := readFile(p)
+	if err != nil {
+		c.note("swap devices could not be listed: %v", err)
+		return
+	}
+	for i, l := range strings.Split(s, "\n") {
+		f := strings.Fields(l)
+		if i == 0 || len(f) < 5 {
+			continue
+		}
+		if f[1] == "(deleted)" {
+			f = append(f[:1], f[2:]...)
+		}
+		size, _ := strconv.ParseInt(f[2], 10, 64)
+		used, _ := strconv.ParseInt(f[3], 10, 64)
+		prio, _ := strconv.Atoi(f[4])
+		sd := SwapDevice{Path: f[0], Type: f[1], Size: size << 10, Used: used << 10, Priority: prio}
+		if f[1] == "partition" {
+			sd.Medium = c.medium(filepath.Base(f[0]))
+		} else {
+			sd.Medium = c.medium(c.deviceOf(f[0]))
+		}
+		c.d.Swaps = append(c.d.Swaps, sd)
+	}
+}
+
+// medium classifies a block device name (partition or disk).
+func (c *collector) medium(dev string) string {
+	switch {
+	case dev == "":
+		return ""
+	case strings.HasPrefix(dev, "zram"):
+		return "zram"
+	case strings.HasPrefix(dev, "nvme"):
+		return "nvme"
+	case strings.HasPrefix(dev, "mmcblk"):
+		disk := regexp.MustCompile(`^(mmcblk\d+)`).FindString(dev)
+		t, err := readFile(filepath.Join(c.r.Sys, "block", disk, "device", "type"))
+		switch strings.TrimSpace(t) {
+		case "SD":
+			return "sd"
+		case "MMC":
+			return "emmc"
+		}
+		if err != nil {
+			return "mmc"
+		}
+		return "mmc"
+	case strings.HasPrefix(dev, "sd"), strings.HasPrefix(dev, "vd"), strings.HasPrefix(dev, "hd"):
+		return "disk"
+	case strings.HasPrefix(dev, "loop"):
+		return "loop"
+	}
+	return ""
+}
+
+type mountEntry struct{ point, source string }
+
+func readMounts(p string) []mountEntry {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []mountEntry
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		a, b := strings.Fields(pre), strings.Fields(post)
+		if !ok || len(a) < 5 || len(b) < 2 {
+			continue
+		}
+		out = append(out, mountEntry{point: a[4], source: b[1]})
+	}
+	return out
+}
+
+// deviceOf returns the block device name holding path (longest mount).
+func (c *collector) deviceOf(path string) string {
+	best := mountEntry{}
+	for _, m := range c.mounts {
+		if (path == m.point || strings.HasPrefix(path, strings.TrimSuffix(m.point, "/")+"/")) && len(m.point) >= len(best.point) {
+			best = m
+		}
+	}
+	if !strings.HasPrefix(best.source, "/dev/") {
+		return ""
+	}
+	return filepath.Base(best.source)
+}
+
+func (c *collector) zram() {
+	ents, err := os.ReadDir(filepath.Join(c.r.Sys, "block"))
+	if err != nil {
+		c.note("block devices could not be listed: %v", err)
+		return
+	}
+	prio := map[string]int{}
+	for _, s := range c.d.Swaps {
+		if s.Medium == "zram" {
+			prio[filepath.Base(s.Path)] = s.Priority
+		}
+	}
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), "zram") {
+			continue
+		}
+		dir := filepath.Join(c.r.Sys, "block", e.Name())
+		z := Zram{Name: e.Name()}
+		if s, err := readFile(filepath.Join(dir, "disksize")); err == nil {
+			z.DiskSize, _ = strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+		}
+		if s, err := readFile(filepath.Join(dir, "mm_stat")); err == nil {
+			f := strings.Fields(s)
+			if len(f) >= 3 {
+				z.OrigData, _ = strconv.ParseInt(f[0], 10, 64)
+				z.ComprData, _ = strconv.ParseInt(f[1], 10, 64)
+				z.MemUsed, _ = strconv.ParseInt(f[2], 10, 64)
+			}
+		}
+		if s, err := readFile(filepath.Join(dir, "comp_algorithm")); err == nil {
+			// "lzo [lz4] zstd": the bracketed one is in use.
+			if m := regexp.MustCompile(`\[(\w+)\]`).FindStringSubmatch(s); m != nil {
+				z.Algorithm = m[1]
+			} else {
+				z.Algorithm = strings.TrimSpace(s)
+			}
+		}
+		z.Priority, z.Swap = prio[e.Name()]
+		if z.DiskSize == 0 && !z.Swap {
+			continue // an unconfigured zram device
+		}
+		c.d.Zram = append(c.d.Zram, z)
+	}
+}
+
+var socNames = map[string][3]string{ // soc -> name, compute capability, architecture
+	"tegra210": {"Tegra X1", "5.3", "Maxwell"},
+	"tegra186": {"Tegra X2", "6.2", "Pascal"},
+	"tegra194": {"Xavier", "7.2", "Volta"},
+	"tegra234": {"Orin", "8.7", "Ampere"},
+	"tegra264": {"Thor", "11.0", "Blackwell"},
+}
+
+// jetpackOf maps an L4T release to its JetPack.
+var jetpackOf = map[string]string{
+	"32.4.3": "4.4", "32.4.4": "4.4.1", "32.5.0": "4.5", "32.5.1": "4.5.1", "32.5.2": "4.5.1", "32.6.1": "4.6",
+	"32.7.1": "4.6.1", "32.7.2": "4.6.2", "32.7.3": "4.6.3", "32.7.4": "4.6.4", "32.7.5": "4.6.5", "32.7.6": "4.6.6",
+	"35.1.0": "5.0.2", "35.2.1": "5.1", "35.3.1": "5.1.1", "35.4.1": "5.1.2", "35.5.0": "5.1.3", "35.6.0": "5.1.4",
+	"35.6.1": "5.1.5", "36.2.0": "6.0 DP", "36.3.0": "6.0", "36.4.0": "6.1", "36.4.3": "6.2", "36.4.4": "6.2.1",
+}
+
+func (c *collector) jetson() {
+	model, err := readFile(filepath.Join(c.r.DeviceTree, "model"))
+	if err != nil {
+		return // not a device-tree board
+	}
+	model = strings.TrimSpace(strings.TrimRight(model, "\x00"))
+	compat, _ := readFile(filepath.Join(c.r.DeviceTree, "compatible"))
+	soc := ""
+	for _, s := range strings.Split(compat, "\x00") {
+		if v, ok := strings.CutPrefix(s, "nvidia,tegra"); ok {
+			soc = "tegra" + v
+		}
+	}
+	rel, relErr := readFile(filepath.Join(c.r.Etc, "nv_tegra_release"))
+	if soc == "" && relErr != nil && !strings.Contains(strings.ToLower(model), "jetson") {
+		return // some other device-tree board
+	}
+	j := &Jetson{Model: model, SoC: soc}
+	if v, ok := socNames[soc]; ok {
+		j.ComputeCapability = v[1]
+	}
+	if relErr != nil {
+		c.note("L4T release unknown: %s/nv_tegra_release could not be read", c.r.Etc)
+	} else if m := regexp.MustCompile(`R(\d+) \(release\), REVISION: ([\d.]+)`).FindStringSubmatch(rel); m != nil {
+		rev := m[2]
+		if strings.Count(rev, ".") == 0 {
+			rev += ".0"
+		}
+		j.L4T = m[1] + "." + rev
+		j.JetPack = jetpackOf[j.L4T]
+	} else {
+		c.note("L4T release unknown: %s/nv_tegra_release has no \"R<n> (release), REVISION: x.y\"", c.r.Etc)
+	}
+	c.d.Jetson = j
+}
+
+var libRe = regexp.MustCompile(`^libnvinfer\.so\.(\d+\.\d+\.\d+)$`)
+
+func (c *collector) tensorRT() {
+	var found []string
+	for _, d := range []string{"usr/lib/aarch64-linux-gnu", "usr/lib/x86_64-linux-gnu", "usr/local/cuda/lib64",
+		"usr/local/cuda/targets/aarch64-linux/lib", "usr/lib64", "usr/local/lib", "usr/lib", "opt/tensorrt/lib"} {
+		ents, err := os.ReadDir(filepath.Join(c.r.Root, d))
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if m := libRe.FindStringSubmatch(e.Name()); m != nil {
+				found = append(found, m[1]+"\x00/"+d+"/"+e.Name())
+			}
+		}
+	}
+	if len(found) > 0 {
+		sort.Slice(found, func(i, j int) bool { return versionLess(found[j], found[i]) })
+		v, where, _ := strings.Cut(found[0], "\x00")
+		c.d.TensorRT, c.d.TensorRTSource = v, "library "+where
+		return
+	}
+	if v := dpkgVersion(filepath.Join(c.r.Root, "var/lib/dpkg/status"),
+		"libnvinfer10", "libnvinfer8", "libnvinfer7", "tensorrt", "nvidia-tensorrt"); v != "" {
+		c.d.TensorRT, c.d.TensorRTSource = v, "dpkg"
+		c.note("TensorRT %s is installed per dpkg, but no libnvinfer.so.* was found in the usual library directories", v)
+		return
+	}
+	c.note("TensorRT was not found (no libnvinfer.so.* and no libnvinfer package)")
+}
+
+func versionLess(a, b string) bool {
+	pa, pb := strings.Split(strings.Split(a, "\x00")[0], "."), strings.Split(strings.Split(b, "\x00")[0], ".")
+	for i := 0; i < len(pa) && i < len(pb); i++ {
+		x, _ := strconv.Atoi(pa[i])
+		y, _ := strconv.Atoi(pb[i])
+		if x != y {
+			return x < y
+		}
+	}
+	return len(pa) < len(pb)
+}
+
+// dpkgVersion returns the upstream version of the first installed package
+// of names in a dpkg status file ("8.2.1-1+cuda10.2" -> "8.2.1").
+func dpkgVersion(status string, names ...string) string {
+	s, err := readFile(status)
+	if err != nil {
+		return ""
+	}
+	versions := map[string]string{}
+	for _, stanza := range strings.Split(s, "\n\n") {
+		var pkg, ver string
+		installed := false
+		for _, l := range strings.Split(stanza, "\n") {
+			switch {
+			case strings.HasPrefix(l, "Package: "):
+				pkg = strings.TrimPrefix(l, "Package: ")
+			case strings.HasPrefix(l, "Version: "):
+				ver = strings.TrimPrefix(l, "Version: ")
+			case strings.HasPrefix(l, "Status: "):
+				installed = strings.HasSuffix(l, " installed")
+			}
+		}
+		if installed && pkg != "" {
+			versions[pkg] = ver
+		}
+	}
+	for _, n := range names {
+		if v, ok := versions[n]; ok {
+			v, _, _ = strings.Cut(v, "-")
+			if i := strings.IndexByte(v, ':'); i >= 0 {
+				v = v[i+1:]
+			}
+			return v
+		}
+	}
+	return ""
+}
+
+func (c *collector) cgroup() {
+	info := cgroup.Detect(cgroup.WithRoot(c.r.Root))
+	cg := CGroup{Version: info.Version, SwapAccounting: info.SwapAccounting, Problem: info.Reason}
+	if info.Version != 0 {
+		cg.Path = "/" + strings.TrimPrefix(strings.TrimPrefix(info.Dir, filepath.Clean(c.r.Root)), "/")
+		limit := func(name string) int64 {
+			s, err := readFile(filepath.Join(info.Dir, name))
+			if err != nil {
+				return 0
+			}
+			s = strings.TrimSpace(s)
+			if s == "max" {
+				return -1
+			}
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return 0
+			}
+			if n >= 1<<62 { // v1 "unlimited" is PAGE_COUNTER_MAX pages
+				return -1
+			}
+			return n
+		}
+		if info.Version == 2 {
+			cg.MemoryMax, cg.SwapMax = limit("memory.max"), limit("memory.swap.max")
+		} else {
+			cg.MemoryMax = limit("memory.limit_in_bytes")
+			if ms := limit("memory.memsw.limit_in_bytes"); ms > 0 && cg.MemoryMax > 0 {
+				cg.SwapMax = ms - cg.MemoryMax
+			} else {
+				cg.SwapMax = ms
+			}
+		}
+	}
+	c.d.CGroup = cg
+}
+
+func (c *collector) gpu(ctx context.Context) {
+	if j := c.d.Jetson; j != nil {
+		name := "integrated GPU"
+		if v, ok := socNames[j.SoC]; ok {
+			name = fmt.Sprintf("%s (%s, sm_%s)", v[0], v[2], strings.ReplaceAll(v[1], ".", ""))
+		}
+		c.d.GPU = &GPU{Name: name, Unified: true, MemTotal: c.d.MemTotal, MemUsed: c.d.MemTotal - c.d.MemAvailable,
+			ComputeCapability: j.ComputeCapability, Source: "/proc/meminfo (unified memory: the GPU shares RAM with the CPU)"}
+		return
+	}
+	drv, derr := readFile(filepath.Join(c.r.Proc, "driver", "nvidia", "version"))
+	infos, _ := filepath.Glob(filepath.Join(c.r.Proc, "driver", "nvidia", "gpus", "*", "information"))
+	if derr != nil && len(infos) == 0 {
+		return // no NVIDIA driver loaded: no GPU to report
+	}
+	g := &GPU{}
+	if m := regexp.MustCompile(`Kernel Module\s+(?:for \S+\s+)?([\d.]+)`).FindStringSubmatch(drv); m != nil {
+		g.Driver = m[1]
+	}
+	sort.Strings(infos)
+	if len(infos) > 0 {
+		s, _ := readFile(infos[0])
+		for _, l := range strings.Split(s, "\n") {
+			if v, ok := strings.CutPrefix(l, "Model:"); ok {
+				g.Name = strings.TrimSpace(v)
+			}
+		}
+		if len(infos) > 1 {
+			c.note("%d NVIDIA GPUs found: the diagnosis describes the first", len(infos))
+		}
+	}
+	if c.smi == nil {
+		g.Source = "driver /proc files only"
+		c.note("GPU memory could not be read: nvidia-smi is not used here (NVML needs cgo, which the daemon does not use)")
+		c.d.GPU = g
+		return
+	}
+	out, err := c.smi(ctx, "--query-gpu=name,memory.total,memory.used,driver_version,compute_cap", "--format=csv,noheader,nounits")
+	if err != nil {
+		g.Source = "driver /proc files only"
+		c.note("GPU memory could not be read: nvidia-smi: %v (NVML needs cgo, which the daemon does not use)", err)
+		c.d.GPU = g
+		return
+	}
+	line := strings.SplitN(strings.TrimSpace(string(out)), "\n", 2)[0]
+	f := strings.Split(line, ",")
+	for i := range f {
+		f[i] = strings.TrimSpace(f[i])
+	}
+	if len(f) >= 3 {
+		if g.Name == "" {
+			g.Name = f[0]
+		}
+		tot, e1 := strconv.ParseInt(f[1], 10, 64)
+		used, e2 := strconv.ParseInt(f[2], 10, 64)
+		if e1 == nil && e2 == nil {
+			g.MemTotal, g.MemUsed = tot<<20, used<<20
+			g.Source = "nvidia-smi"
+		} else {
+			c.note("GPU memory could not be read: nvidia-smi said %q", line)
+		}
+		if len(f) >= 4 && g.Driver == "" {
+			g.Driver = f[3]
+		}
+		if len(f) >= 5 && f[4] != "[N/A]" {
+			g.ComputeCapability = f[4]
+		}
+	} else {
+		c.note("GPU memory could not be read: unexpected nvidia-smi output %q", line)
+	}
+	c.d.GPU = g
+}
+
+// runNvidiaSMI runs nvidia-smi from the usual places (never from PATH alone).
+func runNvidiaSMI(ctx context.Context, args ...string) ([]byte, error) {
+	for _, p := range []string{"/usr/bin/nvidia-smi", "/usr/local/bin/nvidia-smi", "/usr/sbin/nvidia-smi"} {
+		if _, err := os.Stat(p); err == nil {
+			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, p, args...).Output()
+			if err != nil {
+				var ee *exec.ExitError
+				if errors.As(err, &ee) && len(ee.Stderr) > 0 {
+					return nil, fmt.Errorf("%s: %v: %s", p, err, strings.TrimSpace(string(ee.Stderr)))
+				}
+				return nil, fmt.Errorf("%s: %w", p, err)
+			}
+			return out, nil
+		}
+	}
+	return nil, errors.New("nvidia-smi not found")
+}
+
+// desktopProcs are process names of desktop sessions and what stopping the
+// desktop frees (jetson-containers' setup guide: ~800 MB GNOME/Unity,
+// ~250 MB LXDE).
+var desktopProcs = map[string]string{
+	"gnome-shell": "gnome", "unity-panel-ser": "gnome", "gdm3": "gnome", "gdm-x-session": "gnome",
+	"Xorg": "x", "Xwayland": "x", "lightdm": "x", "sddm": "x", "plasmashell": "gnome",
+	"lxsession": "lxde", "lxpanel": "lxde", "xfce4-session": "lxde", "lxqt-session": "lxde",
+}
+
+func (c *collector) desktop() {
+	ents, err := os.ReadDir(c.r.Proc)
+	if err != nil {
+		return
+	}
+	seen := map[string]bool{}
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		comm, err := readFile(filepath.Join(c.r.Proc, e.Name(), "comm"))
+		if err != nil {
+			continue
+		}
+		comm = strings.TrimSpace(comm)
+		if _, ok := desktopProcs[comm]; ok && !seen[comm] {
+			seen[comm] = true
+			c.d.Desktop = append(c.d.Desktop, comm)
+		}
+	}
+	sort.Strings(c.d.Desktop)
+}
+
+func (c *collector) storage() {
+	ents, _ := os.ReadDir(filepath.Join(c.r.Sys, "block"))
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "nvme") {
+			c.d.HasNVMe = true
+		}
+	}
+	if c.swapDir != "" {
+		c.d.SwapDir = c.swapDir
+		c.d.SwapDirMedium = c.medium(c.deviceOf(c.swapDir))
+	}
+}
+
+// Fingerprint identifies what an engine built here is tied to, as far as
+// the daemon can see without CUDA: board model, SoC / GPU and compute
+// capability, L4T release and TensorRT version.
+func (d *Device) Fingerprint() string {
+	var parts []string
+	if j := d.Jetson; j != nil {
+		parts = append(parts, "jetson", j.Model, j.SoC, j.ComputeCapability, j.L4T)
+	}
+	if g := d.GPU; g != nil && !g.Unified {
+		parts = append(parts, "gpu", g.Name, g.ComputeCapability, strconv.FormatInt(g.MemTotal>>30, 10)+"G")
+	}
+	parts = append(parts, "trt", d.TensorRT)
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return hex.EncodeToString(sum[:8])
+}
+
+// Platform is the planner's platform key: nano, xavier, orin, thor,
+// tx2, dgpu or cpu (no GPU seen).
+func (d *Device) Platform() string {
+	if j := d.Jetson; j != nil {
+		switch j.SoC {
+		case "tegra210":
+			return "nano"
+		case "tegra186":
+			return "tx2"
+		case "tegra194":
+			return "xavier"
+		case "tegra234":
+			return "orin"
+		case "tegra264":
+			return "thor"
+		}
+		return "jetson"
+	}
+	if d.GPU != nil {
+		return "dgpu"
+	}
+	return "cpu"
+}
