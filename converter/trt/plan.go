@@ -12,9 +12,8 @@ import (
 )
 
 // DefaultWorkspaceMiB is the workspace set on TensorRT 8.2/8.3 when the
-// stage names none: setMaxWorkspaceSize defaults to 0 there, which leaves
-// many layers without an implementation.
-const DefaultWorkspaceMiB = 256
+// stage names none (see version.DefaultWorkspaceMiB).
+const DefaultWorkspaceMiB = version.DefaultWorkspaceMiB
 
 // Errors of the settings mapping; the worker reports them as bad_request.
 var (
@@ -84,32 +83,6 @@ var tacticEnums = map[string]string{
 	protocol.TacticCUDNN:    "kCUDNN",
 	protocol.TacticEdgeMask: "kEDGE_MASK_CONVOLUTIONS",
 	protocol.TacticJITConvs: "kJIT_CONVOLUTIONS",
-}
-
-// tacticAvailable says whether a tactic source can be enabled on v, and why
-// not.
-func tacticAvailable(name string, v version.Version) (bool, string) {
-	switch name {
-	case protocol.TacticCUBLAS, protocol.TacticCUBLASLt, protocol.TacticCUDNN:
-		if v.Major >= 11 {
-			return false, "removed in TensorRT 11"
-		}
-		if v.Major >= 10 {
-			return false, "deprecated and off by default since TensorRT 10.0; not enabled"
-		}
-		return true, ""
-	case protocol.TacticEdgeMask:
-		if !v.AtLeast(8, 4) {
-			return false, "exists from TensorRT 8.4"
-		}
-		return true, ""
-	case protocol.TacticJITConvs:
-		if !v.AtLeast(8, 5) {
-			return false, "exists from TensorRT 8.5"
-		}
-		return true, ""
-	}
-	return false, ""
 }
 
 // PlanBuild maps one stage's settings to TensorRT builder calls for
@@ -194,7 +167,7 @@ func PlanBuild(s protocol.Settings, v version.Version, p Platform) (Plan, error)
 				continue
 			}
 			seen[e] = true
-			if ok, why := tacticAvailable(name, v); ok {
+			if ok, why, _ := version.TacticSourceAvailable(name, v); ok {
 				enums = append(enums, e)
 			} else {
 				skip("tactic source %s: %s", name, why)

@@ -101,3 +101,45 @@ func CheckLibrary(compiled, found Version) error {
 	}
 	return nil
 }
+
+// Tactic source names (protocol.Tactic*), repeated here so that this
+// package stays free of dependencies.
+const (
+	tacticCUBLAS   = "cublas"
+	tacticCUBLASLt = "cublaslt"
+	tacticCUDNN    = "cudnn"
+	tacticEdgeMask = "edge_mask_convolutions"
+	tacticJIT      = "jit_convolutions"
+)
+
+// TacticSourceAvailable says whether a tactic source (by its protocol
+// name) can be enabled on v, and why not. known is false for names that are
+// no tactic source at all.
+func TacticSourceAvailable(name string, v Version) (ok bool, why string, known bool) {
+	switch name {
+	case tacticCUBLAS, tacticCUBLASLt, tacticCUDNN:
+		if v.Major >= 11 {
+			return false, "removed in TensorRT 11", true
+		}
+		if v.Major >= 10 {
+			return false, "deprecated and off by default since TensorRT 10.0; not enabled", true
+		}
+		return true, "", true
+	case tacticEdgeMask:
+		if !v.AtLeast(8, 4) {
+			return false, "exists from TensorRT 8.4", true
+		}
+		return true, "", true
+	case tacticJIT:
+		if !v.AtLeast(8, 5) {
+			return false, "exists from TensorRT 8.5", true
+		}
+		return true, "", true
+	}
+	return false, "", false
+}
+
+// DefaultWorkspaceMiB is the workspace set on TensorRT 8.2/8.3 when a stage
+// names none: setMaxWorkspaceSize defaults to 0 there (trtexec's --workspace
+// to 16 MiB), which leaves many layers without an implementation.
+const DefaultWorkspaceMiB = 256

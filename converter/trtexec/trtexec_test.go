@@ -1,0 +1,184 @@
+package trtexec
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/trtd/trtd/converter/protocol"
+	"github.com/trtd/trtd/converter/trt/version"
+)
+
+func ip(n int) *int   { return &n }
+func bp(b bool) *bool { return &b }
+
+func TestParseVersion(t *testing.T) {
+	for out, want := range map[string]string{
+		// https://github.com/laugh12321/TensorRT-YOLO/issues/266
+		`&&&& RUNNING TensorRT.trtexec [TensorRT v8601] # trtexec --onnx=yolo11n-seg.onnx --saveEngine=yolo11n-seg.engine`: "8.6.1",
+		// https://github.com/NVIDIA/TensorRT/issues/4587
+		`&&&& RUNNING TensorRT.trtexec [TensorRT v101303] [b9] # ./trtexec --onnx=ISTD_NS.onnx --saveEngine=ISTD_N.trt`: "10.13.3",
+		`&&&& RUNNING TensorRT.trtexec [TensorRT v8201] # /usr/src/tensorrt/bin/trtexec`: "8.2.1",
+	} {
+		v, ok := ParseVersion([]byte(out))
+		if !ok || v.String() != want {
+			t.Errorf("ParseVersion(%q) = %v, %v; want %s", out, v, ok, want)
+		}
+	}
+	if _, ok := ParseVersion([]byte("trtexec: command not found")); ok {
+		t.Error("parsed a version from nothing")
+	}
+}
+
+// TestArgs is the table stage x trtexec version -> flags.
+func TestArgs(t *testing.T) {
+	lean := protocol.Settings{Precision: "fp16", WorkspaceMiB: 128, TacticSources: []string{"jit_convolutions"}, OptimizationLevel: ip(1), MaxAuxStreams: ip(0), TacticDRAMMiB: 1024}
+	minimal := protocol.Settings{Precision: "fp32", WorkspaceMiB: 16, TacticSources: []string{}, OptimizationLevel: ip(0), MaxAuxStreams: ip(0), TF32: bp(false)}
+	shapes := []protocol.Shape{{Input: "images", Min: []int64{1, 3, 224, 224}, Opt: []int64{1, 3, 640, 640}, Max: []int64{4, 3, 640, 640}}}
+	base := "--onnx=model.onnx --saveEngine=e.tmp "
+	for _, c := range []struct {
+		stage string
+		s     protocol.Settings
+		v     string
+		want  string
+		nskip int
+	}{
+		{"fast", protocol.Settings{Precision: "fp16", WorkspaceMiB: 1024}, "8.2.1", "--fp16 --workspace=1024", 0},
+		{"fast", protocol.Settings{Precision: "fp16", WorkspaceMiB: 1024}, "8.5.2", "--fp16 --memPoolSize=workspace:1024", 0},
+		{"fast", protocol.Settings{Precision: "fp16", WorkspaceMiB: 1024}, "10.3.0", "--fp16 --memPoolSize=workspace:1024", 0},
+		{"default", protocol.Settings{}, "8.2.1", "--workspace=256", 1},
+		{"default", protocol.Settings{}, "8.6.1", "", 0},
+		{"lean", lean, "8.2.1", "--fp16 --workspace=128 --tacticSources=-CUBLAS,-CUBLAS_LT,-CUDNN", 4},
+		{"lean", lean, "8.5.2", "--fp16 --memPoolSize=workspace:128 --tacticSources=-CUBLAS,-CUBLAS_LT,-CUDNN,-EDGE_MASK_CONVOLUTIONS,+JIT_CONVOLUTIONS", 3},
+		{"lean", lean, "8.6.1", "--fp16 --memPoolSize=workspace:128 --tacticSources=-CUBLAS,-CUBLAS_LT,-CUDNN,-EDGE_MASK_CONVOLUTIONS,+JIT_CONVOLUTIONS --builderOptimizationLevel=1 --maxAuxStreams=0", 1},
+		{"lean", lean, "10.0.1", "--fp16 --memPoolSize=workspace:128 --tacticSources=-EDGE_MASK_CONVOLUTIONS,+JIT_CONVOLUTIONS --builderOptimizationLevel=1 --maxAuxStreams=0", 1},
+		{"minimal", minimal, "8.2.1", "--noTF32 --workspace=16 --tacticSources=-CUBLAS,-CUBLAS_LT,-CUDNN", 2},
+		{"minimal", minimal, "11.1.0", "--noTF32 --memPoolSize=workspace:16 --tacticSources=-EDGE_MASK_CONVOLUTIONS,-JIT_CONVOLUTIONS --builderOptimizationLevel=0 --maxAuxStreams=0", 0},
+		{"int8+dla", protocol.Settings{Precision: "int8", WorkspaceMiB: 64, DLACore: ip(1), GPUFallback: true}, "8.5.2", "--int8 --fp16 --memPoolSize=workspace:64 --useDLACore=1 --allowGPUFallback", 0},
+	} {
+		v, _ := version.Parse(c.v)
+		req := protocol.Request{Model: "model.onnx", Settings: c.s}
+		args, skipped, err := Args(req, v, "e.tmp", "")
+		if err != nil {
+			t.Errorf("%s @ %s: %v", c.stage, c.v, err)
+			continue
+		}
+		want := strings.Join(strings.Fields(base+c.want+" --iterations=20 --warmUp=200 --duration=0"), " ")
+		if got := strings.Join(args, " "); got != want {
+			t.Errorf("%s @ %s:\n got  %s\n want %s", c.stage, c.v, got, want)
+		}
+		if len(skipped) != c.nskip {
+			t.Errorf("%s @ %s: skipped = %q, want %d entries", c.stage, c.v, skipped, c.nskip)
+		}
+	}
+
+	// Shapes, timing cache and build-only per version.
+	req := protocol.Request{Model: "m.onnx", Settings: protocol.Settings{Precision: "fp32", WorkspaceMiB: 64}, Shapes: shapes, ValidateRuns: -1}
+	for v, tail := range map[string]string{"8.2.1": "--buildOnly", "8.6.1": "--skipInference"} {
+		vv, _ := version.Parse(v)
+		args, _, err := Args(req, vv, "e.tmp", "t.cache")
+		got := strings.Join(args, " ")
+		if err != nil || !strings.Contains(got, "--minShapes=images:1x3x224x224 --optShapes=images:1x3x640x640 --maxShapes=images:4x3x640x640 --timingCacheFile=t.cache "+tail) {
+			t.Errorf("%s: %s %v", v, got, err)
+		}
+	}
+	// 11.x refuses FP16.
+	if _, _, err := Args(protocol.Request{Settings: protocol.Settings{Precision: "fp16"}}, version.Version{Major: 11, Minor: 1}, "e", ""); !errors.Is(err, ErrUnsupportedSetting) {
+		t.Errorf("11.1 fp16: %v", err)
+	}
+	if _, _, err := Args(protocol.Request{Settings: protocol.Settings{TacticSources: []string{"x"}}}, version.Version{Major: 8, Minor: 6}, "e", ""); !errors.Is(err, ErrBadSetting) {
+		t.Errorf("bad tactic: %v", err)
+	}
+	if got := shapeName("a:b"); got != "'a:b'" {
+		t.Errorf("shapeName = %s", got)
+	}
+}
+
+func TestParsePerf(t *testing.T) {
+	// Line formats of samples/common/sampleReporting.cpp (NVIDIA/TensorRT):
+	// 8.2 prints one percentile, 8.6+ a list.
+	out82 := `[11/25/2026-10:00:00] [I] Created output binding for output with dimensions 1x1000
+[11/25/2026-10:00:01] [I] Latency: min = 3.01 ms, max = 4.5 ms, mean = 3.2 ms, median = 3.1 ms, percentile(99%) = 4.2 ms`
+	p, ok := ParsePerf([]byte(out82))
+	if !ok || p.P50Ms != 3.1 || p.P99Ms != 4.2 || len(p.Outputs) != 1 || p.Outputs[0].Shape[1] != 1000 {
+		t.Errorf("8.2: %+v %v", p, ok)
+	}
+	out10 := `[I] Latency: min = 0.5 ms, max = 0.9 ms, mean = 0.6 ms, median = 0.55 ms, percentile(90%) = 0.7 ms, percentile(95%) = 0.8 ms, percentile(99%) = 0.85 ms`
+	p, ok = ParsePerf([]byte(out10))
+	if !ok || p.P50Ms != 0.55 || p.P99Ms != 0.85 {
+		t.Errorf("10.x: %+v %v", p, ok)
+	}
+	if _, ok := ParsePerf([]byte("[I] Engine built in 3 s")); ok {
+		t.Error("perf from nothing")
+	}
+}
+
+// fakeTrtexec writes a shell script that behaves like trtexec for one
+// scenario. It is a test double for the real binary, which needs a GPU.
+func fakeTrtexec(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "trtexec")
+	script := `#!/bin/sh
+echo "&&&& RUNNING TensorRT.trtexec [TensorRT v8503] # trtexec $*"
+[ "$1" = "--help" ] && exit 0
+for a in "$@"; do case "$a" in --saveEngine=*) ENGINE="${a#--saveEngine=}";; esac; done
+` + body
+	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestBuildFake(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	os.WriteFile("model.onnx", []byte("x"), 0o644)
+	for _, c := range []struct {
+		name, body string
+		want       protocol.Class
+	}{
+		{"ok", `echo "[I] === Device Information ===
+[I] Selected Device: Orin
+[I] Compute Capability: 8.7
+[I] [TRT] [MemUsageChange] Init CUDA: CPU +2, GPU +0, now: CPU 22, GPU 1033 (MiB)
+[I] Latency: min = 1 ms, max = 2 ms, mean = 1.5 ms, median = 1.4 ms, percentile(99%) = 1.9 ms"
+printf engine > "$ENGINE"`, protocol.ClassOK},
+		{"oom", `echo "[E] [TRT] 2: [virtualMemoryBuffer.cpp::resizePhysical::145] Error Code 2: OutOfMemory (no further information)" >&2; exit 1`, protocol.ClassOutOfMemory},
+		{"killed", `kill -9 $$`, protocol.ClassOutOfMemory},
+		{"parser", `echo "[E] In node 7 (parseGraph): UNSUPPORTED_NODE: No importer registered for op: Foo"; exit 1`, protocol.ClassUnsupportedModel},
+		{"no run", `printf engine > "$ENGINE"`, protocol.ClassInvalidEngine},
+		{"segv", `kill -11 $$`, protocol.ClassCrashed},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var events []protocol.Event
+			req := protocol.Request{Model: "model.onnx", Engine: filepath.Join(dir, c.name+".engine"), Trtexec: fakeTrtexec(t, c.body), Settings: protocol.Settings{Precision: "fp16", WorkspaceMiB: 64}}
+			res := Build(context.Background(), req, Options{Emit: func(e protocol.Event) { events = append(events, e) }})
+			if res.Class != c.want {
+				t.Fatalf("class = %s (%s), want %s", res.Class, res.Message, c.want)
+			}
+			_, statErr := os.Stat(req.Engine)
+			if (c.want == protocol.ClassOK) != (statErr == nil) {
+				t.Errorf("engine present = %v for class %s", statErr == nil, c.want)
+			}
+			if c.want == protocol.ClassOK {
+				if res.Builder.TensorRT != "8.5.3" || res.Builder.GPU != "Orin" || res.Builder.ComputeCapability != "8.7" || res.Validation == nil || res.Validation.P99Ms != 1.9 || len(res.MemUsage) != 1 || len(events) == 0 {
+					t.Errorf("result = %+v, validation %+v, events %d", res, res.Validation, len(events))
+				}
+				if !strings.Contains(strings.Join(res.Calls, " "), "--memPoolSize=workspace:64") {
+					t.Errorf("calls = %v", res.Calls)
+				}
+			}
+		})
+	}
+}
+
+func TestBuildNoTrtexec(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	res := Build(context.Background(), protocol.Request{Model: "m.onnx", Engine: filepath.Join(t.TempDir(), "e")}, Options{Root: t.TempDir()})
+	if res.Class != protocol.ClassBuilderUnavailable || !strings.Contains(res.Message, "TensorRT not available on this machine: trtexec not found") {
+		t.Errorf("%s: %s", res.Class, res.Message)
+	}
+}
