@@ -129,7 +129,7 @@ func Read(r io.ReaderAt, size int64, dir string) (*Model, error) {
 		return nil, &FormatError{Off: -1, What: fmt.Sprintf("model of %d bytes (protobuf limit is 2 GiB; use external data)", size), Err: ErrTooLarge}
 	}
 	if size == 0 {
-		return nil, &FormatError{Off: 0, What: "empty file", Err: ErrTruncated}
+		return nil, &FormatError{Off: -1, What: "empty file", Err: ErrTruncated}
 	}
 	d := newDecoder(r, size)
 	m := &Model{Size: size, Opsets: map[string]int64{}, Metadata: map[string]string{}}

@@ -11,6 +11,7 @@ initializers. External data is not loaded (only its size is computed).
 Run with /usr/bin/python3 (Debian's onnx), not a pyenv python.
 """
 import json
+import re
 import sys
 
 import onnx
@@ -122,6 +123,18 @@ def summary(m):
     }
 
 
+def text(o):
+    """Strings that are not valid UTF-8 come back from protobuf as bytes:
+    render them as Go's encoding/json does (each bad byte -> U+FFFD)."""
+    if isinstance(o, bytes):
+        return re.sub("[\udc80-\udcff]", "\ufffd", o.decode("utf-8", "surrogateescape"))
+    if isinstance(o, dict):
+        return {text(k): text(v) for k, v in o.items()}
+    if isinstance(o, list):
+        return [text(v) for v in o]
+    return o
+
+
 def main(argv):
     paths = argv[1:]
     if paths == ["-"]:
@@ -129,7 +142,7 @@ def main(argv):
     for p in paths:
         try:
             m = onnx.load(p, load_external_data=False)
-            out = {"path": p, "summary": summary(m)}
+            out = {"path": p, "summary": text(summary(m))}
         except Exception as e:  # a file python-onnx refuses is reported, not fatal
             out = {"path": p, "error": "%s: %s" % (type(e).__name__, e)}
         sys.stdout.write(json.dumps(out, sort_keys=True) + "\n")
