@@ -143,8 +143,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for _, r := range recs {
 		log.Info("recovered job after restart", logging.KeyJob, r.Job.ID, logging.KeyModel, r.Job.Name, "action", r.Action, logging.KeyEvent, "job_recovered")
 	}
-	if rm, _ := fsutil.RemoveTemps(d.cfg.Paths.Outbox); len(rm) > 0 {
-		log.Info("removed partial files from the outbox", "files", strings.Join(rm, ", "))
+	for _, dir := range []string{d.cfg.Paths.Outbox, d.cfg.Paths.State, filepath.Dir(d.cfg.StatusPath())} {
+		if rm, _ := fsutil.RemoveTemps(dir); len(rm) > 0 {
+			log.Info("removed partial files left by a crash", "files", strings.Join(rm, ", "))
+		}
 	}
 	d.probe(ctx)
 
@@ -176,7 +178,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer stopBuilds()
 	var building *jobs.Job
 	tickEvery := 500 * time.Millisecond
-	if wd := d.notify.WatchdogInterval(); wd > 0 && wd < tickEvery {
+	// Tick at a quarter of the watchdog timeout so a ping (due every half)
+	// is never late by a tick.
+	if wd := d.notify.WatchdogInterval() / 2; wd > 0 && wd < tickEvery {
 		tickEvery = wd
 	}
 	tick := time.NewTicker(tickEvery)

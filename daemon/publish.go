@@ -91,7 +91,9 @@ func (d *Daemon) publish(j *jobs.Job, rep *report.Report, res converter.Result, 
 	if len(res.Parts) > 0 {
 		rep.Engine.File = rep.Engine.Manifest
 	}
-	rep.Outcome = report.OutcomeBuilt
+	if rep.Outcome == "" {
+		rep.Outcome = report.OutcomeBuilt
+	}
 	rep.Portability = portability(rep)
 	rep.KeptModel = d.store.ModelPath(j)
 	rep.Generated = time.Now().UTC()
@@ -104,7 +106,7 @@ func (d *Daemon) publish(j *jobs.Job, rep *report.Report, res converter.Result, 
 	d.store.Mark(j, jobs.StepReportPublished)
 	d.faultpoint(jobs.StepReportPublished)
 	writeJSON(filepath.Join(cacheDir, "cache.json"), map[string]any{"job": j.ID, "stage": res.Stage, "files": sortedValues(cached), "model_sha256": j.ModelSHA256})
-	j.Outcome, j.Reason = report.OutcomeBuilt, ""
+	j.Outcome, j.Reason = rep.Outcome, ""
 	j.Outputs = append(sortedKeys(engines), base+".engine.json", base+".report.json", base+".report.md")
 	if err := d.store.Transition(j, jobs.Done, jobs.StepCommitted, "engine published"); err != nil {
 		return err
@@ -171,7 +173,6 @@ func (d *Daemon) reuse(j *jobs.Job, rep *report.Report, log *slog.Logger) bool {
 	if err != nil || json.Unmarshal(b, &c) != nil || len(c.Files) == 0 {
 		return false
 	}
-	base := outName(j.Base())
 	res := converter.Result{OK: true, Stage: c.Stage}
 	for _, f := range c.Files {
 		p := filepath.Join(cacheDir, f)
@@ -189,18 +190,15 @@ func (d *Daemon) reuse(j *jobs.Job, rep *report.Report, log *slog.Logger) bool {
 	}
 	j.Stage = c.Stage
 	rep.Reuse = &report.Reuse{FromJob: c.Job, CacheKey: j.CacheKey}
+	rep.Outcome = report.OutcomeReused
 	if err := d.store.Transition(j, jobs.Building, jobs.StepPlanned, "reusing the engine of job "+c.Job); err != nil {
 		return false
 	}
 	if err := d.publish(j, rep, res, log); err != nil {
 		log.Warn("cannot reuse the cached engine; building", "err", err)
+		rep.Outcome, rep.Reuse = "", nil
 		return false
 	}
-	// publish wrote "built": say it was reused.
-	rep.Outcome = report.OutcomeReused
-	report.Publish(d.cfg.Paths.Outbox, base, rep)
-	j.Outcome = report.OutcomeReused
-	d.store.Save(j)
 	log.Info("identical build found: engine reused", "from_job", c.Job, logging.KeyEvent, "job_reused")
 	return true
 }
@@ -245,8 +243,6 @@ func (d *Daemon) park(j *jobs.Job, rep *report.Report, log *slog.Logger, stages 
 	rep.KeptModel = d.store.ModelPath(j)
 	rep.Recommendations = append(rep.Recommendations,
 		"Install TensorRT (on a Jetson: sudo apt install nvidia-tensorrt, part of JetPack) and a trtd-worker built against it; trtd retries waiting models by itself.")
-	rep.Generated = time.Now().UTC()
-	report.Publish(d.cfg.Paths.Outbox, outName(j.Base()), rep)
 	j.Outcome, j.Reason, j.NextRetry = report.OutcomeBuilderUnavailable, missing, next
 	d.store.Transition(j, jobs.Waiting, "", missing)
 	d.mu.Lock()
@@ -254,6 +250,8 @@ func (d *Daemon) park(j *jobs.Job, rep *report.Report, log *slog.Logger, stages 
 	d.status.State = "waiting_for_builder"
 	d.mu.Unlock()
 	d.updateStatus()
+	rep.Generated = time.Now().UTC()
+	report.Publish(d.cfg.Paths.Outbox, outName(j.Base()), rep)
 	log.Warn("no builder: model kept until one is available", "reason", missing, "next_retry", next, logging.KeyEvent, "job_waiting")
 }
 

@@ -190,11 +190,11 @@ func (s Status) String() string {
 		fmt.Fprintf(&b, "  owns no swapfile (max %s)\n", human(s.MaxSize))
 	}
 	for _, f := range s.Files {
-		act := "inactive"
+		desc := f.State + ", not in /proc/swaps"
 		if f.Active {
-			act = fmt.Sprintf("active, priority %d, %s used", f.Priority, human(f.Used))
+			desc = fmt.Sprintf("%s, priority %d, %s used", f.State, f.Priority, human(f.Used))
 		}
-		fmt.Fprintf(&b, "  %s  %s  %s (%s)\n", f.Path, human(f.Size), f.State, act)
+		fmt.Fprintf(&b, "  %s  %s  %s\n", f.Path, human(f.Size), desc)
 	}
 	if s.Busy {
 		b.WriteString("  a build is running: no swapoff until it ends\n")
