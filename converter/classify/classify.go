@@ -159,7 +159,7 @@ var (
 	reTacticShort = regexp.MustCompile(`(?i)Skipping tactic .* due to ins?uf+icient memory|Tactic Device request: \d+MB Available: \d+MB|Some tactics do not have sufficient workspace memory|try increasing the workspace size`)
 
 	reNoLib      = regexp.MustCompile(`(lib(?:nvinfer|nvonnxparser|nvinfer_plugin|cudart|cuda|cublas|cublasLt|cudnn|myelin)\.so[.\d]*): cannot open shared object file`)
-	reNoTRT      = regexp.MustCompile(`TensorRT not available on this machine[^\n]*|built without TensorRT[^\n]*`)
+	reNoTRT      = regexp.MustCompile(`TensorRT not available on this machine[^\n]*|built without TensorRT[^\n]*|CUDA not available[^\n]*`)
 	reNoDevice   = regexp.MustCompile(`(?i)no CUDA-capable device is detected|CUDA driver version is insufficient for CUDA runtime version|cudaErrorNoDevice|cudaErrorInsufficientDriver`)
 	reEngineBad  = regexp.MustCompile(`(?i)Serialization assertion .* failed|The engine plan file is not compatible|engine plan file is generated on an incompatible device|Version tag does not match`)
 	reCrash      = regexp.MustCompile(`Segmentation fault|core dumped|terminate called|Assertion .*failed\.|\bAborted\b|SIGSEGV|Illegal instruction`)

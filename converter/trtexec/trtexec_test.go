@@ -21,7 +21,7 @@ func TestParseVersion(t *testing.T) {
 		`&&&& RUNNING TensorRT.trtexec [TensorRT v8601] # trtexec --onnx=yolo11n-seg.onnx --saveEngine=yolo11n-seg.engine`: "8.6.1",
 		// https://github.com/NVIDIA/TensorRT/issues/4587
 		`&&&& RUNNING TensorRT.trtexec [TensorRT v101303] [b9] # ./trtexec --onnx=ISTD_NS.onnx --saveEngine=ISTD_N.trt`: "10.13.3",
-		`&&&& RUNNING TensorRT.trtexec [TensorRT v8201] # /usr/src/tensorrt/bin/trtexec`: "8.2.1",
+		`&&&& RUNNING TensorRT.trtexec [TensorRT v8201] # /usr/src/tensorrt/bin/trtexec`:                                "8.2.1",
 	} {
 		v, ok := ParseVersion([]byte(out))
 		if !ok || v.String() != want {

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/trtd/trtd/converter/classify"
+	"github.com/trtd/trtd/converter/protocol"
+	"github.com/trtd/trtd/converter/trt"
+	"github.com/trtd/trtd/converter/trtexec"
+)
+
+func versionLine() string {
+	hdr := "built without TensorRT headers"
+	if v, ok := trt.Compiled(); ok {
+		hdr = "compiled against TensorRT " + v.String() + " headers"
+	}
+	return fmt.Sprintf("trtd-worker (%s, %s/%s, %s)", hdr, runtime.GOOS, runtime.GOARCH, runtime.Version())
+}
+
+func cmdProbe(ctx context.Context, args []string, w io.Writer, log *slog.Logger) int {
+	asJSON := len(args) > 0 && args[0] == "--json"
+	req := protocol.Request{Version: protocol.Version, Op: protocol.OpProbe, Backend: "auto"}
+	b, c, msg := probe(ctx, req, trt.Options{Log: log}, trtexec.Options{Log: log})
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(protocol.Result{Class: c, Message: msg, Builder: b})
+		return protocol.ExitCode(c)
+	}
+	fmt.Fprintln(w, versionLine())
+	fmt.Fprintf(w, "class:       %s\n", c)
+	if msg != "" {
+		fmt.Fprintf(w, "message:     %s\n", msg)
+	}
+	fmt.Fprintf(w, "backend:     %s\n", b.Backend)
+	if b.TensorRT != "" {
+		fmt.Fprintf(w, "tensorrt:    %s (headers %s)\n", b.TensorRT, b.CompiledTensorRT)
+	}
+	if b.Trtexec != "" {
+		fmt.Fprintf(w, "trtexec:     %s\n", b.Trtexec)
+	}
+	fmt.Fprintf(w, "cuda:        runtime %s, driver %s\n", orNone(b.CUDARuntime), orNone(b.CUDADriver))
+	fmt.Fprintf(w, "gpu:         %s (compute capability %s), %s total, %s free\n", orNone(b.GPU), orNone(b.ComputeCapability), mib(uint64(b.GPUMemTotal)), mib(uint64(b.GPUMemFree)))
+	var libs []string
+	for k, v := range b.Libraries {
+		libs = append(libs, k+" => "+v)
+	}
+	sort.Strings(libs)
+	fmt.Fprintf(w, "libraries:   %s\n", orNone(strings.Join(libs, ", ")))
+	return protocol.ExitCode(c)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func mib(n uint64) string { return fmt.Sprintf("%d MiB", n>>20) }
+
+// cmdCUDASelftest checks the CUDA side through libcudart loaded with
+// dlopen: device, compute capability, memory; then a small cudaMalloc that
+// must succeed and one of free memory + 1 GiB that must fail and be
+// classified as out of memory.
+func cmdCUDASelftest(_ []string, w io.Writer) int {
+	fmt.Fprintln(w, versionLine())
+	ci, err := trt.ProbeCUDA(trt.CUDACandidates("/"))
+	for _, t := range ci.Tried {
+		fmt.Fprintf(w, "tried:       %s\n", t)
+	}
+	if err != nil {
+		fmt.Fprintf(w, "cuda:        %v\n", err)
+		c, r, _ := classify.ClassifyLog([]byte(err.Error()))
+		fmt.Fprintf(w, "class:       %s %s\n", c, r)
+		return protocol.ExitBuilderUnavailable
+	}
+	fmt.Fprintf(w, "libcudart:   %s\n", ci.Library)
+	fmt.Fprintf(w, "cuda:        runtime %s, driver %s, %d device(s)\n", trt.CUDAVersionString(ci.RuntimeVersion), trt.CUDAVersionString(ci.DriverVersion), ci.Devices)
+	fmt.Fprintf(w, "device 0:    %s, compute capability %s, integrated=%v\n", ci.Name, ci.ComputeCapability(), ci.Integrated)
+	fmt.Fprintf(w, "memory:      %s total, %s free\n", mib(ci.Total), mib(ci.Free))
+	small := trt.CUDAMalloc(64 << 20)
+	fmt.Fprintf(w, "small:       %s\n", small.LogLine())
+	big := trt.CUDAMalloc(ci.Free + 1<<30)
+	fmt.Fprintf(w, "beyond free: %s\n", big.LogLine())
+	c, r, ok := classify.ClassifyLog([]byte(big.LogLine()))
+	if !ok {
+		c, r = protocol.ClassCrashed, "unclassified"
+	}
+	fmt.Fprintf(w, "classified:  %s (%s)\n", c, r)
+	if small.Code != 0 || c != protocol.ClassOutOfMemory {
+		fmt.Fprintln(w, "selftest:    FAILED")
+		return 1
+	}
+	fmt.Fprintln(w, "selftest:    ok")
+	return 0
+}

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/trtd/trtd/converter/onnx"
+	"github.com/trtd/trtd/converter/protocol"
+	"github.com/trtd/trtd/converter/trt"
+	"github.com/trtd/trtd/converter/trtexec"
+)
+
+// emitter writes events as NDJSON, one Write per event (os.Stdout is
+// unbuffered, so each line reaches the parent at once).
+type emitter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (e *emitter) emit(ev protocol.Event) {
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.w.Write(append(b, '\n'))
+}
+
+func (e *emitter) result(r *protocol.Result) int {
+	e.emit(protocol.Event{Event: protocol.EventResult, Result: r})
+	return protocol.ExitCode(r.Class)
+}
+
+func serve(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, log *slog.Logger) int {
+	em := &emitter{w: stdout}
+	var req protocol.Request
+	dec := json.NewDecoder(io.LimitReader(stdin, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return em.result(&protocol.Result{Class: protocol.ClassBadRequest, Message: "request on stdin: " + err.Error()})
+	}
+	if req.Version != protocol.Version {
+		return em.result(&protocol.Result{Class: protocol.ClassBadRequest, Message: fmt.Sprintf("request version %d; this worker speaks %d", req.Version, protocol.Version)})
+	}
+	switch req.Backend {
+	case "", "auto", "api", "trtexec":
+	default:
+		return em.result(&protocol.Result{Class: protocol.ClassBadRequest, Message: fmt.Sprintf("backend %q (want api, trtexec or auto)", req.Backend)})
+	}
+	topts := trt.Options{Log: log, Emit: em.emit, Stderr: stderr, Cancel: ctx.Done()}
+	xopts := trtexec.Options{Log: log, Emit: em.emit, Stderr: stderr}
+	switch req.Op {
+	case protocol.OpProbe:
+		b, c, msg := probe(ctx, req, topts, xopts)
+		return em.result(&protocol.Result{Class: c, Message: msg, Builder: b})
+	case protocol.OpBuild:
+	default:
+		return em.result(&protocol.Result{Class: protocol.ClassBadRequest, Message: fmt.Sprintf("op %q (want build or probe)", req.Op)})
+	}
+	if err := enterWorkDir(&req); err != nil {
+		return em.result(&protocol.Result{Class: protocol.ClassBadRequest, Message: err.Error()})
+	}
+	backend, b, msg := choose(ctx, req, topts, xopts)
+	var res *protocol.Result
+	switch backend {
+	case "api":
+		res = trt.Build(ctx, req, topts)
+	case "trtexec":
+		res = trtexec.Build(ctx, req, xopts)
+	default:
+		res = &protocol.Result{Class: protocol.ClassBuilderUnavailable, Message: msg, Builder: b}
+	}
+	return em.result(res)
+}
+
+// probe reports the backend the request would use, or why none works.
+func probe(ctx context.Context, req protocol.Request, topts trt.Options, xopts trtexec.Options) (protocol.Builder, protocol.Class, string) {
+	backend, b, msg := choose(ctx, req, topts, xopts)
+	if backend == "" {
+		return b, protocol.ClassBuilderUnavailable, msg
+	}
+	return b, protocol.ClassOK, ""
+}
+
+// choose picks the backend: "api" or "trtexec" as asked, or for auto the
+// API when compiled in and its libraries load, else trtexec when found.
+// It returns "" with the reasons when none can build.
+func choose(ctx context.Context, req protocol.Request, topts trt.Options, xopts trtexec.Options) (string, protocol.Builder, string) {
+	var reasons []string
+	var last protocol.Builder
+	if req.Backend != "trtexec" {
+		b, c, msg := trt.Probe(topts)
+		if c == protocol.ClassOK {
+			return "api", b, ""
+		}
+		last = b
+		reasons = append(reasons, strings.TrimPrefix(msg, trt.ErrNoTensorRT.Error()+": "))
+	}
+	if req.Backend != "api" {
+		b, c, msg := trtexec.Probe(ctx, req.Trtexec, xopts)
+		if c == protocol.ClassOK {
+			return "trtexec", b, ""
+		}
+		if last.GPU != "" {
+			b.GPU, b.ComputeCapability, b.GPUMemTotal, b.GPUMemFree = last.GPU, last.ComputeCapability, last.GPUMemTotal, last.GPUMemFree
+			b.CUDARuntime, b.CUDADriver, b.Libraries = last.CUDARuntime, last.CUDADriver, last.Libraries
+		}
+		last = b
+		reasons = append(reasons, strings.TrimPrefix(msg, "TensorRT not available on this machine: "))
+	}
+	return "", last, "TensorRT not available on this machine: " + strings.Join(reasons, "; ")
+}
+
+// enterWorkDir changes to the request's working directory and checks that
+// the model is a regular file inside it whose external data stays there.
+func enterWorkDir(req *protocol.Request) error {
+	if req.WorkDir == "" || !filepath.IsAbs(req.WorkDir) {
+		return fmt.Errorf("work_dir %q: must be an absolute directory", req.WorkDir)
+	}
+	if err := os.Chdir(req.WorkDir); err != nil {
+		return fmt.Errorf("work_dir: %w", err)
+	}
+	m := req.Model
+	if m == "" || filepath.IsAbs(m) || m != filepath.Clean(m) || m == ".." || strings.HasPrefix(m, "../") {
+		return fmt.Errorf("model %q: must be a plain path inside work_dir", m)
+	}
+	st, err := os.Lstat(m)
+	if err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("model %s: not a regular file", m)
+	}
+	if _, err := onnx.Open(m); err != nil {
+		if errors.Is(err, onnx.ErrExternalData) {
+			return fmt.Errorf("model %s: %w", m, err)
+		}
+		return fmt.Errorf("model %s is not a readable ONNX model: %w", m, err)
+	}
+	if req.Engine == "" {
+		return errors.New("engine: no output path")
+	}
+	return nil
+}
