@@ -183,6 +183,9 @@ func TestMain(m *testing.M) {
 
 func realCgroup(t *testing.T, limit int64) *Cgroup {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: skipping real cgroups")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to create cgroups")
 	}

@@ -192,6 +192,9 @@ func headroom(t *testing.T) int64 {
 }
 
 func TestGuardKillsRealHog(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the real memory hog")
+	}
 	const margin = 768 << 20
 	h := headroom(t)
 	if h < 4*margin {

@@ -14,6 +14,9 @@ import (
 // needRoot skips tests that swapon, mount or losetup for real.
 func needRoot(t *testing.T) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: skipping real swapfiles on loop devices")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: creates loop devices, mounts and real swapfiles")
 	}
