@@ -74,7 +74,7 @@ func checkSettled(t *testing.T, e *env, name string, data []byte, wantBuilt bool
 	if left := listDir(e.inbox); len(left) > 0 {
 		t.Fatalf("inbox not empty: %v", left)
 	}
-	e.waitNoWorkers(5*time.Second)
+	e.waitNoWorkers(5 * time.Second)
 }
 
 // TestCrashDaemonAtStep SIGKILLs the daemon at each persisted step of a job
@@ -113,7 +113,7 @@ func TestCrashDaemonAtStep(t *testing.T) {
 				t.Fatalf("log does not show the fault at %s", c.step)
 			}
 			// The worker dies with the daemon (Pdeathsig), never orphaned.
-			e.waitNoWorkers(5*time.Second)
+			e.waitNoWorkers(5 * time.Second)
 			js := e.jobs()
 			if len(js) != 1 {
 				t.Fatalf("after the crash: %d jobs, want 1", len(js))
@@ -200,7 +200,7 @@ func TestCrashWorker(t *testing.T) {
 		e := newEnv(t)
 		e.start("TRTD_FAKE_WORKER=fast=slow=20s")
 		e.drop("m.onnx", testmodels.TinyCNN)
-		pid := e.waitWorker(30*time.Second)
+		pid := e.waitWorker(30 * time.Second)
 		syscall.Kill(pid, syscall.SIGKILL)
 		js := e.waitJobs(1, 60*time.Second)
 		checkSettled(t, e, "m.onnx", testmodels.TinyCNN, true)
@@ -240,7 +240,7 @@ func TestCrashWorker(t *testing.T) {
 		e := newEnv(t)
 		e.start("TRTD_FAKE_WORKER=*=slow=20s")
 		e.drop("m.onnx", testmodels.TinyCNN)
-		pid := e.waitWorker(30*time.Second)
+		pid := e.waitWorker(30 * time.Second)
 		syscall.Kill(pid, syscall.SIGKILL)
 		// the next stage's worker starts; kill the daemon under it
 		deadline := time.Now().Add(20 * time.Second)
@@ -251,7 +251,7 @@ func TestCrashWorker(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		e.kill()
-		e.waitNoWorkers(5*time.Second)
+		e.waitNoWorkers(5 * time.Second)
 		e.start("TRTD_FAKE_WORKER=")
 		checkSettled(t, e, "m.onnx", testmodels.TinyCNN, true)
 	})

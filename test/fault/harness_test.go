@@ -93,8 +93,8 @@ type env struct {
 
 type envOpt func(*env)
 
-func withConfig(extra string) envOpt         { return func(e *env) { e.cfgExtra += extra + "\n" } }
-func withSettle(d time.Duration) envOpt      { return func(e *env) { e.settle = d } }
+func withConfig(extra string) envOpt    { return func(e *env) { e.cfgExtra += extra + "\n" } }
+func withSettle(d time.Duration) envOpt { return func(e *env) { e.settle = d } }
 func withDirs(in, out, st, fail string) envOpt {
 	return func(e *env) {
 		if in != "" {
