@@ -100,13 +100,13 @@ func probe(ctx context.Context, req protocol.Request, topts trt.Options, xopts t
 // It returns "" with the reasons when none can build.
 func choose(ctx context.Context, req protocol.Request, topts trt.Options, xopts trtexec.Options) (string, protocol.Builder, string) {
 	var reasons []string
-	var last protocol.Builder
+	var apiB, xB protocol.Builder
 	if req.Backend != "trtexec" {
 		b, c, msg := trt.Probe(topts)
 		if c == protocol.ClassOK {
 			return "api", b, ""
 		}
-		last = b
+		apiB = b
 		reasons = append(reasons, strings.TrimPrefix(msg, trt.ErrNoTensorRT.Error()+": "))
 	}
 	if req.Backend != "api" {
@@ -114,12 +114,14 @@ func choose(ctx context.Context, req protocol.Request, topts trt.Options, xopts 
 		if c == protocol.ClassOK {
 			return "trtexec", b, ""
 		}
-		if last.GPU != "" {
-			b.GPU, b.ComputeCapability, b.GPUMemTotal, b.GPUMemFree = last.GPU, last.ComputeCapability, last.GPUMemTotal, last.GPUMemFree
-			b.CUDARuntime, b.CUDADriver, b.Libraries = last.CUDARuntime, last.CUDADriver, last.Libraries
-		}
-		last = b
+		xB = b
 		reasons = append(reasons, strings.TrimPrefix(msg, "TensorRT not available on this machine: "))
+	}
+	// Report what the API side found (CUDA, GPU), which trtexec cannot tell
+	// without running.
+	last := apiB
+	if req.Backend == "trtexec" {
+		last = xB
 	}
 	return "", last, "TensorRT not available on this machine: " + strings.Join(reasons, "; ")
 }
