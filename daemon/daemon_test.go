@@ -375,7 +375,7 @@ func startDaemon(t *testing.T, tr *tree, env ...string) *exec.Cmd {
 func TestKilledMidJobEachModelExactlyOnce(t *testing.T) {
 	tr := newTree(t, "")
 	sock, nl := listenNotify(t)
-	env := []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=1000000", "TRTD_FAKE_WORKER=fast=oom,lean=slow=1500ms"}
+	env := []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=1000000", "TRTD_FAKE_WORKER=fast=oom,lean=slow=2500ms"}
 	d := startDaemon(t, tr, env...)
 	deadline := time.Now().Add(20 * time.Second)
 	for nl.count("READY=1") == 0 && time.Now().Before(deadline) {
@@ -404,10 +404,14 @@ func TestKilledMidJobEachModelExactlyOnce(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// The watchdog (1s) must be pinged at least every half second while
+	// the build runs.
+	for nl.count("WATCHDOG=1") < 3 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	d.Process.Kill()
 	d.Wait()
-	time.Sleep(1200 * time.Millisecond)
-	if nl.count("WATCHDOG=1") < 2 {
+	if nl.count("WATCHDOG=1") < 3 {
 		t.Errorf("only %d watchdog pings in the first run", nl.count("WATCHDOG=1"))
 	}
 	if nl.count("STATUS=building") == 0 {

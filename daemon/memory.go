@@ -26,6 +26,8 @@ type PlanOutput struct {
 	Skip  map[string]string
 	// Report is the plan as the report shows it.
 	Report *report.Plan
+	// SwapBytes is the swap "ensure" stages make sure of.
+	SwapBytes int64
 }
 
 // Memory is everything the daemon does about memory: the swapfile, the

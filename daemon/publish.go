@@ -220,8 +220,10 @@ func (d *Daemon) fail(j *jobs.Job, rep *report.Report, log *slog.Logger, outcome
 	rep.Outcome, rep.Reason = outcome, reason
 	rep.KeptModel = filepath.Join(dest, j.Name)
 	rep.Generated = time.Now().UTC()
-	report.Publish(d.cfg.Paths.Outbox, base, rep)
+	// The failed directory first: once the outbox shows the report,
+	// everything it points to is in place.
 	report.Publish(dest, base, rep)
+	report.Publish(d.cfg.Paths.Outbox, base, rep)
 	j.Outcome, j.Reason = outcome, reason
 	d.store.Transition(j, jobs.Failed, jobs.StepInputArchived, reason)
 	d.faultpoint(jobs.StepInputArchived)

@@ -177,7 +177,8 @@ func JSON(w io.Writer, r *Report) error {
 }
 
 // Publish writes every view of r as dir/base<ext>, each atomically, and
-// returns the paths written.
+// returns the paths written. The JSON report is written last, so a script
+// that waits for it finds every other view already in place.
 func Publish(dir, base string, r *Report) ([]string, error) {
 	if r.Schema == 0 {
 		r.Schema = SchemaVersion
@@ -186,7 +187,18 @@ func Publish(dir, base string, r *Report) ([]string, error) {
 		return nil, err
 	}
 	var out []string
+	ordered := make([]Renderer, 0, len(Renderers))
 	for _, rd := range Renderers {
+		if rd.Ext != ".report.json" {
+			ordered = append(ordered, rd)
+		}
+	}
+	for _, rd := range Renderers {
+		if rd.Ext == ".report.json" {
+			ordered = append(ordered, rd)
+		}
+	}
+	for _, rd := range ordered {
 		p := filepath.Join(dir, base+rd.Ext)
 		if err := fsutil.WriteAtomic(p, 0o644, func(w io.Writer) error { return rd.Render(w, r) }); err != nil {
 			return out, fmt.Errorf("write report %s: %w", p, err)
