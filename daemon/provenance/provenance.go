@@ -1,0 +1,304 @@
+// Package provenance reads and checks the <name>.engine.json files trtd
+// writes beside every engine: what the engine was built from (model sha256,
+// resolved settings, the stage that succeeded) and what it is tied to
+// (TensorRT version, GPU and compute capability, L4T release, plugin
+// library hashes, timing cache). An engine whose builder fingerprint no
+// longer matches this device's (after a JetPack or TensorRT upgrade) is
+// stale; Stale lists those, and RequeueStale rebuilds them from the models
+// trtd kept.
+package provenance
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/trtd/trtd/converter/protocol"
+	"github.com/trtd/trtd/daemon/fsutil"
+)
+
+// Suffix is the provenance file's suffix: <name>.engine.json.
+const Suffix = ".engine.json"
+
+// SchemaVersion of the provenance file.
+const SchemaVersion = 1
+
+// ErrCorrupt is wrapped when a provenance file cannot be understood.
+var ErrCorrupt = errors.New("unreadable provenance")
+
+// Provenance is the content of <name>.engine.json. The fields up to Parts
+// are the ones trtd has always written; L4T, SoC, Plugins and TimingCache
+// complete the fingerprint.
+type Provenance struct {
+	Schema      int               `json:"schema"`
+	Engine      string            `json:"engine"`
+	EngineSHA   string            `json:"engine_sha256"`
+	ModelSHA    string            `json:"model_sha256"`
+	Model       string            `json:"model"`
+	Stage       string            `json:"stage"`
+	Settings    json.RawMessage   `json:"settings,omitempty"`
+	Builder     *protocol.Builder `json:"builder"`
+	Fingerprint string            `json:"fingerprint"`
+	CacheKey    string            `json:"cache_key"`
+	Job         string            `json:"job"`
+	Built       time.Time         `json:"built"`
+	Tool        string            `json:"tool"`
+	Parts       map[string]string `json:"parts,omitempty"`
+	// L4T is the Jetson L4T release ("32.7.4"); "" off Jetson.
+	L4T string `json:"l4t,omitempty"`
+	// SoC is the Jetson SoC ("tegra210"); "" off Jetson.
+	SoC string `json:"soc,omitempty"`
+	// Plugins maps each TensorRT plugin library's path to its sha256.
+	Plugins map[string]string `json:"plugins,omitempty"`
+	// TimingCache identifies the timing cache the build used: its file
+	// name and the sha256 of its content when the build started.
+	TimingCache string `json:"timing_cache,omitempty"`
+	// Offload names the peer that built the engine, when it was offloaded.
+	Offload string `json:"offload,omitempty"`
+}
+
+// Read parses one provenance file.
+func Read(path string) (*Provenance, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var p Provenance
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+	}
+	if p.ModelSHA == "" {
+		return nil, fmt.Errorf("%w: %s: no model_sha256", ErrCorrupt, path)
+	}
+	return &p, nil
+}
+
+// Write stores p as path atomically.
+func Write(path string, p *Provenance) error {
+	if p.Schema == 0 {
+		p.Schema = SchemaVersion
+	}
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(path, append(b, '\n'), 0o644)
+}
+
+// Current is the fingerprint of this device's builder: what an engine
+// built here is tied to.
+type Current struct {
+	Builder protocol.Builder
+	L4T     string
+	// Plugins, when non-nil, are the plugin library hashes now
+	// (PluginHashes).
+	Plugins map[string]string
+}
+
+// Differences lists, in plain words, why an engine with provenance p does
+// not run on the builder cur; none means it matches. Fields p did not
+// record are not held against it.
+func Differences(p *Provenance, cur Current) []string {
+	var d []string
+	if p.Builder == nil {
+		return []string{"the provenance records no builder"}
+	}
+	b := p.Builder
+	if b.TensorRT != cur.Builder.TensorRT {
+		d = append(d, fmt.Sprintf("built with TensorRT %s, this device now has %s", orUnknown(b.TensorRT), orUnknown(cur.Builder.TensorRT)))
+	}
+	if b.ComputeCapability != cur.Builder.ComputeCapability {
+		d = append(d, fmt.Sprintf("built for compute capability %s, this GPU is %s", orUnknown(b.ComputeCapability), orUnknown(cur.Builder.ComputeCapability)))
+	}
+	if b.GPU != cur.Builder.GPU {
+		d = append(d, fmt.Sprintf("built on GPU %q, this device has %q", b.GPU, cur.Builder.GPU))
+	}
+	if p.L4T != "" && cur.L4T != "" && p.L4T != cur.L4T {
+		d = append(d, fmt.Sprintf("built on L4T %s, this device runs L4T %s", p.L4T, cur.L4T))
+	}
+	if p.Plugins != nil && cur.Plugins != nil {
+		for _, lib := range sortedKeys(p.Plugins) {
+			now, ok := cur.Plugins[lib]
+			switch {
+			case !ok:
+				d = append(d, fmt.Sprintf("plugin library %s is gone", lib))
+			case now != p.Plugins[lib]:
+				d = append(d, fmt.Sprintf("plugin library %s changed", lib))
+			}
+		}
+	}
+	return d
+}
+
+// StaleEngine is an engine in the outbox that this device's builder can
+// no longer run.
+type StaleEngine struct {
+	// Name is the outbox stem: <Name>.engine, <Name>.engine.json.
+	Name       string
+	Provenance string // path of <Name>.engine.json
+	Files      []string
+	Job        string
+	Model      string
+	ModelSHA   string
+	Stage      string
+	Built      time.Time
+	Was        string // the fingerprint it was built for
+	Reasons    []string
+}
+
+// Stale reads every provenance file in outbox and returns the engines
+// current (with the L4T release l4t, "" off Jetson) cannot run, by name.
+// Engines whose files were removed from the outbox are not listed; an
+// unreadable provenance file is an error naming it, after the others were
+// checked.
+func Stale(outbox string, current protocol.Builder, l4t string) ([]StaleEngine, error) {
+	return StaleFor(outbox, Current{Builder: current, L4T: l4t})
+}
+
+// StaleFor is Stale with plugin hashes.
+func StaleFor(outbox string, cur Current) ([]StaleEngine, error) {
+	ents, err := os.ReadDir(outbox)
+	if err != nil {
+		return nil, fmt.Errorf("outbox %s: %w", outbox, err)
+	}
+	var out []StaleEngine
+	var errs []error
+	for _, e := range ents {
+		n := e.Name()
+		if !strings.HasSuffix(n, Suffix) || fsutil.IsTemp(n) || !e.Type().IsRegular() {
+			continue
+		}
+		path := filepath.Join(outbox, n)
+		p, err := Read(path)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		files := engineFiles(outbox, p)
+		if len(files) == 0 {
+			continue
+		}
+		diff := Differences(p, cur)
+		if len(diff) == 0 {
+			continue
+		}
+		s := StaleEngine{Name: strings.TrimSuffix(n, Suffix), Provenance: path, Files: files, Job: p.Job, Model: p.Model,
+			ModelSHA: p.ModelSHA, Stage: p.Stage, Built: p.Built, Reasons: diff}
+		if p.Builder != nil {
+			s.Was = p.Builder.Fingerprint()
+		}
+		out = append(out, s)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
+	return out, errors.Join(errs...)
+}
+
+// engineFiles returns the outbox files p describes that still exist.
+func engineFiles(outbox string, p *Provenance) []string {
+	var names []string
+	if p.Engine != "" {
+		names = append(names, p.Engine)
+	}
+	names = append(names, sortedKeys(p.Parts)...)
+	var out []string
+	for _, n := range names {
+		if n != filepath.Base(n) {
+			continue // never follow a path out of the outbox
+		}
+		if fi, err := os.Lstat(filepath.Join(outbox, n)); err == nil && fi.Mode().IsRegular() {
+			out = append(out, filepath.Join(outbox, n))
+		}
+	}
+	return out
+}
+
+var l4tRe = regexp.MustCompile(`^#\s*R(\d+)\s*\(release\),\s*REVISION:\s*([0-9.]+)`)
+
+// ReadL4T returns the L4T release from etc/nv_tegra_release under root
+// ("32.7.4"), or "" when the file is absent (not a Jetson).
+func ReadL4T(root string) (string, error) {
+	path := filepath.Join(root, "etc", "nv_tegra_release")
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	if sc.Scan() {
+		if m := l4tRe.FindStringSubmatch(sc.Text()); m != nil {
+			return m[1] + "." + m[2], nil
+		}
+	}
+	return "", fmt.Errorf("%s: no \"# R<n> (release), REVISION: x.y\" line", path)
+}
+
+// PluginHashes returns the sha256 of each TensorRT plugin library the
+// builder loaded (Builder.Libraries entries whose soname names a plugin),
+// keyed by resolved path. Unreadable libraries are left out.
+func PluginHashes(b protocol.Builder) map[string]string {
+	out := map[string]string{}
+	for soname, path := range b.Libraries {
+		if !strings.Contains(soname, "plugin") || path == "" {
+			continue
+		}
+		if sum, err := hashFile(path); err == nil {
+			out[path] = sum
+		}
+	}
+	return out
+}
+
+// TimingCacheID names a timing cache file by its base name and content
+// hash; "" when there is none yet.
+func TimingCacheID(path string) string {
+	if path == "" {
+		return ""
+	}
+	sum, err := hashFile(path)
+	if err != nil {
+		return ""
+	}
+	return filepath.Base(path) + "@sha256:" + sum[:16]
+}
+
+func hashFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

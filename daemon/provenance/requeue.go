@@ -1,0 +1,238 @@
+package provenance
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/trtd/trtd/daemon/fsutil"
+)
+
+// Dirs are the daemon directories a rebuild touches.
+type Dirs struct {
+	Inbox  string
+	Outbox string
+	State  string
+}
+
+// RebuildDir is where rebuild requests are recorded, under the state dir.
+const RebuildDir = "rebuild"
+
+// Action is what RequeueStale did (or, dry, would do) about one stale
+// engine.
+type Action struct {
+	StaleEngine
+	// KeptModel is the model trtd kept from the engine's job.
+	KeptModel string
+	// Requeued is true when the kept model was placed in the inbox.
+	Requeued bool
+	// Skipped says why it was not requeued ("" when it was, or would be).
+	Skipped string
+}
+
+// Request is the marker state/rebuild/<sha256 prefix>-<model>.json: a
+// rebuild of the kept model was requested for the fingerprint Now. It stops a restart
+// from requeueing the same model again while (or after) it builds.
+type Request struct {
+	Job       string    `json:"job"`
+	Model     string    `json:"model"`
+	ModelSHA  string    `json:"model_sha256"`
+	Requested time.Time `json:"requested"`
+	Was       string    `json:"was"`
+	Now       string    `json:"now"`
+	Reasons   []string  `json:"reasons"`
+}
+
+// RequeueStale finds the stale engines in dirs.Outbox and rebuilds each
+// from its kept model: the model (with its settings file and companions)
+// is placed in the inbox by a rename, where the daemon claims it as a new
+// upload and builds it for the current builder; the new engine replaces
+// the stale one. A model is requeued once per fingerprint (recorded under
+// state/rebuild/), only when the kept bytes still hash to the provenance's
+// model_sha256, and never over an upload of the same name in the inbox.
+// With dry set nothing is written. The daemon calls it at start, once the
+// builder is known; `trtd rebuild --stale` calls it on demand.
+func RequeueStale(log *slog.Logger, dirs Dirs, cur Current, dry bool) ([]Action, error) {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	stale, serr := StaleFor(dirs.Outbox, cur)
+	now := cur.Builder.Fingerprint()
+	if cur.L4T != "" {
+		now += "/L4T " + cur.L4T
+	}
+	reqDir := filepath.Join(dirs.State, RebuildDir)
+	var acts []Action
+	for _, s := range stale {
+		a := Action{StaleEngine: s}
+		a.Skipped = requeueOne(log, dirs, reqDir, now, &a, dry)
+		acts = append(acts, a)
+	}
+	if !dry {
+		forgetDone(reqDir, stale)
+	}
+	return acts, serr
+}
+
+func requeueOne(log *slog.Logger, dirs Dirs, reqDir, now string, a *Action, dry bool) string {
+	if !safeName(a.Job) || !safeName(a.Model) || !isHex(a.ModelSHA) {
+		return fmt.Sprintf("the provenance names job %q, model %q and model_sha256 %q: not plain names and a sha256", a.Job, a.Model, a.ModelSHA)
+	}
+	marker := filepath.Join(reqDir, markerName(a.ModelSHA, a.Model))
+	var prev Request
+	if b, err := os.ReadFile(marker); err == nil && json.Unmarshal(b, &prev) == nil && prev.Now == now {
+		return fmt.Sprintf("a rebuild was already requested at %s", prev.Requested.Format(time.RFC3339))
+	}
+	jobDir := filepath.Join(dirs.State, "jobs", a.Job)
+	a.KeptModel = filepath.Join(jobDir, "model", a.Model)
+	sum, err := hashFile(a.KeptModel)
+	if err != nil {
+		a.KeptModel = ""
+		return fmt.Sprintf("the model trtd kept from job %s is gone (%v): upload %s again to rebuild it", a.Job, errors.Unwrap(err), a.Model)
+	}
+	if sum != a.ModelSHA {
+		return fmt.Sprintf("the kept model %s does not hash to the engine's model_sha256 (it was changed): not rebuilt", a.KeptModel)
+	}
+	if _, err := os.Lstat(filepath.Join(dirs.Inbox, a.Model)); err == nil {
+		return fmt.Sprintf("an upload named %s is in the inbox: it is built instead", a.Model)
+	}
+	if dry {
+		return ""
+	}
+	// Companions first (settings file, external data, samples), the model
+	// last: its arrival is what the inbox acts on.
+	var job struct {
+		Sidecar string   `json:"sidecar"`
+		Extra   []string `json:"extra"`
+	}
+	if b, err := os.ReadFile(filepath.Join(jobDir, "job.json")); err == nil {
+		json.Unmarshal(b, &job)
+	}
+	for _, c := range append([]string{job.Sidecar}, job.Extra...) {
+		if c == "" || !safeName(c) {
+			continue
+		}
+		dst := filepath.Join(dirs.Inbox, c)
+		if _, err := os.Lstat(dst); err == nil {
+			continue // the user's newer file wins
+		}
+		if err := place(filepath.Join(jobDir, "model", c), dst); err != nil {
+			log.Warn("cannot place a companion of a stale engine's model in the inbox", "file", c, "err", err)
+		}
+	}
+	if err := place(a.KeptModel, filepath.Join(dirs.Inbox, a.Model)); err != nil {
+		return fmt.Sprintf("cannot place the kept model in the inbox: %v", err)
+	}
+	a.Requeued = true
+	os.MkdirAll(reqDir, 0o755)
+	b, _ := json.MarshalIndent(Request{Job: a.Job, Model: a.Model, ModelSHA: a.ModelSHA, Requested: time.Now().UTC(),
+		Was: a.Was, Now: now, Reasons: a.Reasons}, "", "  ")
+	if err := fsutil.WriteFileAtomic(marker, append(b, '\n'), 0o644); err != nil {
+		log.Warn("cannot record the rebuild request", "file", marker, "err", err)
+	}
+	log.Info("stale engine: rebuilding from the kept model", "engine", a.Name, "job", a.Job, "model", a.Model,
+		"reasons", strings.Join(a.Reasons, "; "), "event", "engine_stale_requeued")
+	return ""
+}
+
+// forgetDone removes rebuild markers of engines that are no longer stale
+// (rebuilt, or removed from the outbox).
+func forgetDone(reqDir string, stale []StaleEngine) {
+	keep := map[string]bool{}
+	for _, s := range stale {
+		keep[markerName(s.ModelSHA, s.Model)] = true
+	}
+	ents, _ := os.ReadDir(reqDir)
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".json") && !keep[e.Name()] {
+			os.Remove(filepath.Join(reqDir, e.Name()))
+		}
+	}
+}
+
+// place puts src at dst through a hidden temporary name and a rename, so
+// the inbox never sees a partial file: a hard link where possible, else a
+// durable copy. Directories are copied whole.
+func place(src, dst string) error {
+	fi, err := os.Lstat(src)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(filepath.Dir(dst), fsutil.TempPrefix+filepath.Base(dst)+fmt.Sprintf("-%d", time.Now().UnixNano()))
+	switch {
+	case fi.IsDir():
+		if err := copyTree(src, tmp); err != nil {
+			os.RemoveAll(tmp)
+			return err
+		}
+	case fi.Mode().IsRegular():
+		if err := os.Link(src, tmp); err != nil {
+			if err := fsutil.CopyFile(src, tmp, 0o644); err != nil {
+				os.Remove(tmp)
+				return err
+			}
+		}
+	default:
+		return fmt.Errorf("%s: not a regular file", src)
+	}
+	if err := fsutil.RenameNoReplace(tmp, dst); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	return fsutil.SyncDir(filepath.Dir(dst))
+}
+
+func copyTree(src, dst string) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		s, d := filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())
+		switch {
+		case e.IsDir():
+			if err := copyTree(s, d); err != nil {
+				return err
+			}
+		case e.Type().IsRegular():
+			if err := fsutil.CopyFile(s, d, 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// markerName keys a rebuild request by the model's content and name, so
+// the rebuilt job (a new job of the same model) is not requeued again.
+func markerName(sha, model string) string {
+	if len(sha) > 24 {
+		sha = sha[:24]
+	}
+	return sha + "-" + model + ".json"
+}
+
+func isHex(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func safeName(s string) bool {
+	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, "/\\\x00")
+}
