@@ -14,6 +14,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/shirou/gopsutil/v3/mem"
+	"github.com/shirou/gopsutil/v3/process"
+
 	"github.com/trtd/trtd/converter"
 	"github.com/trtd/trtd/converter/planner"
 	"github.com/trtd/trtd/converter/report"
@@ -292,15 +295,21 @@ func (m *memory) Device(ctx context.Context) (json.RawMessage, []string) {
 	return b, d.Recommendations
 }
 
-// Now implements Memory: a cheap /proc/meminfo reading.
+// Now implements Memory: memory now (gopsutil reads /proc, no cgo), and
+// the daemon's own RSS so an operator can see it stays flat.
 func (m *memory) Now() *MemoryNow {
-	b, err := os.ReadFile("/proc/meminfo")
+	vm, err := mem.VirtualMemory()
 	if err != nil {
 		return nil
 	}
-	mi, err := swap.ParseMemInfo("/proc/meminfo", b)
-	if err != nil {
-		return nil
+	now := &MemoryNow{MemAvailable: int64(vm.Available)}
+	if sw, err := mem.SwapMemory(); err == nil {
+		now.SwapUsed = int64(sw.Used)
 	}
-	return &MemoryNow{MemAvailable: mi.MemAvailable, SwapUsed: mi.SwapTotal - mi.SwapFree}
+	if p, err := process.NewProcess(int32(os.Getpid())); err == nil {
+		if mi, err := p.MemoryInfo(); err == nil {
+			now.DaemonRSS = int64(mi.RSS)
+		}
+	}
+	return now
 }

@@ -69,6 +69,7 @@ type MemoryNow struct {
 	MemAvailable int64 `json:"mem_available"`
 	SwapUsed     int64 `json:"swap_used"`
 	WorkerRSS    int64 `json:"worker_rss"`
+	DaemonRSS    int64 `json:"daemon_rss"`
 }
 
 // ReadStatus reads a status file.

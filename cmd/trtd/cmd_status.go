@@ -115,7 +115,7 @@ func printStatus(w io.Writer, s *daemon.Status, running bool, now time.Time) {
 		fmt.Fprintln(w)
 	}
 	if m := s.Memory; m != nil {
-		fmt.Fprintf(w, "  memory:  %d MiB available, %d MiB swap used, worker %d MiB\n", m.MemAvailable>>20, m.SwapUsed>>20, m.WorkerRSS>>20)
+		fmt.Fprintf(w, "  memory:  %d MiB available, %d MiB swap used, trtd itself %d MiB\n", m.MemAvailable>>20, m.SwapUsed>>20, m.DaemonRSS>>20)
 	}
 	fmt.Fprintf(w, "  queue:   %d\n", len(s.Queue))
 	for _, q := range s.Queue {
