@@ -1,0 +1,885 @@
+package onnx
+
+import (
+	"encoding/binary"
+	"io"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// Type derivation for the values a split cut crosses. A part's inputs
+// and outputs need a tensor type; most exported models declare types only
+// for the graph's inputs and outputs (torch writes no value_info), so the
+// splitter derives the others from their producers, in Go, without running
+// a shape-inference library: the element type by op rules that cover the
+// ONNX operator set, and the shape (or at least the rank) for the common
+// ops whose output shape follows from their inputs' shapes and attributes
+// alone. What cannot be derived stays unknown (a dim with neither value nor
+// name, or an unknown rank); a crossing value with no derivable element type
+// makes Split refuse.
+
+// Ops whose output 0 has the element type and shape of input 0.
+var sameAsInput0 = setOf("Abs", "Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "BatchNormalization",
+	"Ceil", "Celu", "Clip", "Cos", "Cosh", "CumSum", "Dropout", "Elu", "Erf", "Exp", "Floor", "Gelu",
+	"HardSigmoid", "HardSwish", "Hardmax", "Identity", "InstanceNormalization", "LayerNormalization",
+	"GroupNormalization", "LeakyRelu", "Log", "LogSoftmax", "LpNormalization", "LRN", "Mish", "Neg",
+	"Reciprocal", "Relu", "Round", "Selu", "Shrink", "Sigmoid", "Sign", "Sin", "Sinh", "Softmax",
+	"Softplus", "Softsign", "Sqrt", "Tan", "Tanh", "ThresholdedRelu", "Trilu", "ReverseSequence",
+	"MeanVarianceNormalization", "ScatterND", "ScatterElements", "Scatter", "Swish", "BitwiseNot")
+
+// Broadcasting ops: element type of input 0, shape broadcast over all inputs.
+var broadcastOps = setOf("Add", "Sub", "Mul", "Div", "Pow", "Mod", "Max", "Min", "Sum", "Mean",
+	"PRelu", "BitShift", "BitwiseAnd", "BitwiseOr", "BitwiseXor")
+
+// Broadcasting ops with a BOOL result.
+var boolOps = setOf("Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor")
+
+// Ops whose outputs have input 0's element type, shape not derived here.
+var elemOfInput0 = setOf("AveragePool", "Compress", "ConvTranspose", "DepthToSpace", "Einsum",
+	"Expand", "GatherElements", "GatherND", "GlobalLpPool", "LpPool", "MaxRoiPool", "MaxUnpool",
+	"Pad", "Range", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean",
+	"ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare", "Resize", "RoiAlign", "Slice",
+	"SpaceToDepth", "Split", "Tile", "Upsample", "Det", "GRU", "LSTM", "RNN", "TopK", "Unique",
+	"CenterCropPad", "Col2Im", "GridSample", "AffineGrid", "DFT", "STFT", "Flatten", "Reshape",
+	"Squeeze", "Unsqueeze", "Gather", "Transpose", "Concat", "Gemm", "MatMul", "Conv", "MaxPool",
+	"GlobalAveragePool", "GlobalMaxPool", "RandomNormalLike", "RandomUniformLike", "EyeLike")
+
+// Ops with INT64 results.
+var int64Ops = setOf("Shape", "Size", "NonZero", "ArgMax", "ArgMin", "NonMaxSuppression")
+
+func setOf(names ...string) map[string]bool {
+	s := make(map[string]bool, len(names))
+	for _, n := range names {
+		s[n] = true
+	}
+	return s
+}
+
+// inferTypes returns the type of every value of the main graph: declared
+// ones as the model declares them, the others derived.
+func inferTypes(p *splitPlan) map[string]*typeInfo {
+	g := p.g
+	types := map[string]*typeInfo{}
+	declare := func(vs []*ValueInfo) {
+		for _, v := range vs {
+			if v.Type != nil && v.Type.Kind != TypeNone {
+				types[v.Name] = &typeInfo{t: v.Type, vi: v}
+			}
+		}
+	}
+	// Small integer constants (shapes, axes) are read from the file:
+	// Reshape, Squeeze and Unsqueeze need them to know their results' rank.
+	consts := map[string][]int64{}
+	for _, t := range g.Initializers {
+		types[t.Name] = &typeInfo{t: tensorType(t), from: "initializer"}
+		if v, ok := readInts(p.r, t); ok {
+			consts[t.Name] = v
+		}
+	}
+	declare(g.ValueInfo)
+	declare(g.Outputs)
+	declare(g.Inputs)
+	for _, i := range p.all {
+		nd := g.Nodes[i]
+		missing := false
+		for _, o := range nd.Outputs {
+			if o != "" && types[o] == nil {
+				missing = true
+			}
+		}
+		if !missing {
+			continue
+		}
+		in := func(j int) *Type {
+			if j >= len(nd.Inputs) || nd.Inputs[j] == "" {
+				return nil
+			}
+			if ti := types[nd.Inputs[j]]; ti != nil {
+				return ti.t
+			}
+			return nil
+		}
+		cv := func(j int) ([]int64, bool) {
+			if j >= len(nd.Inputs) || nd.Inputs[j] == "" {
+				return nil, false
+			}
+			v, ok := consts[nd.Inputs[j]]
+			return v, ok
+		}
+		outs := deriveNode(nd, in, cv)
+		if nd.OpType == "Constant" {
+			if a := nd.Attr("value"); a != nil && a.T != nil && len(nd.Outputs) == 1 {
+				if v, ok := readInts(p.r, a.T); ok {
+					consts[nd.Outputs[0]] = v
+				}
+			} else if a := nd.Attr("value_ints"); a != nil && a.NInts == len(a.Ints) && len(nd.Outputs) == 1 {
+				consts[nd.Outputs[0]] = a.Ints
+			}
+		}
+		from := "inferred from " + nd.OpType
+		if nd.OpType == "Constant" {
+			from = "Constant"
+		}
+		for j, o := range nd.Outputs {
+			if o == "" || types[o] != nil || j >= len(outs) || outs[j] == nil {
+				continue
+			}
+			types[o] = &typeInfo{t: outs[j], from: from}
+		}
+	}
+	return types
+}
+
+func tensorType(t *Tensor) *Type {
+	ty := &Type{Kind: TypeTensor, Elem: t.DataType, HasShape: true, Shape: make([]Dim, len(t.Dims))}
+	for i, d := range t.Dims {
+		ty.Shape[i] = Dim{Kind: DimValue, Value: d}
+	}
+	return ty
+}
+
+func elemOnly(e DataType) *Type { return &Type{Kind: TypeTensor, Elem: e} }
+
+func withShape(e DataType, dims []Dim) *Type {
+	return &Type{Kind: TypeTensor, Elem: e, HasShape: true, Shape: dims}
+}
+
+func unknownDims(r int) []Dim { return make([]Dim, r) }
+
+func isTensor(t *Type) bool { return t != nil && t.Kind == TypeTensor && t.Elem != Undefined }
+
+func nodeInt(nd *Node, name string, def int64) int64 {
+	if a := nd.Attr(name); a != nil {
+		return a.I
+	}
+	return def
+}
+
+func nodeInts(nd *Node, name string) ([]int64, bool) {
+	if a := nd.Attr(name); a != nil && a.NInts == len(a.Ints) {
+		return a.Ints, true
+	}
+	return nil, false
+}
+
+// deriveNode returns the types of nd's outputs (nil where unknown).
+func deriveNode(nd *Node, in func(int) *Type, cv func(int) ([]int64, bool)) []*Type {
+	if nd.Domain != "" && nd.Domain != "ai.onnx" {
+		return nil
+	}
+	x := in(0)
+	op := nd.OpType
+	switch {
+	case op == "Constant":
+		return []*Type{constantType(nd)}
+	case op == "Cast":
+		to := DataType(nodeInt(nd, "to", 0))
+		if to == Undefined {
+			return nil
+		}
+		if x != nil && x.Kind == TypeTensor && x.HasShape {
+			return []*Type{withShape(to, x.Shape)}
+		}
+		return []*Type{elemOnly(to)}
+	case op == "CastLike":
+		if t := in(1); isTensor(t) {
+			if x != nil && x.HasShape {
+				return []*Type{withShape(t.Elem, x.Shape)}
+			}
+			return []*Type{elemOnly(t.Elem)}
+		}
+		return nil
+	case op == "ConstantOfShape":
+		e := Float
+		if a := nd.Attr("value"); a != nil && a.T != nil {
+			e = a.T.DataType
+		}
+		if s := in(0); s != nil && s.HasShape && len(s.Shape) == 1 && s.Shape[0].Fixed() {
+			return []*Type{withShape(e, unknownDims(int(s.Shape[0].Value)))}
+		}
+		return []*Type{elemOnly(e)}
+	case op == "RandomNormal" || op == "RandomUniform":
+		e := DataType(nodeInt(nd, "dtype", int64(Float)))
+		if s, ok := nodeInts(nd, "shape"); ok {
+			return []*Type{withShape(e, fixedDims(s))}
+		}
+		return []*Type{elemOnly(e)}
+	case op == "QuantizeLinear":
+		if z := in(2); isTensor(z) {
+			return []*Type{shaped(z.Elem, x)}
+		}
+		return []*Type{shaped(Uint8, x)}
+	case op == "DequantizeLinear":
+		if s := in(1); isTensor(s) {
+			return []*Type{shaped(s.Elem, x)}
+		}
+		return []*Type{shaped(Float, x)}
+	case op == "DynamicQuantizeLinear":
+		return []*Type{shaped(Uint8, x), withShape(Float, nil), withShape(Uint8, nil)}
+	case op == "MatMulInteger" || op == "ConvInteger":
+		return []*Type{elemOnly(Int32)}
+	case op == "IsNaN" || op == "IsInf" || op == "Not":
+		return []*Type{shaped(Bool, x)}
+	case op == "OneHot":
+		if v := in(2); isTensor(v) {
+			return []*Type{elemOnly(v.Elem)}
+		}
+		return nil
+	case op == "Where":
+		t := in(1)
+		if !isTensor(t) {
+			return nil
+		}
+		return []*Type{broadcast(t.Elem, in(0), in(1), in(2))}
+	case op == "If":
+		var outs []*Type
+		if a := nd.Attr("then_branch"); a != nil && a.G != nil {
+			for _, o := range a.G.Outputs {
+				outs = append(outs, o.Type)
+			}
+		}
+		return outs
+	case op == "Loop" || op == "Scan":
+		// Outputs follow the body's outputs (Loop: after the condition);
+		// scan outputs gain a dim, so keep the element type only.
+		a := nd.Attr("body")
+		if a == nil || a.G == nil {
+			return nil
+		}
+		bo := a.G.Outputs
+		if op == "Loop" && len(bo) > 0 {
+			bo = bo[1:]
+		}
+		var outs []*Type
+		for _, o := range bo {
+			if isTensor(o.Type) {
+				outs = append(outs, elemOnly(o.Type.Elem))
+			} else {
+				outs = append(outs, nil)
+			}
+		}
+		return outs
+	case int64Ops[op]:
+		return []*Type{int64Shape(nd, x)}
+	case boolOps[op]:
+		return []*Type{broadcast(Bool, in(0), in(1))}
+	}
+	if !isTensor(x) {
+		return nil
+	}
+	e := x.Elem
+	switch {
+	case sameAsInput0[op]:
+		outs := []*Type{x}
+		switch op {
+		case "Dropout":
+			outs = append(outs, shaped(Bool, x))
+		case "LayerNormalization":
+			outs = append(outs, elemOnly(Float), elemOnly(Float))
+		case "BatchNormalization":
+			for range 4 {
+				outs = append(outs, elemOnly(e))
+			}
+		}
+		return outs
+	case broadcastOps[op]:
+		var ins []*Type
+		for j := range nd.Inputs {
+			ins = append(ins, in(j))
+		}
+		return []*Type{broadcast(e, ins...)}
+	case op == "LSTM" || op == "GRU" || op == "RNN":
+		return rnnTypes(nd, e, x)
+	case elemOfInput0[op]:
+		t := shapeOf(nd, e, x, in, cv)
+		outs := []*Type{t}
+		for j := 1; j < len(nd.Outputs); j++ {
+			switch op {
+			case "TopK":
+				outs = append(outs, elemOnly(Int64))
+			case "Unique":
+				outs = append(outs, elemOnly(Int64))
+			case "MaxPool":
+				outs = append(outs, elemOnly(Int64))
+			default:
+				outs = append(outs, elemOnly(e))
+			}
+		}
+		return outs
+	}
+	return nil
+}
+
+func fixedDims(v []int64) []Dim {
+	d := make([]Dim, len(v))
+	for i, x := range v {
+		d[i] = Dim{Kind: DimValue, Value: x}
+	}
+	return d
+}
+
+// shaped returns element type e with x's shape (when x has one).
+func shaped(e DataType, x *Type) *Type {
+	if x != nil && x.Kind == TypeTensor && x.HasShape {
+		return withShape(e, x.Shape)
+	}
+	return elemOnly(e)
+}
+
+func constantType(nd *Node) *Type {
+	for _, a := range nd.Attributes {
+		switch a.Name {
+		case "value":
+			if a.T != nil {
+				return tensorType(a.T)
+			}
+		case "value_float":
+			return withShape(Float, []Dim{})
+		case "value_int":
+			return withShape(Int64, []Dim{})
+		case "value_floats":
+			return withShape(Float, fixedDims([]int64{int64(a.NFloats)}))
+		case "value_ints":
+			return withShape(Int64, fixedDims([]int64{int64(a.NInts)}))
+		case "value_string":
+			return withShape(String, []Dim{})
+		case "value_strings":
+			return withShape(String, fixedDims([]int64{int64(a.NStrings)}))
+		}
+	}
+	return nil
+}
+
+func int64Shape(nd *Node, x *Type) *Type {
+	switch nd.OpType {
+	case "Shape":
+		if x != nil && x.HasShape {
+			r := int64(len(x.Shape))
+			start, end := nodeInt(nd, "start", 0), nodeInt(nd, "end", r)
+			if start < 0 {
+				start += r
+			}
+			if end < 0 {
+				end += r
+			}
+			start, end = max(0, min(start, r)), max(0, min(end, r))
+			return withShape(Int64, fixedDims([]int64{max(0, end-start)}))
+		}
+		return withShape(Int64, unknownDims(1))
+	case "Size":
+		return withShape(Int64, []Dim{})
+	case "NonZero":
+		if x != nil && x.HasShape {
+			return withShape(Int64, []Dim{{Kind: DimValue, Value: int64(len(x.Shape))}, {}})
+		}
+		return withShape(Int64, unknownDims(2))
+	case "NonMaxSuppression":
+		return withShape(Int64, []Dim{{}, {Kind: DimValue, Value: 3}})
+	case "ArgMax", "ArgMin":
+		if x != nil && x.HasShape {
+			r := len(x.Shape)
+			axis := int(nodeInt(nd, "axis", 0))
+			if axis < 0 {
+				axis += r
+			}
+			if axis < 0 || axis >= r {
+				return elemOnly(Int64)
+			}
+			var d []Dim
+			for i, v := range x.Shape {
+				if i == axis {
+					if nodeInt(nd, "keepdims", 1) != 0 {
+						d = append(d, Dim{Kind: DimValue, Value: 1})
+					}
+					continue
+				}
+				d = append(d, v)
+			}
+			return withShape(Int64, d)
+		}
+	}
+	return elemOnly(Int64)
+}
+
+// broadcast returns element type e with the multidirectional broadcast of
+// the inputs' shapes; the rank is unknown when an input's is.
+func broadcast(e DataType, ins ...*Type) *Type {
+	r := 0
+	for _, t := range ins {
+		if t == nil || t.Kind != TypeTensor || !t.HasShape {
+			return elemOnly(e)
+		}
+		r = max(r, len(t.Shape))
+	}
+	out := make([]Dim, r)
+	for i := range r {
+		var d Dim
+		set := false
+		for _, t := range ins {
+			k := i - (r - len(t.Shape))
+			if k < 0 {
+				continue
+			}
+			td := t.Shape[k]
+			switch {
+			case td.Kind == DimValue && td.Value == 1:
+				if !set {
+					d, set = td, true
+				}
+			case !set || (d.Kind == DimValue && d.Value == 1):
+				d, set = td, true
+			case d != td:
+				if td.Kind == DimValue && d.Kind != DimValue {
+					d = td // a fixed size wins over a symbol
+				} else if !(d.Kind == DimValue && td.Kind != DimValue) {
+					d = Dim{}
+				}
+			}
+		}
+		out[i] = d
+	}
+	return withShape(e, out)
+}
+
+func dimProduct(ds []Dim) Dim {
+	n := int64(1)
+	for _, d := range ds {
+		if !d.Fixed() {
+			return Dim{}
+		}
+		n *= d.Value
+	}
+	return Dim{Kind: DimValue, Value: n}
+}
+
+// shapeOf derives the shape of output 0 of the ops in elemOfInput0 where
+// attributes and input shapes fix it, else the rank where it is known.
+func shapeOf(nd *Node, e DataType, x *Type, in func(int) *Type, cv func(int) ([]int64, bool)) *Type {
+	if !x.HasShape {
+		return elemOnly(e)
+	}
+	xs, r := x.Shape, len(x.Shape)
+	norm := func(a int64, rank int) (int, bool) {
+		if a < 0 {
+			a += int64(rank)
+		}
+		return int(a), a >= 0 && a < int64(rank)
+	}
+	switch nd.OpType {
+	case "Flatten":
+		axis, ok := norm(nodeInt(nd, "axis", 1), r+1)
+		if !ok {
+			return elemOnly(e)
+		}
+		return withShape(e, []Dim{dimProduct(xs[:axis]), dimProduct(xs[axis:])})
+	case "Transpose":
+		perm, ok := nodeInts(nd, "perm")
+		if !ok || len(perm) == 0 {
+			perm = make([]int64, r)
+			for i := range perm {
+				perm[i] = int64(r - 1 - i)
+			}
+		}
+		if len(perm) != r {
+			return elemOnly(e)
+		}
+		out := make([]Dim, r)
+		for i, pv := range perm {
+			if pv < 0 || int(pv) >= r {
+				return elemOnly(e)
+			}
+			out[i] = xs[pv]
+		}
+		return withShape(e, out)
+	case "Concat":
+		axis, ok := norm(nodeInt(nd, "axis", 0), r)
+		if !ok {
+			return elemOnly(e)
+		}
+		out := append([]Dim{}, xs...)
+		total := int64(0)
+		fixed := true
+		for j := range nd.Inputs {
+			t := in(j)
+			if t == nil || !t.HasShape || len(t.Shape) != r {
+				return withShape(e, unknownDims(r))
+			}
+			if d := t.Shape[axis]; d.Fixed() {
+				total += d.Value
+			} else {
+				fixed = false
+			}
+			for i := range out {
+				if i != axis && !out[i].Fixed() && t.Shape[i].Fixed() {
+					out[i] = t.Shape[i]
+				}
+			}
+		}
+		out[axis] = Dim{}
+		if fixed {
+			out[axis] = Dim{Kind: DimValue, Value: total}
+		}
+		return withShape(e, out)
+	case "Gemm":
+		a, b := x, in(1)
+		if b == nil || !b.HasShape || len(a.Shape) != 2 || len(b.Shape) != 2 {
+			return withShape(e, unknownDims(2))
+		}
+		m, kk := a.Shape[0], a.Shape[1]
+		if nodeInt(nd, "transA", 0) != 0 {
+			m = kk
+		}
+		nn := b.Shape[1]
+		if nodeInt(nd, "transB", 0) != 0 {
+			nn = b.Shape[0]
+		}
+		return withShape(e, []Dim{m, nn})
+	case "MatMul":
+		b := in(1)
+		if b == nil || !b.HasShape || r < 1 || len(b.Shape) < 1 {
+			return elemOnly(e)
+		}
+		as, bs := xs, b.Shape
+		if r == 1 || len(bs) == 1 {
+			if r == 1 && len(bs) == 1 {
+				return withShape(e, []Dim{})
+			}
+			if r == 1 {
+				return withShape(e, append(append([]Dim{}, bs[:len(bs)-2]...), bs[len(bs)-1]))
+			}
+			return withShape(e, append([]Dim{}, as[:r-1]...))
+		}
+		batch := broadcast(e, withShape(e, as[:r-2]), withShape(e, bs[:len(bs)-2]))
+		return withShape(e, append(append([]Dim{}, batch.Shape...), as[r-2], bs[len(bs)-1]))
+	case "GlobalAveragePool", "GlobalMaxPool":
+		if r < 2 {
+			return elemOnly(e)
+		}
+		out := []Dim{xs[0], xs[1]}
+		for range r - 2 {
+			out = append(out, Dim{Kind: DimValue, Value: 1})
+		}
+		return withShape(e, out)
+	case "Conv", "MaxPool", "AveragePool", "LpPool":
+		return withShape(e, convShape(nd, xs, in))
+	case "Gather":
+		idx := in(1)
+		axis, ok := norm(nodeInt(nd, "axis", 0), r)
+		if !ok || idx == nil || !idx.HasShape {
+			return elemOnly(e)
+		}
+		out := append([]Dim{}, xs[:axis]...)
+		out = append(out, idx.Shape...)
+		return withShape(e, append(out, xs[axis+1:]...))
+	case "Reshape":
+		if v, ok := cv(1); ok {
+			return withShape(e, reshapeDims(xs, v, nodeInt(nd, "allowzero", 0) != 0))
+		}
+		if s := in(1); s != nil && s.HasShape && len(s.Shape) == 1 && s.Shape[0].Fixed() {
+			return withShape(e, unknownDims(int(s.Shape[0].Value)))
+		}
+	case "Unsqueeze", "Squeeze":
+		axes, ok := nodeInts(nd, "axes")
+		if !ok || len(nd.Inputs) > 1 {
+			axes, ok = cv(1)
+		}
+		if ok && len(axes) > 0 {
+			if nd.OpType == "Unsqueeze" {
+				return withShape(e, unknownDimsWith(xs, r+len(axes), axes, true))
+			}
+			return withShape(e, unknownDimsWith(xs, r-len(axes), axes, false))
+		}
+		if a := in(1); len(nd.Inputs) > 1 && a != nil && a.HasShape && len(a.Shape) == 1 && a.Shape[0].Fixed() {
+			n := int(a.Shape[0].Value)
+			if nd.OpType == "Squeeze" {
+				n = -n
+			}
+			return withShape(e, unknownDims(r+n))
+		}
+		if nd.OpType == "Squeeze" && len(nd.Inputs) < 2 && nd.Attr("axes") == nil {
+			var out []Dim
+			for _, d := range xs {
+				if !d.Fixed() {
+					return elemOnly(e)
+				}
+				if d.Value != 1 {
+					out = append(out, d)
+				}
+			}
+			return withShape(e, out)
+		}
+	case "Split":
+		out := append([]Dim{}, xs...)
+		if axis, ok := norm(nodeInt(nd, "axis", 0), r); ok {
+			out[axis] = Dim{}
+		}
+		return withShape(e, out)
+	case "Range":
+		return withShape(e, unknownDims(1))
+	case "TopK", "Compress":
+		return withShape(e, unknownDims(r))
+	case "ConstantOfShape":
+		if v, ok := cv(0); ok {
+			return withShape(e, fixedDims(v))
+		}
+	case "Slice", "Pad", "Resize", "Upsample", "Tile", "Expand", "ConvTranspose", "DepthToSpace", "SpaceToDepth", "GatherElements":
+		if nd.OpType == "Expand" {
+			if s := in(1); s != nil && s.HasShape && len(s.Shape) == 1 && s.Shape[0].Fixed() {
+				return withShape(e, unknownDims(max(r, int(s.Shape[0].Value))))
+			}
+			return elemOnly(e)
+		}
+		return withShape(e, unknownDims(r))
+	case "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean",
+		"ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare":
+		if nodeInt(nd, "keepdims", 1) != 0 {
+			out := unknownDims(r)
+			if axes, ok := nodeInts(nd, "axes"); ok && len(axes) > 0 && len(nd.Inputs) < 2 {
+				copy(out, xs)
+				for _, a := range axes {
+					if i, ok := norm(a, r); ok {
+						out[i] = Dim{Kind: DimValue, Value: 1}
+					}
+				}
+			}
+			return withShape(e, out)
+		}
+	}
+	return elemOnly(e)
+}
+
+// unknownDimsWith returns rank n dims: for Unsqueeze (insert) the input's
+// dims around the inserted 1s; for Squeeze the input's dims without axes.
+func unknownDimsWith(xs []Dim, n int, axes []int64, insert bool) []Dim {
+	if n < 0 {
+		return nil
+	}
+	set := map[int]bool{}
+	rank := len(xs)
+	if insert {
+		rank = n
+	}
+	for _, a := range axes {
+		if a < 0 {
+			a += int64(rank)
+		}
+		set[int(a)] = true
+	}
+	out := make([]Dim, 0, n)
+	if insert {
+		j := 0
+		for i := range n {
+			if set[i] {
+				out = append(out, Dim{Kind: DimValue, Value: 1})
+			} else if j < len(xs) {
+				out = append(out, xs[j])
+				j++
+			}
+		}
+		return out
+	}
+	for i, d := range xs {
+		if !set[i] {
+			out = append(out, d)
+		}
+	}
+	if len(out) != n {
+		return unknownDims(n)
+	}
+	return out
+}
+
+// convShape derives Conv and pooling output shapes: N, then C (Conv: the
+// weight's output channels), then the spatial dims when kernel, strides,
+// pads and dilations are fixed.
+func convShape(nd *Node, xs []Dim, in func(int) *Type) []Dim {
+	r := len(xs)
+	if r < 3 {
+		return unknownDims(r)
+	}
+	out := unknownDims(r)
+	out[0] = xs[0]
+	out[1] = xs[1]
+	kernel, _ := nodeInts(nd, "kernel_shape")
+	if nd.OpType == "Conv" {
+		out[1] = Dim{}
+		if w := in(1); w != nil && w.HasShape && len(w.Shape) == r {
+			out[1] = w.Shape[0]
+			if len(kernel) == 0 {
+				for _, d := range w.Shape[2:] {
+					if !d.Fixed() {
+						return out
+					}
+					kernel = append(kernel, d.Value)
+				}
+			}
+		}
+	}
+	sp := r - 2
+	if len(kernel) != sp {
+		return out
+	}
+	get := func(name string, n int, def int64) []int64 {
+		if v, ok := nodeInts(nd, name); ok && len(v) == n {
+			return v
+		}
+		d := make([]int64, n)
+		for i := range d {
+			d[i] = def
+		}
+		return d
+	}
+	strides, dil, pads := get("strides", sp, 1), get("dilations", sp, 1), get("pads", 2*sp, 0)
+	autoPad := ""
+	if a := nd.Attr("auto_pad"); a != nil {
+		autoPad = string(a.S)
+	}
+	ceil := nodeInt(nd, "ceil_mode", 0) != 0
+	for i := range sp {
+		d := xs[2+i]
+		if !d.Fixed() || strides[i] <= 0 {
+			continue
+		}
+		ek := (kernel[i]-1)*dil[i] + 1
+		var o int64
+		switch autoPad {
+		case "SAME_UPPER", "SAME_LOWER":
+			o = (d.Value + strides[i] - 1) / strides[i]
+		case "VALID":
+			o = (d.Value-ek)/strides[i] + 1
+		case "", "NOTSET":
+			num := d.Value + pads[i] + pads[i+sp] - ek
+			if ceil {
+				o = (num+strides[i]-1)/strides[i] + 1
+				if (o-1)*strides[i] >= d.Value+pads[i] {
+					o--
+				}
+			} else {
+				o = num/strides[i] + 1
+			}
+		default:
+			continue
+		}
+		if o > 0 {
+			out[2+i] = Dim{Kind: DimValue, Value: o}
+		}
+	}
+	return out
+}
+
+// rnnTypes derives LSTM, GRU and RNN outputs: Y [seq, dirs, batch, hidden]
+// and Y_h (Y_c) [dirs, batch, hidden], for layout 0 (1: batch first).
+func rnnTypes(nd *Node, e DataType, x *Type) []*Type {
+	hidden := nodeInt(nd, "hidden_size", 0)
+	dirs := int64(1)
+	if a := nd.Attr("direction"); a != nil && string(a.S) == "bidirectional" {
+		dirs = 2
+	}
+	outs := []*Type{elemOnly(e), elemOnly(e), elemOnly(e)}
+	if x == nil || !x.HasShape || len(x.Shape) != 3 || hidden <= 0 {
+		return outs
+	}
+	seq, batch := x.Shape[0], x.Shape[1]
+	h, d := Dim{Kind: DimValue, Value: hidden}, Dim{Kind: DimValue, Value: dirs}
+	if nodeInt(nd, "layout", 0) == 0 {
+		outs[0] = withShape(e, []Dim{seq, d, batch, h})
+		outs[1] = withShape(e, []Dim{d, batch, h})
+	} else {
+		batch, seq = x.Shape[0], x.Shape[1]
+		outs[0] = withShape(e, []Dim{batch, seq, d, h})
+		outs[1] = withShape(e, []Dim{batch, d, h})
+	}
+	outs[2] = outs[1]
+	return outs
+}
+
+// reshapeDims applies a Reshape's target shape v to input dims xs.
+func reshapeDims(xs []Dim, v []int64, allowZero bool) []Dim {
+	out := make([]Dim, len(v))
+	infer := -1
+	known := int64(1)
+	fixed := true
+	for i, s := range v {
+		switch {
+		case s == 0 && !allowZero:
+			if i < len(xs) {
+				out[i] = xs[i]
+			}
+		case s == -1:
+			infer = i
+			continue
+		case s > 0:
+			out[i] = Dim{Kind: DimValue, Value: s}
+		}
+		if out[i].Fixed() {
+			known *= out[i].Value
+		} else {
+			fixed = false
+		}
+	}
+	if infer >= 0 && fixed && known > 0 {
+		if total := dimProduct(xs); total.Fixed() && total.Value%known == 0 {
+			out[infer] = Dim{Kind: DimValue, Value: total.Value / known}
+		}
+	}
+	return out
+}
+
+// maxConstInts caps the integer constants read for shape derivation.
+const maxConstInts = 64
+
+// readInts reads a small embedded INT64 or INT32 tensor's values.
+func readInts(r io.ReaderAt, t *Tensor) ([]int64, bool) {
+	if r == nil || t == nil || t.Location != Embedded || (t.DataType != Int64 && t.DataType != Int32) {
+		return nil, false
+	}
+	n := t.Elements()
+	if n > maxConstInts || len(t.Dims) > 1 || t.Data.Len > 16*maxConstInts {
+		return nil, false
+	}
+	b := make([]byte, t.Data.Len)
+	if len(b) > 0 {
+		if _, err := r.ReadAt(b, t.Data.Off); err != nil {
+			return nil, false
+		}
+	}
+	var v []int64
+	switch t.DataField {
+	case tensorRawData:
+		size := int64(8)
+		if t.DataType == Int32 {
+			size = 4
+		}
+		if int64(len(b)) != n*size {
+			return nil, false
+		}
+		for i := int64(0); i < n; i++ {
+			if size == 8 {
+				v = append(v, int64(binary.LittleEndian.Uint64(b[i*8:])))
+			} else {
+				v = append(v, int64(int32(binary.LittleEndian.Uint32(b[i*4:]))))
+			}
+		}
+	case tensorInt64Data, tensorInt32Data:
+		// Packed varints (an unpacked list of several is not read).
+		for len(b) > 0 {
+			x, k := protowire.ConsumeVarint(b)
+			if k < 0 {
+				return nil, false
+			}
+			if t.DataType == Int32 {
+				x = uint64(int64(int32(x)))
+			}
+			v = append(v, int64(x))
+			b = b[k:]
+		}
+		if int64(len(v)) != n {
+			return nil, false
+		}
+	default:
+		if n != 0 {
+			return nil, false
+		}
+	}
+	return v, true
+}
