@@ -192,6 +192,10 @@ func NewID(now time.Time, name string, size int64, ino uint64) string {
 // job is queued. extra are companion files (sidecar, external data) moved
 // along; a missing companion is skipped.
 func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) (*Job, error) {
+	// job.json and the worker's request are JSON, which cannot carry
+	// invalid UTF-8: the claimed copy gets a name that survives the round
+	// trip, or the worker would be told to open a file that does not exist.
+	name = strings.ToValidUTF8(name, "\uFFFD")
 	now := s.Now().UTC()
 	j := &Job{ID: NewID(now, name, size, ino), Name: name, State: Claiming, Created: now, ModelSize: size}
 	j.History = []Transition{{At: now, State: Claiming}}

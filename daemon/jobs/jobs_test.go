@@ -117,3 +117,23 @@ func TestReconcile(t *testing.T) {
 		t.Errorf("%d jobs listed, want 4", len(all))
 	}
 }
+
+// A non-UTF-8 upload name must survive job.json's JSON round trip: the
+// worker is told the stored name and must find the file under it.
+func TestClaimNonUTF8Name(t *testing.T) {
+	s, inbox := newStore(t)
+	raw := "\xff\xfe.onnx"
+	m := filepath.Join(inbox, raw)
+	os.WriteFile(m, []byte("model"), 0o644)
+	j, err := s.Claim(m, raw, 5, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := s.Load(j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(s.ModelPath(back)); err != nil || string(b) != "model" {
+		t.Fatalf("model not found under the reloaded job's name %q: %v", back.Name, err)
+	}
+}
