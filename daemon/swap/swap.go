@@ -426,8 +426,9 @@ func (m *Manager) Ensure(ctx context.Context, total int64) (Status, error) {
 	}
 	var have int64
 	for _, f := range mk.Files {
-		// Marker sizes: /proc/swaps leaves out the header page.
-		if _, ok := findSwap(swaps, f.Path); ok {
+		// Marker sizes: /proc/swaps leaves out the header page. A retiring
+		// file goes away soon: it does not count.
+		if _, ok := findSwap(swaps, f.Path); ok && f.State != StateRetiring {
 			have += f.Size
 		}
 	}
