@@ -127,9 +127,9 @@ func (d *decoder) varint(end int64, what string) (uint64, error) {
 	if lim := end - d.pos; int64(len(b)) > lim {
 		b = b[:lim]
 	}
-	v, n := protowire.ConsumeVarint(b)
+	v, n := consumeVarint(b)
 	if n < 0 {
-		if d.pos+int64(len(b)) >= d.size && protowire.ParseError(n) == io.ErrUnexpectedEOF {
+		if n == -1 && d.pos+int64(len(b)) >= d.size {
 			return 0, d.fail(d.pos, ErrTruncated, "%s: varint", what)
 		}
 		return 0, d.fail(d.pos, ErrNotONNX, "%s: bad varint", what)
@@ -331,4 +331,22 @@ func fieldName(msg string, num protowire.Number) string {
 		return fmt.Sprintf("field %d (%s)", num, n)
 	}
 	return fmt.Sprintf("field %d", num)
+}
+
+// consumeVarint decodes a varint like the C++ protobuf parser behind
+// python-onnx: at most 10 bytes, bits beyond 64 dropped (protowire
+// refuses a 10th byte above 1). It returns n = -1 when b ends inside the
+// varint and -2 when the varint is longer than 10 bytes.
+func consumeVarint(b []byte) (v uint64, n int) {
+	for i := 0; i < binaryMaxVarint; i++ {
+		if i >= len(b) {
+			return 0, -1
+		}
+		c := b[i]
+		v |= uint64(c&0x7f) << (7 * i)
+		if c < 0x80 {
+			return v, i + 1
+		}
+	}
+	return 0, -2
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 )
 
@@ -113,4 +114,59 @@ func checkInvariants(t *testing.T, m *Model, data []byte) {
 	if s.NodeCount != len(m.Graph.Nodes) || s.WeightBytes < s.Initializers.Bytes && s.WeightBytes != 1<<63-1 {
 		t.Fatalf("summary counts: %d nodes, weight %d < init %d", s.NodeCount, s.WeightBytes, s.Initializers.Bytes)
 	}
+}
+
+// FuzzExternalLocation feeds external-data locations, offsets and lengths
+// to the confinement checks, in a directory with symlinks that lead out:
+// an accepted reference must resolve inside the directory and fit its file.
+func FuzzExternalLocation(f *testing.F) {
+	root := f.TempDir()
+	dir := filepath.Join(root, "inbox")
+	for _, p := range []string{dir, filepath.Join(dir, "sub")} {
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			f.Fatal(err)
+		}
+	}
+	for _, p := range []string{filepath.Join(dir, "w.bin"), filepath.Join(dir, "sub", "w.bin"), filepath.Join(root, "secret")} {
+		if err := os.WriteFile(p, make([]byte, 64), 0o644); err != nil {
+			f.Fatal(err)
+		}
+	}
+	for link, target := range map[string]string{"up": "..", "etc": "/etc", "secret.bin": "../secret", "ok.bin": "sub/w.bin", "sub/back": "../w.bin"} {
+		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+			f.Fatal(err)
+		}
+	}
+	realDir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, loc := range []string{"w.bin", "sub/w.bin", "up/secret", "etc/passwd", "secret.bin", "ok.bin", "sub/back", "./w.bin", "sub/../w.bin", "/etc/passwd", "w.bin/", "sub//w.bin", ".", ""} {
+		f.Add(loc, "0", "16")
+	}
+	f.Fuzz(func(t *testing.T, loc, off, length string) {
+		tensor := pb{}.bytes(1, packed(4)).varint(2, uint64(Float)).str(8, "w").varint(14, 1).
+			msg(13, entryPB("location", loc)).msg(13, entryPB("offset", off)).msg(13, entryPB("length", length))
+		file := pb{}.varint(1, 8).msg(8, opsetPB("", 13)).msg(7, pb{}.msg(5, tensor))
+		m, err := Read(bytes.NewReader(file), int64(len(file)), dir)
+		if err != nil {
+			if !errors.Is(err, ErrExternalData) {
+				t.Fatalf("location %q: unclassified error %v", loc, err)
+			}
+			return
+		}
+		for _, ref := range m.ExternalRefs() {
+			real, err := filepath.EvalSymlinks(ref.Path)
+			if err != nil {
+				t.Fatalf("accepted %q: %v", loc, err)
+			}
+			if !strings.HasPrefix(real, realDir+string(filepath.Separator)) {
+				t.Fatalf("accepted %q, which resolves to %s outside %s", loc, real, realDir)
+			}
+			st, err := os.Stat(real)
+			if err != nil || !st.Mode().IsRegular() || ref.Offset+max(ref.Length, 16) > st.Size() || ref.Offset < 0 {
+				t.Fatalf("accepted %q offset %d length %d of %v", loc, ref.Offset, ref.Length, st)
+			}
+		}
+	})
 }

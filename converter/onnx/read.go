@@ -182,7 +182,7 @@ func (d *decoder) model(m *Model) error {
 		case modelGraph, modelOpsetImport, modelMetadataProps, modelFunctions:
 			if f.typ != protowire.BytesType {
 				// Wrong wire type: an unknown field to protobuf.
-				if err := d.skip(f, end, what); err != nil {
+				if err := d.skipChecked(what, f, end, 0); err != nil {
 					return err
 				}
 				m.Fields = append(m.Fields, d.after(f))
@@ -257,7 +257,7 @@ func (d *decoder) model(m *Model) error {
 				m.Functions = append(m.Functions, fn)
 			}
 		default:
-			if err := d.skip(f, end, what); err != nil {
+			if err := d.skipChecked(what, f, end, 0); err != nil {
 				return err
 			}
 		}
@@ -294,7 +294,7 @@ func (d *decoder) opset(end int64) (string, int64, error) {
 				ver = int64(v)
 			}
 		default:
-			err = d.skip(f, end, "opset_import")
+			err = d.skipChecked("OperatorSetIdProto", f, end, 0)
 		}
 		if err != nil {
 			return "", 0, err
@@ -319,7 +319,7 @@ func (d *decoder) entry(end int64, what string) (k, v string, err error) {
 		case 2:
 			err = d.setStr(f, end, &v, what+".value")
 		default:
-			err = d.skip(f, end, what)
+			err = d.skipChecked(what, f, end, 0)
 		}
 		if err != nil {
 			return "", "", err
@@ -345,7 +345,7 @@ func (d *decoder) function(outer field) (Function, error) {
 		case funcDomain:
 			err = d.setStr(f, end, &fn.Domain, "function domain")
 		default:
-			err = d.skip(f, end, "FunctionProto")
+			err = d.skipChecked("FunctionProto", f, end, 0)
 		}
 		if err != nil {
 			return fn, err
@@ -365,7 +365,7 @@ func (d *decoder) graph(m *Model, g *Graph, end int64, depth int) error {
 			return err
 		}
 		if f.typ != protowire.BytesType {
-			if err := d.skip(f, end, what); err != nil {
+			if err := d.skipChecked(what, f, end, 0); err != nil {
 				return err
 			}
 			g.Fields = append(g.Fields, d.after(f))
@@ -415,7 +415,7 @@ func (d *decoder) graph(m *Model, g *Graph, end int64, depth int) error {
 				g.ValueInfo = append(g.ValueInfo, vi)
 			}
 		default:
-			if err := d.skip(f, end, what); err != nil {
+			if err := d.skipChecked(what, f, end, 0); err != nil {
 				return err
 			}
 		}
@@ -454,7 +454,7 @@ func (d *decoder) node(m *Model, n *Node, end int64, depth int) error {
 			err = d.setStr(f, end, &n.Domain, "node domain")
 		case nodeAttribute:
 			if f.typ != protowire.BytesType {
-				err = d.skip(f, end, what)
+				err = d.skipChecked(what, f, end, 0)
 				break
 			}
 			if err := d.count(f.start, "attribute"); err != nil {
@@ -464,7 +464,7 @@ func (d *decoder) node(m *Model, n *Node, end int64, depth int) error {
 			err = d.attribute(m, a, f.end(), depth)
 			n.Attributes = append(n.Attributes, a)
 		default:
-			err = d.skip(f, end, what)
+			err = d.skipChecked(what, f, end, 0)
 		}
 		if err != nil {
 			return err
@@ -502,7 +502,7 @@ func (d *decoder) attribute(m *Model, a *Attribute, end int64, depth int) error 
 			}
 		case attrS:
 			if f.typ != protowire.BytesType {
-				err = d.skip(f, end, what)
+				err = d.skipChecked(what, f, end, 0)
 				break
 			}
 			a.SSpan = Span{Off: f.data, Len: f.n}
@@ -515,13 +515,13 @@ func (d *decoder) attribute(m *Model, a *Attribute, end int64, depth int) error 
 			}
 		case attrT:
 			if f.typ != protowire.BytesType {
-				err = d.skip(f, end, what)
+				err = d.skipChecked(what, f, end, 0)
 				break
 			}
 			a.T, err = d.tensor(m, f)
 		case attrG, attrGraphs:
 			if f.typ != protowire.BytesType {
-				err = d.skip(f, end, what)
+				err = d.skipChecked(what, f, end, 0)
 				break
 			}
 			g := &Graph{Span: Span{Off: f.data, Len: f.n}}
@@ -533,7 +533,7 @@ func (d *decoder) attribute(m *Model, a *Attribute, end int64, depth int) error 
 			}
 		case attrTensors:
 			if f.typ != protowire.BytesType {
-				err = d.skip(f, end, what)
+				err = d.skipChecked(what, f, end, 0)
 				break
 			}
 			var t *Tensor
@@ -552,7 +552,7 @@ func (d *decoder) attribute(m *Model, a *Attribute, end int64, depth int) error 
 			err = d.floats(f, end, a)
 		case attrStrings:
 			if f.typ != protowire.BytesType {
-				err = d.skip(f, end, what)
+				err = d.skipChecked(what, f, end, 0)
 				break
 			}
 			a.NStrings++
@@ -563,7 +563,7 @@ func (d *decoder) attribute(m *Model, a *Attribute, end int64, depth int) error 
 				}
 			}
 		default:
-			err = d.skip(f, end, what)
+			err = d.skipChecked(what, f, end, 0)
 		}
 		if err != nil {
 			return err
@@ -645,10 +645,15 @@ func (d *decoder) tensor(m *Model, outer field) (*Tensor, error) {
 			if f.typ != protowire.BytesType {
 				// An unpacked repeated number: the value itself.
 				payload.Off = f.data
-				if err = d.skip(f, end, what); err != nil {
+				if err = d.skipChecked(what, f, end, 0); err != nil {
 					break
 				}
 				payload.Len = d.pos - f.data
+			}
+			if f.typ == protowire.BytesType {
+				if err = d.checkPacked(f, t.Name); err != nil {
+					break
+				}
 			}
 			if f.num == tensorStringData && f.typ == protowire.BytesType {
 				t.StringBytes += f.n
@@ -664,7 +669,7 @@ func (d *decoder) tensor(m *Model, outer field) (*Tensor, error) {
 			}
 		case tensorExternalData:
 			if f.typ != protowire.BytesType {
-				err = d.skip(f, end, what)
+				err = d.skipChecked(what, f, end, 0)
 				break
 			}
 			var e extEntry
@@ -677,7 +682,7 @@ func (d *decoder) tensor(m *Model, outer field) (*Tensor, error) {
 				t.Location = DataLocation(int32(v))
 			}
 		default:
-			err = d.skip(f, end, what)
+			err = d.skipChecked(what, f, end, 0)
 		}
 		if err != nil {
 			return nil, err
@@ -740,7 +745,7 @@ func (d *decoder) sparse(m *Model, outer field) (*SparseTensor, error) {
 		switch f.num {
 		case sparseValues, sparseIndices:
 			if f.typ != protowire.BytesType {
-				err = d.skip(f, end, what)
+				err = d.skipChecked(what, f, end, 0)
 				break
 			}
 			var t *Tensor
@@ -760,7 +765,7 @@ func (d *decoder) sparse(m *Model, outer field) (*SparseTensor, error) {
 				return nil
 			})
 		default:
-			err = d.skip(f, end, what)
+			err = d.skipChecked(what, f, end, 0)
 		}
 		if err != nil {
 			return nil, err
@@ -781,7 +786,7 @@ func (d *decoder) valueInfo(vi *ValueInfo, end int64, depth int) error {
 			err = d.setStr(f, end, &vi.Name, "value name")
 		case valueInfoType:
 			if f.typ != protowire.BytesType {
-				err = d.skip(f, end, what)
+				err = d.skipChecked(what, f, end, 0)
 				break
 			}
 			if vi.Type == nil {
@@ -789,7 +794,7 @@ func (d *decoder) valueInfo(vi *ValueInfo, end int64, depth int) error {
 			}
 			err = d.typeProto(vi.Type, f.end(), depth+1)
 		default:
-			err = d.skip(f, end, what)
+			err = d.skipChecked(what, f, end, 0)
 		}
 		if err != nil {
 			return err
@@ -811,7 +816,7 @@ func (d *decoder) typeProto(t *Type, end int64, depth int) error {
 			return err
 		}
 		if f.typ != protowire.BytesType {
-			if err := d.skip(f, end, what); err != nil {
+			if err := d.skipChecked(what, f, end, 0); err != nil {
 				return err
 			}
 			d.after(f)
@@ -871,7 +876,7 @@ func (d *decoder) innerType(t *Type, end int64, num protowire.Number, depth int)
 			if err := d.typeProto(t.Inner, f.end(), depth+1); err != nil {
 				return err
 			}
-		} else if err := d.skip(f, end, "TypeProto"); err != nil {
+		} else if err := d.skipChecked("TypeProto", f, end, 0); err != nil {
 			return err
 		}
 		d.after(f)
@@ -896,7 +901,7 @@ func (d *decoder) mapType(t *Type, end int64, depth int) error {
 			}
 			err = d.typeProto(t.Inner, f.end(), depth+1)
 		default:
-			err = d.skip(f, end, "TypeProto.Map")
+			err = d.skipChecked("TypeProto.Map", f, end, 0)
 		}
 		if err != nil {
 			return err
@@ -922,7 +927,7 @@ func (d *decoder) tensorType(t *Type, end int64) error {
 			t.HasShape = true
 			err = d.shape(t, f.end())
 		default:
-			err = d.skip(f, end, what)
+			err = d.skipChecked(what, f, end, 0)
 		}
 		if err != nil {
 			return err
@@ -947,7 +952,7 @@ func (d *decoder) shape(t *Type, end int64) error {
 				return err
 			}
 			t.Shape = append(t.Shape, dim)
-		} else if err := d.skip(f, end, what); err != nil {
+		} else if err := d.skipChecked(what, f, end, 0); err != nil {
 			return err
 		}
 		d.after(f)
@@ -973,11 +978,42 @@ func (d *decoder) dim(dim *Dim, end int64) error {
 				*dim = Dim{Kind: DimParam, Param: s}
 			}
 		default:
-			err = d.skip(f, end, what)
+			err = d.skipChecked(what, f, end, 0)
 		}
 		if err != nil {
 			return err
 		}
 		d.after(f)
 	}
+}
+
+// checkPacked checks the framing of a packed repeated number field of a
+// tensor without reading its values: fixed-size elements must fill it
+// exactly, and a run of varints must end on a final byte. (A varint
+// longer than 10 bytes in the middle of int32/int64/uint64 data is not
+// detected: that would mean reading the weights.)
+func (d *decoder) checkPacked(f field, tensor string) error {
+	switch f.num {
+	case tensorFloatData:
+		if f.n%4 != 0 {
+			return d.fail(f.start, ErrNotONNX, "tensor %q: packed float_data of %d bytes is not a multiple of 4", tensor, f.n)
+		}
+	case tensorDoubleData:
+		if f.n%8 != 0 {
+			return d.fail(f.start, ErrNotONNX, "tensor %q: packed double_data of %d bytes is not a multiple of 8", tensor, f.n)
+		}
+	case tensorInt32Data, tensorInt64Data, tensorUint64Data:
+		if f.n == 0 {
+			return nil
+		}
+		d.pos = f.end() - 1
+		b, err := d.bytes(1)
+		if err != nil {
+			return err
+		}
+		if b[0]&0x80 != 0 {
+			return d.fail(f.start, ErrNotONNX, "tensor %q: packed %s ends inside a varint", tensor, fieldName("TensorProto", f.num))
+		}
+	}
+	return nil
 }
