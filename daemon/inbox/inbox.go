@@ -124,9 +124,19 @@ type Watcher struct {
 	o       Options
 	entries map[string]*entry
 	// Done marks a name as claimed (consumer moved it away) or delivered.
-	delivered map[string]sig
+	delivered map[string]delivery
 	rescanNow chan struct{}
 	movedIn   chan string
+	// recheck is set during a periodic rescan: rejected entries are checked
+	// again (their external data may have arrived since) and ready ones
+	// still present long after delivery are delivered again (the
+	// consumer's claim failed, e.g. on a full disk).
+	recheck bool
+}
+
+type delivery struct {
+	sig sig
+	at  time.Time
 }
 
 // New returns a Watcher; call Run.
@@ -140,7 +150,7 @@ func New(o Options) *Watcher {
 	if o.Rescan <= 0 {
 		o.Rescan = 30 * time.Second
 	}
-	return &Watcher{o: o, entries: map[string]*entry{}, delivered: map[string]sig{},
+	return &Watcher{o: o, entries: map[string]*entry{}, delivered: map[string]delivery{},
 		rescanNow: make(chan struct{}, 1), movedIn: make(chan string, 256)}
 }
 
@@ -257,7 +267,9 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Event, ready chan<- struct
 			w.scan(ctx, out)
 		case <-rescan.C:
 			ensureWatch()
+			w.recheck = true
 			w.scan(ctx, out)
+			w.recheck = false
 		case <-tick.C:
 			w.evaluate(ctx, out)
 		}
@@ -361,14 +373,17 @@ func (w *Watcher) evaluate(ctx context.Context, out chan<- Event) {
 			e.movedIn = false
 			continue
 		}
-		if d, ok := w.delivered[name]; ok && d == cur {
-			continue // already handed out, consumer has not claimed it yet
+		if d, ok := w.delivered[name]; ok && d.sig == cur {
+			if !w.recheck || now.Sub(d.at) < w.o.Rescan {
+				continue // already handed out, consumer has not claimed it yet
+			}
+			w.o.Log.Warn("model still in the inbox long after it was handed out; handing it out again", "file", name)
 		}
 		special := !cur.mode.IsRegular()
 		if !special && !e.movedIn && now.Sub(e.changedAt) < w.o.Settle {
 			continue
 		}
-		if e.reported {
+		if e.reported && !w.recheck {
 			continue
 		}
 		ev := Event{Name: name, Path: p, Size: cur.size, ModTime: cur.mtime, Dev: cur.dev, Ino: cur.ino, MovedIn: e.movedIn}
@@ -380,11 +395,14 @@ func (w *Watcher) evaluate(ctx context.Context, out chan<- Event) {
 				e.changedAt = now
 				continue
 			}
+			if e.reported && err.Error() == e.lastErr {
+				continue // rechecked, same verdict: already reported
+			}
 			ev.Kind, ev.Err = Rejected, err
-			e.reported = true
+			e.reported, e.lastErr = true, err.Error()
 		} else {
 			ev.Kind = Ready
-			w.delivered[name] = cur
+			w.delivered[name] = delivery{sig: cur, at: now}
 		}
 		select {
 		case out <- ev:

@@ -269,3 +269,67 @@ func TestIgnoredNames(t *testing.T) {
 		}
 	}
 }
+
+// A rejected file whose verdict changes without the file changing (its
+// external data arrived) is picked up by the periodic rescan; a verdict
+// that stays the same is not reported again.
+func TestRecheckOnRescan(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "inbox")
+	os.MkdirAll(dir, 0o755)
+	flag := filepath.Join(t.TempDir(), "data-arrived")
+	check := func(f *os.File, path string) error {
+		if _, err := os.Stat(flag); err != nil {
+			return errors.New("external data missing")
+		}
+		return nil
+	}
+	os.WriteFile(filepath.Join(dir, "m.onnx"), testmodels.TinyCNN, 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan Event, 64)
+	w := New(Options{Dir: dir, Settle: 100 * time.Millisecond, Rescan: 300 * time.Millisecond, Check: check})
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, out, nil) }()
+	defer func() { cancel(); <-done }()
+	ev := <-out
+	if ev.Kind != Rejected {
+		t.Fatalf("first event %v, want rejected", ev.Kind)
+	}
+	select {
+	case ev := <-out:
+		t.Fatalf("same verdict reported again: %v %v", ev.Kind, ev.Err)
+	case <-time.After(time.Second): // three rescans
+	}
+	os.WriteFile(flag, nil, 0o644)
+	select {
+	case ev := <-out:
+		if ev.Kind != Ready {
+			t.Fatalf("after the data arrived: %v %v, want ready", ev.Kind, ev.Err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("not rechecked by the periodic rescan")
+	}
+}
+
+// A ready file the consumer did not take away (its claim failed) is handed
+// out again by a later periodic rescan.
+func TestRedeliverUnclaimed(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "inbox")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "m.onnx"), testmodels.TinyCNN, 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan Event, 64)
+	w := New(Options{Dir: dir, Settle: 100 * time.Millisecond, Rescan: 300 * time.Millisecond, Check: onnxCheck})
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, out, nil) }()
+	defer func() { cancel(); <-done }()
+	for i := 0; i < 2; i++ {
+		select {
+		case ev := <-out:
+			if ev.Kind != Ready {
+				t.Fatalf("event %d: %v %v", i, ev.Kind, ev.Err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("event %d: the unclaimed model was not handed out again", i)
+		}
+	}
+}
