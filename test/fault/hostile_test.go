@@ -33,7 +33,7 @@ const (
 type hcase struct {
 	group string
 	name  string
-	data  []byte             // written with a dot-temp + rename
+	data  []byte               // written with a dot-temp + rename
 	make  func(p string) error // or made by this (p = inbox path)
 	want  string
 }
@@ -204,7 +204,7 @@ func hostileCases(t *testing.T, e *env, outside string) []hcase {
 		cat(pbVarint(1, 8), pbBytes(7, nil)),
 		cat(pbStr(1, "foo.proto"), pbStr(2, "pkg")),
 		pbVarint(100, 1),
-		cat(pbVarint(1, 4), pbVarint(2, 1), pbBytes(9, make([]byte, 16))), // a TensorProto
+		cat(pbVarint(1, 4), pbVarint(2, 1), pbBytes(9, make([]byte, 16))),   // a TensorProto
 		cat(pbVarint(1, 8), pbBytes(8, cat(pbStr(1, ""), pbVarint(2, 17)))), // opset, no graph
 		pbBytes(7, pbBytes(7, pbBytes(7, nil))),
 		bytes.Repeat(pbVarint(1, 8), 1000),
@@ -244,7 +244,7 @@ func hostileCases(t *testing.T, e *env, outside string) []hcase {
 		onnxModel(deep, pbBytes(11, valueInfo("X", dimV(1))), pbBytes(12, valueInfo("Y", dimV(1)))),
 		cat(pbVarint(1, 1<<62), pbBytes(7, pbStr(2, "g")), pbBytes(8, cat(pbStr(1, ""), pbVarint(2, 1<<62)))),
 		append(cat(pbVarint(1, 8), []byte{0x3a}), protowire1e18()...), // graph claims 10^18 bytes
-		bytes.Repeat([]byte{0x80}, 4096),                               // unterminated varint
+		bytes.Repeat([]byte{0x80}, 4096), // unterminated varint
 	}
 	for i, b := range absurd {
 		add(hcase{group: "absurd", name: fmt.Sprintf("absurd-%02d.onnx", i), data: b, want: wantAny})
