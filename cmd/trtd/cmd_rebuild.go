@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -17,6 +18,7 @@ func init() {
 		Name:    "rebuild",
 		Summary: "rebuild engines that a JetPack or TensorRT upgrade invalidated",
 		Usage: `Usage: trtd rebuild --stale [--dry-run] [--config PATH]
+       trtd rebuild --fingerprint [--config PATH]
 
 Reads every <name>.engine.json in the outbox and compares the TensorRT
 version, GPU, compute capability, L4T release and plugin libraries it
@@ -25,12 +27,17 @@ engine is rebuilt from the model trtd kept of its job: the model (with its
 settings file) is placed in the inbox, where the running daemon builds it
 again and replaces the engine. The daemon does the same by itself at start.
 
+--fingerprint prints, as JSON, the builder fingerprint engines are compared
+against (TensorRT version, GPU, compute capability, L4T release); offload
+peers are asked for it over ssh before a model is sent to them.
+
 Exit status: 0 when nothing is stale or every stale engine was requeued,
 1 when some could not be (the reason is printed), 2 on a usage error.
 
 Examples:
   trtd rebuild --stale --dry-run
-  sudo trtd rebuild --stale`,
+  sudo trtd rebuild --stale
+  trtd rebuild --fingerprint`,
 		Run: runRebuild,
 	})
 }
@@ -40,11 +47,12 @@ func runRebuild(ctx context.Context, e *Env, args []string) int {
 	cfgPath := fs.String("config", "", "config file")
 	stale := fs.Bool("stale", false, "rebuild every engine this device's TensorRT can no longer run")
 	dry := fs.Bool("dry-run", false, "list stale engines, change nothing")
+	fingerprint := fs.Bool("fingerprint", false, "print this device's builder fingerprint as JSON")
 	if code, done := parse(fs, args); done {
 		return code
 	}
-	if !*stale || fs.NArg() > 0 {
-		fmt.Fprintln(e.Stderr, "trtd rebuild: say --stale (see trtd rebuild -h)")
+	if *stale == *fingerprint || fs.NArg() > 0 {
+		fmt.Fprintln(e.Stderr, "trtd rebuild: say --stale or --fingerprint (see trtd rebuild -h)")
 		return 2
 	}
 	cfg, err := loadConfig(*cfgPath)
@@ -69,6 +77,17 @@ func runRebuild(ctx context.Context, e *Env, args []string) int {
 		fmt.Fprintf(e.Stderr, "trtd rebuild: warning: %v; the L4T release is not compared\n", err)
 	}
 	cur := provenance.Current{Builder: b, L4T: l4t, Plugins: provenance.PluginHashes(b)}
+	if *fingerprint {
+		enc := json.NewEncoder(e.Stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(struct {
+			Builder     protocol.Builder  `json:"builder"`
+			L4T         string            `json:"l4t,omitempty"`
+			Plugins     map[string]string `json:"plugins,omitempty"`
+			Fingerprint string            `json:"fingerprint"`
+		}{b, l4t, cur.Plugins, b.Fingerprint()})
+		return 0
+	}
 	dirs := provenance.Dirs{Inbox: cfg.Paths.Inbox, Outbox: cfg.Paths.Outbox, State: cfg.Paths.State}
 	acts, err := provenance.RequeueStale(e.Log, dirs, cur, *dry)
 	code := 0
