@@ -382,7 +382,7 @@ func TestDeriveShapes(t *testing.T) {
 			[]*Type{ty(Float, "N", 3, 224, 224), ty(Float, 64, 3, 7, 7)}, nil, "FLOAT[N 64 112 112]"},
 		{"maxpool ceil", &Node{OpType: "MaxPool", Attributes: []*Attribute{ints("kernel_shape", 3, 3), ints("strides", 2, 2), {Name: "ceil_mode", I: 1}}},
 			[]*Type{ty(Float, 1, 64, 112, 112)}, nil, "FLOAT[1 64 56 56]"},
-		{"broadcast", &Node{OpType: "Add"}, []*Type{ty(Float, "N", 1, 4), ty(Float, 3, 1)}, nil, "FLOAT[N 3 4]"},
+		{"broadcast", &Node{OpType: "Add", Inputs: []string{"a", "b"}}, []*Type{ty(Float, "N", 1, 4), ty(Float, 3, 1)}, nil, "FLOAT[N 3 4]"},
 		{"gemm transB", &Node{OpType: "Gemm", Attributes: []*Attribute{{Name: "transB", I: 1}}},
 			[]*Type{ty(Float, 1, 25088), ty(Float, 4096, 25088)}, nil, "FLOAT[1 4096]"},
 		{"matmul batch", &Node{OpType: "MatMul"}, []*Type{ty(Float, "B", 8, 5, 64), ty(Float, 64, 16)}, nil, "FLOAT[B 8 5 16]"},
