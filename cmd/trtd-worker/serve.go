@@ -73,17 +73,30 @@ func serve(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, log *
 	if err := enterWorkDir(&req); err != nil {
 		return em.result(&protocol.Result{Class: protocol.ClassBadRequest, Message: err.Error()})
 	}
-	backend, b, msg := choose(ctx, req, topts, xopts)
-	var res *protocol.Result
-	switch backend {
-	case "api":
-		res = trt.Build(ctx, req, topts)
-	case "trtexec":
-		res = trtexec.Build(ctx, req, xopts)
-	default:
-		res = &protocol.Result{Class: protocol.ClassBuilderUnavailable, Message: msg, Builder: b}
+	return em.result(build(ctx, req, topts, xopts))
+}
+
+// build runs the request on the backend it names; for auto, the API first
+// (one builder, no separate probe: a CUDA context costs hundreds of MB on a
+// Nano) and trtexec when the API cannot build here.
+func build(ctx context.Context, req protocol.Request, topts trt.Options, xopts trtexec.Options) *protocol.Result {
+	var reasons []string
+	var apiRes *protocol.Result
+	if req.Backend != "trtexec" {
+		res := trt.Build(ctx, req, topts)
+		if res.Class != protocol.ClassBuilderUnavailable || req.Backend == "api" {
+			return res
+		}
+		apiRes = res
+		reasons = append(reasons, strings.TrimPrefix(res.Message, trt.ErrNoTensorRT.Error()+": "))
 	}
-	return em.result(res)
+	res := trtexec.Build(ctx, req, xopts)
+	if res.Class != protocol.ClassBuilderUnavailable || apiRes == nil {
+		return res
+	}
+	reasons = append(reasons, strings.TrimPrefix(res.Message, "TensorRT not available on this machine: "))
+	apiRes.Message = "TensorRT not available on this machine: " + strings.Join(reasons, "; ")
+	return apiRes
 }
 
 // probe reports the backend the request would use, or why none works.
