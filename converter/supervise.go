@@ -2,7 +2,6 @@ package converter
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -178,9 +177,19 @@ func (w *Worker) RunWorker(ctx context.Context, req protocol.Request, sb Sandbox
 	}
 	errTail := &tail{limit: limit}
 
+	// The request goes through a pipe written only after the sandbox has
+	// the worker (on cgroup v1 the pid is moved after start; memory the
+	// worker touches before that would be charged to the daemon).
+	stdinR, stdinW, err := os.Pipe()
+	if err != nil {
+		run.Class, run.Reason = protocol.ClassCrashed, err.Error()
+		return run
+	}
+	defer stdinW.Close()
+	defer stdinR.Close()
 	cmd := exec.Command(w.Path)
 	cmd.Dir = req.WorkDir
-	cmd.Stdin = bytes.NewReader(body)
+	cmd.Stdin = stdinR
 	cmd.Env = w.Env
 	if cmd.Env == nil {
 		cmd.Env = Env()
@@ -201,7 +210,7 @@ func (w *Worker) RunWorker(ctx context.Context, req protocol.Request, sb Sandbox
 	if err := startLocked(cmd); err != nil && cmd.SysProcAttr.Cloneflags != 0 {
 		// Kernels or containers without network namespaces: run without.
 		log.Warn("cannot give the worker a private network namespace; running it with the host network", "err", err)
-		cmd = rebuild(cmd, stdout)
+		cmd = rebuild(cmd)
 		stdout, _ = cmd.StdoutPipe()
 		cmd.SysProcAttr.Cloneflags = 0
 		err = startLocked(cmd)
@@ -216,6 +225,7 @@ func (w *Worker) RunWorker(ctx context.Context, req protocol.Request, sb Sandbox
 		}
 		return run
 	}
+	stdinR.Close()
 	pid := cmd.Process.Pid
 	if w.OOMScoreAdj != 0 {
 		if err := os.WriteFile("/proc/"+strconv.Itoa(pid)+"/oom_score_adj", []byte(strconv.Itoa(w.OOMScoreAdj)), 0); err != nil {
@@ -223,6 +233,10 @@ func (w *Worker) RunWorker(ctx context.Context, req protocol.Request, sb Sandbox
 		}
 	}
 	sb.Started(pid)
+	go func() {
+		stdinW.Write(body)
+		stdinW.Close()
+	}()
 
 	// Events from stdout.
 	var result *protocol.Result
@@ -328,12 +342,9 @@ func startLocked(cmd *exec.Cmd) error {
 }
 
 // rebuild clones a command that failed to start so it can be tried again.
-func rebuild(old *exec.Cmd, _ io.Reader) *exec.Cmd {
+func rebuild(old *exec.Cmd) *exec.Cmd {
 	c := exec.Command(old.Path, old.Args[1:]...)
 	c.Dir, c.Env, c.Stdin, c.Stderr = old.Dir, old.Env, old.Stdin, old.Stderr
-	if r, ok := old.Stdin.(*bytes.Reader); ok {
-		r.Seek(0, io.SeekStart)
-	}
 	sp := *old.SysProcAttr
 	c.SysProcAttr = &sp
 	return c

@@ -79,7 +79,8 @@ type Swap struct {
 	Dir     string `toml:"dir"`
 	MaxSize Size   `toml:"max_size"`
 	Reserve Size   `toml:"reserve"`
-	// Priority of the swapfile; -1 puts it below every zram device.
+	// Priority of the swapfile; -1 puts it below every swap device trtd does
+	// not own (zram included), so RAM compression is used first.
 	Priority    int      `toml:"priority"`
 	IdleRelease Duration `toml:"idle_release"`
 }
@@ -363,7 +364,7 @@ func (c *Config) validate() error {
 		bad("guard.interval: %s is too short (minimum 10ms)", c.Guard.Interval)
 	}
 	if c.Swap.Priority > 32767 || c.Swap.Priority < -1 {
-		bad("swap.priority: %d is not in -1..32767 (-1 = below every zram device)", c.Swap.Priority)
+		bad("swap.priority: %d is not in -1..32767 (-1 = below every other swap device)", c.Swap.Priority)
 	}
 	if c.Validation.ATol < 0 || c.Validation.RTol < 0 {
 		bad("validate.atol/rtol: must not be negative")
