@@ -5,29 +5,39 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/converter/opsupport"
+	"github.com/trtd/trtd/converter/planner"
+	"github.com/trtd/trtd/daemon/sysinfo"
 )
 
 func init() {
 	register(&command{
 		Name:    "inspect",
 		Summary: "summarize an ONNX model without loading its weights",
-		Usage: `Usage: trtd inspect MODEL [--json] [--trt VERSION]
+		Usage: `Usage: trtd inspect MODEL [--json] [--trt VERSION] [--platform NAME] [--config PATH]
 
 Reads MODEL's structure without loading its weights (a 500 MB model costs a
 few MiB) and prints the producer, opsets, inputs and outputs (dynamic dims
 marked with *), parameter count, weight bytes, op histogram and external data.
 It then lists the ops that the ONNX parser of the TensorRT installed here
-(or of --trt VERSION) cannot import, before a build fails on them.
+(or of --trt VERSION) cannot import, before a build fails on them, and the
+planner's estimate of each build stage's peak memory (stages from the config,
+fixed costs of this board, or of --platform nano|tx2|xavier|orin|thor|dgpu).
 
 With --json the same as one JSON object. These fields are stable:
 ir_version, opset (domain -> version, "" = ai.onnx), producer {name, version},
 inputs and outputs ([{name, dtype, shape}], shape items are integers for fixed
 dims, strings for symbolic ones, null for unknown ones), node_count, op_counts,
 initializers {count, bytes}; plus weight_bytes, parameters, dynamic_inputs,
-external_data and tensorrt {version, table, exact, unsupported, opset_warning}.
+external_data, tensorrt {version, table, exact, unsupported, opset_warning}
+and build_memory {platform, stages [{name, kind, device_bytes, host_bytes,
+peak_bytes}]}.
 
 Exit status: 0 ok, 1 the model is unreadable, 2 usage error.
 
@@ -53,13 +63,32 @@ type trtCheck struct {
 
 type inspectJSON struct {
 	onnx.Summary
-	TensorRT *trtCheck `json:"tensorrt"`
+	TensorRT    *trtCheck    `json:"tensorrt"`
+	BuildMemory *buildMemory `json:"build_memory"`
+}
+
+// buildMemory is the planner's estimate of each stage's peak.
+type buildMemory struct {
+	Platform string        `json:"platform"`
+	Stages   []stageMemory `json:"stages"`
+	Notes    []string      `json:"notes"`
+	Error    string        `json:"error,omitempty"`
+}
+
+type stageMemory struct {
+	Name        string `json:"name"`
+	Kind        string `json:"kind"`
+	DeviceBytes int64  `json:"device_bytes"` // must stay in RAM / GPU memory
+	HostBytes   int64  `json:"host_bytes"`   // may be paged out to swap
+	PeakBytes   int64  `json:"peak_bytes"`
 }
 
 func runInspect(ctx context.Context, e *Env, args []string) int {
 	fs := newFlagSet("inspect", e)
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	trt := fs.String("trt", "", "check op support against this TensorRT `VERSION` (e.g. 8.2, 8.6.1, 10.3) instead of the installed one")
+	platform := fs.String("platform", "", "estimate build memory with the fixed costs of this `NAME` (nano, tx2, xavier, orin, thor, dgpu) instead of this machine's")
+	cfgPath := fs.String("config", "", "config file whose stages are estimated (default /etc/trtd/config.toml or built-in defaults)")
 	if code, done := parse(fs, args); done {
 		return code
 	}
@@ -79,10 +108,11 @@ func runInspect(ctx context.Context, e *Env, args []string) int {
 		fmt.Fprintf(e.Stderr, "trtd inspect: --trt %s: %s\n", *trt, check.Error)
 		return 2
 	}
+	mem := estimateMemory(m, s, check, *platform, *cfgPath, "/")
 	if *asJSON {
 		enc := json.NewEncoder(e.Stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(inspectJSON{Summary: s, TensorRT: check}); err != nil {
+		if err := enc.Encode(inspectJSON{Summary: s, TensorRT: check, BuildMemory: mem}); err != nil {
 			fmt.Fprintf(e.Stderr, "trtd inspect: %v\n", err)
 			return 1
 		}
@@ -94,7 +124,93 @@ func runInspect(ctx context.Context, e *Env, args []string) int {
 		return 1
 	}
 	writeCheck(e.Stdout, check)
+	writeMemory(e.Stdout, mem)
 	return 0
+}
+
+// platformOf names this machine's platform the way the planner does, from
+// the device tree (Jetson) or the NVIDIA driver (dGPU), without the full
+// device diagnosis; "nano" (the smallest target) when neither is found.
+func platformOf(root string) string {
+	if b, err := os.ReadFile(filepath.Join(root, "proc/device-tree/compatible")); err == nil {
+		c := string(b)
+		for soc, name := range map[string]string{"tegra210": "nano", "tegra186": "tx2", "tegra194": "xavier", "tegra234": "orin", "tegra264": "thor"} {
+			if strings.Contains(c, "nvidia,"+soc) {
+				return name
+			}
+		}
+		if strings.Contains(c, "nvidia,tegra") {
+			return "jetson"
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "proc/driver/nvidia/version")); err == nil {
+		return "dgpu"
+	}
+	return "nano"
+}
+
+// estimateMemory runs the planner's per-stage estimate on the model.
+// Dynamic input dims count as 1 (a sidecar gives the real sizes).
+func estimateMemory(m *onnx.Model, s onnx.Summary, check *trtCheck, platform, cfgPath, root string) *buildMemory {
+	mem := &buildMemory{Platform: platform, Stages: []stageMemory{}, Notes: []string{}}
+	if mem.Platform == "" {
+		mem.Platform = platformOf(root)
+	}
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		mem.Error = err.Error()
+		return mem
+	}
+	var inputBytes int64
+	for _, v := range m.Inputs() {
+		n := int64(1)
+		dims, _ := v.Shape()
+		for _, d := range dims {
+			if d.Kind == onnx.DimValue && d.Value > 0 {
+				n *= d.Value
+			}
+		}
+		size := int64(4)
+		if v.Type != nil && v.Type.Elem.Bits() >= 8 {
+			size = v.Type.Elem.Bits() / 8
+		}
+		inputBytes += n * size
+	}
+	facts := planner.ModelFacts{WeightBytes: s.WeightBytes, Params: s.Parameters, InputBytes: inputBytes,
+		Dynamic: len(s.DynamicInputs) > 0, NodeCount: s.NodeCount}
+	major := 0
+	if check != nil && check.Version != "" {
+		major, _ = strconv.Atoi(strings.SplitN(check.Version, ".", 2)[0])
+	}
+	over := sysinfo.EffectiveOverheads(cfg.Overheads, mem.Platform)
+	for _, st := range cfg.Stages {
+		if st.Kind == "offload" {
+			continue
+		}
+		dev, host := planner.Estimate(facts, st, over, major)
+		mem.Stages = append(mem.Stages, stageMemory{Name: st.Name, Kind: st.Kind, DeviceBytes: dev, HostBytes: host, PeakBytes: dev + host})
+	}
+	if facts.Dynamic {
+		mem.Notes = append(mem.Notes, "dynamic dims counted as 1: give their sizes in the model's sidecar .toml for a real estimate")
+	}
+	if major == 0 {
+		mem.Notes = append(mem.Notes, "TensorRT version unknown: cuDNN/cuBLAS assumed on by default")
+	}
+	return mem
+}
+
+func writeMemory(w io.Writer, mem *buildMemory) {
+	if mem.Error != "" {
+		fmt.Fprintf(w, "build memory: not estimated: %s\n", mem.Error)
+		return
+	}
+	fmt.Fprintf(w, "build memory (planner estimate, %s fixed costs):\n", mem.Platform)
+	for _, st := range mem.Stages {
+		fmt.Fprintf(w, "  %-10s peak %9s  (device %s + pageable host %s)\n", st.Name, onnx.HumanBytes(st.PeakBytes), onnx.HumanBytes(st.DeviceBytes), onnx.HumanBytes(st.HostBytes))
+	}
+	for _, n := range mem.Notes {
+		fmt.Fprintf(w, "  note: %s\n", n)
+	}
 }
 
 // checkOps checks the model's ops against the TensorRT version given, or

@@ -154,3 +154,49 @@ func TestCheckOpsDetection(t *testing.T) {
 		t.Errorf("detected: %+v", c)
 	}
 }
+
+func TestPlatformOf(t *testing.T) {
+	write := func(root, rel, content string) {
+		p := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nano, orin, dgpu, none := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
+	write(nano, "proc/device-tree/compatible", "nvidia,p3450-0000\x00nvidia,jetson-nano\x00nvidia,tegra210\x00")
+	write(orin, "proc/device-tree/compatible", "nvidia,p3768-0000+p3767-0005\x00nvidia,tegra234\x00")
+	write(dgpu, "proc/driver/nvidia/version", "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15\n")
+	for root, want := range map[string]string{nano: "nano", orin: "orin", dgpu: "dgpu", none: "nano"} {
+		if got := platformOf(root); got != want {
+			t.Errorf("platformOf(%s) = %s, want %s", root, got, want)
+		}
+	}
+}
+
+func TestEstimateMemory(t *testing.T) {
+	m, err := onnx.Open(inspectModel(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := m.Summary()
+	nano := estimateMemory(m, s, &trtCheck{Version: "8.2.1"}, "nano", "", t.TempDir())
+	orin := estimateMemory(m, s, &trtCheck{Version: "8.2.1"}, "orin", "", t.TempDir())
+	if nano.Error != "" || len(nano.Stages) == 0 || len(nano.Stages) != len(orin.Stages) {
+		t.Fatalf("estimate: %+v", nano)
+	}
+	for i, st := range nano.Stages {
+		if st.PeakBytes <= 0 || st.PeakBytes != st.DeviceBytes+st.HostBytes {
+			t.Errorf("stage %s: %+v", st.Name, st)
+		}
+		// Orin's cuDNN/cuBLAS cost more than the Nano's.
+		if st.Kind == "build" && i == 0 && orin.Stages[i].PeakBytes <= st.PeakBytes {
+			t.Errorf("stage %s: orin %d <= nano %d", st.Name, orin.Stages[i].PeakBytes, st.PeakBytes)
+		}
+	}
+	if len(nano.Notes) == 0 || !strings.Contains(nano.Notes[0], "dynamic") {
+		t.Errorf("notes = %v", nano.Notes)
+	}
+}
