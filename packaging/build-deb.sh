@@ -27,7 +27,7 @@ DEB_MAINTAINER=$(sed -n "s/^maintainer: //p" packaging/nfpm.yaml)
 deb_version() {
 	local v=${1#v} dirty=""
 	if [[ $v == *-dirty ]]; then dirty=1; v=${v%-dirty}; fi
-	if [[ $v =~ ^[0-9] ]]; then
+	if [[ $v =~ ^[0-9]+(\.[0-9]+)+ ]]; then # from a tag (a bare hash has no dots)
 		if [[ $v =~ ^(.*)-([0-9]+)-g([0-9a-f]+)$ ]]; then
 			v="${BASH_REMATCH[1]}+${BASH_REMATCH[2]}.g${BASH_REMATCH[3]}"
 		fi
