@@ -346,7 +346,7 @@ func memoryPlot(r *Report) (template.HTML, string) {
 	pw, ph := W-ml-mr, H-mt-mb
 	total := spans[len(spans)-1].x1
 	var ymax float64
-	hasGPU, hasRSS, hasLimit, hasRAM := false, false, false, false
+	hasGPU, hasRSS, hasLimit, hasRAM, hasSwap := false, false, false, false, false
 	for _, s := range spans {
 		if s.a.Memory == nil {
 			continue
@@ -358,8 +358,9 @@ func memoryPlot(r *Report) (template.HTML, string) {
 			}
 			if tot > 0 {
 				hasRAM = true
+				// RAM size is not in the scale: on a big machine it would
+				// squash what matters (used vs the guard's kill line).
 				ymax = math.Max(ymax, float64(tot-p.MemAvailable+p.SwapUsed))
-				ymax = math.Max(ymax, float64(tot))
 				if s.a.Memory.FloorBytes > 0 {
 					hasLimit = true
 					ymax = math.Max(ymax, float64(tot+p.SwapUsed+p.SwapFree-s.a.Memory.FloorBytes))
@@ -369,6 +370,7 @@ func memoryPlot(r *Report) (template.HTML, string) {
 			ymax = math.Max(ymax, float64(p.WorkerRSS))
 			ymax = math.Max(ymax, float64(p.GPUUsed))
 			hasGPU = hasGPU || p.GPUUsed > 0
+			hasSwap = hasSwap || p.SwapUsed > 0 || p.SwapFree > 0
 			hasRSS = hasRSS || p.WorkerRSS > 0
 		}
 	}
@@ -377,6 +379,22 @@ func memoryPlot(r *Report) (template.HTML, string) {
 	}
 	ystep, yunit, ydiv := niceBytes(ymax * 1.06 / 5)
 	ytop := math.Ceil(ymax*1.06/ystep) * ystep
+	// The RAM size line is drawn only where it falls inside the plot.
+	sizeShown := hasRAM
+	for _, s := range spans {
+		if s.a.Memory == nil {
+			continue
+		}
+		for _, q := range s.a.Memory.Samples {
+			tot := q.MemTotal
+			if tot == 0 {
+				tot = dev.MemTotal
+			}
+			if float64(tot) > ytop {
+				sizeShown = false
+			}
+		}
+	}
 	xstep := niceTime(total / 8)
 	X := func(ms float64) float64 { return ml + ms/total*pw }
 	Y := func(b float64) float64 { return mt + ph - b/ytop*ph }
@@ -456,7 +474,9 @@ func memoryPlot(r *Report) (template.HTML, string) {
 			p(`<polyline points="%s" fill="none" stroke="%s" stroke-width="1.5"/>`, strings.Join(top, " "), colSwapLine)
 			p(`<polygon points="%s %s %s" fill="%s" stroke="none"/>`, pt(xa, base), strings.Join(ram, " "), pt(xb, base), colRAMFill)
 			p(`<polyline points="%s" fill="none" stroke="%s" stroke-width="1.5"/>`, strings.Join(ram, " "), colRAMLine)
-			p(`<polyline points="%s" fill="none" stroke="%s" stroke-width="1" stroke-dasharray="2 3"/>`, strings.Join(size, " "), colRAMSize)
+			if sizeShown {
+				p(`<polyline points="%s" fill="none" stroke="%s" stroke-width="1" stroke-dasharray="2 3"/>`, strings.Join(size, " "), colRAMSize)
+			}
 		} else {
 			p(`<polygon points="%s %s %s" fill="%s" stroke="none"/>`, pt(xa, base), strings.Join(top, " "), pt(xb, base), colSwapFill)
 		}
@@ -503,9 +523,13 @@ func memoryPlot(r *Report) (template.HTML, string) {
 	}
 	if hasRAM {
 		sw("area", colRAMFill, "RAM used (total − MemAvailable)")
-		sw("area", colSwapFill, "swap used (stacked on RAM)")
-		sw("dot", colRAMSize, "RAM size")
-	} else {
+		if hasSwap {
+			sw("area", colSwapFill, "swap used (stacked on RAM)")
+		}
+		if sizeShown {
+			sw("dot", colRAMSize, "RAM size")
+		}
+	} else if hasSwap {
 		sw("area", colSwapFill, "swap used")
 	}
 	if hasLimit {
