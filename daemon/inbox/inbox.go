@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -132,6 +133,10 @@ type Watcher struct {
 	// still present long after delivery are delivered again (the
 	// consumer's claim failed, e.g. on a full disk).
 	recheck bool
+	// link is the inbox path's symlink target when trtd started ("" when
+	// it is a real directory): an admin may point the inbox elsewhere, but
+	// a directory later replaced by a link is not followed.
+	link string
 }
 
 type delivery struct {
@@ -168,6 +173,7 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Event, ready chan<- struct
 	if err := os.MkdirAll(w.o.Dir, 0o755); err != nil {
 		return fmt.Errorf("inbox %s: %w", w.o.Dir, err)
 	}
+	w.link, _ = os.Readlink(w.o.Dir)
 	var (
 		fw        *fsnotify.Watcher
 		mv        *movedInWatch
@@ -291,7 +297,24 @@ func (w *Watcher) tickInterval() time.Duration {
 // same name is considered afresh (the consumer calls it after claiming).
 func (w *Watcher) Forget(name string) { delete(w.entries, name) }
 
+// dirOK reports whether the inbox path still is what it was at start: a
+// directory replaced by a symbolic link (to anywhere) is not read.
+func (w *Watcher) dirOK() bool {
+	l, err := os.Readlink(w.o.Dir)
+	if err != nil {
+		return w.link == "" || !errors.Is(err, syscall.EINVAL)
+	}
+	if l != w.link {
+		w.o.Log.Warn("the inbox was replaced by a symbolic link; not reading it", "dir", w.o.Dir, "target", l)
+		return false
+	}
+	return true
+}
+
 func (w *Watcher) scan(ctx context.Context, out chan<- Event) {
+	if !w.dirOK() {
+		return
+	}
 	ents, err := os.ReadDir(w.o.Dir)
 	if err != nil {
 		w.o.Log.Warn("cannot read inbox", "dir", w.o.Dir, "err", err)
@@ -354,6 +377,9 @@ func (w *Watcher) touch(name string, movedIn bool) {
 
 // evaluate decides every entry that has settled.
 func (w *Watcher) evaluate(ctx context.Context, out chan<- Event) {
+	if len(w.entries) == 0 || !w.dirOK() {
+		return
+	}
 	names := make([]string, 0, len(w.entries))
 	for n := range w.entries {
 		names = append(names, n)

@@ -333,3 +333,31 @@ func TestRedeliverUnclaimed(t *testing.T) {
 		}
 	}
 }
+
+// An inbox directory replaced by a symbolic link is not read: a model in
+// the link's target stays where it is.
+func TestInboxReplacedByLink(t *testing.T) {
+	h := start(t, 100*time.Millisecond, nil)
+	elsewhere := t.TempDir()
+	os.WriteFile(filepath.Join(elsewhere, "x.onnx"), testmodels.TinyCNN, 0o644)
+	os.RemoveAll(h.dir)
+	if err := os.Symlink(elsewhere, h.dir); err != nil {
+		t.Fatal(err)
+	}
+	h.w.Rescan()
+	h.none(2 * time.Second)
+}
+
+// An inbox that is a symbolic link from the start (set up by the admin) is
+// used.
+func TestInboxLinkAtStart(t *testing.T) {
+	real := t.TempDir()
+	os.WriteFile(filepath.Join(real, "x.onnx"), testmodels.TinyCNN, 0o644)
+	h := start(t, 100*time.Millisecond, func(dir string) {
+		os.Remove(dir)
+		os.Symlink(real, dir)
+	})
+	if ev := h.next(5 * time.Second); ev.Kind != Ready {
+		t.Fatalf("%v %v", ev.Kind, ev.Err)
+	}
+}
