@@ -12,7 +12,7 @@ func init() {
 	register(&command{
 		Name:    "split",
 		Summary: "split an ONNX model into K sub-models run in sequence",
-		Usage: `Usage: trtd split MODEL --parts K --out DIR [--json]
+		Usage: `Usage: trtd split MODEL --parts K --out DIR [--json] [--sync]
 
 Splits MODEL's graph into K parts at cuts chosen in topological order: the
 largest part's weights stay within 10% of the best possible, and among such
@@ -22,6 +22,9 @@ inputs to the model's inputs or to earlier parts' outputs. Weights are copied
 file to file by byte range, so memory stays at a few MiB whatever the model's
 size. This is what the ladder's "segmented" stage builds; docs/SEGMENTED.md
 tells how to run the parts in sequence.
+
+Like cp, it leaves the writing back to the kernel; --sync fsyncs the parts
+and the manifest before exiting.
 
 Prints one line per part (nodes, weight bytes, inputs, outputs) and the
 bytes crossing each cut; with --json, the manifest.
@@ -40,6 +43,7 @@ func runSplit(ctx context.Context, e *Env, args []string) int {
 	k := fs.Int("parts", 2, "number of parts `K`")
 	out := fs.String("out", "", "output `DIR` (created if missing)")
 	asJSON := fs.Bool("json", false, "print the manifest as JSON")
+	sync := fs.Bool("sync", false, "fsync the parts and the manifest before exiting")
 	if code, done := parse(fs, args); done {
 		return code
 	}
@@ -51,7 +55,7 @@ func runSplit(ctx context.Context, e *Env, args []string) int {
 		fmt.Fprintln(e.Stderr, "trtd split: --parts must be at least 1")
 		return 2
 	}
-	man, err := onnx.Split(fs.Arg(0), *k, *out)
+	man, err := onnx.SplitWith(fs.Arg(0), *k, *out, onnx.SplitOptions{Sync: *sync})
 	if err != nil {
 		fmt.Fprintf(e.Stderr, "trtd split: %v\n", err)
 		return 1

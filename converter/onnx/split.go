@@ -139,7 +139,23 @@ const unknownValueBytes = 1 << 40
 // The cuts follow the graph's topological order. They are chosen to keep the
 // largest part's weights within 10% of the best possible, and among those
 // cut sets, the bytes of the values crossing the cuts smallest.
+//
+// Split does not fsync what it writes (neither does cp): the parts are
+// intermediate files that a crashed build remakes in seconds from the
+// model. SplitWith with Sync set makes them durable before it returns.
 func Split(path string, k int, outDir string) (*Manifest, error) {
+	return SplitWith(path, k, outDir, SplitOptions{})
+}
+
+// SplitOptions tunes SplitWith.
+type SplitOptions struct {
+	// Sync fsyncs every part and the manifest (and the directory) before
+	// returning.
+	Sync bool
+}
+
+// SplitWith is Split with options.
+func SplitWith(path string, k int, outDir string, opt SplitOptions) (*Manifest, error) {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("onnx: split %s: %w: %s", path, ErrSplit, fmt.Sprintf(format, args...))
 	}
@@ -173,12 +189,26 @@ func Split(path string, k int, outDir string) (*Manifest, error) {
 		}
 		man.Parts[i].FileBytes = size
 	}
+	if opt.Sync {
+		// One fsync per part after all are written, so that the kernel
+		// writes them back together rather than part by part.
+		for _, pi := range man.Parts {
+			if err := syncFile(filepath.Join(outDir, pi.File)); err != nil {
+				return nil, fmt.Errorf("onnx: split %s: %w", path, err)
+			}
+		}
+	}
 	b, err := json.MarshalIndent(man, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("onnx: split %s: %w", path, err)
 	}
-	if err := writeFileAtomic(filepath.Join(outDir, ManifestFile), append(b, '\n')); err != nil {
+	if err := writeFileAtomic(filepath.Join(outDir, ManifestFile), append(b, '\n'), opt.Sync); err != nil {
 		return nil, fmt.Errorf("onnx: split %s: %w", path, err)
+	}
+	if opt.Sync {
+		if err := syncDir(outDir); err != nil {
+			return nil, fmt.Errorf("onnx: split %s: %w", path, err)
+		}
 	}
 	return man, nil
 }
@@ -899,16 +929,16 @@ func (p *splitPlan) manifest(path string, size int64) *Manifest {
 	return man
 }
 
-// writeFileAtomic writes b to path through a temporary file, fsync and
-// rename.
-func writeFileAtomic(path string, b []byte) error {
+// writeFileAtomic writes b to path through a temporary file (fsynced
+// when sync is set) and a rename.
+func writeFileAtomic(path string, b []byte, sync bool) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
 	_, err = f.Write(b)
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -924,4 +954,15 @@ func writeFileAtomic(path string, b []byte) error {
 		os.Remove(tmp)
 	}
 	return err
+}
+
+func syncDir(dir string) error { return syncFile(dir) }
+
+func syncFile(path string) error {
+	d, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

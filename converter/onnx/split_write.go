@@ -32,7 +32,7 @@ const copyThreshold = 64 << 10
 
 const writeBuffer = 256 << 10
 
-// writePart writes part i to path (through a temporary file and rename)
+// writePart writes part i to path (through a temporary file and a rename)
 // and returns its size.
 func (p *splitPlan) writePart(src *os.File, i int, path string) (int64, error) {
 	ext := map[string]*os.File{}
@@ -88,9 +88,6 @@ func (p *splitPlan) writePart(src *os.File, i int, path string) (int64, error) {
 	}
 	if err == nil && w.off != total {
 		err = fmt.Errorf("wrote %d bytes, planned %d", w.off, total)
-	}
-	if err == nil {
-		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
