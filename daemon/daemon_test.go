@@ -452,3 +452,38 @@ func TestKilledMidJobEachModelExactlyOnce(t *testing.T) {
 	}
 	noTemps(t, tr.root)
 }
+
+func TestSegmentedBuildPublishesPartsAndManifest(t *testing.T) {
+	tr := newTree(t, "")
+	stop := tr.runInProcess(t, "TRTD_FAKE_WORKER=fast=oom,lean=oom,minimal=oom,segmented=ok")
+	tr.drop(t, "seg.onnx", testmodels.SmallCNN)
+	r := tr.waitReport(t, "seg.onnx", 60*time.Second, report.OutcomeBuilt, report.OutcomeFailed)
+	if r.Outcome != report.OutcomeBuilt || r.Engine == nil || r.Engine.Stage != "segmented" {
+		t.Fatalf("outcome %s (%s)", r.Outcome, r.Reason)
+	}
+	if len(r.Engine.Parts) != 2 || r.Engine.Manifest != "seg.manifest.json" {
+		t.Fatalf("engine %+v", r.Engine)
+	}
+	b, err := os.ReadFile(filepath.Join(tr.cfg.Paths.Outbox, "seg.manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var man struct {
+		Parts []struct {
+			Engine string `json:"engine"`
+			File   string `json:"file"`
+		} `json:"parts"`
+		HowToRun string `json:"how_to_run"`
+	}
+	if err := json.Unmarshal(b, &man); err != nil || len(man.Parts) != 2 || man.Parts[0].Engine != "seg.part1.engine" || man.HowToRun == "" {
+		t.Fatalf("manifest %s (%v)", b, err)
+	}
+	for _, p := range r.Engine.Parts {
+		if _, err := os.Stat(filepath.Join(tr.cfg.Paths.Outbox, p.File)); err != nil {
+			t.Error(err)
+		}
+	}
+	tr.waitIdle(t, 10*time.Second)
+	stop()
+	noTemps(t, tr.root)
+}

@@ -443,7 +443,7 @@ func (d *Daemon) markUnavailable(reason string) {
 	d.mu.Unlock()
 }
 
-// splitter returns the graph splitter for segmented stages (nil: none).
+// splitter returns the graph splitter for segmented stages.
 func (d *Daemon) splitter() func(ctx context.Context, in converter.Input, parts int) ([]converter.Part, string, error) {
-	return nil
+	return splitModel
 }
