@@ -116,6 +116,7 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	t.Helper()
 	root := t.TempDir()
 	os.Chmod(root, 0o755)
+	os.Chmod(filepath.Dir(root), 0o755) // the worker may run as another user
 	e := &env{t: t, root: root, inbox: filepath.Join(root, "inbox"), outbox: filepath.Join(root, "outbox"),
 		state: filepath.Join(root, "state"), failed: filepath.Join(root, "failed"),
 		cfgPath: filepath.Join(root, "config.toml"), logPath: filepath.Join(root, "daemon.log"), settle: 200 * time.Millisecond}
