@@ -71,6 +71,8 @@ type Result struct {
 	Engine   string   // path of the engine (single-engine stages)
 	Parts    []string // engine paths of a segmented build
 	Manifest string
+	// Offload names the peer that built the engine, when one did.
+	Offload  string
 	Class    protocol.Class
 	Reason   string
 	Attempts []report.Attempt
@@ -249,8 +251,8 @@ func (w *Worker) offload(ctx context.Context, in Input, st config.Stage, h Hooks
 		a.Outcome, a.Reason = protocol.ClassBuilderUnavailable, reason
 		return a
 	}
-	a.Outcome = protocol.ClassOK
-	res.Engine = engine
+	a.Outcome, a.Reason = protocol.ClassOK, reason
+	res.Engine, res.Offload = engine, reason
 	return a
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/trtd/trtd/daemon/jobs"
 	"github.com/trtd/trtd/daemon/logging"
 	"github.com/trtd/trtd/daemon/notify"
+	"github.com/trtd/trtd/daemon/provenance"
 )
 
 // Options are what Run needs besides the config.
@@ -149,6 +150,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	d.probe(ctx)
+	d.requeueStale()
 
 	events := make(chan inbox.Event, 256)
 	w := inbox.New(inbox.Options{Dir: d.cfg.Paths.Inbox, Settle: d.cfg.Inbox.Settle.D(), Rescan: d.cfg.Inbox.Rescan.D(),
@@ -248,6 +250,28 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return nil
 		}
 		_ = idle
+	}
+}
+
+// requeueStale puts the kept models of engines that a TensorRT or JetPack
+// upgrade invalidated back into the inbox, to be rebuilt.
+func (d *Daemon) requeueStale() {
+	b := d.currentBuilder()
+	if b == nil {
+		return
+	}
+	l4t, _ := provenance.ReadL4T("/")
+	acts, err := provenance.RequeueStale(d.log, provenance.Dirs{Inbox: d.cfg.Paths.Inbox, Outbox: d.cfg.Paths.Outbox, State: d.cfg.Paths.State},
+		provenance.Current{Builder: *b, L4T: l4t, Plugins: provenance.PluginHashes(*b)}, false)
+	if err != nil {
+		d.log.Warn("stale engine check", "err", err)
+	}
+	for _, a := range acts {
+		if a.Skipped != "" {
+			d.log.Warn("stale engine not rebuilt", "engine", a.Name, "reason", a.Skipped)
+		} else {
+			d.log.Info("engine invalidated by an upgrade: rebuilding", "engine", a.Name, logging.KeyEvent, "stale_requeued")
+		}
 	}
 }
 

@@ -19,6 +19,8 @@ import (
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/jobs"
 	"github.com/trtd/trtd/daemon/logging"
+	"github.com/trtd/trtd/daemon/offload"
+	"github.com/trtd/trtd/daemon/provenance"
 )
 
 // process builds one job to its end: done, failed, waiting for a builder,
@@ -68,7 +70,7 @@ func (d *Daemon) process(ctx context.Context, j *jobs.Job) {
 			return
 		}
 	}
-	stages := side.Ladder(d.cfg.Stages)
+	stages := d.withOffload(side.Ladder(d.cfg.Stages))
 	shapes, warnings := resolveShapes(model, j.Name, side)
 	rep.Model.Warnings = warnings
 	for _, w := range warnings {
@@ -178,9 +180,7 @@ func (d *Daemon) build(ctx context.Context, j *jobs.Job, model *onnx.Model, stag
 	}
 	in := converter.Input{WorkDir: work, Model: j.Name, EngineDir: engineDir, Stages: stages, Start: plan.Start, Skip: plan.Skip,
 		Shapes: shapes, ValidateRuns: d.cfg.Worker.ValidateRuns, Backend: d.cfg.Worker.Backend, Trtexec: d.cfg.Worker.Trtexec}
-	if b := d.currentBuilder(); b != nil && b.Backend != "fake" {
-		in.TimingCache = filepath.Join(d.cfg.Paths.State, "timing", sanitize(b.TensorRT+"-sm"+b.ComputeCapability+"-"+b.GPU)+".cache")
-	}
+	in.TimingCache = d.timingCache(d.currentBuilder())
 	if side != nil {
 		in.Precision = side.Precision
 		in.WorkspaceCapMiB = int64(side.Workspace) >> 20
@@ -243,7 +243,42 @@ func (d *Daemon) build(ctx context.Context, j *jobs.Job, model *onnx.Model, stag
 		},
 		Split: d.splitter(),
 	}
+	if d.cfg.Offload.Enabled && len(d.cfg.Offload.Peers) > 0 {
+		hooks.Offload = offload.New(d.cfg, func() (offload.Fingerprint, bool) {
+			b := d.currentBuilder()
+			if b == nil {
+				return offload.Fingerprint{}, false
+			}
+			l4t, _ := provenance.ReadL4T("/")
+			return offload.Fingerprint{Builder: *b, L4T: l4t}, true
+		}, d.log).Offload
+	}
 	return d.worker.Ladder(ctx, in, hooks)
+}
+
+// timingCache is the timing cache file for a builder (TensorRT version and
+// GPU), or "" for the test double.
+func (d *Daemon) timingCache(b *protocol.Builder) string {
+	if b == nil || b.Backend == "fake" {
+		return ""
+	}
+	return filepath.Join(d.cfg.Paths.State, "timing", sanitize(b.TensorRT+"-sm"+b.ComputeCapability+"-"+b.GPU)+".cache")
+}
+
+// withOffload appends an offload stage to the ladder when peers are
+// configured and the ladder has none: it runs only when every local stage
+// failed for lack of memory.
+func (d *Daemon) withOffload(stages []config.Stage) []config.Stage {
+	if !d.cfg.Offload.Enabled || len(d.cfg.Offload.Peers) == 0 {
+		return stages
+	}
+	for _, s := range stages {
+		if s.Kind == "offload" {
+			return stages
+		}
+	}
+	out := append([]config.Stage(nil), stages...)
+	return append(out, config.Stage{Name: "offload", Kind: "offload", Timeout: d.cfg.Offload.Timeout})
 }
 
 // resume recognises a job whose worker already produced its engine before

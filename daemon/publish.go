@@ -18,25 +18,21 @@ import (
 	"github.com/trtd/trtd/daemon/inbox"
 	"github.com/trtd/trtd/daemon/jobs"
 	"github.com/trtd/trtd/daemon/logging"
+	"github.com/trtd/trtd/daemon/provenance"
 )
 
-// Provenance is written beside every engine as <name>.engine.json: what
-// the engine was built from and what it is tied to.
-type Provenance struct {
-	Schema      int               `json:"schema"`
-	Engine      string            `json:"engine"`
-	EngineSHA   string            `json:"engine_sha256"`
-	ModelSHA    string            `json:"model_sha256"`
-	Model       string            `json:"model"`
-	Stage       string            `json:"stage"`
-	Settings    any               `json:"settings,omitempty"`
-	Builder     any               `json:"builder"`
-	Fingerprint string            `json:"fingerprint"`
-	CacheKey    string            `json:"cache_key"`
-	Job         string            `json:"job"`
-	Built       time.Time         `json:"built"`
-	Tool        string            `json:"tool"`
-	Parts       map[string]string `json:"parts,omitempty"`
+// jetsonOf reads the L4T release and SoC from the device diagnosis.
+func jetsonOf(dev json.RawMessage) (l4t, soc string) {
+	var d struct {
+		Jetson *struct {
+			L4T string `json:"l4t"`
+			SoC string `json:"soc"`
+		} `json:"jetson"`
+	}
+	if json.Unmarshal(dev, &d) == nil && d.Jetson != nil {
+		return d.Jetson.L4T, d.Jetson.SoC
+	}
+	return "", ""
 }
 
 // publish places the engine (or parts), its provenance and the reports in
@@ -60,13 +56,19 @@ func (d *Daemon) publish(j *jobs.Job, rep *report.Report, res converter.Result, 
 		engines[base+".engine"], cached[base+".engine"] = res.Engine, "model.engine"
 	}
 	rep.Engine = &report.Engine{Stage: res.Stage}
-	prov := Provenance{Schema: 1, ModelSHA: j.ModelSHA256, Model: j.Name, Stage: res.Stage, Builder: rep.Builder,
+	prov := provenance.Provenance{Schema: provenance.SchemaVersion, ModelSHA: j.ModelSHA256, Model: j.Name, Stage: res.Stage, Builder: rep.Builder,
 		CacheKey: j.CacheKey, Job: j.ID, Built: time.Now().UTC(), Tool: "trtd " + Version, Parts: map[string]string{}}
 	if rep.Builder != nil {
 		prov.Fingerprint = rep.Builder.Fingerprint()
+		prov.Plugins = provenance.PluginHashes(*rep.Builder)
+		prov.TimingCache = provenance.TimingCacheID(d.timingCache(rep.Builder))
 	}
+	prov.L4T, prov.SoC = jetsonOf(rep.Device)
 	if st, ok := d.cfg.Stage(res.Stage); ok {
-		prov.Settings = st.Settings()
+		prov.Settings, _ = json.Marshal(st.Settings())
+	}
+	if res.Offload != "" {
+		prov.Offload = res.Offload
 	}
 	for _, name := range sortedKeys(engines) {
 		src := engines[name]
@@ -97,7 +99,7 @@ func (d *Daemon) publish(j *jobs.Job, rep *report.Report, res converter.Result, 
 	rep.Portability = portability(rep)
 	rep.KeptModel = d.store.ModelPath(j)
 	rep.Generated = time.Now().UTC()
-	if err := writeJSON(filepath.Join(out, base+".engine.json"), prov); err != nil {
+	if err := provenance.Write(filepath.Join(out, base+".engine.json"), &prov); err != nil {
 		return err
 	}
 	if _, err := report.Publish(out, base, rep); err != nil {
@@ -107,7 +109,7 @@ func (d *Daemon) publish(j *jobs.Job, rep *report.Report, res converter.Result, 
 	d.faultpoint(jobs.StepReportPublished)
 	writeJSON(filepath.Join(cacheDir, "cache.json"), map[string]any{"job": j.ID, "stage": res.Stage, "files": sortedValues(cached), "model_sha256": j.ModelSHA256})
 	j.Outcome, j.Reason = rep.Outcome, ""
-	j.Outputs = append(sortedKeys(engines), base+".engine.json", base+".report.json", base+".report.md")
+	j.Outputs = append(sortedKeys(engines), base+".engine.json", base+".report.json", base+".report.md", base+".report.html")
 	if err := d.store.Transition(j, jobs.Done, jobs.StepCommitted, "engine published"); err != nil {
 		return err
 	}
