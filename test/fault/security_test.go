@@ -176,3 +176,24 @@ func TestStatusCommand(t *testing.T) {
 		t.Errorf("status does not show the last model:\n%s", out)
 	}
 }
+
+// TestOutboxNameCollision: two different uploads whose names sanitize to
+// the same outbox name must not overwrite each other's engine or report.
+func TestOutboxNameCollision(t *testing.T) {
+	needRoot(t)
+	e := newEnv(t)
+	e.start()
+	a, b := identityModel(dimV(11)), identityModel(dimV(12))
+	e.drop("a\nb.onnx", a)
+	e.waitJobs(1, 60*time.Second)
+	e.drop("a_b.onnx", b)
+	e.waitJobs(2, 60*time.Second)
+	engs := e.engines()
+	got := map[string]bool{}
+	for _, sum := range engs {
+		got[sum] = true
+	}
+	if !got[hash(a)] || !got[hash(b)] {
+		t.Fatalf("outbox engines %v: one upload's engine overwrote the other's (\"a\\nb.onnx\" and \"a_b.onnx\" both publish as a_b.*)", engs)
+	}
+}

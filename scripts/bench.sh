@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# `make bench`: run every benchmark beside its reference in the same run and
+# rewrite docs/BENCHMARKS.md (command, machine, date, figures, ratios).
+#
+# Sections come from the make targets that exist (bench-inspect, bench-swap,
+# bench-guard, bench-split) and from test/bench/daemonbench (pickup latency,
+# burst p50/p99, idle RSS, wake-ups). A section that fails is recorded as
+# failed with its last lines; the others still run.
+#
+# Env: BENCH_ONLY  space-separated subset of: inspect swap guard split daemon
+#      BENCH_RUNS  runs per figure of the daemon benchmark (default 5)
+#      BENCH_OUT   output file (default docs/BENCHMARKS.md)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:$PATH
+
+only=${BENCH_ONLY:-inspect swap guard split daemon}
+runs=${BENCH_RUNS:-5}
+out=${BENCH_OUT:-docs/BENCHMARKS.md}
+bin=$(mktemp -d)
+body=$(mktemp)
+trap 'rm -rf "$bin" "$body"' EXIT
+
+want() { [[ " $only " == *" $1 "* ]]; }
+
+section() { # title target
+	local title=$1 target=$2 log rc start end
+	want "${target#bench-}" || return 0
+	if ! make -n "$target" >/dev/null 2>&1; then
+		printf '## %s\n\n`make %s` does not exist yet in this tree: not run.\n\n' "$title" "$target" >>"$body"
+		return 0
+	fi
+	echo "bench.sh: make $target" >&2
+	log=$(mktemp)
+	start=$(date +%s)
+	make -s --no-print-directory "$target" >"$log" 2>"$log.err"
+	rc=$?
+	end=$(date +%s)
+	{
+		printf '## %s\n\nCommand: `make %s` (%ss)\n\n' "$title" "$target" "$((end - start))"
+		if [ $rc -eq 0 ]; then
+			grep -v '^go: ' "$log"
+		else
+			printf 'FAILED (exit %s):\n\n```\n' "$rc"
+			tail -n 15 "$log" "$log.err"
+			printf '```\n'
+		fi
+		printf '\n'
+	} >>"$body"
+	rm -f "$log" "$log.err"
+}
+
+section "ONNX inspection: trtd inspect vs onnx.load" bench-inspect
+section "Swapfile provisioning: trtd vs the dd recipe" bench-swap
+section "Memory guard reaction" bench-guard
+section "Graph split: trtd split vs cp" bench-split
+
+if want daemon; then
+	echo "bench.sh: daemon benchmark" >&2
+	CGO_ENABLED=0 go build -trimpath -o "$bin/trtd" ./cmd/trtd &&
+		CGO_ENABLED=0 go build -trimpath -o "$bin/trtd-fake-worker" ./cmd/trtd-fake-worker
+	cmd="go run ./test/bench/daemonbench -runs $runs"
+	{
+		printf '## Daemon: pickup latency, idle RSS, wake-ups\n\nCommand: `%s` (through `make bench`)\n\n' "$cmd"
+		if ! go run ./test/bench/daemonbench -trtd "$bin/trtd" -worker "$bin/trtd-fake-worker" -runs "$runs" 2>&1; then
+			printf '\nFAILED\n'
+		fi
+		printf '\n'
+	} >>"$body"
+fi
+
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
+mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
+{
+	printf '# Benchmarks\n\n'
+	printf 'Rewritten by `make bench` (scripts/bench.sh); do not edit by hand.\n\n'
+	printf '| | |\n|---|---|\n'
+	printf '| date | %s |\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+	printf '| command | `make bench`%s |\n' "$([ "$only" = 'inspect swap guard split daemon' ] || echo " (BENCH_ONLY=\"$only\")")"
+	printf '| machine | %s CPUs, %s, %s RAM |\n' "$(nproc)" "$cpu" "$mem"
+	printf '| kernel | %s |\n' "$(uname -r)"
+	printf '| go | %s |\n' "$(go version | cut -d' ' -f3-)"
+	printf '| tree | %s |\n\n' "$(git describe --tags --always --dirty 2>/dev/null || echo unknown)"
+	printf 'Every figure is measured beside its reference in the same run; noisy\n'
+	printf 'machines: medians of several runs with their spread.\n\n'
+	cat "$body"
+} >"$out"
+echo "bench.sh: wrote $out" >&2
