@@ -49,6 +49,35 @@ type decoder struct {
 	window int   // size of the next read
 
 	items int // nodes, tensors, value infos, attributes kept so far
+
+	// names interns the strings that repeat across nodes (op types,
+	// domains, attribute names) so each is kept once.
+	names map[string]string
+}
+
+// internStr reads a short string field, sharing equal values.
+func (d *decoder) internStr(f field, end int64, dst *string, what string) error {
+	if f.typ != protowire.BytesType || f.n > 256 {
+		return d.setStr(f, end, dst, what)
+	}
+	b, err := d.bytes(int(f.n))
+	if err != nil {
+		return err
+	}
+	s, ok := d.names[string(b)]
+	if !ok {
+		if d.names == nil {
+			d.names = map[string]string{}
+		}
+		if len(d.names) >= 4096 {
+			*dst = string(b)
+			return nil
+		}
+		s = string(b)
+		d.names[s] = s
+	}
+	*dst = s
+	return nil
 }
 
 func newDecoder(r io.ReaderAt, size int64) *decoder {

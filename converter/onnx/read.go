@@ -449,9 +449,9 @@ func (d *decoder) node(m *Model, n *Node, end int64, depth int) error {
 		case nodeName:
 			err = d.setStr(f, end, &n.Name, "node name")
 		case nodeOpType:
-			err = d.setStr(f, end, &n.OpType, "op_type")
+			err = d.internStr(f, end, &n.OpType, "op_type")
 		case nodeDomain:
-			err = d.setStr(f, end, &n.Domain, "node domain")
+			err = d.internStr(f, end, &n.Domain, "node domain")
 		case nodeAttribute:
 			if f.typ != protowire.BytesType {
 				err = d.skipChecked(what, f, end, 0)
@@ -482,7 +482,7 @@ func (d *decoder) attribute(m *Model, a *Attribute, end int64, depth int) error 
 		}
 		switch f.num {
 		case attrName:
-			err = d.setStr(f, end, &a.Name, "attribute name")
+			err = d.internStr(f, end, &a.Name, "attribute name")
 		case attrRefAttrName:
 			err = d.setStr(f, end, &a.RefAttrName, "ref_attr_name")
 		case attrType:
