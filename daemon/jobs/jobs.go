@@ -190,7 +190,8 @@ func NewID(now time.Time, name string, size int64, ino uint64) string {
 // Claim takes src (a ready file in the inbox) into a new job: job.json is
 // written first in state claiming, then the model is renamed in, then the
 // job is queued. extra are companion files (sidecar, external data) moved
-// along; a missing companion is skipped.
+// along; a missing companion is skipped. ino is the inode the inbox checked
+// (0: none): anything else found under src is not claimed.
 func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) (*Job, error) {
 	// job.json and the worker's request are JSON, which cannot carry
 	// invalid UTF-8: the claimed copy gets a name that survives the round
@@ -205,13 +206,22 @@ func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) 
 	if err := s.Save(j); err != nil {
 		return nil, err
 	}
-	if err := moveInto(src, s.ModelPath(j)); err != nil {
+	if err := moveInto(src, s.ModelPath(j), ino); err != nil {
+		if errors.Is(err, fsutil.ErrChanged) && !putBack(s.ModelPath(j), src) {
+			// What was moved in is not what was checked, and its name in
+			// the inbox is taken again: keep it here, never built.
+			j.Outcome, j.Reason = "rejected", "the file changed between its check and its claim"
+			s.Transition(j, Failed, StepClaimed, j.Reason)
+			return nil, fmt.Errorf("claim %s: %w", name, err)
+		}
 		os.RemoveAll(s.Dir(j)) // only job.json is there
 		return nil, fmt.Errorf("claim %s: %w", name, err)
 	}
 	for _, e := range extra {
 		dst := filepath.Join(s.Dir(j), "model", filepath.Base(e))
-		if err := moveInto(e, dst); err == nil {
+		if err := moveInto(e, dst, 0); err != nil && errors.Is(err, fsutil.ErrChanged) {
+			putBack(dst, e)
+		} else if err == nil {
 			if strings.HasSuffix(e, ".toml") {
 				j.Sidecar = filepath.Base(e)
 			} else {
@@ -226,20 +236,55 @@ func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) 
 }
 
 // moveInto renames src to dst, copying durably across filesystems (the
-// source is removed only once the copy is on disk).
-func moveInto(src, dst string) error {
+// source is removed only once the copy is on disk). What arrives must be a
+// regular file and, when ino is not 0, the inode that was checked: a name
+// swapped for a symbolic link (or another file) between the inbox's check
+// and this rename fails with fsutil.ErrChanged, and nothing is read through
+// a link.
+func moveInto(src, dst string, ino uint64) error {
 	err := os.Rename(src, dst)
 	if err == nil {
+		if err := sameRegular(dst, ino); err != nil {
+			return err
+		}
 		return fsutil.SyncDir(filepath.Dir(dst))
 	}
 	var le *os.LinkError
 	if errors.As(err, &le) && strings.Contains(le.Err.Error(), "cross-device") {
-		if err := fsutil.CopyFile(src, dst, 0o644); err != nil {
+		f, fi, err := fsutil.OpenUntrusted(src)
+		if err != nil {
+			return fmt.Errorf("%w: %v", fsutil.ErrChanged, err)
+		}
+		defer f.Close()
+		if _, got := fsutil.Inode(fi); ino != 0 && got != ino {
+			return fmt.Errorf("%s: %w", src, fsutil.ErrChanged)
+		}
+		if err := fsutil.WriteAtomic(dst, 0o644, func(w io.Writer) error {
+			_, err := io.Copy(w, f)
+			return err
+		}); err != nil {
 			return err
 		}
 		return os.Remove(src)
 	}
 	return err
+}
+
+func sameRegular(p string, ino uint64) error {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return err
+	}
+	if _, got := fsutil.Inode(fi); !fi.Mode().IsRegular() || (ino != 0 && got != ino) {
+		return fmt.Errorf("%s: %w", p, fsutil.ErrChanged)
+	}
+	return nil
+}
+
+// putBack returns an entry claimed by mistake to its inbox name, unless
+// that name is taken again; it reports whether it did.
+func putBack(dst, src string) bool {
+	return fsutil.RenameNoReplace(dst, src) == nil
 }
 
 // HashFile returns the hex sha256 of a file.

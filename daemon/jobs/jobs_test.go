@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/trtd/trtd/daemon/fsutil"
 )
 
 func newStore(t *testing.T) (*Store, string) {
@@ -27,7 +29,7 @@ func TestClaimMovesModelAndCompanions(t *testing.T) {
 	os.WriteFile(m, []byte("model"), 0o600)
 	sc := filepath.Join(inbox, "net.toml")
 	os.WriteFile(sc, []byte("precision = \"fp32\"\n"), 0o644)
-	j, err := s.Claim(m, "net.onnx", 5, 1, []string{sc, filepath.Join(inbox, "missing.bin")})
+	j, err := s.Claim(m, "net.onnx", 5, 0, []string{sc, filepath.Join(inbox, "missing.bin")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +53,7 @@ func TestReconcile(t *testing.T) {
 	mk := func(name string) *Job {
 		p := filepath.Join(inbox, name)
 		os.WriteFile(p, []byte(name), 0o644)
-		j, err := s.Claim(p, name, int64(len(name)), 1, nil)
+		j, err := s.Claim(p, name, int64(len(name)), 0, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,7 +127,7 @@ func TestClaimNonUTF8Name(t *testing.T) {
 	raw := "\xff\xfe.onnx"
 	m := filepath.Join(inbox, raw)
 	os.WriteFile(m, []byte("model"), 0o644)
-	j, err := s.Claim(m, raw, 5, 1, nil)
+	j, err := s.Claim(m, raw, 5, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,3 +139,38 @@ func TestClaimNonUTF8Name(t *testing.T) {
 		t.Fatalf("model not found under the reloaded job's name %q: %v", back.Name, err)
 	}
 }
+
+// A name swapped for a symbolic link between the inbox's check and the
+// claim is not claimed: the link goes back, nothing is read through it.
+func TestClaimRefusesSwappedName(t *testing.T) {
+	s, inbox := newStore(t)
+	m := filepath.Join(inbox, "net.onnx")
+	os.WriteFile(m, []byte("model"), 0o644)
+	fi, _ := os.Stat(m)
+	_, ino := fsutilInode(fi)
+	outside := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(outside, []byte("secret"), 0o644)
+	// keep the checked file's inode allocated, so a new file cannot reuse it
+	os.Rename(m, filepath.Join(inbox, ".checked"))
+	os.Symlink(outside, m)
+	if _, err := s.Claim(m, "net.onnx", 5, ino, nil); err == nil {
+		t.Fatal("claimed a symbolic link")
+	}
+	if fi, err := os.Lstat(m); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link was not put back: %v", err)
+	}
+	if js, _ := s.List(); len(js) != 0 {
+		t.Fatalf("jobs left: %+v", js)
+	}
+	// a different regular file under the name (replaced after the check)
+	os.Remove(m)
+	os.WriteFile(m, []byte("other"), 0o644)
+	if _, err := s.Claim(m, "net.onnx", 5, ino, nil); err == nil {
+		t.Fatal("claimed a file that is not the one checked")
+	}
+	if b, _ := os.ReadFile(m); string(b) != "other" {
+		t.Fatal("the replacement was not put back")
+	}
+}
+
+func fsutilInode(fi os.FileInfo) (uint64, uint64) { return fsutil.Inode(fi) }
