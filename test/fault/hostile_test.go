@@ -535,3 +535,72 @@ func TestHostileInbox(t *testing.T) {
 		}
 	})
 }
+
+// TestSymlinkSwapRace swaps race.onnx between a regular file (model A) and
+// a symbolic link to a model outside the inbox (model B) or to an outside
+// FIFO, as fast as it can, while the daemon scans and opens it. Nothing
+// built may come from B, B stays where it is, the FIFO is never opened.
+func TestSymlinkSwapRace(t *testing.T) {
+	needRoot(t)
+	iters := 2000
+	if soak() {
+		iters = 10000
+	}
+	e := newEnv(t, withSettle(100*time.Millisecond))
+	outside := filepath.Join(e.root, "outside")
+	os.MkdirAll(outside, 0o755)
+	a, b := identityModel(dimV(1)), identityModel(dimV(2))
+	bPath := filepath.Join(outside, "b.onnx")
+	os.WriteFile(bPath, b, 0o644)
+	probe := newFIFOProbe(t, filepath.Join(outside, "fifo"))
+	bID, _ := idOf(bPath)
+	e.start()
+	final := filepath.Join(e.inbox, "race.onnx")
+	tmp := filepath.Join(e.inbox, ".race-tmp")
+	for i := 0; i < iters; i++ {
+		os.Remove(tmp)
+		var err error
+		switch i % 3 {
+		case 0:
+			err = os.WriteFile(tmp, a, 0o644)
+		case 1:
+			err = os.Symlink(bPath, tmp)
+		case 2:
+			err = os.Symlink(filepath.Join(outside, "fifo"), tmp)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, final); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Remove(final)
+	// let every claimed job finish
+	time.Sleep(time.Second)
+	js := e.waitJobs(len(e.jobs()), 120*time.Second)
+	probe.Close()
+	t.Logf("%d swaps, %d jobs claimed from the regular file", iters, len(js))
+	for _, j := range js {
+		if j.ModelSHA == hash(b) {
+			t.Fatalf("job %s was built from the model outside the inbox", j.ID)
+		}
+		if j.ModelSHA != "" && j.ModelSHA != hash(a) {
+			t.Fatalf("job %s built from unexpected content", j.ID)
+		}
+	}
+	for name, sum := range e.engines() {
+		if sum == hash(b) {
+			t.Fatalf("%s built from the model outside the inbox", name)
+		}
+	}
+	if now, err := idOf(bPath); err != nil || now != bID {
+		t.Fatalf("the outside model was moved or changed: %v", err)
+	}
+	if probe.opened.Load() {
+		t.Fatal("the daemon opened the outside FIFO")
+	}
+	if !e.running() {
+		t.Fatal("daemon died")
+	}
+}
