@@ -169,3 +169,83 @@ func TestInotifyWatchLimit(t *testing.T) {
 	checkAllOnce(t, e, models)
 	fmt.Fprintln(os.Stderr, "inotify watch limit: daemon log mentions:", strings.Contains(e.log(), "relying on rescans"))
 }
+
+// TestNoSpaceReportWrite: the outbox has room for the engine but not for
+// what follows it (provenance, reports). The job must not end with an
+// engine in the outbox that nothing describes, and must work once space
+// returns.
+func TestNoSpaceReportWrite(t *testing.T) {
+	mnt := loopFS(t, 4)
+	out := filepath.Join(mnt, "outbox")
+	os.MkdirAll(out, 0o755)
+	e := newEnv(t, withDirs("", out, "", ""))
+	e.start()
+	// one free 4 KiB block: the fake engine fits, the rest does not
+	spare := filepath.Join(mnt, "spare")
+	os.WriteFile(spare, make([]byte, 4096), 0o644)
+	filler := fill(t, mnt)
+	os.Remove(spare)
+	e.drop("half.onnx", testmodels.TinyCNN)
+	js := e.waitJobs(1, 60*time.Second)
+	ents := listDir(out)
+	t.Logf("outbox after the full disk: %v, job %s (%s)", ents, js[0].State, js[0].Reason)
+	for _, n := range ents {
+		if strings.HasPrefix(n, ".trtd-tmp-") {
+			t.Errorf("temporary file left in the outbox: %s", n)
+		}
+	}
+	hasEngine, hasReport := false, false
+	for _, n := range ents {
+		hasEngine = hasEngine || n == "half.engine"
+		hasReport = hasReport || n == "half.report.json"
+	}
+	if js[0].State == "done" && !hasReport {
+		t.Error("job done without a report in the outbox")
+	}
+	if js[0].State != "done" && hasEngine {
+		t.Error("a failed job left its engine in the outbox with no report")
+	}
+	os.Remove(filler)
+	e.drop("later.onnx", testmodels.SmallCNN)
+	if !eventually(60*time.Second, func() bool { return e.engines()["later.engine"] == hash(testmodels.SmallCNN) }) {
+		t.Fatal("no build after space returned")
+	}
+}
+
+// TestNoSpaceStateMidBuild: the state filesystem (job store, the worker's
+// engine directory) fills up while the worker runs. After a restart with
+// space back, the model is built once and nothing is lost.
+func TestNoSpaceStateMidBuild(t *testing.T) {
+	mnt := loopFS(t, 8)
+	st := filepath.Join(mnt, "state")
+	e := newEnv(t, withDirs("", "", st, ""))
+	e.start("TRTD_FAKE_WORKER=*=slow=1s")
+	e.drop("mid.onnx", testmodels.TinyCNN)
+	e.waitWorker(30 * time.Second)
+	filler := fill(t, mnt)
+	if !eventually(60*time.Second, func() bool { return len(e.workers()) == 0 && strings.Contains(e.log(), "no space left") }) {
+		t.Fatal("the build did not meet the full disk")
+	}
+	time.Sleep(time.Second)
+	e.stop()
+	os.Remove(filler)
+	e.start("TRTD_FAKE_WORKER=")
+	js := e.waitJobs(1, 60*time.Second)
+	t.Logf("job after restart: %s %s (%s)", js[0].State, js[0].Outcome, js[0].Reason)
+	kept := false
+	for _, p := range []string{filepath.Join(e.failed, js[0].ID, "mid.onnx"), filepath.Join(st, "jobs", js[0].ID, "model", "mid.onnx")} {
+		if b, err := os.ReadFile(p); err == nil && hash(b) == hash(testmodels.TinyCNN) {
+			kept = true
+		}
+	}
+	if !kept {
+		t.Fatal("the model is lost")
+	}
+	if js[0].State != "done" {
+		t.Errorf("a build that failed only for a full disk is not retried once space returns: %s (%s)", js[0].State, js[0].Reason)
+	}
+	e.stop()
+	if tmp := e.temps(); len(tmp) > 0 {
+		t.Errorf("temporary files left: %v", tmp)
+	}
+}
