@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 //go:embed data/trt-*.txt
@@ -88,7 +89,9 @@ func (t *Table) Ops() []string {
 	return ops
 }
 
-var tables = mustLoad()
+// loadTables parses the embedded tables once, on first use (not at
+// start-up of every trtd command).
+var loadTables = sync.OnceValue(mustLoad)
 
 func mustLoad() map[string]*Table {
 	ents, err := dataFS.ReadDir("data")
@@ -163,6 +166,7 @@ func parseTable(version, text string) (*Table, error) {
 
 // Versions returns the versions that have a table, oldest first.
 func Versions() []string {
+	tables := loadTables()
 	vs := make([]string, 0, len(tables))
 	for v := range tables {
 		vs = append(vs, v)
@@ -198,6 +202,7 @@ func For(version string) (t *Table, exact bool, err error) {
 		return nil, false, fmt.Errorf("%w: %q is not a version like 8.6 or 10.3.0", ErrUnknownVersion, version)
 	}
 	want := parseVersion(version)
+	tables := loadTables()
 	vs := Versions()
 	var best string
 	for _, v := range vs {

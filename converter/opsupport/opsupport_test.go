@@ -14,7 +14,7 @@ func TestTablesLoadWithSource(t *testing.T) {
 		t.Fatalf("Versions() = %v, want %v", got, want)
 	}
 	for _, v := range want {
-		tb := tables[v]
+		tb := loadTables()[v]
 		if len(tb.Ops()) < 150 {
 			t.Errorf("%s: only %d ops", v, len(tb.Ops()))
 		}
