@@ -216,6 +216,13 @@ func deriveNode(nd *Node, in func(int) *Type, cv func(int) ([]int64, bool)) []*T
 		return []*Type{shaped(Float, x)}
 	case op == "DynamicQuantizeLinear":
 		return []*Type{shaped(Uint8, x), withShape(Float, nil), withShape(Uint8, nil)}
+	case op == "RandomNormalLike" || op == "RandomUniformLike" || op == "EyeLike":
+		if !isTensor(x) {
+			return nil
+		}
+		return []*Type{shaped(DataType(nodeInt(nd, "dtype", int64(x.Elem))), x)}
+	case op == "SequenceLength":
+		return []*Type{withShape(Int64, []Dim{})}
 	case op == "MatMulInteger" || op == "ConvInteger":
 		return []*Type{elemOnly(Int32)}
 	case op == "IsNaN" || op == "IsInf" || op == "Not":
@@ -295,12 +302,12 @@ func deriveNode(nd *Node, in func(int) *Type, cv func(int) ([]int64, bool)) []*T
 		outs := []*Type{t}
 		for j := 1; j < len(nd.Outputs); j++ {
 			switch op {
-			case "TopK":
-				outs = append(outs, elemOnly(Int64))
-			case "Unique":
-				outs = append(outs, elemOnly(Int64))
-			case "MaxPool":
-				outs = append(outs, elemOnly(Int64))
+			case "TopK", "MaxPool": // indices, shaped like the values
+				outs = append(outs, shaped(Int64, t))
+			case "Unique": // indices, inverse_indices, counts
+				outs = append(outs, withShape(Int64, unknownDims(1)))
+			case "Split":
+				outs = append(outs, t)
 			default:
 				outs = append(outs, elemOnly(e))
 			}
@@ -467,8 +474,11 @@ func shapeOf(nd *Node, e DataType, x *Type, in func(int) *Type, cv func(int) ([]
 	}
 	switch nd.OpType {
 	case "Flatten":
-		axis, ok := norm(nodeInt(nd, "axis", 1), r+1)
-		if !ok {
+		axis := nodeInt(nd, "axis", 1)
+		if axis < 0 {
+			axis += int64(r)
+		}
+		if axis < 0 || axis > int64(r) {
 			return elemOnly(e)
 		}
 		return withShape(e, []Dim{dimProduct(xs[:axis]), dimProduct(xs[axis:])})

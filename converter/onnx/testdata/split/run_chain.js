@@ -3,6 +3,7 @@
 // model outputs with the whole model's, on the same random inputs.
 //
 // Usage: node run_chain.js DIR MODEL [--dims name=N,...] [--opt LEVEL] [--seed N]
+//        node run_chain.js --batch FILE [--dims ...] [--opt LEVEL] [--seed N]
 //
 // DIR holds manifest.json and the parts written by `trtd split`; MODEL is
 // the model that was split. Symbolic and unknown input dims are set from
@@ -12,10 +13,15 @@
 // of a cut). Finds onnxruntime-node through NODE_PATH (e.g.
 // /var/cache/trtd-ort/node_modules). Prints one JSON object:
 // {model, k, opt, outputs: [{name, part, shape, max_abs_diff}], max_abs_diff}.
+// With --batch, FILE has one "DIR MODEL" pair a line (separated by a tab);
+// prints one object a line, {dir, model, error} when a pair fails, where
+// "whole_model_failed" says the model itself does not run in ONNX Runtime.
 'use strict';
 const fs = require('fs');
 const path = require('path');
 const ort = require('onnxruntime-node');
+
+ort.env.logLevel = 'error';
 
 function usage() {
   console.error('usage: node run_chain.js DIR MODEL [--dims name=N,...] [--opt LEVEL] [--seed N]');
@@ -24,7 +30,7 @@ function usage() {
 
 const args = process.argv.slice(2);
 const pos = [];
-const opts = { dims: {}, opt: 'disabled', seed: 1 };
+const opts = { dims: {}, opt: 'disabled', seed: 1, batch: '' };
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--dims') {
     for (const kv of (args[++i] || '').split(',').filter(Boolean)) {
@@ -33,10 +39,10 @@ for (let i = 0; i < args.length; i++) {
     }
   } else if (args[i] === '--opt') opts.opt = args[++i];
   else if (args[i] === '--seed') opts.seed = parseInt(args[++i], 10);
+  else if (args[i] === '--batch') opts.batch = args[++i];
   else pos.push(args[i]);
 }
-if (pos.length !== 2) usage();
-const [dir, modelPath] = pos;
+if (opts.batch ? pos.length !== 0 : pos.length !== 2) usage();
 
 // mulberry32: a small seeded generator, so runs are repeatable.
 let state = opts.seed >>> 0;
@@ -73,7 +79,7 @@ function randomInput(info) {
 
 async function session(p) {
   return ort.InferenceSession.create(p, {
-    graphOptimizationLevel: opts.opt, intraOpNumThreads: 1, interOpNumThreads: 1,
+    graphOptimizationLevel: opts.opt, intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 3,
   });
 }
 
@@ -88,12 +94,19 @@ function maxAbsDiff(a, b) {
   return { diff: m };
 }
 
-async function main() {
+async function compare(dir, modelPath) {
+  state = opts.seed >>> 0;
   const man = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
   const feeds = {};
   for (const inp of man.inputs) feeds[inp.name] = randomInput(inp);
 
-  const whole = await (await session(modelPath)).run(feeds);
+  let whole;
+  try {
+    whole = await (await session(modelPath)).run(feeds);
+  } catch (e) {
+    e.wholeModel = true;
+    throw e;
+  }
 
   const partOut = [null];
   for (const p of man.parts) {
@@ -117,7 +130,27 @@ async function main() {
     res.outputs.push({ name: o.name, part: o.part, shape: a.dims, max_abs_diff: d.diff, why: d.why });
     res.max_abs_diff = Math.max(res.max_abs_diff, d.diff);
   }
-  console.log(JSON.stringify(res));
+  return res;
+}
+
+async function main() {
+  if (!opts.batch) {
+    console.log(JSON.stringify(await compare(pos[0], pos[1])));
+    return;
+  }
+  const lines = fs.readFileSync(opts.batch, 'utf8').split('\n').filter(Boolean);
+  for (const line of lines) {
+    const [dir, model] = line.split('\t');
+    let res;
+    try {
+      res = await compare(dir, model);
+    } catch (e) {
+      res = { error: String(e.message || e).split('\n')[0], whole_model_failed: !!e.wholeModel };
+    }
+    res.dir = dir;
+    res.model = model;
+    console.log(JSON.stringify(res));
+  }
 }
 
 main().catch((e) => { console.error(`run_chain.js: ${e.stack || e}`); process.exit(1); });
