@@ -201,8 +201,12 @@ func main() {
 		// wait for the queue to drain, then idle
 		time.Sleep(*settle + 2*time.Second)
 		for i := 0; i < 600; i++ {
+			var st struct {
+				State string            `json:"state"`
+				Queue []json.RawMessage `json:"queue"`
+			}
 			b, _ := os.ReadFile(filepath.Join(d.root, "state", "status.json"))
-			if strings.Contains(string(b), `"state": "idle"`) && strings.Contains(string(b), `"queue": []`) {
+			if json.Unmarshal(b, &st) == nil && st.State == "idle" && len(st.Queue) == 0 {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
