@@ -200,3 +200,32 @@ func TestEstimateMemory(t *testing.T) {
 		t.Errorf("notes = %v", nano.Notes)
 	}
 }
+
+// The stable fields of `trtd inspect --json` are exactly those of
+// onnx.Summary, which the conformance tests compare with python-onnx:
+// nothing the command adds may shadow them.
+func TestInspectJSONCarriesSummary(t *testing.T) {
+	p := inspectModel(t)
+	m, err := onnx.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(m.Summary())
+	var wantMap map[string]any
+	json.Unmarshal(want, &wantMap)
+	code, out, errs := runCmd(t, p, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"ir_version", "opset", "producer", "inputs", "outputs", "node_count", "op_counts", "initializers"} {
+		g, _ := json.Marshal(got[k])
+		w, _ := json.Marshal(wantMap[k])
+		if _, ok := got[k]; !ok || string(g) != string(w) {
+			t.Errorf("%s: inspect says %s, Summary %s", k, g, w)
+		}
+	}
+}
