@@ -4,5 +4,5 @@
 
 .PHONY: e2e
 
-e2e: deb ## Install the deb in a booted bookworm container and run the end-to-end scenario (root)
+e2e: lint-deb ## Install the deb in a booted bookworm container and run the end-to-end scenario (root)
 	test/e2e/run.sh

@@ -16,6 +16,11 @@ bad() { echo "lint-deb: FAIL: $*" >&2; fail=1; }
 [[ -s $OUT/debs.txt ]] || { echo "lint-deb: $OUT/debs.txt is missing: run make deb first" >&2; exit 1; }
 mapfile -t debs <"$OUT/debs.txt"
 
+if ! command -v lintian >/dev/null && [[ $(id -u) -eq 0 && ${TRTD_E2E_APT:-1} != 0 ]]; then
+	echo "lint-deb: installing lintian"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends lintian >/dev/null 2>&1 ||
+		{ apt-get update >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends lintian >/dev/null 2>&1; } || true
+fi
 for tool in lintian dpkg-deb systemd-analyze; do
 	command -v "$tool" >/dev/null || { echo "lint-deb: $tool is missing (apt-get install lintian systemd)" >&2; exit 1; }
 done
