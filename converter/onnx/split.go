@@ -124,6 +124,20 @@ const balanceSlackNum, balanceSlackDen = 1, 10
 // arithmetic) is worth less than its bytes say.
 const crossingValueCost = 64 << 10
 
+// nonFloatValueCost is added for a crossing value that is not of a
+// floating-point type: such values are mostly shape arithmetic (Shape,
+// Gather, Concat of INT64), which a TensorRT engine wants as build-time
+// shape tensors rather than as inputs, and TensorRT 8 has no INT64 inputs.
+const nonFloatValueCost = 256 << 20
+
+func floatType(e DataType) bool {
+	switch e {
+	case Float, Float16, BFloat16, Double:
+		return true
+	}
+	return false
+}
+
 // unknownValueBytes is the cost given to a crossing value whose rank is
 // unknown: such a value cannot be a part's input (ONNX wants a shape for
 // graph inputs and outputs), so the cut search steers clear of it.
@@ -526,6 +540,9 @@ func planSplit(m *Model, k int, r io.ReaderAt) (*splitPlan, error) {
 			continue
 		}
 		sz := p.types[v].cost() + crossingValueCost
+		if ti := p.types[v]; ti != nil && ti.t != nil && !floatType(ti.t.Elem) {
+			sz += nonFloatValueCost
+		}
 		diff[a+1] += sz
 		diff[b+1] -= sz
 	}
@@ -863,7 +880,7 @@ func (ti *typeInfo) size(unknownDim int64) (int64, bool) {
 	for _, d := range ti.t.Shape {
 		if d.Kind != DimValue || d.Value < 0 {
 			exact = false
-			if d.Kind == DimUnknown {
+			if d.Kind == DimUnknown && n < 1<<50 {
 				n *= unknownDim
 			}
 			continue
