@@ -234,11 +234,34 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Event, ready chan<- struct
 	if ready != nil {
 		close(ready)
 	}
-	tick := time.NewTicker(w.tickInterval())
-	defer tick.Stop()
+	// No fixed tick: a timer fires when the next entry's settle period
+	// ends, so a finished upload is judged right then (not up to a tick
+	// later) and an idle daemon does not wake up for the inbox at all.
+	due := time.NewTimer(time.Hour)
+	due.Stop()
+	defer due.Stop()
+	var dueC <-chan time.Time
+	arm := func() {
+		next, ok := w.nextDue()
+		if !ok {
+			due.Stop()
+			dueC = nil
+			return
+		}
+		d := next.Sub(w.o.Now())
+		if d < time.Millisecond {
+			d = time.Millisecond
+		}
+		due.Reset(d)
+		dueC = due.C
+	}
+	arm()
 	rescan := time.NewTicker(w.o.Rescan)
 	defer rescan.Stop()
 	for {
+		if dueC == nil {
+			arm()
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -253,10 +276,12 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Event, ready chan<- struct
 			}
 			if filepath.Dir(ev.Name) == filepath.Clean(w.o.Dir) {
 				w.touch(filepath.Base(ev.Name), false)
+				arm()
 			}
 		case name := <-w.movedIn:
 			w.touch(name, true)
 			w.evaluate(ctx, out)
+			arm()
 		case err, ok := <-errs:
 			if !ok {
 				errs = nil
@@ -268,29 +293,45 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Event, ready chan<- struct
 				w.o.Log.Warn("inbox watch error; rescanning", "err", err)
 			}
 			w.scan(ctx, out)
+			arm()
 		case <-w.rescanNow:
 			ensureWatch()
 			w.scan(ctx, out)
+			arm()
 		case <-rescan.C:
 			ensureWatch()
 			w.recheck = true
 			w.scan(ctx, out)
 			w.recheck = false
-		case <-tick.C:
+			arm()
+		case <-dueC:
+			dueC = nil
 			w.evaluate(ctx, out)
+			arm()
 		}
 	}
 }
 
-func (w *Watcher) tickInterval() time.Duration {
-	d := w.o.Settle / 4
-	if d < 20*time.Millisecond {
-		d = 20 * time.Millisecond
+// nextDue is when the earliest undecided entry's settle period ends.
+func (w *Watcher) nextDue() (time.Time, bool) {
+	var next time.Time
+	found := false
+	for name, e := range w.entries {
+		if d, ok := w.delivered[name]; ok && d.sig == e.sig {
+			continue
+		}
+		if e.reported {
+			continue
+		}
+		at := e.changedAt.Add(w.o.Settle)
+		if e.movedIn || !e.sig.mode.IsRegular() {
+			at = e.changedAt
+		}
+		if !found || at.Before(next) {
+			next, found = at, true
+		}
 	}
-	if d > 250*time.Millisecond {
-		d = 250 * time.Millisecond
-	}
-	return d
+	return next, found
 }
 
 // Forget drops what the watcher remembers of name, so a new file under the
