@@ -1,5 +1,5 @@
 # Graph splitter (segmented build): ONNX Runtime comparison and benchmark.
-# Needs (Debian): python3-onnx python3-torch python3-torchvision nodejs npm time bc;
+# Needs (Debian): python3-onnx python3-torch python3-torchvision nodejs npm time;
 # onnxruntime-node is installed with npm into TRTD_ORT_DIR, never into the repository.
 
 .PHONY: split-check bench-split fixtures-vgg16
