@@ -23,9 +23,25 @@ trap 'rm -rf "$bin" "$body"' EXIT
 
 want() { [[ " $only " == *" $1 "* ]]; }
 
+# keep TITLE: with BENCH_ONLY, a section not run now keeps its figures from
+# the previous docs/BENCHMARKS.md, marked with that run's date.
+old_date=$(sed -n 's/^| date | \(.*\) |$/\1/p' "$out" 2>/dev/null | head -1)
+keep() {
+	local title=$1
+	[ -f "$out" ] || return 1
+	awk -v t="## $title" '$0 == t {on = 1; print; next} on && /^## / {exit} on {print}' "$out" >"$body.keep"
+	[ -s "$body.keep" ] || return 1
+	sed -i "2i\\n(Kept from the run of ${old_date:-an earlier date}: not rerun this time.)" "$body.keep"
+	cat "$body.keep" >>"$body"
+	rm -f "$body.keep"
+}
+
 section() { # title target
 	local title=$1 target=$2 log rc start end
-	want "${target#bench-}" || return 0
+	if ! want "${target#bench-}"; then
+		keep "$title" || true
+		return 0
+	fi
 	if ! make -n "$target" >/dev/null 2>&1; then
 		printf '## %s\n\n`make %s` does not exist yet in this tree: not run.\n\n' "$title" "$target" >>"$body"
 		return 0
@@ -55,7 +71,9 @@ section "Swapfile provisioning: trtd vs the dd recipe" bench-swap
 section "Memory guard reaction" bench-guard
 section "Graph split: trtd split vs cp" bench-split
 
-if want daemon; then
+if ! want daemon; then
+	keep "Daemon: pickup latency, idle RSS, wake-ups" || true
+else
 	echo "bench.sh: daemon benchmark" >&2
 	CGO_ENABLED=0 go build -trimpath -o "$bin/trtd" ./cmd/trtd &&
 		CGO_ENABLED=0 go build -trimpath -o "$bin/trtd-fake-worker" ./cmd/trtd-fake-worker
