@@ -346,3 +346,60 @@ func TestUploadZeroByteThenContent(t *testing.T) {
 	os.WriteFile(p, testmodels.TinyCNN, 0o644)
 	checkOneBuild(t, e, "z.onnx", testmodels.TinyCNN)
 }
+
+// TestUploadFilepart: WinSCP's way, a temporary .filepart name written
+// slowly, then renamed: ignored while written, built once after the rename.
+func TestUploadFilepart(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	e := newEnv(t)
+	e.start()
+	part := filepath.Join(e.inbox, "w.onnx.filepart")
+	f, err := os.Create(part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := testmodels.SmallCNN
+	for off := 0; off < len(data); off += len(data) / 4 {
+		end := off + len(data)/4
+		if end > len(data) {
+			end = len(data)
+		}
+		f.Write(data[off:end])
+		time.Sleep(2 * e.settle)
+	}
+	f.Close()
+	if js := e.jobs(); len(js) != 0 {
+		t.Fatalf("a job for a .filepart file: %+v", js)
+	}
+	os.Rename(part, filepath.Join(e.inbox, "w.onnx"))
+	checkOneBuild(t, e, "w.onnx", data)
+}
+
+// TestUploadSameNameDuringBuild: the same name uploaded again, with other
+// content, while the first is being built: two jobs, each built from its
+// own bytes, and the outbox ends with the newer engine.
+func TestUploadSameNameDuringBuild(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	e := newEnv(t)
+	e.start("TRTD_FAKE_WORKER=*=slow=1s")
+	first, second := identityModel(dimV(31)), identityModel(dimV(32))
+	e.drop("same.onnx", first)
+	e.waitWorker(30 * time.Second)
+	e.drop("same.onnx", second)
+	js := e.waitJobs(2, 60*time.Second)
+	sums := map[string]bool{}
+	for _, j := range js {
+		if j.State != "done" {
+			t.Fatalf("job %+v", j)
+		}
+		sums[j.ModelSHA] = true
+	}
+	if !sums[hash(first)] || !sums[hash(second)] || len(js) != 2 {
+		t.Fatalf("jobs %+v: want one per content", js)
+	}
+	if got := e.engines()["same.engine"]; got != hash(second) {
+		t.Fatalf("outbox engine from %s, want the newer upload", got)
+	}
+}
