@@ -1,7 +1,6 @@
 package fault
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -167,7 +166,9 @@ func TestInotifyWatchLimit(t *testing.T) {
 	os.WriteFile(knob, old, 0o644)
 	models := dropInPlace(t, e.inbox, 10, 0)
 	checkAllOnce(t, e, models)
-	fmt.Fprintln(os.Stderr, "inotify watch limit: daemon log mentions:", strings.Contains(e.log(), "relying on rescans"))
+	if !strings.Contains(e.log(), "relying on rescans") && !strings.Contains(e.log(), "cannot watch for renames") {
+		t.Log("the daemon got its watches anyway (root held fewer than the limit)")
+	}
 }
 
 // TestNoSpaceReportWrite: the outbox has room for the engine but not for
