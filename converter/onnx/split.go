@@ -598,7 +598,8 @@ func tensorFileBytes(t *Tensor) int64 {
 // chooseCuts returns the k-1 cut positions (a cut at q puts positions < q
 // before it) and the weight limit used: the least possible largest part
 // weight plus the slack; within it, the cuts minimise the summed bytes x of
-// the cuts.
+// the cuts, with no part lighter than half the average weight where
+// possible (else a quarter, a tenth, or no floor).
 func chooseCuts(w, x []int64, k int) ([]int, int64) {
 	n := len(w)
 	pre := make([]int64, n+1)
@@ -631,12 +632,31 @@ func chooseCuts(w, x []int64, k int) ([]int, int64) {
 	if k == 1 {
 		return nil, limit
 	}
+	// Parts lighter than a share of the average are avoided when that
+	// leaves a way to cut: a part holding only a Flatten is an engine
+	// build for nothing. The shares are tried in turn, down to none.
+	for _, share := range []int64{50, 25, 10, 0} {
+		minW := pre[n] / int64(k) * share / 100
+		if cuts, ok := cutsWithin(pre, x, k, limit, minW); ok {
+			return cuts, limit
+		}
+	}
+	panic("onnx: no cuts within the balance limit") // limit >= the least maximum: unreachable
+}
+
+// cutsWithin returns the k-1 cuts with the least summed x such that every
+// part weighs between minW and limit (pre: prefix sums of the weights), and
+// false when there are none. A dynamic programme over parts, each step a
+// sliding-window minimum: O(k·n).
+func cutsWithin(pre, x []int64, k int, limit, minW int64) ([]int, bool) {
+	n := len(pre) - 1
 	const inf = int64(1) << 62
+	fitsPart := func(q, p int) bool { w := pre[p] - pre[q]; return w <= limit && w >= minW }
 	// f[p]: least summed cut bytes of j parts covering [0, p).
 	f := make([]int64, n+1)
 	for p := range f {
 		f[p] = inf
-		if p >= 1 && pre[p] <= limit {
+		if p >= 1 && fitsPart(0, p) {
 			f[p] = 0
 		}
 	}
@@ -647,11 +667,13 @@ func chooseCuts(w, x []int64, k int) ([]int, int64) {
 		for p := range g {
 			g[p] = inf
 		}
-		// Sliding-window minimum of f[q]+x[q] over q in [lo(p), p-1].
+		// Sliding-window minimum of f[q]+x[q] over q in [lo(p), hi(p)]:
+		// lo(p) the first q with W(q,p) <= limit, hi(p) the last q < p
+		// with W(q,p) >= minW; both grow with p.
 		dq := make([]int, 0, n)
 		lo, next := j-1, j-1
 		for p := j; p <= n; p++ {
-			for ; next <= p-1; next++ {
+			for ; next <= p-1 && pre[p]-pre[next] >= minW; next++ {
 				if f[next] >= inf {
 					continue
 				}
@@ -676,6 +698,9 @@ func chooseCuts(w, x []int64, k int) ([]int, int64) {
 		f = g
 		arg[j] = a
 	}
+	if f[n] >= inf {
+		return nil, false
+	}
 	cuts := make([]int, k-1)
 	p := n
 	for j := k; j >= 2; j-- {
@@ -683,7 +708,7 @@ func chooseCuts(w, x []int64, k int) ([]int, int64) {
 		cuts[j-2] = q
 		p = q
 	}
-	return cuts, limit
+	return cuts, true
 }
 
 // fillParts works out each part's initializers, inputs and outputs.

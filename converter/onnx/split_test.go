@@ -742,3 +742,50 @@ func TestSplitONNXTestdata(t *testing.T) {
 		t.Errorf("only %d of %d chains ran", ran, len(done))
 	}
 }
+
+func TestChooseCuts(t *testing.T) {
+	ones := func(n int) []int64 {
+		w := make([]int64, n)
+		for i := range w {
+			w[i] = 1
+		}
+		return w
+	}
+	cost := func(n int, cheap map[int]int64) []int64 {
+		x := make([]int64, n)
+		for i := range x {
+			x[i] = 100
+			if c, ok := cheap[i]; ok {
+				x[i] = c
+			}
+		}
+		return x
+	}
+	tests := []struct {
+		name      string
+		w, x      []int64
+		k         int
+		want      []int
+		wantLimit int64
+	}{
+		{"the cheapest cut within the slack", ones(20), cost(20, map[int]int64{11: 1, 15: 0}), 2, []int{11}, 11},
+		{"balance before narrowness", []int64{10, 10, 10, 10}, []int64{0, 1, 100, 1}, 2, []int{2}, 22},
+		{"a heavy node alone", []int64{1, 1, 100, 1, 1}, cost(5, map[int]int64{2: 5, 3: 5}), 3, []int{2, 3}, 110},
+		// Without the floor, {2,4,5} costs 1 but leaves a part of weight 0.
+		{"no part under half the average when possible", []int64{5, 5, 5, 5, 0, 5}, cost(6, map[int]int64{2: 0, 3: 10, 4: 0, 5: 1}), 4, []int{2, 3, 4}, 11},
+		{"the floor gives way when nothing else fits", []int64{1, 1, 100, 1, 1}, cost(5, map[int]int64{2: 5, 3: 5, 4: 5}), 4, []int{2, 3, 4}, 110},
+		{"one part", ones(3), cost(3, nil), 1, nil, 3},
+		{"as many parts as nodes", ones(4), cost(4, nil), 4, []int{1, 2, 3}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, limit := chooseCuts(tt.w, tt.x, tt.k)
+			if len(got) == 0 {
+				got = nil
+			}
+			if !reflect.DeepEqual(got, tt.want) || limit != tt.wantLimit {
+				t.Errorf("chooseCuts = %v (limit %d), want %v (limit %d)", got, limit, tt.want, tt.wantLimit)
+			}
+		})
+	}
+}
