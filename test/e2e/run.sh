@@ -1,4 +1,6 @@
 #!/bin/bash
+# Helpers run through check(); shellcheck cannot see those calls.
+# shellcheck disable=SC2317
 # End-to-end test of the trtd package: a Debian bookworm root (debootstrap,
 # cached in $TRTD_E2E_CACHE) boots systemd 252 in systemd-nspawn; inside it
 # the .deb is installed with apt, a user of group trtd uploads real ONNX
@@ -46,6 +48,8 @@ NSPAWN=""
 CPID=""
 
 log() { echo "e2e: $*"; }
+# phase NAME: a heading with the time since the start.
+phase() { echo "e2e: --- $* (+$(($(date +%s) - t0))s)"; }
 pass() { npass=$((npass + 1)); echo "e2e: PASS: $*"; }
 fail() { nfail=$((nfail + 1)); echo "e2e: FAIL: $*"; }
 # check DESC CMD...: one assertion.
@@ -169,11 +173,14 @@ trap 'fail "interrupted"; finish' INT TERM
 need=""
 command -v debootstrap >/dev/null || need="$need debootstrap"
 command -v systemd-nspawn >/dev/null || need="$need systemd-container"
-for m in onnx:python3-onnx torch:python3-torch torchvision:python3-torchvision; do
-	/usr/bin/python3 -c "import ${m%%:*}" 2>/dev/null || need="$need ${m#*:}"
-done
+# One interpreter start (importing torch takes seconds): print what is missing.
+pymissing=$(/usr/bin/python3 -c '
+import importlib.util as u
+print(" ".join("python3-" + m for m in ("onnx", "torch", "torchvision") if u.find_spec(m) is None))' 2>/dev/null || echo python3-onnx python3-torch python3-torchvision)
+[[ -n $pymissing ]] && need="$need $pymissing"
 if [[ -n $need && ${TRTD_E2E_APT:-1} != 0 ]]; then
 	log "installing$need"
+	# shellcheck disable=SC2086 # a list of package names
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $need >/dev/null 2>&1 ||
 		{ apt-get update >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $need >/dev/null 2>&1; } ||
 		log "apt-get install$need failed"
@@ -183,8 +190,10 @@ for t in debootstrap systemd-nspawn nsenter unshare flock mountpoint dpkg-deb; d
 	command -v "$t" >/dev/null || missing="$missing $t"
 done
 [[ -z $missing ]] || fatal "missing tools:$missing (apt-get install debootstrap systemd-container util-linux)"
-/usr/bin/python3 -c 'import onnx, torch, torchvision' 2>/dev/null ||
-	fatal "Debian's python3-onnx, python3-torch and python3-torchvision are needed to export the model"
+if [[ ! -f $CACHE/models/model-6.onnx ]]; then
+	/usr/bin/python3 -c 'import onnx, torch, torchvision' 2>/dev/null ||
+		fatal "Debian's python3-onnx, python3-torch and python3-torchvision are needed to export the model"
+fi
 
 arch=$(dpkg --print-architecture)
 [[ -s $repo/build/deb/debs.txt ]] || fatal "no packages: run make deb first (build/deb/debs.txt is missing)"
@@ -252,7 +261,7 @@ up=$RUN/repack
 dpkg-deb -R "$DEB" "$up"
 UP_VERSION="$DEB_VERSION+e2e.1"
 sed -i "s/^Version: .*/Version: $UP_VERSION/" "$up/DEBIAN/control"
-dpkg-deb --root-owner-group -b "$up" "$RUN/root/e2e/trtd_${UP_VERSION}_$arch.deb" >/dev/null ||
+dpkg-deb -Zgzip --root-owner-group -b "$up" "$RUN/root/e2e/trtd_${UP_VERSION}_$arch.deb" >/dev/null ||
 	fatal "repacking the upgrade package failed"
 rm -rf "$up"
 
@@ -281,6 +290,7 @@ log "container up in $((($(date +%s%N) - boot_t) / 1000000)) ms, state $state"
 check "systemd in the container is 252" out_match '^systemd 252 ' systemctl --version
 
 # --- 1. install ---------------------------------------------------------------
+phase "install"
 
 if ! cs "DEBIAN_FRONTEND=noninteractive apt-get install -y /e2e/$(basename "$DEB")" >"$RUN/install.log" 2>&1; then
 	cat "$RUN/install.log"
@@ -305,6 +315,7 @@ exposure=$(c systemd-analyze security --no-pager trtd.service 2>&1 | sed -n 's/.
 check "systemd-analyze security exposure $exposure <= 4.0" awk -v e="$exposure" 'BEGIN { exit !(e != "" && e <= 4.0) }'
 
 # --- 2. uploads over ssh --------------------------------------------------------
+phase "uploads over ssh"
 
 cs 'useradd -m -s /bin/bash -G trtd alice' || fatal "useradd alice"
 as_user 'mkdir -p ~/.ssh && ssh-keygen -q -t ed25519 -N "" -f ~/.ssh/id_ed25519 &&
@@ -337,9 +348,10 @@ else
 fi
 
 # --- 3. without TensorRT: the documented "builder_unavailable" state ------------
+phase "without TensorRT"
 
 for m in m1 m2 m3; do
-	if wait_for $JOB_WAIT c test -s "$OUTBOX/$m.report.json"; then
+	if wait_for "$JOB_WAIT" c test -s "$OUTBOX/$m.report.json"; then
 		pass "$m: report in the outbox"
 		outcome=$(c jq -r .outcome "$OUTBOX/$m.report.json" 2>/dev/null)
 		check "$m: outcome is builder_unavailable ($outcome)" test "$outcome" = builder_unavailable
@@ -357,6 +369,7 @@ for ev in job_queued job_waiting; do
 done
 
 # --- 4. the worker's test double: a ladder through systemd ----------------------
+phase "the worker's test double: a ladder"
 
 if [[ -n $FAKE ]]; then
 	cs "install -D -m 0755 $FAKE $FAKE_DST"
@@ -375,7 +388,7 @@ if [[ -n $FAKE ]]; then
 	set_fake 'fast=oom,lean=ok'
 	check "restarted with the test double" c systemctl is-active trtd
 	upload "alice: scp m4.onnx" "" model-4.onnx m4.onnx
-	if wait_for $JOB_WAIT c test -s "$OUTBOX/m4.engine"; then
+	if wait_for "$JOB_WAIT" c test -s "$OUTBOX/m4.engine"; then
 		pass "m4: engine written after the ladder"
 		wait_for 30 c test -s "$OUTBOX/m4.report.json"
 		check "m4: report outcome built" out_is built jq -r .outcome $OUTBOX/m4.report.json
@@ -388,9 +401,10 @@ if [[ -n $FAKE ]]; then
 	check "journal: m4 stage fast finished out of memory" jn_eq 1 "$(model m4) and .TRTD_EVENT == \"stage_finished\" and .TRTD_STAGE == \"fast\" and (.MESSAGE | test(\"out_of_memory\"))"
 	check "journal: m4 job_done once, with TRTD_JOB" jn_eq 1 "$(model m4) and .TRTD_EVENT == \"job_done\" and .TRTD_JOB != null"
 	check "the unit survived the worker's out-of-memory stage" c systemctl is-active trtd
-	check "the waiting jobs were retried once a builder appeared (m1.engine)" wait_for $JOB_WAIT c test -s "$OUTBOX/m1.engine"
+	check "the waiting jobs were retried once a builder appeared (m1.engine)" wait_for "$JOB_WAIT" c test -s "$OUTBOX/m1.engine"
 
 	# --- 5. SIGKILL the daemon mid-job: restarted, the job completes once ------
+	phase "SIGKILL mid-job"
 	set_fake 'fast=slow=20s'
 	n0=$(c systemctl show -p NRestarts --value trtd)
 	upload "alice: scp m5.onnx" "" model-5.onnx m5.onnx
@@ -413,7 +427,7 @@ if [[ -n $FAKE ]]; then
 		log "SIGKILL to the daemon (pid $main) mid-job"
 		check "systemd restarted the daemon" wait_for 60 restarted_since "$n0"
 		check "the old worker is gone with the old daemon" no kill -0 "$worker"
-		if wait_for $JOB_WAIT c test -s "$OUTBOX/m5.engine"; then
+		if wait_for "$JOB_WAIT" c test -s "$OUTBOX/m5.engine"; then
 			pass "m5: engine written after the restart"
 			check "m5: job_done exactly once in the journal" jn_eq 1 "$(model m5) and .TRTD_EVENT == \"job_done\""
 			check "m5: one engine in the outbox" out_is 1 bash -c "find $OUTBOX -name 'm5*.engine' | wc -l"
@@ -425,6 +439,7 @@ if [[ -n $FAKE ]]; then
 	fi
 
 	# --- 6. SIGSTOP: the watchdog restarts the daemon ---------------------------
+	phase "SIGSTOP and the watchdog"
 	cs "printf '[Service]\nWatchdogSec=6s\nTimeoutAbortSec=10s\n' >/etc/systemd/system/trtd.service.d/e2e-watchdog.conf && systemctl daemon-reload && systemctl restart trtd"
 	wait_for 30 c systemctl is-active trtd
 	n0=$(c systemctl show -p NRestarts --value trtd)
@@ -438,6 +453,7 @@ if [[ -n $FAKE ]]; then
 fi
 
 # --- 7. upgrade: the local conffile edit survives, the daemon restarts ------------
+phase "upgrade"
 
 main=$(c systemctl show -p MainPID --value trtd)
 cs "echo '# e2e: a local edit' >>/etc/trtd/config.toml"
@@ -453,6 +469,7 @@ new_main() { c systemctl is-active trtd >/dev/null && [[ $(c systemctl show -p M
 check "the upgrade restarted the daemon" wait_for 30 new_main "$main"
 
 # --- 8. remove, then purge ----------------------------------------------------------
+phase "remove and purge"
 
 # The test's own files are the admin's, not the package's.
 cs "rm -rf /etc/systemd/system/trtd.service.d /var/lib/trtd/e2e && systemctl daemon-reload"
