@@ -31,8 +31,13 @@ keep() {
 	[ -f "$out" ] || return 1
 	awk -v t="## $title" '$0 == t {on = 1; print; next} on && /^## / {exit} on {print}' "$out" >"$body.keep"
 	[ -s "$body.keep" ] || return 1
-	sed -i "2i\\n(Kept from the run of ${old_date:-an earlier date}: not rerun this time.)" "$body.keep"
-	cat "$body.keep" >>"$body"
+	if grep -q '^(Kept from the run of' "$body.keep"; then
+		cat "$body.keep" >>"$body" # already carried over: keep its own date
+	else
+		head -n 1 "$body.keep"
+		printf '\n(Kept from the run of %s: not rerun this time.)\n' "${old_date:-an earlier date}"
+		tail -n +2 "$body.keep"
+	fi >>"$body"
 	rm -f "$body.keep"
 }
 
