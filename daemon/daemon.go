@@ -18,6 +18,7 @@ import (
 	"github.com/trtd/trtd/converter"
 	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/converter/protocol"
+	"github.com/trtd/trtd/converter/report"
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/fsutil"
 	"github.com/trtd/trtd/daemon/inbox"
@@ -143,6 +144,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	for _, r := range recs {
 		log.Info("recovered job after restart", logging.KeyJob, r.Job.ID, logging.KeyModel, r.Job.Name, "action", r.Action, logging.KeyEvent, "job_recovered")
+		if r.Action == "failed-too-many-restarts" {
+			// The job keeps taking the daemon down: fail it for good, with
+			// its model moved aside and a report saying why.
+			j := r.Job
+			rep := &report.Report{Schema: report.SchemaVersion, Tool: report.Tool{Name: "trtd", Version: Version}, Job: j.ID,
+				Model: report.Model{Name: j.Name, Size: j.ModelSize, SHA256: j.ModelSHA256}, Attempts: []report.Attempt{}}
+			rep.Recommendations = []string{fmt.Sprintf("The daemon died %d times while building this model (last step: %s). If the board froze or rebooted, try a smaller workspace or a segmented build in %s.toml.", j.Recoveries, j.Step, j.Base())}
+			d.fail(j, rep, log.With(logging.KeyJob, j.ID, logging.KeyModel, j.Name), report.OutcomeFailed, j.Reason)
+		}
 	}
 	for _, dir := range []string{d.cfg.Paths.Outbox, d.cfg.Paths.State, filepath.Dir(d.cfg.StatusPath())} {
 		if rm, _ := fsutil.RemoveTemps(dir); len(rm) > 0 {
@@ -275,9 +285,10 @@ func (d *Daemon) requeueStale() {
 	}
 }
 
-// checkModel is the inbox's content check: a whole ONNX model.
+// checkModel is the inbox's content check: a whole ONNX model whose
+// external data, if any, is present and confined to the inbox.
 func checkModel(f *os.File, path string) error {
-	_, err := onnx.ReadFile(f, "")
+	_, err := onnx.ReadFile(f, filepath.Dir(path))
 	return err
 }
 

@@ -38,6 +38,7 @@ type memory struct {
 	roots    sysinfo.Roots
 	mu       sync.Mutex
 	dev      *sysinfo.Device
+	devAt    time.Time
 	lastIdle time.Time
 	seq      int
 }
@@ -67,14 +68,23 @@ func (m *memory) Reconcile(ctx context.Context) error {
 	return m.swap.Reconcile(ctx)
 }
 
+// device diagnoses the device; a diagnosis younger than a few seconds is
+// reused (a burst of uploads would otherwise pay for one per job, twice).
 func (m *memory) device(ctx context.Context) *sysinfo.Device {
+	m.mu.Lock()
+	if m.dev != nil && time.Since(m.devAt) < 5*time.Second {
+		d := m.dev
+		m.mu.Unlock()
+		return d
+	}
+	m.mu.Unlock()
 	d, err := sysinfo.Collect(ctx, m.roots, sysinfo.WithSwapDir(m.cfg.Swap.Dir), sysinfo.WithOverheads(m.cfg.Overheads))
 	if err != nil {
 		m.log.Warn("device diagnosis failed", "err", err)
 		return nil
 	}
 	m.mu.Lock()
-	m.dev = d
+	m.dev, m.devAt = d, time.Now()
 	m.mu.Unlock()
 	return d
 }

@@ -177,6 +177,7 @@ func (d *Daemon) build(ctx context.Context, j *jobs.Job, model *onnx.Model, stag
 		if err := linkOrCopy(filepath.Join(src, e.Name()), filepath.Join(work, e.Name())); err != nil {
 			log.Warn("cannot place file in the work directory", "file", e.Name(), "err", err)
 		}
+		d.shareWithWorker(filepath.Join(work, e.Name()))
 	}
 	in := converter.Input{WorkDir: work, Model: j.Name, EngineDir: engineDir, Stages: stages, Start: plan.Start, Skip: plan.Skip,
 		Shapes: shapes, ValidateRuns: d.cfg.Worker.ValidateRuns, Backend: d.cfg.Worker.Backend, Trtexec: d.cfg.Worker.Trtexec}
@@ -420,6 +421,29 @@ func linkOrCopy(src, dst string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// shareWithWorker makes a claimed file readable by the unprivileged worker:
+// uploads often arrive 0600 (scp and sftp keep the client's mode). The
+// file now belongs to the job store, so it gets the worker's group and
+// group read permission; nobody else gains access.
+func (d *Daemon) shareWithWorker(path string) {
+	c := d.worker.Credential
+	if c == nil {
+		return
+	}
+	filepath.Walk(path, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.Mode()&os.ModeSymlink != 0 {
+			return nil
+		}
+		os.Lchown(p, -1, int(c.Gid))
+		if fi.IsDir() {
+			os.Chmod(p, fi.Mode().Perm()|0o050)
+		} else {
+			os.Chmod(p, fi.Mode().Perm()|0o040)
+		}
+		return nil
+	})
 }
 
 func (d *Daemon) chownWorker(dir string) {

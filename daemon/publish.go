@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -99,10 +101,22 @@ func (d *Daemon) publish(j *jobs.Job, rep *report.Report, res converter.Result, 
 	rep.Portability = portability(rep)
 	rep.KeptModel = d.store.ModelPath(j)
 	rep.Generated = time.Now().UTC()
+	// If the provenance or the reports cannot be written (a full disk),
+	// take the engine back out: the outbox never shows an engine without
+	// its report.
+	rollback := func() {
+		for name := range engines {
+			os.Remove(filepath.Join(out, name))
+		}
+		os.Remove(filepath.Join(out, base+".engine.json"))
+		fsutil.SyncDir(out)
+	}
 	if err := provenance.Write(filepath.Join(out, base+".engine.json"), &prov); err != nil {
+		rollback()
 		return err
 	}
 	if _, err := report.Publish(out, base, rep); err != nil {
+		rollback()
 		return err
 	}
 	d.store.Mark(j, jobs.StepReportPublished)
@@ -287,7 +301,18 @@ func (d *Daemon) publishRejection(ev inbox.Event) {
 
 // outName makes an uploaded name safe for outbox file names: no path
 // separators, control characters or invalid UTF-8, no leading '-' or '.'.
+// A name that had to change gets a short hash of the original, so two
+// uploads never share outbox files.
 func outName(base string) string {
+	s := safeName(base)
+	if s != base {
+		h := sha256.Sum256([]byte(base))
+		s += "-" + hex.EncodeToString(h[:4])
+	}
+	return s
+}
+
+func safeName(base string) string {
 	var b strings.Builder
 	for i, r := range base {
 		switch {

@@ -90,7 +90,8 @@ func writeStatus(path string, s *Status) error {
 	if err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(path, append(b, '\n'), 0o644)
+	// Rewritten on every change and worthless after a crash: no fsync.
+	return fsutil.ReplaceFile(path, append(b, '\n'), 0o644)
 }
 
 // OneLine renders the status as the single line systemd shows.

@@ -73,6 +73,37 @@ func WriteAtomic(path string, perm os.FileMode, write func(io.Writer) error) (er
 	return SyncDir(dir)
 }
 
+// ReplaceFile writes data to path by temp file and rename, without fsync:
+// readers never see a partial file, but a crash may lose the update. For
+// files that are rewritten constantly and worthless after a crash (the
+// status file).
+func ReplaceFile(path string, data []byte, perm os.FileMode) error {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, TempPrefix+base+"-")
+	if err != nil {
+		return fmt.Errorf("create temp for %s: %w", path, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
 // SyncDir fsyncs a directory so a rename in it is durable.
 func SyncDir(dir string) error {
 	d, err := os.Open(dir)
