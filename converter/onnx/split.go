@@ -641,7 +641,13 @@ func chooseCuts(w, x []int64, k int) ([]int, int64) {
 			return cuts, limit
 		}
 	}
-	panic("onnx: no cuts within the balance limit") // limit >= the least maximum: unreachable
+	// Unreachable (the limit is at least the least maximum), but a
+	// daemon does not panic: cut by node count.
+	cuts := make([]int, k-1)
+	for i := range cuts {
+		cuts[i] = (i + 1) * n / k
+	}
+	return cuts, limit
 }
 
 // cutsWithin returns the k-1 cuts with the least summed x such that every

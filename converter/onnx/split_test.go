@@ -789,3 +789,35 @@ func TestChooseCuts(t *testing.T) {
 		})
 	}
 }
+
+// FuzzSplit: whatever the file, Split returns parts that read back, or a
+// classified error; it never panics.
+func FuzzSplit(f *testing.F) {
+	f.Add(splitTestModel(), uint8(2))
+	f.Add(splitTestModel(), uint8(7))
+	f.Add(buildTestModel().file, uint8(2))
+	f.Fuzz(func(t *testing.T, data []byte, k uint8) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "m.onnx")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		parts := int(k%5) + 1
+		man, err := Split(path, parts, filepath.Join(dir, "out"))
+		if err != nil {
+			if !errors.Is(err, ErrSplit) && !errors.Is(err, ErrNotONNX) && !errors.Is(err, ErrTruncated) &&
+				!errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrExternalData) {
+				t.Fatalf("unclassified error: %v", err)
+			}
+			return
+		}
+		if len(man.Parts) != parts {
+			t.Fatalf("%d parts, asked %d", len(man.Parts), parts)
+		}
+		for _, p := range man.Parts {
+			if _, err := Open(filepath.Join(dir, "out", p.File)); err != nil {
+				t.Fatalf("part %d does not read back: %v", p.Index, err)
+			}
+		}
+	})
+}
