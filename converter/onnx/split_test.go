@@ -60,7 +60,11 @@ func splitTestModel() []byte {
 		msg(5, floatTensorPB("W2", []int64{4, 4}, floats(append(w[3:], w[:3]...)...))).
 		msg(11, valuePB("X", tensorTypePB(Float, shapePB("N", 4)))).
 		msg(11, valuePB("cond", tensorTypePB(Bool, shapePB()))).
-		msg(12, valuePB("Y", tensorTypePB(Float, shapePB("N", 4))))
+		msg(12, valuePB("Y", tensorTypePB(Float, shapePB("N", 4)))).
+		// The model's own type for a is used as is; b's, without a shape,
+		// is replaced by the derived one.
+		msg(13, valuePB("a", tensorTypePB(Float, shapePB("N", 4)))).
+		msg(13, valuePB("b", tensorTypePB(Float, nil)))
 	return pb{}.varint(1, 8).str(2, "test").msg(7, g).msg(8, opsetPB("", 13))
 }
 
@@ -255,6 +259,11 @@ func TestSplitSmallModel(t *testing.T) {
 					got := fmt.Sprintf("%s%v", x.DType, x.Shape)
 					if got != want[x.Name] {
 						t.Errorf("cut %d: %s has type %s, want %s", c.After, x.Name, got, want[x.Name])
+					}
+					wantFrom := map[string]string{"a": "", "b": "inferred from Add", "c": "inferred from Relu",
+						"d": "inferred from MatMul", "e": "inferred from Mul", "f": "inferred from If"}[x.Name]
+					if x.TypeFrom != wantFrom {
+						t.Errorf("cut %d: %s: type from %q, want %q", c.After, x.Name, x.TypeFrom, wantFrom)
 					}
 					if x.Exact || x.Bytes != 16 {
 						t.Errorf("cut %d: %s: %d bytes exact=%v, want 16 (N counted as 1), not exact", c.After, x.Name, x.Bytes, x.Exact)

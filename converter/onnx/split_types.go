@@ -79,11 +79,25 @@ func inferTypes(p *splitPlan) map[string]*typeInfo {
 	declare(g.ValueInfo)
 	declare(g.Outputs)
 	declare(g.Inputs)
+	// weak: a declared type that a derived one may improve on (a tensor of
+	// unknown rank, which cannot be a part's input).
+	weak := func(ti *typeInfo) bool {
+		return ti == nil || (ti.t.Kind == TypeTensor && (!ti.t.HasShape || ti.t.Elem == Undefined))
+	}
 	for _, i := range p.all {
 		nd := g.Nodes[i]
+		if nd.OpType == "Constant" && len(nd.Outputs) == 1 && (nd.Domain == "" || nd.Domain == "ai.onnx") {
+			if a := nd.Attr("value"); a != nil && a.T != nil {
+				if v, ok := readInts(p.r, a.T); ok {
+					consts[nd.Outputs[0]] = v
+				}
+			} else if a := nd.Attr("value_ints"); a != nil && a.NInts == len(a.Ints) {
+				consts[nd.Outputs[0]] = a.Ints
+			}
+		}
 		missing := false
 		for _, o := range nd.Outputs {
-			if o != "" && types[o] == nil {
+			if o != "" && weak(types[o]) {
 				missing = true
 			}
 		}
@@ -107,22 +121,17 @@ func inferTypes(p *splitPlan) map[string]*typeInfo {
 			return v, ok
 		}
 		outs := deriveNode(nd, in, cv)
-		if nd.OpType == "Constant" {
-			if a := nd.Attr("value"); a != nil && a.T != nil && len(nd.Outputs) == 1 {
-				if v, ok := readInts(p.r, a.T); ok {
-					consts[nd.Outputs[0]] = v
-				}
-			} else if a := nd.Attr("value_ints"); a != nil && a.NInts == len(a.Ints) && len(nd.Outputs) == 1 {
-				consts[nd.Outputs[0]] = a.Ints
-			}
-		}
 		from := "inferred from " + nd.OpType
 		if nd.OpType == "Constant" {
 			from = "Constant"
 		}
 		for j, o := range nd.Outputs {
-			if o == "" || types[o] != nil || j >= len(outs) || outs[j] == nil {
+			if o == "" || !weak(types[o]) || j >= len(outs) || outs[j] == nil {
 				continue
+			}
+			if old := types[o]; old != nil && (!outs[j].HasShape || outs[j].Kind != TypeTensor ||
+				(old.t.Elem != Undefined && old.t.Elem != outs[j].Elem)) {
+				continue // no better than what the model declares
 			}
 			types[o] = &typeInfo{t: outs[j], from: from}
 		}
