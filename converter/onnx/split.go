@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // ErrSplit: the model cannot be split as asked (too few nodes for K parts,
@@ -166,6 +167,16 @@ type SplitOptions struct {
 	// Sync fsyncs every part and the manifest (and the directory) before
 	// returning.
 	Sync bool
+	// DryRun plans the split and returns its manifest (file sizes
+	// included) without writing anything; outDir is not used.
+	DryRun bool
+}
+
+// PlanSplit returns the manifest Split would write for k parts, writing
+// nothing: a planner can try K = 2, 3, ... and take the least K whose
+// heaviest part fits its memory budget.
+func PlanSplit(path string, k int) (*Manifest, error) {
+	return SplitWith(path, k, "", SplitOptions{DryRun: true})
 }
 
 // SplitWith is Split with options.
@@ -189,10 +200,28 @@ func SplitWith(path string, k int, outDir string, opt SplitOptions) (*Manifest, 
 	if err != nil {
 		return nil, fail("%v", err)
 	}
+	man := p.manifest(path, m.Size)
+	// Every part's size first: nothing is written for a split that would
+	// fail on a later part.
+	ext := map[string]*os.File{}
+	for i := range p.parts {
+		_, size, err := p.partPieces(src, i, ext)
+		if err != nil {
+			closeAll(ext)
+			if errors.Is(err, ErrSplit) {
+				return nil, fail("%v", err)
+			}
+			return nil, fmt.Errorf("onnx: split %s: part %d: %w", path, i+1, err)
+		}
+		man.Parts[i].FileBytes = size
+	}
+	closeAll(ext)
+	if opt.DryRun {
+		return man, nil
+	}
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return nil, fmt.Errorf("onnx: split %s: %w", path, err)
 	}
-	man := p.manifest(path, m.Size)
 	for i := range p.parts {
 		size, err := p.writePart(src, i, filepath.Join(outDir, man.Parts[i].File))
 		if err != nil {
@@ -1013,4 +1042,56 @@ func syncFile(path string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// WriteMarkdown writes the manifest for people: the parts, the values
+// crossing each cut, and how to run the K engines in sequence. engine maps
+// a part's file name to its engine's (nil: the ONNX part names).
+func (man *Manifest) WriteMarkdown(w io.Writer, engine func(part string) string) error {
+	if engine == nil {
+		engine = func(s string) string { return s }
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "The model is split into %d parts, run one after the other; %s describes them.\n\n", man.K, ManifestFile)
+	b.WriteString("| part | file | nodes | weights | inputs | outputs |\n|---|---|---|---|---|---|\n")
+	for _, p := range man.Parts {
+		var ins, outs []string
+		for _, in := range p.Inputs {
+			ins = append(ins, fmt.Sprintf("`%s` (%s)", in.Name, in.Source))
+		}
+		for _, o := range p.Outputs {
+			s := "`" + o.Name + "`"
+			if o.ModelOutput {
+				s += " (model output)"
+			}
+			outs = append(outs, s)
+		}
+		fmt.Fprintf(&b, "| %d | %s | %d | %s | %s | %s |\n", p.Index, engine(p.File), p.Nodes, HumanBytes(p.WeightBytes),
+			strings.Join(ins, ", "), strings.Join(outs, ", "))
+	}
+	if len(man.Cuts) > 0 {
+		b.WriteString("\n| cut | values crossing | bytes |\n|---|---|---|\n")
+		for _, c := range man.Cuts {
+			var names []string
+			exact := true
+			for _, t := range c.Tensors {
+				names = append(names, "`"+t.Name+"`")
+				exact = exact && t.Exact
+			}
+			size := HumanBytes(c.Bytes)
+			if !exact {
+				size = "at least " + size + " (dynamic dims counted as 1)"
+			}
+			fmt.Fprintf(&b, "| after part %d | %s | %s |\n", c.After, strings.Join(names, ", "), size)
+		}
+	}
+	b.WriteString("\nTo run: put the model's inputs in a table of values by name. For part 1 to ")
+	fmt.Fprintf(&b, "part %d in order, bind each input to the value of that name (a model input, or an output of the earlier part named in the table), run the part, and add its outputs to the table. ", man.K)
+	b.WriteString("The model's outputs are then in the table:")
+	for _, o := range man.Outputs {
+		fmt.Fprintf(&b, " `%s` from part %d;", o.Name, o.Part)
+	}
+	b.WriteString(" a value can be freed once the last part that reads it has run.\n")
+	_, err := io.WriteString(w, b.String())
+	return err
 }

@@ -240,6 +240,14 @@ func TestSplitSmallModel(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkSplit(t, model, dir, man)
+			// A dry run plans the same split and writes nothing.
+			plan, err := PlanSplit(model, k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(plan, man) {
+				t.Errorf("PlanSplit differs from Split:\n%+v\n%+v", plan, man)
+			}
 			// Every part is non-empty and the cuts follow the order.
 			total := 0
 			for _, p := range man.Parts {
@@ -304,6 +312,19 @@ func TestSplitSmallModel(t *testing.T) {
 		}
 		if has != (c.After >= 3 && c.After <= 6) {
 			t.Errorf("cut after part %d: c crossing = %v", c.After, has)
+		}
+	}
+	var md strings.Builder
+	if err := man.WriteMarkdown(&md, func(f string) string { return "small." + strings.TrimSuffix(f, ".onnx") + ".engine" }); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"| 6 | small.part6.engine | 1 | 0 B | `cond` (model input cond), `e` (part 5 output e) | `f` |",
+		"| after part 4 | `c`, `d` | at least 32 B (dynamic dims counted as 1) |",
+		"`Y` from part 7;",
+	} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("Markdown lacks %q:\n%s", want, md.String())
 		}
 	}
 	// W2 reaches part 4 through the tied-weight Identity, recomputed there.

@@ -32,18 +32,12 @@ const copyThreshold = 64 << 10
 
 const writeBuffer = 256 << 10
 
-// writePart writes part i to path (through a temporary file and a rename)
-// and returns its size.
-func (p *splitPlan) writePart(src *os.File, i int, path string) (int64, error) {
-	ext := map[string]*os.File{}
-	defer func() {
-		for _, f := range ext {
-			f.Close()
-		}
-	}()
+// partPieces returns the pieces of part i's file and its size; ext
+// caches the external-data files opened (the caller closes them).
+func (p *splitPlan) partPieces(src *os.File, i int, ext map[string]*os.File) ([]piece, int64, error) {
 	graph, err := p.graphPieces(src, i, ext)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	var glen int64
 	for _, pc := range graph {
@@ -70,7 +64,19 @@ func (p *splitPlan) writePart(src *os.File, i int, path string) (int64, error) {
 		total += pc.size()
 	}
 	if total > MaxFileSize {
-		return 0, fmt.Errorf("%w: part %d would be %d bytes, over the 2 GiB protobuf limit; split into more parts", ErrSplit, i+1, total)
+		return nil, 0, fmt.Errorf("%w: part %d would be %d bytes, over the 2 GiB protobuf limit; split into more parts", ErrSplit, i+1, total)
+	}
+	return pieces, total, nil
+}
+
+// writePart writes part i to path (through a temporary file and a rename)
+// and returns its size.
+func (p *splitPlan) writePart(src *os.File, i int, path string) (int64, error) {
+	ext := map[string]*os.File{}
+	defer closeAll(ext)
+	pieces, total, err := p.partPieces(src, i, ext)
+	if err != nil {
+		return 0, err
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
@@ -400,4 +406,10 @@ func (w *pieceWriter) write(pc piece) error {
 		err = fmt.Errorf("reading %s at %d: %w", pc.src.Name(), pc.off, io.ErrUnexpectedEOF)
 	}
 	return err
+}
+
+func closeAll(files map[string]*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
 }
