@@ -232,7 +232,16 @@ func toReport(t *guard.Timeline) *report.Timeline {
 	if t == nil {
 		return nil
 	}
+	// The guard writes -1 for a value it could not read; the report
+	// leaves such values out (0 is omitted) instead of plotting a dip.
+	nz := func(n int64) int64 {
+		if n < 0 {
+			return 0
+		}
+		return n
+	}
 	conv := func(s guard.Sample) report.Sample {
+		s.MemAvailable, s.SwapUsed, s.SwapFree, s.WorkerRSS, s.GPUUsed = nz(s.MemAvailable), nz(s.SwapUsed), nz(s.SwapFree), nz(s.WorkerRSS), nz(s.GPUUsed)
 		return report.Sample{AtMs: s.At.Milliseconds(), MemAvailable: s.MemAvailable, SwapUsed: s.SwapUsed, SwapFree: s.SwapFree,
 			WorkerRSS: s.WorkerRSS, GPUUsed: s.GPUUsed, PSISomeAvg10: s.PSISomeAvg10}
 	}

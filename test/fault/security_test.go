@@ -69,7 +69,13 @@ func TestWorkerSandbox(t *testing.T) {
 		}
 	})
 	t.Run("oom_score_adj", func(t *testing.T) {
-		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/oom_score_adj")
+		// The daemon writes it right after the worker starts, before the
+		// worker gets its request; the worker may be seen a moment earlier.
+		var b []byte
+		eventually(2*time.Second, func() bool {
+			b, _ = os.ReadFile("/proc/" + strconv.Itoa(pid) + "/oom_score_adj")
+			return strings.TrimSpace(string(b)) == "1000"
+		})
 		if strings.TrimSpace(string(b)) != "1000" {
 			t.Errorf("worker oom_score_adj %q, want 1000", b)
 		}
