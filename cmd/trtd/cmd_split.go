@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 
 	"github.com/trtd/trtd/converter/onnx"
 )
@@ -12,7 +13,7 @@ func init() {
 	register(&command{
 		Name:    "split",
 		Summary: "split an ONNX model into K sub-models run in sequence",
-		Usage: `Usage: trtd split MODEL --parts K --out DIR [--json] [--sync]
+		Usage: `Usage: trtd split MODEL --parts K (--out DIR | --dry-run) [--json] [--sync]
 
 Splits MODEL's graph into K parts at cuts chosen in topological order: the
 largest part's weights stay within 10% of the best possible, and among such
@@ -23,8 +24,9 @@ file to file by byte range, so memory stays at a few MiB whatever the model's
 size. This is what the ladder's "segmented" stage builds; docs/SEGMENTED.md
 tells how to run the parts in sequence.
 
-Like cp, it leaves the writing back to the kernel; --sync fsyncs the parts
-and the manifest before exiting.
+--dry-run prints the same plan and writes nothing. Like cp, trtd split
+leaves the writing back to the kernel; --sync fsyncs the parts and the
+manifest before exiting.
 
 Prints one line per part (nodes, weight bytes, inputs, outputs) and the
 bytes crossing each cut; with --json, the manifest.
@@ -33,7 +35,8 @@ Exit status: 0 ok, 1 the model cannot be read or split (the reason is
 printed), 2 usage error.
 
 Example:
-  trtd split resnet50.onnx --parts 4 --out resnet50.parts`,
+  trtd split resnet50.onnx --parts 4 --out resnet50.parts
+  trtd split vgg16.onnx --parts 3 --dry-run`,
 		Run: runSplit,
 	})
 }
@@ -44,18 +47,19 @@ func runSplit(ctx context.Context, e *Env, args []string) int {
 	out := fs.String("out", "", "output `DIR` (created if missing)")
 	asJSON := fs.Bool("json", false, "print the manifest as JSON")
 	sync := fs.Bool("sync", false, "fsync the parts and the manifest before exiting")
+	dry := fs.Bool("dry-run", false, "plan the split and print it, write nothing (--out not needed)")
 	if code, done := parse(fs, args); done {
 		return code
 	}
-	if fs.NArg() != 1 || *out == "" {
-		fmt.Fprintln(e.Stderr, "trtd split: want one MODEL argument and --out DIR (trtd split -h for help)")
+	if fs.NArg() != 1 || (*out == "" && !*dry) {
+		fmt.Fprintln(e.Stderr, "trtd split: want one MODEL argument and --out DIR or --dry-run (trtd split -h for help)")
 		return 2
 	}
 	if *k < 1 {
 		fmt.Fprintln(e.Stderr, "trtd split: --parts must be at least 1")
 		return 2
 	}
-	man, err := onnx.SplitWith(fs.Arg(0), *k, *out, onnx.SplitOptions{Sync: *sync})
+	man, err := onnx.SplitWith(fs.Arg(0), *k, *out, onnx.SplitOptions{Sync: *sync, DryRun: *dry})
 	if err != nil {
 		fmt.Fprintf(e.Stderr, "trtd split: %v\n", err)
 		return 1
@@ -82,6 +86,8 @@ func runSplit(ctx context.Context, e *Env, args []string) int {
 		}
 		fmt.Fprintf(e.Stdout, "cut after part %d: %d values, %s%s\n", c.After, len(c.Tensors), onnx.HumanBytes(c.Bytes), exact)
 	}
-	fmt.Fprintf(e.Stdout, "manifest: %s\n", *out+"/"+onnx.ManifestFile)
+	if !*dry {
+		fmt.Fprintf(e.Stdout, "manifest: %s\n", filepath.Join(*out, onnx.ManifestFile))
+	}
 	return 0
 }
