@@ -402,6 +402,7 @@ if [[ -n $FAKE ]]; then
 	check "journal: m4 job_done once, with TRTD_JOB" jn_eq 1 "$(model m4) and .TRTD_EVENT == \"job_done\" and .TRTD_JOB != null"
 	check "the unit survived the worker's out-of-memory stage" c systemctl is-active trtd
 	check "the waiting jobs were retried once a builder appeared (m1.engine)" wait_for "$JOB_WAIT" c test -s "$OUTBOX/m1.engine"
+	check "m3, uploaded at mode 0600, was built by the worker (user trtd)" wait_for "$JOB_WAIT" c test -s "$OUTBOX/m3.engine"
 
 	# --- 5. SIGKILL the daemon mid-job: restarted, the job completes once ------
 	phase "SIGKILL mid-job"
