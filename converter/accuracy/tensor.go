@@ -1,0 +1,483 @@
+package accuracy
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// ErrBadTensor marks a .pb file that is not a usable ONNX TensorProto.
+var ErrBadTensor = errors.New("not a usable ONNX TensorProto")
+
+// ErrMismatch marks samples that do not fit the engine (names, count,
+// shapes or types).
+var ErrMismatch = errors.New("accuracy samples do not fit the engine")
+
+// MaxBytes bounds one tensor file (and the decoded data).
+const MaxBytes = 1 << 30
+
+// ONNX TensorProto.DataType values and the names trtd uses for them (the
+// same names the TensorRT shim reports).
+var dtypes = map[int32]string{
+	1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64",
+	8: "string", 9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64",
+	14: "complex64", 15: "complex128", 16: "bfloat16",
+}
+
+// ElemSize is the size in bytes of one element of a supported dtype, 0 for
+// others.
+func ElemSize(dtype string) int {
+	switch dtype {
+	case "bool", "uint8", "int8":
+		return 1
+	case "float16", "bfloat16", "int16", "uint16":
+		return 2
+	case "float32", "int32", "uint32":
+		return 4
+	case "float64", "int64", "uint64":
+		return 8
+	}
+	return 0
+}
+
+// Tensor is a decoded tensor: Data holds the elements packed little-endian
+// in the layout of DType (what a TensorRT host buffer of that type holds).
+type Tensor struct {
+	Name  string
+	DType string
+	Dims  []int64
+	Data  []byte
+}
+
+// Len is the number of elements the dims describe (1 for a scalar).
+func (t Tensor) Len() int64 {
+	n := int64(1)
+	for _, d := range t.Dims {
+		n *= d
+	}
+	return n
+}
+
+// ShapeString renders the dims as [1 3 224 224].
+func (t Tensor) ShapeString() string { return fmt.Sprint(t.Dims) }
+
+// ReadFile reads one TensorProto .pb file.
+func ReadFile(path string) (Tensor, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return Tensor{}, err
+	}
+	if !fi.Mode().IsRegular() {
+		return Tensor{}, fmt.Errorf("%s: %w: not a regular file", path, ErrBadTensor)
+	}
+	if fi.Size() > MaxBytes {
+		return Tensor{}, fmt.Errorf("%s: %w: %d bytes (limit %d)", path, ErrBadTensor, fi.Size(), MaxBytes)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Tensor{}, err
+	}
+	t, err := Parse(b)
+	if err != nil {
+		return Tensor{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return t, nil
+}
+
+// Parse decodes a serialized ONNX TensorProto. Data comes from raw_data or
+// the typed repeated fields (float_data, int32_data, int64_data,
+// double_data, uint64_data), packed or not. Strings, complex numbers,
+// segments and external data are refused.
+func Parse(b []byte) (Tensor, error) {
+	var t Tensor
+	var dt int32
+	var raw []byte
+	hasRaw := false
+	var f32 []float32
+	var i32, i64 []int64 // int32_data and int64_data (int32 values sign-extended)
+	var f64 []float64
+	var u64 []uint64
+	typed := 0
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return t, fmt.Errorf("%w: %v", ErrBadTensor, protowire.ParseError(n))
+		}
+		b = b[n:]
+		var err error
+		switch {
+		case num == 1 && (typ == protowire.VarintType || typ == protowire.BytesType): // dims
+			b, err = varints(b, typ, func(v uint64) { t.Dims = append(t.Dims, int64(v)) })
+		case num == 2 && typ == protowire.VarintType: // data_type
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return t, fmt.Errorf("%w: data_type: %v", ErrBadTensor, protowire.ParseError(n))
+			}
+			dt, b = int32(v), b[n:]
+		case num == 3 && typ == protowire.BytesType:
+			return t, fmt.Errorf("%w: segmented tensors are not supported", ErrBadTensor)
+		case num == 4 && (typ == protowire.Fixed32Type || typ == protowire.BytesType): // float_data
+			typed++
+			b, err = fixed32s(b, typ, func(v uint32) { f32 = append(f32, math.Float32frombits(v)) })
+		case num == 5 && (typ == protowire.VarintType || typ == protowire.BytesType): // int32_data
+			typed++
+			b, err = varints(b, typ, func(v uint64) { i32 = append(i32, int64(int32(v))) })
+		case num == 6 && typ == protowire.BytesType:
+			return t, fmt.Errorf("%w: string tensors are not supported", ErrBadTensor)
+		case num == 7 && (typ == protowire.VarintType || typ == protowire.BytesType): // int64_data
+			typed++
+			b, err = varints(b, typ, func(v uint64) { i64 = append(i64, int64(v)) })
+		case num == 8 && typ == protowire.BytesType: // name
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return t, fmt.Errorf("%w: name: %v", ErrBadTensor, protowire.ParseError(n))
+			}
+			t.Name, b = string(v), b[n:]
+		case num == 9 && typ == protowire.BytesType: // raw_data
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return t, fmt.Errorf("%w: raw_data: %v", ErrBadTensor, protowire.ParseError(n))
+			}
+			raw, hasRaw, b = v, true, b[n:]
+		case num == 10 && (typ == protowire.Fixed64Type || typ == protowire.BytesType): // double_data
+			typed++
+			b, err = fixed64s(b, typ, func(v uint64) { f64 = append(f64, math.Float64frombits(v)) })
+		case num == 11 && (typ == protowire.VarintType || typ == protowire.BytesType): // uint64_data
+			typed++
+			b, err = varints(b, typ, func(v uint64) { u64 = append(u64, v) })
+		case num == 13 && typ == protowire.BytesType:
+			return t, fmt.Errorf("%w: external data is not supported in sample tensors", ErrBadTensor)
+		case num == 14 && typ == protowire.VarintType: // data_location
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return t, fmt.Errorf("%w: data_location: %v", ErrBadTensor, protowire.ParseError(n))
+			}
+			if v != 0 {
+				return t, fmt.Errorf("%w: external data is not supported in sample tensors", ErrBadTensor)
+			}
+			b = b[n:]
+		default:
+			n := protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return t, fmt.Errorf("%w: field %d: %v", ErrBadTensor, num, protowire.ParseError(n))
+			}
+			b = b[n:]
+		}
+		if err != nil {
+			return t, err
+		}
+	}
+	name, ok := dtypes[dt]
+	if !ok {
+		return t, fmt.Errorf("%w: data_type %d is not an ONNX type", ErrBadTensor, dt)
+	}
+	size := ElemSize(name)
+	if size == 0 {
+		return t, fmt.Errorf("%w: %s tensors are not supported", ErrBadTensor, name)
+	}
+	t.DType = name
+	count := int64(1)
+	for _, d := range t.Dims {
+		if d < 0 {
+			return t, fmt.Errorf("%w: negative dimension in %v", ErrBadTensor, t.Dims)
+		}
+		if d > 0 && count > MaxBytes/d {
+			return t, fmt.Errorf("%w: dims %v are too large", ErrBadTensor, t.Dims)
+		}
+		count *= d
+	}
+	if count*int64(size) > MaxBytes {
+		return t, fmt.Errorf("%w: dims %v are too large", ErrBadTensor, t.Dims)
+	}
+	if hasRaw {
+		if typed > 0 {
+			return t, fmt.Errorf("%w: both raw_data and typed data fields", ErrBadTensor)
+		}
+		if int64(len(raw)) != count*int64(size) {
+			return t, fmt.Errorf("%w: raw_data has %d bytes, dims %v of %s need %d", ErrBadTensor, len(raw), t.Dims, name, count*int64(size))
+		}
+		t.Data = append([]byte(nil), raw...)
+		return t, nil
+	}
+	t.Data = make([]byte, 0, count*int64(size))
+	var got int
+	var field string
+	switch name {
+	case "float32":
+		field, got = "float_data", len(f32)
+		for _, v := range f32 {
+			t.Data = binary.LittleEndian.AppendUint32(t.Data, math.Float32bits(v))
+		}
+	case "float64":
+		field, got = "double_data", len(f64)
+		for _, v := range f64 {
+			t.Data = binary.LittleEndian.AppendUint64(t.Data, math.Float64bits(v))
+		}
+	case "int64":
+		field, got = "int64_data", len(i64)
+		for _, v := range i64 {
+			t.Data = binary.LittleEndian.AppendUint64(t.Data, uint64(v))
+		}
+	case "uint32", "uint64":
+		field, got = "uint64_data", len(u64)
+		for _, v := range u64 {
+			if size == 4 {
+				t.Data = binary.LittleEndian.AppendUint32(t.Data, uint32(v))
+			} else {
+				t.Data = binary.LittleEndian.AppendUint64(t.Data, v)
+			}
+		}
+	default: // int32_data carries int32, int16, uint16, int8, uint8, bool, float16 and bfloat16 (bits)
+		field, got = "int32_data", len(i32)
+		for _, v := range i32 {
+			switch size {
+			case 1:
+				t.Data = append(t.Data, byte(v))
+			case 2:
+				t.Data = binary.LittleEndian.AppendUint16(t.Data, uint16(v))
+			default:
+				t.Data = binary.LittleEndian.AppendUint32(t.Data, uint32(v))
+			}
+		}
+	}
+	if int64(got) != count {
+		return t, fmt.Errorf("%w: %s has %d values, dims %v need %d", ErrBadTensor, field, got, t.Dims, count)
+	}
+	return t, nil
+}
+
+func varints(b []byte, typ protowire.Type, f func(uint64)) ([]byte, error) {
+	if typ == protowire.VarintType {
+		v, n := protowire.ConsumeVarint(b)
+		if n < 0 {
+			return b, fmt.Errorf("%w: %v", ErrBadTensor, protowire.ParseError(n))
+		}
+		f(v)
+		return b[n:], nil
+	}
+	p, n := protowire.ConsumeBytes(b)
+	if n < 0 {
+		return b, fmt.Errorf("%w: %v", ErrBadTensor, protowire.ParseError(n))
+	}
+	for len(p) > 0 {
+		v, m := protowire.ConsumeVarint(p)
+		if m < 0 {
+			return b, fmt.Errorf("%w: packed varints: %v", ErrBadTensor, protowire.ParseError(m))
+		}
+		f(v)
+		p = p[m:]
+	}
+	return b[n:], nil
+}
+
+func fixed32s(b []byte, typ protowire.Type, f func(uint32)) ([]byte, error) {
+	if typ == protowire.Fixed32Type {
+		v, n := protowire.ConsumeFixed32(b)
+		if n < 0 {
+			return b, fmt.Errorf("%w: %v", ErrBadTensor, protowire.ParseError(n))
+		}
+		f(v)
+		return b[n:], nil
+	}
+	p, n := protowire.ConsumeBytes(b)
+	if n < 0 || len(p)%4 != 0 {
+		return b, fmt.Errorf("%w: packed fixed32 field of %d bytes", ErrBadTensor, len(p))
+	}
+	for i := 0; i < len(p); i += 4 {
+		f(binary.LittleEndian.Uint32(p[i:]))
+	}
+	return b[n:], nil
+}
+
+func fixed64s(b []byte, typ protowire.Type, f func(uint64)) ([]byte, error) {
+	if typ == protowire.Fixed64Type {
+		v, n := protowire.ConsumeFixed64(b)
+		if n < 0 {
+			return b, fmt.Errorf("%w: %v", ErrBadTensor, protowire.ParseError(n))
+		}
+		f(v)
+		return b[n:], nil
+	}
+	p, n := protowire.ConsumeBytes(b)
+	if n < 0 || len(p)%8 != 0 {
+		return b, fmt.Errorf("%w: packed fixed64 field of %d bytes", ErrBadTensor, len(p))
+	}
+	for i := 0; i < len(p); i += 8 {
+		f(binary.LittleEndian.Uint64(p[i:]))
+	}
+	return b[n:], nil
+}
+
+// Float64s returns the elements as float64 (integers and booleans by value;
+// float16 and bfloat16 widened).
+func (t Tensor) Float64s() []float64 {
+	size := ElemSize(t.DType)
+	if size == 0 {
+		return nil
+	}
+	n := len(t.Data) / size
+	out := make([]float64, n)
+	d := t.Data
+	for i := 0; i < n; i++ {
+		switch t.DType {
+		case "float32":
+			out[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(d[4*i:])))
+		case "float64":
+			out[i] = math.Float64frombits(binary.LittleEndian.Uint64(d[8*i:]))
+		case "float16":
+			out[i] = float64(HalfToFloat32(binary.LittleEndian.Uint16(d[2*i:])))
+		case "bfloat16":
+			out[i] = float64(math.Float32frombits(uint32(binary.LittleEndian.Uint16(d[2*i:])) << 16))
+		case "int8":
+			out[i] = float64(int8(d[i]))
+		case "uint8":
+			out[i] = float64(d[i])
+		case "bool":
+			if d[i] != 0 {
+				out[i] = 1
+			}
+		case "int16":
+			out[i] = float64(int16(binary.LittleEndian.Uint16(d[2*i:])))
+		case "uint16":
+			out[i] = float64(binary.LittleEndian.Uint16(d[2*i:]))
+		case "int32":
+			out[i] = float64(int32(binary.LittleEndian.Uint32(d[4*i:])))
+		case "uint32":
+			out[i] = float64(binary.LittleEndian.Uint32(d[4*i:]))
+		case "int64":
+			out[i] = float64(int64(binary.LittleEndian.Uint64(d[8*i:])))
+		case "uint64":
+			out[i] = float64(binary.LittleEndian.Uint64(d[8*i:]))
+		}
+	}
+	return out
+}
+
+// HalfToFloat32 widens an IEEE 754 binary16 value.
+func HalfToFloat32(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := uint32(h>>10) & 0x1f
+	man := uint32(h) & 0x3ff
+	switch {
+	case exp == 0x1f: // Inf, NaN
+		return math.Float32frombits(sign | 0xff<<23 | man<<13)
+	case exp == 0 && man == 0:
+		return math.Float32frombits(sign)
+	case exp == 0: // subnormal: normalize
+		e := uint32(127 - 15 + 1)
+		for man&0x400 == 0 {
+			man <<= 1
+			e--
+		}
+		return math.Float32frombits(sign | e<<23 | (man&0x3ff)<<13)
+	}
+	return math.Float32frombits(sign | (exp+127-15)<<23 | man<<13)
+}
+
+// Float32ToHalf narrows to binary16, rounding to nearest even.
+func Float32ToHalf(f float32) uint16 {
+	b := math.Float32bits(f)
+	sign := uint16(b>>16) & 0x8000
+	exp := int32(b>>23&0xff) - 127 + 15
+	man := b & 0x7fffff
+	switch {
+	case b>>23&0xff == 0xff: // Inf, NaN
+		if man != 0 {
+			return sign | 0x7e00
+		}
+		return sign | 0x7c00
+	case exp >= 0x1f:
+		return sign | 0x7c00
+	case exp <= 0:
+		if exp < -10 {
+			return sign
+		}
+		man |= 0x800000
+		shift := uint32(14 - exp)
+		h := man >> shift
+		rem := man & (1<<shift - 1)
+		half := uint32(1) << (shift - 1)
+		if rem > half || (rem == half && h&1 == 1) {
+			h++
+		}
+		return sign | uint16(h)
+	}
+	h := uint32(exp)<<10 | man>>13
+	rem := man & 0x1fff
+	if rem > 0x1000 || (rem == 0x1000 && h&1 == 1) {
+		h++ // may carry into the exponent, which is right (up to Inf)
+	}
+	return sign | uint16(h)
+}
+
+// As converts t to dtype for an engine input of that type: the same type is
+// returned as is; int64 narrows to int32 (TensorRT 8.x turns int64 inputs
+// into int32) when every value fits; float32/float64 convert to float32 or
+// float16; integers convert among themselves when every value fits.
+func (t Tensor) As(dtype string) (Tensor, error) {
+	if t.DType == dtype {
+		return t, nil
+	}
+	size := ElemSize(dtype)
+	if size == 0 {
+		return t, fmt.Errorf("%w: input %s: the engine wants %s, which the accuracy gate cannot feed", ErrMismatch, t.Name, dtype)
+	}
+	isFloat := func(s string) bool { return s == "float32" || s == "float64" || s == "float16" || s == "bfloat16" }
+	if isFloat(t.DType) != isFloat(dtype) || dtype == "bfloat16" {
+		return t, fmt.Errorf("%w: input %s is %s, the engine wants %s", ErrMismatch, t.Name, t.DType, dtype)
+	}
+	vals := t.Float64s()
+	out := Tensor{Name: t.Name, DType: dtype, Dims: t.Dims, Data: make([]byte, 0, len(vals)*size)}
+	lo, hi := intRange(dtype)
+	for i, v := range vals {
+		switch dtype {
+		case "float32":
+			out.Data = binary.LittleEndian.AppendUint32(out.Data, math.Float32bits(float32(v)))
+		case "float64":
+			out.Data = binary.LittleEndian.AppendUint64(out.Data, math.Float64bits(v))
+		case "float16":
+			out.Data = binary.LittleEndian.AppendUint16(out.Data, Float32ToHalf(float32(v)))
+		default:
+			if v < lo || v > hi {
+				return t, fmt.Errorf("%w: input %s: element %d (%v) does not fit the engine's %s", ErrMismatch, t.Name, i, v, dtype)
+			}
+			switch size {
+			case 1:
+				out.Data = append(out.Data, byte(int64(v)))
+			case 2:
+				out.Data = binary.LittleEndian.AppendUint16(out.Data, uint16(int64(v)))
+			case 4:
+				out.Data = binary.LittleEndian.AppendUint32(out.Data, uint32(int64(v)))
+			default:
+				out.Data = binary.LittleEndian.AppendUint64(out.Data, uint64(int64(v)))
+			}
+		}
+	}
+	return out, nil
+}
+
+func intRange(dtype string) (float64, float64) {
+	switch dtype {
+	case "bool":
+		return 0, 1
+	case "uint8":
+		return 0, math.MaxUint8
+	case "int8":
+		return math.MinInt8, math.MaxInt8
+	case "int16":
+		return math.MinInt16, math.MaxInt16
+	case "uint16":
+		return 0, math.MaxUint16
+	case "int32":
+		return math.MinInt32, math.MaxInt32
+	case "uint32":
+		return 0, math.MaxUint32
+	case "uint64":
+		return 0, math.MaxUint64
+	}
+	return math.MinInt64, math.MaxInt64
+}
