@@ -21,6 +21,12 @@
 //	spew=MiB      write MiB of log to stderr, then ok
 //	eat=MiB       allocate and touch MiB of memory, then sleep until killed
 //
+// When the request carries accuracy samples (Request.Accuracy), the fake
+// engine "produces" the expected outputs, each value moved by
+// TRTD_FAKE_WORKER_ERROR (a float, default 0), and the same comparison as
+// the real worker's (converter/accuracy) decides: outside tolerance gives
+// invalid_engine and no engine file.
+//
 // TRTD_FAKE_WORKER_PROBE=unavailable makes probes report no builder;
 // TRTD_FAKE_WORKER_UNAVAILABLE_IF=FILE does so while FILE exists.
 // TRTD_FAKE_WORKER_RECORD=FILE appends what the worker saw (request,
@@ -42,6 +48,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/trtd/trtd/converter/accuracy"
+	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/converter/protocol"
 )
 
@@ -151,6 +159,14 @@ func run(stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		return result(protocol.Result{Class: protocol.ClassBadRequest, Message: "cannot read model: " + err.Error()})
 	}
+	val := &protocol.Validation{Runs: 20, P50Ms: 1.0, P99Ms: 1.5, DeviceMemUsed: 1 << 20}
+	if req.Accuracy != nil {
+		emit(protocol.Event{Event: protocol.EventProgress, Phase: "Checking accuracy (fake)", Step: 2, Steps: 2})
+		if r, ok := checkAccuracy(req, val); !ok {
+			fmt.Fprintf(stderr, "[E] [TRT] fake worker: %s\n", r.Message)
+			return result(r)
+		}
+	}
 	sum := sha256.Sum256(model)
 	engine := []byte(fmt.Sprintf("TRTD-FAKE-ENGINE test double\nmodel-sha256: %s\nstage: %s\nprecision: %s\nworkspace-mib: %d\n",
 		hex.EncodeToString(sum[:]), req.Stage, req.Settings.Precision, req.Settings.WorkspaceMiB))
@@ -162,7 +178,62 @@ func run(stdin io.Reader, stdout, stderr io.Writer) int {
 	return result(protocol.Result{Class: protocol.ClassOK, Engine: req.Engine, EngineBytes: int64(len(engine)), EngineSHA256: hex.EncodeToString(es[:]),
 		BuildMs: 5, Calls: []string{"fake: no TensorRT calls"},
 		MemUsage:   []protocol.MemUsage{{Phase: "Init builder kernel library", CPUMiB: 158, GPUMiB: 160}},
-		Validation: &protocol.Validation{Runs: 20, P50Ms: 1.0, P99Ms: 1.5, DeviceMemUsed: 1 << 20}})
+		Validation: val})
+}
+
+// checkAccuracy runs the accuracy gate against outputs made from the
+// expected ones. ok is false with the result to return when the samples do
+// not fit the model or the outputs are outside tolerance.
+func checkAccuracy(req protocol.Request, val *protocol.Validation) (r protocol.Result, ok bool) {
+	fail := func(c protocol.Class, msg string) (protocol.Result, bool) {
+		return protocol.Result{Class: c, Message: msg, BuildMs: 5, Validation: val}, false
+	}
+	delta := 0.0
+	if s := os.Getenv("TRTD_FAKE_WORKER_ERROR"); s != "" {
+		var err error
+		if delta, err = strconv.ParseFloat(s, 64); err != nil {
+			return fail(protocol.ClassBadRequest, "fake worker: TRTD_FAKE_WORKER_ERROR: "+err.Error())
+		}
+	}
+	inputs, expected, err := accuracy.Load(*req.Accuracy)
+	if err != nil {
+		return fail(protocol.ClassBadRequest, "accuracy samples: "+err.Error())
+	}
+	m, err := onnx.Open(req.Model)
+	if err != nil {
+		return fail(protocol.ClassBadRequest, "cannot read model: "+err.Error())
+	}
+	var inNames, outNames []string
+	for _, v := range m.Inputs() {
+		inNames = append(inNames, v.Name)
+	}
+	for _, v := range m.Graph.Outputs {
+		outNames = append(outNames, v.Name)
+	}
+	if _, err := accuracy.Match(inputs, inNames, "input"); err != nil {
+		return fail(protocol.ClassBadRequest, "accuracy samples: "+err.Error())
+	}
+	// The fake engine's outputs: the expected values moved by delta.
+	exp, err := accuracy.Match(expected, outNames, "output")
+	if err != nil {
+		return fail(protocol.ClassBadRequest, "accuracy samples: "+err.Error())
+	}
+	var got []accuracy.Tensor
+	for i, e := range exp {
+		if e.Name == "" {
+			e = accuracy.FromFloat64s(outNames[i], "float32", []int64{1}, []float64{0})
+		}
+		got = append(got, accuracy.Perturb(e, delta))
+	}
+	o, err := accuracy.Check(got, expected, req.Accuracy.ATol, req.Accuracy.RTol)
+	if err != nil {
+		return fail(protocol.ClassBadRequest, "accuracy samples: "+err.Error())
+	}
+	val.Accuracy, val.AccuracyOK = o.Stats, &o.OK
+	if !o.OK {
+		return fail(protocol.ClassInvalidEngine, o.Message)
+	}
+	return protocol.Result{}, true
 }
 
 func behaviour(stage string) string {
