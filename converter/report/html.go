@@ -124,7 +124,9 @@ func attemptView(i int, a *Attempt) attView {
 	}
 	if val := a.Validation; val != nil {
 		v.Validation = fmt.Sprintf("%d runs, latency p50 %.2f ms, p99 %.2f ms, device memory %s", val.Runs, val.P50Ms, val.P99Ms, human(val.DeviceMemUsed))
-		if val.AccuracyOK != nil {
+		if line := AccuracyLine(val); line != "" {
+			v.Validation += ". " + strings.TrimSuffix(line, ".") // the error per output
+		} else if val.AccuracyOK != nil {
 			if *val.AccuracyOK {
 				v.Validation += "; outputs match the expected samples"
 			} else {

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strings"
+
+	"github.com/trtd/trtd/converter/protocol"
 )
 
 // Markdown writes the terminal view of a report.
@@ -141,6 +144,9 @@ func Markdown(w io.Writer, r *Report) error {
 			}
 			if v := a.Validation; v != nil {
 				p("Validation: %d runs, latency p50 %.2f ms, p99 %.2f ms, device memory %s.\n\n", v.Runs, v.P50Ms, v.P99Ms, human(v.DeviceMemUsed))
+				if line := AccuracyLine(v); line != "" {
+					p("%s\n\n", line)
+				}
 			}
 			if len(a.LogTail) > 0 {
 				p("Last log lines:\n\n```\n%s\n```\n\n", strings.Join(a.LogTail, "\n"))
@@ -216,6 +222,37 @@ func short(s string) string {
 }
 
 // human formats a byte count with binary units.
+// AccuracyLine sums up the accuracy gate of one attempt in a sentence:
+// the verdict, then each output's largest absolute and relative error
+// against the uploaded samples. It is empty when no samples were checked.
+func AccuracyLine(v *protocol.Validation) string {
+	if v == nil || len(v.Accuracy) == 0 {
+		return ""
+	}
+	verdict := "within tolerance"
+	if v.AccuracyOK != nil && !*v.AccuracyOK {
+		verdict = "OUTSIDE tolerance, engine not published"
+	}
+	var outs []string
+	for _, a := range v.Accuracy {
+		o := fmt.Sprintf("%s max abs error %s, max rel error %s", a.Output, errNum(a.MaxAbsErr), errNum(a.MaxRelErr))
+		if !a.OK {
+			o += " (outside)"
+		}
+		outs = append(outs, o)
+	}
+	return fmt.Sprintf("Accuracy against the uploaded samples: %s — %s.", verdict, strings.Join(outs, "; "))
+}
+
+// errNum formats an error value; math.MaxFloat64 stands for an infinite
+// error (NaN or an infinity where a number was expected).
+func errNum(v float64) string {
+	if v >= math.MaxFloat64 {
+		return "inf"
+	}
+	return fmt.Sprintf("%.3g", v)
+}
+
 func human(n int64) string {
 	switch {
 	case n >= 1<<30:
