@@ -356,6 +356,7 @@ func TestHostileInbox(t *testing.T) {
 	os.WriteFile(filepath.Join(outside, "outside.bin"), make([]byte, 64), 0o644)
 	os.WriteFile(filepath.Join(e.outbox, "victim.engine"), []byte("victim"), 0o644)
 	probe := newFIFOProbe(t, filepath.Join(outside, "outside.fifo"))
+	opens := newOpenWatch(t, outside)
 	// companions of the external-data cases
 	os.Symlink(filepath.Join(outside, "outside.bin"), filepath.Join(e.inbox, "ext-link.bin"))
 	os.Symlink(filepath.Join(outside, "outside.fifo"), filepath.Join(e.inbox, "ext-fifo-link.bin"))
@@ -369,6 +370,7 @@ func TestHostileInbox(t *testing.T) {
 	}
 
 	e.start()
+	daemonPID := e.pid()
 	cases := hostileCases(t, e, outside)
 	made := map[string]bool{}
 	var madeList []hcase
@@ -524,6 +526,11 @@ func TestHostileInbox(t *testing.T) {
 			t.Error("the daemon opened a FIFO outside the inbox for reading")
 		}
 	})
+	t.Run("outside/never-opened", func(t *testing.T) {
+		if n := opens.openedBy(daemonPID); n > 0 {
+			t.Errorf("the daemon opened files outside the inbox %d times (fanotify)", n)
+		}
+	})
 	t.Run("outside/no-files-written", func(t *testing.T) {
 		ents := listDir(outside)
 		sort.Strings(ents)
@@ -542,9 +549,11 @@ func TestHostileInbox(t *testing.T) {
 // built may come from B, B stays where it is, the FIFO is never opened.
 func TestSymlinkSwapRace(t *testing.T) {
 	needRoot(t)
-	iters := 2000
+	// 2,000 swaps never caught the pre-claim open in daemon.companions;
+	// 10,000 did (about 4 s).
+	iters := 10000
 	if soak() {
-		iters = 10000
+		iters = 50000
 	}
 	e := newEnv(t, withSettle(100*time.Millisecond))
 	outside := filepath.Join(e.root, "outside")
@@ -554,6 +563,7 @@ func TestSymlinkSwapRace(t *testing.T) {
 	os.WriteFile(bPath, b, 0o644)
 	probe := newFIFOProbe(t, filepath.Join(outside, "fifo"))
 	bID, _ := idOf(bPath)
+	opens := newOpenWatch(t, outside)
 	e.start()
 	final := filepath.Join(e.inbox, "race.onnx")
 	tmp := filepath.Join(e.inbox, ".race-tmp")
@@ -599,6 +609,9 @@ func TestSymlinkSwapRace(t *testing.T) {
 	}
 	if probe.opened.Load() {
 		t.Fatal("the daemon opened the outside FIFO")
+	}
+	if n := opens.openedBy(e.pid()); n > 0 {
+		t.Fatalf("the daemon opened files outside the inbox %d times (fanotify)", n)
 	}
 	if !e.running() {
 		t.Fatal("daemon died")
