@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trtd/trtd/converter/accuracy"
 	"github.com/trtd/trtd/converter/classify"
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/converter/trt/version"
@@ -229,6 +230,16 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 		return res
 	}
 
+	// The accuracy gate's samples are read before the build: a bad file
+	// fails the request before any memory goes to TensorRT.
+	var samples, expected []accuracy.Tensor
+	if req.Accuracy != nil {
+		var err error
+		if samples, expected, err = accuracy.Load(*req.Accuracy); err != nil {
+			return fail(protocol.ClassBadRequest, fmt.Errorf("%w: accuracy samples: %v", ErrBadRequest, err))
+		}
+	}
+
 	compiled := compiledVersion()
 	plat := Platform{FastFP16: b.PlatformFP16, FastINT8: b.PlatformINT8, DLACores: b.DLACores}
 	plan, err := PlanBuild(req.Settings, compiled, plat)
@@ -256,9 +267,15 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 		}
 		return res
 	}
-	profile, err := PlanProfile(s.inputs(), req.Shapes)
+	inputs := s.inputs()
+	profile, err := PlanProfile(inputs, req.Shapes)
 	if err != nil {
 		return fail(protocol.ClassBadRequest, fmt.Errorf("%w: %v", ErrBadRequest, err))
+	}
+	if req.Accuracy != nil {
+		if samples, err = FitSamples(inputs, samples); err != nil {
+			return fail(protocol.ClassBadRequest, fmt.Errorf("%w: accuracy samples: %v", ErrBadRequest, err))
+		}
 	}
 	for _, p := range profile {
 		if err := s.profileSet(p); err != nil {
@@ -325,12 +342,18 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 	}
 	s.releaseBuilder()
 
-	if req.ValidateRuns >= 0 {
-		runs := req.ValidateRuns
-		if runs == 0 {
+	if req.ValidateRuns >= 0 || req.Accuracy != nil {
+		runs, warmup := req.ValidateRuns, ValidateWarmup
+		switch {
+		case runs < 0: // validation off, but the accuracy gate needs one run
+			runs, warmup = 1, 0
+		case runs == 0:
 			runs = DefaultValidateRuns
 		}
-		v, err := s.validate(engine, profile, ValidateWarmup, runs)
+		if req.Accuracy != nil {
+			res.Calls = append(res.Calls, fmt.Sprintf("accuracy gate: %d sample inputs, %d expected outputs, atol %g, rtol %g", len(samples), len(expected), req.Accuracy.ATol, req.Accuracy.RTol))
+		}
+		v, err := s.validate(engine, profile, samples, warmup, runs)
 		if err != nil {
 			c, m := failure(protocol.ClassInvalidEngine, err, d.log())
 			if c != protocol.ClassOutOfMemory {
@@ -341,6 +364,16 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 			return res
 		}
 		res.Validation = summarize(v)
+		if req.Accuracy != nil {
+			// An engine outside tolerance is never written, so never published.
+			c, m := Gate(res.Validation, v.OutputData, expected, *req.Accuracy)
+			fmt.Fprintf(o.Stderr, "[trtd] accuracy gate: %s\n", m)
+			if c != protocol.ClassOK {
+				finish()
+				res.Class, res.Message = c, m
+				return res
+			}
+		}
 	}
 
 	if err := fsutil.WriteFileAtomic(req.Engine, engine, 0o644); err != nil {

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"unsafe"
 
+	"github.com/trtd/trtd/converter/accuracy"
 	"github.com/trtd/trtd/converter/trt/version"
 )
 
@@ -296,9 +297,14 @@ type validation struct {
 	Outputs         []Input
 	DeviceMemUsed   uint64
 	EngineDeviceMem uint64
+	// OutputData holds each output's values after the last run, when the
+	// engine ran on samples.
+	OutputData []accuracy.Tensor
 }
 
-func (s *session) validate(engine []byte, hints []ProfileCall, warmup, runs int) (validation, error) {
+// validate runs the engine: on random inputs, or on samples (named and
+// typed as the engine's inputs) whose outputs it then returns.
+func (s *session) validate(engine []byte, hints []ProfileCall, samples []accuracy.Tensor, warmup, runs int) (validation, error) {
 	if len(engine) == 0 {
 		return validation{}, errors.New("empty engine")
 	}
@@ -318,6 +324,33 @@ func (s *session) validate(engine []byte, hints []ProfileCall, warmup, runs int)
 	if len(ch) > 0 {
 		hp = &ch[0]
 	}
+	// Sample bytes go to C memory: a Go struct may hold C pointers, not
+	// the other way round.
+	cs := make([]C.trtd_host_tensor, len(samples))
+	for i, t := range samples {
+		if len(t.Dims) > len(cs[i].dims) || len(t.Name) >= len(cs[i].name) || len(t.DType) >= len(cs[i].dtype) {
+			return validation{}, fmt.Errorf("sample %s: name, type or rank too long for the shim", t.Name)
+		}
+		for k := 0; k < len(t.Name); k++ {
+			cs[i].name[k] = C.char(t.Name[k])
+		}
+		for k := 0; k < len(t.DType); k++ {
+			cs[i].dtype[k] = C.char(t.DType[k])
+		}
+		cs[i].nb_dims = C.int(len(t.Dims))
+		for k, d := range t.Dims {
+			cs[i].dims[k] = C.int64_t(d)
+		}
+		if len(t.Data) > 0 {
+			cs[i].data = C.CBytes(t.Data)
+			defer C.free(unsafe.Pointer(cs[i].data))
+		}
+		cs[i].bytes = C.uint64_t(len(t.Data))
+	}
+	var sp *C.trtd_host_tensor
+	if len(cs) > 0 {
+		sp = &cs[0]
+	}
 	times := make([]C.double, runs)
 	var tp *C.double
 	if runs > 0 {
@@ -327,10 +360,17 @@ func (s *session) validate(engine []byte, hints []ProfileCall, warmup, runs int)
 	defer C.free(eng)
 	var out C.trtd_validation
 	var e [errLen]C.char
-	rc := C.trtd_validate(s.p, eng, C.size_t(len(engine)), hp, C.int(len(ch)), C.int(warmup), C.int(runs), tp, &out, &e[0], errLen)
+	rc := C.trtd_validate(s.p, eng, C.size_t(len(engine)), hp, C.int(len(ch)), sp, C.int(len(cs)), C.int(warmup), C.int(runs), tp, &out, &e[0], errLen)
 	v := validation{DeviceMemUsed: uint64(out.device_mem_used), EngineDeviceMem: uint64(out.engine_device_mem)}
 	for i := 0; i < int(out.nb_outputs); i++ {
-		v.Outputs = append(v.Outputs, tensorOut(&out.outputs[i]))
+		o := tensorOut(&out.outputs[i])
+		v.Outputs = append(v.Outputs, o)
+		if p := out.output_data[i]; p != nil {
+			data := make([]byte, int(out.output_bytes[i]))
+			copy(data, unsafe.Slice((*byte)(p), len(data)))
+			C.trtd_host_free(p)
+			v.OutputData = append(v.OutputData, accuracy.Tensor{Name: o.Name, DType: o.DType, Dims: o.Dims, Data: data})
+		}
 	}
 	if rc != 0 {
 		return v, errors.New(cerr(e[:]))

@@ -16,6 +16,12 @@
 //     ErrNotCompiled ("built without TensorRT headers").
 //   - !cgo: everything returns ErrNotCompiled / ErrNoCUDA.
 //
+// The accuracy gate: when the request carries sample inputs and expected
+// outputs (converter/accuracy), validation feeds the samples instead of
+// random data, reads the outputs back and compares them; an engine outside
+// tolerance ends invalid_engine and is never written. Matching the samples
+// to the network (FitSamples) and the verdict (Gate) are pure Go.
+//
 // The mapping from stage settings to builder calls for each TensorRT
 // version (plan.go) is pure Go and tested without TensorRT. Enumerations
 // cross the cgo boundary by name ("kFP16", "kWORKSPACE"), never as

@@ -9,6 +9,7 @@
 #include <link.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <atomic>
@@ -47,7 +48,7 @@ static void libpath(void *h, char *out, size_t n) {
 // CUDA runtime ABI values (cudaDeviceAttr, cudaMemcpyKind); stable across
 // CUDA releases.
 enum { kAttrIntegrated = 18, kAttrCCMajor = 75, kAttrCCMinor = 76 };
-enum { kMemcpyHostToDevice = 1 };
+enum { kMemcpyHostToDevice = 1, kMemcpyDeviceToHost = 2 };
 
 static struct {
 	void *h;
@@ -170,6 +171,8 @@ int trtd_cuda_malloc_test(uint64_t bytes, char *name, size_t namelen, char *msg,
 	return e;
 }
 
+void trtd_host_free(void *p) { free(p); }
+
 /* ---- TensorRT -------------------------------------------------------------- */
 
 #ifndef TRTD_TENSORRT
@@ -201,7 +204,11 @@ void trtd_blob_free(trtd_blob *) {}
 int trtd_build(trtd_session *, trtd_blob **, char *err, size_t n) { NOTRT(err, n); return -1; }
 int trtd_timing_cache_get(trtd_session *, trtd_blob **, char *err, size_t n) { NOTRT(err, n); return -1; }
 void trtd_release_builder(trtd_session *) {}
-int trtd_validate(trtd_session *, const void *, size_t, const trtd_shape_hint *, int, int, int, double *, trtd_validation *, char *err, size_t n) { NOTRT(err, n); return -1; }
+int trtd_validate(trtd_session *, const void *, size_t, const trtd_shape_hint *, int, const trtd_host_tensor *, int, int, int, double *, trtd_validation *o, char *err, size_t n) {
+	memset(o, 0, sizeof(*o));
+	NOTRT(err, n);
+	return -1;
+}
 
 #else // TRTD_TENSORRT
 
@@ -793,6 +800,18 @@ static const trtd_shape_hint *findhint(const trtd_shape_hint *h, int n, const ch
 	return nullptr;
 }
 
+static const trtd_host_tensor *findsample(const trtd_host_tensor *h, int n, const char *name) {
+	for (int i = 0; i < n; i++)
+		if (strcmp(h[i].name, name) == 0) return &h[i];
+	return nullptr;
+}
+
+static std::string dimstr(const int64_t *d, int nb) {
+	std::string s = "[";
+	for (int i = 0; i < nb; i++) s += (i ? " " : "") + std::to_string(d[i]);
+	return s + "]";
+}
+
 struct Buffers {
 	std::vector<void *> ptrs;
 	~Buffers() {
@@ -801,8 +820,9 @@ struct Buffers {
 	}
 };
 
-int trtd_validate(trtd_session *s, const void *engine, size_t size, const trtd_shape_hint *hints, int nhints, int warmup, int runs,
-                  double *times, trtd_validation *out, char *err, size_t n) {
+int trtd_validate(trtd_session *s, const void *engine, size_t size, const trtd_shape_hint *hints, int nhints,
+                  const trtd_host_tensor *samples, int nsamples, int warmup, int runs, double *times, trtd_validation *out, char *err,
+                  size_t n) {
 	memset(out, 0, sizeof(*out));
 	if (cu.h == nullptr) {
 		seterr(err, n, "libcudart not loaded");
@@ -843,6 +863,7 @@ int trtd_validate(trtd_session *s, const void *engine, size_t size, const trtd_s
 		std::vector<std::string> names;
 		std::vector<bool> isin;
 		std::vector<DataType> types;
+		std::vector<int> outidx; // the I/O index of out->outputs[k]
 #if TRTD_AT_LEAST(8, 5)
 		int nio = e->getNbIOTensors();
 		for (int i = 0; i < nio; i++) {
@@ -869,15 +890,45 @@ int trtd_validate(trtd_session *s, const void *engine, size_t size, const trtd_s
 #endif
 			bool dyn = false;
 			for (int k = 0; k < d.nbDims; k++) dyn = dyn || d.d[k] < 0;
+			const trtd_host_tensor *smp = nullptr;
+			if (nsamples > 0) {
+				smp = findsample(samples, nsamples, names[i].c_str());
+				if (smp == nullptr) {
+					seterr(err, n, "input %s has no sample", names[i].c_str());
+					rc = -1;
+					break;
+				}
+				if (smp->nb_dims != d.nbDims || smp->nb_dims > TRTD_MAX_DIMS) {
+					seterr(err, n, "input %s: the sample has rank %d, the engine %d", names[i].c_str(), smp->nb_dims, d.nbDims);
+					rc = -1;
+					break;
+				}
+				if (!dyn) {
+					for (int k = 0; k < d.nbDims; k++) {
+						if (d.d[k] != smp->dims[k]) {
+							trtd_tensor et{};
+							dimsout(d, &et);
+							seterr(err, n, "input %s: the sample's shape %s is not the engine's %s", names[i].c_str(),
+							       dimstr(smp->dims, smp->nb_dims).c_str(), dimstr(et.dims, et.nb_dims).c_str());
+							rc = -1;
+						}
+					}
+					if (rc != 0) break;
+				}
+			}
 			if (!dyn) continue;
 			const trtd_shape_hint *h = findhint(hints, nhints, names[i].c_str());
-			if (h == nullptr) {
+			if (smp != nullptr) {
+				d.nbDims = smp->nb_dims;
+				for (int k = 0; k < smp->nb_dims; k++) d.d[k] = static_cast<decltype(d.d[0] + 0)>(smp->dims[k]);
+			} else if (h == nullptr) {
 				seterr(err, n, "input %s is dynamic and has no shape to validate with", names[i].c_str());
 				rc = -1;
 				break;
+			} else {
+				d.nbDims = h->nb_dims;
+				for (int k = 0; k < h->nb_dims; k++) d.d[k] = static_cast<decltype(d.d[0] + 0)>(h->dims[k]);
 			}
-			d.nbDims = h->nb_dims;
-			for (int k = 0; k < h->nb_dims; k++) d.d[k] = static_cast<decltype(d.d[0] + 0)>(h->dims[k]);
 #if TRTD_AT_LEAST(8, 5)
 			bool ok = ctx->setInputShape(names[i].c_str(), d);
 #else
@@ -913,12 +964,31 @@ int trtd_validate(trtd_session *s, const void *engine, size_t size, const trtd_s
 				rc = -1;
 				break;
 			}
-			if (isin[i]) {
+			if (isin[i] && nsamples > 0) {
+				const trtd_host_tensor *smp = findsample(samples, nsamples, names[i].c_str());
+				size_t want = static_cast<size_t>(volume(t.dims, t.nb_dims)) * dtypesize(types[i]);
+				if (strcmp(smp->dtype, t.dtype) != 0 || smp->bytes != want) {
+					seterr(err, n, "input %s: the sample is %s of %llu bytes, the engine wants %s of %zu bytes", names[i].c_str(), smp->dtype,
+					       static_cast<unsigned long long>(smp->bytes), t.dtype, want);
+					rc = -1;
+					break;
+				}
+				if (want > 0 && (ce = cu.Memcpy(bufs.ptrs[i], smp->data, want, kMemcpyHostToDevice)) != 0) {
+					seterr(err, n, "cudaMemcpy of input %s: %s: %s", names[i].c_str(), cuname(ce), custr(ce));
+					rc = -1;
+					break;
+				}
+			} else if (isin[i]) {
 				std::vector<unsigned char> host(bytes, 0);
 				fillrandom(host, types[i], rng);
 				cu.Memcpy(bufs.ptrs[i], host.data(), bytes, kMemcpyHostToDevice);
-			} else if (out->nb_outputs < 16) {
+			} else if (out->nb_outputs < TRTD_MAX_OUTPUTS) {
+				outidx.push_back(i);
 				out->outputs[out->nb_outputs++] = t;
+			} else if (nsamples > 0) {
+				seterr(err, n, "the engine has more than %d outputs; the accuracy gate reads %d", TRTD_MAX_OUTPUTS, TRTD_MAX_OUTPUTS);
+				rc = -1;
+				break;
 			}
 #if TRTD_AT_LEAST(8, 5)
 			ctx->setTensorAddress(names[i].c_str(), bufs.ptrs[i]);
@@ -943,6 +1013,23 @@ int trtd_validate(trtd_session *s, const void *engine, size_t size, const trtd_s
 			}
 			if (r == warmup) cu.MemGetInfo(&free1, &total);
 			if (r >= warmup) times[r - warmup] = std::chrono::duration<double, std::milli>(t1 - t0).count();
+		}
+		// The outputs of the last run, for the accuracy gate.
+		for (int k = 0; rc == 0 && nsamples > 0 && k < out->nb_outputs; k++) {
+			const trtd_tensor &t = out->outputs[k];
+			size_t bytes = static_cast<size_t>(volume(t.dims, t.nb_dims)) * dtypesize(types[outidx[k]]);
+			out->output_data[k] = malloc(bytes > 0 ? bytes : 1);
+			if (out->output_data[k] == nullptr) {
+				seterr(err, n, "out of host memory for output %s (%zu bytes)", t.name, bytes);
+				rc = -1;
+				break;
+			}
+			out->output_bytes[k] = bytes;
+			int ce = bytes > 0 ? cu.Memcpy(out->output_data[k], bufs.ptrs[outidx[k]], bytes, kMemcpyDeviceToHost) : 0;
+			if (ce != 0) {
+				seterr(err, n, "cudaMemcpy of output %s: %s: %s", t.name, cuname(ce), custr(ce));
+				rc = -1;
+			}
 		}
 		if (stream != nullptr) cu.StreamDestroy(stream);
 	}

@@ -143,18 +143,40 @@ typedef struct {
 	int64_t dims[TRTD_MAX_DIMS];
 } trtd_shape_hint;
 
+/* A sample input for the accuracy gate: the host bytes of one engine input,
+ * packed little-endian in the type named by dtype (trtd_tensor's names),
+ * which must be the engine's type for that input. data stays the caller's. */
+typedef struct {
+	char name[256];
+	char dtype[16];
+	int nb_dims;
+	int64_t dims[TRTD_MAX_DIMS];
+	const void *data;
+	uint64_t bytes;
+} trtd_host_tensor;
+
+#define TRTD_MAX_OUTPUTS 16
 typedef struct {
 	int nb_outputs;
-	trtd_tensor outputs[16];
+	trtd_tensor outputs[TRTD_MAX_OUTPUTS];
+	/* With samples: each output's bytes after the last run, malloc()ed by
+	 * the shim (free each with trtd_host_free, also after a failure). */
+	void *output_data[TRTD_MAX_OUTPUTS];
+	uint64_t output_bytes[TRTD_MAX_OUTPUTS];
 	uint64_t device_mem_used; /* free memory before deserializing minus free memory with buffers allocated */
 	uint64_t engine_device_mem; /* ICudaEngine::getDeviceMemorySize */
 } trtd_validation;
 
-/* Deserializes the engine in a fresh runtime, runs it on random inputs
- * (dynamic inputs take the hint shapes), warmup runs then runs timed runs;
- * times_ms receives each timed run. */
+/* Deserializes the engine in a fresh runtime and runs it: warmup runs, then
+ * runs timed runs; times_ms receives each timed run. Without samples
+ * (nb_samples 0) the inputs are random and dynamic inputs take the hint
+ * shapes. With samples, every engine input is fed the sample of its name
+ * (dynamic inputs take the sample's shape, static ones must have it) and
+ * the outputs are copied back to the host after the last run. */
 int trtd_validate(trtd_session *s, const void *engine, size_t size, const trtd_shape_hint *hints, int nb_hints,
-                  int warmup, int runs, double *times_ms, trtd_validation *out, char *err, size_t errlen);
+                  const trtd_host_tensor *samples, int nb_samples, int warmup, int runs, double *times_ms,
+                  trtd_validation *out, char *err, size_t errlen);
+void trtd_host_free(void *p);
 
 #ifdef __cplusplus
 }
