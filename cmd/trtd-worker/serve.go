@@ -92,11 +92,36 @@ func build(ctx context.Context, req protocol.Request, topts trt.Options, xopts t
 	}
 	res := trtexec.Build(ctx, req, xopts)
 	if res.Class != protocol.ClassBuilderUnavailable || apiRes == nil {
+		noAccuracyGate(req, res, xopts)
 		return res
 	}
 	reasons = append(reasons, strings.TrimPrefix(res.Message, "TensorRT not available on this machine: "))
 	apiRes.Message = "TensorRT not available on this machine: " + strings.Join(reasons, "; ")
 	return apiRes
+}
+
+// NoAccuracyGate is what a trtexec build says when samples were uploaded.
+const NoAccuracyGate = "accuracy gate not run: comparing the engine's outputs with the uploaded samples needs the API backend (a trtd-worker built with TensorRT headers); trtexec built this engine"
+
+// noAccuracyGate marks a trtexec result of a request with accuracy
+// samples: this worker cannot feed them to trtexec, so the engine is
+// published unchecked (Validation.AccuracyOK stays nil), and the result's
+// message, its calls (shown in the report) and the log say so.
+func noAccuracyGate(req protocol.Request, res *protocol.Result, o trtexec.Options) {
+	if req.Accuracy == nil || res.Class == protocol.ClassBuilderUnavailable {
+		return
+	}
+	if res.Message != "" {
+		res.Message += "; "
+	}
+	res.Message += NoAccuracyGate
+	res.Calls = append(res.Calls, NoAccuracyGate)
+	if o.Emit != nil {
+		o.Emit(protocol.Event{Event: protocol.EventLog, Severity: "warning", Message: NoAccuracyGate})
+	}
+	if o.Stderr != nil {
+		fmt.Fprintf(o.Stderr, "[trtd] %s\n", NoAccuracyGate)
+	}
 }
 
 // probe reports the backend the request would use, or why none works.
