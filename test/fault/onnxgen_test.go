@@ -65,3 +65,11 @@ func externalModel(loc string) []byte {
 	return onnxModel(pbBytes(1, node("Add", []string{"X", "W"}, []string{"Y"})), pbStr(2, "g"), pbBytes(5, w),
 		pbBytes(11, valueInfo("X", dimV(4))), pbBytes(12, valueInfo("Y", dimV(4))))
 }
+
+// paddedModel is a valid model of about n bytes: an identity graph with an
+// unused initializer of n bytes of raw data.
+func paddedModel(n int) []byte {
+	pad := cat(pbVarint(1, uint64(n/4)), pbVarint(2, 1), pbStr(8, "pad"), pbBytes(9, make([]byte, n/4*4)))
+	return onnxModel(pbBytes(1, node("Identity", []string{"X"}, []string{"Y"})), pbStr(2, "g"), pbBytes(5, pad),
+		pbBytes(11, valueInfo("X", dimV(4))), pbBytes(12, valueInfo("Y", dimV(4))))
+}
