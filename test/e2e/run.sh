@@ -361,6 +361,9 @@ for m in m1 m2 m3; do
 done
 check "alice (group trtd) can read the reports" as_user "cat $OUTBOX/m1.report.json $OUTBOX/m3.report.json >/dev/null"
 check "the waiting models are kept in the job store" out_is 3 bash -c "find /var/lib/trtd/state -path '*/model/*.onnx' -type f | wc -l"
+# A claim is a rename (the uploader still owns the file), not a copy across
+# the sandbox's mounts.
+check "the claimed 0600 model was renamed into the job store, not copied" out_is alice bash -c "stat -c %U /var/lib/trtd/state/jobs/*/model/m3.onnx"
 check "the unit is still active after the jobs" c systemctl is-active trtd
 
 check "journal: TRTD_EVENT=builder_unavailable says why" jn_ge 1 '.TRTD_EVENT == "builder_unavailable" and (.MESSAGE | test("TensorRT not available"))'
