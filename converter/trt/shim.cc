@@ -800,6 +800,14 @@ static const trtd_shape_hint *findhint(const trtd_shape_hint *h, int n, const ch
 	return nullptr;
 }
 
+// The exact element count (a 0 dim makes an empty tensor; volume() rounds
+// dims up to 1 for allocation).
+static int64_t elements(const int64_t *d, int nb) {
+	int64_t v = 1;
+	for (int i = 0; i < nb; i++) v *= d[i] > 0 ? d[i] : 0;
+	return v;
+}
+
 static const trtd_host_tensor *findsample(const trtd_host_tensor *h, int n, const char *name) {
 	for (int i = 0; i < n; i++)
 		if (strcmp(h[i].name, name) == 0) return &h[i];
@@ -966,7 +974,7 @@ int trtd_validate(trtd_session *s, const void *engine, size_t size, const trtd_s
 			}
 			if (isin[i] && nsamples > 0) {
 				const trtd_host_tensor *smp = findsample(samples, nsamples, names[i].c_str());
-				size_t want = static_cast<size_t>(volume(t.dims, t.nb_dims)) * dtypesize(types[i]);
+				size_t want = static_cast<size_t>(elements(t.dims, t.nb_dims)) * dtypesize(types[i]);
 				if (strcmp(smp->dtype, t.dtype) != 0 || smp->bytes != want) {
 					seterr(err, n, "input %s: the sample is %s of %llu bytes, the engine wants %s of %zu bytes", names[i].c_str(), smp->dtype,
 					       static_cast<unsigned long long>(smp->bytes), t.dtype, want);
@@ -1017,7 +1025,7 @@ int trtd_validate(trtd_session *s, const void *engine, size_t size, const trtd_s
 		// The outputs of the last run, for the accuracy gate.
 		for (int k = 0; rc == 0 && nsamples > 0 && k < out->nb_outputs; k++) {
 			const trtd_tensor &t = out->outputs[k];
-			size_t bytes = static_cast<size_t>(volume(t.dims, t.nb_dims)) * dtypesize(types[outidx[k]]);
+			size_t bytes = static_cast<size_t>(elements(t.dims, t.nb_dims)) * dtypesize(types[outidx[k]]);
 			out->output_data[k] = malloc(bytes > 0 ? bytes : 1);
 			if (out->output_data[k] == nullptr) {
 				seterr(err, n, "out of host memory for output %s (%zu bytes)", t.name, bytes);
