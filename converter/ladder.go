@@ -177,7 +177,9 @@ func (w *Worker) one(ctx context.Context, in Input, st config.Stage, h Hooks, pa
 		Shapes: in.Shapes, TimingCache: in.TimingCache, ValidateRuns: in.ValidateRuns, Accuracy: in.Accuracy,
 	}
 	if part > 0 {
-		req.Shapes = nil // parts have fixed shapes from the split
+		// Parts have fixed shapes from the split, and the model's
+		// accuracy samples fit no single part.
+		req.Shapes, req.Accuracy = nil, nil
 	}
 	var sb Sandbox = NopSandbox{}
 	if h.Sandbox != nil {

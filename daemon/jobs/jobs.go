@@ -219,7 +219,11 @@ func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) 
 	}
 	for _, e := range extra {
 		dst := filepath.Join(s.Dir(j), "model", filepath.Base(e))
-		if err := moveInto(e, dst, 0); err != nil && errors.Is(err, fsutil.ErrChanged) {
+		move := moveInto
+		if strings.HasSuffix(e, ".test") {
+			move = moveDirInto
+		}
+		if err := move(e, dst, 0); err != nil && errors.Is(err, fsutil.ErrChanged) {
 			putBack(dst, e)
 		} else if err == nil {
 			if strings.HasSuffix(e, ".toml") {
@@ -268,6 +272,32 @@ func moveInto(src, dst string, ino uint64) error {
 		return os.Remove(src)
 	}
 	return err
+}
+
+// moveDirInto renames a companion directory (name.test/, the accuracy
+// samples) into the job. It must hold only regular files: a link or a
+// subdirectory fails with fsutil.ErrChanged and the directory goes back.
+func moveDirInto(src, dst string, _ uint64) error {
+	fi, err := os.Lstat(src)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s: %w", src, fsutil.ErrChanged)
+	}
+	if err := os.Rename(src, dst); err != nil {
+		return err // cross-device: not claimed, left in the inbox
+	}
+	ents, err := os.ReadDir(dst)
+	if err != nil {
+		return fmt.Errorf("%s: %w: %v", src, fsutil.ErrChanged, err)
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			return fmt.Errorf("%s/%s: %w: not a regular file", src, e.Name(), fsutil.ErrChanged)
+		}
+	}
+	return fsutil.SyncDir(filepath.Dir(dst))
 }
 
 func sameRegular(p string, ino uint64) error {
