@@ -432,7 +432,14 @@ func (d *Daemon) companions(ev inbox.Event) []string {
 			out = append(out, p)
 		}
 	}
-	if m, err := onnx.Open(ev.Path); err == nil {
+	// Read the model through a no-follow open: the name may have been
+	// swapped for a link since the inbox checked it.
+	var m *onnx.Model
+	if f, _, err := fsutil.OpenUntrusted(ev.Path); err == nil {
+		m, _ = onnx.ReadFile(f, "")
+		f.Close()
+	}
+	if m != nil {
 		seen := map[string]bool{}
 		for _, r := range m.ExternalRefs() {
 			loc := filepath.Clean(r.Location)
