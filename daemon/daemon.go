@@ -178,6 +178,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	// The queue: every job not finished, in upload order.
 	queue := d.pending()
+	if d.currentBuilder() != nil {
+		// Jobs parked for lack of a builder in an earlier run: one is here now.
+		queue = append(queue, d.waiting()...)
+		d.setQueue(queue)
+	}
 	d.setState("idle")
 	snap := d.snapshot()
 	d.notify.Ready(snap.Line)

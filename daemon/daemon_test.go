@@ -487,3 +487,20 @@ func TestSegmentedBuildPublishesPartsAndManifest(t *testing.T) {
 	stop()
 	noTemps(t, tr.root)
 }
+
+// TestWaitingJobsRetriedAtStartWhenABuilderIsThere: a job parked for lack
+// of TensorRT in one run is built by the next run if TensorRT is now there.
+func TestWaitingJobsRetriedAtStartWhenABuilderIsThere(t *testing.T) {
+	tr := newTree(t, "")
+	tr.cfg.Worker.RetryInterval = config.Duration(time.Hour) // no periodic retry
+	flag := filepath.Join(tr.root, "no-tensorrt")
+	os.WriteFile(flag, nil, 0o644)
+	stop := tr.runInProcess(t, "TRTD_FAKE_WORKER_UNAVAILABLE_IF="+flag)
+	tr.drop(t, "later.onnx", testmodels.TinyCNN)
+	tr.waitReport(t, "later.onnx", 30*time.Second, report.OutcomeBuilderUnavailable)
+	tr.waitIdle(t, 10*time.Second)
+	stop()
+	os.Remove(flag) // TensorRT installed while trtd was down
+	tr.runInProcess(t, "TRTD_FAKE_WORKER_UNAVAILABLE_IF="+flag)
+	tr.waitReport(t, "later.onnx", 30*time.Second, report.OutcomeBuilt)
+}
