@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/converter/report"
 	"github.com/trtd/trtd/daemon/config"
+	"github.com/trtd/trtd/daemon/fsutil"
 	"github.com/trtd/trtd/daemon/jobs"
 	"github.com/trtd/trtd/daemon/logging"
 	"github.com/trtd/trtd/daemon/offload"
@@ -386,42 +386,7 @@ func sidecarSum(s *jobs.Store, j *jobs.Job) string {
 	return sum
 }
 
-func linkOrCopy(src, dst string) error {
-	fi, err := os.Lstat(src)
-	if err != nil {
-		return err
-	}
-	if fi.IsDir() {
-		os.MkdirAll(dst, 0o755)
-		ents, _ := os.ReadDir(src)
-		for _, e := range ents {
-			if err := linkOrCopy(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s: not a regular file", src)
-	}
-	if err := os.Link(src, dst); err == nil {
-		return nil
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
+func linkOrCopy(src, dst string) error { return fsutil.CopyTree(src, dst, true) }
 
 // shareWithWorker makes a claimed file readable by the unprivileged worker:
 // uploads often arrive 0600 (scp and sftp keep the client's mode). The

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/trtd/trtd/converter/report"
 	"github.com/trtd/trtd/daemon"
 	"github.com/trtd/trtd/daemon/config"
+	"github.com/trtd/trtd/daemon/fsutil"
 	"github.com/trtd/trtd/daemon/logging"
 )
 
@@ -81,6 +83,8 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 			return 1
 		}
 		defer os.RemoveAll(root)
+		// The unprivileged worker must reach its work directory inside.
+		os.Chmod(root, 0o755)
 	}
 	cfg.Paths.Inbox = filepath.Join(root, "inbox")
 	cfg.Paths.State = filepath.Join(root, "state")
@@ -147,7 +151,7 @@ func convertResult(e *Env, out, base string) int {
 		return 1
 	}
 	var r report.Report
-	if err := jsonUnmarshal(b, &r); err != nil {
+	if err := json.Unmarshal(b, &r); err != nil {
 		fmt.Fprintf(e.Stderr, "trtd convert: %s: %v\n", rp, err)
 		return 1
 	}
@@ -165,36 +169,9 @@ func convertResult(e *Env, out, base string) int {
 	return 1
 }
 
-func copyTree(src, dst string) error {
-	fi, err := os.Stat(src)
-	if err != nil {
-		return err
-	}
-	if fi.IsDir() {
-		os.MkdirAll(dst, 0o755)
-		ents, _ := os.ReadDir(src)
-		for _, en := range ents {
-			if err := copyTree(filepath.Join(src, en.Name()), filepath.Join(dst, en.Name())); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	o, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(o, in); err != nil {
-		o.Close()
-		return err
-	}
-	return o.Close()
-}
+// copyTree copies, never links: the daemon adjusts the group and mode of
+// the files it claims, which must not reach the user's own files.
+func copyTree(src, dst string) error { return fsutil.CopyTree(src, dst, false) }
 
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)

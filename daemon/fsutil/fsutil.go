@@ -248,3 +248,48 @@ func CopyFile(src, dst string, perm os.FileMode) error {
 		return err
 	})
 }
+
+// CopyTree copies a regular file or a directory of regular files from src
+// to dst. With link set, files are hard-linked where the filesystem allows
+// (falling back to a copy); links, FIFOs and devices are refused.
+func CopyTree(src, dst string, link bool) error {
+	fi, err := os.Lstat(src)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			return err
+		}
+		ents, err := os.ReadDir(src)
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			if err := CopyTree(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), link); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s: %w (%s)", src, ErrNotRegular, Kind(fi.Mode()))
+	}
+	if link && os.Link(src, dst) == nil {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
