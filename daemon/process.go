@@ -36,7 +36,7 @@ func (d *Daemon) process(ctx context.Context, j *jobs.Job) {
 	}
 	modelPath := d.store.ModelPath(j)
 	if j.ModelSHA256 == "" {
-		sum, err := jobs.HashFile(modelPath)
+		sum, err := fsutil.HashFile(modelPath)
 		if err != nil {
 			d.fail(j, rep, log, "crashed", fmt.Sprintf("cannot read the claimed model: %v", err))
 			finish(report.OutcomeFailed, "", err.Error(), "")
@@ -294,7 +294,7 @@ func (d *Daemon) resume(j *jobs.Job, engineDir string) (converter.Result, bool) 
 		return converter.Result{}, false
 	}
 	p := filepath.Join(engineDir, j.Stage+".engine")
-	if sum, err := jobs.HashFile(p); err != nil || sum != j.EngineSHA {
+	if sum, err := fsutil.HashFile(p); err != nil || sum != j.EngineSHA {
 		return converter.Result{}, false
 	}
 	return converter.Result{OK: true, Stage: j.Stage, Engine: p, Class: protocol.ClassOK,
@@ -382,7 +382,7 @@ func sidecarSum(s *jobs.Store, j *jobs.Job) string {
 	if j.Sidecar == "" {
 		return ""
 	}
-	sum, _ := jobs.HashFile(filepath.Join(filepath.Dir(s.ModelPath(j)), j.Sidecar))
+	sum, _ := fsutil.HashFile(filepath.Join(filepath.Dir(s.ModelPath(j)), j.Sidecar))
 	return sum
 }
 

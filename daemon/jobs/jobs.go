@@ -317,20 +317,6 @@ func putBack(dst, src string) bool {
 	return fsutil.RenameNoReplace(dst, src) == nil
 }
 
-// HashFile returns the hex sha256 of a file.
-func HashFile(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
 // Recovery is what Reconcile did to one job.
 type Recovery struct {
 	Job    *Job

@@ -15,7 +15,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -32,6 +31,7 @@ import (
 	"github.com/trtd/trtd/converter"
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/daemon/config"
+	"github.com/trtd/trtd/daemon/fsutil"
 	"github.com/trtd/trtd/daemon/provenance"
 )
 
@@ -205,7 +205,7 @@ func noPeerReason(local Fingerprint, why []string) string {
 // build sends the model to p, waits for its engine and fetches it.
 func (o *Offloader) build(ctx context.Context, p Peer, local Fingerprint, in converter.Input, st config.Stage) (string, error) {
 	model := filepath.Join(in.WorkDir, in.Model)
-	modelSHA, err := hashFile(model)
+	modelSHA, err := fsutil.HashFile(model)
 	if err != nil {
 		return "", fmt.Errorf("read the model: %w", err)
 	}
@@ -320,7 +320,7 @@ func Verify(engine, prov, modelSHA string, local Fingerprint) error {
 	if d := Mismatch(local, fp); d != "" {
 		return fmt.Errorf("the peer's engine was built by a builder that %s", d)
 	}
-	sum, err := hashFile(engine)
+	sum, err := fsutil.HashFile(engine)
 	if err != nil {
 		return err
 	}
@@ -476,19 +476,6 @@ func safe(s string) string {
 		return b.String()[:80]
 	}
 	return b.String()
-}
-
-func hashFile(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func fileExists(p string) bool {

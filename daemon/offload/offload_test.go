@@ -19,6 +19,7 @@ import (
 	"github.com/trtd/trtd/converter"
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/daemon/config"
+	"github.com/trtd/trtd/daemon/fsutil"
 	"github.com/trtd/trtd/daemon/provenance"
 	"github.com/trtd/trtd/internal/testmodels"
 )
@@ -73,7 +74,7 @@ func TestVerify(t *testing.T) {
 	dir := t.TempDir()
 	engine := filepath.Join(dir, "e.engine")
 	os.WriteFile(engine, []byte("engine bytes"), 0o644)
-	esha, _ := hashFile(engine)
+	esha, _ := fsutil.HashFile(engine)
 	msha := strings.Repeat("ab", 32)
 	local := Fingerprint{Builder: fakeBuilder, L4T: "32.7.4"}
 	for _, tc := range []struct {

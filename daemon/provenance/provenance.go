@@ -10,12 +10,9 @@ package provenance
 
 import (
 	"bufio"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -254,7 +251,7 @@ func PluginHashes(b protocol.Builder) map[string]string {
 		if !strings.Contains(soname, "plugin") || path == "" {
 			continue
 		}
-		if sum, err := hashFile(path); err == nil {
+		if sum, err := fsutil.HashFile(path); err == nil {
 			out[path] = sum
 		}
 	}
@@ -267,24 +264,11 @@ func TimingCacheID(path string) string {
 	if path == "" {
 		return ""
 	}
-	sum, err := hashFile(path)
+	sum, err := fsutil.HashFile(path)
 	if err != nil {
 		return ""
 	}
 	return filepath.Base(path) + "@sha256:" + sum[:16]
-}
-
-func hashFile(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func orUnknown(s string) string {

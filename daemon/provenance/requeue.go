@@ -91,7 +91,7 @@ func requeueOne(log *slog.Logger, dirs Dirs, reqDir, now string, a *Action, dry 
 	}
 	jobDir := filepath.Join(dirs.State, "jobs", a.Job)
 	a.KeptModel = filepath.Join(jobDir, "model", a.Model)
-	sum, err := hashFile(a.KeptModel)
+	sum, err := fsutil.HashFile(a.KeptModel)
 	if err != nil {
 		a.KeptModel = ""
 		return fmt.Sprintf("the model trtd kept from job %s is gone (%v): upload %s again to rebuild it", a.Job, errors.Unwrap(err), a.Model)
