@@ -158,18 +158,7 @@ func modelRows(r *Report) []kv {
 	if r.Model.Sidecar != "" {
 		rows = append(rows, kv{"settings file", r.Model.Sidecar})
 	}
-	var sum struct {
-		Producer struct{ Name, Version string } `json:"producer"`
-		Opset    map[string]int64               `json:"opset"`
-		Nodes    int                            `json:"node_count"`
-		Inits    struct{ Count, Bytes int64 }   `json:"initializers"`
-		Inputs   []struct {
-			Name  string `json:"name"`
-			DType string `json:"dtype"`
-			Shape []any  `json:"shape"`
-		} `json:"inputs"`
-	}
-	if len(r.Model.Summary) > 0 && json.Unmarshal(r.Model.Summary, &sum) == nil {
+	if sum, ok := r.Model.summary(); ok {
 		rows = append(rows, kv{"producer", strings.TrimSpace(sum.Producer.Name + " " + sum.Producer.Version)},
 			kv{"opset", fmt.Sprint(sum.Opset[""])}, kv{"nodes", fmt.Sprint(sum.Nodes)},
 			kv{"weights", fmt.Sprintf("%s in %d initializers", human(sum.Inits.Bytes), sum.Inits.Count)})

@@ -2,7 +2,6 @@ package report
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -55,18 +54,7 @@ func Markdown(w io.Writer, r *Report) error {
 	if r.Model.Sidecar != "" {
 		p("| settings | `%s` |\n", r.Model.Sidecar)
 	}
-	var sum struct {
-		Producer struct{ Name, Version string } `json:"producer"`
-		Opset    map[string]int64               `json:"opset"`
-		Nodes    int                            `json:"node_count"`
-		Inits    struct{ Count, Bytes int64 }   `json:"initializers"`
-		Inputs   []struct {
-			Name  string `json:"name"`
-			DType string `json:"dtype"`
-			Shape []any  `json:"shape"`
-		} `json:"inputs"`
-	}
-	if len(r.Model.Summary) > 0 && json.Unmarshal(r.Model.Summary, &sum) == nil {
+	if sum, ok := r.Model.summary(); ok {
 		p("| producer | %s %s |\n| opset | %d |\n| nodes | %d |\n| weights | %s in %d initializers |\n",
 			sum.Producer.Name, sum.Producer.Version, sum.Opset[""], sum.Nodes, human(sum.Inits.Bytes), sum.Inits.Count)
 		for _, in := range sum.Inputs {

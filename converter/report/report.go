@@ -215,3 +215,25 @@ func (r *Report) Final() *Attempt {
 	}
 	return &r.Attempts[len(r.Attempts)-1]
 }
+
+// modelSummary is the part of `trtd inspect --json` the views show.
+type modelSummary struct {
+	Producer struct{ Name, Version string } `json:"producer"`
+	Opset    map[string]int64               `json:"opset"`
+	Nodes    int                            `json:"node_count"`
+	Inits    struct{ Count, Bytes int64 }   `json:"initializers"`
+	Inputs   []struct {
+		Name  string `json:"name"`
+		DType string `json:"dtype"`
+		Shape []any  `json:"shape"`
+	} `json:"inputs"`
+}
+
+// summary decodes the model summary carried in the report.
+func (m Model) summary() (modelSummary, bool) {
+	var s modelSummary
+	if len(m.Summary) == 0 || json.Unmarshal(m.Summary, &s) != nil {
+		return s, false
+	}
+	return s, true
+}
