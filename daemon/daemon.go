@@ -129,8 +129,6 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	return d.Run(ctx)
 }
 
-type claimed struct{ job *jobs.Job }
-
 // Run runs the daemon's main loop.
 func (d *Daemon) Run(ctx context.Context) error {
 	log := d.log
@@ -188,8 +186,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.notify.Ready(snap.Line)
 	log.Info("trtd ready", logging.KeyEvent, "ready", "queued", len(queue), "builder", d.builderLine())
 
-	idle := make(chan struct{}, 1)
-	idle <- struct{}{}
 	results := make(chan *jobs.Job, 1)
 	buildCtx, stopBuilds := context.WithCancel(context.Background())
 	defer stopBuilds()
@@ -264,7 +260,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 			return nil
 		}
-		_ = idle
 	}
 }
 

@@ -334,10 +334,6 @@ func (w *Watcher) nextDue() (time.Time, bool) {
 	return next, found
 }
 
-// Forget drops what the watcher remembers of name, so a new file under the
-// same name is considered afresh (the consumer calls it after claiming).
-func (w *Watcher) Forget(name string) { delete(w.entries, name) }
-
 // dirOK reports whether the inbox path still is what it was at start: a
 // directory replaced by a symbolic link (to anywhere) is not read.
 func (w *Watcher) dirOK() bool {
