@@ -16,6 +16,7 @@ import (
 	"github.com/trtd/trtd/daemon"
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/logging"
+	"github.com/trtd/trtd/daemon/status"
 	"github.com/trtd/trtd/internal/treecopy"
 )
 
@@ -120,7 +121,7 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 	}
 	tty := isTerminal(e.Stderr)
 	var lastLine string
-	progress := func(s *daemon.Status) {
+	progress := func(s *status.Status) {
 		line := s.OneLine(time.Now())
 		if line == lastLine {
 			return

@@ -1,4 +1,4 @@
-package daemon
+package pipeline
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/trtd/trtd/converter"
 	"github.com/trtd/trtd/converter/onnx"
+	"github.com/trtd/trtd/daemon/outbox"
 	"github.com/trtd/trtd/internal/atomicfile"
 )
 
@@ -27,7 +28,7 @@ func splitModel(ctx context.Context, in converter.Input, parts int) ([]converter
 	if err != nil {
 		return nil, "", err
 	}
-	base := outName(strings.TrimSuffix(in.Model, ".onnx"))
+	base := outbox.Name(strings.TrimSuffix(in.Model, ".onnx"))
 	raw, err := json.Marshal(m)
 	if err != nil {
 		return nil, "", err

@@ -1,4 +1,4 @@
-package daemon
+package memory
 
 import (
 	"context"
@@ -23,6 +23,7 @@ import (
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/guard"
 	"github.com/trtd/trtd/daemon/planner"
+	"github.com/trtd/trtd/daemon/status"
 	"github.com/trtd/trtd/daemon/swap"
 	"github.com/trtd/trtd/daemon/sysinfo"
 )
@@ -43,7 +44,8 @@ type memory struct {
 	seq      int
 }
 
-func newMemory(cfg *config.Config, log *slog.Logger) Memory {
+// New builds the real Memory from the configuration.
+func New(cfg *config.Config, log *slog.Logger) Memory {
 	m := &memory{cfg: cfg, log: log}
 	if cfg.Swap.Enabled {
 		m.swap = swap.New(cfg.Swap, cfg.Paths.State, log.With("stage", "swap"))
@@ -316,12 +318,12 @@ func (m *memory) Device(ctx context.Context) (json.RawMessage, []string) {
 
 // Now implements Memory: memory now (gopsutil reads /proc, no cgo), and
 // the daemon's own RSS so an operator can see it stays flat.
-func (m *memory) Now() *MemoryNow {
+func (m *memory) Now() *status.MemoryNow {
 	vm, err := mem.VirtualMemory()
 	if err != nil {
 		return nil
 	}
-	now := &MemoryNow{MemAvailable: int64(vm.Available)}
+	now := &status.MemoryNow{MemAvailable: int64(vm.Available)}
 	if sw, err := mem.SwapMemory(); err == nil {
 		now.SwapUsed = int64(sw.Used)
 	}

@@ -1,4 +1,7 @@
-package daemon
+// Package memory is everything the daemon does about memory: the device
+// diagnosis, the planner and its history, the swapfile, a memory cgroup per
+// worker run and the memory guard.
+package memory
 
 import (
 	"context"
@@ -7,6 +10,7 @@ import (
 	"github.com/trtd/trtd/converter"
 	"github.com/trtd/trtd/converter/report"
 	"github.com/trtd/trtd/daemon/config"
+	"github.com/trtd/trtd/daemon/status"
 )
 
 // PlanInput is what the planner needs to know of a model.
@@ -32,7 +36,7 @@ type PlanOutput struct {
 
 // Memory is everything the daemon does about memory: the swapfile, the
 // worker's cgroup and memory guard, the planner and the device diagnosis.
-// daemon/memory_impl.go provides the real one; tests may pass their own.
+// New returns the real one; tests may pass their own.
 type Memory interface {
 	// Reconcile repairs swap state after a restart.
 	Reconcile(ctx context.Context) error
@@ -51,5 +55,5 @@ type Memory interface {
 	// Device is the device diagnosis for reports, and its recommendations.
 	Device(ctx context.Context) (json.RawMessage, []string)
 	// Now is the current reading for the status file (nil if unknown).
-	Now() *MemoryNow
+	Now() *status.MemoryNow
 }
