@@ -465,11 +465,6 @@ func sanitize(s string) string {
 	return b.String()
 }
 
-// splitter returns the graph splitter for segmented stages.
-func (rn *Runner) splitter() func(ctx context.Context, in converter.Input, parts int) ([]converter.Part, string, error) {
-	return splitModel
-}
-
 // park keeps a job for later: no builder is available on this machine.
 func (rn *Runner) park(j *jobs.Job, rep *report.Report, log *slog.Logger, stages []config.Stage) {
 	missing := rn.BuilderLine()
