@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/trtd/trtd/internal/bytesize"
 )
 
 // ErrSplit: the model cannot be split as asked (too few nodes for K parts,
@@ -1083,7 +1085,7 @@ func (man *Manifest) WriteMarkdown(w io.Writer, engine func(part string) string)
 			}
 			outs = append(outs, s)
 		}
-		fmt.Fprintf(&b, "| %d | %s | %d | %s | %s | %s |\n", p.Index, engine(p.File), p.Nodes, HumanBytes(p.WeightBytes),
+		fmt.Fprintf(&b, "| %d | %s | %d | %s | %s | %s |\n", p.Index, engine(p.File), p.Nodes, bytesize.Format(p.WeightBytes),
 			strings.Join(ins, ", "), strings.Join(outs, ", "))
 	}
 	if len(man.Cuts) > 0 {
@@ -1095,7 +1097,7 @@ func (man *Manifest) WriteMarkdown(w io.Writer, engine func(part string) string)
 				names = append(names, "`"+t.Name+"`")
 				exact = exact && t.Exact
 			}
-			size := HumanBytes(c.Bytes)
+			size := bytesize.Format(c.Bytes)
 			if !exact {
 				size = "at least " + size + " (dynamic dims counted as 1)"
 			}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/trtd/trtd/converter/protocol"
+	"github.com/trtd/trtd/internal/bytesize"
 )
 
 func init() {
@@ -105,8 +106,8 @@ func attemptView(i int, a *Attempt) attView {
 	}
 	v.Settings = strings.Join(set, ", ")
 	if m := a.Memory; m != nil {
-		v.PeakRSS, v.SwapUsed, v.Low = human(m.Peak.WorkerRSS), human(m.Peak.SwapUsed), human(m.Peak.MemAvailable)
-		mem := fmt.Sprintf("Peak worker RSS %s, lowest MemAvailable %s, swap used up to %s", human(m.Peak.WorkerRSS), human(m.Peak.MemAvailable), human(m.Peak.SwapUsed))
+		v.PeakRSS, v.SwapUsed, v.Low = bytesize.Format(m.Peak.WorkerRSS), bytesize.Format(m.Peak.SwapUsed), bytesize.Format(m.Peak.MemAvailable)
+		mem := fmt.Sprintf("Peak worker RSS %s, lowest MemAvailable %s, swap used up to %s", bytesize.Format(m.Peak.WorkerRSS), bytesize.Format(m.Peak.MemAvailable), bytesize.Format(m.Peak.SwapUsed))
 		if m.SwapVerdict != "" {
 			mem += " (" + m.SwapVerdict + ")"
 		}
@@ -123,7 +124,7 @@ func attemptView(i int, a *Attempt) attView {
 		v.MemUsage = append(v.MemUsage, fmt.Sprintf("%s: CPU %+.0f MiB, GPU %+.0f MiB", m.Phase, m.CPUMiB, m.GPUMiB))
 	}
 	if val := a.Validation; val != nil {
-		v.Validation = fmt.Sprintf("%d runs, latency p50 %.2f ms, p99 %.2f ms, device memory %s", val.Runs, val.P50Ms, val.P99Ms, human(val.DeviceMemUsed))
+		v.Validation = fmt.Sprintf("%d runs, latency p50 %.2f ms, p99 %.2f ms, device memory %s", val.Runs, val.P50Ms, val.P99Ms, bytesize.Format(val.DeviceMemUsed))
 		if line := AccuracyLine(val); line != "" {
 			v.Validation += ". " + strings.TrimSuffix(line, ".") // the error per output
 		} else if val.AccuracyOK != nil {
@@ -151,7 +152,7 @@ func dur(ms int64) string {
 }
 
 func modelRows(r *Report) []kv {
-	rows := []kv{{"file", r.Model.Name}, {"size", human(r.Model.Size)}}
+	rows := []kv{{"file", r.Model.Name}, {"size", bytesize.Format(r.Model.Size)}}
 	if r.Model.SHA256 != "" {
 		rows = append(rows, kv{"sha256", r.Model.SHA256})
 	}
@@ -161,7 +162,7 @@ func modelRows(r *Report) []kv {
 	if sum, ok := r.Model.summary(); ok {
 		rows = append(rows, kv{"producer", strings.TrimSpace(sum.Producer.Name + " " + sum.Producer.Version)},
 			kv{"opset", fmt.Sprint(sum.Opset[""])}, kv{"nodes", fmt.Sprint(sum.Nodes)},
-			kv{"weights", fmt.Sprintf("%s in %d initializers", human(sum.Inits.Bytes), sum.Inits.Count)})
+			kv{"weights", fmt.Sprintf("%s in %d initializers", bytesize.Format(sum.Inits.Bytes), sum.Inits.Count)})
 		for _, in := range sum.Inputs {
 			rows = append(rows, kv{"input " + in.Name, fmt.Sprintf("%s %v", in.DType, in.Shape)})
 		}
@@ -224,20 +225,20 @@ func deviceRows(raw json.RawMessage) []kv {
 		add("compute capability", j.CC)
 	}
 	if d.MemTotal > 0 {
-		add("RAM", fmt.Sprintf("%s, %s available", human(d.MemTotal), human(d.MemAvailable)))
+		add("RAM", fmt.Sprintf("%s, %s available", bytesize.Format(d.MemTotal), bytesize.Format(d.MemAvailable)))
 	}
 	if d.SwapTotal > 0 || len(d.Swaps) > 0 {
-		add("swap", fmt.Sprintf("%s, %s free", human(d.SwapTotal), human(d.SwapFree)))
+		add("swap", fmt.Sprintf("%s, %s free", bytesize.Format(d.SwapTotal), bytesize.Format(d.SwapFree)))
 	} else {
 		add("swap", "none")
 	}
 	for _, s := range d.Swaps {
-		add("  "+s.Path, strings.TrimSpace(fmt.Sprintf("%s, %s used, priority %d %s", human(s.Size), human(s.Used), s.Prio, paren(s.Medium))))
+		add("  "+s.Path, strings.TrimSpace(fmt.Sprintf("%s, %s used, priority %d %s", bytesize.Format(s.Size), bytesize.Format(s.Used), s.Prio, paren(s.Medium))))
 	}
 	if g := d.GPU; g != nil {
 		v := g.Name
 		if g.MemTotal > 0 {
-			v += fmt.Sprintf(", %s (%s used)", human(g.MemTotal), human(g.MemUsed))
+			v += fmt.Sprintf(", %s (%s used)", bytesize.Format(g.MemTotal), bytesize.Format(g.MemUsed))
 		}
 		if g.Unified {
 			v += ", memory shared with the CPU"
@@ -249,7 +250,7 @@ func deviceRows(raw json.RawMessage) []kv {
 	}
 	add("TensorRT", d.TensorRT)
 	if d.CGroup.MemoryMax > 0 {
-		add("service memory limit", human(d.CGroup.MemoryMax))
+		add("service memory limit", bytesize.Format(d.CGroup.MemoryMax))
 	}
 	if len(d.Desktop) > 0 {
 		add("desktop running", strings.Join(d.Desktop, ", "))
@@ -536,7 +537,7 @@ func memoryPlot(r *Report) (template.HTML, string) {
 	b.WriteString(`</div>`)
 	for _, s := range spans {
 		if m := s.a.Memory; m != nil && m.FloorBytes > 0 {
-			p(`<p class="note">The memory guard stops the build when MemAvailable + SwapFree falls below its floor of %s: that is when the stack of RAM and swap used reaches the red dashed line.</p>`, human(m.FloorBytes))
+			p(`<p class="note">The memory guard stops the build when MemAvailable + SwapFree falls below its floor of %s: that is when the stack of RAM and swap used reaches the red dashed line.</p>`, bytesize.Format(m.FloorBytes))
 			break
 		}
 	}
@@ -609,7 +610,7 @@ func timeLabel(ms, step float64) string {
 }
 
 var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
-	"human": human,
+	"human": bytesize.Format,
 	"short": short,
 	"utc":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"planDecision": func(s PlanStage) string {

@@ -26,6 +26,7 @@ import (
 	"github.com/trtd/trtd/daemon/status"
 	"github.com/trtd/trtd/daemon/swap"
 	"github.com/trtd/trtd/daemon/sysinfo"
+	"github.com/trtd/trtd/internal/bytesize"
 )
 
 // memory is the real Memory: sysinfo for the device, the planner and its
@@ -131,11 +132,11 @@ func (m *memory) BeforeStage(ctx context.Context, st converter.Stage, plan PlanO
 	}
 	if want > 0 {
 		if m.swap == nil {
-			errs = append(errs, fmt.Sprintf("stage %s wants %s of swap but swap.enabled is false", st.Name, sysinfo.Human(want)))
+			errs = append(errs, fmt.Sprintf("stage %s wants %s of swap but swap.enabled is false", st.Name, bytesize.Format(want)))
 		} else if s, err := m.swap.Ensure(ctx, want); err != nil {
 			errs = append(errs, fmt.Sprintf("swap for stage %s: %v", st.Name, err))
 		} else {
-			m.log.Info("swap ready", "stage", st.Name, "owned", sysinfo.Human(s.Owned), "swap_free", sysinfo.Human(s.SwapFree))
+			m.log.Info("swap ready", "stage", st.Name, "owned", bytesize.Format(s.Owned), "swap_free", bytesize.Format(s.SwapFree))
 		}
 	}
 	if st.DropCaches && os.Geteuid() == 0 {
