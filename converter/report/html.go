@@ -1,7 +1,6 @@
 package report
 
 import (
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"io"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/internal/bytesize"
+	"github.com/trtd/trtd/internal/device"
 )
 
 func init() {
@@ -159,56 +159,21 @@ func modelRows(r *Report) []kv {
 	if r.Model.Sidecar != "" {
 		rows = append(rows, kv{"settings file", r.Model.Sidecar})
 	}
-	if sum, ok := r.Model.summary(); ok {
+	if sum := r.Model.Summary; sum != nil {
 		rows = append(rows, kv{"producer", strings.TrimSpace(sum.Producer.Name + " " + sum.Producer.Version)},
-			kv{"opset", fmt.Sprint(sum.Opset[""])}, kv{"nodes", fmt.Sprint(sum.Nodes)},
-			kv{"weights", fmt.Sprintf("%s in %d initializers", bytesize.Format(sum.Inits.Bytes), sum.Inits.Count)})
+			kv{"opset", fmt.Sprint(sum.Opset[""])}, kv{"nodes", fmt.Sprint(sum.NodeCount)},
+			kv{"weights", fmt.Sprintf("%s in %d initializers", bytesize.Format(sum.Initializers.Bytes), sum.Initializers.Count)})
 		for _, in := range sum.Inputs {
-			rows = append(rows, kv{"input " + in.Name, fmt.Sprintf("%s %v", in.DType, in.Shape)})
+			rows = append(rows, kv{"input " + in.Name, fmt.Sprintf("%s %v", in.DType(), in.ShapeValues())})
 		}
 	}
 	return rows
 }
 
-// deviceRows reads the device diagnosis (written by daemon/sysinfo) for
-// the fields a person looks for; unknown fields are ignored.
-func deviceRows(raw json.RawMessage) []kv {
-	if len(raw) == 0 {
+// deviceRows shows the fields of the device diagnosis a person looks for.
+func deviceRows(d *device.Device) []kv {
+	if d == nil {
 		return nil
-	}
-	var d struct {
-		Platform     string `json:"platform"`
-		MemTotal     int64  `json:"mem_total"`
-		MemAvailable int64  `json:"mem_available"`
-		SwapTotal    int64  `json:"swap_total"`
-		SwapFree     int64  `json:"swap_free"`
-		Swaps        []struct {
-			Path   string `json:"path"`
-			Size   int64  `json:"size"`
-			Used   int64  `json:"used"`
-			Medium string `json:"medium"`
-			Prio   int    `json:"priority"`
-		} `json:"swaps"`
-		Jetson *struct {
-			Model, SoC, L4T, JetPack string
-			CC                       string `json:"compute_capability"`
-		} `json:"jetson"`
-		GPU *struct {
-			Name     string `json:"name"`
-			MemTotal int64  `json:"mem_total"`
-			MemUsed  int64  `json:"mem_used"`
-			Unified  bool   `json:"unified"`
-			CC       string `json:"compute_capability"`
-		} `json:"gpu"`
-		CGroup struct {
-			MemoryMax int64 `json:"memory_max"`
-		} `json:"cgroup"`
-		TensorRT string   `json:"tensorrt"`
-		Desktop  []string `json:"desktop"`
-		Notes    []string `json:"notes"`
-	}
-	if json.Unmarshal(raw, &d) != nil {
-		return []kv{{"device", "the device diagnosis could not be read"}}
 	}
 	var rows []kv
 	add := func(k, v string) {
@@ -216,13 +181,13 @@ func deviceRows(raw json.RawMessage) []kv {
 			rows = append(rows, kv{k, v})
 		}
 	}
-	add("platform", d.Platform)
+	add("platform", d.Kind)
 	if j := d.Jetson; j != nil {
 		add("board", strings.TrimSpace(j.Model+" "+paren(j.SoC)))
 		if j.L4T != "" {
 			add("L4T", strings.TrimSpace(j.L4T+" "+paren(orEmpty("JetPack ", j.JetPack))))
 		}
-		add("compute capability", j.CC)
+		add("compute capability", j.ComputeCapability)
 	}
 	if d.MemTotal > 0 {
 		add("RAM", fmt.Sprintf("%s, %s available", bytesize.Format(d.MemTotal), bytesize.Format(d.MemAvailable)))
@@ -233,7 +198,7 @@ func deviceRows(raw json.RawMessage) []kv {
 		add("swap", "none")
 	}
 	for _, s := range d.Swaps {
-		add("  "+s.Path, strings.TrimSpace(fmt.Sprintf("%s, %s used, priority %d %s", bytesize.Format(s.Size), bytesize.Format(s.Used), s.Prio, paren(s.Medium))))
+		add("  "+s.Path, strings.TrimSpace(fmt.Sprintf("%s, %s used, priority %d %s", bytesize.Format(s.Size), bytesize.Format(s.Used), s.Priority, paren(s.Medium))))
 	}
 	if g := d.GPU; g != nil {
 		v := g.Name
@@ -245,7 +210,7 @@ func deviceRows(raw json.RawMessage) []kv {
 		}
 		add("GPU", v)
 		if d.Jetson == nil {
-			add("compute capability", g.CC)
+			add("compute capability", g.ComputeCapability)
 		}
 	}
 	add("TensorRT", d.TensorRT)
@@ -328,10 +293,10 @@ func memoryPlot(r *Report) (template.HTML, string) {
 		return "", "The memory guard recorded no samples for these attempts (it was not active, or every attempt ended before its first reading), so there is no memory plot."
 	}
 	// The device's RAM size, for samples that lack it.
-	var dev struct {
-		MemTotal int64 `json:"mem_total"`
+	var dev device.Device
+	if r.Device != nil {
+		dev = *r.Device
 	}
-	json.Unmarshal(r.Device, &dev)
 
 	const W, H = 1000.0, 360.0
 	const ml, mr, mt, mb = 70.0, 18.0, 40.0, 40.0

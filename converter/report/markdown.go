@@ -55,11 +55,11 @@ func Markdown(w io.Writer, r *Report) error {
 	if r.Model.Sidecar != "" {
 		p("| settings | `%s` |\n", r.Model.Sidecar)
 	}
-	if sum, ok := r.Model.summary(); ok {
+	if sum := r.Model.Summary; sum != nil {
 		p("| producer | %s %s |\n| opset | %d |\n| nodes | %d |\n| weights | %s in %d initializers |\n",
-			sum.Producer.Name, sum.Producer.Version, sum.Opset[""], sum.Nodes, bytesize.Format(sum.Inits.Bytes), sum.Inits.Count)
+			sum.Producer.Name, sum.Producer.Version, sum.Opset[""], sum.NodeCount, bytesize.Format(sum.Initializers.Bytes), sum.Initializers.Count)
 		for _, in := range sum.Inputs {
-			p("| input `%s` | %s %v |\n", in.Name, in.DType, in.Shape)
+			p("| input `%s` | %s %v |\n", in.Name, in.DType(), in.ShapeValues())
 		}
 	}
 	p("\n")

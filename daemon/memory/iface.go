@@ -5,12 +5,12 @@ package memory
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/trtd/trtd/converter"
 	"github.com/trtd/trtd/converter/report"
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/status"
+	"github.com/trtd/trtd/internal/device"
 )
 
 // PlanInput is what the planner needs to know of a model.
@@ -53,7 +53,7 @@ type Memory interface {
 	// Record remembers the first stage that worked for a model on this device.
 	Record(modelSHA, stage string)
 	// Device is the device diagnosis for reports, and its recommendations.
-	Device(ctx context.Context) (json.RawMessage, []string)
+	Device(ctx context.Context) (*device.Device, []string)
 	// Now is the current reading for the status file (nil if unknown).
 	Now() *status.MemoryNow
 }

@@ -2,7 +2,6 @@ package memory
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -27,6 +26,7 @@ import (
 	"github.com/trtd/trtd/daemon/swap"
 	"github.com/trtd/trtd/daemon/sysinfo"
 	"github.com/trtd/trtd/internal/bytesize"
+	"github.com/trtd/trtd/internal/device"
 )
 
 // memory is the real Memory: sysinfo for the device, the planner and its
@@ -308,13 +308,12 @@ func (m *memory) Record(sha, stage string) {
 }
 
 // Device implements Memory.
-func (m *memory) Device(ctx context.Context) (json.RawMessage, []string) {
+func (m *memory) Device(ctx context.Context) (*device.Device, []string) {
 	d := m.device(ctx)
 	if d == nil {
 		return nil, nil
 	}
-	b, _ := json.Marshal(d)
-	return b, d.Recommendations
+	return d, d.Recommendations
 }
 
 // Now implements Memory: memory now (gopsutil reads /proc, no cgo), and

@@ -26,6 +26,7 @@ import (
 	"github.com/trtd/trtd/daemon/logging"
 	"github.com/trtd/trtd/daemon/provenance"
 	"github.com/trtd/trtd/internal/atomicfile"
+	"github.com/trtd/trtd/internal/device"
 	"github.com/trtd/trtd/internal/faultpoint"
 	"github.com/trtd/trtd/internal/treecopy"
 )
@@ -50,14 +51,8 @@ func (o *Outbox) faultpoint(step string) { faultpoint.Hit(o.Log, step) }
 func linkOrCopy(src, dst string) error { return treecopy.Copy(src, dst, true) }
 
 // jetsonOf reads the L4T release and SoC from the device diagnosis.
-func jetsonOf(dev json.RawMessage) (l4t, soc string) {
-	var d struct {
-		Jetson *struct {
-			L4T string `json:"l4t"`
-			SoC string `json:"soc"`
-		} `json:"jetson"`
-	}
-	if json.Unmarshal(dev, &d) == nil && d.Jetson != nil {
+func jetsonOf(d *device.Device) (l4t, soc string) {
+	if d != nil && d.Jetson != nil {
 		return d.Jetson.L4T, d.Jetson.SoC
 	}
 	return "", ""

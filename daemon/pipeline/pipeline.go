@@ -64,9 +64,7 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 		return
 	}
 	sum := model.Summary()
-	if b, err := json.Marshal(sum); err == nil {
-		rep.Model.Summary = b
-	}
+	rep.Model.Summary = &sum
 	var side *config.Sidecar
 	if j.Sidecar != "" {
 		data, err := os.ReadFile(filepath.Join(filepath.Dir(modelPath), j.Sidecar))
