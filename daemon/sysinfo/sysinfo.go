@@ -27,6 +27,7 @@ import (
 	"github.com/trtd/trtd/daemon/cgroup"
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/internal/device"
+	"github.com/trtd/trtd/internal/meminfo"
 )
 
 // Roots are the directories read instead of the real ones ("" = real).
@@ -138,36 +139,16 @@ func readFile(p string) (string, error) {
 }
 
 func (c *collector) meminfo() error {
-	p := filepath.Join(c.r.Proc, "meminfo")
-	s, err := readFile(p)
+	mi, err := meminfo.Read(c.r.Proc)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", p, err)
-	}
-	kv := map[string]int64{}
-	for _, l := range strings.Split(s, "\n") {
-		k, v, ok := strings.Cut(l, ":")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(v)
-		if len(f) == 0 {
-			continue
-		}
-		n, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return fmt.Errorf("%s: %s: bad number %q", p, k, f[0])
-		}
-		if len(f) > 1 && f[1] == "kB" {
-			n <<= 10
-		}
-		kv[k] = n
+		return err
 	}
 	for _, k := range []string{"MemTotal", "MemAvailable"} {
-		if _, ok := kv[k]; !ok {
-			return fmt.Errorf("%s: no %s line (kernel older than 3.14?)", p, k)
+		if !mi.Has(k) {
+			return fmt.Errorf("%s: no %s line (kernel older than 3.14?)", filepath.Join(c.r.Proc, "meminfo"), k)
 		}
 	}
-	c.d.MemTotal, c.d.MemAvailable, c.d.SwapTotal, c.d.SwapFree = kv["MemTotal"], kv["MemAvailable"], kv["SwapTotal"], kv["SwapFree"]
+	c.d.MemTotal, c.d.MemAvailable, c.d.SwapTotal, c.d.SwapFree = mi.MemTotal, mi.MemAvailable, mi.SwapTotal, mi.SwapFree
 	return nil
 }
 
