@@ -29,6 +29,7 @@ import (
 	"github.com/trtd/trtd/daemon/status"
 	"github.com/trtd/trtd/internal/faultpoint"
 	"github.com/trtd/trtd/internal/filehash"
+	"github.com/trtd/trtd/internal/safename"
 	"github.com/trtd/trtd/internal/treecopy"
 )
 
@@ -270,7 +271,7 @@ func (rn *Runner) TimingCache(b *protocol.Builder) string {
 	if b == nil || b.Backend == "fake" {
 		return ""
 	}
-	return filepath.Join(rn.Cfg.Paths.State, "timing", sanitize(b.TensorRT+"-sm"+b.ComputeCapability+"-"+b.GPU)+".cache")
+	return filepath.Join(rn.Cfg.Paths.State, "timing", safename.Portable(b.TensorRT+"-sm"+b.ComputeCapability+"-"+b.GPU)+".cache")
 }
 
 // withOffload appends an offload stage to the ladder when peers are
@@ -447,20 +448,6 @@ func accuracySamples(work, dir string) *protocol.Accuracy {
 		return nil
 	}
 	return acc
-}
-
-// sanitize makes a string safe as a file name component.
-func sanitize(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-', r == '_':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	return b.String()
 }
 
 // park keeps a job for later: no builder is available on this machine.

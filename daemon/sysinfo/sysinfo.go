@@ -27,6 +27,7 @@ import (
 	"github.com/trtd/trtd/daemon/cgroup"
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/internal/device"
+	"github.com/trtd/trtd/internal/l4t"
 	"github.com/trtd/trtd/internal/meminfo"
 )
 
@@ -329,12 +330,8 @@ func (c *collector) jetson() {
 	}
 	if relErr != nil {
 		c.note("L4T release unknown: %s/nv_tegra_release could not be read", c.r.Etc)
-	} else if m := regexp.MustCompile(`R(\d+) \(release\), REVISION: ([\d.]+)`).FindStringSubmatch(rel); m != nil {
-		rev := m[2]
-		if strings.Count(rev, ".") == 0 {
-			rev += ".0"
-		}
-		j.L4T = m[1] + "." + rev
+	} else if v, ok := l4t.Parse(rel); ok {
+		j.L4T = v
 		j.JetPack = jetpackOf[j.L4T]
 	} else {
 		c.note("L4T release unknown: %s/nv_tegra_release has no \"R<n> (release), REVISION: x.y\"", c.r.Etc)
