@@ -25,6 +25,7 @@ import (
 	"github.com/trtd/trtd/daemon/logging"
 	"github.com/trtd/trtd/daemon/memory"
 	"github.com/trtd/trtd/daemon/offload"
+	"github.com/trtd/trtd/daemon/planner"
 	"github.com/trtd/trtd/daemon/provenance"
 	"github.com/trtd/trtd/daemon/status"
 	"github.com/trtd/trtd/internal/faultpoint"
@@ -89,8 +90,7 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 	builder := rn.currentBuilder()
 	dev, recs := rn.Mem.Device(ctx)
 	rep.Device, rep.Recommendations = dev, recs
-	plan := rn.Mem.Plan(memory.PlanInput{SHA256: j.ModelSHA256, WeightBytes: sum.Initializers.Bytes, Params: sum.Parameters,
-		InputBytes: inputBytes(model, shapes), Dynamic: len(sum.DynamicInputs) > 0, NodeCount: sum.NodeCount, Stages: stages})
+	plan := rn.Mem.Plan(memory.PlanInput{Model: planner.Facts(model, sum, shapes, j.ModelSHA256), Stages: stages})
 	rep.Plan = plan.Report
 	if builder == nil {
 		rn.park(j, rep, log, stages)
@@ -347,30 +347,6 @@ func resolveShapes(m *onnx.Model, name string, side *config.Sidecar) ([]protocol
 			v.Name, strings.Join(sym, ", "), fixed, strings.TrimSuffix(name, ".onnx")+".toml"))
 	}
 	return shapes, warn
-}
-
-// inputBytes estimates the bytes of all inputs at their max shapes.
-func inputBytes(m *onnx.Model, shapes []protocol.Shape) int64 {
-	var n int64
-	for _, s := range shapes {
-		e := int64(4)
-		for _, d := range s.Max {
-			e *= d
-		}
-		n += e
-	}
-	for _, v := range m.Inputs() {
-		if v.Dynamic() {
-			continue
-		}
-		dims, _ := v.Shape()
-		e := int64(4)
-		for _, d := range dims {
-			e *= d.Value
-		}
-		n += e
-	}
-	return n
 }
 
 // cacheKey identifies a build: model content, sidecar, the ladder's

@@ -314,12 +314,7 @@ func (c *collector) jetson() {
 	}
 	model = strings.TrimSpace(strings.TrimRight(model, "\x00"))
 	compat, _ := readFile(filepath.Join(c.r.DeviceTree, "compatible"))
-	soc := ""
-	for _, s := range strings.Split(compat, "\x00") {
-		if v, ok := strings.CutPrefix(s, "nvidia,tegra"); ok {
-			soc = "tegra" + v
-		}
-	}
+	soc := socOf(compat)
 	rel, relErr := readFile(filepath.Join(c.r.Etc, "nv_tegra_release"))
 	if soc == "" && relErr != nil && !strings.Contains(strings.ToLower(model), "jetson") {
 		return // some other device-tree board
@@ -337,6 +332,34 @@ func (c *collector) jetson() {
 		c.note("L4T release unknown: %s/nv_tegra_release has no \"R<n> (release), REVISION: x.y\"", c.r.Etc)
 	}
 	c.d.Jetson = j
+}
+
+// socOf finds the Tegra SoC ("tegra210") in a device tree's compatible
+// list, or "".
+func socOf(compat string) string {
+	soc := ""
+	for _, s := range strings.Split(compat, "\x00") {
+		if v, ok := strings.CutPrefix(s, "nvidia,tegra"); ok {
+			soc = "tegra" + v
+		}
+	}
+	return soc
+}
+
+// QuickPlatform names the platform the way the planner does (see
+// Device.Platform) from the device tree and the NVIDIA driver alone,
+// without the full diagnosis; "" when neither is found.
+func QuickPlatform(r Roots) string {
+	r = r.withDefaults()
+	if compat, err := readFile(filepath.Join(r.DeviceTree, "compatible")); err == nil {
+		if soc := socOf(compat); soc != "" {
+			return device.PlatformOfSoC(soc)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(r.Proc, "driver", "nvidia", "version")); err == nil {
+		return "dgpu"
+	}
+	return ""
 }
 
 var libRe = regexp.MustCompile(`^libnvinfer\.so\.(\d+\.\d+\.\d+)$`)
