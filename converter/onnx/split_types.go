@@ -79,29 +79,10 @@ func inferTypes(p *splitPlan) map[string]*typeInfo {
 	declare(g.ValueInfo)
 	declare(g.Outputs)
 	declare(g.Inputs)
-	// weak: a declared type that a derived one may improve on (a tensor of
-	// unknown rank, which cannot be a part's input).
-	weak := func(ti *typeInfo) bool {
-		return ti == nil || (ti.t.Kind == TypeTensor && (!ti.t.HasShape || ti.t.Elem == Undefined))
-	}
 	for _, i := range p.all {
 		nd := g.Nodes[i]
-		if nd.OpType == "Constant" && len(nd.Outputs) == 1 && (nd.Domain == "" || nd.Domain == "ai.onnx") {
-			if a := nd.Attr("value"); a != nil && a.T != nil {
-				if v, ok := readInts(p.r, a.T); ok {
-					consts[nd.Outputs[0]] = v
-				}
-			} else if a := nd.Attr("value_ints"); a != nil && a.NInts == len(a.Ints) {
-				consts[nd.Outputs[0]] = a.Ints
-			}
-		}
-		missing := false
-		for _, o := range nd.Outputs {
-			if o != "" && weak(types[o]) {
-				missing = true
-			}
-		}
-		if !missing {
+		recordConstant(p, nd, consts)
+		if !needsTypes(nd, types) {
 			continue
 		}
 		in := func(j int) *Type {
@@ -120,23 +101,58 @@ func inferTypes(p *splitPlan) map[string]*typeInfo {
 			v, ok := consts[nd.Inputs[j]]
 			return v, ok
 		}
-		outs := deriveNode(nd, in, cv)
-		from := "inferred from " + nd.OpType
-		if nd.OpType == "Constant" {
-			from = "Constant"
-		}
-		for j, o := range nd.Outputs {
-			if o == "" || !weak(types[o]) || j >= len(outs) || outs[j] == nil {
-				continue
-			}
-			if old := types[o]; old != nil && (!outs[j].HasShape || outs[j].Kind != TypeTensor ||
-				(old.t.Elem != Undefined && old.t.Elem != outs[j].Elem)) {
-				continue // no better than what the model declares
-			}
-			types[o] = &typeInfo{t: outs[j], from: from}
-		}
+		applyDerived(nd, deriveNode(nd, in, cv), types)
 	}
 	return types
+}
+
+// weakType: a declared type that a derived one may improve on (a tensor of
+// unknown rank, which cannot be a part's input).
+func weakType(ti *typeInfo) bool {
+	return ti == nil || (ti.t.Kind == TypeTensor && (!ti.t.HasShape || ti.t.Elem == Undefined))
+}
+
+// recordConstant remembers the small integer value of a Constant node.
+func recordConstant(p *splitPlan, nd *Node, consts map[string][]int64) {
+	if nd.OpType != "Constant" || len(nd.Outputs) != 1 || (nd.Domain != "" && nd.Domain != "ai.onnx") {
+		return
+	}
+	if a := nd.Attr("value"); a != nil && a.T != nil {
+		if v, ok := readInts(p.r, a.T); ok {
+			consts[nd.Outputs[0]] = v
+		}
+	} else if a := nd.Attr("value_ints"); a != nil && a.NInts == len(a.Ints) {
+		consts[nd.Outputs[0]] = a.Ints
+	}
+}
+
+// needsTypes reports whether an output of nd lacks a good type.
+func needsTypes(nd *Node, types map[string]*typeInfo) bool {
+	for _, o := range nd.Outputs {
+		if o != "" && weakType(types[o]) {
+			return true
+		}
+	}
+	return false
+}
+
+// applyDerived records the derived output types that improve on what the
+// model declares.
+func applyDerived(nd *Node, outs []*Type, types map[string]*typeInfo) {
+	from := "inferred from " + nd.OpType
+	if nd.OpType == "Constant" {
+		from = "Constant"
+	}
+	for j, o := range nd.Outputs {
+		if o == "" || !weakType(types[o]) || j >= len(outs) || outs[j] == nil {
+			continue
+		}
+		if old := types[o]; old != nil && (!outs[j].HasShape || outs[j].Kind != TypeTensor ||
+			(old.t.Elem != Undefined && old.t.Elem != outs[j].Elem)) {
+			continue // no better than what the model declares
+		}
+		types[o] = &typeInfo{t: outs[j], from: from}
+	}
 }
 
 func tensorType(t *Tensor) *Type {
@@ -171,6 +187,38 @@ func nodeInts(nd *Node, name string) ([]int64, bool) {
 	return nil, false
 }
 
+// typeRules give the output types of ops whose outputs do not simply
+// follow input 0.
+var typeRules map[string]func(nd *Node, x *Type, in func(int) *Type) []*Type
+
+func init() {
+	typeRules = map[string]func(nd *Node, x *Type, in func(int) *Type) []*Type{
+		"Constant":              typesConstant,
+		"Cast":                  typesCast,
+		"CastLike":              typesCastLike,
+		"ConstantOfShape":       typesConstantOfShape,
+		"RandomNormal":          typesRandomNormal,
+		"RandomUniform":         typesRandomNormal,
+		"QuantizeLinear":        typesQuantizeLinear,
+		"DequantizeLinear":      typesDequantizeLinear,
+		"DynamicQuantizeLinear": typesDynamicQuantizeLinear,
+		"RandomNormalLike":      typesRandomNormalLike,
+		"RandomUniformLike":     typesRandomNormalLike,
+		"EyeLike":               typesRandomNormalLike,
+		"SequenceLength":        typesSequenceLength,
+		"MatMulInteger":         typesMatMulInteger,
+		"ConvInteger":           typesMatMulInteger,
+		"IsNaN":                 typesIsNaN,
+		"IsInf":                 typesIsNaN,
+		"Not":                   typesIsNaN,
+		"OneHot":                typesOneHot,
+		"Where":                 typesWhere,
+		"If":                    typesIf,
+		"Loop":                  typesLoop,
+		"Scan":                  typesLoop,
+	}
+}
+
 // deriveNode returns the types of nd's outputs (nil where unknown).
 func deriveNode(nd *Node, in func(int) *Type, cv func(int) ([]int64, bool)) []*Type {
 	if nd.Domain != "" && nd.Domain != "ai.onnx" {
@@ -178,103 +226,10 @@ func deriveNode(nd *Node, in func(int) *Type, cv func(int) ([]int64, bool)) []*T
 	}
 	x := in(0)
 	op := nd.OpType
+	if rule := typeRules[op]; rule != nil {
+		return rule(nd, x, in)
+	}
 	switch {
-	case op == "Constant":
-		return []*Type{constantType(nd)}
-	case op == "Cast":
-		to := DataType(nodeInt(nd, "to", 0))
-		if to == Undefined {
-			return nil
-		}
-		if x != nil && x.Kind == TypeTensor && x.HasShape {
-			return []*Type{withShape(to, x.Shape)}
-		}
-		return []*Type{elemOnly(to)}
-	case op == "CastLike":
-		if t := in(1); isTensor(t) {
-			if x != nil && x.HasShape {
-				return []*Type{withShape(t.Elem, x.Shape)}
-			}
-			return []*Type{elemOnly(t.Elem)}
-		}
-		return nil
-	case op == "ConstantOfShape":
-		e := Float
-		if a := nd.Attr("value"); a != nil && a.T != nil {
-			e = a.T.DataType
-		}
-		if s := in(0); s != nil && s.HasShape && len(s.Shape) == 1 && s.Shape[0].Fixed() {
-			return []*Type{withShape(e, unknownDims(int(s.Shape[0].Value)))}
-		}
-		return []*Type{elemOnly(e)}
-	case op == "RandomNormal" || op == "RandomUniform":
-		e := DataType(nodeInt(nd, "dtype", int64(Float)))
-		if s, ok := nodeInts(nd, "shape"); ok {
-			return []*Type{withShape(e, fixedDims(s))}
-		}
-		return []*Type{elemOnly(e)}
-	case op == "QuantizeLinear":
-		if z := in(2); isTensor(z) {
-			return []*Type{shaped(z.Elem, x)}
-		}
-		return []*Type{shaped(Uint8, x)}
-	case op == "DequantizeLinear":
-		if s := in(1); isTensor(s) {
-			return []*Type{shaped(s.Elem, x)}
-		}
-		return []*Type{shaped(Float, x)}
-	case op == "DynamicQuantizeLinear":
-		return []*Type{shaped(Uint8, x), withShape(Float, nil), withShape(Uint8, nil)}
-	case op == "RandomNormalLike" || op == "RandomUniformLike" || op == "EyeLike":
-		if !isTensor(x) {
-			return nil
-		}
-		return []*Type{shaped(DataType(nodeInt(nd, "dtype", int64(x.Elem))), x)}
-	case op == "SequenceLength":
-		return []*Type{withShape(Int64, []Dim{})}
-	case op == "MatMulInteger" || op == "ConvInteger":
-		return []*Type{elemOnly(Int32)}
-	case op == "IsNaN" || op == "IsInf" || op == "Not":
-		return []*Type{shaped(Bool, x)}
-	case op == "OneHot":
-		if v := in(2); isTensor(v) {
-			return []*Type{elemOnly(v.Elem)}
-		}
-		return nil
-	case op == "Where":
-		t := in(1)
-		if !isTensor(t) {
-			return nil
-		}
-		return []*Type{broadcast(t.Elem, in(0), in(1), in(2))}
-	case op == "If":
-		var outs []*Type
-		if a := nd.Attr("then_branch"); a != nil && a.G != nil {
-			for _, o := range a.G.Outputs {
-				outs = append(outs, o.Type)
-			}
-		}
-		return outs
-	case op == "Loop" || op == "Scan":
-		// Outputs follow the body's outputs (Loop: after the condition);
-		// scan outputs gain a dim, so keep the element type only.
-		a := nd.Attr("body")
-		if a == nil || a.G == nil {
-			return nil
-		}
-		bo := a.G.Outputs
-		if op == "Loop" && len(bo) > 0 {
-			bo = bo[1:]
-		}
-		var outs []*Type
-		for _, o := range bo {
-			if isTensor(o.Type) {
-				outs = append(outs, elemOnly(o.Type.Elem))
-			} else {
-				outs = append(outs, nil)
-			}
-		}
-		return outs
 	case int64Ops[op]:
 		return []*Type{int64Shape(nd, x)}
 	case boolOps[op]:
@@ -324,6 +279,134 @@ func deriveNode(nd *Node, in func(int) *Type, cv func(int) ([]int64, bool)) []*T
 		return outs
 	}
 	return nil
+}
+
+func typesConstant(nd *Node, x *Type, in func(int) *Type) []*Type {
+	return []*Type{constantType(nd)}
+}
+
+func typesCast(nd *Node, x *Type, in func(int) *Type) []*Type {
+	to := DataType(nodeInt(nd, "to", 0))
+	if to == Undefined {
+		return nil
+	}
+	if x != nil && x.Kind == TypeTensor && x.HasShape {
+		return []*Type{withShape(to, x.Shape)}
+	}
+	return []*Type{elemOnly(to)}
+}
+
+func typesCastLike(nd *Node, x *Type, in func(int) *Type) []*Type {
+	if t := in(1); isTensor(t) {
+		if x != nil && x.HasShape {
+			return []*Type{withShape(t.Elem, x.Shape)}
+		}
+		return []*Type{elemOnly(t.Elem)}
+	}
+	return nil
+}
+
+func typesConstantOfShape(nd *Node, x *Type, in func(int) *Type) []*Type {
+	e := Float
+	if a := nd.Attr("value"); a != nil && a.T != nil {
+		e = a.T.DataType
+	}
+	if s := in(0); s != nil && s.HasShape && len(s.Shape) == 1 && s.Shape[0].Fixed() {
+		return []*Type{withShape(e, unknownDims(int(s.Shape[0].Value)))}
+	}
+	return []*Type{elemOnly(e)}
+}
+
+func typesRandomNormal(nd *Node, x *Type, in func(int) *Type) []*Type {
+	e := DataType(nodeInt(nd, "dtype", int64(Float)))
+	if s, ok := nodeInts(nd, "shape"); ok {
+		return []*Type{withShape(e, fixedDims(s))}
+	}
+	return []*Type{elemOnly(e)}
+}
+
+func typesQuantizeLinear(nd *Node, x *Type, in func(int) *Type) []*Type {
+	if z := in(2); isTensor(z) {
+		return []*Type{shaped(z.Elem, x)}
+	}
+	return []*Type{shaped(Uint8, x)}
+}
+
+func typesDequantizeLinear(nd *Node, x *Type, in func(int) *Type) []*Type {
+	if s := in(1); isTensor(s) {
+		return []*Type{shaped(s.Elem, x)}
+	}
+	return []*Type{shaped(Float, x)}
+}
+
+func typesDynamicQuantizeLinear(nd *Node, x *Type, in func(int) *Type) []*Type {
+	return []*Type{shaped(Uint8, x), withShape(Float, nil), withShape(Uint8, nil)}
+}
+
+func typesRandomNormalLike(nd *Node, x *Type, in func(int) *Type) []*Type {
+	if !isTensor(x) {
+		return nil
+	}
+	return []*Type{shaped(DataType(nodeInt(nd, "dtype", int64(x.Elem))), x)}
+}
+
+func typesSequenceLength(nd *Node, x *Type, in func(int) *Type) []*Type {
+	return []*Type{withShape(Int64, []Dim{})}
+}
+
+func typesMatMulInteger(nd *Node, x *Type, in func(int) *Type) []*Type {
+	return []*Type{elemOnly(Int32)}
+}
+
+func typesIsNaN(nd *Node, x *Type, in func(int) *Type) []*Type {
+	return []*Type{shaped(Bool, x)}
+}
+
+func typesOneHot(nd *Node, x *Type, in func(int) *Type) []*Type {
+	if v := in(2); isTensor(v) {
+		return []*Type{elemOnly(v.Elem)}
+	}
+	return nil
+}
+
+func typesWhere(nd *Node, x *Type, in func(int) *Type) []*Type {
+	t := in(1)
+	if !isTensor(t) {
+		return nil
+	}
+	return []*Type{broadcast(t.Elem, in(0), in(1), in(2))}
+}
+
+func typesIf(nd *Node, x *Type, in func(int) *Type) []*Type {
+	var outs []*Type
+	if a := nd.Attr("then_branch"); a != nil && a.G != nil {
+		for _, o := range a.G.Outputs {
+			outs = append(outs, o.Type)
+		}
+	}
+	return outs
+}
+
+func typesLoop(nd *Node, x *Type, in func(int) *Type) []*Type {
+	// Outputs follow the body's outputs (Loop: after the condition);
+	// scan outputs gain a dim, so keep the element type only.
+	a := nd.Attr("body")
+	if a == nil || a.G == nil {
+		return nil
+	}
+	bo := a.G.Outputs
+	if nd.OpType == "Loop" && len(bo) > 0 {
+		bo = bo[1:]
+	}
+	var outs []*Type
+	for _, o := range bo {
+		if isTensor(o.Type) {
+			outs = append(outs, elemOnly(o.Type.Elem))
+		} else {
+			outs = append(outs, nil)
+		}
+	}
+	return outs
 }
 
 func fixedDims(v []int64) []Dim {
@@ -468,203 +551,320 @@ func dimProduct(ds []Dim) Dim {
 	return Dim{Kind: DimValue, Value: n}
 }
 
+// shapeCtx is what a shape rule sees of a node: its op, output element
+// type, first input's type and shape, and accessors for the other inputs'
+// types and constant values.
+type shapeCtx struct {
+	nd *Node
+	e  DataType
+	x  *Type
+	xs []Dim
+	r  int
+	in func(int) *Type
+	cv func(int) ([]int64, bool)
+}
+
+// normAxis turns a possibly negative axis into an index below rank.
+func normAxis(a int64, rank int) (int, bool) {
+	if a < 0 {
+		a += int64(rank)
+	}
+	return int(a), a >= 0 && a < int64(rank)
+}
+
+// shapeRules derive output 0's shape per op; nil means only the element
+// type is known.
+var shapeRules map[string]func(*shapeCtx) *Type
+
+func init() {
+	shapeRules = map[string]func(*shapeCtx) *Type{
+		"Flatten":           shapeFlatten,
+		"Transpose":         shapeTranspose,
+		"Concat":            shapeConcat,
+		"Gemm":              shapeGemm,
+		"MatMul":            shapeMatMul,
+		"GlobalAveragePool": shapeGlobalAveragePool,
+		"GlobalMaxPool":     shapeGlobalAveragePool,
+		"Conv":              shapeConv,
+		"MaxPool":           shapeConv,
+		"AveragePool":       shapeConv,
+		"LpPool":            shapeConv,
+		"Gather":            shapeGather,
+		"Reshape":           shapeReshape,
+		"Unsqueeze":         shapeUnsqueeze,
+		"Squeeze":           shapeUnsqueeze,
+		"Split":             shapeSplit,
+		"Range":             shapeRange,
+		"TopK":              shapeTopK,
+		"Compress":          shapeTopK,
+		"ConstantOfShape":   shapeConstantOfShape,
+		"Slice":             shapeSlice,
+		"Pad":               shapeSlice,
+		"Resize":            shapeSlice,
+		"Upsample":          shapeSlice,
+		"Tile":              shapeSlice,
+		"Expand":            shapeSlice,
+		"ConvTranspose":     shapeSlice,
+		"DepthToSpace":      shapeSlice,
+		"SpaceToDepth":      shapeSlice,
+		"GatherElements":    shapeSlice,
+		"ReduceL1":          shapeReduceL1,
+		"ReduceL2":          shapeReduceL1,
+		"ReduceLogSum":      shapeReduceL1,
+		"ReduceLogSumExp":   shapeReduceL1,
+		"ReduceMax":         shapeReduceL1,
+		"ReduceMean":        shapeReduceL1,
+		"ReduceMin":         shapeReduceL1,
+		"ReduceProd":        shapeReduceL1,
+		"ReduceSum":         shapeReduceL1,
+		"ReduceSumSquare":   shapeReduceL1,
+	}
+}
+
 // shapeOf derives the shape of output 0 of the ops in elemOfInput0 where
 // attributes and input shapes fix it, else the rank where it is known.
 func shapeOf(nd *Node, e DataType, x *Type, in func(int) *Type, cv func(int) ([]int64, bool)) *Type {
 	if !x.HasShape {
 		return elemOnly(e)
 	}
-	xs, r := x.Shape, len(x.Shape)
-	norm := func(a int64, rank int) (int, bool) {
-		if a < 0 {
-			a += int64(rank)
-		}
-		return int(a), a >= 0 && a < int64(rank)
-	}
-	switch nd.OpType {
-	case "Flatten":
-		axis := nodeInt(nd, "axis", 1)
-		if axis < 0 {
-			axis += int64(r)
-		}
-		if axis < 0 || axis > int64(r) {
-			return elemOnly(e)
-		}
-		return withShape(e, []Dim{dimProduct(xs[:axis]), dimProduct(xs[axis:])})
-	case "Transpose":
-		perm, ok := nodeInts(nd, "perm")
-		if !ok || len(perm) == 0 {
-			perm = make([]int64, r)
-			for i := range perm {
-				perm[i] = int64(r - 1 - i)
-			}
-		}
-		if len(perm) != r {
-			return elemOnly(e)
-		}
-		out := make([]Dim, r)
-		for i, pv := range perm {
-			if pv < 0 || int(pv) >= r {
-				return elemOnly(e)
-			}
-			out[i] = xs[pv]
-		}
-		return withShape(e, out)
-	case "Concat":
-		axis, ok := norm(nodeInt(nd, "axis", 0), r)
-		if !ok {
-			return elemOnly(e)
-		}
-		out := append([]Dim{}, xs...)
-		total := int64(0)
-		fixed := true
-		for j := range nd.Inputs {
-			t := in(j)
-			if t == nil || !t.HasShape || len(t.Shape) != r {
-				return withShape(e, unknownDims(r))
-			}
-			if d := t.Shape[axis]; d.Fixed() {
-				total += d.Value
-			} else {
-				fixed = false
-			}
-			for i := range out {
-				if i != axis && !out[i].Fixed() && t.Shape[i].Fixed() {
-					out[i] = t.Shape[i]
-				}
-			}
-		}
-		out[axis] = Dim{}
-		if fixed {
-			out[axis] = Dim{Kind: DimValue, Value: total}
-		}
-		return withShape(e, out)
-	case "Gemm":
-		a, b := x, in(1)
-		if b == nil || !b.HasShape || len(a.Shape) != 2 || len(b.Shape) != 2 {
-			return withShape(e, unknownDims(2))
-		}
-		m, kk := a.Shape[0], a.Shape[1]
-		if nodeInt(nd, "transA", 0) != 0 {
-			m = kk
-		}
-		nn := b.Shape[1]
-		if nodeInt(nd, "transB", 0) != 0 {
-			nn = b.Shape[0]
-		}
-		return withShape(e, []Dim{m, nn})
-	case "MatMul":
-		b := in(1)
-		if b == nil || !b.HasShape || r < 1 || len(b.Shape) < 1 {
-			return elemOnly(e)
-		}
-		as, bs := xs, b.Shape
-		if r == 1 || len(bs) == 1 {
-			if r == 1 && len(bs) == 1 {
-				return withShape(e, []Dim{})
-			}
-			if r == 1 {
-				return withShape(e, append(append([]Dim{}, bs[:len(bs)-2]...), bs[len(bs)-1]))
-			}
-			return withShape(e, append([]Dim{}, as[:r-1]...))
-		}
-		batch := broadcast(e, withShape(e, as[:r-2]), withShape(e, bs[:len(bs)-2]))
-		return withShape(e, append(append([]Dim{}, batch.Shape...), as[r-2], bs[len(bs)-1]))
-	case "GlobalAveragePool", "GlobalMaxPool":
-		if r < 2 {
-			return elemOnly(e)
-		}
-		out := []Dim{xs[0], xs[1]}
-		for range r - 2 {
-			out = append(out, Dim{Kind: DimValue, Value: 1})
-		}
-		return withShape(e, out)
-	case "Conv", "MaxPool", "AveragePool", "LpPool":
-		return withShape(e, convShape(nd, xs, in))
-	case "Gather":
-		idx := in(1)
-		axis, ok := norm(nodeInt(nd, "axis", 0), r)
-		if !ok || idx == nil || !idx.HasShape {
-			return elemOnly(e)
-		}
-		out := append([]Dim{}, xs[:axis]...)
-		out = append(out, idx.Shape...)
-		return withShape(e, append(out, xs[axis+1:]...))
-	case "Reshape":
-		if v, ok := cv(1); ok {
-			return withShape(e, reshapeDims(xs, v, nodeInt(nd, "allowzero", 0) != 0))
-		}
-		if s := in(1); s != nil && s.HasShape && len(s.Shape) == 1 && s.Shape[0].Fixed() {
-			return withShape(e, unknownDims(int(s.Shape[0].Value)))
-		}
-	case "Unsqueeze", "Squeeze":
-		axes, ok := nodeInts(nd, "axes")
-		if !ok || len(nd.Inputs) > 1 {
-			axes, ok = cv(1)
-		}
-		if ok && len(axes) > 0 {
-			if nd.OpType == "Unsqueeze" {
-				return withShape(e, unknownDimsWith(xs, r+len(axes), axes, true))
-			}
-			return withShape(e, unknownDimsWith(xs, r-len(axes), axes, false))
-		}
-		if a := in(1); len(nd.Inputs) > 1 && a != nil && a.HasShape && len(a.Shape) == 1 && a.Shape[0].Fixed() {
-			n := int(a.Shape[0].Value)
-			if nd.OpType == "Squeeze" {
-				n = -n
-			}
-			return withShape(e, unknownDims(r+n))
-		}
-		if nd.OpType == "Squeeze" && len(nd.Inputs) < 2 && nd.Attr("axes") == nil {
-			var out []Dim
-			for _, d := range xs {
-				if !d.Fixed() {
-					return elemOnly(e)
-				}
-				if d.Value != 1 {
-					out = append(out, d)
-				}
-			}
-			return withShape(e, out)
-		}
-	case "Split":
-		out := append([]Dim{}, xs...)
-		if axis, ok := norm(nodeInt(nd, "axis", 0), r); ok {
-			out[axis] = Dim{}
-		}
-		return withShape(e, out)
-	case "Range":
-		return withShape(e, unknownDims(1))
-	case "TopK", "Compress":
-		return withShape(e, unknownDims(r))
-	case "ConstantOfShape":
-		if v, ok := cv(0); ok {
-			return withShape(e, fixedDims(v))
-		}
-	case "Slice", "Pad", "Resize", "Upsample", "Tile", "Expand", "ConvTranspose", "DepthToSpace", "SpaceToDepth", "GatherElements":
-		if nd.OpType == "Expand" {
-			if s := in(1); s != nil && s.HasShape && len(s.Shape) == 1 && s.Shape[0].Fixed() {
-				return withShape(e, unknownDims(max(r, int(s.Shape[0].Value))))
-			}
-			return elemOnly(e)
-		}
-		return withShape(e, unknownDims(r))
-	case "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean",
-		"ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare":
-		if nodeInt(nd, "keepdims", 1) != 0 {
-			out := unknownDims(r)
-			if axes, ok := nodeInts(nd, "axes"); ok && len(axes) > 0 && len(nd.Inputs) < 2 {
-				copy(out, xs)
-				for _, a := range axes {
-					if i, ok := norm(a, r); ok {
-						out[i] = Dim{Kind: DimValue, Value: 1}
-					}
-				}
-			}
-			return withShape(e, out)
+	if rule := shapeRules[nd.OpType]; rule != nil {
+		if t := rule(&shapeCtx{nd: nd, e: e, x: x, xs: x.Shape, r: len(x.Shape), in: in, cv: cv}); t != nil {
+			return t
 		}
 	}
 	return elemOnly(e)
+}
+
+func shapeFlatten(c *shapeCtx) *Type {
+	nd, e, xs, r := c.nd, c.e, c.xs, c.r
+	axis := nodeInt(nd, "axis", 1)
+	if axis < 0 {
+		axis += int64(r)
+	}
+	if axis < 0 || axis > int64(r) {
+		return elemOnly(e)
+	}
+	return withShape(e, []Dim{dimProduct(xs[:axis]), dimProduct(xs[axis:])})
+}
+
+func shapeTranspose(c *shapeCtx) *Type {
+	nd, e, xs, r := c.nd, c.e, c.xs, c.r
+	perm, ok := nodeInts(nd, "perm")
+	if !ok || len(perm) == 0 {
+		perm = make([]int64, r)
+		for i := range perm {
+			perm[i] = int64(r - 1 - i)
+		}
+	}
+	if len(perm) != r {
+		return elemOnly(e)
+	}
+	out := make([]Dim, r)
+	for i, pv := range perm {
+		if pv < 0 || int(pv) >= r {
+			return elemOnly(e)
+		}
+		out[i] = xs[pv]
+	}
+	return withShape(e, out)
+}
+
+func shapeConcat(c *shapeCtx) *Type {
+	nd, e, xs, r, in := c.nd, c.e, c.xs, c.r, c.in
+	axis, ok := normAxis(nodeInt(nd, "axis", 0), r)
+	if !ok {
+		return elemOnly(e)
+	}
+	out := append([]Dim{}, xs...)
+	total := int64(0)
+	fixed := true
+	for j := range nd.Inputs {
+		t := in(j)
+		if t == nil || !t.HasShape || len(t.Shape) != r {
+			return withShape(e, unknownDims(r))
+		}
+		if d := t.Shape[axis]; d.Fixed() {
+			total += d.Value
+		} else {
+			fixed = false
+		}
+		for i := range out {
+			if i != axis && !out[i].Fixed() && t.Shape[i].Fixed() {
+				out[i] = t.Shape[i]
+			}
+		}
+	}
+	out[axis] = Dim{}
+	if fixed {
+		out[axis] = Dim{Kind: DimValue, Value: total}
+	}
+	return withShape(e, out)
+}
+
+func shapeGemm(c *shapeCtx) *Type {
+	nd, e, x, in := c.nd, c.e, c.x, c.in
+	a, b := x, in(1)
+	if b == nil || !b.HasShape || len(a.Shape) != 2 || len(b.Shape) != 2 {
+		return withShape(e, unknownDims(2))
+	}
+	m, kk := a.Shape[0], a.Shape[1]
+	if nodeInt(nd, "transA", 0) != 0 {
+		m = kk
+	}
+	nn := b.Shape[1]
+	if nodeInt(nd, "transB", 0) != 0 {
+		nn = b.Shape[0]
+	}
+	return withShape(e, []Dim{m, nn})
+}
+
+func shapeMatMul(c *shapeCtx) *Type {
+	e, xs, r, in := c.e, c.xs, c.r, c.in
+	b := in(1)
+	if b == nil || !b.HasShape || r < 1 || len(b.Shape) < 1 {
+		return elemOnly(e)
+	}
+	as, bs := xs, b.Shape
+	if r == 1 || len(bs) == 1 {
+		if r == 1 && len(bs) == 1 {
+			return withShape(e, []Dim{})
+		}
+		if r == 1 {
+			return withShape(e, append(append([]Dim{}, bs[:len(bs)-2]...), bs[len(bs)-1]))
+		}
+		return withShape(e, append([]Dim{}, as[:r-1]...))
+	}
+	batch := broadcast(e, withShape(e, as[:r-2]), withShape(e, bs[:len(bs)-2]))
+	return withShape(e, append(append([]Dim{}, batch.Shape...), as[r-2], bs[len(bs)-1]))
+}
+
+func shapeGlobalAveragePool(c *shapeCtx) *Type {
+	e, xs, r := c.e, c.xs, c.r
+	if r < 2 {
+		return elemOnly(e)
+	}
+	out := []Dim{xs[0], xs[1]}
+	for range r - 2 {
+		out = append(out, Dim{Kind: DimValue, Value: 1})
+	}
+	return withShape(e, out)
+}
+
+func shapeConv(c *shapeCtx) *Type {
+	nd, e, xs, in := c.nd, c.e, c.xs, c.in
+	return withShape(e, convShape(nd, xs, in))
+}
+
+func shapeGather(c *shapeCtx) *Type {
+	nd, e, xs, r, in := c.nd, c.e, c.xs, c.r, c.in
+	idx := in(1)
+	axis, ok := normAxis(nodeInt(nd, "axis", 0), r)
+	if !ok || idx == nil || !idx.HasShape {
+		return elemOnly(e)
+	}
+	out := append([]Dim{}, xs[:axis]...)
+	out = append(out, idx.Shape...)
+	return withShape(e, append(out, xs[axis+1:]...))
+}
+
+func shapeReshape(c *shapeCtx) *Type {
+	nd, e, xs, in, cv := c.nd, c.e, c.xs, c.in, c.cv
+	if v, ok := cv(1); ok {
+		return withShape(e, reshapeDims(xs, v, nodeInt(nd, "allowzero", 0) != 0))
+	}
+	if s := in(1); s != nil && s.HasShape && len(s.Shape) == 1 && s.Shape[0].Fixed() {
+		return withShape(e, unknownDims(int(s.Shape[0].Value)))
+	}
+	return nil
+}
+
+func shapeUnsqueeze(c *shapeCtx) *Type {
+	nd, e, xs, r, in, cv := c.nd, c.e, c.xs, c.r, c.in, c.cv
+	axes, ok := nodeInts(nd, "axes")
+	if !ok || len(nd.Inputs) > 1 {
+		axes, ok = cv(1)
+	}
+	if ok && len(axes) > 0 {
+		if nd.OpType == "Unsqueeze" {
+			return withShape(e, unknownDimsWith(xs, r+len(axes), axes, true))
+		}
+		return withShape(e, unknownDimsWith(xs, r-len(axes), axes, false))
+	}
+	if a := in(1); len(nd.Inputs) > 1 && a != nil && a.HasShape && len(a.Shape) == 1 && a.Shape[0].Fixed() {
+		n := int(a.Shape[0].Value)
+		if nd.OpType == "Squeeze" {
+			n = -n
+		}
+		return withShape(e, unknownDims(r+n))
+	}
+	if nd.OpType == "Squeeze" && len(nd.Inputs) < 2 && nd.Attr("axes") == nil {
+		var out []Dim
+		for _, d := range xs {
+			if !d.Fixed() {
+				return elemOnly(e)
+			}
+			if d.Value != 1 {
+				out = append(out, d)
+			}
+		}
+		return withShape(e, out)
+	}
+	return nil
+}
+
+func shapeSplit(c *shapeCtx) *Type {
+	nd, e, xs, r := c.nd, c.e, c.xs, c.r
+	out := append([]Dim{}, xs...)
+	if axis, ok := normAxis(nodeInt(nd, "axis", 0), r); ok {
+		out[axis] = Dim{}
+	}
+	return withShape(e, out)
+}
+
+func shapeRange(c *shapeCtx) *Type {
+	e := c.e
+	return withShape(e, unknownDims(1))
+}
+
+func shapeTopK(c *shapeCtx) *Type {
+	e, r := c.e, c.r
+	return withShape(e, unknownDims(r))
+}
+
+func shapeConstantOfShape(c *shapeCtx) *Type {
+	e, cv := c.e, c.cv
+	if v, ok := cv(0); ok {
+		return withShape(e, fixedDims(v))
+	}
+	return nil
+}
+
+func shapeSlice(c *shapeCtx) *Type {
+	nd, e, r, in := c.nd, c.e, c.r, c.in
+	if nd.OpType == "Expand" {
+		if s := in(1); s != nil && s.HasShape && len(s.Shape) == 1 && s.Shape[0].Fixed() {
+			return withShape(e, unknownDims(max(r, int(s.Shape[0].Value))))
+		}
+		return elemOnly(e)
+	}
+	return withShape(e, unknownDims(r))
+}
+
+func shapeReduceL1(c *shapeCtx) *Type {
+	nd, e, xs, r := c.nd, c.e, c.xs, c.r
+	if nodeInt(nd, "keepdims", 1) != 0 {
+		out := unknownDims(r)
+		if axes, ok := nodeInts(nd, "axes"); ok && len(axes) > 0 && len(nd.Inputs) < 2 {
+			copy(out, xs)
+			for _, a := range axes {
+				if i, ok := normAxis(a, r); ok {
+					out[i] = Dim{Kind: DimValue, Value: 1}
+				}
+			}
+		}
+		return withShape(e, out)
+	}
+	return nil
 }
 
 // unknownDimsWith returns rank n dims: for Unsqueeze (insert) the input's
