@@ -128,8 +128,10 @@ type Settings struct {
 	// default is 0.
 	WorkspaceMiB int64 `json:"workspace_mib"`
 	// TacticSources, when non-nil, is the exact set of enabled tactic
-	// sources; nil keeps TensorRT's default set.
-	TacticSources []string `json:"tactic_sources,omitempty"`
+	// sources; nil keeps TensorRT's default set. An empty set (every
+	// source off) is not the same as nil, so the field has no omitempty:
+	// nil travels as null, the empty set as [].
+	TacticSources []string `json:"tactic_sources"`
 	// OptimizationLevel is the builder optimization level (8.6+); nil = default.
 	OptimizationLevel *int `json:"optimization_level,omitempty"`
 	// MaxAuxStreams (8.6+); nil = default.
@@ -181,6 +183,11 @@ type Request struct {
 	ValidateRuns int `json:"validate_runs,omitempty"`
 	// Accuracy holds sample inputs and expected outputs for the accuracy gate.
 	Accuracy *Accuracy `json:"accuracy,omitempty"`
+	// Calibration is an int8 calibration cache (relative to WorkDir) in the
+	// format IInt8Calibrator::writeCalibrationCache writes and trtexec's
+	// --calib= reads; "" = none. Without it, and without Q/DQ nodes in the
+	// model, a stage's int8 is refused and built fp16.
+	Calibration string `json:"calibration,omitempty"`
 }
 
 // Accuracy names ONNX TensorProto (.pb) files of sample inputs and expected
@@ -255,13 +262,19 @@ func (b Builder) Fingerprint() string {
 
 // Validation is what running the engine once built showed.
 type Validation struct {
-	Runs          int            `json:"runs"`
-	P50Ms         float64        `json:"p50_ms"`
-	P99Ms         float64        `json:"p99_ms"`
-	DeviceMemUsed int64          `json:"device_mem_used"`
-	Outputs       []TensorInfo   `json:"outputs,omitempty"`
-	Accuracy      []AccuracyStat `json:"accuracy,omitempty"`
-	AccuracyOK    *bool          `json:"accuracy_ok,omitempty"`
+	Runs  int     `json:"runs"`
+	P50Ms float64 `json:"p50_ms"`
+	P99Ms float64 `json:"p99_ms"`
+	// LatencyIncludesTransfers: the figures include the host-to-device and
+	// device-to-host copies of every inference. trtexec's "Latency" is
+	// "the summation of H2D Latency, GPU Compute Time, and D2H Latency"
+	// (samples/common/sampleReporting.cpp 8.0 :143, 8.6 :168, 10.0 :198);
+	// the API backend times the engine alone.
+	LatencyIncludesTransfers bool           `json:"latency_includes_transfers,omitempty"`
+	DeviceMemUsed            int64          `json:"device_mem_used"`
+	Outputs                  []TensorInfo   `json:"outputs,omitempty"`
+	Accuracy                 []AccuracyStat `json:"accuracy,omitempty"`
+	AccuracyOK               *bool          `json:"accuracy_ok,omitempty"`
 }
 
 // TensorInfo names a tensor with its shape and type.
