@@ -63,10 +63,10 @@ swap = "none"
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ banner, want string }{
-		{"8001", "--tacticSources=-CUBLAS,-CUBLAS_LT,-CUDNN"},                                                     // 8.0.1, JetPack 4.6
-		{"8201", "--tacticSources=-CUBLAS,-CUBLAS_LT,-CUDNN"},                                                     // 8.2.1, JetPack 4.6.1+
-		{"100001", "--tacticSources=-CUBLAS,-CUBLAS_LT,-CUDNN,-EDGE_MASK_CONVOLUTIONS,-JIT_CONVOLUTIONS"},         // 10.0: cuBLASLt on by default
-		{"100300", "--tacticSources=-CUBLAS,-CUBLAS_LT,-CUDNN,-EDGE_MASK_CONVOLUTIONS,-JIT_CONVOLUTIONS"},         // 10.3, JetPack 6.1
+		{"8001", "--tacticSources=-CUBLAS,-CUBLAS_LT,-CUDNN"},                                             // 8.0.1, JetPack 4.6
+		{"8201", "--tacticSources=-CUBLAS,-CUBLAS_LT,-CUDNN"},                                             // 8.2.1, JetPack 4.6.1+
+		{"100001", "--tacticSources=-CUBLAS,-CUBLAS_LT,-CUDNN,-EDGE_MASK_CONVOLUTIONS,-JIT_CONVOLUTIONS"}, // 10.0: cuBLASLt on by default
+		{"100300", "--tacticSources=-CUBLAS,-CUBLAS_LT,-CUDNN,-EDGE_MASK_CONVOLUTIONS,-JIT_CONVOLUTIONS"}, // 10.3, JetPack 6.1
 	} {
 		t.Run(c.banner, func(t *testing.T) {
 			root := t.TempDir()
