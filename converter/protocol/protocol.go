@@ -27,9 +27,14 @@ type Class string
 // The outcome classes. The ladder moves to a cheaper stage only for the
 // memory classes (see Class.MemoryBound).
 const (
-	ClassOK                 Class = "ok"
-	ClassOutOfMemory        Class = "out_of_memory"
-	ClassNoTactic           Class = "no_tactic_fits"
+	ClassOK          Class = "ok"
+	ClassOutOfMemory Class = "out_of_memory"
+	ClassNoTactic    Class = "no_tactic_fits"
+	// ClassNoImplementation: "could not find any implementation" with no
+	// sign of memory trouble (an op or type this GPU/TensorRT cannot run,
+	// a missing plugin). Less memory will not help, so the ladder does not
+	// step down to rungs with less workspace.
+	ClassNoImplementation   Class = "no_implementation"
 	ClassUnsupportedModel   Class = "unsupported_model"
 	ClassBuilderUnavailable Class = "builder_unavailable"
 	ClassBadRequest         Class = "bad_request"
@@ -55,6 +60,7 @@ const (
 	ExitBuilderUnavailable = 13
 	ExitBadRequest         = 14
 	ExitInvalidEngine      = 15
+	ExitNoImplementation   = 16
 )
 
 // ExitCodeClass maps a worker exit code to its class; ok is false for codes
@@ -75,6 +81,8 @@ func ExitCodeClass(code int) (c Class, ok bool) {
 		return ClassBadRequest, true
 	case ExitInvalidEngine:
 		return ClassInvalidEngine, true
+	case ExitNoImplementation:
+		return ClassNoImplementation, true
 	}
 	return "", false
 }
@@ -97,6 +105,8 @@ func ExitCode(c Class) int {
 		return ExitBadRequest
 	case ClassInvalidEngine:
 		return ExitInvalidEngine
+	case ClassNoImplementation:
+		return ExitNoImplementation
 	}
 	return 1
 }

@@ -201,7 +201,7 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			oc.Signal = ws.Signal()
 		}
-		if c, r, ok := classify.ClassifyLog(log); ok && oc.Signal == 0 {
+		if c, r, ok := classify.ClassifyFailed(log); ok && oc.Signal == 0 {
 			res.Class, res.Message = c, r
 		} else {
 			res.Class, res.Message = classify.Classify(oc)
