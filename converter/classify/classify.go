@@ -192,6 +192,7 @@ const GPUPermissionFix = "add the worker's user to group video (and render where
 // text tells what went wrong (memory warnings alone do not). The reason
 // quotes the evidence (node, op, the allocation that failed).
 func ClassifyLog(log []byte) (protocol.Class, string, bool) {
+	log = window(log)
 	s := string(log)
 	if c, r, ok := unavailable(s); ok {
 		return c, r, true
@@ -235,6 +236,7 @@ func ClassifyLog(log []byte) (protocol.Class, string, bool) {
 // failure itself is the fatal event, so memory evidence alone makes it out
 // of memory.
 func ClassifyFailed(log []byte) (protocol.Class, string, bool) {
+	log = window(log)
 	if c, r, ok := ClassifyLog(log); ok {
 		return c, r, true
 	}
@@ -260,10 +262,25 @@ func unavailable(s string) (protocol.Class, string, bool) {
 	return "", "", false
 }
 
+// Window is how much of the end of a log the classifier reads: the lines
+// that end a build are there, and a verbose build prints hundreds of MiB.
+const Window = 512 << 10
+
+func window(log []byte) []byte {
+	if len(log) <= Window {
+		return log
+	}
+	log = log[len(log)-Window:]
+	if i := bytes.IndexByte(log, '\n'); i >= 0 {
+		log = log[i+1:]
+	}
+	return log
+}
+
 // MemoryEvidence returns the first line of log that shows TensorRT short of
 // memory (a failed allocation, a tactic skipped for memory), or "".
 func MemoryEvidence(log []byte) string {
-	s := string(log)
+	s := string(window(log))
 	if m := firstMatch(reMemEvidence, s); m != "" {
 		return lineOf(s, m)
 	}

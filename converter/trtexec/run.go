@@ -110,6 +110,9 @@ func Probe(ctx context.Context, explicit string, o Options) (protocol.Builder, p
 		return b, protocol.ClassBuilderUnavailable, "TensorRT not available on this machine: " + err.Error()
 	}
 	b.TensorRT = v.String()
+	if _, ok := parserRelease(v); !ok {
+		return b, protocol.ClassBuilderUnavailable, fmt.Sprintf("TensorRT %s (%s) is not supported: trtd drives trtexec of TensorRT 8.0 (JetPack 4.6) and newer, except 9.x", v, bin)
+	}
 	return b, protocol.ClassOK, ""
 }
 
@@ -315,6 +318,7 @@ func (c *capture) line(l string) {
 type ring struct {
 	limit int
 	lines []string
+	first int // lines[first:] are kept
 	size  int
 }
 
@@ -324,20 +328,21 @@ func (r *ring) write(l string) {
 	}
 	r.lines = append(r.lines, l)
 	r.size += len(l) + 1
-	drop := 0
 	for r.size > r.limit {
-		r.size -= len(r.lines[drop]) + 1
-		drop++
+		r.size -= len(r.lines[r.first]) + 1
+		r.lines[r.first] = ""
+		r.first++
 	}
-	if drop > 0 {
-		r.lines = append(r.lines[:0], r.lines[drop:]...)
+	if r.first > 1024 && r.first > len(r.lines)/2 {
+		r.lines = append(r.lines[:0], r.lines[r.first:]...)
+		r.first = 0
 	}
 }
 
 func (r *ring) Bytes() []byte {
 	var b bytes.Buffer
 	b.Grow(r.size)
-	for _, l := range r.lines {
+	for _, l := range r.lines[r.first:] {
 		b.WriteString(l)
 		b.WriteByte('\n')
 	}

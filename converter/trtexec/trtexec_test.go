@@ -205,6 +205,18 @@ printf engine > "$ENGINE"`, protocol.ClassOK},
 		{"parser", `echo "[E] In node 7 (parseGraph): UNSUPPORTED_NODE: No importer registered for op: Foo"; exit 1`, protocol.ClassUnsupportedModel},
 		{"no run", `printf engine > "$ENGINE"`, protocol.ClassInvalidEngine},
 		{"segv", `kill -11 $$`, protocol.ClassCrashed},
+		// trtexec's cudaCheck: "Cuda failure: " + cudaGetErrorString, then
+		// abort() (samples/common/sampleDevice.h 8.2 :29-36, 10.0 :290).
+		{"cudaCheck oom while building", `echo "Cuda failure: out of memory"; kill -6 $$`, protocol.ClassOutOfMemory},
+		// The engine was saved ("Engine built in", trtexec.cpp 8.2 :191),
+		// then allocating the inference buffers failed: the engine is kept.
+		{"validation oom keeps the engine", `printf engine > "$ENGINE"; echo "[I] Engine built in 1.5 sec."; echo "Cuda failure: out of memory"; kill -6 $$`, protocol.ClassOK},
+		// A 10.x engine whose printed size does not match the file was cut
+		// short: not kept.
+		{"partial 10.x engine is not kept", `printf engine > "$ENGINE"; echo "[I] Created engine with size: 12.5 MiB"; echo "Cuda failure: out of memory"; kill -6 $$`, protocol.ClassOutOfMemory},
+		// A verbose build prints more than 8 MiB; the fatal line at the
+		// end must still be seen.
+		{"tail of a long log", `yes "[V] [TRT] a verbose line ...................................................................................................." | head -n 90000; echo "[E] Error[1]: Unexpected exception bad allocation"; exit 1`, protocol.ClassOutOfMemory},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var events []protocol.Event
@@ -217,6 +229,12 @@ printf engine > "$ENGINE"`, protocol.ClassOK},
 			if (c.want == protocol.ClassOK) != (statErr == nil) {
 				t.Errorf("engine present = %v for class %s", statErr == nil, c.want)
 			}
+			if c.name == "validation oom keeps the engine" {
+				if res.Validation != nil || len(res.Skipped) == 0 || !strings.Contains(res.Skipped[len(res.Skipped)-1], "unvalidated") {
+					t.Errorf("kept engine: validation %+v, skipped %q", res.Validation, res.Skipped)
+				}
+				return
+			}
 			if c.want == protocol.ClassOK {
 				if res.Builder.TensorRT != "8.5.3" || res.Builder.GPU != "Orin" || res.Builder.ComputeCapability != "8.7" || res.Validation == nil || res.Validation.P99Ms != 1.9 || len(res.MemUsage) != 1 || len(events) == 0 {
 					t.Errorf("result = %+v, validation %+v, events %d", res, res.Validation, len(events))
@@ -226,6 +244,16 @@ printf engine > "$ENGINE"`, protocol.ClassOK},
 				}
 			}
 		})
+	}
+}
+
+func TestProbeRefusesOldTensorRT(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "trtexec")
+	// JetPack 4.4/4.5 shipped TensorRT 7.1.3: its banner is [TensorRT v7103].
+	os.WriteFile(p, []byte("#!/bin/sh\necho '&&&& RUNNING TensorRT.trtexec [TensorRT v7103] # trtexec'\n"), 0o755)
+	_, c, msg := Probe(context.Background(), p, Options{})
+	if c != protocol.ClassBuilderUnavailable || !strings.Contains(msg, "TensorRT 7.1.3") || !strings.Contains(msg, "8.0") {
+		t.Errorf("%s: %s", c, msg)
 	}
 }
 
