@@ -206,8 +206,11 @@ printf engine > "$ENGINE"`, protocol.ClassOK},
 		{"no run", `printf engine > "$ENGINE"`, protocol.ClassInvalidEngine},
 		{"segv", `kill -11 $$`, protocol.ClassCrashed},
 		// trtexec's cudaCheck: "Cuda failure: " + cudaGetErrorString, then
-		// abort() (samples/common/sampleDevice.h 8.2 :29-36, 10.0 :290).
+		// abort() (samples/common/sampleDevice.h 8.0/8.2 :29-36, called by
+		// DeviceAllocator 8.2 :279).
 		{"cudaCheck oom while building", `echo "Cuda failure: out of memory"; kill -6 $$`, protocol.ClassOutOfMemory},
+		// 10.x's cudaCheck exits 1 instead (sampleDevice.cpp 10.0 :25-31).
+		{"10.x cudaCheck oom exits 1", `echo "Cuda failure: out of memory"; exit 1`, protocol.ClassOutOfMemory},
 		// The engine was saved ("Engine built in", trtexec.cpp 8.2 :191),
 		// then allocating the inference buffers failed: the engine is kept.
 		{"validation oom keeps the engine", `printf engine > "$ENGINE"; echo "[I] Engine built in 1.5 sec."; echo "Cuda failure: out of memory"; kill -6 $$`, protocol.ClassOK},
