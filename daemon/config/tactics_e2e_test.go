@@ -1,4 +1,4 @@
-package converter
+package config_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trtd/trtd/converter"
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/internal/testmodels"
@@ -75,10 +76,11 @@ swap = "none"
 			os.MkdirAll(eng, 0o755)
 			testmodels.Write(t, work, "m.onnx", testmodels.TinyCNN)
 			rec := filepath.Join(root, "argv")
-			w := &Worker{Path: worker, Env: Env(), Timeout: time.Minute, StderrLimit: 64 << 10}
-			in := Input{WorkDir: work, Model: "m.onnx", EngineDir: eng, Stages: cfg.Stages, Backend: "trtexec", Trtexec: fakeTrtexecFor(t, c.banner, rec)}
+			w := &converter.Worker{Path: worker, Env: converter.Env(), Timeout: time.Minute, StderrLimit: 64 << 10}
+			// As the daemon's pipeline does: the config's stages, converted.
+			in := converter.Input{WorkDir: work, Model: "m.onnx", EngineDir: eng, Stages: config.ConverterStages(cfg.Stages), Backend: "trtexec", Trtexec: fakeTrtexecFor(t, c.banner, rec)}
 			var sent protocol.Settings
-			res := w.Ladder(context.Background(), in, Hooks{Started: func(st config.Stage, _ int) { sent = w.settings(in, st) }})
+			res := w.Ladder(context.Background(), in, converter.Hooks{Started: func(st converter.Stage, _ int) { sent = st.Settings }})
 			if !res.OK {
 				t.Fatalf("ladder: %s %s", res.Class, res.Reason)
 			}
