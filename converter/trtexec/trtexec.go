@@ -216,6 +216,10 @@ func precisionArgs(req protocol.Request, v version.Version, m Model) (argsOut, e
 	}
 	if s.Precision == protocol.PrecisionINT8 {
 		switch {
+		case req.Accuracy != nil:
+			// Samples exist, and trtexec cannot run the accuracy gate on
+			// them: an int8 engine is never published ungated.
+			o.skipped = append(o.skipped, fmt.Sprintf("precision int8: %v: accuracy samples were uploaded and the trtexec backend cannot check an int8 engine against them (the accuracy gate needs the API backend); built fp16 instead", ErrInt8Refused))
 		case m.QDQ:
 			o.args = append(o.args, "--int8")
 		case req.Calibration != "":

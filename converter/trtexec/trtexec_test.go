@@ -93,6 +93,12 @@ func TestArgs(t *testing.T) {
 		t.Errorf("int8 refusal: %q", skipped)
 	}
 
+	// Samples uploaded: trtexec cannot gate an int8 engine, so none.
+	args, skipped, _ := Args(protocol.Request{Settings: protocol.Settings{Precision: "int8"}, Calibration: "c.cache", Accuracy: &protocol.Accuracy{Inputs: []string{"input_0.pb"}}}, v, "e", "", Model{QDQ: true})
+	if strings.Contains(strings.Join(args, " "), "--int8") || len(skipped) == 0 || !strings.Contains(skipped[0], "accuracy gate") {
+		t.Errorf("int8 with samples: %q, %q", args, skipped)
+	}
+
 	// Shapes, timing cache and build-only per version.
 	req := protocol.Request{Model: "m.onnx", Settings: protocol.Settings{Precision: "fp32", WorkspaceMiB: 64}, Shapes: shapes, ValidateRuns: -1}
 	for v, tail := range map[string]string{"8.2.1": "--buildOnly", "8.6.1": "--skipInference"} {
