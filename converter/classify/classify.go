@@ -369,20 +369,22 @@ func lineOf(s, sub string) string {
 	return strings.TrimSpace(s[start : i+end])
 }
 
-var reMem = regexp.MustCompile(`\[MemUsageChange\]\s*(.+?):\s*CPU\s*([+-]?\d+(?:\.\d+)?)\s*(?:MiB)?,\s*GPU\s*([+-]?\d+(?:\.\d+)?)\s*(?:MiB)?(?:,\s*now:\s*CPU\s*(\d+(?:\.\d+)?),\s*GPU\s*(\d+(?:\.\d+)?)\s*\(MiB\))?`)
+var reMem = regexp.MustCompile(`\[MemUsage(?:Change|Stats)\]\s*(.+?):\s*CPU\s*([+-]?\d+(?:\.\d+)?)\s*(?:MiB)?,\s*GPU\s*([+-]?\d+(?:\.\d+)?)\s*(?:MiB)?(?:,\s*now:\s*CPU\s*(\d+(?:\.\d+)?),\s*GPU\s*(\d+(?:\.\d+)?)\s*\(MiB\))?`)
 
 // ParseMemUsage parses one TensorRT "[MemUsageChange]" logger line:
 //
 //	[MemUsageChange] Init CUDA: CPU +197, GPU +0, now: CPU 271, GPU 1891 (MiB)
 //	[MemUsageChange] Peak memory usage of TRT CPU/GPU memory allocators: CPU 0 MiB, GPU 1049 MiB
 //
-// The second form (absolute figures, no sign) fills only the "now" fields.
+// The second form (absolute figures, no sign) fills only the "now" fields;
+// TensorRT 8.0-8.3 tag it [MemUsageStats] (a form named in the review of
+// this code; no public excerpt of it was found).
 func ParseMemUsage(line string) (protocol.MemUsage, bool) {
 	m := reMem.FindStringSubmatch(line)
 	if m == nil {
 		return protocol.MemUsage{}, false
 	}
-	u := protocol.MemUsage{Phase: strings.TrimSpace(m[1]), Line: strings.TrimSpace(line[strings.Index(line, "[MemUsageChange]"):])}
+	u := protocol.MemUsage{Phase: strings.TrimSpace(m[1]), Line: strings.TrimSpace(line[strings.Index(line, "[MemUsage"):])}
 	f := func(s string) float64 { v, _ := strconv.ParseFloat(s, 64); return v }
 	if m[4] != "" {
 		u.CPUMiB, u.GPUMiB = f(m[2]), f(m[3])

@@ -310,12 +310,13 @@ func TestParseMemUsage(t *testing.T) {
 		{"10.x", "[I] [TRT] [MemUsageChange] Init builder kernel library: CPU +1614, GPU +286, now: CPU 1829, GPU 1319 (MiB)", "Init builder kernel library", 1614, 286, 1829, 1319},
 		{"10.x", "[I] [TRT] [MemUsageChange] TensorRT-managed allocation in building engine: CPU -3, GPU +4, now: CPU 0, GPU 4 (MiB)", "TensorRT-managed allocation in building engine", -3, 4, 0, 4},
 		{"10.x", "[I] [TRT] [MemUsageChange] Peak memory usage of TRT CPU/GPU memory allocators: CPU 0 MiB, GPU 1049 MiB", "Peak memory usage of TRT CPU/GPU memory allocators", 0, 0, 0, 1049},
+		{"8.0-8.3 form", "[I] [TRT] [MemUsageStats] Peak memory usage of TRT CPU/GPU memory allocators: CPU 5 MiB, GPU 516 MiB", "Peak memory usage of TRT CPU/GPU memory allocators", 0, 0, 5, 516},
 	} {
 		u, ok := ParseMemUsage(c.line)
 		if !ok || u.Phase != c.phase || u.CPUMiB != c.cpu || u.GPUMiB != c.gpu || u.CPUNowMiB != c.cpuNow || u.GPUNowMiB != c.gpuNow {
 			t.Errorf("%s: ParseMemUsage(%q) = %+v, %v", c.src, c.line, u, ok)
 		}
-		if !strings.HasPrefix(u.Line, "[MemUsageChange]") {
+		if !strings.HasPrefix(u.Line, "[MemUsage") {
 			t.Errorf("Line = %q", u.Line)
 		}
 	}
