@@ -10,6 +10,7 @@ import (
 
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/converter/trt/version"
+	"github.com/trtd/trtd/internal/testmodels"
 )
 
 func ip(n int) *int   { return &n }
@@ -271,5 +272,29 @@ func TestBuildNoTrtexec(t *testing.T) {
 	res := Build(context.Background(), protocol.Request{Model: "m.onnx", Engine: filepath.Join(t.TempDir(), "e")}, Options{Root: t.TempDir()})
 	if res.Class != protocol.ClassBuilderUnavailable || !strings.Contains(res.Message, "TensorRT not available on this machine: trtexec not found") {
 		t.Errorf("%s: %s", res.Class, res.Message)
+	}
+}
+
+// TestInspectQDQ reads the model the way Build does: int8 is passed only
+// for a model with QuantizeLinear/DequantizeLinear nodes.
+func TestInspectQDQ(t *testing.T) {
+	dir := t.TempDir()
+	plain := testmodels.Write(t, dir, "plain.onnx", testmodels.TinyCNN)
+	req := protocol.Request{Model: plain, Settings: protocol.Settings{Precision: "int8"}}
+	if m := inspect(req); m.QDQ {
+		t.Error("TinyCNN has Q/DQ nodes?")
+	}
+	// Debian's libonnx-testdata: a real model made of one QuantizeLinear.
+	q := "/usr/share/libonnx-testdata/data/node/test_quantizelinear/model.onnx"
+	if _, err := os.Stat(q); err != nil {
+		t.Skip("libonnx-testdata not installed")
+	}
+	req.Model = q
+	if m := inspect(req); !m.QDQ {
+		t.Error("test_quantizelinear: no Q/DQ found")
+	}
+	req.Settings.Precision = "fp16"
+	if m := inspect(req); m.QDQ {
+		t.Error("the model is read for a non-int8 stage")
 	}
 }
