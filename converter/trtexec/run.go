@@ -158,26 +158,7 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(o.Stderr, line)
-			out.line(line)
-			now := time.Now()
-			if u, ok := classify.ParseMemUsage(line); ok {
-				res.MemUsage = append(res.MemUsage, u)
-				o.Emit(protocol.Event{Event: protocol.EventMemUsage, Time: now, Mem: &u})
-			}
-			if strings.Contains(line, "[E]") || strings.Contains(line, "[W]") {
-				sev := "warning"
-				if strings.Contains(line, "[E]") {
-					sev = "error"
-				}
-				o.Emit(protocol.Event{Event: protocol.EventLog, Time: now, Severity: sev, Message: line})
-			}
-		}
-		io.Copy(io.Discard, pr)
+		readOutput(pr, o, out, res)
 	}()
 	t0 := time.Now()
 	err = cmd.Start()
@@ -200,18 +181,7 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 			res.Class, res.Message = protocol.ClassCanceled, "canceled: trtexec was stopped"
 			return res
 		}
-		oc := classify.Outcome{ExitCode: cmd.ProcessState.ExitCode(), Log: log}
-		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			oc.Signal = ws.Signal()
-		}
-		if c, r, ok := classify.ClassifyFailed(log); ok && oc.Signal == 0 {
-			res.Class, res.Message = c, r
-		} else {
-			res.Class, res.Message = classify.Classify(oc)
-			if res.Class == protocol.ClassCrashed && oc.Signal == 0 {
-				res.Message = fmt.Sprintf("trtexec exited with status %d: %s", oc.ExitCode, res.Message)
-			}
-		}
+		res.Class, res.Message = classifyExit(cmd.ProcessState, log)
 		if !engineComplete(log, tmpEngine) {
 			return res
 		}
@@ -242,14 +212,7 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 		return res
 	}
 	if cache != "" {
-		if blob, err := os.ReadFile(cache); err == nil && len(blob) > 0 {
-			if err := os.MkdirAll(filepath.Dir(req.TimingCache), 0o755); err == nil {
-				err = atomicfile.WriteFile(req.TimingCache, blob, 0o644)
-			}
-			if err != nil {
-				o.Log.Warn("timing cache not saved", "path", req.TimingCache, "err", err)
-			}
-		}
+		saveCache(cache, req.TimingCache, o.Log)
 	}
 	sum := sha256.Sum256(data)
 	res.Engine, res.EngineBytes, res.EngineSHA256 = req.Engine, int64(len(data)), hex.EncodeToString(sum[:])
@@ -258,6 +221,62 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 		res.Message += "; " + failed
 	}
 	return res
+}
+
+// readOutput streams trtexec's output to o.Stderr, keeps its head and
+// tail, and turns memory accounting, warnings and errors into events.
+func readOutput(pr io.Reader, o Options, out *capture, res *protocol.Result) {
+	sc := bufio.NewScanner(pr)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		fmt.Fprintln(o.Stderr, line)
+		out.line(line)
+		now := time.Now()
+		if u, ok := classify.ParseMemUsage(line); ok {
+			res.MemUsage = append(res.MemUsage, u)
+			o.Emit(protocol.Event{Event: protocol.EventMemUsage, Time: now, Mem: &u})
+		}
+		if strings.Contains(line, "[E]") || strings.Contains(line, "[W]") {
+			sev := "warning"
+			if strings.Contains(line, "[E]") {
+				sev = "error"
+			}
+			o.Emit(protocol.Event{Event: protocol.EventLog, Time: now, Severity: sev, Message: line})
+		}
+	}
+	io.Copy(io.Discard, pr)
+}
+
+// classifyExit classifies a trtexec that failed (non-zero exit or a
+// signal) from the end of its output.
+func classifyExit(ps *os.ProcessState, log []byte) (protocol.Class, string) {
+	oc := classify.Outcome{ExitCode: ps.ExitCode(), Log: log}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		oc.Signal = ws.Signal()
+	}
+	if c, r, ok := classify.ClassifyFailed(log); ok && oc.Signal == 0 {
+		return c, r
+	}
+	c, r := classify.Classify(oc)
+	if c == protocol.ClassCrashed && oc.Signal == 0 {
+		r = fmt.Sprintf("trtexec exited with status %d: %s", oc.ExitCode, r)
+	}
+	return c, r
+}
+
+// saveCache writes trtexec's timing cache back to where the daemon keeps it.
+func saveCache(tmp, dst string, log *slog.Logger) {
+	blob, err := os.ReadFile(tmp)
+	if err != nil || len(blob) == 0 {
+		return
+	}
+	if err = os.MkdirAll(filepath.Dir(dst), 0o755); err == nil {
+		err = atomicfile.WriteFile(dst, blob, 0o644)
+	}
+	if err != nil {
+		log.Warn("timing cache not saved", "path", dst, "err", err)
+	}
 }
 
 // inspect reads what Args needs from the model: whether it carries Q/DQ

@@ -123,19 +123,46 @@ func Args(req protocol.Request, v version.Version, engine, cache string, m Model
 	args = append(args, t.args...)
 	skipped = append(skipped, t.skipped...)
 
+	b, berr := builderArgs(s, v)
+	if berr != nil {
+		return nil, nil, berr
+	}
+	args = append(args, b.args...)
+	skipped = append(skipped, b.skipped...)
+	sh, serr := shapeArgs(req.Shapes, v)
+	if serr != nil {
+		return nil, nil, serr
+	}
+	args = append(args, sh...)
+	if cache != "" {
+		args = append(args, "--timingCacheFile="+cache)
+	}
+	args = append(args, validationArgs(req.ValidateRuns, v)...)
+	if err := checkArgs(v, args); err != nil {
+		return nil, nil, err
+	}
+	return args, skipped, nil
+}
+
+type argsOut struct{ args, skipped []string }
+
+// builderArgs maps the optimization level, aux streams and DLA settings.
+func builderArgs(s protocol.Settings, v version.Version) (argsOut, error) {
+	var o argsOut
+	skip := func(format string, a ...any) { o.skipped = append(o.skipped, fmt.Sprintf(format, a...)) }
 	if s.OptimizationLevel != nil {
 		if n := *s.OptimizationLevel; n < 0 || n > 5 {
-			return nil, nil, fmt.Errorf("%w: optimization_level %d (want 0-5)", ErrBadSetting, n)
+			return o, fmt.Errorf("%w: optimization_level %d (want 0-5)", ErrBadSetting, n)
 		}
 		if v.AtLeast(8, 6) {
-			args = append(args, fmt.Sprintf("--builderOptimizationLevel=%d", *s.OptimizationLevel))
+			o.args = append(o.args, fmt.Sprintf("--builderOptimizationLevel=%d", *s.OptimizationLevel))
 		} else {
 			skip("optimization_level: exists from TensorRT 8.6")
 		}
 	}
 	if s.MaxAuxStreams != nil {
 		if v.AtLeast(8, 6) {
-			args = append(args, fmt.Sprintf("--maxAuxStreams=%d", *s.MaxAuxStreams))
+			o.args = append(o.args, fmt.Sprintf("--maxAuxStreams=%d", *s.MaxAuxStreams))
 		} else {
 			skip("max_aux_streams: exists from TensorRT 8.6")
 		}
@@ -144,47 +171,45 @@ func Args(req protocol.Request, v version.Version, engine, cache string, m Model
 		if s.Precision != protocol.PrecisionFP16 && s.Precision != protocol.PrecisionINT8 {
 			skip("dla_core %d: the DLA runs only FP16 or INT8 layers; building for the GPU", *s.DLACore)
 		} else {
-			args = append(args, fmt.Sprintf("--useDLACore=%d", *s.DLACore))
+			o.args = append(o.args, fmt.Sprintf("--useDLACore=%d", *s.DLACore))
 			if s.GPUFallback {
-				args = append(args, "--allowGPUFallback")
+				o.args = append(o.args, "--allowGPUFallback")
 			}
 		}
 	}
-
-	if len(req.Shapes) > 0 {
-		var mn, op, mx []string
-		for _, sh := range req.Shapes {
-			if err := shapeSpec(sh.Input, v); err != nil {
-				return nil, nil, err
-			}
-			mn = append(mn, sh.Input+":"+dims(sh.Min))
-			op = append(op, sh.Input+":"+dims(sh.Opt))
-			mx = append(mx, sh.Input+":"+dims(sh.Max))
-		}
-		args = append(args, "--minShapes="+strings.Join(mn, ","), "--optShapes="+strings.Join(op, ","), "--maxShapes="+strings.Join(mx, ","))
-	}
-	if cache != "" {
-		args = append(args, "--timingCacheFile="+cache)
-	}
-
-	switch runs := req.ValidateRuns; {
-	case runs < 0 && v.AtLeast(8, 6):
-		args = append(args, "--skipInference")
-	case runs < 0:
-		args = append(args, "--buildOnly")
-	default:
-		if runs == 0 {
-			runs = DefaultValidateRuns
-		}
-		args = append(args, fmt.Sprintf("--iterations=%d", runs), fmt.Sprintf("--warmUp=%d", WarmUpMs), "--duration=0")
-	}
-	if err := checkArgs(v, args); err != nil {
-		return nil, nil, err
-	}
-	return args, skipped, nil
+	return o, nil
 }
 
-type argsOut struct{ args, skipped []string }
+// shapeArgs maps the optimization profile.
+func shapeArgs(shapes []protocol.Shape, v version.Version) ([]string, error) {
+	if len(shapes) == 0 {
+		return nil, nil
+	}
+	var mn, op, mx []string
+	for _, sh := range shapes {
+		if err := shapeSpec(sh.Input, v); err != nil {
+			return nil, err
+		}
+		mn = append(mn, sh.Input+":"+dims(sh.Min))
+		op = append(op, sh.Input+":"+dims(sh.Opt))
+		mx = append(mx, sh.Input+":"+dims(sh.Max))
+	}
+	return []string{"--minShapes=" + strings.Join(mn, ","), "--optShapes=" + strings.Join(op, ","), "--maxShapes=" + strings.Join(mx, ",")}, nil
+}
+
+// validationArgs: timed runs, or none (--buildOnly before 8.6,
+// --skipInference from 8.6).
+func validationArgs(runs int, v version.Version) []string {
+	switch {
+	case runs < 0 && v.AtLeast(8, 6):
+		return []string{"--skipInference"}
+	case runs < 0:
+		return []string{"--buildOnly"}
+	case runs == 0:
+		runs = DefaultValidateRuns
+	}
+	return []string{fmt.Sprintf("--iterations=%d", runs), fmt.Sprintf("--warmUp=%d", WarmUpMs), "--duration=0"}
+}
 
 // ErrInt8Refused is the reason in the report when a stage asked for int8
 // and trtd built without it.
