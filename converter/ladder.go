@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trtd/trtd/converter/classify"
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/converter/report"
 )
@@ -36,6 +37,38 @@ type Input struct {
 	Precision string
 	// WorkspaceCap caps every stage's workspace (sidecar); 0 = none.
 	WorkspaceCapMiB int64
+
+	// workspaceFloorMiB is set by the ladder after a no_tactic_fits
+	// stage: later stages get no less workspace than TensorRT asked for.
+	workspaceFloorMiB int64
+}
+
+// Step is what the ladder does after a stage ended in a class.
+type Step int
+
+// The ladder's steps.
+const (
+	// Stop: the outcome is final (success, or a failure a cheaper stage
+	// cannot fix).
+	Stop Step = iota
+	// StepDown: try the next, cheaper stage.
+	StepDown
+	// StepDownKeepWorkspace: try the next stage, with no less workspace
+	// than TensorRT asked for (at most this stage's): no tactic fitted the
+	// memory it could get, and a smaller workspace leaves fewer tactics.
+	StepDownKeepWorkspace
+	// NoLessWorkspace: try only later stages with at least this stage's
+	// workspace. No implementation was found and nothing ran short of
+	// memory (an op this GPU cannot run, a missing plugin); less memory
+	// cannot help, other tactic sources might.
+	NoLessWorkspace
+)
+
+// NextStep is the ladder's choice per class. Classes not listed stop it.
+var NextStep = map[protocol.Class]Step{
+	protocol.ClassOutOfMemory:      StepDown,
+	protocol.ClassNoTactic:         StepDownKeepWorkspace,
+	protocol.ClassNoImplementation: NoLessWorkspace,
 }
 
 // Part is one sub-model of a segmented build.
@@ -86,8 +119,14 @@ func (w *Worker) Ladder(ctx context.Context, in Input, h Hooks) Result {
 	if in.Start < 0 || in.Start >= len(in.Stages) {
 		in.Start = 0
 	}
+	var minWorkspace int64 // NoLessWorkspace: the failed stage's workspace
 	for i := in.Start; i < len(in.Stages); i++ {
 		st := in.Stages[i]
+		if ws := w.settings(in, st).WorkspaceMiB; minWorkspace > 0 && ws > 0 && ws < minWorkspace {
+			res.Attempts = append(res.Attempts, report.Attempt{Stage: st.Name, Kind: kind(st), Settings: w.settings(in, st),
+				Start: time.Now().UTC(), Outcome: "skipped", Reason: fmt.Sprintf("a stage with %d MiB of workspace found no implementation without running short of memory; this one has %d MiB, which cannot help", minWorkspace, ws)})
+			continue
+		}
 		if reason, skip := in.Skip[st.Name]; skip {
 			res.Attempts = append(res.Attempts, report.Attempt{Stage: st.Name, Kind: kind(st), Settings: w.settings(in, st),
 				Start: time.Now().UTC(), Outcome: "skipped", Reason: reason})
@@ -130,14 +169,45 @@ func (w *Worker) Ladder(ctx context.Context, in Input, h Hooks) Result {
 			res.OK, res.Stage = true, st.Name
 			return res
 		}
-		if !last.Outcome.MemoryBound() {
+		switch NextStep[last.Outcome] {
+		case Stop:
 			return res
+		case StepDownKeepWorkspace:
+			in.workspaceFloorMiB = workspaceFloor(last.Settings.WorkspaceMiB, runs)
+		case NoLessWorkspace:
+			minWorkspace = last.Settings.WorkspaceMiB
+			if minWorkspace == 0 {
+				// TensorRT's default workspace (all of the device from
+				// 8.4): every stage that names one has less.
+				minWorkspace = 1 << 62
+			}
 		}
 	}
 	if res.Class == "" {
 		res.Class, res.Reason = protocol.ClassOutOfMemory, "every stage was skipped by the planner as predicted to run out of memory"
 	}
 	return res
+}
+
+// workspaceFloor is the workspace later stages keep after a
+// no_tactic_fits stage that had ws MiB: what TensorRT asked for and did
+// not get (classify.WorkspaceAsked), at most ws; ws itself when the log
+// names no figure.
+func workspaceFloor(ws int64, runs []Run) int64 {
+	var asked int64
+	for _, r := range runs {
+		if a := classify.WorkspaceAsked(r.Stderr); a > asked {
+			asked = a
+		}
+	}
+	askedMiB := (asked + 1<<20 - 1) >> 20
+	if ws == 0 {
+		return askedMiB
+	}
+	if askedMiB > 0 && askedMiB < ws {
+		return askedMiB
+	}
+	return ws
 }
 
 func allOK(atts []report.Attempt) bool {
@@ -155,6 +225,9 @@ func (w *Worker) settings(in Input, st Stage) protocol.Settings {
 	s := st.Settings
 	if in.Precision != "" {
 		s.Precision = in.Precision
+	}
+	if in.workspaceFloorMiB > 0 && s.WorkspaceMiB > 0 && s.WorkspaceMiB < in.workspaceFloorMiB {
+		s.WorkspaceMiB = in.workspaceFloorMiB
 	}
 	if in.WorkspaceCapMiB > 0 && (s.WorkspaceMiB == 0 || s.WorkspaceMiB > in.WorkspaceCapMiB) {
 		s.WorkspaceMiB = in.WorkspaceCapMiB

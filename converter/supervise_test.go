@@ -168,7 +168,7 @@ func TestLadderPaths(t *testing.T) {
 		stage     string
 	}{
 		{"first stage works", "*=ok", nil, 0, []string{"fast:ok"}, true, "fast"},
-		{"memory steps down", "fast=oom,lean=no_tactic,minimal=ok", nil, 0, []string{"fast:out_of_memory", "lean:no_tactic_fits", "minimal:ok"}, true, "minimal"},
+		{"memory steps down", "fast=oom,lean=oom,minimal=ok", nil, 0, []string{"fast:out_of_memory", "lean:out_of_memory", "minimal:ok"}, true, "minimal"},
 		{"guard-style kill steps down", "fast=killself,*=ok", nil, 0, []string{"fast:out_of_memory", "lean:ok"}, true, "lean"},
 		{"unsupported stops", "fast=unsupported,*=ok", nil, 0, []string{"fast:unsupported_model"}, false, ""},
 		{"crash stops", "fast=crash,*=ok", nil, 0, []string{"fast:crashed"}, false, ""},

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -113,13 +111,9 @@ func workerCredential(name string) (*syscall.Credential, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("the daemon is not root, so it cannot switch users")
 	}
-	u, err := user.Lookup(name)
-	if err != nil {
-		return nil, fmt.Errorf("worker.user %q: %w", name, err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, nil
+	// Its primary group and every supplementary one (initgroups
+	// semantics): on a Jetson the GPU nodes belong to group video.
+	return converter.WorkerCredential(name)
 }
 
 // Run is the daemon: it returns when ctx ends (or, with Options.Once, when

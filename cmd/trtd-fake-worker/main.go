@@ -12,6 +12,8 @@
 //	oom           TensorRT's out-of-memory message, exit code 10
 //	oom-log       the same message but exit code 1 (the log must classify it)
 //	no_tactic     exit 11 with TensorRT's "could not find any implementation" text
+//	              beside a "Tactic Device request: 200MB" warning
+//	no_impl       exit 16: "could not find any implementation", no memory trouble
 //	unsupported   exit 12 with a parser error naming a node
 //	unavailable   exit 13: TensorRT not available
 //	crash         abort (dies by SIGABRT)
@@ -119,8 +121,12 @@ func run(stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return result(protocol.Result{Class: protocol.ClassOutOfMemory, Message: "Requested amount of GPU memory (1073741824 bytes) could not be allocated"})
 	case "no_tactic":
+		fmt.Fprintln(stderr, "[W] [TRT] Tactic Device request: 200MB Available: 150MB. Device memory is insufficient to use tactic.")
 		fmt.Fprintln(stderr, "[E] [TRT] 10: [optimizer.cpp::computeCosts::3728] Error Code 10: Internal Error (Could not find any implementation for node Conv_0 due to insufficient workspace. See verbose log for requested sizes.)")
 		return result(protocol.Result{Class: protocol.ClassNoTactic, Message: "could not find any implementation for node Conv_0 due to insufficient workspace"})
+	case "no_impl":
+		fmt.Fprintln(stderr, "[E] [TRT] 10: [optimizer.cpp::computeCosts::3873] Error Code 10: Internal Error (Could not find any implementation for node ArgMax_0.)")
+		return result(protocol.Result{Class: protocol.ClassNoImplementation, Message: "TensorRT has no implementation for node ArgMax_0"})
 	case "unsupported":
 		fmt.Fprintln(stderr, "[E] [TRT] ModelImporter.cpp:773: While parsing node number 3 [NonMaxSuppression -> \"nms\"]:")
 		fmt.Fprintln(stderr, "[E] [TRT] ModelImporter.cpp:776: ERROR: builtin_op_importers.cpp:4870 In function importFallbackPluginImporter: [8] Assertion failed: creator && \"Plugin not found, are the plugin name, version, and namespace correct?\"")

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 
 	"github.com/trtd/trtd/converter"
 	"github.com/trtd/trtd/converter/onnx"
@@ -152,22 +150,22 @@ func estimateMemory(m *onnx.Model, s onnx.Summary, check *trtCheck, platform, cf
 	}
 	// No sidecar here: dynamic dims count as 1, the daemon's default profile.
 	facts := planner.Facts(m, s, nil, "")
-	major := 0
-	if check != nil && check.Version != "" {
-		major, _ = strconv.Atoi(strings.SplitN(check.Version, ".", 2)[0])
+	trt := ""
+	if check != nil {
+		trt = check.Version
 	}
 	over := sysinfo.EffectiveOverheads(cfg.Overheads, mem.Platform)
 	for _, st := range cfg.Stages {
 		if converter.Kind(st.Kind) == converter.KindOffload {
 			continue
 		}
-		dev, host := planner.Estimate(facts, st, over, major)
+		dev, host := planner.Estimate(facts, st, over, trt)
 		mem.Stages = append(mem.Stages, stageMemory{Name: st.Name, Kind: st.Kind, DeviceBytes: dev, HostBytes: host, PeakBytes: dev + host})
 	}
 	if facts.Dynamic {
 		mem.Notes = append(mem.Notes, "dynamic dims counted as 1: give their sizes in the model's sidecar .toml for a real estimate")
 	}
-	if major == 0 {
+	if trt == "" {
 		mem.Notes = append(mem.Notes, "TensorRT version unknown: cuDNN/cuBLAS assumed on by default")
 	}
 	return mem

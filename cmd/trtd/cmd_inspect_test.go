@@ -106,6 +106,10 @@ func TestInspectText(t *testing.T) {
 	if code, out, _ := runCmd(t, "--trt", "8.6", p); code != 0 || !strings.Contains(out, "every op of the model is supported") {
 		t.Errorf("--trt 8.6: exit %d\n%s", code, out)
 	}
+	// TensorRT 8.0.1 (JetPack 4.6) has a table of its own.
+	if code, out, errs := runCmd(t, "--trt", "8.0", p); code != 0 || !strings.Contains(out, "TensorRT 8.0 ONNX parser") {
+		t.Errorf("--trt 8.0: exit %d\n%s%s", code, out, errs)
+	}
 }
 
 func TestInspectErrors(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 )
 
 func TestTablesLoadWithSource(t *testing.T) {
-	want := []string{"8.2", "8.4", "8.5", "8.6", "10.0", "10.1"}
+	want := []string{"8.0", "8.2", "8.4", "8.5", "8.6", "10.0", "10.1"}
 	if got := Versions(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Versions() = %v, want %v", got, want)
 	}
@@ -35,6 +35,14 @@ func TestStatusAcrossVersions(t *testing.T) {
 		version, domain, op string
 		want                Status
 	}{
+		// 8.0-GA docs/operators.md: ScatterND, GatherND and Einsum N;
+		// 8.2-GA: Y (JetPack 4.6 vs 4.6.1).
+		{"8.0", "", "ScatterND", Unsupported},
+		{"8.2", "", "ScatterND", Supported},
+		{"8.0", "", "GatherND", Unsupported},
+		{"8.0", "", "Einsum", Unsupported},
+		{"8.0", "", "NonMaxSuppression", Experimental},
+		{"8.0", "", "Conv", Supported},
 		{"8.2", "", "NonMaxSuppression", Experimental},
 		{"8.6", "", "NonMaxSuppression", Supported},
 		{"8.2", "", "LayerNormalization", NotListed}, // opset 17 op, not in 8.2's list
@@ -69,7 +77,9 @@ func TestFor(t *testing.T) {
 		{"8.6.1.6", "8.6", true, false},
 		{"10.3.0", "10.1", false, false},
 		{"11.1", "10.1", false, false},
-		{"8.0", "", false, true},
+		{"8.0", "8.0", true, false},
+		{"8.0.1", "8.0", true, false},
+		{"8.1", "8.0", false, false},
 		{"7.1", "", false, true},
 		{"x", "", false, true},
 		{"", "", false, true},

@@ -38,9 +38,14 @@ type Class string
 // The outcome classes. The ladder moves to a cheaper stage only for the
 // memory classes (see Class.MemoryBound).
 const (
-	ClassOK                 Class = "ok"
-	ClassOutOfMemory        Class = "out_of_memory"
-	ClassNoTactic           Class = "no_tactic_fits"
+	ClassOK          Class = "ok"
+	ClassOutOfMemory Class = "out_of_memory"
+	ClassNoTactic    Class = "no_tactic_fits"
+	// ClassNoImplementation: "could not find any implementation" with no
+	// sign of memory trouble (an op or type this GPU/TensorRT cannot run,
+	// a missing plugin). Less memory will not help, so the ladder does not
+	// step down to rungs with less workspace.
+	ClassNoImplementation   Class = "no_implementation"
 	ClassUnsupportedModel   Class = "unsupported_model"
 	ClassBuilderUnavailable Class = "builder_unavailable"
 	ClassBadRequest         Class = "bad_request"
@@ -66,6 +71,7 @@ const (
 	ExitBuilderUnavailable = 13
 	ExitBadRequest         = 14
 	ExitInvalidEngine      = 15
+	ExitNoImplementation   = 16
 )
 
 // ExitCodeClass maps a worker exit code to its class; ok is false for codes
@@ -86,6 +92,8 @@ func ExitCodeClass(code int) (c Class, ok bool) {
 		return ClassBadRequest, true
 	case ExitInvalidEngine:
 		return ClassInvalidEngine, true
+	case ExitNoImplementation:
+		return ClassNoImplementation, true
 	}
 	return "", false
 }
@@ -108,6 +116,8 @@ func ExitCode(c Class) int {
 		return ExitBadRequest
 	case ClassInvalidEngine:
 		return ExitInvalidEngine
+	case ClassNoImplementation:
+		return ExitNoImplementation
 	}
 	return 1
 }
@@ -139,8 +149,10 @@ type Settings struct {
 	// default is 0.
 	WorkspaceMiB int64 `json:"workspace_mib"`
 	// TacticSources, when non-nil, is the exact set of enabled tactic
-	// sources; nil keeps TensorRT's default set.
-	TacticSources []string `json:"tactic_sources,omitempty"`
+	// sources; nil keeps TensorRT's default set. An empty set (every
+	// source off) is not the same as nil, so the field has no omitempty:
+	// nil travels as null, the empty set as [].
+	TacticSources []string `json:"tactic_sources"`
 	// OptimizationLevel is the builder optimization level (8.6+); nil = default.
 	OptimizationLevel *int `json:"optimization_level,omitempty"`
 	// MaxAuxStreams (8.6+); nil = default.
@@ -192,6 +204,11 @@ type Request struct {
 	ValidateRuns int `json:"validate_runs,omitempty"`
 	// Accuracy holds sample inputs and expected outputs for the accuracy gate.
 	Accuracy *Accuracy `json:"accuracy,omitempty"`
+	// Calibration is an int8 calibration cache (relative to WorkDir) in the
+	// format IInt8Calibrator::writeCalibrationCache writes and trtexec's
+	// --calib= reads; "" = none. Without it, and without Q/DQ nodes in the
+	// model, a stage's int8 is refused and built fp16.
+	Calibration string `json:"calibration,omitempty"`
 	// Parts is the number of sub-models an op "split" cuts the model into.
 	Parts int `json:"parts,omitempty"`
 }
@@ -268,13 +285,19 @@ func (b Builder) Fingerprint() string {
 
 // Validation is what running the engine once built showed.
 type Validation struct {
-	Runs          int            `json:"runs"`
-	P50Ms         float64        `json:"p50_ms"`
-	P99Ms         float64        `json:"p99_ms"`
-	DeviceMemUsed int64          `json:"device_mem_used"`
-	Outputs       []TensorInfo   `json:"outputs,omitempty"`
-	Accuracy      []AccuracyStat `json:"accuracy,omitempty"`
-	AccuracyOK    *bool          `json:"accuracy_ok,omitempty"`
+	Runs  int     `json:"runs"`
+	P50Ms float64 `json:"p50_ms"`
+	P99Ms float64 `json:"p99_ms"`
+	// LatencyIncludesTransfers: the figures include the host-to-device and
+	// device-to-host copies of every inference. trtexec's "Latency" is
+	// "the summation of H2D Latency, GPU Compute Time, and D2H Latency"
+	// (samples/common/sampleReporting.cpp 8.0 :143, 8.6 :168, 10.0 :198);
+	// the API backend times the engine alone.
+	LatencyIncludesTransfers bool           `json:"latency_includes_transfers,omitempty"`
+	DeviceMemUsed            int64          `json:"device_mem_used"`
+	Outputs                  []TensorInfo   `json:"outputs,omitempty"`
+	Accuracy                 []AccuracyStat `json:"accuracy,omitempty"`
+	AccuracyOK               *bool          `json:"accuracy_ok,omitempty"`
 }
 
 // TensorInfo names a tensor with its shape and type.

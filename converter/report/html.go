@@ -124,7 +124,7 @@ func attemptView(i int, a *Attempt) attView {
 		v.MemUsage = append(v.MemUsage, fmt.Sprintf("%s: CPU %+.0f MiB, GPU %+.0f MiB", m.Phase, m.CPUMiB, m.GPUMiB))
 	}
 	if val := a.Validation; val != nil {
-		v.Validation = fmt.Sprintf("%d runs, latency p50 %.2f ms, p99 %.2f ms, device memory %s", val.Runs, val.P50Ms, val.P99Ms, bytesize.Format(val.DeviceMemUsed))
+		v.Validation = fmt.Sprintf("%d runs, latency p50 %.2f ms, p99 %.2f ms%s, device memory %s", val.Runs, val.P50Ms, val.P99Ms, LatencyNote(val), bytesize.Format(val.DeviceMemUsed))
 		if line := AccuracyLine(val); line != "" {
 			v.Validation += ". " + strings.TrimSuffix(line, ".") // the error per output
 		} else if val.AccuracyOK != nil {

@@ -132,7 +132,7 @@ func Markdown(w io.Writer, r *Report) error {
 				p("\n")
 			}
 			if v := a.Validation; v != nil {
-				p("Validation: %d runs, latency p50 %.2f ms, p99 %.2f ms, device memory %s.\n\n", v.Runs, v.P50Ms, v.P99Ms, bytesize.Format(v.DeviceMemUsed))
+				p("Validation: %d runs, latency p50 %.2f ms, p99 %.2f ms%s, device memory %s.\n\n", v.Runs, v.P50Ms, v.P99Ms, LatencyNote(v), bytesize.Format(v.DeviceMemUsed))
 				if line := AccuracyLine(v); line != "" {
 					p("%s\n\n", line)
 				}
@@ -240,4 +240,16 @@ func errNum(v float64) string {
 		return "inf"
 	}
 	return fmt.Sprintf("%.3g", v)
+}
+
+// LatencyNote labels trtexec's latency, which includes the host-to-device
+// and device-to-host copies of every inference (its "Latency" is "the
+// summation of H2D Latency, GPU Compute Time, and D2H Latency",
+// samples/common/sampleReporting.cpp); the API backend times the engine
+// alone.
+func LatencyNote(v *protocol.Validation) string {
+	if v != nil && v.LatencyIncludesTransfers {
+		return " (trtexec: including host-device copies)"
+	}
+	return ""
 }

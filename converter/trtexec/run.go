@@ -10,15 +10,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/trtd/trtd/converter/classify"
+	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/converter/trt/version"
 	"github.com/trtd/trtd/internal/atomicfile"
@@ -106,6 +110,9 @@ func Probe(ctx context.Context, explicit string, o Options) (protocol.Builder, p
 		return b, protocol.ClassBuilderUnavailable, "TensorRT not available on this machine: " + err.Error()
 	}
 	b.TensorRT = v.String()
+	if _, ok := parserRelease(v); !ok {
+		return b, protocol.ClassBuilderUnavailable, fmt.Sprintf("TensorRT %s (%s) is not supported: trtd drives trtexec of TensorRT 8.0 (JetPack 4.6) and newer, except 9.x", v, bin)
+	}
 	return b, protocol.ClassOK, ""
 }
 
@@ -133,7 +140,7 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 			o.Log.Warn("timing cache not copied; trtexec starts a new one", "err", err)
 		}
 	}
-	args, skipped, err := Args(req, v, tmpEngine, cache)
+	args, skipped, err := Args(req, v, tmpEngine, cache, inspect(req))
 	if err != nil {
 		res.Class, res.Message = protocol.ClassBadRequest, err.Error()
 		return res
@@ -146,34 +153,12 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 	cmd.WaitDelay = 10 * time.Second
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
-	var out bytes.Buffer
+	out := newCapture(headBytes, tailBytes)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(o.Stderr, line)
-			if out.Len() < 8<<20 {
-				out.WriteString(line)
-				out.WriteByte('\n')
-			}
-			now := time.Now()
-			if u, ok := classify.ParseMemUsage(line); ok {
-				res.MemUsage = append(res.MemUsage, u)
-				o.Emit(protocol.Event{Event: protocol.EventMemUsage, Time: now, Mem: &u})
-			}
-			if strings.Contains(line, "[E]") || strings.Contains(line, "[W]") {
-				sev := "warning"
-				if strings.Contains(line, "[E]") {
-					sev = "error"
-				}
-				o.Emit(protocol.Event{Event: protocol.EventLog, Time: now, Severity: sev, Message: line})
-			}
-		}
-		io.Copy(io.Discard, pr)
+		readOutput(pr, o, out, res)
 	}()
 	t0 := time.Now()
 	err = cmd.Start()
@@ -187,34 +172,31 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 	pw.Close()
 	wg.Wait()
 	res.BuildMs = time.Since(t0).Milliseconds()
-	parseDevice(out.Bytes(), &res.Builder)
+	parseDevice(out.head.Bytes(), &res.Builder)
+	log := out.tail.Bytes()
 
+	var failed string
 	if err != nil {
 		if ctx.Err() != nil {
 			res.Class, res.Message = protocol.ClassCanceled, "canceled: trtexec was stopped"
 			return res
 		}
-		oc := classify.Outcome{ExitCode: cmd.ProcessState.ExitCode(), Log: out.Bytes()}
-		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			oc.Signal = ws.Signal()
+		res.Class, res.Message = classifyExit(cmd.ProcessState, log)
+		if !engineComplete(log, tmpEngine) {
+			return res
 		}
-		if c, r, ok := classify.ClassifyLog(out.Bytes()); ok && oc.Signal == 0 {
-			res.Class, res.Message = c, r
-		} else {
-			res.Class, res.Message = classify.Classify(oc)
-			if res.Class == protocol.ClassCrashed && oc.Signal == 0 {
-				res.Message = fmt.Sprintf("trtexec exited with status %d: %s", oc.ExitCode, res.Message)
-			}
-		}
-		return res
+		// The engine was built and saved; only trtexec's own inference run
+		// failed. Keep it, unvalidated, and say why.
+		failed = fmt.Sprintf("validation: trtexec built and saved the engine, then its inference run failed (%s: %s); the engine is kept unvalidated", res.Class, res.Message)
+		res.Skipped = append(res.Skipped, failed)
 	}
 	data, err := os.ReadFile(tmpEngine)
 	if err != nil || len(data) == 0 {
 		res.Class, res.Message = protocol.ClassCrashed, fmt.Sprintf("trtexec exited 0 but wrote no engine (%v)", err)
 		return res
 	}
-	if req.ValidateRuns >= 0 {
-		p, ok := ParsePerf(out.Bytes())
+	if req.ValidateRuns >= 0 && failed == "" {
+		p, ok := ParsePerf(log)
 		if !ok {
 			res.Class, res.Message = protocol.ClassInvalidEngine, "trtexec built the engine but printed no performance summary: it did not run"
 			return res
@@ -223,24 +205,191 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 		if runs == 0 {
 			runs = DefaultValidateRuns
 		}
-		res.Validation = &protocol.Validation{Runs: runs, P50Ms: p.P50Ms, P99Ms: p.P99Ms, Outputs: p.Outputs}
+		res.Validation = &protocol.Validation{Runs: runs, P50Ms: p.P50Ms, P99Ms: p.P99Ms, Outputs: p.Outputs, LatencyIncludesTransfers: true}
 	}
 	if err := atomicfile.WriteFile(req.Engine, data, 0o644); err != nil {
 		res.Class, res.Message = protocol.ClassCrashed, "writing the engine: "+err.Error()
 		return res
 	}
 	if cache != "" {
-		if blob, err := os.ReadFile(cache); err == nil && len(blob) > 0 {
-			if err := os.MkdirAll(filepath.Dir(req.TimingCache), 0o755); err == nil {
-				err = atomicfile.WriteFile(req.TimingCache, blob, 0o644)
-			}
-			if err != nil {
-				o.Log.Warn("timing cache not saved", "path", req.TimingCache, "err", err)
-			}
-		}
+		saveCache(cache, req.TimingCache, o.Log)
 	}
 	sum := sha256.Sum256(data)
 	res.Engine, res.EngineBytes, res.EngineSHA256 = req.Engine, int64(len(data)), hex.EncodeToString(sum[:])
 	res.Class, res.Message = protocol.ClassOK, fmt.Sprintf("built with trtexec (TensorRT %s) in %d ms", b.TensorRT, res.BuildMs)
+	if failed != "" {
+		res.Message += "; " + failed
+	}
 	return res
+}
+
+// readOutput streams trtexec's output to o.Stderr, keeps its head and
+// tail, and turns memory accounting, warnings and errors into events.
+func readOutput(pr io.Reader, o Options, out *capture, res *protocol.Result) {
+	sc := bufio.NewScanner(pr)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		fmt.Fprintln(o.Stderr, line)
+		out.line(line)
+		now := time.Now()
+		if u, ok := classify.ParseMemUsage(line); ok {
+			res.MemUsage = append(res.MemUsage, u)
+			o.Emit(protocol.Event{Event: protocol.EventMemUsage, Time: now, Mem: &u})
+		}
+		if strings.Contains(line, "[E]") || strings.Contains(line, "[W]") {
+			sev := "warning"
+			if strings.Contains(line, "[E]") {
+				sev = "error"
+			}
+			o.Emit(protocol.Event{Event: protocol.EventLog, Time: now, Severity: sev, Message: line})
+		}
+	}
+	io.Copy(io.Discard, pr)
+}
+
+// classifyExit classifies a trtexec that failed (non-zero exit or a
+// signal) from the end of its output.
+func classifyExit(ps *os.ProcessState, log []byte) (protocol.Class, string) {
+	oc := classify.Outcome{ExitCode: ps.ExitCode(), Log: log}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		oc.Signal = ws.Signal()
+	}
+	if c, r, ok := classify.ClassifyFailed(log); ok && oc.Signal == 0 {
+		return c, r
+	}
+	c, r := classify.Classify(oc)
+	if c == protocol.ClassCrashed && oc.Signal == 0 {
+		r = fmt.Sprintf("trtexec exited with status %d: %s", oc.ExitCode, r)
+	}
+	return c, r
+}
+
+// saveCache writes trtexec's timing cache back to where the daemon keeps it.
+func saveCache(tmp, dst string, log *slog.Logger) {
+	blob, err := os.ReadFile(tmp)
+	if err != nil || len(blob) == 0 {
+		return
+	}
+	if err = os.MkdirAll(filepath.Dir(dst), 0o755); err == nil {
+		err = atomicfile.WriteFile(dst, blob, 0o644)
+	}
+	if err != nil {
+		log.Warn("timing cache not saved", "path", dst, "err", err)
+	}
+}
+
+// inspect reads what Args needs from the model: whether it carries Q/DQ
+// nodes (only looked at for int8 stages). A model that cannot be read is
+// treated as having none; trtexec reports the real problem.
+func inspect(req protocol.Request) Model {
+	if req.Settings.Precision != protocol.PrecisionINT8 {
+		return Model{}
+	}
+	m, err := onnx.Open(req.Model)
+	if err != nil || m.Graph == nil {
+		return Model{}
+	}
+	return Model{QDQ: hasQDQ(m.Graph)}
+}
+
+func hasQDQ(g *onnx.Graph) bool {
+	for _, n := range g.Nodes {
+		if (n.Domain == "" || n.Domain == "ai.onnx") && (n.OpType == "QuantizeLinear" || n.OpType == "DequantizeLinear") {
+			return true
+		}
+		for _, sg := range n.Subgraphs() {
+			if hasQDQ(sg) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Output kept of one trtexec run: the head (the device information it
+// prints first) and the tail (the lines that end a build: the fatal error,
+// the performance summary). A verbose build prints hundreds of MiB; the
+// middle is only streamed to the journal.
+const (
+	headBytes = 256 << 10
+	tailBytes = 8 << 20
+)
+
+type capture struct {
+	head bytes.Buffer
+	tail *ring
+}
+
+func newCapture(head, tail int) *capture {
+	return &capture{tail: &ring{limit: tail}, head: bytes.Buffer{}}
+}
+
+func (c *capture) line(l string) {
+	if c.head.Len() < headBytes {
+		c.head.WriteString(l)
+		c.head.WriteByte('\n')
+	}
+	c.tail.write(l)
+}
+
+// ring keeps the last limit bytes of whole lines.
+type ring struct {
+	limit int
+	lines []string
+	first int // lines[first:] are kept
+	size  int
+}
+
+func (r *ring) write(l string) {
+	if len(l) >= r.limit {
+		l = l[len(l)-r.limit+1:]
+	}
+	r.lines = append(r.lines, l)
+	r.size += len(l) + 1
+	for r.size > r.limit {
+		r.size -= len(r.lines[r.first]) + 1
+		r.lines[r.first] = ""
+		r.first++
+	}
+	if r.first > 1024 && r.first > len(r.lines)/2 {
+		r.lines = append(r.lines[:0], r.lines[r.first:]...)
+		r.first = 0
+	}
+}
+
+func (r *ring) Bytes() []byte {
+	var b bytes.Buffer
+	b.Grow(r.size)
+	for _, l := range r.lines[r.first:] {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+var (
+	// 8.x: trtexec.cpp prints "Engine built in N sec." once
+	// getEngineBuildEnv (which saves the engine) returned one (8.0 :156,
+	// 8.2 :191, 8.6 :416).
+	reBuilt8 = regexp.MustCompile(`\bEngine built in [\d.]+ sec\.`)
+	// 10.x+: sampleEngines.cpp prints the size before saving it (10.0
+	// :1237, 10.8 :1221); the file must then have that size.
+	reBuiltSize = regexp.MustCompile(`Created engine with size: ([\d.]+) MiB`)
+	reSetUpFail = regexp.MustCompile(`Engine set up failed|Saving engine to file failed`)
+)
+
+// engineComplete reports whether trtexec finished writing the engine file
+// before it failed, so that the failure was in its inference run.
+func engineComplete(log []byte, path string) bool {
+	st, err := os.Stat(path)
+	if err != nil || st.Size() == 0 || reSetUpFail.Match(log) {
+		return false
+	}
+	if m := reBuiltSize.FindSubmatch(log); m != nil {
+		mib, _ := strconv.ParseFloat(string(m[1]), 64)
+		got := float64(st.Size()) / (1 << 20)
+		return math.Abs(got-mib) <= 0.001*mib+0.01
+	}
+	return reBuilt8.Match(log)
 }

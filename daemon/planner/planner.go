@@ -74,8 +74,9 @@ const (
 	swapStep  = 256 << 20
 )
 
-// Estimate returns the device and host parts of a stage's peak.
-func Estimate(m ModelFacts, st config.Stage, over config.Overheads, trtMajor int) (device, host int64) {
+// Estimate returns the device and host parts of a stage's peak on
+// TensorRT trt ("8.2.1", "10.0.1"; "" when unknown: the 8.x defaults).
+func Estimate(m ModelFacts, st config.Stage, over config.Overheads, trt string) (device, host int64) {
 	parts := int64(1)
 	if converter.Kind(st.Kind) == converter.KindSegmented && st.Parts > 1 {
 		parts = int64(st.Parts)
@@ -87,10 +88,10 @@ func Estimate(m ModelFacts, st config.Stage, over config.Overheads, trtMajor int
 	}
 	act := max(m.InputBytes*16, minActivations)
 	fixed := int64(over.CUDAContext + over.Builder)
-	if usesSource(st, protocol.TacticCUDNN, trtMajor) {
+	if usesSource(st, protocol.TacticCUDNN, trt) {
 		fixed += int64(over.CUDNN)
 	}
-	if usesSource(st, protocol.TacticCUBLAS, trtMajor) || usesSource(st, protocol.TacticCUBLASLt, trtMajor) {
+	if usesSource(st, protocol.TacticCUBLAS, trt) || usesSource(st, protocol.TacticCUBLASLt, trt) {
 		fixed += int64(over.CUBLAS)
 	}
 	ef := map[string]float64{protocol.PrecisionFP32: 1, protocol.PrecisionFP16: 0.5, protocol.PrecisionINT8: 0.25}[st.Precision]
@@ -102,11 +103,18 @@ func Estimate(m ModelFacts, st config.Stage, over config.Overheads, trtMajor int
 	return device, host
 }
 
-// usesSource: nil tactic sources mean TensorRT's defaults, which include
-// cuDNN and cuBLAS before TensorRT 10 (10.0 turned them off by default).
-func usesSource(st config.Stage, src string, trtMajor int) bool {
+// usesSource: nil tactic sources mean TensorRT's defaults. Before 10.0
+// cuBLAS and cuDNN are on (NvInfer.h 8.0 :7698, 8.2 :8348;
+// NvInferRuntime.h 8.6 :1478-1486; cuBLASLt too on x86 and CUDA >= 11).
+// 10.0 turns cuBLAS and cuDNN off but leaves cuBLASLt on
+// (NvInferRuntime.h 10.0 :2261-2273); 10.1 turns it off too (:2290).
+func usesSource(st config.Stage, src string, trt string) bool {
 	if st.TacticSources == nil {
-		return trtMajor < 10
+		major, minor := trtVersion(trt)
+		if major < 10 {
+			return true
+		}
+		return src == protocol.TacticCUBLASLt && major == 10 && minor == 0
 	}
 	for _, s := range st.TacticSources {
 		if s == src {
@@ -116,9 +124,14 @@ func usesSource(st config.Stage, src string, trtMajor int) bool {
 	return false
 }
 
-func trtMajor(v string) int {
-	n, _ := strconv.Atoi(strings.SplitN(v, ".", 2)[0])
-	return n
+// trtVersion reads "10.0.1" as 10, 0; "" as 0, 0.
+func trtVersion(v string) (major, minor int) {
+	f := strings.SplitN(v, ".", 3)
+	major, _ = strconv.Atoi(f[0])
+	if len(f) > 1 {
+		minor, _ = strconv.Atoi(f[1])
+	}
+	return major, minor
 }
 
 // New plans m on d with cfg's ladder. h may be nil.
@@ -135,7 +148,7 @@ func New(m ModelFacts, d *sysinfo.Device, cfg *config.Config, h *History) *Plan 
 		return p
 	}
 	over := sysinfo.EffectiveOverheads(cfg.Overheads, p.Platform)
-	major := trtMajor(d.TensorRT)
+	major, _ := trtVersion(d.TensorRT)
 	if m.Dynamic {
 		p.Notes = append(p.Notes, "the model has dynamic dimensions: the estimate uses the input sizes resolved for this build")
 	}
@@ -148,7 +161,7 @@ func New(m ModelFacts, d *sysinfo.Device, cfg *config.Config, h *History) *Plan 
 		if isOffload(sp.Stage) {
 			continue
 		}
-		sp.DeviceBytes, sp.HostBytes = Estimate(m, sp.Stage, over, major)
+		sp.DeviceBytes, sp.HostBytes = Estimate(m, sp.Stage, over, d.TensorRT)
 		sp.PeakBytes = sp.DeviceBytes + sp.HostBytes
 		if hopeless := b.hopeless(sp); hopeless != "" {
 			sp.Reason = hopeless

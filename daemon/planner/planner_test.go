@@ -105,18 +105,30 @@ func TestEstimateMonotone(t *testing.T) {
 	over := sysinfo.DefaultOverheads("nano")
 	var prev int64 = 1 << 62
 	for _, st := range config.DefaultStages() {
-		dev, host := Estimate(m, st, over, 8)
+		dev, host := Estimate(m, st, over, "8.2.1")
 		if dev+host >= prev {
 			t.Errorf("stage %s peak %d MiB is not below the previous stage's %d MiB", st.Name, (dev+host)>>20, prev>>20)
 		}
 		prev = dev + host
 	}
-	// TensorRT 10 leaves cuDNN/cuBLAS off by default: fast costs less.
+	// Default tactic sources (fast names none): 8.x turns cuBLAS and cuDNN
+	// on; 10.0 only cuBLASLt; 10.1+ none.
 	fast := config.DefaultStages()[0]
-	d8, _ := Estimate(m, fast, over, 8)
-	d10, _ := Estimate(m, fast, over, 10)
-	if d10 >= d8 {
-		t.Errorf("TensorRT 10 default tactics not cheaper: %d vs %d", d10, d8)
+	d8, _ := Estimate(m, fast, over, "8.2.1")
+	d100, _ := Estimate(m, fast, over, "10.0.1")
+	d103, _ := Estimate(m, fast, over, "10.3.0")
+	if d100 >= d8 || d103 >= d100 {
+		t.Errorf("default tactics: 8.2 %d, 10.0 %d, 10.3 %d MiB; want each below the one before", d8>>20, d100>>20, d103>>20)
+	}
+	if want := int64(over.CUBLAS) / 2; d100-d103 != want {
+		t.Errorf("10.0 over 10.3: %d bytes, want cuBLASLt's %d (device half)", d100-d103, want)
+	}
+	// The empty set: nothing, on every release.
+	minimal := config.DefaultStages()[2]
+	m8, _ := Estimate(m, minimal, over, "8.2.1")
+	m10, _ := Estimate(m, minimal, over, "10.0.1")
+	if m8 != m10 {
+		t.Errorf("minimal (no tactic sources) differs between 8.2 and 10.0: %d vs %d", m8, m10)
 	}
 }
 
