@@ -64,6 +64,8 @@ type attView struct {
 	Name, Kind, Outcome, Tone        string
 	Duration, PeakRSS, SwapUsed, Low string
 	Reason, Settings, Memory         string
+	SettingsWhat                     string
+	Skipped                          []string
 	Validation                       string
 	MemUsage                         []string
 	Calls                            []string
@@ -86,24 +88,11 @@ func attemptView(i int, a *Attempt) attView {
 	if a.Part > 0 {
 		v.Name = fmt.Sprintf("%s part %d", a.Stage, a.Part)
 	}
-	s := a.Settings
-	set := []string{"precision " + orDefault(s.Precision), fmt.Sprintf("workspace %d MiB", s.WorkspaceMiB)}
-	if s.TacticSources != nil {
-		set = append(set, "tactic sources ["+strings.Join(s.TacticSources, ", ")+"]")
+	if a.Applied != nil {
+		v.Settings, v.Skipped, v.SettingsWhat = strings.Join(a.Applied, ", "), a.Skipped, "Settings applied"
+	} else {
+		v.Settings, v.SettingsWhat = requested(a.Settings), "Settings requested"
 	}
-	if s.OptimizationLevel != nil {
-		set = append(set, fmt.Sprintf("optimization level %d", *s.OptimizationLevel))
-	}
-	if s.MaxAuxStreams != nil {
-		set = append(set, fmt.Sprintf("aux streams %d", *s.MaxAuxStreams))
-	}
-	if s.TacticDRAMMiB > 0 {
-		set = append(set, fmt.Sprintf("tactic DRAM %d MiB", s.TacticDRAMMiB))
-	}
-	if s.DLACore != nil {
-		set = append(set, fmt.Sprintf("DLA core %d", *s.DLACore))
-	}
-	v.Settings = strings.Join(set, ", ")
 	if m := a.Memory; m != nil {
 		v.PeakRSS, v.SwapUsed, v.Low = human(m.Peak.WorkerRSS), human(m.Peak.SwapUsed), human(m.Peak.MemAvailable)
 		mem := fmt.Sprintf("Peak worker RSS %s, lowest MemAvailable %s, swap used up to %s", human(m.Peak.WorkerRSS), human(m.Peak.MemAvailable), human(m.Peak.SwapUsed))
@@ -320,7 +309,7 @@ func memoryPlot(r *Report) (template.HTML, string) {
 	case len(r.Attempts) == 0 && r.Reuse != nil:
 		return "", "No build ran: the engine of an identical earlier build was reused, so there is no memory timeline."
 	case len(r.Attempts) == 0 && r.Outcome == OutcomeBuilderUnavailable:
-		return "", "No build ran yet: TensorRT is not available on this machine, so there is no memory timeline."
+		return "", "No build ran yet: no builder is available on this machine, so there is no memory timeline."
 	case len(r.Attempts) == 0:
 		return "", "No build ran, so there is no memory timeline."
 	case samples == 0:
@@ -610,6 +599,7 @@ func timeLabel(ms, step float64) string {
 
 var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"human": human,
+	"reuseLine": func(u *Reuse, atts []attView) string { return reuseLine(u, len(atts) > 0) },
 	"short": short,
 	"utc":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"planDecision": func(s PlanStage) string {
@@ -680,7 +670,7 @@ footer { color: #57606a; font-size: 13px; text-align: center; }
 <strong>{{.Headline}}{{with .R.Engine}}{{if .Stage}} — stage {{.Stage}}{{end}}{{end}}</strong>
 {{if .R.Reason}}<p>{{.R.Reason}}</p>{{end}}
 {{with .R.Engine}}<p>Engine <code>{{.File}}</code>{{if .Bytes}}, {{human .Bytes}}{{end}}{{if .SHA256}}, sha256 <code>{{short .SHA256}}</code>{{end}}.</p>{{end}}
-{{with .R.Reuse}}<p>An identical model was built earlier with the same settings, TensorRT and GPU (job {{.FromJob}}); its engine was reused.</p>{{end}}
+{{with .R.Reuse}}<p>{{reuseLine . $.Attempts}}</p>{{end}}
 {{if .R.Portability}}<p>{{.R.Portability}}</p>{{end}}
 </div>
 </header>
@@ -700,7 +690,8 @@ footer { color: #57606a; font-size: 13px; text-align: center; }
 {{end}}</tbody>
 </table>
 {{range .Attempts}}<h3>Attempt {{.N}}: {{.Name}}</h3>
-<p>Settings: {{.Settings}}.</p>
+<p>{{.SettingsWhat}}: {{.Settings}}.</p>
+{{with .Skipped}}<p class="skipped">Not applied on this TensorRT:</p><ul class="skipped">{{range .}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{if .Memory}}<p>{{.Memory}}</p>{{end}}
 {{if .Validation}}<p>Validation: {{.Validation}}.</p>{{end}}
 {{if .MemUsage}}<p>TensorRT's own memory accounting:</p><ul>{{range .MemUsage}}<li>{{.}}</li>{{end}}</ul>{{end}}

@@ -116,7 +116,7 @@ func TestHTMLWithoutTimeline(t *testing.T) {
 	}{
 		{"no samples", noSamples, "recorded no samples"},
 		{"reused", reused, "identical earlier build was reused"},
-		{"waiting", waiting, "TensorRT is not available"},
+		{"waiting", waiting, "no builder is available"},
 		{"rejected", rejected, "No build ran"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

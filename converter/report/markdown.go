@@ -31,7 +31,7 @@ func Markdown(w io.Writer, r *Report) error {
 		p("\n")
 	}
 	if r.Reuse != nil {
-		p("An identical model was built earlier with the same settings, TensorRT and GPU (job %s); its engine was reused.\n\n", r.Reuse.FromJob)
+		p("%s\n\n", reuseLine(r.Reuse, len(r.Attempts) > 0))
 	}
 	if r.Waiting != nil {
 		p("## Waiting for a builder\n\n%s\n\nWhat trtd will do once a builder is available:\n\n", r.Waiting.Missing)
@@ -101,17 +101,17 @@ func Markdown(w io.Writer, r *Report) error {
 		p("\n")
 		for i, a := range r.Attempts {
 			p("### Attempt %d: %s\n\n", i+1, a.Stage)
-			p("Settings: precision %s, workspace %d MiB", orDefault(a.Settings.Precision), a.Settings.WorkspaceMiB)
-			if a.Settings.TacticSources != nil {
-				p(", tactic sources [%s]", strings.Join(a.Settings.TacticSources, ", "))
+			if a.Applied != nil {
+				p("Settings applied: %s.\n\n", strings.Join(a.Applied, ", "))
+				for _, sk := range a.Skipped {
+					p("- not applied: %s\n", sk)
+				}
+				if len(a.Skipped) > 0 {
+					p("\n")
+				}
+			} else {
+				p("Settings requested: %s.\n\n", requested(a.Settings))
 			}
-			if a.Settings.OptimizationLevel != nil {
-				p(", optimization level %d", *a.Settings.OptimizationLevel)
-			}
-			if a.Settings.MaxAuxStreams != nil {
-				p(", aux streams %d", *a.Settings.MaxAuxStreams)
-			}
-			p(".\n\n")
 			if a.Memory != nil {
 				m := a.Memory
 				p("Memory: peak worker RSS %s, lowest MemAvailable %s, swap used up to %s (%s).", human(m.Peak.WorkerRSS), human(m.Peak.MemAvailable), human(m.Peak.SwapUsed), m.SwapVerdict)
@@ -177,7 +177,7 @@ func headline(r *Report) string {
 	case OutcomeReused:
 		return "engine reused"
 	case OutcomeBuilderUnavailable:
-		return "waiting: TensorRT not available"
+		return "waiting for a builder"
 	case OutcomeRejected:
 		return "model rejected"
 	case OutcomeFailed:
@@ -251,4 +251,17 @@ func human(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// reuseLine says where a reused engine came from.
+func reuseLine(u *Reuse, attempts bool) string {
+	s := fmt.Sprintf("An identical model was built earlier with the same settings, TensorRT and GPU (job %s", u.FromJob)
+	if !u.Built.IsZero() {
+		s += ", " + u.Built.UTC().Format("2006-01-02 15:04 UTC")
+	}
+	s += "); its engine was reused."
+	if attempts {
+		s += " The attempts and memory below are that build's."
+	}
+	return s
 }
