@@ -598,10 +598,10 @@ func timeLabel(ms, step float64) string {
 }
 
 var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
-	"human": human,
+	"human":     human,
 	"reuseLine": func(u *Reuse, atts []attView) string { return reuseLine(u, len(atts) > 0) },
-	"short": short,
-	"utc":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"short":     short,
+	"utc":       func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"planDecision": func(s PlanStage) string {
 		switch {
 		case s.Skip:

@@ -115,9 +115,9 @@ type PlanStage struct {
 
 // Attempt is one stage's run of the worker.
 type Attempt struct {
-	Stage      string               `json:"stage"`
-	Kind       string               `json:"kind"`
-	Settings   protocol.Settings    `json:"settings"`
+	Stage    string            `json:"stage"`
+	Kind     string            `json:"kind"`
+	Settings protocol.Settings `json:"settings"`
 	// Applied lists the settings the installed TensorRT applied; Skipped
 	// those it did not, each with why ("optimization level 3: exists from
 	// TensorRT 8.6; this is TensorRT 8.2.1"). Both are empty when no
