@@ -210,7 +210,7 @@ func (w *Worker) one(ctx context.Context, in Input, st config.Stage, h Hooks, pa
 		MemUsage: r.MemUsage, Memory: r.Obs.Timeline, Part: part,
 	}
 	if r.Result != nil {
-		a.Validation, a.Calls = r.Result.Validation, r.Result.Calls
+		a.Validation, a.Calls, a.Skipped = r.Result.Validation, r.Result.Calls, r.Result.Skipped
 	}
 	return r, a
 }
