@@ -164,7 +164,7 @@ func (w *Worker) RunWorker(ctx context.Context, req protocol.Request, sb Sandbox
 	}
 	if _, err := os.Stat(w.Path); err != nil {
 		run.Class = protocol.ClassBuilderUnavailable
-		run.Reason = fmt.Sprintf("%v: %s (set [paths] worker)", ErrWorkerMissing, w.Path)
+		run.Reason = fmt.Sprintf("%v at %s (set [paths] worker)", ErrWorkerMissing, w.Path)
 		return run
 	}
 	timeout := w.Timeout

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/trtd/trtd/converter"
+	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/converter/report"
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/jobs"
@@ -220,6 +221,11 @@ func TestIdenticalUploadReusesEngine(t *testing.T) {
 	r := tr.waitReport(t, "b.onnx", 30*time.Second, report.OutcomeReused, report.OutcomeBuilt)
 	if r.Outcome != report.OutcomeReused || r.Reuse == nil {
 		t.Fatalf("second identical upload: outcome %s", r.Outcome)
+	}
+	// The reuse report keeps saying how the engine was made: the first
+	// build's attempts and builder, with the reuse recorded beside them.
+	if len(r.Attempts) == 0 || r.Attempts[len(r.Attempts)-1].Outcome != protocol.ClassOK || r.Builder == nil || r.Reuse.Built.IsZero() {
+		t.Errorf("reuse report lost the build: attempts %+v, builder %+v, reuse %+v", r.Attempts, r.Builder, r.Reuse)
 	}
 	a, _ := os.ReadFile(filepath.Join(tr.cfg.Paths.Outbox, "a.engine"))
 	b, _ := os.ReadFile(filepath.Join(tr.cfg.Paths.Outbox, "b.engine"))

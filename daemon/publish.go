@@ -121,6 +121,10 @@ func (d *Daemon) publish(j *jobs.Job, rep *report.Report, res converter.Result, 
 	}
 	d.store.Mark(j, jobs.StepReportPublished)
 	d.faultpoint(jobs.StepReportPublished)
+	if rep.Reuse == nil {
+		// The build's own report, so a reuse can show what made the engine.
+		writeJSON(filepath.Join(cacheDir, "report.json"), rep)
+	}
 	writeJSON(filepath.Join(cacheDir, "cache.json"), map[string]any{"job": j.ID, "stage": res.Stage, "files": sortedValues(cached), "model_sha256": j.ModelSHA256})
 	j.Outcome, j.Reason = rep.Outcome, ""
 	j.Outputs = append(sortedKeys(engines), base+".engine.json", base+".report.json", base+".report.md", base+".report.html")
@@ -206,6 +210,7 @@ func (d *Daemon) reuse(j *jobs.Job, rep *report.Report, log *slog.Logger) bool {
 	}
 	j.Stage = c.Stage
 	rep.Reuse = &report.Reuse{FromJob: c.Job, CacheKey: j.CacheKey}
+	reuseBuildReport(cacheDir, rep)
 	rep.Outcome = report.OutcomeReused
 	if err := d.store.Transition(j, jobs.Building, jobs.StepPlanned, "reusing the engine of job "+c.Job); err != nil {
 		return false
@@ -217,6 +222,24 @@ func (d *Daemon) reuse(j *jobs.Job, rep *report.Report, log *slog.Logger) bool {
 	}
 	log.Info("identical build found: engine reused", "from_job", c.Job, logging.KeyEvent, "job_reused")
 	return true
+}
+
+// reuseBuildReport carries the earlier build's attempts, plan and builder
+// into a reuse report: the engine's report keeps saying how it was made
+// (memory plot included), and the reuse is recorded beside that.
+func reuseBuildReport(cacheDir string, rep *report.Report) {
+	b, err := os.ReadFile(filepath.Join(cacheDir, "report.json"))
+	if err != nil {
+		return
+	}
+	var built report.Report
+	if json.Unmarshal(b, &built) != nil {
+		return
+	}
+	rep.Attempts, rep.Plan, rep.Reuse.Built = built.Attempts, built.Plan, built.Generated
+	if built.Builder != nil {
+		rep.Builder = built.Builder
+	}
 }
 
 // fail ends a job: the model is moved aside into the failed directory with
@@ -256,7 +279,7 @@ func (d *Daemon) park(j *jobs.Job, rep *report.Report, log *slog.Logger, stages 
 		would = append(would, fmt.Sprintf("stage %s (%s): precision %s, workspace %d MiB, swap %s", st.Name, kindOf(st), s.Precision, s.WorkspaceMiB, orNone(st.Swap)))
 	}
 	rep.Outcome = report.OutcomeBuilderUnavailable
-	rep.Reason = "TensorRT not available on this machine"
+	rep.Reason = missing // what is missing: the worker binary, TensorRT, trtexec
 	rep.Waiting = &report.Waiting{Missing: missing, WouldDo: would, NextRetry: next}
 	rep.KeptModel = d.store.ModelPath(j)
 	rep.Recommendations = append(rep.Recommendations,
