@@ -51,7 +51,7 @@ func TestRecommend(t *testing.T) {
 			want:    []string{"Every stage ran out of memory", "Give the build swap", "used 1; set parts = 2"},
 			notWant: []string{"systemctl isolate", "SD card", "[[shape]]"}},
 		{name: "offload already tried",
-			r: Report{Outcome: OutcomeFailed, Attempts: []Attempt{oomAttempt("fast", 0), {Stage: "offload", Kind: "offload", Outcome: protocol.ClassOutOfMemory, DurationMs: 1}}},
+			r:       Report{Outcome: OutcomeFailed, Attempts: []Attempt{oomAttempt("fast", 0), {Stage: "offload", Kind: "offload", Outcome: protocol.ClassOutOfMemory, DurationMs: 1}}},
 			want:    []string{"Every stage ran out of memory"},
 			notWant: []string{"Offload the build"}},
 		{name: "built after a guard kill",
