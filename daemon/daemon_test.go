@@ -286,6 +286,14 @@ func TestBadInputsAreReportedAndKept(t *testing.T) {
 	if _, err := os.Stat(r.KeptModel); err != nil {
 		t.Errorf("model not kept: %v", err)
 	}
+	// A settings file that does not fit the model is rejected before any
+	// build, naming the file, line and key.
+	os.WriteFile(filepath.Join(tr.cfg.Paths.Inbox, "shp.toml"), []byte("[[shape]]\ninput = \"nonexistent\"\nmin = [1,3,32,32]\nmax = [1,3,32,32]\n"), 0o644)
+	tr.drop(t, "shp.onnx", testmodels.TinyCNN)
+	r = tr.waitReport(t, "shp.onnx", 30*time.Second, report.OutcomeRejected)
+	if !strings.Contains(r.Reason, `shp.toml:1: shape[0].input: the model has no input "nonexistent"`) || len(r.Attempts) != 0 {
+		t.Errorf("reason %q, %d attempts", r.Reason, len(r.Attempts))
+	}
 	// The daemon keeps serving: a good model still builds.
 	tr.drop(t, "good.onnx", testmodels.TinyCNN)
 	tr.waitReport(t, "good.onnx", 30*time.Second, report.OutcomeBuilt)

@@ -64,6 +64,9 @@ func (d *Daemon) process(ctx context.Context, j *jobs.Job) {
 		if err == nil {
 			side, err = config.ParseSidecar(j.Sidecar, data, d.cfg.Stages)
 		}
+		if err == nil {
+			err = config.CheckSidecarModel(j.Sidecar, data, side, modelInputs(model))
+		}
 		if err != nil {
 			d.fail(j, rep, log, report.OutcomeRejected, fmt.Sprintf("settings file %s: %v", j.Sidecar, err))
 			finish(report.OutcomeRejected, "", err.Error(), "")
@@ -339,6 +342,26 @@ func resolveShapes(m *onnx.Model, name string, side *config.Sidecar) ([]protocol
 			v.Name, strings.Join(sym, ", "), fixed, strings.TrimSuffix(name, ".onnx")+".toml"))
 	}
 	return shapes, warn
+}
+
+// modelInputs describes the model's inputs for the sidecar check.
+func modelInputs(m *onnx.Model) []config.ModelInput {
+	var out []config.ModelInput
+	for _, v := range m.Inputs() {
+		in := config.ModelInput{Name: v.Name}
+		if dims, ok := v.Shape(); ok {
+			in.RankKnown = true
+			for _, d := range dims {
+				n := int64(-1)
+				if d.Fixed() && d.Value > 0 {
+					n = d.Value
+				}
+				in.Dims = append(in.Dims, n)
+			}
+		}
+		out = append(out, in)
+	}
+	return out
 }
 
 // inputBytes estimates the bytes of all inputs at their max shapes.
