@@ -20,12 +20,13 @@ import (
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/converter/report"
 	"github.com/trtd/trtd/daemon/config"
-	"github.com/trtd/trtd/daemon/fsutil"
 	"github.com/trtd/trtd/daemon/inbox"
 	"github.com/trtd/trtd/daemon/jobs"
 	"github.com/trtd/trtd/daemon/logging"
 	"github.com/trtd/trtd/daemon/notify"
 	"github.com/trtd/trtd/daemon/provenance"
+	"github.com/trtd/trtd/internal/atomicfile"
+	"github.com/trtd/trtd/internal/untrusted"
 )
 
 // Options are what Run needs besides the config.
@@ -153,7 +154,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	for _, dir := range []string{d.cfg.Paths.Outbox, d.cfg.Paths.State, filepath.Dir(d.cfg.StatusPath())} {
-		if rm, _ := fsutil.RemoveTemps(dir); len(rm) > 0 {
+		if rm, _ := atomicfile.RemoveTemps(dir); len(rm) > 0 {
 			log.Info("removed partial files left by a crash", "files", strings.Join(rm, ", "))
 		}
 	}
@@ -435,7 +436,7 @@ func (d *Daemon) companions(ev inbox.Event) []string {
 	// Read the model through a no-follow open: the name may have been
 	// swapped for a link since the inbox checked it.
 	var m *onnx.Model
-	if f, _, err := fsutil.OpenUntrusted(ev.Path); err == nil {
+	if f, _, err := untrusted.Open(ev.Path); err == nil {
 		m, _ = onnx.ReadFile(f, "")
 		f.Close()
 	}

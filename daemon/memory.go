@@ -39,9 +39,9 @@ type Memory interface {
 	// Plan picks the starting stage and the stages to skip.
 	Plan(in PlanInput) PlanOutput
 	// BeforeStage provides swap and drops caches as the stage asks.
-	BeforeStage(ctx context.Context, st config.Stage, plan PlanOutput) error
+	BeforeStage(ctx context.Context, st converter.Stage, plan PlanOutput) error
 	// Sandbox wraps one worker run in a cgroup and the memory guard.
-	Sandbox(st config.Stage) converter.Sandbox
+	Sandbox(st converter.Stage) converter.Sandbox
 	// Busy tells the swap manager a build is running (never swapoff then).
 	Busy(busy bool)
 	// Idle runs periodic housekeeping (release an idle swapfile).

@@ -18,11 +18,11 @@ import (
 	"github.com/shirou/gopsutil/v3/process"
 
 	"github.com/trtd/trtd/converter"
-	"github.com/trtd/trtd/converter/planner"
 	"github.com/trtd/trtd/converter/report"
 	"github.com/trtd/trtd/daemon/cgroup"
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/guard"
+	"github.com/trtd/trtd/daemon/planner"
 	"github.com/trtd/trtd/daemon/swap"
 	"github.com/trtd/trtd/daemon/sysinfo"
 )
@@ -118,13 +118,13 @@ func (m *memory) Plan(in PlanInput) PlanOutput {
 
 // BeforeStage implements Memory: swap as the stage asks, and the page cache
 // dropped for the last local attempts.
-func (m *memory) BeforeStage(ctx context.Context, st config.Stage, plan PlanOutput) error {
+func (m *memory) BeforeStage(ctx context.Context, st converter.Stage, plan PlanOutput) error {
 	var errs []string
 	var want int64
 	switch st.Swap {
-	case "ensure":
+	case converter.SwapEnsure:
 		want = plan.SwapBytes
-	case "max":
+	case converter.SwapMax:
 		want = int64(m.cfg.Swap.MaxSize)
 	}
 	if want > 0 {
@@ -149,7 +149,7 @@ func (m *memory) BeforeStage(ctx context.Context, st config.Stage, plan PlanOutp
 }
 
 // Sandbox implements Memory.
-func (m *memory) Sandbox(st config.Stage) converter.Sandbox {
+func (m *memory) Sandbox(st converter.Stage) converter.Sandbox {
 	m.mu.Lock()
 	m.seq++
 	seq := m.seq

@@ -16,11 +16,12 @@ import (
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/converter/report"
 	"github.com/trtd/trtd/daemon/config"
-	"github.com/trtd/trtd/daemon/fsutil"
 	"github.com/trtd/trtd/daemon/jobs"
 	"github.com/trtd/trtd/daemon/logging"
 	"github.com/trtd/trtd/daemon/offload"
 	"github.com/trtd/trtd/daemon/provenance"
+	"github.com/trtd/trtd/internal/filehash"
+	"github.com/trtd/trtd/internal/treecopy"
 )
 
 // process builds one job to its end: done, failed, waiting for a builder,
@@ -36,7 +37,7 @@ func (d *Daemon) process(ctx context.Context, j *jobs.Job) {
 	}
 	modelPath := d.store.ModelPath(j)
 	if j.ModelSHA256 == "" {
-		sum, err := fsutil.HashFile(modelPath)
+		sum, err := filehash.SHA256(modelPath)
 		if err != nil {
 			d.fail(j, rep, log, "crashed", fmt.Sprintf("cannot read the claimed model: %v", err))
 			finish(report.OutcomeFailed, "", err.Error(), "")
@@ -182,7 +183,7 @@ func (d *Daemon) build(ctx context.Context, j *jobs.Job, model *onnx.Model, stag
 		}
 		d.shareWithWorker(filepath.Join(work, e.Name()))
 	}
-	in := converter.Input{WorkDir: work, Model: j.Name, EngineDir: engineDir, Stages: stages, Start: plan.Start, Skip: plan.Skip,
+	in := converter.Input{WorkDir: work, Model: j.Name, EngineDir: engineDir, Stages: config.ConverterStages(stages), Start: plan.Start, Skip: plan.Skip,
 		Shapes: shapes, ValidateRuns: d.cfg.Worker.ValidateRuns, Backend: d.cfg.Worker.Backend, Trtexec: d.cfg.Worker.Trtexec}
 	in.TimingCache = d.timingCache(d.currentBuilder())
 	if side != nil {
@@ -207,7 +208,7 @@ func (d *Daemon) build(ctx context.Context, j *jobs.Job, model *onnx.Model, stag
 	d.mem.Busy(true)
 	defer d.mem.Busy(false)
 	hooks := converter.Hooks{
-		BeforeStage: func(ctx context.Context, st config.Stage) error {
+		BeforeStage: func(ctx context.Context, st converter.Stage) error {
 			d.setCurrent(&Current{Job: j.ID, Model: j.Name, Stage: st.Name, StageIndex: stageIdx[st.Name], Stages: len(stages),
 				Started: started, StageStart: time.Now()})
 			j.Stage = st.Name
@@ -219,12 +220,12 @@ func (d *Daemon) build(ctx context.Context, j *jobs.Job, model *onnx.Model, stag
 			return nil
 		},
 		Sandbox: d.mem.Sandbox,
-		Started: func(st config.Stage, part int) {
+		Started: func(st converter.Stage, part int) {
 			d.store.Mark(j, jobs.StepWorkerStarted)
 			d.log.Info("stage started", logging.KeyJob, j.ID, logging.KeyModel, j.Name, logging.KeyStage, st.Name, "part", part, logging.KeyEvent, "stage_started")
 			d.faultpoint(jobs.StepWorkerStarted)
 		},
-		Finished: func(st config.Stage, part int, r converter.Run) {
+		Finished: func(st converter.Stage, part int, r converter.Run) {
 			if r.Class == protocol.ClassOK && r.Result != nil {
 				j.EngineSHA = r.Result.EngineSHA256
 			}
@@ -240,7 +241,7 @@ func (d *Daemon) build(ctx context.Context, j *jobs.Job, model *onnx.Model, stag
 			}
 			d.faultpoint(jobs.StepWorkerFinished)
 		},
-		Progress: func(st config.Stage, part int, ev protocol.Event) {
+		Progress: func(st converter.Stage, part int, ev protocol.Event) {
 			if ev.Event == protocol.EventProgress {
 				d.setPhase(part, ev.Phase, ev.Step, ev.Steps)
 			}
@@ -277,12 +278,12 @@ func (d *Daemon) withOffload(stages []config.Stage) []config.Stage {
 		return stages
 	}
 	for _, s := range stages {
-		if s.Kind == "offload" {
+		if converter.Kind(s.Kind) == converter.KindOffload {
 			return stages
 		}
 	}
 	out := append([]config.Stage(nil), stages...)
-	return append(out, config.Stage{Name: "offload", Kind: "offload", Timeout: d.cfg.Offload.Timeout})
+	return append(out, config.Stage{Name: "offload", Kind: string(converter.KindOffload), Timeout: d.cfg.Offload.Timeout})
 }
 
 // resume recognises a job whose worker already produced its engine before
@@ -297,7 +298,7 @@ func (d *Daemon) resume(j *jobs.Job, engineDir string) (converter.Result, bool) 
 		return converter.Result{}, false
 	}
 	p := filepath.Join(engineDir, j.Stage+".engine")
-	if sum, err := fsutil.HashFile(p); err != nil || sum != j.EngineSHA {
+	if sum, err := filehash.SHA256(p); err != nil || sum != j.EngineSHA {
 		return converter.Result{}, false
 	}
 	return converter.Result{OK: true, Stage: j.Stage, Engine: p, Class: protocol.ClassOK,
@@ -405,11 +406,11 @@ func sidecarSum(s *jobs.Store, j *jobs.Job) string {
 	if j.Sidecar == "" {
 		return ""
 	}
-	sum, _ := fsutil.HashFile(filepath.Join(filepath.Dir(s.ModelPath(j)), j.Sidecar))
+	sum, _ := filehash.SHA256(filepath.Join(filepath.Dir(s.ModelPath(j)), j.Sidecar))
 	return sum
 }
 
-func linkOrCopy(src, dst string) error { return fsutil.CopyTree(src, dst, true) }
+func linkOrCopy(src, dst string) error { return treecopy.Copy(src, dst, true) }
 
 // shareWithWorker makes a claimed file readable by the unprivileged worker:
 // uploads often arrive 0600 (scp and sftp keep the client's mode). The

@@ -16,11 +16,11 @@ import (
 	"github.com/trtd/trtd/converter"
 	"github.com/trtd/trtd/converter/report"
 	"github.com/trtd/trtd/daemon/config"
-	"github.com/trtd/trtd/daemon/fsutil"
 	"github.com/trtd/trtd/daemon/inbox"
 	"github.com/trtd/trtd/daemon/jobs"
 	"github.com/trtd/trtd/daemon/logging"
 	"github.com/trtd/trtd/daemon/provenance"
+	"github.com/trtd/trtd/internal/atomicfile"
 )
 
 // jetsonOf reads the L4T release and SoC from the device diagnosis.
@@ -109,7 +109,7 @@ func (d *Daemon) publish(j *jobs.Job, rep *report.Report, res converter.Result, 
 			os.Remove(filepath.Join(out, name))
 		}
 		os.Remove(filepath.Join(out, base+".engine.json"))
-		fsutil.SyncDir(out)
+		atomicfile.SyncDir(out)
 	}
 	if err := provenance.Write(filepath.Join(out, base+".engine.json"), &prov); err != nil {
 		rollback()
@@ -144,7 +144,7 @@ func (d *Daemon) placeEngine(j *jobs.Job, src, dst string) (string, int64, error
 		return "", 0, err
 	}
 	defer in.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(dst), fsutil.TempPrefix+filepath.Base(dst)+"-")
+	tmp, err := os.CreateTemp(filepath.Dir(dst), atomicfile.TempPrefix+filepath.Base(dst)+"-")
 	if err != nil {
 		return "", 0, err
 	}
@@ -173,7 +173,7 @@ func (d *Daemon) placeEngine(j *jobs.Job, src, dst string) (string, int64, error
 	if err := os.Rename(tmp.Name(), dst); err != nil {
 		return "", 0, err
 	}
-	if err := fsutil.SyncDir(filepath.Dir(dst)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(dst)); err != nil {
 		return "", 0, err
 	}
 	d.store.Mark(j, jobs.StepEngineRenamed)
@@ -255,7 +255,7 @@ func (d *Daemon) fail(j *jobs.Job, rep *report.Report, log *slog.Logger, outcome
 			linkOrCopy(filepath.Join(src, e.Name()), filepath.Join(dest, e.Name()))
 		}
 	}
-	fsutil.SyncDir(dest)
+	atomicfile.SyncDir(dest)
 	rep.Outcome, rep.Reason = outcome, reason
 	rep.KeptModel = filepath.Join(dest, j.Name)
 	rep.Generated = time.Now().UTC()
@@ -373,7 +373,7 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(path, append(b, '\n'), 0o644)
+	return atomicfile.WriteFile(path, append(b, '\n'), 0o644)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/trtd/trtd/converter"
 	"github.com/trtd/trtd/converter/onnx"
-	"github.com/trtd/trtd/daemon/fsutil"
+	"github.com/trtd/trtd/internal/atomicfile"
 )
 
 // splitModel is the segmented stage's splitter: it cuts the model into
@@ -48,7 +48,7 @@ func splitModel(ctx context.Context, in converter.Input, parts int) ([]converter
 	doc["how_to_run"] = "Run the engines in order. Feed part 1 the model's inputs; feed each later part's inputs from the model inputs or the earlier parts' outputs named in its \"inputs\" list. The model's outputs are listed under \"outputs\" with the part that produces each."
 	manifest := filepath.Join(in.EngineDir, "manifest.json")
 	b, _ := json.MarshalIndent(doc, "", "  ")
-	if err := fsutil.WriteFileAtomic(manifest, append(b, '\n'), 0o644); err != nil {
+	if err := atomicfile.WriteFile(manifest, append(b, '\n'), 0o644); err != nil {
 		return nil, "", err
 	}
 	return out, manifest, nil

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/trtd/trtd/daemon/fsutil"
+	"github.com/trtd/trtd/internal/atomicfile"
 )
 
 // Status is what `trtd status` shows: the daemon keeps it in a file it
@@ -91,7 +91,7 @@ func writeStatus(path string, s *Status) error {
 		return err
 	}
 	// Rewritten on every change and worthless after a crash: no fsync.
-	return fsutil.ReplaceFile(path, append(b, '\n'), 0o644)
+	return atomicfile.Replace(path, append(b, '\n'), 0o644)
 }
 
 // OneLine renders the status as the single line systemd shows.

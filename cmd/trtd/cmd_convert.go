@@ -15,8 +15,8 @@ import (
 	"github.com/trtd/trtd/converter/report"
 	"github.com/trtd/trtd/daemon"
 	"github.com/trtd/trtd/daemon/config"
-	"github.com/trtd/trtd/daemon/fsutil"
 	"github.com/trtd/trtd/daemon/logging"
+	"github.com/trtd/trtd/internal/treecopy"
 )
 
 func init() {
@@ -200,7 +200,7 @@ func pointReportsAt(out, base, model string) error {
 
 // copyTree copies, never links: the daemon adjusts the group and mode of
 // the files it claims, which must not reach the user's own files.
-func copyTree(src, dst string) error { return fsutil.CopyTree(src, dst, false) }
+func copyTree(src, dst string) error { return treecopy.Copy(src, dst, false) }
 
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/converter/opsupport"
-	"github.com/trtd/trtd/converter/planner"
+	"github.com/trtd/trtd/daemon/planner"
 	"github.com/trtd/trtd/daemon/sysinfo"
 )
 

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/trtd/trtd/converter/protocol"
-	"github.com/trtd/trtd/daemon/fsutil"
+	"github.com/trtd/trtd/internal/atomicfile"
 )
 
 // SchemaVersion of the JSON report. Bump on incompatible changes.
@@ -209,7 +209,7 @@ func Publish(dir, base string, r *Report) ([]string, error) {
 	}
 	for _, rd := range ordered {
 		p := filepath.Join(dir, base+rd.Ext)
-		if err := fsutil.WriteAtomic(p, 0o644, func(w io.Writer) error { return rd.Render(w, r) }); err != nil {
+		if err := atomicfile.Write(p, 0o644, func(w io.Writer) error { return rd.Render(w, r) }); err != nil {
 			return out, fmt.Errorf("write report %s: %w", p, err)
 		}
 		out = append(out, p)

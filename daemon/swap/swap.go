@@ -20,7 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/trtd/trtd/daemon/config"
-	"github.com/trtd/trtd/daemon/fsutil"
+	"github.com/trtd/trtd/internal/atomicfile"
 )
 
 // Sentinel errors; every error the manager returns wraps one of these or an
@@ -265,7 +265,7 @@ func (m *Manager) saveMarker(mk *marker) error {
 		return nil
 	}
 	data, _ := json.MarshalIndent(mk, "", "  ")
-	return fsutil.WriteFileAtomic(m.markerPath(), append(data, '\n'), 0o600)
+	return atomicfile.WriteFile(m.markerPath(), append(data, '\n'), 0o600)
 }
 
 // lock takes the cross-process lock; the returned func releases it.
@@ -301,7 +301,7 @@ func (m *Manager) SetBusy(busy bool) {
 	p := filepath.Join(m.stateDir, busyName)
 	if busy {
 		_ = os.MkdirAll(m.stateDir, 0o755)
-		if err := fsutil.WriteFileAtomic(p, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		if err := atomicfile.WriteFile(p, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			m.log.Warn("could not record the busy flag for other processes", "err", err)
 		}
 		return
