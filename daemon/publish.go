@@ -282,8 +282,7 @@ func (d *Daemon) park(j *jobs.Job, rep *report.Report, log *slog.Logger, stages 
 	rep.Reason = missing // what is missing: the worker binary, TensorRT, trtexec
 	rep.Waiting = &report.Waiting{Missing: missing, WouldDo: would, NextRetry: next}
 	rep.KeptModel = d.store.ModelPath(j)
-	rep.Recommendations = append(rep.Recommendations,
-		"Install TensorRT (on a Jetson: sudo apt install nvidia-tensorrt, part of JetPack) and a trtd-worker built against it; trtd retries waiting models by itself.")
+	// report.Recommend says how to get the missing builder.
 	j.Outcome, j.Reason, j.NextRetry = report.OutcomeBuilderUnavailable, missing, next
 	d.store.Transition(j, jobs.Waiting, "", missing)
 	d.mu.Lock()

@@ -489,11 +489,17 @@ func memoryPlot(r *Report) (template.HTML, string) {
 		x := X(at)
 		p(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2.5"/>`, x, mt, x, mt+ph, colLimit)
 		p(`<circle cx="%.1f" cy="%.1f" r="9" fill="%s"/><path d="M%.1f %.1fl8 8m0 -8l-8 8" stroke="#ffffff" stroke-width="2.2"/>`, x, mt+12, colLimit, x-4, mt+8)
-		anchor, dx := "start", 14.0
-		if x > ml+pw*0.7 {
-			anchor, dx = "end", -14
+		// The label stays inside its attempt's band, left of the mark, so
+		// the marks of neighbouring attempts never write over each other;
+		// a narrow band gets only the time.
+		label := what + " at " + dur(int64(at-s.x0))
+		room := x - 14 - X(s.x0)
+		if room < 7*float64(len(label)) {
+			label = dur(int64(at - s.x0))
 		}
-		p(`<text x="%.1f" y="%.1f" text-anchor="%s" fill="%s" font-weight="600">%s at %s</text>`, x+dx, mt+16, anchor, colLimit, what, dur(int64(at-s.x0)))
+		if room >= 7*float64(len(label)) {
+			p(`<text x="%.1f" y="%.1f" text-anchor="end" fill="%s" font-weight="600">%s</text>`, x-14, mt+16, colLimit, label)
+		}
 	}
 	p(`</svg>`)
 	// Legend, in HTML so it wraps.
@@ -521,7 +527,12 @@ func memoryPlot(r *Report) (template.HTML, string) {
 	if hasGPU {
 		sw("line", colGPU, "GPU / unified memory used")
 	}
-	sw("mark", colLimit, "OOM kill")
+	for _, s := range spans {
+		if m := s.a.Memory; m != nil && (m.Killed || m.CgroupOOM) {
+			sw("mark", colLimit, "OOM kill")
+			break
+		}
+	}
 	b.WriteString(`</div>`)
 	for _, s := range spans {
 		if m := s.a.Memory; m != nil && m.FloorBytes > 0 {
@@ -638,6 +649,7 @@ h3 { font-size: 15px; margin: 16px 0 6px; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 18px; margin-bottom: 18px; }
 .grid section { margin-bottom: 0; }
 table { border-collapse: collapse; width: 100%; }
+.scroll { overflow-x: auto; }
 th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid #eaeef2; vertical-align: top; }
 th { font-weight: 600; color: #57606a; font-size: 13px; }
 table.kv th { width: 34%; font-weight: 500; }
@@ -683,12 +695,12 @@ footer { color: #57606a; font-size: 13px; text-align: center; }
 </section>
 {{if .Attempts}}<section id="attempts">
 <h2>Attempts</h2>
-<table>
+<div class="scroll"><table>
 <thead><tr><th>#</th><th>stage</th><th>outcome</th><th class="num">duration</th><th class="num">peak worker RSS</th><th class="num">swap used</th><th>reason</th></tr></thead>
 <tbody>
 {{range .Attempts}}<tr><td>{{.N}}</td><td>{{.Name}}{{if and .Kind (ne .Kind "build")}} <span class="muted">({{.Kind}})</span>{{end}}</td><td><span class="pill {{.Tone}}">{{.Outcome}}</span></td><td class="num">{{.Duration}}</td><td class="num">{{.PeakRSS}}</td><td class="num">{{.SwapUsed}}</td><td>{{.Reason}}</td></tr>
 {{end}}</tbody>
-</table>
+</table></div>
 {{range .Attempts}}<h3>Attempt {{.N}}: {{.Name}}</h3>
 <p>{{.SettingsWhat}}: {{.Settings}}.</p>
 {{with .Skipped}}<p class="skipped">Not applied on this TensorRT:</p><ul class="skipped">{{range .}}<li>{{.}}</li>{{end}}</ul>{{end}}
@@ -717,9 +729,9 @@ footer { color: #57606a; font-size: 13px; text-align: center; }
 </div>
 {{with .R.Plan}}{{if .Stages}}<section id="plan"><h2>Plan</h2>
 <p>Starting stage: <b>{{.Start}}</b>; swap planned: {{human .SwapBytes}}.</p>
-<table><thead><tr><th>stage</th><th class="num">predicted peak</th><th>decision</th></tr></thead><tbody>
+<div class="scroll"><table><thead><tr><th>stage</th><th class="num">predicted peak</th><th>decision</th></tr></thead><tbody>
 {{range .Stages}}<tr><td>{{.Name}}</td><td class="num">{{human .PeakBytes}}</td><td>{{planDecision .}}</td></tr>
-{{end}}</tbody></table>
+{{end}}</tbody></table></div>
 {{with .Notes}}<ul>{{range .}}<li>{{.}}</li>{{end}}</ul>{{end}}
 </section>{{end}}{{end}}
 {{with .R.Recommendations}}<section id="recommendations"><h2>Recommendations</h2><ul>{{range .}}<li>{{.}}</li>{{end}}</ul></section>{{end}}

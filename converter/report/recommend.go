@@ -41,11 +41,30 @@ func (r *Report) Complete() {
 	}
 	recs := Recommend(r)
 	for _, s := range keep {
-		if !contains(recs, s) {
+		if !contains(recs, s) && !superseded(s, recs) {
 			recs = append(recs, s)
 		}
 	}
 	r.Recommendations = recs
+}
+
+// supersedes are phrases that mark advice on one subject: a device
+// recommendation on a subject an outcome recommendation already covers
+// (with the figures of this build) is left out.
+var supersedes = []string{"systemctl isolate multi-user.target", "SD card", "sudo apt install nvidia-tensorrt"}
+
+func superseded(s string, recs []string) bool {
+	for _, k := range supersedes {
+		if !strings.Contains(s, k) {
+			continue
+		}
+		for _, r := range recs {
+			if strings.Contains(r, k) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func contains(l []string, s string) bool {
@@ -86,6 +105,8 @@ func Recommend(r *Report) []string {
 		out = append(out, unsupportedAdvice(r)...)
 	case r.Outcome == OutcomeBuilt:
 		out = append(out, guardKillAdvice(r)...)
+	case r.Outcome == OutcomeBuilderUnavailable:
+		out = append(out, waitingAdvice(r.Reason))
 	}
 	return out
 }
@@ -154,7 +175,7 @@ func oomAdvice(r *Report, dev deviceFacts) []string {
 			sd = append(sd, s.Path)
 		}
 	}
-	if dev.SwapDirMedium == "sd" {
+	if dev.SwapDirMedium == "sd" && (len(sd) == 0 || !strings.HasPrefix(sd[0], dev.SwapDir+"/")) {
 		sd = append(sd, dev.SwapDir)
 	}
 	switch {
@@ -308,7 +329,7 @@ func unsupportedAdvice(r *Report) []string {
 		return []string{fmt.Sprintf("Operator %s%s is in no TensorRT ONNX parser's operator list (%s): it needs a TensorRT plugin, or export the model without it.%s",
 			op, node, strings.Join(no, ", "), installed)}
 	}
-	return []string{fmt.Sprintf("Operator %s%s: the ONNX parsers of TensorRT %s list it as supported, those of %s do not.%s Upgrade JetPack if your board supports a listed release, or replace the op when exporting.",
+	return []string{fmt.Sprintf("Operator %s%s: the ONNX parsers of TensorRT %s list it as supported, those of %s do not.%s Upgrade JetPack if your board supports a listed release (the Jetson Nano's last, JetPack 4.6.x, has TensorRT 8.2), or replace the op when exporting.",
 		op, node, strings.Join(yes, ", "), orNoneList(no), installed)}
 }
 
@@ -332,4 +353,15 @@ func permissionAdvice(r *Report) []string {
 		}
 	}
 	return nil
+}
+
+// waitingAdvice says how to get the builder that is missing.
+func waitingAdvice(missing string) string {
+	switch {
+	case strings.Contains(missing, "worker binary not found"):
+		return "Install trtd's package (sudo apt install ./trtd_<version>_arm64.deb), which puts the worker at /usr/lib/trtd/trtd-worker, or point [paths] worker in /etc/trtd/config.toml at it; trtd retries waiting models by itself."
+	case strings.Contains(missing, "trtexec"):
+		return "Install JetPack's TensorRT, which brings trtexec (sudo apt install nvidia-tensorrt; trtexec is /usr/src/tensorrt/bin/trtexec), or set worker.trtexec in /etc/trtd/config.toml to where it is; trtd retries waiting models by itself."
+	}
+	return "Install TensorRT (on a Jetson: sudo apt install nvidia-tensorrt, part of JetPack); trtd retries waiting models by itself."
 }
