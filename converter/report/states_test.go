@@ -82,7 +82,7 @@ func stateReports() map[string]*Report {
 	}
 	guard.Attempts = []Attempt{killed("fast", t0, 160, fast),
 		{Stage: "lean", Kind: "build", Settings: lean, Start: t0.Add(45 * time.Second), DurationMs: 50000, Outcome: protocol.ClassOK,
-			Memory: &Timeline{IntervalMs: 250, FloorBytes: 192 << 20, Samples: ok, Peak: ok[len(ok)-1], SwapVerdict: "swap was used: 450 MiB paged out"},
+			Memory:     &Timeline{IntervalMs: 250, FloorBytes: 192 << 20, Samples: ok, Peak: ok[len(ok)-1], SwapVerdict: "swap was used: 450 MiB paged out"},
 			Validation: &protocol.Validation{Runs: 20, P50Ms: 41.2, P99Ms: 44.9, DeviceMemUsed: 61 << 20}}}
 	guard.Engine = &Engine{File: "yolov5s.engine", Bytes: 17 << 20, SHA256: strings.Repeat("c4", 32), Stage: "lean"}
 	guard.Portability = "This engine runs only with TensorRT 8.2.1 on a GPU of compute capability 5.3 (NVIDIA Tegra X1). Rebuild it after a JetPack or TensorRT upgrade; an engine cannot be built for a Jetson on another kind of GPU."
