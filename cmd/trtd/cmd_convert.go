@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/converter/report"
 	"github.com/trtd/trtd/daemon"
 	"github.com/trtd/trtd/daemon/config"
@@ -194,6 +195,12 @@ func pointReportsAt(out, base, model string) error {
 		return fmt.Errorf("%s: %w", rp, err)
 	}
 	r.KeptModel = model
+	// The model summary's input types do not survive JSON (it is written
+	// for people and scripts, not read back): take them from the model.
+	if m, err := onnx.Open(model); err == nil && r.Model.Summary != nil {
+		sum := m.Summary()
+		r.Model.Summary = &sum
+	}
 	_, err = report.Publish(out, base, &r)
 	return err
 }

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/trtd/trtd/daemon"
+	"github.com/trtd/trtd/daemon/status"
 )
 
 // progress owns the terminal while `trtd convert` runs. On a terminal it
@@ -20,7 +20,7 @@ type progress struct {
 	mu         sync.Mutex
 	w          io.Writer
 	tty        bool
-	status     *daemon.Status
+	status     *status.Status
 	drawn      string    // the line on the terminal now
 	lastKey    string    // plain mode: what the last line said, without the clock
 	lastPlain  time.Time // plain mode: when it was written
@@ -33,7 +33,7 @@ func newProgress(w io.Writer, tty bool) *progress {
 }
 
 // Update takes a status change from the daemon.
-func (p *progress) Update(s *daemon.Status) {
+func (p *progress) Update(s *status.Status) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	c := *s
@@ -72,7 +72,7 @@ func (p *progress) render(force bool) {
 }
 
 // progressKey is what a status says apart from the clock.
-func progressKey(s *daemon.Status) string {
+func progressKey(s *status.Status) string {
 	if c := s.Current; c != nil {
 		return fmt.Sprintf("%s|%s|%d|%s|%d/%d", c.Job, c.Stage, c.Part, c.Phase, c.Step, c.Steps)
 	}

@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trtd/trtd/daemon"
+	"github.com/trtd/trtd/daemon/status"
 )
 
-func building(phase string, start time.Time) *daemon.Status {
-	return &daemon.Status{State: "building", Current: &daemon.Current{Job: "j1", Model: "net.onnx", Stage: "fast", StageIndex: 1, Stages: 3,
+func building(phase string, start time.Time) *status.Status {
+	return &status.Status{State: "building", Current: &status.Current{Job: "j1", Model: "net.onnx", Stage: "fast", StageIndex: 1, Stages: 3,
 		Phase: phase, Started: start, StageStart: start}}
 }
 

@@ -1,13 +1,14 @@
 package report
 
 import (
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
 
 	"github.com/trtd/trtd/converter/opsupport"
 	"github.com/trtd/trtd/converter/protocol"
+	"github.com/trtd/trtd/internal/bytesize"
+	"github.com/trtd/trtd/internal/device"
 )
 
 // NoTensorRTAdvice begins the device diagnosis's recommendation to install
@@ -76,26 +77,13 @@ func contains(l []string, s string) bool {
 	return false
 }
 
-// deviceFacts are the parts of the device diagnosis recommendations use.
-type deviceFacts struct {
-	MemTotal int64    `json:"mem_total"`
-	Desktop  []string `json:"desktop"`
-	Swaps    []struct {
-		Path   string `json:"path"`
-		Size   int64  `json:"size"`
-		Medium string `json:"medium"`
-	} `json:"swaps"`
-	SwapTotal     int64  `json:"swap_total"`
-	SwapDir       string `json:"swap_dir"`
-	SwapDirMedium string `json:"swap_dir_medium"`
-	HasNVMe       bool   `json:"has_nvme"`
-}
-
 // Recommend says what to do next, from the outcome and its class. Each
 // rule is table-tested against the outcome that triggers it.
 func Recommend(r *Report) []string {
-	var dev deviceFacts
-	json.Unmarshal(r.Device, &dev)
+	dev := device.Device{}
+	if r.Device != nil {
+		dev = *r.Device
+	}
 	var out []string
 	out = append(out, permissionAdvice(r)...)
 	switch {
@@ -153,14 +141,14 @@ func peakOf(atts []Attempt, memTotal int64) (used, rss int64) {
 	return used, rss
 }
 
-func oomAdvice(r *Report, dev deviceFacts) []string {
+func oomAdvice(r *Report, dev device.Device) []string {
 	var out []string
 	used, rss := peakOf(r.Attempts, dev.MemTotal)
 	fig := ""
 	if rss > 0 {
-		fig = fmt.Sprintf(" The worker reached %s of RAM", human(rss))
+		fig = fmt.Sprintf(" The worker reached %s of RAM", bytesize.Format(rss))
 		if dev.MemTotal > 0 {
-			fig += fmt.Sprintf(" (%s in use on the board at the peak, of %s RAM + %s swap)", human(used), human(dev.MemTotal), human(dev.SwapTotal))
+			fig += fmt.Sprintf(" (%s in use on the board at the peak, of %s RAM + %s swap)", bytesize.Format(used), bytesize.Format(dev.MemTotal), bytesize.Format(dev.SwapTotal))
 		}
 		fig += "."
 	}
@@ -191,14 +179,11 @@ func oomAdvice(r *Report, dev deviceFacts) []string {
 	}
 	weights := int64(0)
 	dynamic := []string{}
-	if sum, ok := r.Model.summary(); ok {
-		weights = sum.Inits.Bytes
-		for _, in := range sum.Inputs {
-			for _, d := range in.Shape {
-				if _, isNum := d.(float64); !isNum {
-					dynamic = append(dynamic, in.Name)
-					break
-				}
+	if sum := r.Model.Summary; sum != nil {
+		weights = sum.Initializers.Bytes
+		for i := range sum.Inputs {
+			if sum.Inputs[i].Dynamic() {
+				dynamic = append(dynamic, sum.Inputs[i].Name)
 			}
 		}
 	}
@@ -210,7 +195,7 @@ func oomAdvice(r *Report, dev deviceFacts) []string {
 	}
 	w := ""
 	if weights > 0 {
-		w = fmt.Sprintf(" (the weights are %s; each part holds about 1/N of them)", human(weights))
+		w = fmt.Sprintf(" (the weights are %s; each part holds about 1/N of them)", bytesize.Format(weights))
 	}
 	if parts > 0 {
 		out = append(out, fmt.Sprintf("Split the model into more parts: the segmented stage used %d; set parts = %d on it in /etc/trtd/config.toml%s.", parts, parts*2, w))

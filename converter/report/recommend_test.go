@@ -5,7 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/converter/protocol"
+	"github.com/trtd/trtd/internal/device"
 )
 
 // oomAttempt is an attempt the memory guard stopped.
@@ -19,7 +21,30 @@ func oomAttempt(stage string, part int) Attempt {
 const nanoDevice = `{"mem_total":4294967296,"swap_total":2147483648,"desktop":["gnome-shell","Xorg"],
 "swaps":[{"path":"/swapfile","size":2147483648,"medium":"sd"}],"has_nvme":false}`
 
-const dynamicSummary = `{"initializers":{"count":3,"bytes":104857600},"inputs":[{"name":"images","dtype":"float32","shape":["N",3,640,640]}]}`
+func devJSON(s string) *device.Device {
+	var d device.Device
+	if err := json.Unmarshal([]byte(s), &d); err != nil {
+		panic(err)
+	}
+	return &d
+}
+
+// input is a float32 tensor input; a negative dim is symbolic ("N").
+func input(name string, dims ...int64) onnx.ValueInfo {
+	t := &onnx.Type{Kind: onnx.TypeTensor, Elem: onnx.Float, HasShape: true}
+	for _, d := range dims {
+		if d < 0 {
+			t.Shape = append(t.Shape, onnx.Dim{Kind: onnx.DimParam, Param: "N"})
+		} else {
+			t.Shape = append(t.Shape, onnx.Dim{Kind: onnx.DimValue, Value: d})
+		}
+	}
+	return onnx.ValueInfo{Name: name, Type: t}
+}
+
+func dynamicSummary() *onnx.Summary {
+	return &onnx.Summary{Initializers: onnx.InitStats{Count: 3, Bytes: 104857600}, Inputs: []onnx.ValueInfo{input("images", -1, 3, 640, 640)}}
+}
 
 var nanoBuilder = &protocol.Builder{Backend: "trtexec", TensorRT: "8.2.1", GPU: "NVIDIA Tegra X1", ComputeCapability: "5.3"}
 
@@ -35,10 +60,10 @@ func TestRecommend(t *testing.T) {
 		notWant []string
 	}{
 		{name: "every stage out of memory on a Nano with a desktop and SD swap",
-			r: Report{Outcome: OutcomeFailed, Builder: nanoBuilder, Device: json.RawMessage(nanoDevice),
-				Model:    Model{Name: "yolo.onnx", Summary: json.RawMessage(dynamicSummary)},
+			r: Report{Outcome: OutcomeFailed, Builder: nanoBuilder, Device: devJSON(nanoDevice),
+				Model:    Model{Name: "yolo.onnx", Summary: dynamicSummary()},
 				Attempts: []Attempt{oomAttempt("fast", 0), oomAttempt("lean", 0)}},
-			want: []string{"Every stage ran out of memory. The worker reached 2.83 GiB of RAM",
+			want: []string{"Every stage ran out of memory. The worker reached 2.8 GiB of RAM",
 				"gnome-shell, Xorg", "sudo systemctl isolate multi-user.target",
 				"a USB 3 disk or NVMe drive instead of the SD card (/swapfile)",
 				`kind = "segmented" and parts = 2`, "the weights are 100.0 MiB",
@@ -46,7 +71,7 @@ func TestRecommend(t *testing.T) {
 				"Offload the build to a peer", "TensorRT 8.2.1, compute capability 5.3"},
 			notWant: []string{"Next time"}},
 		{name: "out of memory without swap or desktop, segmented already",
-			r: Report{Outcome: OutcomeFailed, Device: json.RawMessage(`{"mem_total":4294967296,"swap_total":0}`),
+			r: Report{Outcome: OutcomeFailed, Device: devJSON(`{"mem_total":4294967296,"swap_total":0}`),
 				Attempts: seg},
 			want:    []string{"Every stage ran out of memory", "Give the build swap", "used 1; set parts = 2"},
 			notWant: []string{"systemctl isolate", "SD card", "[[shape]]"}},
@@ -188,7 +213,7 @@ func TestSettingsOn(t *testing.T) {
 // The device's general advice on a subject the outcome's advice covers
 // with this build's figures is not repeated.
 func TestCompleteDropsSupersededDeviceAdvice(t *testing.T) {
-	r := Report{Outcome: OutcomeFailed, Device: json.RawMessage(nanoDevice), Attempts: []Attempt{oomAttempt("fast", 0)},
+	r := Report{Outcome: OutcomeFailed, Device: devJSON(nanoDevice), Attempts: []Attempt{oomAttempt("fast", 0)},
 		Recommendations: []string{"A desktop session is running (gnome-shell): stopping it frees about 800 MB for builds. Now: sudo systemctl isolate multi-user.target.",
 			"Swap is on the SD card (/swapfile): it is slow.", "No memory cgroup is usable."}}
 	r.Complete()

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/converter/protocol"
 )
 
@@ -61,8 +62,9 @@ func stateReports() map[string]*Report {
 	base := func(name, outcome string) *Report {
 		return &Report{Schema: SchemaVersion, Tool: Tool{"trtd", "1.0.0"}, Generated: t0.Add(20 * time.Minute), Job: "20261130T100000-" + name[:4],
 			Model: Model{Name: name + ".onnx", SHA256: strings.Repeat("5e", 32), Size: 12 << 20,
-				Summary: json.RawMessage(`{"producer":{"name":"pytorch","version":"1.10.0"},"opset":{"":13},"node_count":233,"initializers":{"count":127,"bytes":12582912},"inputs":[{"name":"images","dtype":"float32","shape":[1,3,640,640]}]}`)},
-			Outcome: outcome, Device: json.RawMessage(nanoDeviceJSON), Attempts: []Attempt{},
+				Summary: &onnx.Summary{Producer: onnx.Producer{Name: "pytorch", Version: "1.10.0"}, Opset: map[string]int64{"": 13}, NodeCount: 233,
+					Initializers: onnx.InitStats{Count: 127, Bytes: 12582912}, Inputs: []onnx.ValueInfo{input("images", 1, 3, 640, 640)}}},
+			Outcome: outcome, Device: devJSON(nanoDeviceJSON), Attempts: []Attempt{},
 			Builder:         &protocol.Builder{Backend: "trtexec", TensorRT: "8.2.1", GPU: "NVIDIA Tegra X1", ComputeCapability: "5.3"},
 			Recommendations: append([]string(nil), nanoRecs...),
 			Plan: &Plan{Start: "fast", SwapBytes: 2 << 30, Stages: []PlanStage{{Name: "fast", PeakBytes: 3300 << 20}, {Name: "lean", PeakBytes: 2100 << 20},
@@ -88,7 +90,8 @@ func stateReports() map[string]*Report {
 	guard.Portability = "This engine runs only with TensorRT 8.2.1 on a GPU of compute capability 5.3 (NVIDIA Tegra X1). Rebuild it after a JetPack or TensorRT upgrade; an engine cannot be built for a Jetson on another kind of GPU."
 
 	oom := base("detr-r50", OutcomeFailed)
-	oom.Model.Summary = json.RawMessage(`{"producer":{"name":"pytorch","version":"1.10.0"},"opset":{"":13},"node_count":1812,"initializers":{"count":351,"bytes":166723584},"inputs":[{"name":"images","dtype":"float32","shape":["batch",3,"height","width"]}]}`)
+	oom.Model.Summary = &onnx.Summary{Producer: onnx.Producer{Name: "pytorch", Version: "1.10.0"}, Opset: map[string]int64{"": 13}, NodeCount: 1812,
+		Initializers: onnx.InitStats{Count: 351, Bytes: 166723584}, Inputs: []onnx.ValueInfo{input("images", -1, 3, -1, -1)}}
 	oom.Reason = "every stage ran out of memory"
 	oom.Model.Size = 160 << 20
 	oom.Attempts = []Attempt{killed("fast", t0, 120, fast), killed("lean", t0.Add(40*time.Second), 150, lean), killed("minimal", t0.Add(90*time.Second), 180, minimal)}

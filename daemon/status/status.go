@@ -1,4 +1,7 @@
-package daemon
+// Package status is what `trtd status` shows: the daemon's state, queue,
+// current build and last results, kept in memory by a Board and mirrored to
+// the status file, systemd's STATUS= line and an optional callback.
+package status
 
 import (
 	"encoding/json"
@@ -72,8 +75,8 @@ type MemoryNow struct {
 	DaemonRSS    int64 `json:"daemon_rss"`
 }
 
-// ReadStatus reads a status file.
-func ReadStatus(path string) (*Status, error) {
+// Read reads a status file.
+func Read(path string) (*Status, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -85,7 +88,7 @@ func ReadStatus(path string) (*Status, error) {
 	return &s, nil
 }
 
-func writeStatus(path string, s *Status) error {
+func write(path string, s *Status) error {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
