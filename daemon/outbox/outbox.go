@@ -6,8 +6,6 @@
 package outbox
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,7 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/trtd/trtd/converter"
 	"github.com/trtd/trtd/converter/protocol"
@@ -28,6 +25,7 @@ import (
 	"github.com/trtd/trtd/internal/atomicfile"
 	"github.com/trtd/trtd/internal/device"
 	"github.com/trtd/trtd/internal/faultpoint"
+	"github.com/trtd/trtd/internal/safename"
 	"github.com/trtd/trtd/internal/treecopy"
 )
 
@@ -306,43 +304,9 @@ func (o *Outbox) Report(base string, rep *report.Report) error {
 	return err
 }
 
-// Name makes an uploaded name safe for outbox file names: no path
-// separators, control characters or invalid UTF-8, no leading '-' or '.'.
-// A name that had to change gets a short hash of the original, so two
-// uploads never share outbox files.
-func Name(base string) string {
-	s := safeName(base)
-	if s != base {
-		h := sha256.Sum256([]byte(base))
-		s += "-" + hex.EncodeToString(h[:4])
-	}
-	return s
-}
-
-func safeName(base string) string {
-	var b strings.Builder
-	for i, r := range base {
-		switch {
-		case r == utf8.RuneError || r < 0x20 || r == 0x7f || r == '/' || r == '\\':
-			b.WriteByte('_')
-		case i == 0 && (r == '-' || r == '.'):
-			b.WriteByte('_')
-		default:
-			b.WriteRune(r)
-		}
-	}
-	s := b.String()
-	if len(s) > 200 {
-		s = s[:200]
-		for !utf8.ValidString(s) {
-			s = s[:len(s)-1]
-		}
-	}
-	if s == "" {
-		s = "_"
-	}
-	return s
-}
+// Name is an uploaded name made safe for outbox file names
+// (safename.File).
+func Name(base string) string { return safename.File(base) }
 
 func portability(rep *report.Report) string {
 	b := rep.Builder

@@ -25,10 +25,12 @@ import (
 	"github.com/trtd/trtd/daemon/logging"
 	"github.com/trtd/trtd/daemon/memory"
 	"github.com/trtd/trtd/daemon/offload"
+	"github.com/trtd/trtd/daemon/planner"
 	"github.com/trtd/trtd/daemon/provenance"
 	"github.com/trtd/trtd/daemon/status"
 	"github.com/trtd/trtd/internal/faultpoint"
 	"github.com/trtd/trtd/internal/filehash"
+	"github.com/trtd/trtd/internal/safename"
 	"github.com/trtd/trtd/internal/treecopy"
 )
 
@@ -91,8 +93,7 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 	builder := rn.currentBuilder()
 	dev, recs := rn.Mem.Device(ctx)
 	rep.Device, rep.Recommendations = dev, recs
-	plan := rn.Mem.Plan(memory.PlanInput{SHA256: j.ModelSHA256, WeightBytes: sum.Initializers.Bytes, Params: sum.Parameters,
-		InputBytes: inputBytes(model, shapes), Dynamic: len(sum.DynamicInputs) > 0, NodeCount: sum.NodeCount, Stages: stages})
+	plan := rn.Mem.Plan(memory.PlanInput{Model: planner.Facts(model, sum, shapes, j.ModelSHA256), Stages: stages})
 	rep.Plan = plan.Report
 	if builder == nil {
 		rn.park(j, rep, log, stages)
@@ -273,7 +274,7 @@ func (rn *Runner) TimingCache(b *protocol.Builder) string {
 	if b == nil || b.Backend == "fake" {
 		return ""
 	}
-	return filepath.Join(rn.Cfg.Paths.State, "timing", sanitize(b.TensorRT+"-sm"+b.ComputeCapability+"-"+b.GPU)+".cache")
+	return filepath.Join(rn.Cfg.Paths.State, "timing", safename.Portable(b.TensorRT+"-sm"+b.ComputeCapability+"-"+b.GPU)+".cache")
 }
 
 // withOffload appends an offload stage to the ladder when peers are
@@ -371,30 +372,6 @@ func modelInputs(m *onnx.Model) []config.ModelInput {
 	return out
 }
 
-// inputBytes estimates the bytes of all inputs at their max shapes.
-func inputBytes(m *onnx.Model, shapes []protocol.Shape) int64 {
-	var n int64
-	for _, s := range shapes {
-		e := int64(4)
-		for _, d := range s.Max {
-			e *= d
-		}
-		n += e
-	}
-	for _, v := range m.Inputs() {
-		if v.Dynamic() {
-			continue
-		}
-		dims, _ := v.Shape()
-		e := int64(4)
-		for _, d := range dims {
-			e *= d.Value
-		}
-		n += e
-	}
-	return n
-}
-
 // cacheKey identifies a build: model content, sidecar, the ladder's
 // settings, shapes and the builder (TensorRT version and GPU).
 func cacheKey(modelSHA, sideSHA string, stages []config.Stage, shapes []protocol.Shape, b *protocol.Builder) string {
@@ -470,20 +447,6 @@ func accuracySamples(work, dir string) *protocol.Accuracy {
 		return nil
 	}
 	return acc
-}
-
-// sanitize makes a string safe as a file name component.
-func sanitize(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-', r == '_':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	return b.String()
 }
 
 // park keeps a job for later: no builder is available on this machine.

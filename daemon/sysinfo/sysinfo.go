@@ -27,6 +27,8 @@ import (
 	"github.com/trtd/trtd/daemon/cgroup"
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/internal/device"
+	"github.com/trtd/trtd/internal/l4t"
+	"github.com/trtd/trtd/internal/meminfo"
 )
 
 // Roots are the directories read instead of the real ones ("" = real).
@@ -138,36 +140,16 @@ func readFile(p string) (string, error) {
 }
 
 func (c *collector) meminfo() error {
-	p := filepath.Join(c.r.Proc, "meminfo")
-	s, err := readFile(p)
+	mi, err := meminfo.Read(c.r.Proc)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", p, err)
-	}
-	kv := map[string]int64{}
-	for _, l := range strings.Split(s, "\n") {
-		k, v, ok := strings.Cut(l, ":")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(v)
-		if len(f) == 0 {
-			continue
-		}
-		n, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return fmt.Errorf("%s: %s: bad number %q", p, k, f[0])
-		}
-		if len(f) > 1 && f[1] == "kB" {
-			n <<= 10
-		}
-		kv[k] = n
+		return err
 	}
 	for _, k := range []string{"MemTotal", "MemAvailable"} {
-		if _, ok := kv[k]; !ok {
-			return fmt.Errorf("%s: no %s line (kernel older than 3.14?)", p, k)
+		if !mi.Has(k) {
+			return fmt.Errorf("%s: no %s line (kernel older than 3.14?)", filepath.Join(c.r.Proc, "meminfo"), k)
 		}
 	}
-	c.d.MemTotal, c.d.MemAvailable, c.d.SwapTotal, c.d.SwapFree = kv["MemTotal"], kv["MemAvailable"], kv["SwapTotal"], kv["SwapFree"]
+	c.d.MemTotal, c.d.MemAvailable, c.d.SwapTotal, c.d.SwapFree = mi.MemTotal, mi.MemAvailable, mi.SwapTotal, mi.SwapFree
 	return nil
 }
 
@@ -332,12 +314,7 @@ func (c *collector) jetson() {
 	}
 	model = strings.TrimSpace(strings.TrimRight(model, "\x00"))
 	compat, _ := readFile(filepath.Join(c.r.DeviceTree, "compatible"))
-	soc := ""
-	for _, s := range strings.Split(compat, "\x00") {
-		if v, ok := strings.CutPrefix(s, "nvidia,tegra"); ok {
-			soc = "tegra" + v
-		}
-	}
+	soc := socOf(compat)
 	rel, relErr := readFile(filepath.Join(c.r.Etc, "nv_tegra_release"))
 	if soc == "" && relErr != nil && !strings.Contains(strings.ToLower(model), "jetson") {
 		return // some other device-tree board
@@ -348,17 +325,41 @@ func (c *collector) jetson() {
 	}
 	if relErr != nil {
 		c.note("L4T release unknown: %s/nv_tegra_release could not be read", c.r.Etc)
-	} else if m := regexp.MustCompile(`R(\d+) \(release\), REVISION: ([\d.]+)`).FindStringSubmatch(rel); m != nil {
-		rev := m[2]
-		if strings.Count(rev, ".") == 0 {
-			rev += ".0"
-		}
-		j.L4T = m[1] + "." + rev
+	} else if v, ok := l4t.Parse(rel); ok {
+		j.L4T = v
 		j.JetPack = jetpackOf[j.L4T]
 	} else {
 		c.note("L4T release unknown: %s/nv_tegra_release has no \"R<n> (release), REVISION: x.y\"", c.r.Etc)
 	}
 	c.d.Jetson = j
+}
+
+// socOf finds the Tegra SoC ("tegra210") in a device tree's compatible
+// list, or "".
+func socOf(compat string) string {
+	soc := ""
+	for _, s := range strings.Split(compat, "\x00") {
+		if v, ok := strings.CutPrefix(s, "nvidia,tegra"); ok {
+			soc = "tegra" + v
+		}
+	}
+	return soc
+}
+
+// QuickPlatform names the platform the way the planner does (see
+// Device.Platform) from the device tree and the NVIDIA driver alone,
+// without the full diagnosis; "" when neither is found.
+func QuickPlatform(r Roots) string {
+	r = r.withDefaults()
+	if compat, err := readFile(filepath.Join(r.DeviceTree, "compatible")); err == nil {
+		if soc := socOf(compat); soc != "" {
+			return device.PlatformOfSoC(soc)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(r.Proc, "driver", "nvidia", "version")); err == nil {
+		return "dgpu"
+	}
+	return ""
 }
 
 var libRe = regexp.MustCompile(`^libnvinfer\.so\.(\d+\.\d+\.\d+)$`)
