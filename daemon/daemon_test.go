@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -518,4 +520,47 @@ func TestWaitingJobsRetriedAtStartWhenABuilderIsThere(t *testing.T) {
 	os.Remove(flag) // TensorRT installed while trtd was down
 	tr.runInProcess(t, "TRTD_FAKE_WORKER_UNAVAILABLE_IF="+flag)
 	tr.waitReport(t, "later.onnx", 30*time.Second, report.OutcomeBuilt)
+}
+
+// TestLiveProgressDuringABuild runs the daemon as a real process under a
+// real sd_notify socket: while a stage builds, STATUS= is refreshed (at
+// least every 10 s) with the stage, a moving elapsed time and memory, and
+// the builder's own log lines reach the daemon's log with job and stage.
+func TestLiveProgressDuringABuild(t *testing.T) {
+	tr := newTree(t, "")
+	sock, nl := listenNotify(t)
+	startDaemon(t, tr, "NOTIFY_SOCKET="+sock, "TRTD_FAKE_WORKER=fast=oom,lean=slow=7s")
+	tr.drop(t, "live.onnx", testmodels.TinyCNN)
+	tr.waitReport(t, "live.onnx", 60*time.Second, report.OutcomeBuilt)
+
+	elapsed := regexp.MustCompile(`^STATUS=building live\.onnx: stage lean \(2/\d\), (?:[^,;]*, )?(\d+)s; RAM available [0-9.]+ [KMGT]?i?B, swap used .*, worker `)
+	nl.mu.Lock()
+	var seen []int
+	for _, m := range nl.msgs {
+		if s := elapsed.FindStringSubmatch(m); s != nil {
+			n, _ := strconv.Atoi(s[1])
+			seen = append(seen, n)
+		}
+	}
+	msgs := append([]string(nil), nl.msgs...)
+	nl.mu.Unlock()
+	// The lean stage sleeps 7 s between its two phase changes (at 0 s and
+	// 7 s): only the periodic refresh can show a time in between.
+	between := false
+	for _, n := range seen {
+		between = between || (n >= 3 && n <= 6)
+	}
+	if !between {
+		t.Errorf("STATUS= during the 7 s stage showed elapsed %v; datagrams:\n%s", seen, strings.Join(msgs, "\n"))
+	}
+	logText, _ := os.ReadFile(filepath.Join(tr.root, "trtd.log"))
+	var found bool
+	for _, l := range strings.Split(string(logText), "\n") {
+		if strings.Contains(l, "builder: [E] [TRT]") && strings.Contains(l, "stage=fast") && strings.Contains(l, "job=") && strings.Contains(l, "event=builder_log") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the builder's lines did not reach the daemon's log with job and stage:\n%s", logText)
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/converter/report"
+	"github.com/trtd/trtd/daemon/buildlog"
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/jobs"
 	"github.com/trtd/trtd/daemon/logging"
@@ -214,6 +215,7 @@ func (rn *Runner) build(ctx context.Context, j *jobs.Job, model *onnx.Model, sta
 	}
 	rn.Mem.Busy(true)
 	defer rn.Mem.Busy(false)
+	lines := buildlog.New(rn.Log)
 	hooks := converter.Hooks{
 		BeforeStage: func(ctx context.Context, st converter.Stage) error {
 			rn.Status.SetCurrent(&status.Current{Job: j.ID, Model: j.Name, Stage: st.Name, StageIndex: stageIdx[st.Name], Stages: len(stages),
@@ -249,8 +251,11 @@ func (rn *Runner) build(ctx context.Context, j *jobs.Job, model *onnx.Model, sta
 			rn.faultpoint(jobs.StepWorkerFinished)
 		},
 		Progress: func(st converter.Stage, part int, ev protocol.Event) {
-			if ev.Event == protocol.EventProgress {
+			switch ev.Event {
+			case protocol.EventProgress:
 				rn.Status.SetPhase(part, ev.Phase, ev.Step, ev.Steps)
+			case converter.EventWorkerLine:
+				lines.Line(j.ID, j.Name, st.Name, part, ev.Message) // to the journal, rate-limited
 			}
 		},
 		Split: rn.splitter(),
