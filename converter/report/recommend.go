@@ -333,7 +333,12 @@ func permissionAdvice(r *Report) []string {
 		texts = append(texts, a.Reason)
 	}
 	for _, t := range texts {
-		if strings.Contains(strings.ToLower(t), "permission denied") {
+		lt := strings.ToLower(t)
+		if (strings.Contains(lt, "permission denied") || strings.Contains(lt, "group video")) &&
+			(strings.Contains(lt, "/dev/nv") || strings.Contains(lt, "cuda") || strings.Contains(lt, "group video")) {
+			return []string{"The worker could not open the GPU's device nodes. Add its user to group video: sudo adduser trtd video, then sudo systemctl restart trtd."}
+		}
+		if strings.Contains(lt, "permission denied") {
 			return []string{"A file could not be read or written for lack of permission. Upload as a member of group trtd (sudo adduser $USER trtd, then log in again) so trtd's worker can read the model; files uploaded with mode 0600 by someone outside the group stay unreadable."}
 		}
 	}
