@@ -533,7 +533,7 @@ func TestLiveProgressDuringABuild(t *testing.T) {
 	tr.drop(t, "live.onnx", testmodels.TinyCNN)
 	tr.waitReport(t, "live.onnx", 60*time.Second, report.OutcomeBuilt)
 
-	elapsed := regexp.MustCompile(`^STATUS=building live\.onnx: stage lean \(2/\d\), (?:[^,;]*, )?(\d+)s; RAM available [0-9.]+ [KMGT]?i?B, swap used .*, worker `)
+	elapsed := regexp.MustCompile(`^STATUS=building live\.onnx: stage lean \(2/\d\), (?:[^,;]*, )?(\d+)s; RAM available [0-9.]+ [KMGT]?i?B, swap used `)
 	nl.mu.Lock()
 	var seen []int
 	for _, m := range nl.msgs {

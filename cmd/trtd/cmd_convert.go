@@ -120,6 +120,7 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 	}
 	cfg.Inbox.Settle = config.Duration(100 * time.Millisecond)
 	pr := newProgress(e.Stderr, isTerminal(e.Stderr))
+	pr.width = terminalWidth(e.Stderr)
 	level := cfg.LogLevel
 	if level == "info" {
 		level = "warn"
@@ -216,4 +217,17 @@ func isTerminal(w io.Writer) bool {
 	}
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
+}
+
+// terminalWidth is w's width in columns, or 0 when unknown.
+func terminalWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil {
+		return 0
+	}
+	return int(ws.Col)
 }

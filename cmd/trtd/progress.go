@@ -11,7 +11,8 @@ import (
 )
 
 // progress owns the terminal while `trtd convert` runs. On a terminal it
-// keeps one status line at the bottom, redrawn in place; a log line is
+// keeps one status line (the build's stage, phase, elapsed time and
+// memory) at the bottom, redrawn in place; a log line is
 // written above it (the status line is cleared first and drawn again
 // after), so the two never run into each other. Elsewhere (a pipe, a file,
 // CI) it writes plain lines: one when the stage, part or phase changes,
@@ -26,6 +27,9 @@ type progress struct {
 	lastPlain  time.Time // plain mode: when it was written
 	plainEvery time.Duration
 	now        func() time.Time
+	// width is the terminal's width: a longer line would wrap, and "\r"
+	// with erase-line only clears its last row.
+	width int
 }
 
 func newProgress(w io.Writer, tty bool) *progress {
@@ -34,6 +38,11 @@ func newProgress(w io.Writer, tty bool) *progress {
 
 // Update takes a status change from the daemon.
 func (p *progress) Update(s *status.Status) {
+	// Only a build or a wait is news here: "idle, watching" would name
+	// the private inbox convert works in.
+	if s.Current == nil && s.State != "waiting_for_builder" {
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	c := *s
@@ -57,6 +66,9 @@ func (p *progress) render(force bool) {
 	now := p.now()
 	line := p.status.OneLine(now)
 	if p.tty {
+		if r := []rune(line); p.width > 1 && len(r) > p.width-1 {
+			line = string(r[:p.width-2]) + "…"
+		}
 		if line != p.drawn || force {
 			fmt.Fprintf(p.w, "\r\033[K%s", line)
 			p.drawn = line

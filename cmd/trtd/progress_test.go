@@ -49,6 +49,7 @@ func TestProgressPlain(t *testing.T) {
 		now = now.Add(time.Second)
 	}
 	p.Update(building("serializing", t0))
+	p.Update(&status.Status{State: "idle", Inbox: "/tmp/trtd-convert-1/inbox"}) // not news
 	p.Write([]byte("level=WARN msg=x\n"))
 	p.Done()
 	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
@@ -59,5 +60,19 @@ func TestProgressPlain(t *testing.T) {
 	}
 	if strings.ContainsAny(b.String(), "\r\033") {
 		t.Error("control characters in plain output")
+	}
+}
+
+// On a narrow terminal the line is cut to fit, so it never wraps.
+func TestProgressFitsTheTerminal(t *testing.T) {
+	var b bytes.Buffer
+	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	p := newProgress(&b, true)
+	p.now = func() time.Time { return t0 }
+	p.width = 30
+	p.Update(building("parsing", t0))
+	want := "\r\033[Kbuilding net.onnx: stage fas…"
+	if b.String() != want || len([]rune(strings.TrimPrefix(b.String(), "\r\033[K"))) != 29 {
+		t.Errorf("got %q, want %q", b.String(), want)
 	}
 }
