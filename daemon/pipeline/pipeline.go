@@ -68,20 +68,11 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 	}
 	sum := model.Summary()
 	rep.Model.Summary = &sum
-	var side *config.Sidecar
-	if j.Sidecar != "" {
-		data, err := os.ReadFile(filepath.Join(filepath.Dir(modelPath), j.Sidecar))
-		if err == nil {
-			side, err = config.ParseSidecar(j.Sidecar, data, rn.Cfg.Stages)
-		}
-		if err == nil {
-			err = config.CheckSidecarModel(j.Sidecar, data, side, modelInputs(model))
-		}
-		if err != nil {
-			rn.Outbox.Fail(j, rep, log, report.OutcomeRejected, fmt.Sprintf("settings file %s: %v", j.Sidecar, err))
-			finish(report.OutcomeRejected, "", err.Error(), "")
-			return
-		}
+	side, err := rn.readSidecar(j, model)
+	if err != nil {
+		rn.Outbox.Fail(j, rep, log, report.OutcomeRejected, fmt.Sprintf("settings file %s: %v", j.Sidecar, err))
+		finish(report.OutcomeRejected, "", err.Error(), "")
+		return
 	}
 	stages := rn.withOffload(side.Ladder(rn.Cfg.Stages))
 	shapes, warnings := resolveShapes(model, j.Name, side)
