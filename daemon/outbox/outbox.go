@@ -163,36 +163,16 @@ func (o *Outbox) placeEngine(j *jobs.Job, src, dst string) (string, int64, error
 		return "", 0, err
 	}
 	defer in.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(dst), atomicfile.TempPrefix+filepath.Base(dst)+"-")
-	if err != nil {
-		return "", 0, err
-	}
-	defer os.Remove(tmp.Name())
 	h := newHasher()
-	n, err := io.Copy(io.MultiWriter(tmp, h), in)
+	var n int64
+	err = atomicfile.WriteWith(dst, 0o644, func(w io.Writer) (err error) {
+		n, err = io.Copy(io.MultiWriter(w, h), in)
+		return err
+	}, atomicfile.Options{
+		Written: func() { o.Store.Mark(j, jobs.StepEngineTemp); o.faultpoint(jobs.StepEngineTemp) },
+		Synced:  func() { o.Store.Mark(j, jobs.StepEngineSynced); o.faultpoint(jobs.StepEngineSynced) },
+	})
 	if err != nil {
-		tmp.Close()
-		return "", 0, err
-	}
-	o.Store.Mark(j, jobs.StepEngineTemp)
-	o.faultpoint(jobs.StepEngineTemp)
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return "", 0, err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return "", 0, err
-	}
-	if err := tmp.Close(); err != nil {
-		return "", 0, err
-	}
-	o.Store.Mark(j, jobs.StepEngineSynced)
-	o.faultpoint(jobs.StepEngineSynced)
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return "", 0, err
-	}
-	if err := atomicfile.SyncDir(filepath.Dir(dst)); err != nil {
 		return "", 0, err
 	}
 	o.Store.Mark(j, jobs.StepEngineRenamed)
