@@ -142,9 +142,9 @@ func (o *Outbox) Publish(j *jobs.Job, rep *report.Report, res converter.Result, 
 	o.faultpoint(jobs.StepReportPublished)
 	if rep.Reuse == nil {
 		// The build's own report, so a reuse can show what made the engine.
-		writeJSON(filepath.Join(cacheDir, "report.json"), rep)
+		writeJSON(filepath.Join(cacheDir, cacheReport), rep)
 	}
-	writeJSON(filepath.Join(cacheDir, "cache.json"), map[string]any{"job": j.ID, "stage": res.Stage, "files": sortedValues(cached), "model_sha256": j.ModelSHA256})
+	writeJSON(filepath.Join(cacheDir, cacheFile), cacheEntry{Job: j.ID, Stage: res.Stage, Files: sortedValues(cached), ModelSHA256: j.ModelSHA256})
 	j.Outcome, j.Reason = rep.Outcome, ""
 	j.Outputs = append(sortedKeys(engines), base+".engine.json", base+".report.json", base+".report.md", base+".report.html")
 	if err := o.Store.Transition(j, jobs.Done, jobs.StepCommitted, "engine published"); err != nil {
@@ -180,15 +180,26 @@ func (o *Outbox) placeEngine(j *jobs.Job, src, dst string) (string, int64, error
 	return h.Sum(), n, nil
 }
 
+// cacheFile describes a cached build in State/cache/<key>/.
+const cacheFile = "cache.json"
+
+// cacheReport is the build's report kept beside its cached engine.
+const cacheReport = "report.json"
+
+// cacheEntry is what cacheFile says: the job that built the engine, its
+// stage, the cached files and the model's sha256.
+type cacheEntry struct {
+	Job         string   `json:"job"`
+	Stage       string   `json:"stage"`
+	Files       []string `json:"files"`
+	ModelSHA256 string   `json:"model_sha256"`
+}
+
 // Reuse publishes an earlier identical build's engine; false means build.
 func (o *Outbox) Reuse(j *jobs.Job, rep *report.Report, log *slog.Logger) bool {
 	cacheDir := filepath.Join(o.State, "cache", j.CacheKey)
-	var c struct {
-		Job   string   `json:"job"`
-		Stage string   `json:"stage"`
-		Files []string `json:"files"`
-	}
-	b, err := os.ReadFile(filepath.Join(cacheDir, "cache.json"))
+	var c cacheEntry
+	b, err := os.ReadFile(filepath.Join(cacheDir, cacheFile))
 	if err != nil || json.Unmarshal(b, &c) != nil || len(c.Files) == 0 {
 		return false
 	}
@@ -227,7 +238,7 @@ func (o *Outbox) Reuse(j *jobs.Job, rep *report.Report, log *slog.Logger) bool {
 // into a reuse report: the engine's report keeps saying how it was made
 // (memory plot included), and the reuse is recorded beside that.
 func reuseBuildReport(cacheDir string, rep *report.Report) {
-	b, err := os.ReadFile(filepath.Join(cacheDir, "report.json"))
+	b, err := os.ReadFile(filepath.Join(cacheDir, cacheReport))
 	if err != nil {
 		return
 	}
