@@ -57,3 +57,21 @@ func TestCheckSidecarModel(t *testing.T) {
 		})
 	}
 }
+
+// FuzzCheckSidecarModel: any settings file text, parsed and checked
+// against a model, gives an answer (nil or ErrInvalid), never a panic.
+func FuzzCheckSidecarModel(f *testing.F) {
+	f.Add("[[shape]]\ninput = \"images\"\nmin = [1,3,320,320]\nmax = [4,3,640,640]\n")
+	f.Add("[[shape]]\ninput = \"scale\"\nmin = [1]\nmax = [2]\n[[ shape ]]\ninput = \"x\"\nmin = []\nmax = []\n")
+	f.Add("precision = \"fp16\"\n")
+	inputs := []ModelInput{{Name: "images", RankKnown: true, Dims: []int64{-1, 3, -1, -1}}, {Name: "scale", RankKnown: true, Dims: []int64{1}}, {Name: "any"}}
+	f.Fuzz(func(t *testing.T, text string) {
+		s, err := ParseSidecar("m.toml", []byte(text), nil)
+		if err != nil {
+			return
+		}
+		if err := CheckSidecarModel("m.toml", []byte(text), s, inputs); err != nil && !errors.Is(err, ErrInvalid) {
+			t.Fatalf("error %v is not ErrInvalid", err)
+		}
+	})
+}
