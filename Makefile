@@ -8,10 +8,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.
 LDFLAGS := -s -w -X github.com/trtd/trtd/daemon.Version=$(VERSION)
 export PATH := /usr/local/go/bin:$(PATH)
 
-# Debian packages the tests use (installed by `make deps`).
-TEST_DEBS := python3-onnx libonnx-testdata python3-torch python3-torchvision openssh-server openssh-client rsync time util-linux e2fsprogs procps chromium fonts-dejavu-core g++ nodejs
-
-.PHONY: help build trtd fake-worker run test test-short deps lint bench clean
+.PHONY: help build trtd fake-worker run test test-short deps deps-list lint bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | sort -u | \
@@ -33,11 +30,12 @@ run: deps-run build ## Run the daemon on a local inbox/outbox under run/, drop a
 deps-run:
 	@$(GO) mod download
 
-deps: ## Install the Debian packages and Go modules the tests need (root)
-	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
-		(apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
+deps: ## Say which Debian packages the tests need and why, install the missing ones (root), leave their services disabled
+	scripts/deps.sh
 	$(GO) mod download
+
+deps-list: ## Only say which Debian packages `make deps` would install, and why
+	@scripts/deps.sh --dry
 
 test: deps ## Run the test suite (needs root for swap, cgroup and ssh tests; skips them otherwise)
 	$(GO) test -count=1 -timeout 25m ./...

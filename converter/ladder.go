@@ -277,7 +277,7 @@ func (w *Worker) one(ctx context.Context, in Input, st Stage, h Hooks, part int,
 		MemUsage: r.MemUsage, Memory: r.Obs.Timeline, Part: part,
 	}
 	if r.Result != nil {
-		a.Validation, a.Calls = r.Result.Validation, r.Result.Calls
+		a.Validation, a.Calls, a.Skipped = r.Result.Validation, r.Result.Calls, r.Result.Skipped
 	}
 	return r, a
 }

@@ -2,6 +2,7 @@ package converter
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -100,6 +101,45 @@ func Env() []string {
 	return out
 }
 
+// EventWorkerLine is the supervisor's own event (never on the wire): one
+// line the worker wrote to stderr, which is where both backends write the
+// builder's log (trtexec's output, TensorRT's logger). The daemon streams
+// these to the journal.
+const EventWorkerLine = "worker_line"
+
+// lineWriter calls emit with each complete line written to it (without
+// the newline), cutting lines longer than maxLine into pieces.
+type lineWriter struct {
+	emit func(string)
+	buf  []byte
+}
+
+const maxLine = 4 << 10
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			l.buf = append(l.buf, p...)
+			for len(l.buf) >= maxLine {
+				l.emit(string(l.buf[:maxLine]))
+				l.buf = append(l.buf[:0], l.buf[maxLine:]...)
+			}
+			break
+		}
+		l.buf = append(l.buf, p[:i]...)
+		for len(l.buf) > maxLine {
+			l.emit(string(l.buf[:maxLine]))
+			l.buf = append(l.buf[:0], l.buf[maxLine:]...)
+		}
+		l.emit(strings.TrimRight(string(l.buf), "\r"))
+		l.buf = l.buf[:0]
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
 // tail keeps the last limit bytes written to it.
 type tail struct {
 	mu    sync.Mutex
@@ -164,7 +204,7 @@ func (w *Worker) RunWorker(ctx context.Context, req protocol.Request, sb Sandbox
 	}
 	if _, err := os.Stat(w.Path); err != nil {
 		run.Class = protocol.ClassBuilderUnavailable
-		run.Reason = fmt.Sprintf("%v: %s (set [paths] worker)", ErrWorkerMissing, w.Path)
+		run.Reason = fmt.Sprintf("%v at %s (set [paths] worker)", ErrWorkerMissing, w.Path)
 		return run
 	}
 	limit := w.StderrLimit
@@ -172,7 +212,14 @@ func (w *Worker) RunWorker(ctx context.Context, req protocol.Request, sb Sandbox
 		limit = 64 << 10
 	}
 	errTail := &tail{limit: limit}
-	p, class, reason := w.start(req, sb, errTail, log)
+	var stderr io.Writer = errTail
+	if progress != nil {
+		// Each line the worker writes to stderr also goes to the hook.
+		stderr = io.MultiWriter(errTail, &lineWriter{emit: func(l string) {
+			progress(protocol.Event{Event: EventWorkerLine, Time: time.Now(), Message: l})
+		}})
+	}
+	p, class, reason := w.start(req, sb, stderr, log)
 	if class != "" {
 		run.Class, run.Reason = class, reason
 		return run

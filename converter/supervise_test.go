@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -253,4 +254,52 @@ func testStage(t *testing.T, name string) Stage {
 	}
 	t.Fatalf("no stage %q", name)
 	return Stage{}
+}
+
+// The builder's log lines on the worker's stderr reach the progress hook
+// one by one, whole, as EventWorkerLine events.
+func TestRunWorkerStreamsStderrLines(t *testing.T) {
+	w, in, _ := setup(t, "*=no_tactic")
+	var mu sync.Mutex
+	var lines []string
+	r := w.RunWorker(context.Background(), protocol.Request{Op: protocol.OpBuild, WorkDir: in.WorkDir, Model: in.Model,
+		Engine: filepath.Join(in.EngineDir, "x.engine"), Stage: "fast"}, nil, func(ev protocol.Event) {
+		if ev.Event == EventWorkerLine {
+			mu.Lock()
+			lines = append(lines, ev.Message)
+			mu.Unlock()
+		}
+	})
+	if r.Class != protocol.ClassNoTactic {
+		t.Fatalf("class %s", r.Class)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	found := false
+	for _, l := range lines {
+		if strings.HasPrefix(l, "[E] [TRT] 10: [optimizer.cpp::computeCosts::3728]") && !strings.Contains(l, "\n") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("stderr lines streamed: %q", lines)
+	}
+}
+
+func TestLineWriter(t *testing.T) {
+	var got []string
+	lw := &lineWriter{emit: func(s string) { got = append(got, s) }}
+	lw.Write([]byte("one\ntw"))
+	lw.Write([]byte("o\r\nthree"))
+	lw.Write([]byte(strings.Repeat("x", maxLine+10)))
+	lw.Write([]byte("\n"))
+	want := []string{"one", "two", "three" + strings.Repeat("x", maxLine-5), strings.Repeat("x", 15)}
+	if len(got) != len(want) {
+		t.Fatalf("got %d lines, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("line %d: %.40q..., want %.40q...", i, got[i], want[i])
+		}
+	}
 }

@@ -185,6 +185,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
 	quietSince := time.Now()
+	// While a build runs, STATUS= (and the status file) is rewritten at
+	// least this often, so the elapsed time and memory move in
+	// `systemctl status` during an hour-long build.
+	const statusEvery = 5 * time.Second
+	lastStatus := time.Now()
 
 	startNext := func() {
 		if building != nil || len(queue) == 0 {
@@ -229,6 +234,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.status.SetQueue(queue)
 			quietSince = time.Now()
 		case <-tick.C:
+			if building != nil && time.Since(lastStatus) >= statusEvery {
+				d.status.Update()
+				lastStatus = time.Now()
+			}
 			d.mem.Idle(ctx)
 			if d.jobs.RetryDue() {
 				if d.jobs.Probe(ctx) {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/trtd/trtd/converter"
+	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/converter/report"
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/jobs"
@@ -222,6 +225,11 @@ func TestIdenticalUploadReusesEngine(t *testing.T) {
 	if r.Outcome != report.OutcomeReused || r.Reuse == nil {
 		t.Fatalf("second identical upload: outcome %s", r.Outcome)
 	}
+	// The reuse report keeps saying how the engine was made: the first
+	// build's attempts and builder, with the reuse recorded beside them.
+	if len(r.Attempts) == 0 || r.Attempts[len(r.Attempts)-1].Outcome != protocol.ClassOK || r.Builder == nil || r.Reuse.Built.IsZero() {
+		t.Errorf("reuse report lost the build: attempts %+v, builder %+v, reuse %+v", r.Attempts, r.Builder, r.Reuse)
+	}
 	a, _ := os.ReadFile(filepath.Join(tr.cfg.Paths.Outbox, "a.engine"))
 	b, _ := os.ReadFile(filepath.Join(tr.cfg.Paths.Outbox, "b.engine"))
 	if len(a) == 0 || string(a) != string(b) {
@@ -280,6 +288,14 @@ func TestBadInputsAreReportedAndKept(t *testing.T) {
 	}
 	if _, err := os.Stat(r.KeptModel); err != nil {
 		t.Errorf("model not kept: %v", err)
+	}
+	// A settings file that does not fit the model is rejected before any
+	// build, naming the file, line and key.
+	os.WriteFile(filepath.Join(tr.cfg.Paths.Inbox, "shp.toml"), []byte("[[shape]]\ninput = \"nonexistent\"\nmin = [1,3,32,32]\nmax = [1,3,32,32]\n"), 0o644)
+	tr.drop(t, "shp.onnx", testmodels.TinyCNN)
+	r = tr.waitReport(t, "shp.onnx", 30*time.Second, report.OutcomeRejected)
+	if !strings.Contains(r.Reason, `shp.toml:1: shape[0].input: the model has no input "nonexistent"`) || len(r.Attempts) != 0 {
+		t.Errorf("reason %q, %d attempts", r.Reason, len(r.Attempts))
 	}
 	// The daemon keeps serving: a good model still builds.
 	tr.drop(t, "good.onnx", testmodels.TinyCNN)
@@ -504,4 +520,73 @@ func TestWaitingJobsRetriedAtStartWhenABuilderIsThere(t *testing.T) {
 	os.Remove(flag) // TensorRT installed while trtd was down
 	tr.runInProcess(t, "TRTD_FAKE_WORKER_UNAVAILABLE_IF="+flag)
 	tr.waitReport(t, "later.onnx", 30*time.Second, report.OutcomeBuilt)
+}
+
+// TestLiveProgressDuringABuild runs the daemon as a real process under a
+// real sd_notify socket: while a stage builds, STATUS= is refreshed (at
+// least every 10 s) with the stage, a moving elapsed time and memory, and
+// the builder's own log lines reach the daemon's log with job and stage.
+func TestLiveProgressDuringABuild(t *testing.T) {
+	tr := newTree(t, "")
+	sock, nl := listenNotify(t)
+	startDaemon(t, tr, "NOTIFY_SOCKET="+sock, "TRTD_FAKE_WORKER=fast=oom,lean=slow=7s")
+	tr.drop(t, "live.onnx", testmodels.TinyCNN)
+	tr.waitReport(t, "live.onnx", 60*time.Second, report.OutcomeBuilt)
+
+	building := regexp.MustCompile(`^STATUS=building live\.onnx: stage lean \(2/\d\), Building engine \(fake\) 1/2, (\d+)s; RAM available [0-9.]+ [KMGT]?i?B, swap used `)
+	nl.mu.Lock()
+	var seen []int
+	for _, m := range nl.msgs {
+		if s := building.FindStringSubmatch(m); s != nil {
+			n, _ := strconv.Atoi(s[1])
+			seen = append(seen, n)
+		}
+	}
+	msgs := append([]string(nil), nl.msgs...)
+	nl.mu.Unlock()
+	// The lean stage's "Building engine" phase lasts 7 s with nothing
+	// else changing: its first line comes from the phase change, any other
+	// only from the periodic refresh (every 5 s, so at least one falls
+	// inside those 7 s).
+	if len(seen) < 2 {
+		t.Errorf("STATUS= was not refreshed during the 7 s phase (elapsed shown: %v); datagrams:\n%s", seen, strings.Join(msgs, "\n"))
+	}
+	logText, _ := os.ReadFile(filepath.Join(tr.root, "trtd.log"))
+	var found bool
+	for _, l := range strings.Split(string(logText), "\n") {
+		if strings.Contains(l, "builder: [E] [TRT]") && strings.Contains(l, "stage=fast") && strings.Contains(l, "job=") && strings.Contains(l, "event=builder_log") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the builder's lines did not reach the daemon's log with job and stage:\n%s", logText)
+	}
+}
+
+// A settings file that does not fit its model is rejected when the upload
+// is claimed, while another model builds: its report does not wait for
+// the builds queued before it.
+func TestBadSidecarRejectedWhileAnotherBuilds(t *testing.T) {
+	tr := newTree(t, "")
+	tr.runInProcess(t, "TRTD_FAKE_WORKER=*=slow=30s")
+	tr.drop(t, "long.onnx", testmodels.TinyCNN)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if st, err := status.Read(tr.cfg.StatusPath()); err == nil && st.Current != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	os.WriteFile(filepath.Join(tr.cfg.Paths.Inbox, "bad.toml"), []byte("[[shape]]\ninput = \"nonexistent\"\nmin = [1]\nmax = [1]\n"), 0o644)
+	tr.drop(t, "bad.onnx", testmodels.SmallCNN)
+	r := tr.waitReport(t, "bad.onnx", 15*time.Second, report.OutcomeRejected)
+	if !strings.Contains(r.Reason, `bad.toml:1: shape[0].input: the model has no input "nonexistent"`) {
+		t.Errorf("reason %q", r.Reason)
+	}
+	if st, err := status.Read(tr.cfg.StatusPath()); err != nil || st.Current == nil || st.Current.Model != "long.onnx" {
+		t.Errorf("the rejection waited for the running build: %+v %v", st, err)
+	}
+	if _, err := os.Stat(r.KeptModel); err != nil {
+		t.Errorf("model not kept: %v", err)
+	}
 }

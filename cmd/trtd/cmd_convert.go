@@ -12,11 +12,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/converter/report"
 	"github.com/trtd/trtd/daemon"
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/logging"
-	"github.com/trtd/trtd/daemon/status"
 	"github.com/trtd/trtd/internal/treecopy"
 )
 
@@ -28,9 +28,13 @@ func init() {
 
 Runs the daemon's whole pipeline once for MODEL: inspection, plan, swap,
 the stage ladder in the worker, validation, and writes MODEL.engine and
-MODEL.report.{json,md} to --out (default: the model's directory). A
+MODEL.report.{json,md,html} to --out (default: the model's directory). A
 settings file MODEL.toml beside the model is used too. The model itself is
 never moved or changed. Exits 0 only when an engine was written.
+
+While it runs, a status line on stderr shows the stage, phase and elapsed
+time, updated in place on a terminal; when stderr is not a terminal, plain
+lines are written instead (one per change, and every 30 s).
 
 Examples:
   trtd convert yolov8n.onnx
@@ -115,29 +119,37 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 		return 1
 	}
 	cfg.Inbox.Settle = config.Duration(100 * time.Millisecond)
-	log := logging.New("text", logging.ParseLevel(cfg.LogLevel), e.Stderr)
-	if cfg.LogLevel == "info" {
-		log = logging.New("text", logging.ParseLevel("warn"), e.Stderr)
+	pr := newProgress(e.Stderr, isTerminal(e.Stderr))
+	pr.width = terminalWidth(e.Stderr)
+	level := cfg.LogLevel
+	if level == "info" {
+		level = "warn"
 	}
-	tty := isTerminal(e.Stderr)
-	var lastLine string
-	progress := func(s *status.Status) {
-		line := s.OneLine(time.Now())
-		if line == lastLine {
-			return
+	log := logging.New("text", logging.ParseLevel(level), pr)
+	tick := time.NewTicker(time.Second)
+	stopTick := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-tick.C:
+				pr.Tick()
+			case <-stopTick:
+				return
+			}
 		}
-		lastLine = line
-		if tty {
-			fmt.Fprintf(e.Stderr, "\r\033[K%s", line)
-		}
-	}
-	err = daemon.Run(ctx, cfg, daemon.Options{Log: log, Once: true, Progress: progress})
-	if tty {
-		fmt.Fprint(e.Stderr, "\r\033[K")
-	}
+	}()
+	err = daemon.Run(ctx, cfg, daemon.Options{Log: log, Once: true, Progress: pr.Update})
+	tick.Stop()
+	close(stopTick)
+	pr.Done()
 	if err != nil {
 		fmt.Fprintf(e.Stderr, "trtd convert: %v\n", err)
 		return 1
+	}
+	// The daemon's reports name the copy it worked on, in a directory
+	// removed on exit: they are rewritten to name the model itself.
+	if err := pointReportsAt(*out, base, model); err != nil {
+		fmt.Fprintf(e.Stderr, "trtd convert: %v\n", err)
 	}
 	return convertResult(e, *out, base)
 }
@@ -157,17 +169,41 @@ func convertResult(e *Env, out, base string) int {
 		return 1
 	}
 	md := filepath.Join(out, base+".report.md")
+	html := filepath.Join(out, base+".report.html")
 	switch r.Outcome {
 	case report.OutcomeBuilt, report.OutcomeReused:
-		fmt.Fprintf(e.Stdout, "engine: %s (stage %s)\nreport: %s\n", filepath.Join(out, r.Engine.File), r.Engine.Stage, md)
+		fmt.Fprintf(e.Stdout, "engine: %s (stage %s)\nreport: %s\n        %s\n", filepath.Join(out, r.Engine.File), r.Engine.Stage, md, html)
 		return 0
 	}
 	fmt.Fprintf(e.Stdout, "no engine: %s", r.Outcome)
 	if r.Reason != "" {
 		fmt.Fprintf(e.Stdout, ": %s", r.Reason)
 	}
-	fmt.Fprintf(e.Stdout, "\nreport: %s\n", md)
+	fmt.Fprintf(e.Stdout, "\nreport: %s\n        %s\n", md, html)
 	return 1
+}
+
+// pointReportsAt rewrites the reports in out so that they name the model
+// where the user has it, not the private copy the daemon built from.
+func pointReportsAt(out, base, model string) error {
+	rp := filepath.Join(out, base+".report.json")
+	b, err := os.ReadFile(rp)
+	if err != nil {
+		return nil // convertResult says there is no report
+	}
+	var r report.Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("%s: %w", rp, err)
+	}
+	r.KeptModel = model
+	// The model summary's input types do not survive JSON (it is written
+	// for people and scripts, not read back): take them from the model.
+	if m, err := onnx.Open(model); err == nil && r.Model.Summary != nil {
+		sum := m.Summary()
+		r.Model.Summary = &sum
+	}
+	_, err = report.Publish(out, base, &r)
+	return err
 }
 
 // copyTree copies, never links: the daemon adjusts the group and mode of
@@ -181,4 +217,17 @@ func isTerminal(w io.Writer) bool {
 	}
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
+}
+
+// terminalWidth is w's width in columns, or 0 when unknown.
+func terminalWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil {
+		return 0
+	}
+	return int(ws.Col)
 }

@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/trtd/trtd/converter/report"
 	"github.com/trtd/trtd/internal/testmodels"
 )
 
@@ -51,12 +53,32 @@ func TestConvertExitCodes(t *testing.T) {
 		if (err == nil) != c.engine {
 			t.Errorf("%s: engine written = %v", c.behaviour, err == nil)
 		}
-		if _, err := os.Stat(filepath.Join(out, "net.report.json")); err != nil {
+		rb, err := os.ReadFile(filepath.Join(out, "net.report.json"))
+		if err != nil {
 			t.Errorf("%s: no report: %v", c.behaviour, err)
+		}
+		// The report names the model where it is, not the daemon's
+		// private copy in a directory deleted on exit.
+		var rep report.Report
+		if json.Unmarshal(rb, &rep); rep.KeptModel != model {
+			t.Errorf("%s: report keeps the model at %q, want %q", c.behaviour, rep.KeptModel, model)
+		}
+		if md, _ := os.ReadFile(filepath.Join(out, "net.report.md")); !strings.Contains(string(md), model) || strings.Contains(string(md), os.TempDir()+"/trtd-convert-") {
+			t.Errorf("%s: the Markdown report does not name %s:\n%s", c.behaviour, model, md)
 		}
 	}
 	fi, err := os.Stat(model)
 	if err != nil || fi.Mode().Perm() != 0o600 || fi.Size() != int64(len(testmodels.TinyCNN)) {
 		t.Fatalf("the model was changed: %v %v", fi, err)
+	}
+
+	// Without a worker binary the message names it, not TensorRT.
+	missing := filepath.Join(dir, "no-such-worker")
+	cfg2 := filepath.Join(dir, "c2.toml")
+	os.WriteFile(cfg2, []byte("[paths]\nworker = \""+missing+"\"\n[worker]\nuser = \"\"\n[swap]\nenabled = false\n"), 0o644)
+	var so, se bytes.Buffer
+	code := mainArgs([]string{"convert", model, "--out", filepath.Join(dir, "out-missing"), "--config", cfg2}, &so, &se)
+	if code != 1 || !strings.Contains(so.String(), "worker binary not found at "+missing) || strings.Contains(so.String(), "TensorRT not available") {
+		t.Errorf("no worker: exit %d, output %q %q", code, so.String(), se.String())
 	}
 }

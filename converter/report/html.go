@@ -65,6 +65,8 @@ type attView struct {
 	Name, Kind, Outcome, Tone        string
 	Duration, PeakRSS, SwapUsed, Low string
 	Reason, Settings, Memory         string
+	SettingsWhat                     string
+	Skipped                          []string
 	Validation                       string
 	MemUsage                         []string
 	Calls                            []string
@@ -87,24 +89,11 @@ func attemptView(i int, a *Attempt) attView {
 	if a.Part > 0 {
 		v.Name = fmt.Sprintf("%s part %d", a.Stage, a.Part)
 	}
-	s := a.Settings
-	set := []string{"precision " + orDefault(s.Precision), fmt.Sprintf("workspace %d MiB", s.WorkspaceMiB)}
-	if s.TacticSources != nil {
-		set = append(set, "tactic sources ["+strings.Join(s.TacticSources, ", ")+"]")
+	if a.Applied != nil {
+		v.Settings, v.Skipped, v.SettingsWhat = strings.Join(a.Applied, ", "), a.Skipped, "Settings applied"
+	} else {
+		v.Settings, v.SettingsWhat = requested(a.Settings), "Settings requested"
 	}
-	if s.OptimizationLevel != nil {
-		set = append(set, fmt.Sprintf("optimization level %d", *s.OptimizationLevel))
-	}
-	if s.MaxAuxStreams != nil {
-		set = append(set, fmt.Sprintf("aux streams %d", *s.MaxAuxStreams))
-	}
-	if s.TacticDRAMMiB > 0 {
-		set = append(set, fmt.Sprintf("tactic DRAM %d MiB", s.TacticDRAMMiB))
-	}
-	if s.DLACore != nil {
-		set = append(set, fmt.Sprintf("DLA core %d", *s.DLACore))
-	}
-	v.Settings = strings.Join(set, ", ")
 	if m := a.Memory; m != nil {
 		v.PeakRSS, v.SwapUsed, v.Low = bytesize.Format(m.Peak.WorkerRSS), bytesize.Format(m.Peak.SwapUsed), bytesize.Format(m.Peak.MemAvailable)
 		mem := fmt.Sprintf("Peak worker RSS %s, lowest MemAvailable %s, swap used up to %s", bytesize.Format(m.Peak.WorkerRSS), bytesize.Format(m.Peak.MemAvailable), bytesize.Format(m.Peak.SwapUsed))
@@ -249,10 +238,44 @@ type span struct {
 // memoryPlot draws every attempt's memory timeline on one time axis, or
 // returns a sentence saying why there is none.
 func memoryPlot(r *Report) (template.HTML, string) {
-	var spans []span
+	spans, samples := spansOf(r.Attempts)
+	switch {
+	case len(r.Attempts) == 0 && r.Reuse != nil:
+		return "", "No build ran: the engine of an identical earlier build was reused, so there is no memory timeline."
+	case len(r.Attempts) == 0 && r.Outcome == OutcomeBuilderUnavailable:
+		return "", "No build ran yet: no builder is available on this machine, so there is no memory timeline."
+	case len(r.Attempts) == 0:
+		return "", "No build ran, so there is no memory timeline."
+	case samples == 0:
+		return "", "The memory guard recorded no samples for these attempts (it was not active, or every attempt ended before its first reading), so there is no memory plot."
+	}
+	pl := &plot{spans: spans}
+	// The device's RAM size, for samples that lack it.
+	if r.Device != nil {
+		pl.memTotal = r.Device.MemTotal
+	}
+	if !pl.scale() {
+		return "", "The memory guard's samples hold no memory figures, so there is no memory plot."
+	}
+	pl.p(`<svg class="plot" viewBox="0 0 %.0f %.0f" width="100%%" role="img" aria-label="memory during the build" xmlns="http://www.w3.org/2000/svg" font-family="system-ui, -apple-system, 'DejaVu Sans', sans-serif" font-size="12">`, plotW, plotH)
+	pl.p(`<rect x="0" y="0" width="%.0f" height="%.0f" fill="#ffffff"/>`, plotW, plotH)
+	pl.bands()
+	pl.axes()
+	for _, s := range spans {
+		pl.series(s)
+	}
+	pl.kills() // on top of everything
+	pl.p(`</svg>`)
+	pl.legend()
+	return template.HTML(pl.b.String()), ""
+}
+
+// spansOf places each attempt on the plot's time axis and counts the
+// memory samples.
+func spansOf(atts []Attempt) (spans []span, samples int) {
 	var t0 time.Time
-	for i := range r.Attempts {
-		a := &r.Attempts[i]
+	for i := range atts {
+		a := &atts[i]
 		if a.DurationMs <= 0 && (a.Memory == nil || len(a.Memory.Samples) == 0) {
 			continue
 		}
@@ -260,10 +283,9 @@ func memoryPlot(r *Report) (template.HTML, string) {
 			t0 = a.Start
 		}
 	}
-	samples := 0
 	var cursor float64
-	for i := range r.Attempts {
-		a := &r.Attempts[i]
+	for i := range atts {
+		a := &atts[i]
 		length := float64(a.DurationMs)
 		if a.Memory != nil {
 			samples += len(a.Memory.Samples)
@@ -282,91 +304,99 @@ func memoryPlot(r *Report) (template.HTML, string) {
 		spans = append(spans, span{a, x0, x0 + length})
 		cursor = x0 + length
 	}
-	switch {
-	case len(r.Attempts) == 0 && r.Reuse != nil:
-		return "", "No build ran: the engine of an identical earlier build was reused, so there is no memory timeline."
-	case len(r.Attempts) == 0 && r.Outcome == OutcomeBuilderUnavailable:
-		return "", "No build ran yet: TensorRT is not available on this machine, so there is no memory timeline."
-	case len(r.Attempts) == 0:
-		return "", "No build ran, so there is no memory timeline."
-	case samples == 0:
-		return "", "The memory guard recorded no samples for these attempts (it was not active, or every attempt ended before its first reading), so there is no memory plot."
-	}
-	// The device's RAM size, for samples that lack it.
-	var dev device.Device
-	if r.Device != nil {
-		dev = *r.Device
-	}
+	return spans, samples
+}
 
-	const W, H = 1000.0, 360.0
-	const ml, mr, mt, mb = 70.0, 18.0, 40.0, 40.0
-	pw, ph := W-ml-mr, H-mt-mb
-	total := spans[len(spans)-1].x1
+// The plot's geometry, in SVG units: the picture, its margins (left,
+// right, top, bottom) and the plotting area between them.
+const (
+	plotW, plotH   = 1000.0, 360.0
+	ml, mr, mt, mb = 70.0, 18.0, 40.0, 40.0
+	pw, ph         = plotW - ml - mr, plotH - mt - mb
+)
+
+// plot is the memory plot being drawn.
+type plot struct {
+	spans    []span
+	memTotal int64 // the device's RAM, for samples without one
+	b        strings.Builder
+
+	total, ytop, ystep, ydiv                  float64
+	yunit                                     string
+	hasGPU, hasRSS, hasLimit, hasRAM, hasSwap bool
+	sizeShown                                 bool
+}
+
+func (pl *plot) p(format string, a ...any) { fmt.Fprintf(&pl.b, format, a...) }
+
+func (pl *plot) X(ms float64) float64 { return ml + ms/pl.total*pw }
+func (pl *plot) Y(b float64) float64  { return mt + ph - b/pl.ytop*ph }
+
+// ramOf is a sample's RAM size, or the device's.
+func (pl *plot) ramOf(q Sample) int64 {
+	if q.MemTotal == 0 {
+		return pl.memTotal
+	}
+	return q.MemTotal
+}
+
+// scale finds the y range and which series there are; false when the
+// samples hold no figure at all.
+func (pl *plot) scale() bool {
+	pl.total = pl.spans[len(pl.spans)-1].x1
 	var ymax float64
-	hasGPU, hasRSS, hasLimit, hasRAM, hasSwap := false, false, false, false, false
-	for _, s := range spans {
+	for _, s := range pl.spans {
 		if s.a.Memory == nil {
 			continue
 		}
 		for _, p := range s.a.Memory.Samples {
-			tot := p.MemTotal
-			if tot == 0 {
-				tot = dev.MemTotal
-			}
-			if tot > 0 {
-				hasRAM = true
+			if tot := pl.ramOf(p); tot > 0 {
+				pl.hasRAM = true
 				// RAM size is not in the scale: on a big machine it would
 				// squash what matters (used vs the guard's kill line).
 				ymax = math.Max(ymax, float64(tot-p.MemAvailable+p.SwapUsed))
 				if s.a.Memory.FloorBytes > 0 {
-					hasLimit = true
+					pl.hasLimit = true
 					ymax = math.Max(ymax, float64(tot+p.SwapUsed+p.SwapFree-s.a.Memory.FloorBytes))
 				}
 			}
 			ymax = math.Max(ymax, float64(p.SwapUsed))
 			ymax = math.Max(ymax, float64(p.WorkerRSS))
 			ymax = math.Max(ymax, float64(p.GPUUsed))
-			hasGPU = hasGPU || p.GPUUsed > 0
-			hasSwap = hasSwap || p.SwapUsed > 0 || p.SwapFree > 0
-			hasRSS = hasRSS || p.WorkerRSS > 0
+			pl.hasGPU = pl.hasGPU || p.GPUUsed > 0
+			pl.hasSwap = pl.hasSwap || p.SwapUsed > 0 || p.SwapFree > 0
+			pl.hasRSS = pl.hasRSS || p.WorkerRSS > 0
 		}
 	}
 	if ymax <= 0 {
-		return "", "The memory guard's samples hold no memory figures, so there is no memory plot."
+		return false
 	}
-	ystep, yunit, ydiv := niceBytes(ymax * 1.06 / 5)
-	ytop := math.Ceil(ymax*1.06/ystep) * ystep
+	pl.ystep, pl.yunit, pl.ydiv = niceBytes(ymax * 1.06 / 5)
+	pl.ytop = math.Ceil(ymax*1.06/pl.ystep) * pl.ystep
 	// The RAM size line is drawn only where it falls inside the plot.
-	sizeShown := hasRAM
-	for _, s := range spans {
+	pl.sizeShown = pl.hasRAM
+	for _, s := range pl.spans {
 		if s.a.Memory == nil {
 			continue
 		}
 		for _, q := range s.a.Memory.Samples {
-			tot := q.MemTotal
-			if tot == 0 {
-				tot = dev.MemTotal
-			}
-			if float64(tot) > ytop {
-				sizeShown = false
+			if float64(pl.ramOf(q)) > pl.ytop {
+				pl.sizeShown = false
 			}
 		}
 	}
-	xstep := niceTime(total / 8)
-	X := func(ms float64) float64 { return ml + ms/total*pw }
-	Y := func(b float64) float64 { return mt + ph - b/ytop*ph }
+	return true
+}
 
-	var b strings.Builder
-	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
-	p(`<svg class="plot" viewBox="0 0 %.0f %.0f" width="100%%" role="img" aria-label="memory during the build" xmlns="http://www.w3.org/2000/svg" font-family="system-ui, -apple-system, 'DejaVu Sans', sans-serif" font-size="12">`, W, H)
-	p(`<rect x="0" y="0" width="%.0f" height="%.0f" fill="#ffffff"/>`, W, H)
-	// Stage bands and boundaries.
-	for i, s := range spans {
+// bands shades each attempt's stretch of time, labelled with its stage
+// and outcome.
+func (pl *plot) bands() {
+	for i, s := range pl.spans {
 		fill := colBandA
 		if i%2 == 1 {
 			fill = colBandB
 		}
-		p(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"/>`, X(s.x0), mt, math.Max(X(s.x1)-X(s.x0), 1), ph, fill)
+		pl.p(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"/>`, pl.X(s.x0), mt, math.Max(pl.X(s.x1)-pl.X(s.x0), 1), ph, fill)
 		label := s.a.Stage
 		if s.a.Part > 0 {
 			label = fmt.Sprintf("%s part %d", s.a.Stage, s.a.Part)
@@ -376,79 +406,84 @@ func memoryPlot(r *Report) (template.HTML, string) {
 		if tone(string(s.a.Outcome)) != "good" {
 			col = "#b42318"
 		}
-		w := X(s.x1) - X(s.x0)
+		w := pl.X(s.x1) - pl.X(s.x0)
 		if w > 60 {
-			p(`<text x="%.1f" y="%.1f" font-weight="600" fill="#24292f">%s <tspan fill="%s" font-weight="400">· %s</tspan></text>`, X(s.x0)+6, mt-8, esc(label), col, esc(oc))
+			pl.p(`<text x="%.1f" y="%.1f" font-weight="600" fill="#24292f">%s <tspan fill="%s" font-weight="400">· %s</tspan></text>`, pl.X(s.x0)+6, mt-8, esc(label), col, esc(oc))
 		}
-		p(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#8c959f" stroke-width="1"/>`, X(s.x0), mt-20, X(s.x0), mt+ph)
+		pl.p(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#8c959f" stroke-width="1"/>`, pl.X(s.x0), mt-20, pl.X(s.x0), mt+ph)
 		if (s.a.Memory == nil || len(s.a.Memory.Samples) == 0) && w > 120 {
-			p(`<text x="%.1f" y="%.1f" text-anchor="middle" fill="%s" font-style="italic">no memory samples for this attempt</text>`, (X(s.x0)+X(s.x1))/2, mt+ph/2, colAxisLabel)
+			pl.p(`<text x="%.1f" y="%.1f" text-anchor="middle" fill="%s" font-style="italic">no memory samples for this attempt</text>`, (pl.X(s.x0)+pl.X(s.x1))/2, mt+ph/2, colAxisLabel)
 		}
 	}
-	// Grid and axes.
-	for v := 0.0; v <= ytop+ystep/2; v += ystep {
-		p(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="0.6"/>`, ml, Y(v), ml+pw, Y(v), colGrid)
-		p(`<text x="%.1f" y="%.1f" text-anchor="end" fill="%s">%s</text>`, ml-6, Y(v)+4, colAxisLabel, trimNum(v/ydiv)+" "+yunit)
+}
+
+// axes draws the grid, the ticks and their labels.
+func (pl *plot) axes() {
+	for v := 0.0; v <= pl.ytop+pl.ystep/2; v += pl.ystep {
+		pl.p(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="0.6"/>`, ml, pl.Y(v), ml+pw, pl.Y(v), colGrid)
+		pl.p(`<text x="%.1f" y="%.1f" text-anchor="end" fill="%s">%s</text>`, ml-6, pl.Y(v)+4, colAxisLabel, trimNum(v/pl.ydiv)+" "+pl.yunit)
 	}
-	for t := 0.0; t <= total+1; t += xstep {
-		p(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="1"/>`, X(t), mt+ph, X(t), mt+ph+5, colAxisLabel)
-		p(`<text x="%.1f" y="%.1f" text-anchor="middle" fill="%s">%s</text>`, X(t), mt+ph+18, colAxisLabel, timeLabel(t, xstep))
+	xstep := niceTime(pl.total / 8)
+	for t := 0.0; t <= pl.total+1; t += xstep {
+		pl.p(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="1"/>`, pl.X(t), mt+ph, pl.X(t), mt+ph+5, colAxisLabel)
+		pl.p(`<text x="%.1f" y="%.1f" text-anchor="middle" fill="%s">%s</text>`, pl.X(t), mt+ph+18, colAxisLabel, timeLabel(t, xstep))
 	}
-	p(`<text x="%.1f" y="%.1f" text-anchor="end" fill="%s">time since the first attempt started</text>`, ml+pw, H-4, colAxisLabel)
-	p(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#57606a" stroke-width="1"/>`, ml, mt+ph, ml+pw, mt+ph)
-	// Series, per attempt.
-	for _, s := range spans {
-		m := s.a.Memory
-		if m == nil || len(m.Samples) == 0 {
-			continue
-		}
-		var ram, top, rss, gpu, limit, size []string
-		for _, q := range m.Samples {
-			x := X(s.x0 + float64(q.AtMs))
-			mtot := q.MemTotal
-			if mtot == 0 {
-				mtot = dev.MemTotal
-			}
-			if mtot > 0 {
-				used := float64(mtot - q.MemAvailable)
-				ram = append(ram, pt(x, Y(used)))
-				top = append(top, pt(x, Y(used+float64(q.SwapUsed))))
-				size = append(size, pt(x, Y(float64(mtot))))
-				if m.FloorBytes > 0 {
-					limit = append(limit, pt(x, Y(float64(mtot+q.SwapUsed+q.SwapFree-m.FloorBytes))))
-				}
-			} else {
-				top = append(top, pt(x, Y(float64(q.SwapUsed))))
-			}
-			rss = append(rss, pt(x, Y(float64(q.WorkerRSS))))
-			gpu = append(gpu, pt(x, Y(float64(q.GPUUsed))))
-		}
-		xa, xb := X(s.x0+float64(m.Samples[0].AtMs)), X(s.x0+float64(m.Samples[len(m.Samples)-1].AtMs))
-		base := Y(0)
-		if hasRAM {
-			// Swap used, stacked on RAM used; then RAM used.
-			p(`<polygon points="%s %s" fill="%s" stroke="none"/>`, strings.Join(top, " "), strings.Join(reverse(ram), " "), colSwapFill)
-			p(`<polyline points="%s" fill="none" stroke="%s" stroke-width="1.5"/>`, strings.Join(top, " "), colSwapLine)
-			p(`<polygon points="%s %s %s" fill="%s" stroke="none"/>`, pt(xa, base), strings.Join(ram, " "), pt(xb, base), colRAMFill)
-			p(`<polyline points="%s" fill="none" stroke="%s" stroke-width="1.5"/>`, strings.Join(ram, " "), colRAMLine)
-			if sizeShown {
-				p(`<polyline points="%s" fill="none" stroke="%s" stroke-width="1" stroke-dasharray="2 3"/>`, strings.Join(size, " "), colRAMSize)
+	pl.p(`<text x="%.1f" y="%.1f" text-anchor="end" fill="%s">time since the first attempt started</text>`, ml+pw, plotH-4, colAxisLabel)
+	pl.p(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#57606a" stroke-width="1"/>`, ml, mt+ph, ml+pw, mt+ph)
+}
+
+// series draws one attempt's memory: RAM and swap used, the guard's kill
+// line, the worker's RSS and GPU memory.
+func (pl *plot) series(s span) {
+	m := s.a.Memory
+	if m == nil || len(m.Samples) == 0 {
+		return
+	}
+	var ram, top, rss, gpu, limit, size []string
+	for _, q := range m.Samples {
+		x := pl.X(s.x0 + float64(q.AtMs))
+		if mtot := pl.ramOf(q); mtot > 0 {
+			used := float64(mtot - q.MemAvailable)
+			ram = append(ram, pt(x, pl.Y(used)))
+			top = append(top, pt(x, pl.Y(used+float64(q.SwapUsed))))
+			size = append(size, pt(x, pl.Y(float64(mtot))))
+			if m.FloorBytes > 0 {
+				limit = append(limit, pt(x, pl.Y(float64(mtot+q.SwapUsed+q.SwapFree-m.FloorBytes))))
 			}
 		} else {
-			p(`<polygon points="%s %s %s" fill="%s" stroke="none"/>`, pt(xa, base), strings.Join(top, " "), pt(xb, base), colSwapFill)
+			top = append(top, pt(x, pl.Y(float64(q.SwapUsed))))
 		}
-		if len(limit) > 0 {
-			p(`<polyline points="%s" fill="none" stroke="%s" stroke-width="1.5" stroke-dasharray="7 4"/>`, strings.Join(limit, " "), colLimit)
-		}
-		if hasRSS {
-			p(`<polyline points="%s" fill="none" stroke="%s" stroke-width="2" stroke-dasharray="5 3"/>`, strings.Join(rss, " "), colRSS)
-		}
-		if hasGPU {
-			p(`<polyline points="%s" fill="none" stroke="%s" stroke-width="2"/>`, strings.Join(gpu, " "), colGPU)
-		}
+		rss = append(rss, pt(x, pl.Y(float64(q.WorkerRSS))))
+		gpu = append(gpu, pt(x, pl.Y(float64(q.GPUUsed))))
 	}
-	// Kill markers on top of everything.
-	for _, s := range spans {
+	xa, xb := pl.X(s.x0+float64(m.Samples[0].AtMs)), pl.X(s.x0+float64(m.Samples[len(m.Samples)-1].AtMs))
+	base := pl.Y(0)
+	if pl.hasRAM {
+		// Swap used, stacked on RAM used; then RAM used.
+		pl.p(`<polygon points="%s %s" fill="%s" stroke="none"/>`, strings.Join(top, " "), strings.Join(reverse(ram), " "), colSwapFill)
+		pl.p(`<polyline points="%s" fill="none" stroke="%s" stroke-width="1.5"/>`, strings.Join(top, " "), colSwapLine)
+		pl.p(`<polygon points="%s %s %s" fill="%s" stroke="none"/>`, pt(xa, base), strings.Join(ram, " "), pt(xb, base), colRAMFill)
+		pl.p(`<polyline points="%s" fill="none" stroke="%s" stroke-width="1.5"/>`, strings.Join(ram, " "), colRAMLine)
+		if pl.sizeShown {
+			pl.p(`<polyline points="%s" fill="none" stroke="%s" stroke-width="1" stroke-dasharray="2 3"/>`, strings.Join(size, " "), colRAMSize)
+		}
+	} else {
+		pl.p(`<polygon points="%s %s %s" fill="%s" stroke="none"/>`, pt(xa, base), strings.Join(top, " "), pt(xb, base), colSwapFill)
+	}
+	if len(limit) > 0 {
+		pl.p(`<polyline points="%s" fill="none" stroke="%s" stroke-width="1.5" stroke-dasharray="7 4"/>`, strings.Join(limit, " "), colLimit)
+	}
+	if pl.hasRSS {
+		pl.p(`<polyline points="%s" fill="none" stroke="%s" stroke-width="2" stroke-dasharray="5 3"/>`, strings.Join(rss, " "), colRSS)
+	}
+	if pl.hasGPU {
+		pl.p(`<polyline points="%s" fill="none" stroke="%s" stroke-width="2"/>`, strings.Join(gpu, " "), colGPU)
+	}
+}
+
+// kills marks where the guard (or the kernel) killed a worker.
+func (pl *plot) kills() {
+	for _, s := range pl.spans {
 		m := s.a.Memory
 		if m == nil {
 			continue
@@ -463,50 +498,63 @@ func memoryPlot(r *Report) (template.HTML, string) {
 		default:
 			continue
 		}
-		x := X(at)
-		p(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2.5"/>`, x, mt, x, mt+ph, colLimit)
-		p(`<circle cx="%.1f" cy="%.1f" r="9" fill="%s"/><path d="M%.1f %.1fl8 8m0 -8l-8 8" stroke="#ffffff" stroke-width="2.2"/>`, x, mt+12, colLimit, x-4, mt+8)
-		anchor, dx := "start", 14.0
-		if x > ml+pw*0.7 {
-			anchor, dx = "end", -14
+		x := pl.X(at)
+		pl.p(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2.5"/>`, x, mt, x, mt+ph, colLimit)
+		pl.p(`<circle cx="%.1f" cy="%.1f" r="9" fill="%s"/><path d="M%.1f %.1fl8 8m0 -8l-8 8" stroke="#ffffff" stroke-width="2.2"/>`, x, mt+12, colLimit, x-4, mt+8)
+		// The label stays inside its attempt's band, left of the mark, so
+		// the marks of neighbouring attempts never write over each other;
+		// a narrow band gets only the time.
+		label := what + " at " + dur(int64(at-s.x0))
+		room := x - 14 - pl.X(s.x0)
+		if room < 7*float64(len(label)) {
+			label = dur(int64(at - s.x0))
 		}
-		p(`<text x="%.1f" y="%.1f" text-anchor="%s" fill="%s" font-weight="600">%s at %s</text>`, x+dx, mt+16, anchor, colLimit, what, dur(int64(at-s.x0)))
+		if room >= 7*float64(len(label)) {
+			pl.p(`<text x="%.1f" y="%.1f" text-anchor="end" fill="%s" font-weight="600">%s</text>`, x-14, mt+16, colLimit, label)
+		}
 	}
-	p(`</svg>`)
-	// Legend, in HTML so it wraps.
-	b.WriteString(`<div class="legend">`)
+}
+
+// legend names the series drawn, in HTML so it wraps, and the guard's
+// floor.
+func (pl *plot) legend() {
+	pl.b.WriteString(`<div class="legend">`)
 	sw := func(kind, col, text string) {
-		p(`<span><i class="sw %s" style="--c:%s"></i>%s</span>`, kind, col, text)
+		pl.p(`<span><i class="sw %s" style="--c:%s"></i>%s</span>`, kind, col, text)
 	}
-	if hasRAM {
+	if pl.hasRAM {
 		sw("area", colRAMFill, "RAM used (total − MemAvailable)")
-		if hasSwap {
+		if pl.hasSwap {
 			sw("area", colSwapFill, "swap used (stacked on RAM)")
 		}
-		if sizeShown {
+		if pl.sizeShown {
 			sw("dot", colRAMSize, "RAM size")
 		}
-	} else if hasSwap {
+	} else if pl.hasSwap {
 		sw("area", colSwapFill, "swap used")
 	}
-	if hasLimit {
+	if pl.hasLimit {
 		sw("dash", colLimit, "guard's kill line: RAM + swap − floor")
 	}
-	if hasRSS {
+	if pl.hasRSS {
 		sw("dash", colRSS, "worker RSS")
 	}
-	if hasGPU {
+	if pl.hasGPU {
 		sw("line", colGPU, "GPU / unified memory used")
 	}
-	sw("mark", colLimit, "OOM kill")
-	b.WriteString(`</div>`)
-	for _, s := range spans {
-		if m := s.a.Memory; m != nil && m.FloorBytes > 0 {
-			p(`<p class="note">The memory guard stops the build when MemAvailable + SwapFree falls below its floor of %s: that is when the stack of RAM and swap used reaches the red dashed line.</p>`, bytesize.Format(m.FloorBytes))
+	for _, s := range pl.spans {
+		if m := s.a.Memory; m != nil && (m.Killed || m.CgroupOOM) {
+			sw("mark", colLimit, "OOM kill")
 			break
 		}
 	}
-	return template.HTML(b.String()), ""
+	pl.b.WriteString(`</div>`)
+	for _, s := range pl.spans {
+		if m := s.a.Memory; m != nil && m.FloorBytes > 0 {
+			pl.p(`<p class="note">The memory guard stops the build when MemAvailable + SwapFree falls below its floor of %s: that is when the stack of RAM and swap used reaches the red dashed line.</p>`, bytesize.Format(m.FloorBytes))
+			break
+		}
+	}
 }
 
 func esc(s string) string { return template.HTMLEscapeString(s) }
@@ -575,9 +623,10 @@ func timeLabel(ms, step float64) string {
 }
 
 var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
-	"human": bytesize.Format,
-	"short": short,
-	"utc":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"human":     bytesize.Format,
+	"reuseLine": func(u *Reuse, atts []attView) string { return reuseLine(u, len(atts) > 0) },
+	"short":     short,
+	"utc":       func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"planDecision": func(s PlanStage) string {
 		switch {
 		case s.Skip:
@@ -614,6 +663,7 @@ h3 { font-size: 15px; margin: 16px 0 6px; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 18px; margin-bottom: 18px; }
 .grid section { margin-bottom: 0; }
 table { border-collapse: collapse; width: 100%; }
+.scroll { overflow-x: auto; }
 th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid #eaeef2; vertical-align: top; }
 th { font-weight: 600; color: #57606a; font-size: 13px; }
 table.kv th { width: 34%; font-weight: 500; }
@@ -646,7 +696,7 @@ footer { color: #57606a; font-size: 13px; text-align: center; }
 <strong>{{.Headline}}{{with .R.Engine}}{{if .Stage}} — stage {{.Stage}}{{end}}{{end}}</strong>
 {{if .R.Reason}}<p>{{.R.Reason}}</p>{{end}}
 {{with .R.Engine}}<p>Engine <code>{{.File}}</code>{{if .Bytes}}, {{human .Bytes}}{{end}}{{if .SHA256}}, sha256 <code>{{short .SHA256}}</code>{{end}}.</p>{{end}}
-{{with .R.Reuse}}<p>An identical model was built earlier with the same settings, TensorRT and GPU (job {{.FromJob}}); its engine was reused.</p>{{end}}
+{{with .R.Reuse}}<p>{{reuseLine . $.Attempts}}</p>{{end}}
 {{if .R.Portability}}<p>{{.R.Portability}}</p>{{end}}
 </div>
 </header>
@@ -659,14 +709,15 @@ footer { color: #57606a; font-size: 13px; text-align: center; }
 </section>
 {{if .Attempts}}<section id="attempts">
 <h2>Attempts</h2>
-<table>
+<div class="scroll"><table>
 <thead><tr><th>#</th><th>stage</th><th>outcome</th><th class="num">duration</th><th class="num">peak worker RSS</th><th class="num">swap used</th><th>reason</th></tr></thead>
 <tbody>
 {{range .Attempts}}<tr><td>{{.N}}</td><td>{{.Name}}{{if and .Kind (ne .Kind "build")}} <span class="muted">({{.Kind}})</span>{{end}}</td><td><span class="pill {{.Tone}}">{{.Outcome}}</span></td><td class="num">{{.Duration}}</td><td class="num">{{.PeakRSS}}</td><td class="num">{{.SwapUsed}}</td><td>{{.Reason}}</td></tr>
 {{end}}</tbody>
-</table>
+</table></div>
 {{range .Attempts}}<h3>Attempt {{.N}}: {{.Name}}</h3>
-<p>Settings: {{.Settings}}.</p>
+<p>{{.SettingsWhat}}: {{.Settings}}.</p>
+{{with .Skipped}}<p class="skipped">Not applied on this TensorRT:</p><ul class="skipped">{{range .}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{if .Memory}}<p>{{.Memory}}</p>{{end}}
 {{if .Validation}}<p>Validation: {{.Validation}}.</p>{{end}}
 {{if .MemUsage}}<p>TensorRT's own memory accounting:</p><ul>{{range .MemUsage}}<li>{{.}}</li>{{end}}</ul>{{end}}
@@ -692,9 +743,9 @@ footer { color: #57606a; font-size: 13px; text-align: center; }
 </div>
 {{with .R.Plan}}{{if .Stages}}<section id="plan"><h2>Plan</h2>
 <p>Starting stage: <b>{{.Start}}</b>; swap planned: {{human .SwapBytes}}.</p>
-<table><thead><tr><th>stage</th><th class="num">predicted peak</th><th>decision</th></tr></thead><tbody>
+<div class="scroll"><table><thead><tr><th>stage</th><th class="num">predicted peak</th><th>decision</th></tr></thead><tbody>
 {{range .Stages}}<tr><td>{{.Name}}</td><td class="num">{{human .PeakBytes}}</td><td>{{planDecision .}}</td></tr>
-{{end}}</tbody></table>
+{{end}}</tbody></table></div>
 {{with .Notes}}<ul>{{range .}}<li>{{.}}</li>{{end}}</ul>{{end}}
 </section>{{end}}{{end}}
 {{with .R.Recommendations}}<section id="recommendations"><h2>Recommendations</h2><ul>{{range .}}<li>{{.}}</li>{{end}}</ul></section>{{end}}

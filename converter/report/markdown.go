@@ -15,6 +15,16 @@ import (
 func Markdown(w io.Writer, r *Report) error {
 	b := bufio.NewWriter(w)
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	for _, section := range []func(mdf, *Report){mdOutcome, mdWaiting, mdModel, mdPlan, mdAttempts, mdBuilder, mdTail} {
+		section(p, r)
+	}
+	return b.Flush()
+}
+
+// mdf prints one piece of a Markdown report.
+type mdf func(format string, a ...any)
+
+func mdOutcome(p mdf, r *Report) {
 	p("# trtd report: %s\n\n", r.Model.Name)
 	p("**Outcome: %s**", headline(r))
 	if r.Reason != "" {
@@ -32,8 +42,11 @@ func Markdown(w io.Writer, r *Report) error {
 		p("\n")
 	}
 	if r.Reuse != nil {
-		p("An identical model was built earlier with the same settings, TensorRT and GPU (job %s); its engine was reused.\n\n", r.Reuse.FromJob)
+		p("%s\n\n", reuseLine(r.Reuse, len(r.Attempts) > 0))
 	}
+}
+
+func mdWaiting(p mdf, r *Report) {
 	if r.Waiting != nil {
 		p("## Waiting for a builder\n\n%s\n\nWhat trtd will do once a builder is available:\n\n", r.Waiting.Missing)
 		for _, s := range r.Waiting.WouldDo {
@@ -47,6 +60,9 @@ func Markdown(w io.Writer, r *Report) error {
 	if r.Portability != "" {
 		p("%s\n\n", r.Portability)
 	}
+}
+
+func mdModel(p mdf, r *Report) {
 	p("## Model\n\n| | |\n|---|---|\n")
 	p("| file | `%s` |\n| size | %s |\n", r.Model.Name, bytesize.Format(r.Model.Size))
 	if r.Model.SHA256 != "" {
@@ -69,94 +85,113 @@ func Markdown(w io.Writer, r *Report) error {
 	if len(r.Model.Warnings) > 0 {
 		p("\n")
 	}
-	if r.Plan != nil && len(r.Plan.Stages) > 0 {
-		p("## Plan\n\nStarting stage: **%s**; swap planned: %s.\n\n| stage | predicted peak | decision |\n|---|---|---|\n", r.Plan.Start, bytesize.Format(r.Plan.SwapBytes))
-		for _, s := range r.Plan.Stages {
-			d := "try"
-			if s.Skip {
-				d = "skip: " + s.Reason
-			} else if s.Reason != "" {
-				d = "try (" + s.Reason + ")"
-			}
-			p("| %s | %s | %s |\n", s.Name, bytesize.Format(s.PeakBytes), d)
+}
+
+func mdPlan(p mdf, r *Report) {
+	if r.Plan == nil || len(r.Plan.Stages) == 0 {
+		return
+	}
+	p("## Plan\n\nStarting stage: **%s**; swap planned: %s.\n\n| stage | predicted peak | decision |\n|---|---|---|\n", r.Plan.Start, bytesize.Format(r.Plan.SwapBytes))
+	for _, s := range r.Plan.Stages {
+		d := "try"
+		if s.Skip {
+			d = "skip: " + s.Reason
+		} else if s.Reason != "" {
+			d = "try (" + s.Reason + ")"
 		}
-		for _, n := range r.Plan.Notes {
-			p("\n- %s", n)
+		p("| %s | %s | %s |\n", s.Name, bytesize.Format(s.PeakBytes), d)
+	}
+	for _, n := range r.Plan.Notes {
+		p("\n- %s", n)
+	}
+	p("\n\n")
+}
+
+func mdAttempts(p mdf, r *Report) {
+	if len(r.Attempts) == 0 {
+		return
+	}
+	p("## Attempts\n\n| # | stage | outcome | duration | peak worker RSS | swap used | reason |\n|---|---|---|---|---|---|---|\n")
+	for i, a := range r.Attempts {
+		rss, swp := "—", "—"
+		if a.Memory != nil {
+			rss = bytesize.Format(a.Memory.Peak.WorkerRSS)
+			swp = bytesize.Format(a.Memory.Peak.SwapUsed)
+		}
+		name := a.Stage
+		if a.Part > 0 {
+			name = fmt.Sprintf("%s part %d", a.Stage, a.Part)
+		}
+		p("| %d | %s | %s | %.1fs | %s | %s | %s |\n", i+1, name, a.Outcome, float64(a.DurationMs)/1000, rss, swp, oneLine(a.Reason))
+	}
+	p("\n")
+	for i := range r.Attempts {
+		mdAttempt(p, i, &r.Attempts[i])
+	}
+}
+
+func mdAttempt(p mdf, i int, a *Attempt) {
+	p("### Attempt %d: %s\n\n", i+1, a.Stage)
+	if a.Applied != nil {
+		p("Settings applied: %s.\n\n", strings.Join(a.Applied, ", "))
+		for _, sk := range a.Skipped {
+			p("- not applied: %s\n", sk)
+		}
+		if len(a.Skipped) > 0 {
+			p("\n")
+		}
+	} else {
+		p("Settings requested: %s.\n\n", requested(a.Settings))
+	}
+	if a.Memory != nil {
+		m := a.Memory
+		p("Memory: peak worker RSS %s, lowest MemAvailable %s, swap used up to %s (%s).", bytesize.Format(m.Peak.WorkerRSS), bytesize.Format(m.Peak.MemAvailable), bytesize.Format(m.Peak.SwapUsed), m.SwapVerdict)
+		if m.Killed {
+			p(" The memory guard killed the worker after %.1fs: %s.", float64(m.KilledAtMs)/1000, m.KillReason)
+		}
+		if m.CgroupOOM {
+			p(" The kernel OOM-killed the worker in its memory cgroup.")
 		}
 		p("\n\n")
 	}
-	if len(r.Attempts) > 0 {
-		p("## Attempts\n\n| # | stage | outcome | duration | peak worker RSS | swap used | reason |\n|---|---|---|---|---|---|---|\n")
-		for i, a := range r.Attempts {
-			rss, swp := "—", "—"
-			if a.Memory != nil {
-				rss = bytesize.Format(a.Memory.Peak.WorkerRSS)
-				swp = bytesize.Format(a.Memory.Peak.SwapUsed)
-			}
-			name := a.Stage
-			if a.Part > 0 {
-				name = fmt.Sprintf("%s part %d", a.Stage, a.Part)
-			}
-			p("| %d | %s | %s | %.1fs | %s | %s | %s |\n", i+1, name, a.Outcome, float64(a.DurationMs)/1000, rss, swp, oneLine(a.Reason))
-		}
-		p("\n")
-		for i, a := range r.Attempts {
-			p("### Attempt %d: %s\n\n", i+1, a.Stage)
-			p("Settings: precision %s, workspace %d MiB", orDefault(a.Settings.Precision), a.Settings.WorkspaceMiB)
-			if a.Settings.TacticSources != nil {
-				p(", tactic sources [%s]", strings.Join(a.Settings.TacticSources, ", "))
-			}
-			if a.Settings.OptimizationLevel != nil {
-				p(", optimization level %d", *a.Settings.OptimizationLevel)
-			}
-			if a.Settings.MaxAuxStreams != nil {
-				p(", aux streams %d", *a.Settings.MaxAuxStreams)
-			}
-			p(".\n\n")
-			if a.Memory != nil {
-				m := a.Memory
-				p("Memory: peak worker RSS %s, lowest MemAvailable %s, swap used up to %s (%s).", bytesize.Format(m.Peak.WorkerRSS), bytesize.Format(m.Peak.MemAvailable), bytesize.Format(m.Peak.SwapUsed), m.SwapVerdict)
-				if m.Killed {
-					p(" The memory guard killed the worker after %.1fs: %s.", float64(m.KilledAtMs)/1000, m.KillReason)
-				}
-				if m.CgroupOOM {
-					p(" The kernel OOM-killed the worker in its memory cgroup.")
-				}
-				p("\n\n")
-			}
-			if len(a.MemUsage) > 0 {
-				p("TensorRT memory accounting:\n\n")
-				for _, m := range a.MemUsage {
-					p("- %s: CPU %+.0f MiB, GPU %+.0f MiB\n", m.Phase, m.CPUMiB, m.GPUMiB)
-				}
-				p("\n")
-			}
-			if v := a.Validation; v != nil {
-				p("Validation: %d runs, latency p50 %.2f ms, p99 %.2f ms%s, device memory %s.\n\n", v.Runs, v.P50Ms, v.P99Ms, LatencyNote(v), bytesize.Format(v.DeviceMemUsed))
-				if line := AccuracyLine(v); line != "" {
-					p("%s\n\n", line)
-				}
-			}
-			if len(a.LogTail) > 0 {
-				p("Last log lines:\n\n```\n%s\n```\n\n", strings.Join(a.LogTail, "\n"))
-			}
-		}
-	}
-	if r.Builder != nil {
-		p("## Builder\n\n")
-		bd := r.Builder
-		p("- backend: %s\n", bd.Backend)
-		if bd.TensorRT != "" {
-			p("- TensorRT: %s\n", bd.TensorRT)
-		}
-		if bd.GPU != "" {
-			p("- GPU: %s (compute capability %s)\n", bd.GPU, bd.ComputeCapability)
-		}
-		if bd.CUDARuntime != "" {
-			p("- CUDA runtime: %s\n", bd.CUDARuntime)
+	if len(a.MemUsage) > 0 {
+		p("TensorRT memory accounting:\n\n")
+		for _, m := range a.MemUsage {
+			p("- %s: CPU %+.0f MiB, GPU %+.0f MiB\n", m.Phase, m.CPUMiB, m.GPUMiB)
 		}
 		p("\n")
 	}
+	if v := a.Validation; v != nil {
+		p("Validation: %d runs, latency p50 %.2f ms, p99 %.2f ms%s, device memory %s.\n\n", v.Runs, v.P50Ms, v.P99Ms, LatencyNote(v), bytesize.Format(v.DeviceMemUsed))
+		if line := AccuracyLine(v); line != "" {
+			p("%s\n\n", line)
+		}
+	}
+	if len(a.LogTail) > 0 {
+		p("Last log lines:\n\n```\n%s\n```\n\n", strings.Join(a.LogTail, "\n"))
+	}
+}
+
+func mdBuilder(p mdf, r *Report) {
+	bd := r.Builder
+	if bd == nil {
+		return
+	}
+	p("## Builder\n\n")
+	p("- backend: %s\n", bd.Backend)
+	if bd.TensorRT != "" {
+		p("- TensorRT: %s\n", bd.TensorRT)
+	}
+	if bd.GPU != "" {
+		p("- GPU: %s (compute capability %s)\n", bd.GPU, bd.ComputeCapability)
+	}
+	if bd.CUDARuntime != "" {
+		p("- CUDA runtime: %s\n", bd.CUDARuntime)
+	}
+	p("\n")
+}
+
+func mdTail(p mdf, r *Report) {
 	if len(r.Recommendations) > 0 {
 		p("## Recommendations\n\n")
 		for _, s := range r.Recommendations {
@@ -168,7 +203,6 @@ func Markdown(w io.Writer, r *Report) error {
 		p("The uploaded model is kept at `%s`.\n\n", r.KeptModel)
 	}
 	p("---\n%s %s, report schema %d, %s\n", r.Tool.Name, r.Tool.Version, r.Schema, r.Generated.UTC().Format("2006-01-02 15:04:05 UTC"))
-	return b.Flush()
 }
 
 func headline(r *Report) string {
@@ -178,7 +212,7 @@ func headline(r *Report) string {
 	case OutcomeReused:
 		return "engine reused"
 	case OutcomeBuilderUnavailable:
-		return "waiting: TensorRT not available"
+		return "waiting for a builder"
 	case OutcomeRejected:
 		return "model rejected"
 	case OutcomeFailed:
@@ -240,6 +274,19 @@ func errNum(v float64) string {
 		return "inf"
 	}
 	return fmt.Sprintf("%.3g", v)
+}
+
+// reuseLine says where a reused engine came from.
+func reuseLine(u *Reuse, attempts bool) string {
+	s := fmt.Sprintf("An identical model was built earlier with the same settings, TensorRT and GPU (job %s", u.FromJob)
+	if !u.Built.IsZero() {
+		s += ", " + u.Built.UTC().Format("2006-01-02 15:04 UTC")
+	}
+	s += "); its engine was reused."
+	if attempts {
+		s += " The attempts and memory below are that build's."
+	}
+	return s
 }
 
 // LatencyNote labels trtexec's latency, which includes the host-to-device

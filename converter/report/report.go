@@ -84,10 +84,12 @@ type EnginePart struct {
 	SHA256 string `json:"sha256"`
 }
 
-// Reuse says an identical earlier build was reused.
+// Reuse says an identical earlier build was reused. The report then
+// carries that build's attempts, plan and builder: what made the engine.
 type Reuse struct {
-	FromJob  string `json:"from_job"`
-	CacheKey string `json:"cache_key"`
+	FromJob  string    `json:"from_job"`
+	CacheKey string    `json:"cache_key"`
+	Built    time.Time `json:"built,omitempty"`
 }
 
 // Waiting explains a job parked for lack of a builder.
@@ -115,9 +117,15 @@ type PlanStage struct {
 
 // Attempt is one stage's run of the worker.
 type Attempt struct {
-	Stage      string               `json:"stage"`
-	Kind       string               `json:"kind"`
-	Settings   protocol.Settings    `json:"settings"`
+	Stage    string            `json:"stage"`
+	Kind     string            `json:"kind"`
+	Settings protocol.Settings `json:"settings"`
+	// Applied lists the settings the installed TensorRT applied; Skipped
+	// those it did not, each with why ("optimization level 3: exists from
+	// TensorRT 8.6; this is TensorRT 8.2.1"). Both are empty when no
+	// TensorRT release was known (no builder ran).
+	Applied    []string             `json:"settings_applied,omitempty"`
+	Skipped    []string             `json:"settings_skipped,omitempty"`
 	Start      time.Time            `json:"start"`
 	DurationMs int64                `json:"duration_ms"`
 	Outcome    protocol.Class       `json:"outcome"`
@@ -185,6 +193,7 @@ func Publish(dir, base string, r *Report) ([]string, error) {
 	if r.Schema == 0 {
 		r.Schema = SchemaVersion
 	}
+	r.Complete()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}

@@ -27,7 +27,7 @@ func sampleReport() *Report {
 		samples = append(samples, Sample{AtMs: int64(i) * 250, MemAvailable: int64(3000-60*i) << 20, MemTotal: 4 << 30,
 			SwapUsed: int64(i*8) << 20, SwapFree: int64(2048-8*i) << 20, WorkerRSS: int64(200+55*i) << 20})
 	}
-	return &Report{
+	r := &Report{
 		Schema: SchemaVersion, Tool: Tool{"trtd", "1.0.0"}, Generated: t0.Add(time.Minute), Job: "20261125T100000-abcd1234",
 		Model: Model{Name: "resnet18.onnx", SHA256: strings.Repeat("ab", 32), Size: 46 << 20,
 			Summary: &onnx.Summary{Producer: onnx.Producer{Name: "pytorch", Version: "1.13.1"}, Opset: map[string]int64{"": 13}, NodeCount: 69,
@@ -54,6 +54,8 @@ func sampleReport() *Report {
 		Recommendations: []string{"Stop the desktop (sudo systemctl isolate multi-user.target) to free about 800 MB."},
 		Portability:     "This engine runs only with TensorRT 8.2.1 on a GPU of compute capability 5.3.",
 	}
+	r.Complete()
+	return r
 }
 
 func golden(t *testing.T, name string, got []byte) {

@@ -140,6 +140,10 @@ func (o *Outbox) Publish(j *jobs.Job, rep *report.Report, res converter.Result, 
 	}
 	o.Store.Mark(j, jobs.StepReportPublished)
 	o.faultpoint(jobs.StepReportPublished)
+	if rep.Reuse == nil {
+		// The build's own report, so a reuse can show what made the engine.
+		writeJSON(filepath.Join(cacheDir, cacheReport), rep)
+	}
 	writeJSON(filepath.Join(cacheDir, cacheFile), cacheEntry{Job: j.ID, Stage: res.Stage, Files: sortedValues(cached), ModelSHA256: j.ModelSHA256})
 	j.Outcome, j.Reason = rep.Outcome, ""
 	j.Outputs = append(sortedKeys(engines), base+".engine.json", base+".report.json", base+".report.md", base+".report.html")
@@ -179,6 +183,9 @@ func (o *Outbox) placeEngine(j *jobs.Job, src, dst string) (string, int64, error
 // cacheFile describes a cached build in State/cache/<key>/.
 const cacheFile = "cache.json"
 
+// cacheReport is the build's report kept beside its cached engine.
+const cacheReport = "report.json"
+
 // cacheEntry is what cacheFile says: the job that built the engine, its
 // stage, the cached files and the model's sha256.
 type cacheEntry struct {
@@ -213,6 +220,7 @@ func (o *Outbox) Reuse(j *jobs.Job, rep *report.Report, log *slog.Logger) bool {
 	}
 	j.Stage = c.Stage
 	rep.Reuse = &report.Reuse{FromJob: c.Job, CacheKey: j.CacheKey}
+	reuseBuildReport(cacheDir, rep)
 	rep.Outcome = report.OutcomeReused
 	if err := o.Store.Transition(j, jobs.Building, jobs.StepPlanned, "reusing the engine of job "+c.Job); err != nil {
 		return false
@@ -224,6 +232,24 @@ func (o *Outbox) Reuse(j *jobs.Job, rep *report.Report, log *slog.Logger) bool {
 	}
 	log.Info("identical build found: engine reused", "from_job", c.Job, logging.KeyEvent, "job_reused")
 	return true
+}
+
+// reuseBuildReport carries the earlier build's attempts, plan and builder
+// into a reuse report: the engine's report keeps saying how it was made
+// (memory plot included), and the reuse is recorded beside that.
+func reuseBuildReport(cacheDir string, rep *report.Report) {
+	b, err := os.ReadFile(filepath.Join(cacheDir, cacheReport))
+	if err != nil {
+		return
+	}
+	var built report.Report
+	if json.Unmarshal(b, &built) != nil {
+		return
+	}
+	rep.Attempts, rep.Plan, rep.Reuse.Built = built.Attempts, built.Plan, built.Generated
+	if built.Builder != nil {
+		rep.Builder = built.Builder
+	}
 }
 
 // Fail ends a job: the model is moved aside into the failed directory with

@@ -83,6 +83,9 @@ func (rn *Runner) HandleInbox(ev inbox.Event) *jobs.Job {
 		return nil
 	}
 	rn.faultpoint(jobs.StepClaimed)
+	if !rn.admit(j, log.With(logging.KeyJob, j.ID)) {
+		return nil
+	}
 	log.Info("model queued", logging.KeyJob, j.ID, "bytes", ev.Size, logging.KeyEvent, "job_queued")
 	return j
 }

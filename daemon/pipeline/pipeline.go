@@ -20,6 +20,7 @@ import (
 	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/converter/report"
+	"github.com/trtd/trtd/daemon/buildlog"
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/jobs"
 	"github.com/trtd/trtd/daemon/logging"
@@ -67,17 +68,11 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 	}
 	sum := model.Summary()
 	rep.Model.Summary = &sum
-	var side *config.Sidecar
-	if j.Sidecar != "" {
-		data, err := os.ReadFile(filepath.Join(filepath.Dir(modelPath), j.Sidecar))
-		if err == nil {
-			side, err = config.ParseSidecar(j.Sidecar, data, rn.Cfg.Stages)
-		}
-		if err != nil {
-			rn.Outbox.Fail(j, rep, log, report.OutcomeRejected, fmt.Sprintf("settings file %s: %v", j.Sidecar, err))
-			finish(report.OutcomeRejected, "", err.Error(), "")
-			return
-		}
+	side, err := rn.readSidecar(j, model)
+	if err != nil {
+		rn.Outbox.Fail(j, rep, log, report.OutcomeRejected, fmt.Sprintf("settings file %s: %v", j.Sidecar, err))
+		finish(report.OutcomeRejected, "", err.Error(), "")
+		return
 	}
 	stages := rn.withOffload(side.Ladder(rn.Cfg.Stages))
 	shapes, warnings := resolveShapes(model, j.Name, side)
@@ -211,6 +206,7 @@ func (rn *Runner) build(ctx context.Context, j *jobs.Job, model *onnx.Model, sta
 	}
 	rn.Mem.Busy(true)
 	defer rn.Mem.Busy(false)
+	lines := buildlog.New(rn.Log)
 	hooks := converter.Hooks{
 		BeforeStage: func(ctx context.Context, st converter.Stage) error {
 			rn.Status.SetCurrent(&status.Current{Job: j.ID, Model: j.Name, Stage: st.Name, StageIndex: stageIdx[st.Name], Stages: len(stages),
@@ -246,8 +242,11 @@ func (rn *Runner) build(ctx context.Context, j *jobs.Job, model *onnx.Model, sta
 			rn.faultpoint(jobs.StepWorkerFinished)
 		},
 		Progress: func(st converter.Stage, part int, ev protocol.Event) {
-			if ev.Event == protocol.EventProgress {
+			switch ev.Event {
+			case protocol.EventProgress:
 				rn.Status.SetPhase(part, ev.Phase, ev.Step, ev.Steps)
+			case converter.EventWorkerLine:
+				lines.Line(j.ID, j.Name, st.Name, part, ev.Message) // to the journal, rate-limited
 			}
 		},
 		Split: rn.splitter(),
@@ -349,6 +348,26 @@ func resolveShapes(m *onnx.Model, name string, side *config.Sidecar) ([]protocol
 	return shapes, warn
 }
 
+// modelInputs describes the model's inputs for the sidecar check.
+func modelInputs(m *onnx.Model) []config.ModelInput {
+	var out []config.ModelInput
+	for _, v := range m.Inputs() {
+		in := config.ModelInput{Name: v.Name}
+		if dims, ok := v.Shape(); ok {
+			in.RankKnown = true
+			for _, d := range dims {
+				n := int64(-1)
+				if d.Fixed() && d.Value > 0 {
+					n = d.Value
+				}
+				in.Dims = append(in.Dims, n)
+			}
+		}
+		out = append(out, in)
+	}
+	return out
+}
+
 // cacheKey identifies a build: model content, sidecar, the ladder's
 // settings, shapes and the builder (TensorRT version and GPU).
 func cacheKey(modelSHA, sideSHA string, stages []config.Stage, shapes []protocol.Shape, b *protocol.Builder) string {
@@ -436,11 +455,10 @@ func (rn *Runner) park(j *jobs.Job, rep *report.Report, log *slog.Logger, stages
 			st.Name, st.EffectiveKind(), st.Settings.Precision, st.Settings.WorkspaceMiB, orNone(string(st.Swap))))
 	}
 	rep.Outcome = report.OutcomeBuilderUnavailable
-	rep.Reason = "TensorRT not available on this machine"
+	rep.Reason = missing // what is missing: the worker binary, TensorRT, trtexec
 	rep.Waiting = &report.Waiting{Missing: missing, WouldDo: would, NextRetry: next}
 	rep.KeptModel = rn.Store.ModelPath(j)
-	rep.Recommendations = append(rep.Recommendations,
-		"Install TensorRT (on a Jetson: sudo apt install nvidia-tensorrt, part of JetPack) and a trtd-worker built against it; trtd retries waiting models by itself.")
+	// report.Recommend says how to get the missing builder.
 	j.Outcome, j.Reason, j.NextRetry = report.OutcomeBuilderUnavailable, missing, next
 	rn.Store.Transition(j, jobs.Waiting, "", missing)
 	rn.Status.AddWaiting(status.QueueEntry{Job: j.ID, Model: j.Name, Since: time.Now().UTC()})

@@ -110,14 +110,18 @@ func Differences(p *Provenance, cur Current) []string {
 	if p.Builder == nil {
 		return []string{"the provenance records no builder"}
 	}
+	// Only what both sides know is compared: the trtexec backend's
+	// start-up probe reads the TensorRT version from trtexec's banner but
+	// learns the GPU only from a build's output, so an empty field on
+	// either side is no evidence of a change.
 	b := p.Builder
-	if b.TensorRT != cur.Builder.TensorRT {
-		d = append(d, fmt.Sprintf("built with TensorRT %s, this device now has %s", orUnknown(b.TensorRT), orUnknown(cur.Builder.TensorRT)))
+	if differ(b.TensorRT, cur.Builder.TensorRT) {
+		d = append(d, fmt.Sprintf("built with TensorRT %s, this device now has %s", b.TensorRT, cur.Builder.TensorRT))
 	}
-	if b.ComputeCapability != cur.Builder.ComputeCapability {
-		d = append(d, fmt.Sprintf("built for compute capability %s, this GPU is %s", orUnknown(b.ComputeCapability), orUnknown(cur.Builder.ComputeCapability)))
+	if differ(b.ComputeCapability, cur.Builder.ComputeCapability) {
+		d = append(d, fmt.Sprintf("built for compute capability %s, this GPU is %s", b.ComputeCapability, cur.Builder.ComputeCapability))
 	}
-	if b.GPU != cur.Builder.GPU {
+	if differ(b.GPU, cur.Builder.GPU) {
 		d = append(d, fmt.Sprintf("built on GPU %q, this device has %q", b.GPU, cur.Builder.GPU))
 	}
 	if p.L4T != "" && cur.L4T != "" && p.L4T != cur.L4T {
@@ -252,12 +256,9 @@ func TimingCacheID(path string) string {
 	return filepath.Base(path) + "@sha256:" + sum[:16]
 }
 
-func orUnknown(s string) string {
-	if s == "" {
-		return "unknown"
-	}
-	return s
-}
+// differ reports whether two known values differ; an unknown ("") value
+// differs from nothing.
+func differ(was, now string) bool { return was != "" && now != "" && was != now }
 
 func sortedKeys(m map[string]string) []string {
 	out := make([]string, 0, len(m))

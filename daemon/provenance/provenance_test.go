@@ -35,6 +35,12 @@ func TestDifferences(t *testing.T) {
 		{"plugin gone", Provenance{Builder: &nano, Plugins: map[string]string{"/x/libp_plugin.so": "aa"}},
 			Current{Builder: nano, Plugins: map[string]string{}}, []string{"is gone"}},
 		{"no builder", Provenance{}, Current{Builder: nano}, []string{"records no builder"}},
+		// The trtexec backend's start-up probe knows the TensorRT version
+		// but not the GPU; a build's provenance knows both.
+		{"trtexec probe knows no GPU", Provenance{Builder: &nano}, Current{Builder: protocol.Builder{Backend: "trtexec", TensorRT: "8.2.1"}}, nil},
+		{"trtexec probe sees an upgrade", Provenance{Builder: &nano}, Current{Builder: protocol.Builder{Backend: "trtexec", TensorRT: "8.5.2"}},
+			[]string{"TensorRT 8.2.1, this device now has 8.5.2"}},
+		{"provenance without GPU", Provenance{Builder: &protocol.Builder{TensorRT: "8.2.1"}}, Current{Builder: nano}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := Differences(&tc.p, tc.cur)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trtd/trtd/internal/atomicfile"
+	"github.com/trtd/trtd/internal/bytesize"
 )
 
 // Status is what `trtd status` shows: the daemon keeps it in a file it
@@ -114,6 +115,12 @@ func (s *Status) OneLine(now time.Time) string {
 			}
 		}
 		fmt.Fprintf(&b, ", %s", now.Sub(c.Started).Round(time.Second))
+		if m := s.Memory; m != nil && m.MemAvailable > 0 {
+			fmt.Fprintf(&b, "; RAM available %s, swap used %s", bytesize.Format(m.MemAvailable), bytesize.Format(m.SwapUsed))
+			if m.WorkerRSS > 0 {
+				fmt.Fprintf(&b, ", worker %s", bytesize.Format(m.WorkerRSS))
+			}
+		}
 	case s.State == "waiting_for_builder" || (len(s.Waiting) > 0 && len(s.Queue) == 0):
 		fmt.Fprintf(&b, "waiting: %s; %d model(s) kept until a builder is available", s.Builder, len(s.Waiting))
 	default:

@@ -403,6 +403,7 @@ if [[ -n $FAKE ]]; then
 	check "journal: m4 stage_started for stages fast and lean (TRTD_STAGE)" is 'fast lean ' stages_started m4
 	check "journal: m4 stage fast finished out of memory" jn_eq 1 "$(model m4) and .TRTD_EVENT == \"stage_finished\" and .TRTD_STAGE == \"fast\" and (.MESSAGE | test(\"out_of_memory\"))"
 	check "journal: m4 job_done once, with TRTD_JOB" jn_eq 1 "$(model m4) and .TRTD_EVENT == \"job_done\" and .TRTD_JOB != null"
+	check "journal: the builder's own lines of m4's stage fast, with TRTD_JOB and TRTD_STAGE" jn_ge 1 "$(model m4) and .TRTD_EVENT == \"builder_log\" and .TRTD_STAGE == \"fast\" and .TRTD_JOB != null"
 	check "the unit survived the worker's out-of-memory stage" c systemctl is-active trtd
 	check "the waiting jobs were retried once a builder appeared (m1.engine)" wait_for "$JOB_WAIT" c test -s "$OUTBOX/m1.engine"
 	check "m3, uploaded at mode 0600, was built by the worker (user trtd)" wait_for "$JOB_WAIT" c test -s "$OUTBOX/m3.engine"
@@ -426,6 +427,12 @@ if [[ -n $FAKE ]]; then
 		check "worker: cwd $wcwd is its job's work dir" is true rec m5 "(.cwd == .request.work_dir and (.cwd | startswith(\"/var/lib/trtd/state/\")))"
 		check "worker: its work dir held only the model when it started" is true rec m5 '.workdir_entries == ["m5.onnx"]'
 		check "worker: uid and gid are trtd's" is true rec m5 "(.uid == $(c id -u trtd) and .gid == $(c id -g trtd))"
+		# systemctl status: the elapsed time in Status: moves while the
+		# 20 s stage runs (STATUS= is refreshed every 5 s).
+		status_elapsed() { c systemctl show -p StatusText --value trtd | sed -n 's/^building m5\.onnx: .*, \([0-9][0-9]*\)s;.*/\1/p'; }
+		e0=$(status_elapsed)
+		elapsed_moved() { local e; e=$(status_elapsed); [[ -n $e0 && -n $e && $e -gt $e0 ]]; }
+		check "systemctl status: the elapsed time moves during a build (was ${e0:-none}s)" wait_for 12 elapsed_moved
 		mkdir -p "$LOGDIR" && c cat "$RECORD" >"$LOGDIR/fake-worker-record.jsonl" 2>&1
 		c kill -KILL "$main"
 		log "SIGKILL to the daemon (pid $main) mid-job"

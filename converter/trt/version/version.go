@@ -143,3 +143,27 @@ func TacticSourceAvailable(name string, v Version) (ok bool, why string, known b
 // names none: setMaxWorkspaceSize defaults to 0 there (trtexec's --workspace
 // to 16 MiB), which leaves many layers without an implementation.
 const DefaultWorkspaceMiB = 256
+
+// Builder settings (their config keys) that exist only from some release.
+const (
+	SettingOptimizationLevel = "optimization_level"
+	SettingMaxAuxStreams     = "max_aux_streams"
+	SettingTacticDRAM        = "tactic_dram_mib"
+)
+
+// SettingAvailable says whether a version-dependent builder setting (by
+// its config key) exists on v, and why not. known is false for keys every
+// supported release has. IBuilderConfig::setBuilderOptimizationLevel,
+// setMaxAuxStreams and MemoryPoolType::kTACTIC_DRAM first appear in the
+// 8.6 NvInfer.h (8.6.1 include/NvInfer.h:9790, :9896, :8985; absent from
+// 8.2.3), see docs/TENSORRT.md.
+func SettingAvailable(key string, v Version) (ok bool, why string, known bool) {
+	switch key {
+	case SettingOptimizationLevel, SettingMaxAuxStreams, SettingTacticDRAM:
+		if !v.AtLeast(8, 6) {
+			return false, "exists from TensorRT 8.6", true
+		}
+		return true, "", true
+	}
+	return false, "", false
+}

@@ -61,3 +61,26 @@ func TestAtLeast(t *testing.T) {
 		t.Error("AtLeast wrong")
 	}
 }
+
+func TestSettingAvailable(t *testing.T) {
+	for _, tc := range []struct {
+		key   string
+		v     Version
+		ok    bool
+		known bool
+	}{
+		{SettingOptimizationLevel, Version{8, 2, 1}, false, true},
+		{SettingOptimizationLevel, Version{8, 5, 2}, false, true},
+		{SettingOptimizationLevel, Version{8, 6, 1}, true, true},
+		{SettingMaxAuxStreams, Version{8, 2, 1}, false, true},
+		{SettingMaxAuxStreams, Version{10, 3, 0}, true, true},
+		{SettingTacticDRAM, Version{8, 4, 1}, false, true},
+		{SettingTacticDRAM, Version{8, 6, 0}, true, true},
+		{"workspace", Version{8, 2, 1}, false, false},
+	} {
+		ok, why, known := SettingAvailable(tc.key, tc.v)
+		if ok != tc.ok || known != tc.known || (!ok && known && why != "exists from TensorRT 8.6") {
+			t.Errorf("SettingAvailable(%s, %s) = %v, %q, %v; want %v, known %v", tc.key, tc.v, ok, why, known, tc.ok, tc.known)
+		}
+	}
+}
