@@ -46,7 +46,8 @@ type Server struct {
 	Storage string // the registry's filesystem root
 	CA      string // PEM of the CA that signed the server's certificate
 	cmd     *exec.Cmd
-	done    chan error
+	done    chan struct{} // closed when cmd exited
+	exitErr error
 }
 
 // Repository is the OCI repository name tests use under the server.
@@ -145,8 +146,7 @@ auth:
 	if err := s.cmd.Start(); err != nil {
 		return err
 	}
-	s.done = make(chan error, 1)
-	go func() { s.done <- s.cmd.Wait() }()
+	s.watch()
 	return s.waitReady()
 }
 
@@ -172,15 +172,21 @@ func (s *Server) waitReady() error {
 			return fmt.Errorf("registry /v2/ answered %s", resp.Status)
 		}
 		select {
-		case err := <-s.done:
+		case <-s.done:
 			log, _ := os.ReadFile(filepath.Join(s.Dir, "registry.log"))
-			return fmt.Errorf("docker-registry exited (%v): %s", err, strings.TrimSpace(string(log)))
+			return fmt.Errorf("docker-registry exited (%v): %s", s.exitErr, strings.TrimSpace(string(log)))
 		case <-ctx.Done():
 			s.Stop()
 			return fmt.Errorf("docker-registry did not answer on %s: %v", s.Addr, err)
 		case <-tick.C:
 		}
 	}
+}
+
+func (s *Server) watch() {
+	done, cmd := make(chan struct{}), s.cmd
+	s.done = done
+	go func() { s.exitErr = cmd.Wait(); close(done) }()
 }
 
 // Stop kills the server and waits for it.
@@ -212,8 +218,7 @@ func (s *Server) Restart() error {
 	if err := s.cmd.Start(); err != nil {
 		return err
 	}
-	s.done = make(chan error, 1)
-	go func() { s.done <- s.cmd.Wait() }()
+	s.watch()
 	s.Addr = addr
 	return s.waitReady()
 }
