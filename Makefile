@@ -9,7 +9,7 @@ LDFLAGS := -s -w -X github.com/trtd/trtd/daemon.Version=$(VERSION)
 export PATH := /usr/local/go/bin:$(PATH)
 
 # Debian packages the tests use (installed by `make deps`).
-TEST_DEBS := python3-onnx libonnx-testdata python3-torch python3-torchvision openssh-server openssh-client rsync time util-linux e2fsprogs procps chromium fonts-dejavu-core g++ nodejs
+TEST_DEBS := python3-onnx libonnx-testdata python3-torch python3-torchvision openssh-server openssh-client rsync time util-linux e2fsprogs procps chromium fonts-dejavu-core g++ nodejs docker-registry
 
 .PHONY: help build trtd fake-worker run test test-short deps lint bench clean
 
