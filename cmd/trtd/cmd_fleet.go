@@ -15,9 +15,11 @@ import (
 	"github.com/trtd/trtd/daemon"
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/fleet"
-	"github.com/trtd/trtd/daemon/fsutil"
 	"github.com/trtd/trtd/daemon/provenance"
 	"github.com/trtd/trtd/daemon/sysinfo"
+	"github.com/trtd/trtd/internal/atomicfile"
+	"github.com/trtd/trtd/internal/bytesize"
+	"github.com/trtd/trtd/internal/filehash"
 )
 
 func init() {
@@ -155,7 +157,7 @@ func fleetLs(ctx context.Context, e *Env, c *fleet.Client, dev fleet.Device, all
 		a := en.Annotations
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s (%s)\t%s\t%s\t%s\t%s\n", orDash(a[fleet.AnnModelName]), orDash(a[fleet.AnnStage]),
 			orDash(a[fleet.AnnTensorRT]), orDash(a[fleet.AnnGPU]), orDash(a[fleet.AnnCC]), orDash(a[fleet.AnnL4T]),
-			orDash(a[fleet.AnnBuiltBy]), en.Created.Format("2006-01-02 15:04"), sysinfo.Human(en.EngineSize))
+			orDash(a[fleet.AnnBuiltBy]), en.Created.Format("2006-01-02 15:04"), bytesize.Format(en.EngineSize))
 		shown++
 	}
 	tw.Flush()
@@ -222,7 +224,7 @@ func fleetPush(ctx context.Context, e *Env, c *fleet.Client, cfg *config.Config,
 }
 
 func fleetPull(ctx context.Context, e *Env, c *fleet.Client, dev fleet.Device, model, outDir string) int {
-	sha, err := fsutil.HashFile(model)
+	sha, err := filehash.SHA256(model)
 	if err != nil {
 		fmt.Fprintf(e.Stderr, "trtd fleet pull: %v\n", err)
 		return 2
@@ -257,7 +259,7 @@ func fleetPull(ctx context.Context, e *Env, c *fleet.Client, dev fleet.Device, m
 			return 1
 		}
 		fmt.Fprintf(e.Stdout, "%s.engine: %s from %s (%s), built by %s at stage %s on %s; sha256 and provenance checked against this device\n",
-			filepath.Join(outDir, stem), sysinfo.Human(p.EngineSize), c.Registry(), p.Digest, orDash(p.BuiltBy), orDash(p.Stage), p.Built.Format(time.RFC3339))
+			filepath.Join(outDir, stem), bytesize.Format(p.EngineSize), c.Registry(), p.Digest, orDash(p.BuiltBy), orDash(p.Stage), p.Built.Format(time.RFC3339))
 		return 0
 	}
 	fmt.Fprintf(e.Stderr, "trtd fleet pull: no engine for this device (TensorRT %s, %s, compute capability %s) built from %s in %s\n",
@@ -285,5 +287,5 @@ func placePulled(p *fleet.Pulled, dir, stem string) error {
 	if err := os.Rename(p.Engine, base+".engine"); err != nil {
 		return err
 	}
-	return fsutil.SyncDir(dir)
+	return atomicfile.SyncDir(dir)
 }

@@ -6,12 +6,12 @@ import (
 
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/daemon/provenance"
-	"github.com/trtd/trtd/daemon/sysinfo"
+	"github.com/trtd/trtd/internal/device"
 )
 
 // DeviceOf is this device as the fleet sees it: the worker's builder and
 // the diagnosis's Jetson release, SoC, platform and memory.
-func DeviceOf(b protocol.Builder, d *sysinfo.Device) Device {
+func DeviceOf(b protocol.Builder, d *device.Device) Device {
 	out := Device{Builder: b, Plugins: provenance.PluginHashes(b)}
 	if len(out.Plugins) == 0 {
 		out.Plugins = nil

@@ -21,8 +21,8 @@ import (
 
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/daemon/fleet/registrytest"
-	"github.com/trtd/trtd/daemon/fsutil"
 	"github.com/trtd/trtd/daemon/provenance"
+	"github.com/trtd/trtd/internal/atomicfile"
 )
 
 var (
@@ -173,7 +173,7 @@ func TestPushThenPeerPulls(t *testing.T) {
 	if p.Digest != res.Digest || p.BuiltBy != "nano-a" || p.Stage != "lean" || !p.Built.Equal(a.Built) {
 		t.Errorf("pulled %+v", p)
 	}
-	if !fsutil.IsTemp(p.Engine) {
+	if !atomicfile.IsTemp(p.Engine) {
 		t.Errorf("pulled engine %s is not a temporary name the outbox ignores", p.Engine)
 	}
 	p.Remove()

@@ -7,11 +7,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/trtd/trtd/daemon/fsutil"
 	"github.com/trtd/trtd/daemon/provenance"
+	"github.com/trtd/trtd/internal/atomicfile"
 )
 
-const tempPrefix = fsutil.TempPrefix + "fleet-"
+const tempPrefix = atomicfile.TempPrefix + "fleet-"
 
 // Pulled is an engine fetched and verified against this device. Its files
 // are temporary files in the directory given to Pull: the caller publishes

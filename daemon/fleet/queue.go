@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/trtd/trtd/daemon/fsutil"
+	"github.com/trtd/trtd/internal/atomicfile"
 )
 
 // Queue holds pushes that could not be done yet, on disk, so they survive
@@ -49,7 +49,7 @@ func NewQueue(dir string) (*Queue, error) {
 	}
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
-		if fsutil.IsTemp(e.Name()) {
+		if atomicfile.IsTemp(e.Name()) {
 			os.RemoveAll(filepath.Join(dir, e.Name()))
 		}
 	}
@@ -63,7 +63,7 @@ func (q *Queue) Add(a Artifact) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	tag := a.Key.Tag()
-	tmp, err := os.MkdirTemp(q.Dir, fsutil.TempPrefix+tag+"-")
+	tmp, err := os.MkdirTemp(q.Dir, atomicfile.TempPrefix+tag+"-")
 	if err != nil {
 		return err
 	}
@@ -78,7 +78,7 @@ func (q *Queue) Add(a Artifact) error {
 		}
 		dst := filepath.Join(tmp, f.dst)
 		if err := os.Link(*f.src, dst); err != nil {
-			if err := fsutil.CopyFile(*f.src, dst, 0o600); err != nil {
+			if err := atomicfile.CopyFile(*f.src, dst, 0o600); err != nil {
 				return fmt.Errorf("queue %s: %w", tag, err)
 			}
 		}
@@ -86,7 +86,7 @@ func (q *Queue) Add(a Artifact) error {
 	}
 	it := QueueItem{Artifact: local, Queued: q.Now().UTC(), NextTry: q.Now().UTC()}
 	b, _ := json.MarshalIndent(it, "", "  ")
-	if err := fsutil.WriteFileAtomic(filepath.Join(tmp, itemFile), b, 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(tmp, itemFile), b, 0o600); err != nil {
 		return err
 	}
 	final := filepath.Join(q.Dir, tag)
@@ -94,7 +94,7 @@ func (q *Queue) Add(a Artifact) error {
 	if err := os.Rename(tmp, final); err != nil {
 		return err
 	}
-	fsutil.SyncDir(q.Dir)
+	atomicfile.SyncDir(q.Dir)
 	q.trim()
 	return nil
 }
@@ -122,7 +122,7 @@ func (q *Queue) items() ([]QueueItem, error) {
 	var out []QueueItem
 	var errs []error
 	for _, e := range ents {
-		if !e.IsDir() || fsutil.IsTemp(e.Name()) {
+		if !e.IsDir() || atomicfile.IsTemp(e.Name()) {
 			continue
 		}
 		d := filepath.Join(q.Dir, e.Name())
@@ -185,7 +185,7 @@ func (q *Queue) Drain(ctx context.Context, push func(context.Context, Artifact) 
 			it.NextTry = q.Now().Add(min(wait, maxBackoff)).UTC()
 			b, _ := json.MarshalIndent(it, "", "  ")
 			q.mu.Lock()
-			fsutil.WriteFileAtomic(filepath.Join(it.dir, itemFile), b, 0o600)
+			atomicfile.WriteFile(filepath.Join(it.dir, itemFile), b, 0o600)
 			q.mu.Unlock()
 		default:
 			o.Dropped = true

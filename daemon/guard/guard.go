@@ -19,6 +19,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/trtd/trtd/internal/bytesize"
 )
 
 // KillReasonPrefix starts Timeline.KillReason when the guard killed the worker.
@@ -160,7 +162,7 @@ func (g *Guard) record(ctx context.Context, s Sample) {
 	}
 	pids := g.tree()
 	reason := fmt.Sprintf("%s: MemAvailable %s + SwapFree %s = %s fell below the floor of %s (guard.floor); worker tree RSS %s",
-		KillReasonPrefix, mib(s.MemAvailable), mib(s.SwapFree), mib(headroom), mib(g.o.Floor), mib(s.WorkerRSS))
+		KillReasonPrefix, bytesize.MiB(s.MemAvailable), bytesize.MiB(s.SwapFree), bytesize.MiB(headroom), bytesize.MiB(g.o.Floor), bytesize.MiB(s.WorkerRSS))
 	var err error
 	if g.o.Kill != nil {
 		err = g.o.Kill(pids)
@@ -240,10 +242,10 @@ func summarize(tl *Timeline, swapTotal int64) {
 		tl.SwapVerdict = "no swap was configured, so swap could not help this build"
 	case tl.SwapUsedDelta >= swapUsedThreshold:
 		tl.SwapVerdict = fmt.Sprintf("swap was used: swap use rose by %s (to %s of %s) while the worker ran",
-			mib(tl.SwapUsedDelta), mib(p.SwapUsed), mib(swapTotal))
+			bytesize.MiB(tl.SwapUsedDelta), bytesize.MiB(p.SwapUsed), bytesize.MiB(swapTotal))
 	default:
 		tl.SwapVerdict = fmt.Sprintf("swap was not used: swap use changed by %s (less than %s) while the worker ran",
-			mib(tl.SwapUsedDelta), mib(swapUsedThreshold))
+			bytesize.MiB(tl.SwapUsedDelta), bytesize.MiB(swapUsedThreshold))
 	}
 }
 
@@ -450,8 +452,4 @@ func (g *Guard) treeRSS() int64 {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
-}
-
-func mib(n int64) string {
-	return strconv.FormatInt(n>>20, 10) + " MiB"
 }

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/trtd/trtd/daemon/fsutil"
+	"github.com/trtd/trtd/internal/atomicfile"
 )
 
 // Counters are trtd's counters since the daemon started (Prometheus
@@ -124,7 +124,7 @@ func (c *Counters) Write(path string) error {
 	if path == "" {
 		return nil
 	}
-	return fsutil.WriteAtomic(path, 0o644, func(w io.Writer) error {
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error {
 		_, err := c.WriteTo(w)
 		return err
 	})

@@ -21,7 +21,8 @@ import (
 	"time"
 
 	"github.com/trtd/trtd/converter/protocol"
-	"github.com/trtd/trtd/daemon/fsutil"
+	"github.com/trtd/trtd/internal/atomicfile"
+	"github.com/trtd/trtd/internal/filehash"
 )
 
 // Suffix is the provenance file's suffix: <name>.engine.json.
@@ -89,7 +90,7 @@ func Write(path string, p *Provenance) error {
 	if err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(path, append(b, '\n'), 0o644)
+	return atomicfile.WriteFile(path, append(b, '\n'), 0o644)
 }
 
 // Current is the fingerprint of this device's builder: what an engine
@@ -172,7 +173,7 @@ func StaleFor(outbox string, cur Current) ([]StaleEngine, error) {
 	var errs []error
 	for _, e := range ents {
 		n := e.Name()
-		if !strings.HasSuffix(n, Suffix) || fsutil.IsTemp(n) || !e.Type().IsRegular() {
+		if !strings.HasSuffix(n, Suffix) || atomicfile.IsTemp(n) || !e.Type().IsRegular() {
 			continue
 		}
 		path := filepath.Join(outbox, n)
@@ -251,7 +252,7 @@ func PluginHashes(b protocol.Builder) map[string]string {
 		if !strings.Contains(soname, "plugin") || path == "" {
 			continue
 		}
-		if sum, err := fsutil.HashFile(path); err == nil {
+		if sum, err := filehash.SHA256(path); err == nil {
 			out[path] = sum
 		}
 	}
@@ -264,7 +265,7 @@ func TimingCacheID(path string) string {
 	if path == "" {
 		return ""
 	}
-	sum, err := fsutil.HashFile(path)
+	sum, err := filehash.SHA256(path)
 	if err != nil {
 		return ""
 	}
