@@ -86,7 +86,7 @@ func runFleet(ctx context.Context, e *Env, args []string) int {
 		fmt.Fprintf(e.Stderr, "trtd fleet: no registry: set [fleet] registry in %s\n", orDefaultPath(cfg.File))
 		return 2
 	}
-	c, err := fleet.New(fleetOptions(cfg))
+	c, err := fleet.New(fleet.OptionsFrom(cfg, "trtd "+daemon.Version))
 	if err != nil {
 		fmt.Fprintf(e.Stderr, "trtd fleet: %v\n", err)
 		return 2
@@ -104,14 +104,6 @@ func runFleet(ctx context.Context, e *Env, args []string) int {
 	default:
 		return fleetPull(ctx, e, c, dev, fs.Arg(0), *out)
 	}
-}
-
-// fleetOptions turns the [fleet] section into client options; the daemon
-// uses the same.
-func fleetOptions(cfg *config.Config) fleet.Options {
-	f := cfg.Fleet
-	return fleet.Options{Registry: f.Registry, Credentials: f.Credentials, CA: f.CA, PlainHTTP: f.PlainHTTP,
-		Timeout: f.Timeout.D(), MaxEngine: int64(cfg.Inbox.MaxBytes), Tool: "trtd " + daemon.Version}
 }
 
 func orDefaultPath(p string) string {

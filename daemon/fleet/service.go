@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/trtd/trtd/daemon/config"
 )
 
 // Counters is what the service reports to (daemon/metrics.Counters).
@@ -33,6 +35,14 @@ type Service struct {
 	kick    chan struct{}
 	mu      sync.Mutex
 	lastErr string
+	queued  int
+}
+
+// OptionsFrom turns the [fleet] section into client options.
+func OptionsFrom(cfg *config.Config, tool string) Options {
+	f := cfg.Fleet
+	return Options{Registry: f.Registry, Credentials: f.Credentials, CA: f.CA, PlainHTTP: f.PlainHTTP,
+		Timeout: f.Timeout.D(), MaxEngine: int64(cfg.Inbox.MaxBytes), Tool: tool}
 }
 
 // NewService builds the service over a client and a queue in
@@ -196,7 +206,7 @@ func (s *Service) Status() *Status {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return &Status{Registry: s.Client.Registry(), Pull: s.Pull, Push: s.Push, Queued: s.Queue.Len(), LastError: s.lastErr}
+	return &Status{Registry: s.Client.Registry(), Pull: s.Pull, Push: s.Push, Queued: s.queued, LastError: s.lastErr}
 }
 
 func (s *Service) setErr(err error) {
@@ -211,6 +221,9 @@ func (s *Service) setErr(err error) {
 
 func (s *Service) gauge() {
 	n := s.Queue.Len()
+	s.mu.Lock()
+	s.queued = n
+	s.mu.Unlock()
 	s.count(func(c Counters) { c.Fleet(s.Client.Registry(), n) })
 }
 
