@@ -12,7 +12,7 @@ import (
 // names a registry, the service that pulls before building and pushes
 // after publishing. Credentials readable by others stop the start.
 func (d *Daemon) wireFleet() error {
-	d.jobs.Metrics = metrics.New()
+	d.jobs.Metrics = metrics.New(d.cfg.Fleet.Textfile)
 	if !d.cfg.Fleet.Enabled() {
 		return nil
 	}

@@ -18,6 +18,8 @@ import (
 // Counters are trtd's counters since the daemon started (Prometheus
 // handles the reset at a restart).
 type Counters struct {
+	// Path is the .prom file rewritten after every change ("" = none).
+	Path         string
 	mu           sync.Mutex
 	jobs         map[string]float64 // by outcome
 	stages       map[string]float64 // by the stage that produced the engine
@@ -29,16 +31,36 @@ type Counters struct {
 	regErrors    map[string]float64 // by operation: pull, push
 	queue        float64
 	registry     string
+	err          error
 }
 
-// New returns zeroed counters.
-func New() *Counters {
-	return &Counters{jobs: map[string]float64{}, stages: map[string]float64{}, regErrors: map[string]float64{}}
+// New returns zeroed counters written to path ("" = kept in memory).
+func New(path string) *Counters {
+	return &Counters{Path: path, jobs: map[string]float64{}, stages: map[string]float64{}, regErrors: map[string]float64{}}
+}
+
+// changed rewrites the textfile; a failure is kept for Err.
+func (c *Counters) changed() {
+	if c.Path == "" {
+		return
+	}
+	err := c.Write(c.Path)
+	c.mu.Lock()
+	c.err = err
+	c.mu.Unlock()
+}
+
+// Err is the last textfile write's error.
+func (c *Counters) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
 }
 
 // Job counts a terminal job: its outcome, the stage that produced the
 // engine ("" when none), the worker's OOM kills and the build's seconds.
 func (c *Counters) Job(outcome, stage string, oomKills int, seconds float64) {
+	defer c.changed()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.jobs[outcome]++
@@ -60,6 +82,7 @@ func (c *Counters) Pushed() { c.add(&c.pushed) }
 
 // RegistryError counts a failed registry operation (op: pull, push).
 func (c *Counters) RegistryError(op string) {
+	defer c.changed()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.regErrors[op]++
@@ -67,12 +90,14 @@ func (c *Counters) RegistryError(op string) {
 
 // Fleet records the registry in use and the pushes waiting.
 func (c *Counters) Fleet(registry string, queued int) {
+	defer c.changed()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.registry, c.queue = registry, float64(queued)
 }
 
 func (c *Counters) add(p *float64) {
+	defer c.changed()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	*p++

@@ -12,7 +12,8 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files")
 
 func TestTextfileGolden(t *testing.T) {
-	c := New()
+	path := filepath.Join(t.TempDir(), "trtd.prom")
+	c := New(path)
 	c.Job("built", "fast", 0, 120.5)
 	c.Job("built", "lean", 2, 300)
 	c.Job("failed", "", 4, 900)
@@ -22,11 +23,10 @@ func TestTextfileGolden(t *testing.T) {
 	c.Pushed()
 	c.RegistryError("push")
 	c.Fleet("registry.lan:5000/trtd/\"engines\"", 3)
-	path := filepath.Join(t.TempDir(), "trtd.prom")
-	if err := c.Write(path); err != nil {
+	if err := c.Err(); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := os.ReadFile(path)
+	got, _ := os.ReadFile(path) // rewritten by the last change
 	golden := filepath.Join("testdata", "trtd.prom")
 	if *update {
 		os.WriteFile(golden, got, 0o644)

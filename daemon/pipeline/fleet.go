@@ -130,7 +130,7 @@ func (rn *Runner) count(outcome, stage string, rep *report.Report, seconds float
 		built = seconds
 	}
 	rn.Metrics.Job(outcome, stage, ooms, built)
-	if err := rn.Metrics.Write(rn.Cfg.Fleet.Textfile); err != nil {
-		rn.Log.Warn("cannot write the metrics textfile", "path", rn.Cfg.Fleet.Textfile, "err", err)
+	if err := rn.Metrics.Err(); err != nil {
+		rn.Log.Warn("cannot write the metrics textfile", "path", rn.Metrics.Path, "err", err)
 	}
 }
