@@ -277,8 +277,8 @@ func withStall(ctx context.Context, d time.Duration) (context.Context, func(io.R
 }
 
 // download streams the blob desc into a new temporary file in dir,
-// checking its size and sha256 as it goes; it never holds the blob in
-// memory. The file is removed on any error.
+// checking its size and sha256 as it goes; it holds 256 KiB of it in
+// memory at most. The file is removed on any error.
 func (c *Client) download(ctx context.Context, desc ocispec.Descriptor, dir, name string) (string, error) {
 	ctx, wrap, stop := withStall(ctx, c.opt.Timeout)
 	defer stop()
@@ -302,7 +302,8 @@ func (c *Client) download(ctx context.Context, desc ocispec.Descriptor, dir, nam
 		}
 	}()
 	h := digest.SHA256.Digester()
-	n, err := io.Copy(io.MultiWriter(f, h.Hash()), wrap(io.LimitReader(rc, desc.Size+1)))
+	buf := make([]byte, 256<<10)
+	n, err := io.CopyBuffer(io.MultiWriter(f, h.Hash()), wrap(io.LimitReader(rc, desc.Size+1)), buf)
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
 			err = fmt.Errorf("%w (%v)", err, cause)
@@ -315,9 +316,9 @@ func (c *Client) download(ctx context.Context, desc ocispec.Descriptor, dir, nam
 	if h.Digest() != desc.Digest {
 		return "", fmt.Errorf("%w: %s hashes to %s, the manifest says %s", ErrRefused, name, h.Digest(), desc.Digest)
 	}
-	if err := f.Sync(); err != nil {
-		return "", err
-	}
+	// No fsync here: the file is temporary, and whoever publishes it
+	// writes it durably (the outbox copies and fsyncs); a crash leaves a
+	// temporary file that is discarded.
 	if err := f.Close(); err != nil {
 		return "", err
 	}
