@@ -199,20 +199,27 @@ func (c *Client) fetchManifestOnce(ctx context.Context, ref string) (ocispec.Des
 		}
 	}
 	desc.Digest = digest.FromBytes(b)
+	m, err := parseManifest(ref, b)
+	return desc, m, err
+}
+
+// parseManifest decodes an untrusted manifest and refuses what is not a
+// trtd engine or carries hostile annotations.
+func parseManifest(ref string, b []byte) (*ocispec.Manifest, error) {
 	var m ocispec.Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
-		return desc, nil, fmt.Errorf("%w: manifest %s: %v", ErrRefused, ref, err)
+		return nil, fmt.Errorf("%w: manifest %s: %v", ErrRefused, ref, err)
 	}
 	if m.MediaType != ocispec.MediaTypeImageManifest {
-		return desc, nil, fmt.Errorf("%w: manifest %s has media type %.80q, not an OCI image manifest", ErrRefused, ref, m.MediaType)
+		return nil, fmt.Errorf("%w: manifest %s has media type %.80q, not an OCI image manifest", ErrRefused, ref, m.MediaType)
 	}
 	if m.ArtifactType != ArtifactType && m.Config.MediaType != ArtifactType {
-		return desc, nil, fmt.Errorf("%w: %s is not a trtd engine (artifact type %.80q)", ErrRefused, ref, m.ArtifactType)
+		return nil, fmt.Errorf("%w: %s is not a trtd engine (artifact type %.80q)", ErrRefused, ref, m.ArtifactType)
 	}
 	if err := checkAnnotations(m.Annotations); err != nil {
-		return desc, nil, fmt.Errorf("manifest %s: %w", ref, err)
+		return nil, fmt.Errorf("manifest %s: %w", ref, err)
 	}
-	return desc, &m, nil
+	return &m, nil
 }
 
 // layers picks the engine, provenance and report out of m and checks
