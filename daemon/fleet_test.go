@@ -130,6 +130,10 @@ func TestFleetDevicesShareEngines(t *testing.T) {
 	if n := builds(t, recB); n != 0 {
 		t.Fatalf("B ran %d builds; it should have pulled", n)
 	}
+	// The worker never sees the registry's credentials.
+	if rec, _ := os.ReadFile(recB); strings.Contains(string(rec), registrytest.Password) || strings.Contains(string(rec), b.cfg.Fleet.Credentials) {
+		t.Error("the worker saw the registry credentials")
+	}
 	engA, _ := os.ReadFile(filepath.Join(a.cfg.Paths.Outbox, "net.engine"))
 	engB, _ := os.ReadFile(filepath.Join(b.cfg.Paths.Outbox, "net.engine"))
 	if len(engA) == 0 || !bytes.Equal(engA, engB) {
@@ -308,4 +312,70 @@ func TestFleetPullInterruptedByKill(t *testing.T) {
 	}
 	noTemps(t, b.cfg.Paths.Outbox)
 	noTemps(t, filepath.Join(b.cfg.Paths.State, "jobs"))
+}
+
+// Two daemons (separate processes) build the same model at once and both
+// push: the registry ends with one artifact for it, and a third device
+// pulls that one.
+func TestFleetConcurrentPushesFromTwoDaemons(t *testing.T) {
+	s := registrytest.T(t)
+	trees := []*tree{fleetTree(t, s, s.Addr, ""), fleetTree(t, s, s.Addr, "")}
+	for i, tr := range trees {
+		// Different engine bytes for the same build, as real TensorRT gives.
+		startDaemon(t, tr, "TRTD_FAKE_WORKER=*=slow=2s", fmt.Sprint("TRTD_FAKE_WORKER_ENGINE_PAD=", 4096+i))
+	}
+	for _, tr := range trees {
+		tr.drop(t, "net.onnx", testmodels.TinyCNN)
+	}
+	built := 0
+	for _, tr := range trees {
+		r := tr.waitReport(t, "net.onnx", 30*time.Second, report.OutcomeBuilt, report.OutcomeReused)
+		switch {
+		case r.Outcome == report.OutcomeBuilt:
+			built++
+		case r.Fleet == nil || r.Fleet.Pulled == nil:
+			t.Fatalf("outcome %s without a pull", r.Outcome)
+		}
+	}
+	es := waitPushed(t, s, 1)
+	// Both queues drain (pushed, or kept the peer's artifact).
+	for _, tr := range trees {
+		dir := filepath.Join(tr.cfg.Paths.State, "fleet", "queue")
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			ents, _ := os.ReadDir(dir)
+			if len(ents) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still holds %d pushes", dir, len(ents))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	es2 := waitPushed(t, s, 1)
+	if len(es) != 1 || len(es2) != 1 || es[0].Tag != es2[0].Tag {
+		t.Fatalf("registry holds %+v then %+v, want one artifact", es, es2)
+	}
+	c := fleetTree(t, s, s.Addr, "")
+	rec := filepath.Join(c.root, "record.jsonl")
+	c.runInProcess(t, "TRTD_FAKE_WORKER=*=ok", "TRTD_FAKE_WORKER_RECORD="+rec)
+	c.drop(t, "net.onnx", testmodels.TinyCNN)
+	r := c.waitReport(t, "net.onnx", 30*time.Second, report.OutcomeReused, report.OutcomeBuilt)
+	if r.Fleet == nil || r.Fleet.Pulled == nil || r.Fleet.Pulled.Digest != es2[0].Digest || builds(t, rec) != 0 {
+		t.Fatalf("third device: outcome %s fleet %+v", r.Outcome, r.Fleet)
+	}
+	got, _ := os.ReadFile(filepath.Join(c.cfg.Paths.Outbox, "net.engine"))
+	var match int
+	for _, tr := range trees {
+		e, _ := os.ReadFile(filepath.Join(tr.cfg.Paths.Outbox, "net.engine"))
+		if bytes.Equal(e, got) {
+			match++
+		}
+	}
+	// Both built (the usual case: the builds overlap): the pulled engine is
+	// one of theirs. One pulled the other's: all three are the same.
+	if want := 3 - built; match != want {
+		t.Fatalf("%d built; the pulled engine matches %d of the two devices' engines, want %d", built, match, want)
+	}
 }
