@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -424,4 +425,71 @@ func TestConcurrentPushesLeaveOneArtifact(t *testing.T) {
 			t.Fatal("the tag names neither engine")
 		}
 	}
+}
+
+// trickle forwards to target but sends the answers at about 10 KB/s.
+func trickle(t *testing.T, target string) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			t.Cleanup(func() { c.Close(); u.Close() })
+			go io.Copy(u, c)
+			go func() {
+				buf := make([]byte, 1024)
+				tick := time.NewTicker(100 * time.Millisecond)
+				defer tick.Stop()
+				for range tick.C {
+					n, err := u.Read(buf)
+					if n > 0 {
+						c.Write(buf[:n])
+					}
+					if err != nil {
+						c.Close()
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// A registry that keeps sending, but too slowly, does not hold the build:
+// the pull gives up once it averages less than minRate after its timeout.
+func TestTricklingRegistryGivesUp(t *testing.T) {
+	s := registrytest.T(t)
+	ctx := context.Background()
+	a := built(t, t.TempDir(), devA, keyFor(devA, "ck-slow"), 2<<20)
+	if _, err := client(t, s, nil).Push(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	slow := trickle(t, s.Addr)
+	c := client(t, s, func(o *Options) {
+		o.Registry = slow + "/trtd/engines"
+		o.Timeout = 2 * time.Second
+		registrytest.WriteCredentials(o.Credentials, slow, registrytest.User, registrytest.Password)
+	})
+	dir := t.TempDir()
+	start := time.Now()
+	_, err := c.Pull(ctx, keyFor(devB, "ck-slow"), dir)
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "deadline") {
+		t.Fatalf("got %v, want ErrUnavailable past the deadline", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("gave up after %s; the deadline is 2s + 2 MiB at 1 MiB/s", d)
+	}
+	noFiles(t, dir)
 }

@@ -13,6 +13,10 @@ import (
 
 const tempPrefix = atomicfile.TempPrefix + "fleet-"
 
+// minRate is the slowest average transfer (bytes per second) a pull may
+// have after its first timeout.
+const minRate = 1 << 20
+
 // Pulled is an engine fetched and verified against this device. Its files
 // are temporary files in the directory given to Pull: the caller publishes
 // them (by rename) or calls Remove.
@@ -61,6 +65,10 @@ func (c *Client) Pull(ctx context.Context, k Key, dir string) (*Pulled, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", tag, err)
 	}
+	// A registry that trickles must not hold the build for ever: after
+	// the timeout, the pull must average at least minRate.
+	ctx, cancel := context.WithTimeout(ctx, c.opt.Timeout+time.Duration((eng.Size+prov.Size)/minRate)*time.Second)
+	defer cancel()
 	p := &Pulled{Registry: c.opt.Registry, Tag: tag, Digest: desc.Digest.String(), EngineSHA: eng.Digest.Encoded(),
 		EngineSize: eng.Size, BuiltBy: m.Annotations[AnnBuiltBy], Stage: m.Annotations[AnnStage]}
 	ok := false

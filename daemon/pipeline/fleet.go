@@ -17,6 +17,7 @@ import (
 	"github.com/trtd/trtd/daemon/memory"
 	"github.com/trtd/trtd/daemon/outbox"
 	"github.com/trtd/trtd/daemon/provenance"
+	"github.com/trtd/trtd/internal/atomicfile"
 )
 
 // fleetKey is the registry key of j's build on this device.
@@ -32,11 +33,15 @@ func (rn *Runner) fromFleet(ctx context.Context, j *jobs.Job, rep *report.Report
 		return false
 	}
 	rep.Fleet = &report.Fleet{Registry: rn.Fleet.Client.Registry()}
+	switch j.Step {
+	case jobs.StepWorkerFinished, jobs.StepEngineTemp, jobs.StepEngineSynced, jobs.StepEngineRenamed, jobs.StepReportPublished:
+		return false // an engine is already here: resume publishes it
+	}
 	engineDir := filepath.Join(rn.Store.Dir(j), "engines")
-	os.RemoveAll(engineDir)
 	if err := os.MkdirAll(engineDir, 0o755); err != nil {
 		return false
 	}
+	atomicfile.RemoveTemps(engineDir) // what a pull cut short by a crash left
 	p, why := rn.Fleet.Obtain(ctx, rn.fleetKey(j, rep, b), engineDir, log)
 	rep.Fleet.Pull = why
 	if p == nil {
