@@ -13,6 +13,10 @@ import (
 // after publishing. Credentials readable by others stop the start.
 func (d *Daemon) wireFleet() error {
 	d.jobs.Metrics = metrics.New(d.cfg.Fleet.Textfile)
+	// node_exporter sees the counters (at zero) from the start.
+	if err := d.jobs.Metrics.Write(d.cfg.Fleet.Textfile); err != nil {
+		d.log.Warn("cannot write the metrics textfile", "path", d.cfg.Fleet.Textfile, "err", err)
+	}
 	if !d.cfg.Fleet.Enabled() {
 		return nil
 	}

@@ -20,7 +20,7 @@ import (
 // engine, provenance and report, and item.json.
 type Queue struct {
 	Dir string
-	// Now and backoff are injectable for tests.
+	// Now is the clock (injectable for tests).
 	Now func() time.Time
 	mu  sync.Mutex
 }
