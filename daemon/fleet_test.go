@@ -139,9 +139,11 @@ func TestFleetDevicesShareEngines(t *testing.T) {
 	if len(engA) == 0 || !bytes.Equal(engA, engB) {
 		t.Fatal("B's engine differs from A's")
 	}
-	md, _ := os.ReadFile(filepath.Join(b.cfg.Paths.Outbox, "net.report.md"))
-	if !strings.Contains(string(md), "pulled from the fleet registry") {
-		t.Errorf("B's Markdown report does not say where the engine came from:\n%s", md)
+	for _, view := range []string{"net.report.md", "net.report.html"} {
+		b, _ := os.ReadFile(filepath.Join(b.cfg.Paths.Outbox, view))
+		if !strings.Contains(string(b), "pulled from the fleet registry") || !strings.Contains(string(b), es[0].Digest) {
+			t.Errorf("B's %s does not say where the engine came from", view)
+		}
 	}
 	noTemps(t, b.root)
 
