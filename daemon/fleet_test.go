@@ -106,8 +106,18 @@ func TestFleetDevicesShareEngines(t *testing.T) {
 	}
 	st := a.waitIdle(t, 10*time.Second)
 	waitFile(t, a.cfg.Fleet.Textfile, "trtd_fleet_engines_pushed_total 1")
+	// The status file follows the queue without another job happening.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		st, _ = status.Read(a.cfg.StatusPath())
+		if st != nil && st.Fleet != nil && st.Fleet.Queued == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never showed an empty push queue: %+v", st.Fleet)
+		}
+	}
 	stop()
-	if st.Fleet == nil || st.Fleet.Registry != s.Addr+"/trtd/engines" {
+	if st.Fleet.Registry != s.Addr+"/trtd/engines" || !st.Fleet.Pull || !st.Fleet.Push {
 		t.Errorf("status fleet: %+v", st.Fleet)
 	}
 	prom, _ := os.ReadFile(a.cfg.Fleet.Textfile)

@@ -27,5 +27,6 @@ func (d *Daemon) wireFleet() error {
 	}
 	d.jobs.Fleet = svc
 	d.status.Fleet = svc.Status
+	svc.OnChange = d.status.Update
 	return nil
 }

@@ -31,6 +31,9 @@ type Service struct {
 	Push   bool
 	Log    *slog.Logger
 	Count  Counters
+	// OnChange, if set, is called after the queue or the last error
+	// changed (the daemon refreshes its status file).
+	OnChange func()
 
 	kick    chan struct{}
 	mu      sync.Mutex
@@ -187,6 +190,9 @@ func (s *Service) Drain(ctx context.Context) []Outcome {
 		}
 	}
 	s.gauge()
+	if s.OnChange != nil && len(out) > 0 {
+		s.OnChange()
+	}
 	return out
 }
 
