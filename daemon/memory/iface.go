@@ -9,19 +9,15 @@ import (
 	"github.com/trtd/trtd/converter"
 	"github.com/trtd/trtd/converter/report"
 	"github.com/trtd/trtd/daemon/config"
+	"github.com/trtd/trtd/daemon/planner"
 	"github.com/trtd/trtd/daemon/status"
 	"github.com/trtd/trtd/internal/device"
 )
 
 // PlanInput is what the planner needs to know of a model.
 type PlanInput struct {
-	SHA256      string
-	WeightBytes int64
-	Params      int64
-	InputBytes  int64
-	Dynamic     bool
-	NodeCount   int
-	Stages      []config.Stage
+	Model  planner.ModelFacts
+	Stages []config.Stage
 }
 
 // PlanOutput is the planner's decision for one job.

@@ -105,8 +105,7 @@ func (m *memory) Plan(in PlanInput) PlanOutput {
 		}
 		return out
 	}
-	p := planner.New(planner.ModelFacts{WeightBytes: in.WeightBytes, Params: in.Params, InputBytes: in.InputBytes,
-		Dynamic: in.Dynamic, NodeCount: in.NodeCount, SHA256: in.SHA256}, d, &cfg, m.hist)
+	p := planner.New(in.Model, d, &cfg, m.hist)
 	out.Start = p.Start
 	out.Report = &report.Plan{Start: p.StartName(), SwapBytes: p.SwapBytes, Notes: p.Notes}
 	for _, sp := range p.Stages {

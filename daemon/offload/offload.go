@@ -33,6 +33,7 @@ import (
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/provenance"
 	"github.com/trtd/trtd/internal/filehash"
+	"github.com/trtd/trtd/internal/safename"
 )
 
 // ErrNoPeer is wrapped when no configured peer can build for this device.
@@ -461,21 +462,13 @@ func shellQuote(s string) string {
 func path(dir, name string) string { return strings.TrimRight(dir, "/") + "/" + name }
 
 // safe keeps a model's base name to characters that survive any shell and
-// file system.
+// file system, at most 80 of them.
 func safe(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
+	p := safename.Portable(s)
+	if len(p) > 80 {
+		return p[:80]
 	}
-	if b.Len() > 80 {
-		return b.String()[:80]
-	}
-	return b.String()
+	return p
 }
 
 func fileExists(p string) bool {

@@ -6,8 +6,6 @@
 package outbox
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,7 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/trtd/trtd/converter"
 	"github.com/trtd/trtd/converter/protocol"
@@ -28,6 +25,7 @@ import (
 	"github.com/trtd/trtd/internal/atomicfile"
 	"github.com/trtd/trtd/internal/device"
 	"github.com/trtd/trtd/internal/faultpoint"
+	"github.com/trtd/trtd/internal/safename"
 	"github.com/trtd/trtd/internal/treecopy"
 )
 
@@ -142,7 +140,7 @@ func (o *Outbox) Publish(j *jobs.Job, rep *report.Report, res converter.Result, 
 	}
 	o.Store.Mark(j, jobs.StepReportPublished)
 	o.faultpoint(jobs.StepReportPublished)
-	writeJSON(filepath.Join(cacheDir, "cache.json"), map[string]any{"job": j.ID, "stage": res.Stage, "files": sortedValues(cached), "model_sha256": j.ModelSHA256})
+	writeJSON(filepath.Join(cacheDir, cacheFile), cacheEntry{Job: j.ID, Stage: res.Stage, Files: sortedValues(cached), ModelSHA256: j.ModelSHA256})
 	j.Outcome, j.Reason = rep.Outcome, ""
 	j.Outputs = append(sortedKeys(engines), base+".engine.json", base+".report.json", base+".report.md", base+".report.html")
 	if err := o.Store.Transition(j, jobs.Done, jobs.StepCommitted, "engine published"); err != nil {
@@ -161,36 +159,16 @@ func (o *Outbox) placeEngine(j *jobs.Job, src, dst string) (string, int64, error
 		return "", 0, err
 	}
 	defer in.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(dst), atomicfile.TempPrefix+filepath.Base(dst)+"-")
-	if err != nil {
-		return "", 0, err
-	}
-	defer os.Remove(tmp.Name())
 	h := newHasher()
-	n, err := io.Copy(io.MultiWriter(tmp, h), in)
+	var n int64
+	err = atomicfile.WriteWith(dst, 0o644, func(w io.Writer) (err error) {
+		n, err = io.Copy(io.MultiWriter(w, h), in)
+		return err
+	}, atomicfile.Options{
+		Written: func() { o.Store.Mark(j, jobs.StepEngineTemp); o.faultpoint(jobs.StepEngineTemp) },
+		Synced:  func() { o.Store.Mark(j, jobs.StepEngineSynced); o.faultpoint(jobs.StepEngineSynced) },
+	})
 	if err != nil {
-		tmp.Close()
-		return "", 0, err
-	}
-	o.Store.Mark(j, jobs.StepEngineTemp)
-	o.faultpoint(jobs.StepEngineTemp)
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return "", 0, err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return "", 0, err
-	}
-	if err := tmp.Close(); err != nil {
-		return "", 0, err
-	}
-	o.Store.Mark(j, jobs.StepEngineSynced)
-	o.faultpoint(jobs.StepEngineSynced)
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return "", 0, err
-	}
-	if err := atomicfile.SyncDir(filepath.Dir(dst)); err != nil {
 		return "", 0, err
 	}
 	o.Store.Mark(j, jobs.StepEngineRenamed)
@@ -198,15 +176,23 @@ func (o *Outbox) placeEngine(j *jobs.Job, src, dst string) (string, int64, error
 	return h.Sum(), n, nil
 }
 
+// cacheFile describes a cached build in State/cache/<key>/.
+const cacheFile = "cache.json"
+
+// cacheEntry is what cacheFile says: the job that built the engine, its
+// stage, the cached files and the model's sha256.
+type cacheEntry struct {
+	Job         string   `json:"job"`
+	Stage       string   `json:"stage"`
+	Files       []string `json:"files"`
+	ModelSHA256 string   `json:"model_sha256"`
+}
+
 // Reuse publishes an earlier identical build's engine; false means build.
 func (o *Outbox) Reuse(j *jobs.Job, rep *report.Report, log *slog.Logger) bool {
 	cacheDir := filepath.Join(o.State, "cache", j.CacheKey)
-	var c struct {
-		Job   string   `json:"job"`
-		Stage string   `json:"stage"`
-		Files []string `json:"files"`
-	}
-	b, err := os.ReadFile(filepath.Join(cacheDir, "cache.json"))
+	var c cacheEntry
+	b, err := os.ReadFile(filepath.Join(cacheDir, cacheFile))
 	if err != nil || json.Unmarshal(b, &c) != nil || len(c.Files) == 0 {
 		return false
 	}
@@ -283,43 +269,9 @@ func (o *Outbox) Report(base string, rep *report.Report) error {
 	return err
 }
 
-// Name makes an uploaded name safe for outbox file names: no path
-// separators, control characters or invalid UTF-8, no leading '-' or '.'.
-// A name that had to change gets a short hash of the original, so two
-// uploads never share outbox files.
-func Name(base string) string {
-	s := safeName(base)
-	if s != base {
-		h := sha256.Sum256([]byte(base))
-		s += "-" + hex.EncodeToString(h[:4])
-	}
-	return s
-}
-
-func safeName(base string) string {
-	var b strings.Builder
-	for i, r := range base {
-		switch {
-		case r == utf8.RuneError || r < 0x20 || r == 0x7f || r == '/' || r == '\\':
-			b.WriteByte('_')
-		case i == 0 && (r == '-' || r == '.'):
-			b.WriteByte('_')
-		default:
-			b.WriteRune(r)
-		}
-	}
-	s := b.String()
-	if len(s) > 200 {
-		s = s[:200]
-		for !utf8.ValidString(s) {
-			s = s[:len(s)-1]
-		}
-	}
-	if s == "" {
-		s = "_"
-	}
-	return s
-}
+// Name is an uploaded name made safe for outbox file names
+// (safename.File).
+func Name(base string) string { return safename.File(base) }
 
 func portability(rep *report.Report) string {
 	b := rep.Builder

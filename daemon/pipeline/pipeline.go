@@ -25,10 +25,12 @@ import (
 	"github.com/trtd/trtd/daemon/logging"
 	"github.com/trtd/trtd/daemon/memory"
 	"github.com/trtd/trtd/daemon/offload"
+	"github.com/trtd/trtd/daemon/planner"
 	"github.com/trtd/trtd/daemon/provenance"
 	"github.com/trtd/trtd/daemon/status"
 	"github.com/trtd/trtd/internal/faultpoint"
 	"github.com/trtd/trtd/internal/filehash"
+	"github.com/trtd/trtd/internal/safename"
 	"github.com/trtd/trtd/internal/treecopy"
 )
 
@@ -89,8 +91,7 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 	builder := rn.currentBuilder()
 	dev, recs := rn.Mem.Device(ctx)
 	rep.Device, rep.Recommendations = dev, recs
-	plan := rn.Mem.Plan(memory.PlanInput{SHA256: j.ModelSHA256, WeightBytes: sum.Initializers.Bytes, Params: sum.Parameters,
-		InputBytes: inputBytes(model, shapes), Dynamic: len(sum.DynamicInputs) > 0, NodeCount: sum.NodeCount, Stages: stages})
+	plan := rn.Mem.Plan(memory.PlanInput{Model: planner.Facts(model, sum, shapes, j.ModelSHA256), Stages: stages})
 	rep.Plan = plan.Report
 	if builder == nil {
 		rn.park(j, rep, log, stages)
@@ -278,7 +279,7 @@ func (rn *Runner) TimingCache(b *protocol.Builder) string {
 	if b == nil || b.Backend == "fake" {
 		return ""
 	}
-	return filepath.Join(rn.Cfg.Paths.State, "timing", sanitize(b.TensorRT+"-sm"+b.ComputeCapability+"-"+b.GPU)+".cache")
+	return filepath.Join(rn.Cfg.Paths.State, "timing", safename.Portable(b.TensorRT+"-sm"+b.ComputeCapability+"-"+b.GPU)+".cache")
 }
 
 // withOffload appends an offload stage to the ladder when peers are
@@ -313,7 +314,7 @@ func (rn *Runner) resume(j *jobs.Job, engineDir string) (converter.Result, bool)
 		return converter.Result{}, false
 	}
 	return converter.Result{OK: true, Stage: j.Stage, Engine: p, Class: protocol.ClassOK,
-		Attempts: []report.Attempt{{Stage: j.Stage, Kind: "build", Outcome: protocol.ClassOK, Start: time.Now().UTC(),
+		Attempts: []report.Attempt{{Stage: j.Stage, Kind: string(converter.KindBuild), Outcome: protocol.ClassOK, Start: time.Now().UTC(),
 			Reason: "engine built before a restart; published now"}}}, true
 }
 
@@ -354,30 +355,6 @@ func resolveShapes(m *onnx.Model, name string, side *config.Sidecar) ([]protocol
 			v.Name, strings.Join(sym, ", "), fixed, strings.TrimSuffix(name, ".onnx")+".toml"))
 	}
 	return shapes, warn
-}
-
-// inputBytes estimates the bytes of all inputs at their max shapes.
-func inputBytes(m *onnx.Model, shapes []protocol.Shape) int64 {
-	var n int64
-	for _, s := range shapes {
-		e := int64(4)
-		for _, d := range s.Max {
-			e *= d
-		}
-		n += e
-	}
-	for _, v := range m.Inputs() {
-		if v.Dynamic() {
-			continue
-		}
-		dims, _ := v.Shape()
-		e := int64(4)
-		for _, d := range dims {
-			e *= d.Value
-		}
-		n += e
-	}
-	return n
 }
 
 // cacheKey identifies a build: model content, sidecar, the ladder's
@@ -457,28 +434,14 @@ func accuracySamples(work, dir string) *protocol.Accuracy {
 	return acc
 }
 
-// sanitize makes a string safe as a file name component.
-func sanitize(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-', r == '_':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	return b.String()
-}
-
 // park keeps a job for later: no builder is available on this machine.
 func (rn *Runner) park(j *jobs.Job, rep *report.Report, log *slog.Logger, stages []config.Stage) {
 	missing := rn.BuilderLine()
 	next := time.Now().Add(rn.Cfg.Worker.RetryInterval.D()).UTC()
 	var would []string
-	for _, st := range stages {
-		s := st.Settings()
-		would = append(would, fmt.Sprintf("stage %s (%s): precision %s, workspace %d MiB, swap %s", st.Name, kindOf(st), s.Precision, s.WorkspaceMiB, orNone(st.Swap)))
+	for _, st := range config.ConverterStages(stages) {
+		would = append(would, fmt.Sprintf("stage %s (%s): precision %s, workspace %d MiB, swap %s",
+			st.Name, st.EffectiveKind(), st.Settings.Precision, st.Settings.WorkspaceMiB, orNone(string(st.Swap))))
 	}
 	rep.Outcome = report.OutcomeBuilderUnavailable
 	rep.Reason = "TensorRT not available on this machine"
@@ -492,13 +455,6 @@ func (rn *Runner) park(j *jobs.Job, rep *report.Report, log *slog.Logger, stages
 	rep.Generated = time.Now().UTC()
 	rn.Outbox.Report(j.Base(), rep)
 	log.Warn("no builder: model kept until one is available", "reason", missing, "next_retry", next, logging.KeyEvent, "job_waiting")
-}
-
-func kindOf(st config.Stage) string {
-	if st.Kind == "" {
-		return "build"
-	}
-	return st.Kind
 }
 
 func orNone(s string) string {

@@ -9,13 +9,11 @@
 package provenance
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -23,6 +21,7 @@ import (
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/internal/atomicfile"
 	"github.com/trtd/trtd/internal/filehash"
+	"github.com/trtd/trtd/internal/l4t"
 )
 
 // Suffix is the provenance file's suffix: <name>.engine.json.
@@ -220,28 +219,9 @@ func engineFiles(outbox string, p *Provenance) []string {
 	return out
 }
 
-var l4tRe = regexp.MustCompile(`^#\s*R(\d+)\s*\(release\),\s*REVISION:\s*([0-9.]+)`)
-
 // ReadL4T returns the L4T release from etc/nv_tegra_release under root
 // ("32.7.4"), or "" when the file is absent (not a Jetson).
-func ReadL4T(root string) (string, error) {
-	path := filepath.Join(root, "etc", "nv_tegra_release")
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	if sc.Scan() {
-		if m := l4tRe.FindStringSubmatch(sc.Text()); m != nil {
-			return m[1] + "." + m[2], nil
-		}
-	}
-	return "", fmt.Errorf("%s: no \"# R<n> (release), REVISION: x.y\" line", path)
-}
+func ReadL4T(root string) (string, error) { return l4t.Read(filepath.Join(root, "etc")) }
 
 // PluginHashes returns the sha256 of each TensorRT plugin library the
 // builder loaded (Builder.Libraries entries whose soname names a plugin),

@@ -119,19 +119,7 @@ func (d *Device) Fingerprint() string {
 // tx2, dgpu or cpu (no GPU seen).
 func (d *Device) Platform() string {
 	if j := d.Jetson; j != nil {
-		switch j.SoC {
-		case "tegra210":
-			return "nano"
-		case "tegra186":
-			return "tx2"
-		case "tegra194":
-			return "xavier"
-		case "tegra234":
-			return "orin"
-		case "tegra264":
-			return "thor"
-		}
-		return "jetson"
+		return PlatformOfSoC(j.SoC)
 	}
 	if d.GPU != nil {
 		return "dgpu"
@@ -256,4 +244,22 @@ func orUnknown(s string) string {
 		return "unknown"
 	}
 	return s
+}
+
+// PlatformOfSoC is the planner's platform key of a Jetson SoC ("tegra210"
+// is "nano"); "jetson" for a SoC it does not know.
+func PlatformOfSoC(soc string) string {
+	switch soc {
+	case "tegra210":
+		return "nano"
+	case "tegra186":
+		return "tx2"
+	case "tegra194":
+		return "xavier"
+	case "tegra234":
+		return "orin"
+	case "tegra264":
+		return "thor"
+	}
+	return "jetson"
 }
