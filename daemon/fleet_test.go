@@ -391,3 +391,37 @@ func TestFleetConcurrentPushesFromTwoDaemons(t *testing.T) {
 		t.Fatalf("%d built; the pulled engine matches %d of the two devices' engines, want %d", built, match, want)
 	}
 }
+
+// An engine corrupted on the registry's disk is refused with the reason in
+// the report, and the device builds its own.
+func TestFleetCorruptEngineRefusedWithReport(t *testing.T) {
+	s := registrytest.T(t)
+	a := fleetTree(t, s, s.Addr, "")
+	stop := a.runInProcess(t, "TRTD_FAKE_WORKER=*=ok")
+	a.drop(t, "net.onnx", testmodels.TinyCNN)
+	ra := a.waitReport(t, "net.onnx", 30*time.Second, report.OutcomeBuilt)
+	waitPushed(t, s, 1)
+	a.waitIdle(t, 10*time.Second)
+	waitFile(t, a.cfg.Fleet.Textfile, "trtd_fleet_engines_pushed_total 1")
+	stop()
+	blob := s.Blob(ra.Engine.SHA256)
+	data, err := os.ReadFile(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[0] ^= 0xff
+	os.WriteFile(blob, data, 0o644)
+
+	b := fleetTree(t, s, s.Addr, "")
+	stop = b.runInProcess(t, "TRTD_FAKE_WORKER=*=ok")
+	b.drop(t, "net.onnx", testmodels.TinyCNN)
+	rb := b.waitReport(t, "net.onnx", 30*time.Second, report.OutcomeBuilt, report.OutcomeReused)
+	b.waitIdle(t, 10*time.Second)
+	stop()
+	if rb.Outcome != report.OutcomeBuilt || rb.Fleet == nil || rb.Fleet.Pulled != nil ||
+		!strings.Contains(rb.Fleet.Pull, "refused") || !strings.Contains(rb.Fleet.Pull, "hashes to") {
+		t.Fatalf("B: outcome %s, fleet %+v", rb.Outcome, rb.Fleet)
+	}
+	waitFile(t, b.cfg.Fleet.Textfile, `trtd_fleet_registry_errors_total{op="pull"} 1`)
+	noTemps(t, b.root)
+}
