@@ -94,6 +94,9 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	d.status.Path, d.status.Progress, d.status.Memory, d.status.Log = cfg.StatusPath(), o.Progress, d.mem.Now, o.Log
 	d.status.Notify = func(line string) { o.Notify.Status(line) }
 	d.jobs = &pipeline.Runner{Cfg: cfg, Log: o.Log, Store: st, Worker: worker, Mem: d.mem, Status: d.status, Version: Version}
+	if err := d.wireFleet(); err != nil {
+		return nil, err
+	}
 	d.jobs.Outbox = &outbox.Outbox{Dir: cfg.Paths.Outbox, Failed: cfg.Paths.Failed, State: cfg.Paths.State, Store: st, Log: o.Log,
 		Version: Version, TimingCache: d.jobs.TimingCache, StageSettings: func(name string) (protocol.Settings, bool) {
 			s, ok := cfg.Stage(name)
@@ -145,6 +148,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.jobs.Probe(ctx)
 	d.jobs.RequeueStale()
+	go d.jobs.Fleet.Run(ctx, time.Minute)
 
 	events := make(chan inbox.Event, 256)
 	w := inbox.New(inbox.Options{Dir: d.cfg.Paths.Inbox, Settle: d.cfg.Inbox.Settle.D(), Rescan: d.cfg.Inbox.Rescan.D(),

@@ -7,14 +7,18 @@
 # burst p50/p99, idle RSS, wake-ups). A section that fails is recorded as
 # failed with its last lines; the others still run.
 #
-# Env: BENCH_ONLY  space-separated subset of: inspect swap guard split daemon
+# test/bench/fleetbench measures pulling a 100 MiB engine from Debian's
+# docker-registry against curl fetching the same blob, and 50 devices
+# pulling at once.
+#
+# Env: BENCH_ONLY  space-separated subset of: inspect swap guard split daemon fleet
 #      BENCH_RUNS  runs per figure of the daemon benchmark (default 5)
 #      BENCH_OUT   output file (default docs/BENCHMARKS.md)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 
-only=${BENCH_ONLY:-inspect swap guard split daemon}
+only=${BENCH_ONLY:-inspect swap guard split daemon fleet}
 runs=${BENCH_RUNS:-5}
 out=${BENCH_OUT:-docs/BENCHMARKS.md}
 bin=$(mktemp -d)
@@ -92,6 +96,22 @@ else
 	} >>"$body"
 fi
 
+if ! want fleet; then
+	keep "Fleet: engine pull from an OCI registry vs curl" || true
+else
+	echo "bench.sh: fleet benchmark" >&2
+	cmd="go run ./test/bench/fleetbench -size 100M -runs 9 -devices 50"
+	{
+		printf '## Fleet: engine pull from an OCI registry vs curl\n\nCommand: `%s` (through `make bench`; load average at start: %s)\n\n' "$cmd" "$(cut -d' ' -f1-3 /proc/loadavg)"
+		if ! command -v docker-registry >/dev/null; then
+			printf 'Not run: Debian'"'"'s docker-registry is not installed (`make deps` installs it).\n'
+		elif ! go run ./test/bench/fleetbench -runs 9 -devices 50 2>&1; then
+			printf '\nFAILED\n'
+		fi
+		printf '\n'
+	} >>"$body"
+fi
+
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
 mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
 {
@@ -99,7 +119,7 @@ mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
 	printf 'Rewritten by `make bench` (scripts/bench.sh); do not edit by hand.\n\n'
 	printf '| | |\n|---|---|\n'
 	printf '| date | %s |\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
-	printf '| command | `make bench`%s |\n' "$([ "$only" = 'inspect swap guard split daemon' ] || echo " (BENCH_ONLY=\"$only\")")"
+	printf '| command | `make bench`%s |\n' "$([ "$only" = 'inspect swap guard split daemon fleet' ] || echo " (BENCH_ONLY=\"$only\")")"
 	printf '| machine | %s CPUs, %s, %s RAM |\n' "$(nproc)" "$cpu" "$mem"
 	printf '| kernel | %s |\n' "$(uname -r)"
 	printf '| go | %s |\n' "$(go version | cut -d' ' -f3-)"

@@ -31,7 +31,8 @@ procps|ps and free in the end-to-end scripts
 chromium|renders the HTML report headless for the layout test and screenshots
 fonts-dejavu-core|the fonts the HTML report falls back to
 g++|compiles the worker'"'"'s C++ shim in the cgo tests
-nodejs|runs split models through onnxruntime for the splitter test'
+nodejs|runs split models through onnxruntime for the splitter test
+docker-registry|a real OCI registry on 127.0.0.1 for the fleet pull and push tests (left disabled)'
 
 # Tests give their own table (TRTD_DEPS_TABLE, same format).
 table=${TRTD_DEPS_TABLE:-$table}

@@ -31,6 +31,8 @@
 //
 // TRTD_FAKE_WORKER_PROBE=unavailable makes probes report no builder;
 // TRTD_FAKE_WORKER_UNAVAILABLE_IF=FILE does so while FILE exists.
+// TRTD_FAKE_WORKER_CC=X.Y reports compute capability X.Y (another GPU);
+// TRTD_FAKE_WORKER_ENGINE_PAD=BYTES pads engines to at least BYTES.
 // TRTD_FAKE_WORKER_RECORD=FILE appends what the worker saw (request,
 // uid, cwd, environment, oom_score_adj) as JSON lines, for tests.
 package main
@@ -72,6 +74,9 @@ func run(stdin io.Reader, stdout, stderr io.Writer) int {
 		b, _ := json.Marshal(ev)
 		out.Write(append(b, '\n'))
 		out.Flush()
+	}
+	if cc := os.Getenv("TRTD_FAKE_WORKER_CC"); cc != "" {
+		builder.ComputeCapability = cc
 	}
 	result := func(r protocol.Result) int {
 		r.Builder = builder
@@ -184,6 +189,9 @@ func run(stdin io.Reader, stdout, stderr io.Writer) int {
 	sum := sha256.Sum256(model)
 	engine := []byte(fmt.Sprintf("TRTD-FAKE-ENGINE test double\nmodel-sha256: %s\nstage: %s\nprecision: %s\nworkspace-mib: %d\n",
 		hex.EncodeToString(sum[:]), req.Stage, req.Settings.Precision, req.Settings.WorkspaceMiB))
+	if pad, _ := strconv.Atoi(os.Getenv("TRTD_FAKE_WORKER_ENGINE_PAD")); pad > len(engine) {
+		engine = append(engine, make([]byte, pad-len(engine))...)
+	}
 	if err := writeAtomic(req.Engine, engine); err != nil {
 		return result(protocol.Result{Class: protocol.ClassBadRequest, Message: "write engine: " + err.Error()})
 	}

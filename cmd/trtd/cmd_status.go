@@ -117,6 +117,13 @@ func printStatus(w io.Writer, s *status.Status, running bool, now time.Time) {
 	if m := s.Memory; m != nil {
 		fmt.Fprintf(w, "  memory:  %d MiB available, %d MiB swap used, trtd itself %d MiB\n", m.MemAvailable>>20, m.SwapUsed>>20, m.DaemonRSS>>20)
 	}
+	if f := s.Fleet; f != nil {
+		fmt.Fprintf(w, "  fleet:   %s (pull %v, push %v), %d push(es) queued", f.Registry, f.Pull, f.Push, f.Queued)
+		if f.LastError != "" {
+			fmt.Fprintf(w, ", last error: %s", f.LastError)
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "  queue:   %d\n", len(s.Queue))
 	for _, q := range s.Queue {
 		fmt.Fprintf(w, "    %s (since %s)\n", q.Model, q.Since.Local().Format("15:04:05"))

@@ -698,6 +698,7 @@ footer { color: #57606a; font-size: 13px; text-align: center; }
 {{with .R.Engine}}<p>Engine <code>{{.File}}</code>{{if .Bytes}}, {{human .Bytes}}{{end}}{{if .SHA256}}, sha256 <code>{{short .SHA256}}</code>{{end}}.</p>{{end}}
 {{with .R.Reuse}}<p>{{reuseLine . $.Attempts}}</p>{{end}}
 {{if .R.Portability}}<p>{{.R.Portability}}</p>{{end}}
+{{with .R.Fleet}}{{with .Pulled}}<p>Engine pulled from the fleet registry <code>{{$.R.Fleet.Registry}}</code> (<code>{{.Digest}}</code>), built by {{.BuiltBy}} at stage {{.Stage}}; {{.Checked}}.</p>{{end}}{{with .Pull}}<p>Registry not used: {{.}}.</p>{{end}}{{with .Start}}<p>The ladder started at {{.}}, where this device's peers succeeded.</p>{{end}}{{with .Push}}<p>Sharing: {{.}}.</p>{{end}}{{end}}
 </div>
 </header>
 {{with .R.Waiting}}<section><h2>Waiting for a builder</h2><p>{{.Missing}}</p>

@@ -202,7 +202,24 @@ func mdTail(p mdf, r *Report) {
 	if r.KeptModel != "" {
 		p("The uploaded model is kept at `%s`.\n\n", r.KeptModel)
 	}
+	fleetLines(p, r.Fleet)
 	p("---\n%s %s, report schema %d, %s\n", r.Tool.Name, r.Tool.Version, r.Schema, r.Generated.UTC().Format("2006-01-02 15:04:05 UTC"))
+}
+
+// fleetLines says how the fleet registry took part.
+func fleetLines(p func(string, ...any), f *Fleet) {
+	if f == nil {
+		return
+	}
+	if o := f.Pulled; o != nil {
+		p("Engine pulled from the fleet registry `%s` (`%s`), built by %s at stage %s on %s; %s.\n\n", oneLine(f.Registry),
+			oneLine(o.Digest), oneLine(o.BuiltBy), oneLine(o.Stage), o.Built.UTC().Format("2006-01-02 15:04 UTC"), oneLine(o.Checked))
+	}
+	for _, l := range []struct{ what, v string }{{"Registry not used", f.Pull}, {"Ladder started where this device's peers succeeded", f.Start}, {"Sharing", f.Push}} {
+		if l.v != "" {
+			p("%s: %s.\n\n", l.what, oneLine(l.v))
+		}
+	}
 }
 
 func headline(r *Report) string {
@@ -210,6 +227,9 @@ func headline(r *Report) string {
 	case OutcomeBuilt:
 		return "engine built"
 	case OutcomeReused:
+		if r.Fleet != nil && r.Fleet.Pulled != nil {
+			return "engine pulled from the fleet registry"
+		}
 		return "engine reused"
 	case OutcomeBuilderUnavailable:
 		return "waiting for a builder"

@@ -49,6 +49,33 @@ type Report struct {
 	Portability     string            `json:"portability,omitempty"`
 	Waiting         *Waiting          `json:"waiting,omitempty"`
 	KeptModel       string            `json:"kept_model,omitempty"`
+	Fleet           *Fleet            `json:"fleet,omitempty"`
+}
+
+// Fleet says how the fleet's OCI registry took part in the job.
+type Fleet struct {
+	Registry string `json:"registry"`
+	// Pulled is set when the engine came from the registry.
+	Pulled *FleetOrigin `json:"pulled,omitempty"`
+	// Pull says why no engine was pulled when the registry could not be
+	// used or what it held was refused ("" = it had none).
+	Pull string `json:"pull,omitempty"`
+	// Start is the stage peers of this device kind found first, where the
+	// ladder started.
+	Start string `json:"start,omitempty"`
+	// Push says what became of this device's engine ("queued for ...").
+	Push string `json:"push,omitempty"`
+}
+
+// FleetOrigin is where a pulled engine came from.
+type FleetOrigin struct {
+	Tag     string    `json:"tag"`
+	Digest  string    `json:"digest"`
+	BuiltBy string    `json:"built_by,omitempty"`
+	Built   time.Time `json:"built"`
+	Stage   string    `json:"stage,omitempty"`
+	// Checked lists what was verified before publishing.
+	Checked string `json:"checked"`
 }
 
 // Tool identifies the trtd that wrote the report.

@@ -37,6 +37,7 @@ type Config struct {
 	Planner    Planner   `toml:"planner"`
 	Validation Validate  `toml:"validate"`
 	Offload    Offload   `toml:"offload"`
+	Fleet      Fleet     `toml:"fleet"`
 	Stages     []Stage   `toml:"stage"`
 	Overheads  Overheads `toml:"overheads"`
 
@@ -214,6 +215,7 @@ func Default() *Config {
 		Overheads:  Overheads{CUDAContext: 300 << 20, CUDNN: 600 << 20, CUBLAS: 200 << 20, Builder: 150 << 20},
 		Validation: Validate{Runs: 20, ATol: 1e-3, RTol: 1e-2},
 		Offload:    Offload{Timeout: Duration(2 * time.Hour)},
+		Fleet:      DefaultFleet(),
 		Stages:     DefaultStages(),
 	}
 }
@@ -430,6 +432,7 @@ func (c *Config) validate() error {
 			bad("offload.peer[%d]: inbox and outbox must be set", i)
 		}
 	}
+	c.Fleet.check(bad)
 	if len(p) == 0 {
 		return nil
 	}

@@ -45,6 +45,7 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 	finish := func(outcome, stage, reason, engine string) {
 		rn.Status.PushLast(status.LastResult{Job: j.ID, Model: j.Name, Outcome: outcome, Stage: stage, Reason: reason, Engine: engine,
 			At: time.Now().UTC(), Seconds: time.Since(t0).Seconds()})
+		rn.count(outcome, stage, rep, time.Since(t0).Seconds())
 	}
 	modelPath := rn.Store.ModelPath(j)
 	if j.ModelSHA256 == "" {
@@ -98,6 +99,11 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 		finish(report.OutcomeReused, j.Stage, "", j.Base()+".engine")
 		return
 	}
+	if rn.fromFleet(ctx, j, rep, builder, log) {
+		finish(report.OutcomeReused, j.Stage, "", j.Base()+".engine")
+		return
+	}
+	rn.fleetStart(ctx, j, rep, builder, stages, &plan)
 
 	if err := rn.Store.Transition(j, jobs.Building, jobs.StepPlanned, ""); err != nil {
 		log.Error("cannot persist job", "err", err)
@@ -122,6 +128,7 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 
 	switch {
 	case res.OK:
+		rn.fleetShare(j, rep, res)
 		if err := rn.Outbox.Publish(j, rep, res, log); err != nil {
 			log.Error("cannot publish the engine", "err", err)
 			rn.Outbox.Fail(j, rep, log, report.OutcomeFailed, "cannot write the engine to the outbox: "+err.Error())
@@ -129,6 +136,7 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 			return
 		}
 		rn.Mem.Record(j.ModelSHA256, res.Stage)
+		rn.share(j, rep, res.Stage, log)
 		finish(report.OutcomeBuilt, res.Stage, "", j.Base()+".engine")
 	case res.Class == protocol.ClassCanceled:
 		// Shutdown: the job goes back to the queue, not to failed.

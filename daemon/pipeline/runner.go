@@ -8,8 +8,10 @@ import (
 	"github.com/trtd/trtd/converter"
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/daemon/config"
+	"github.com/trtd/trtd/daemon/fleet"
 	"github.com/trtd/trtd/daemon/jobs"
 	"github.com/trtd/trtd/daemon/memory"
+	"github.com/trtd/trtd/daemon/metrics"
 	"github.com/trtd/trtd/daemon/outbox"
 	"github.com/trtd/trtd/daemon/status"
 )
@@ -25,6 +27,10 @@ type Runner struct {
 	Outbox *outbox.Outbox
 	// Version is trtd's version for the reports.
 	Version string
+	// Fleet shares engines through the fleet's registry (nil: off).
+	Fleet *fleet.Service
+	// Metrics are the textfile counters (nil: none).
+	Metrics *metrics.Counters
 
 	mu         sync.Mutex
 	builder    *protocol.Builder

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trtd/trtd/daemon/fleet"
 	"github.com/trtd/trtd/daemon/jobs"
 )
 
@@ -20,7 +21,9 @@ type Board struct {
 	Progress func(*Status)
 	// Memory reads memory now for the file; may be nil.
 	Memory func() *MemoryNow
-	Log    *slog.Logger
+	// Fleet reads the fleet registry's status; may be nil.
+	Fleet func() *fleet.Status
+	Log   *slog.Logger
 
 	mu sync.Mutex
 	s  Status
@@ -44,6 +47,9 @@ func nonNil(q []QueueEntry) []QueueEntry {
 func (b *Board) Update() {
 	b.mu.Lock()
 	b.s.Updated = time.Now().UTC()
+	if b.Fleet != nil {
+		b.s.Fleet = b.Fleet()
+	}
 	if b.Memory != nil {
 		b.s.Memory = b.Memory()
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trtd/trtd/daemon/fleet"
 	"github.com/trtd/trtd/internal/atomicfile"
 	"github.com/trtd/trtd/internal/bytesize"
 )
@@ -32,6 +33,9 @@ type Status struct {
 	Memory    *MemoryNow   `json:"memory,omitempty"`
 	Line      string       `json:"line"`
 	LastError string       `json:"last_error,omitempty"`
+	// Fleet is the registry engines are shared through and the pushes
+	// waiting for it (nil: sharing is off).
+	Fleet *fleet.Status `json:"fleet,omitempty"`
 }
 
 // QueueEntry is a job waiting its turn.
