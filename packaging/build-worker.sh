@@ -36,11 +36,13 @@ amd64) floor=2.31 cc=${CC_amd64:-gcc} cxx=${CXX_amd64:-g++} libdir=${LIBDIR_amd6
 arm64) floor=2.27 cc=${CC_arm64:-aarch64-linux-gnu-gcc} cxx=${CXX_arm64:-aarch64-linux-gnu-g++} libdir=${LIBDIR_arm64:-/usr/aarch64-linux-gnu/lib} ;;
 *) die "unsupported architecture '$arch' (amd64, arm64)" ;;
 esac
-[[ -d $headers ]] || die "HEADERS $headers is not a directory"
-headers=$(cd "$headers" && pwd)
-inc=$headers/$rel/include
-[[ -f $inc/NvInfer.h ]] || die "$inc/NvInfer.h is missing: HEADERS must hold $rel/include (TensorRT $rel's public headers)"
-[[ -f $headers/cudastub/cuda_runtime_api.h ]] || die "$headers/cudastub/cuda_runtime_api.h is missing"
+if [[ ${COMPAT_ONLY:-} != 1 ]]; then # COMPAT_ONLY=1: only the glibc layer (test-compat.sh)
+	[[ -d $headers ]] || die "HEADERS $headers is not a directory"
+	headers=$(cd "$headers" && pwd)
+	inc=$headers/$rel/include
+	[[ -f $inc/NvInfer.h ]] || die "$inc/NvInfer.h is missing: HEADERS must hold $rel/include (TensorRT $rel's public headers)"
+	[[ -f $headers/cudastub/cuda_runtime_api.h ]] || die "$headers/cudastub/cuda_runtime_api.h is missing"
+fi
 command -v "$cxx" >/dev/null || die "$cxx is missing (apt-get install g++-aarch64-linux-gnu for arm64)"
 [[ -f $libdir/libc.so.6 ]] || die "$libdir/libc.so.6 is missing (the target's C library)"
 
@@ -74,6 +76,8 @@ wrapflags+=(-Wl,--wrap=__libc_start_main -Wl,--wrap=__libc_single_threaded -Wl,-
 
 # libdl and libpthread by name: on glibc < 2.34 dlopen and pthread_* live there.
 ldflags="-static-libstdc++ $work/libtrtdcompat.a ${wrapflags[*]} -Wl,--no-as-needed $libdir/libdl.so.2 $libdir/libpthread.so.0"
+echo "$ldflags" >"$work/ldflags"  # for packaging/glibc/test-compat.sh
+[[ ${COMPAT_ONLY:-} == 1 ]] && exit 0
 
 echo "build-worker: $arch TensorRT $abi.x (headers $rel, glibc <= $floor)"
 cd "$root"
