@@ -349,6 +349,7 @@ func (d *Daemon) probe(ctx context.Context) bool {
 		os.Chmod(tmp, 0o755)
 		defer os.RemoveAll(tmp)
 	}
+	d.selectWorker(ctx, tmp)
 	b, class, reason := d.worker.Probe(ctx, d.cfg.Worker.Backend, d.cfg.Worker.Trtexec, tmp)
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -246,6 +246,10 @@ type Builder struct {
 	PlatformINT8      bool              `json:"platform_int8,omitempty"`
 	DLACores          int               `json:"dla_cores,omitempty"`
 	Trtexec           string            `json:"trtexec,omitempty"`
+	// Worker is the worker binary that ran and WorkerReason why the daemon
+	// chose it (set by the supervisor, not the worker).
+	Worker       string `json:"worker,omitempty"`
+	WorkerReason string `json:"worker_reason,omitempty"`
 }
 
 // Fingerprint is the part of Builder that an engine is tied to.

@@ -154,6 +154,9 @@ func Markdown(w io.Writer, r *Report) error {
 		if bd.CUDARuntime != "" {
 			p("- CUDA runtime: %s\n", bd.CUDARuntime)
 		}
+		if bd.Worker != "" {
+			p("- worker: %s (%s)\n", bd.Worker, bd.WorkerReason)
+		}
 		p("\n")
 	}
 	if len(r.Recommendations) > 0 {
