@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/user"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,6 +24,7 @@ import (
 	"github.com/trtd/trtd/daemon/logging"
 	"github.com/trtd/trtd/daemon/notify"
 	"github.com/trtd/trtd/daemon/provenance"
+	"github.com/trtd/trtd/daemon/workers"
 )
 
 // Options are what Run needs besides the config.
@@ -101,23 +100,10 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	return d, nil
 }
 
-// workerCredential resolves the unprivileged user the worker runs as. It
-// only applies when the daemon is root.
-func workerCredential(name string) (*syscall.Credential, error) {
-	if name == "" {
-		return nil, errors.New("worker.user is empty")
-	}
-	if os.Geteuid() != 0 {
-		return nil, errors.New("the daemon is not root, so it cannot switch users")
-	}
-	u, err := user.Lookup(name)
-	if err != nil {
-		return nil, fmt.Errorf("worker.user %q: %w", name, err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, nil
-}
+// workerCredential resolves the unprivileged user the worker runs as, with
+// its supplementary groups (daemon/workers). It only applies when the
+// daemon is root.
+func workerCredential(name string) (*syscall.Credential, error) { return workers.Credential(name) }
 
 // Run is the daemon: it returns when ctx ends (or, with Options.Once, when
 // the inbox and queue are empty).

@@ -14,11 +14,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Prefix names a cgo worker: Prefix + ABI, next to the fallback worker.
@@ -235,4 +237,39 @@ func orNone(s []string) []string {
 		return []string{"none"}
 	}
 	return s
+}
+
+// Credential is the identity a worker runs as when the daemon is root: the
+// user's uid, primary gid and supplementary groups (as login's initgroups
+// sets them), so that adding the worker's user to the GPU device nodes'
+// group (video on Jetson) is the documented fix. It fails when the daemon
+// is not root (it cannot switch users) or the user does not exist.
+func Credential(name string) (*syscall.Credential, error) {
+	if name == "" {
+		return nil, errors.New("worker.user is empty")
+	}
+	if os.Geteuid() != 0 {
+		return nil, errors.New("the daemon is not root, so it cannot switch users")
+	}
+	return credentialOf(name)
+}
+
+func credentialOf(name string) (*syscall.Credential, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("worker.user %q: %w", name, err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	c := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}
+	ids, err := u.GroupIds()
+	if err != nil {
+		return nil, fmt.Errorf("worker.user %q: groups: %w", name, err)
+	}
+	for _, s := range ids {
+		if g, err := strconv.Atoi(s); err == nil && g != gid {
+			c.Groups = append(c.Groups, uint32(g))
+		}
+	}
+	return c, nil
 }

@@ -125,3 +125,21 @@ func TestNames(t *testing.T) {
 		t.Errorf("Line = %q", got)
 	}
 }
+
+func TestCredentialOf(t *testing.T) {
+	c, err := credentialOf("root")
+	if err != nil {
+		t.Skipf("no root user here: %v", err)
+	}
+	if c.Uid != 0 || c.Gid != 0 || c.Groups == nil {
+		t.Errorf("root: %+v", c)
+	}
+	for _, g := range c.Groups {
+		if g == c.Gid {
+			t.Errorf("primary group repeated in Groups: %+v", c)
+		}
+	}
+	if _, err := credentialOf("no-such-user-trtd"); err == nil {
+		t.Error("a missing user resolved")
+	}
+}
