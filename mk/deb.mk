@@ -6,7 +6,7 @@
 # ../shared/trt-headers. Default: mk/trt.mk's.
 .PHONY: deb lint-deb deb-deps
 
-DEB_BUILD_DEBS := gcc g++ gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu file
+DEB_BUILD_DEBS := gcc g++ gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu file qemu-user-static
 
 deb-deps: ## Install the cross compiler and tools make deb needs (root)
 	@missing=""; for p in $(DEB_BUILD_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
