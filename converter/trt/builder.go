@@ -18,7 +18,6 @@ import (
 	"github.com/trtd/trtd/converter/accuracy"
 	"github.com/trtd/trtd/converter/classify"
 	"github.com/trtd/trtd/converter/protocol"
-	"github.com/trtd/trtd/converter/trt/version"
 	"github.com/trtd/trtd/daemon/fsutil"
 )
 
@@ -27,10 +26,6 @@ const (
 	DefaultValidateRuns = 20
 	ValidateWarmup      = 3
 )
-
-func parserVersion(n int) version.Version {
-	return version.Version{Major: n / 10000, Minor: n / 100 % 100, Patch: n % 100}
-}
 
 // open loads CUDA and TensorRT and creates a session. On failure the class
 // and message say what is missing; the Builder carries whatever was found.
@@ -60,16 +55,18 @@ func open(o Options) (protocol.Builder, *session, protocol.Class, string) {
 	b.Libraries[filepath.Base(l.NvInfer)] = l.NvInfer
 	b.Libraries[filepath.Base(l.Parser)] = l.Parser
 	b.Libraries[filepath.Base(l.Plugin)] = l.Plugin
-	found, err := version.FromInt(l.LibVersion)
+	// getNvOnnxParserVersion() is 100 in every release: the parser's
+	// TensorRT major is the soname major of the file that was loaded.
+	psoname, err := LibrarySoname(l.Parser)
 	if err != nil {
-		return b, nil, protocol.ClassBuilderUnavailable, fmt.Sprintf("%s: %s reports version %d: %v", ErrNoTensorRT, l.NvInfer, l.LibVersion, err)
+		psoname = filepath.Base(l.Parser)
 	}
-	b.TensorRT = found.String()
-	if err := version.CheckLibrary(compiled, found); err != nil {
+	found, err := CheckLoaded(compiled, l.LibVersion, l.ParserVersion, psoname)
+	if !found.IsZero() {
+		b.TensorRT = found.String()
+	}
+	if err != nil {
 		return b, nil, protocol.ClassBuilderUnavailable, fmt.Sprintf("%s: %s: %v", ErrNoTensorRT, l.NvInfer, err)
-	}
-	if pv := parserVersion(l.ParserVersion); pv.Major != found.Major {
-		return b, nil, protocol.ClassBuilderUnavailable, fmt.Sprintf("%s: %s is the ONNX parser of TensorRT %s, libnvinfer is %s", ErrNoTensorRT, l.Parser, pv, found)
 	}
 	s, err := newSession(o.MinSeverity)
 	if err != nil {
