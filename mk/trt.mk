@@ -40,12 +40,12 @@ check-trt: ## Build, link and vet the tensorrt-tagged worker against each header
 	@test -n "$(TRT_HEADERS)" || { echo "check-trt: set TRT_HEADERS=dir (one dir/<version>/include per release; lay it out with: make trt-headers TRT_HEADERS=dir)"; exit 2; }
 	@test -d "$(TRT_HEADERS)" || { echo "check-trt: no directory $(TRT_HEADERS) (make trt-headers TRT_HEADERS=$(TRT_HEADERS))"; exit 2; }
 	@set -e; for v in $(TRT_VERSIONS); do \
-		inc=$(TRT_HEADERS)/$$v/include; \
+		inc=$(abspath $(TRT_HEADERS))/$$v/include; \
 		test -f $$inc/NvInfer.h -a -f $$inc/NvOnnxParser.h || { echo "check-trt: missing $$inc/NvInfer.h or NvOnnxParser.h"; exit 1; }; \
 		printf '== TensorRT %-5s headers %s\n' "$$v" "$$(grep -h '^#define \(NV_TENSORRT\|TRT\)_\(MAJOR\|MINOR\|PATCH\)\(_ENTERPRISE\)\? [0-9]' $$inc/NvInferVersion.h | awk '{printf "%s.", $$3}' | sed 's/\.$$//')"; \
-		env CGO_ENABLED=1 CGO_CPPFLAGS="-isystem $$inc -isystem $(TRT_HEADERS)/cudastub" CGO_CXXFLAGS="-O2 -Werror" \
+		env CGO_ENABLED=1 CGO_CPPFLAGS="-isystem $$inc -isystem $(abspath $(TRT_HEADERS))/cudastub" CGO_CXXFLAGS="-O2 -Werror" \
 			$(GO) build -tags tensorrt -o /dev/null ./cmd/trtd-worker; \
-		env CGO_ENABLED=1 CGO_CPPFLAGS="-isystem $$inc -isystem $(TRT_HEADERS)/cudastub" CGO_CXXFLAGS="-O2 -Werror" \
+		env CGO_ENABLED=1 CGO_CPPFLAGS="-isystem $$inc -isystem $(abspath $(TRT_HEADERS))/cudastub" CGO_CXXFLAGS="-O2 -Werror" \
 			$(GO) vet -tags tensorrt ./converter/trt/... ./cmd/trtd-worker; \
 		echo "   ok: converter/trt + cmd/trtd-worker build, link and vet with -Wall -Wextra -Werror"; \
 	done
