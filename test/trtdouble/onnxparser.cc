@@ -327,7 +327,7 @@ class Parser : public AbortIParser {
 		std::string reject = Script::get().str("reject_node");
 		for (size_t i = 0; i < g.nodes.size(); i++) {
 			OnnxNode const &n = g.nodes[i];
-			if (known(n.op) && n.name != reject && !n.out.empty()) continue;
+			if (known(n.op) && (reject.empty() || n.name != reject) && !n.out.empty()) continue;
 			fail(PErr::kUNSUPPORTED_NODE, "Assertion failed: creator && \"Plugin not found, are the plugin name, version, and namespace correct?\"", static_cast<int>(i), g);
 			// The log lines of parseFromFile (8.2-GA ModelImporter.cpp:792-798, 10.0-GA :826-835).
 			log(ILogger::Severity::kINFO, "No importer registered for op: " + n.op + ". Attempting to import as plugin.");
