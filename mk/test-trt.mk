@@ -16,22 +16,22 @@ TRTDOUBLE_IMPL := VHostMemory VTensor VNetworkDefinition VOptimizationProfile VT
 # trtdouble builds, for each version, the double's libraries and the worker
 # compiled against the same headers into $(TRTDOUBLE_DIR)/<version>/.
 trtdouble: ## Build the TensorRT test double and the sanitized cgo worker for each of TRTDOUBLE_VERSIONS (TRT_HEADERS=dir)
-	@test -d $(TRT_HEADERS) || { echo "no $(TRT_HEADERS): set TRT_HEADERS to the TensorRT header sets (CI: ../shared/trt-headers)"; exit 1; }
+	@test -n "$(TRT_HEADERS)" -a -d "$(TRT_HEADERS)" || { echo "trtdouble: set TRT_HEADERS=dir (one dir/<version>/include per release; CI: ../shared/trt-headers)"; exit 2; }
 	@set -e; for v in $(TRTDOUBLE_VERSIONS); do \
-		inc=$(TRT_HEADERS)/$$v/include; out=$(TRTDOUBLE_DIR)/$$v; major=$${v%%.*}; \
+		inc=$(abspath $(TRT_HEADERS))/$$v/include; out=$(TRTDOUBLE_DIR)/$$v; major=$${v%%.*}; \
 		test -f $$inc/NvInfer.h || { echo "missing $$inc/NvInfer.h"; exit 1; }; \
 		mkdir -p $$out/gen; \
-		python3 test/trtdouble/genabort.py $$out/gen/abort_nvinfer.h $$inc/NvInferImpl.h:$$(echo $(TRTDOUBLE_IMPL) | sed 's/\([A-Za-z]*\)/nvinfer1::apiv::\1/g; s/ /,/g'); \
-		python3 test/trtdouble/genabort.py $$out/gen/abort_parser.h $$inc/NvOnnxParser.h:nvonnxparser::IParser,nvonnxparser::IParserError; \
+		python3 test/trtdouble/lib/genabort.py $$out/gen/abort_nvinfer.h $$inc/NvInferImpl.h:$$(echo $(TRTDOUBLE_IMPL) | sed 's/\([A-Za-z]*\)/nvinfer1::apiv::\1/g; s/ /,/g'); \
+		python3 test/trtdouble/lib/genabort.py $$out/gen/abort_parser.h $$inc/NvOnnxParser.h:nvonnxparser::IParser,nvonnxparser::IParserError; \
 		case $$major in 8) set -- libcudart.so.10.2 10020;; 10) set -- libcudart.so.12 12040;; *) set -- libcudart.so.13 13000;; esac; \
-		flags="-std=c++17 -O1 -g -fPIC -shared -Wall -Werror $(TRTDOUBLE_SAN) -isystem $$inc -isystem $(TRT_HEADERS)/cudastub -I$$out/gen -Itest/trtdouble"; \
+		flags="-std=c++17 -O1 -g -fPIC -shared -Wall -Werror $(TRTDOUBLE_SAN) -isystem $$inc -isystem $(abspath $(TRT_HEADERS))/cudastub -I$$out/gen -Itest/trtdouble/lib"; \
 		echo "== TensorRT test double $$v: libnvinfer.so.$$major libnvonnxparser.so.$$major libnvinfer_plugin.so.$$major $$1"; \
-		$(TRTDOUBLE_CXX) $$flags -DTRTDOUBLE_CUDART_VERSION=$$2 -Wl,-soname,$$1 -o $$out/$$1 test/trtdouble/cudart.cc; \
-		$(TRTDOUBLE_CXX) $$flags -Wl,-soname,libnvinfer.so.$$major -o $$out/libnvinfer.so.$$major test/trtdouble/nvinfer.cc -ldl -lpthread; \
-		$(TRTDOUBLE_CXX) $$flags -Wl,-soname,libnvonnxparser.so.$$major -Wl,-rpath,'$$ORIGIN' -o $$out/libnvonnxparser.so.$$major test/trtdouble/onnxparser.cc $$out/libnvinfer.so.$$major; \
-		$(TRTDOUBLE_CXX) $$flags -Wl,-soname,libnvinfer_plugin.so.$$major -Wl,-rpath,'$$ORIGIN' -o $$out/libnvinfer_plugin.so.$$major test/trtdouble/plugin.cc $$out/libnvinfer.so.$$major; \
+		$(TRTDOUBLE_CXX) $$flags -DTRTDOUBLE_CUDART_VERSION=$$2 -Wl,-soname,$$1 -o $$out/$$1 test/trtdouble/lib/cudart.cc; \
+		$(TRTDOUBLE_CXX) $$flags -Wl,-soname,libnvinfer.so.$$major -o $$out/libnvinfer.so.$$major test/trtdouble/lib/nvinfer.cc -ldl -lpthread; \
+		$(TRTDOUBLE_CXX) $$flags -Wl,-soname,libnvonnxparser.so.$$major -Wl,-rpath,'$$ORIGIN' -o $$out/libnvonnxparser.so.$$major test/trtdouble/lib/onnxparser.cc $$out/libnvinfer.so.$$major; \
+		$(TRTDOUBLE_CXX) $$flags -Wl,-soname,libnvinfer_plugin.so.$$major -Wl,-rpath,'$$ORIGIN' -o $$out/libnvinfer_plugin.so.$$major test/trtdouble/lib/plugin.cc $$out/libnvinfer.so.$$major; \
 		echo "   worker: go build -asan -tags tensorrt against $$inc"; \
-		env CGO_ENABLED=1 CGO_CPPFLAGS="-isystem $$inc -isystem $(TRT_HEADERS)/cudastub" \
+		env CGO_ENABLED=1 CGO_CPPFLAGS="-isystem $$inc -isystem $(abspath $(TRT_HEADERS))/cudastub" \
 			CGO_CFLAGS="-O1 -g -fsanitize=undefined -fno-sanitize-recover=undefined" CGO_CXXFLAGS="-O1 -g -fsanitize=undefined -fno-sanitize-recover=undefined" CGO_LDFLAGS="-fsanitize=undefined" \
 			$(GO) build -asan -tags tensorrt -o $$out/trtd-worker ./cmd/trtd-worker; \
 	done

@@ -154,7 +154,11 @@ class Network : public INetworkDefinition, public AbortVNetworkDefinition, publi
 		if (children != 0) die("INetworkDefinition destroyed before the ONNX parser created on it");
 		for (Tensor *t : tensors) delete t;
 	}
+#if NV_TENSORRT_MAJOR >= 10
+	ITensor *addInput(char const *name, DataType type, Dims const &dims) noexcept override {
+#else
 	ITensor *addInput(char const *name, DataType type, Dims dims) noexcept override {
+#endif
 		Tensor *t = new Tensor(name, type, dims, true);
 		tensors.push_back(t);
 		inputs.push_back(t);
@@ -520,7 +524,8 @@ class Builder : public IBuilder, public AbortVBuilder, public Creator {
 	}
 #if NV_TENSORRT_MAJOR < 11
 	bool platformHasFastFp16() const noexcept override { return true; }
-	bool platformHasFastInt8() const noexcept override { return false; } // Jetson Nano (Maxwell, sm_53)
+	// Jetson Nano (Maxwell, sm_53) has no fast int8; fast_int8=1 makes a board that has.
+	bool platformHasFastInt8() const noexcept override { return Script::get().num("fast_int8", 0) != 0; }
 #endif
 	int32_t getNbDLACores() const noexcept override { return 0; }
 	IBuilderConfig *createBuilderConfig() noexcept override { return new Config(this); }
@@ -679,14 +684,17 @@ IHostMemory *Builder::buildSerializedNetwork(INetworkDefinition &in, IBuilderCon
 #endif
 	(void)int8;
 
+	// One step per (node, tactic): enough tactics that a step lasts at most
+	// 50 ms, so a cancel is seen within one step as TensorRT sees it.
+	double ms = sc.num("build_ms", 0);
+	size_t tactics = std::max<size_t>(4, static_cast<size_t>(ms / 50 / (n.nodes.empty() ? 1 : n.nodes.size())));
 	std::vector<std::string> keys;
 	for (auto const &nd : n.nodes) {
-		std::string k = nd.op + ":" + nd.name;
+		std::string k = nd.op + ":" + nd.out;
 		for (auto const &i : nd.in) k += ":" + i;
-		keys.push_back(k);
+		for (size_t t = 0; t < tactics; t++) keys.push_back(k + "#" + std::to_string(t));
 	}
 	bool canceled = false;
-	double ms = sc.num("build_ms", 0);
 	if (!steps(c, "Building engine", keys, ms, &canceled)) {
 		logf(logger, ILogger::Severity::kERROR, "[trtdouble] the build was canceled by the progress monitor");
 		return nullptr;
@@ -878,7 +886,7 @@ struct Val {
 };
 
 // Shapes of every tensor from the input shapes (elementwise ops only).
-static bool inferShapes(EngineDesc const &d, std::map<std::string, std::vector<int64_t>> &sh) {
+static bool shapesOf(EngineDesc const &d, std::map<std::string, std::vector<int64_t>> &sh) {
 	for (auto const &w : d.weights) sh[w.first] = w.second.first;
 	for (auto const &n : d.nodes) {
 		std::vector<int64_t> s;
@@ -898,7 +906,7 @@ static bool inferShapes(EngineDesc const &d, std::map<std::string, std::vector<i
 bool Context::run() noexcept {
 	EngineDesc const &d = engine->desc;
 	std::map<std::string, std::vector<int64_t>> sh = shapes;
-	if (!inferShapes(d, sh)) {
+	if (!shapesOf(d, sh)) {
 		logf(engine->logger, ILogger::Severity::kERROR, "[trtdouble] shapes do not broadcast");
 		return false;
 	}
@@ -967,7 +975,7 @@ bool Context::setInputShape(char const *name, Dims const &d) noexcept {
 }
 Dims Context::getTensorShape(char const *name) const noexcept {
 	std::map<std::string, std::vector<int64_t>> sh = shapes;
-	if (!inferShapes(engine->desc, sh) || !sh.count(name)) {
+	if (!shapesOf(engine->desc, sh) || !sh.count(name)) {
 		Dims d{};
 		d.nbDims = -1;
 		return d;
@@ -990,7 +998,7 @@ bool Context::setBindingDimensions(int32_t i, Dims d) noexcept {
 Dims Context::getBindingDimensions(int32_t i) const noexcept {
 	std::map<std::string, std::vector<int64_t>> sh = shapes;
 	auto const &t = engine->desc.io.at(i);
-	if (!inferShapes(engine->desc, sh) || !sh.count(t.name)) return engine->dims(t);
+	if (!shapesOf(engine->desc, sh) || !sh.count(t.name)) return engine->dims(t);
 	return todims(sh[t.name]);
 }
 bool Context::executeV2(void *const *b) noexcept {
