@@ -77,9 +77,8 @@ func cmdCUDASelftest(_ []string, w io.Writer) int {
 		fmt.Fprintf(w, "tried:       %s\n", t)
 	}
 	if err != nil {
-		fmt.Fprintf(w, "cuda:        %v\n", err)
-		c, r, _ := classify.ClassifyLog([]byte(err.Error()))
-		fmt.Fprintf(w, "class:       %s %s\n", c, r)
+		fmt.Fprintf(w, "cuda:        %v (cudaError_t %d)\n", err, ci.Error)
+		fmt.Fprintf(w, "class:       %s: %s\n", protocol.ClassBuilderUnavailable, trt.CUDAUnavailable(ci.Error, err, "/dev", trt.SelfIdent()))
 		return protocol.ExitBuilderUnavailable
 	}
 	fmt.Fprintf(w, "libcudart:   %s\n", ci.Library)

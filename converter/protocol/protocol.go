@@ -181,6 +181,18 @@ type Request struct {
 	ValidateRuns int `json:"validate_runs,omitempty"`
 	// Accuracy holds sample inputs and expected outputs for the accuracy gate.
 	Accuracy *Accuracy `json:"accuracy,omitempty"`
+	// Calibration holds the int8 calibration data uploaded as
+	// name.calib/input_*.pb; nil when none was uploaded.
+	Calibration *Calibration `json:"calibration,omitempty"`
+}
+
+// Calibration names ONNX TensorProto (.pb) files, relative to WorkDir, that
+// feed TensorRT's int8 entropy calibrator (one file per input and batch, as
+// in name.test/), and the calibration cache the worker writes (readable by
+// trtexec --calib=).
+type Calibration struct {
+	Inputs []string `json:"inputs"`
+	Cache  string   `json:"cache,omitempty"`
 }
 
 // Accuracy names ONNX TensorProto (.pb) files of sample inputs and expected
@@ -259,6 +271,10 @@ func (b Builder) Fingerprint() string {
 
 // Validation is what running the engine once built showed.
 type Validation struct {
+	// Latency says what P50Ms/P99Ms measure: the API backend times the
+	// engine alone (enqueue and synchronize on device buffers, no
+	// host-device transfers); trtexec's latency includes the transfers.
+	Latency       string         `json:"latency,omitempty"`
 	Runs          int            `json:"runs"`
 	P50Ms         float64        `json:"p50_ms"`
 	P99Ms         float64        `json:"p99_ms"`
@@ -300,4 +316,14 @@ type Result struct {
 	Calls []string `json:"calls,omitempty"`
 	// Skipped lists settings that do not exist on this TensorRT version.
 	Skipped []string `json:"skipped,omitempty"`
+	// Worker is what the worker process itself held when TensorRT started
+	// (the build call, or trtexec's start).
+	Worker *WorkerMemory `json:"worker,omitempty"`
+}
+
+// WorkerMemory is the worker's own footprint at the moment TensorRT started.
+type WorkerMemory struct {
+	At          string `json:"at"`        // "buildSerializedNetwork" or "trtexec start"
+	RSSBytes    int64  `json:"rss_bytes"` // the worker's resident set
+	CUDAContext bool   `json:"cuda_context"`
 }

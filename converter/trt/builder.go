@@ -18,7 +18,6 @@ import (
 	"github.com/trtd/trtd/converter/accuracy"
 	"github.com/trtd/trtd/converter/classify"
 	"github.com/trtd/trtd/converter/protocol"
-	"github.com/trtd/trtd/converter/trt/version"
 	"github.com/trtd/trtd/daemon/fsutil"
 )
 
@@ -28,18 +27,23 @@ const (
 	ValidateWarmup      = 3
 )
 
-func parserVersion(n int) version.Version {
-	return version.Version{Major: n / 10000, Minor: n / 100 % 100, Patch: n % 100}
+// loaded is what Load found, kept for open.
+var loaded struct {
+	b  protocol.Builder
+	ok bool
 }
 
-// open loads CUDA and TensorRT and creates a session. On failure the class
-// and message say what is missing; the Builder carries whatever was found.
-func open(o Options) (protocol.Builder, *session, protocol.Class, string) {
+// Load loads the TensorRT libraries and checks them against the headers
+// this worker was compiled with. It calls nothing of CUDA, so that a worker
+// that goes on to delegate to trtexec holds no CUDA context: the backend
+// is decided before the GPU is touched.
+func Load(o Options) (protocol.Builder, protocol.Class, string) {
+	o.defaults()
+	if loaded.ok {
+		return loaded.b, protocol.ClassOK, ""
+	}
 	compiled := compiledVersion()
 	b := protocol.Builder{Backend: "api", CompiledTensorRT: compiled.String()}
-	if _, err := fillCUDA(&b, o.Root); err != nil {
-		return b, nil, protocol.ClassBuilderUnavailable, "no usable GPU: " + err.Error()
-	}
 	sonames := make([]string, len(trtLibs))
 	for i, base := range trtLibs {
 		sonames[i] = fmt.Sprintf("%s.%d", base, compiled.Major)
@@ -52,24 +56,38 @@ func open(o Options) (protocol.Builder, *session, protocol.Class, string) {
 				miss = s
 			}
 		}
-		return b, nil, protocol.ClassBuilderUnavailable, missingMessage(miss, err.Error(), SearchDirs(o.Root), compiled)
+		return b, protocol.ClassBuilderUnavailable, missingMessage(miss, err.Error(), SearchDirs(o.Root), compiled)
 	}
-	if b.Libraries == nil {
-		b.Libraries = map[string]string{}
+	b.Libraries = map[string]string{
+		filepath.Base(l.NvInfer): l.NvInfer, filepath.Base(l.Parser): l.Parser, filepath.Base(l.Plugin): l.Plugin,
 	}
-	b.Libraries[filepath.Base(l.NvInfer)] = l.NvInfer
-	b.Libraries[filepath.Base(l.Parser)] = l.Parser
-	b.Libraries[filepath.Base(l.Plugin)] = l.Plugin
-	found, err := version.FromInt(l.LibVersion)
+	// getNvOnnxParserVersion() is 100 in every release: the parser's
+	// TensorRT major is the soname major of the file that was loaded.
+	psoname, err := LibrarySoname(l.Parser)
 	if err != nil {
-		return b, nil, protocol.ClassBuilderUnavailable, fmt.Sprintf("%s: %s reports version %d: %v", ErrNoTensorRT, l.NvInfer, l.LibVersion, err)
+		psoname = filepath.Base(l.Parser)
 	}
-	b.TensorRT = found.String()
-	if err := version.CheckLibrary(compiled, found); err != nil {
-		return b, nil, protocol.ClassBuilderUnavailable, fmt.Sprintf("%s: %s: %v", ErrNoTensorRT, l.NvInfer, err)
+	found, err := CheckLoaded(compiled, l.LibVersion, l.ParserVersion, psoname)
+	if !found.IsZero() {
+		b.TensorRT = found.String()
 	}
-	if pv := parserVersion(l.ParserVersion); pv.Major != found.Major {
-		return b, nil, protocol.ClassBuilderUnavailable, fmt.Sprintf("%s: %s is the ONNX parser of TensorRT %s, libnvinfer is %s", ErrNoTensorRT, l.Parser, pv, found)
+	if err != nil {
+		return b, protocol.ClassBuilderUnavailable, fmt.Sprintf("%s: %s: %v", ErrNoTensorRT, l.NvInfer, err)
+	}
+	loaded.b, loaded.ok = b, true
+	return b, protocol.ClassOK, ""
+}
+
+// open loads TensorRT (Load), then CUDA, and creates a session. On failure
+// the class and message say what is missing; the Builder carries whatever
+// was found.
+func open(o Options) (protocol.Builder, *session, protocol.Class, string) {
+	b, c, msg := Load(o)
+	if c != protocol.ClassOK {
+		return b, nil, c, msg
+	}
+	if ci, err := fillCUDA(&b, o.Root); err != nil {
+		return b, nil, protocol.ClassBuilderUnavailable, cudaUnavailable(ci, err, o.DevDir)
 	}
 	s, err := newSession(o.MinSeverity)
 	if err != nil {
@@ -324,6 +342,7 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 	}()
 
 	res.Calls = append(res.Calls, "buildSerializedNetwork()")
+	res.Worker = SelfMemory("buildSerializedNetwork")
 	t0 := time.Now()
 	engine, err := s.build()
 	res.BuildMs = time.Since(t0).Milliseconds()

@@ -67,6 +67,7 @@ func cudaInfo(dev int) (CUDAInfo, error) {
 		Integrated:     ci.integrated != 0,
 		Total:          uint64(ci.total),
 		Free:           uint64(ci.free),
+		Error:          int(ci.cuda_error),
 	}
 	if rc != 0 {
 		return info, errors.New(cerr(e[:]))

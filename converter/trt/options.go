@@ -17,6 +17,8 @@ type Options struct {
 	Stderr io.Writer
 	// Root prefixes the directories searched for libraries ("/" in production).
 	Root string
+	// DevDir holds the GPU's device nodes ("/dev").
+	DevDir string
 	// MinSeverity of logger lines kept: error, warning, info (default), verbose.
 	MinSeverity string
 	// Cancel, when closed, asks a running build to stop (TensorRT 10+).
@@ -35,6 +37,9 @@ func (o *Options) defaults() {
 	}
 	if o.Root == "" {
 		o.Root = "/"
+	}
+	if o.DevDir == "" {
+		o.DevDir = "/dev"
 	}
 	if o.MinSeverity == "" {
 		o.MinSeverity = "info"

@@ -127,6 +127,7 @@ int trtd_cuda_info_get(int device, trtd_cuda_info *out, char *err, size_t errlen
 	cu.RuntimeGetVersion(&out->runtime_version);
 	cu.DriverGetVersion(&out->driver_version);
 	int e = cu.GetDeviceCount(&out->device_count);
+	out->cuda_error = e;
 	if (e != 0) {
 		seterr(err, errlen, "cudaGetDeviceCount: %s: %s", cuname(e), custr(e));
 		return -1;
@@ -136,6 +137,7 @@ int trtd_cuda_info_get(int device, trtd_cuda_info *out, char *err, size_t errlen
 		return -1;
 	}
 	if ((e = cu.SetDevice(device)) != 0) {
+		out->cuda_error = e;
 		seterr(err, errlen, "cudaSetDevice(%d): %s: %s", device, cuname(e), custr(e));
 		return -1;
 	}
@@ -149,6 +151,7 @@ int trtd_cuda_info_get(int device, trtd_cuda_info *out, char *err, size_t errlen
 	}
 	size_t fr = 0, tot = 0;
 	if ((e = cu.MemGetInfo(&fr, &tot)) != 0) {
+		out->cuda_error = e;
 		seterr(err, errlen, "cudaMemGetInfo: %s: %s", cuname(e), custr(e));
 		return -1;
 	}

@@ -25,6 +25,7 @@ typedef struct {
 	char name[256];
 	uint64_t total, free; /* cudaMemGetInfo, bytes */
 	char path[1024];      /* the libcudart that was loaded */
+	int cuda_error;       /* the cudaError_t of the call that failed, 0 if none */
 } trtd_cuda_info;
 
 /* Loads the first loadable libcudart of candidates (sonames or paths).
