@@ -75,6 +75,7 @@ ar rcs "$work/libtrtdcompat.a" "$work/compat.o"
 wrapflags+=(-Wl,--wrap=__libc_start_main -Wl,--wrap=__libc_single_threaded -Wl,--wrap=arc4random -Wl,--wrap=pthread_cond_clockwait)
 
 # libdl and libpthread by name: on glibc < 2.34 dlopen and pthread_* live there.
+# (netgo and osusergo keep Go's resolver and user lookups off libc.)
 ldflags="-static-libstdc++ $work/libtrtdcompat.a ${wrapflags[*]} -Wl,--no-as-needed $libdir/libdl.so.2 $libdir/libpthread.so.0"
 echo "$ldflags" >"$work/ldflags"  # for packaging/glibc/test-compat.sh
 [[ ${COMPAT_ONLY:-} == 1 ]] && exit 0
@@ -84,7 +85,7 @@ cd "$root"
 env CGO_ENABLED=1 GOOS=linux GOARCH="$arch" CC="$cc" CXX="$cxx" \
 	CGO_CPPFLAGS="-isystem $inc -isystem $headers/cudastub" \
 	CGO_CFLAGS="-O2" CGO_CXXFLAGS="-O2" CGO_LDFLAGS="$ldflags" \
-	go build -tags tensorrt -trimpath -buildmode=pie \
+	go build -tags tensorrt,netgo,osusergo -trimpath -buildmode=pie \
 	-ldflags "-s -w -buildid= -X github.com/trtd/trtd/daemon.Version=$VERSION" \
 	-o "$out" ./cmd/trtd-worker
 "$here/check-glibc.sh" "$arch" "$out"
