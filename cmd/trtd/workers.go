@@ -6,8 +6,8 @@ import (
 	"io"
 	"path/filepath"
 
-	"github.com/trtd/trtd/daemon"
 	"github.com/trtd/trtd/daemon/config"
+	"github.com/trtd/trtd/daemon/status"
 	"github.com/trtd/trtd/daemon/workers"
 )
 
@@ -36,7 +36,7 @@ func collectWorkers(cfg *config.Config) workerInfo {
 		m := workers.Select(context.Background(), present, workers.Installed(workers.LibDirs(nil)), nil)
 		wi.Match = &m
 	}
-	if s, err := daemon.ReadStatus(cfg.StatusPath()); err == nil && s.Worker != nil {
+	if s, err := status.Read(cfg.StatusPath()); err == nil && s.Worker != nil {
 		wi.InUse = s.Worker
 		wi.Running = alive(s.PID) && s.State != "stopped"
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/trtd/trtd/daemon"
+	"github.com/trtd/trtd/daemon/status"
 	"github.com/trtd/trtd/daemon/workers"
 )
 
@@ -36,7 +36,7 @@ func workerTree(t *testing.T, withStatus bool) string {
 		os.MkdirAll(state, 0o755)
 		sel := workers.Selection{Chosen: workers.Worker{Path: filepath.Join(lib, "trtd-worker-trt10"), ABI: 10},
 			Reason: "matches libnvinfer.so.10 (/usr/lib/aarch64-linux-gnu/libnvinfer.so.10) and its probe passed"}
-		b, _ := json.Marshal(daemon.Status{PID: os.Getpid(), State: "idle", Worker: &sel})
+		b, _ := json.Marshal(status.Status{PID: os.Getpid(), State: "idle", Worker: &sel})
 		cfgLoaded, err := loadConfig(p)
 		if err != nil {
 			t.Fatal(err)

@@ -30,7 +30,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
-	"github.com/trtd/trtd/daemon/fsutil"
+	"github.com/trtd/trtd/internal/untrusted"
 )
 
 // ModelExt is the extension of the files the inbox picks up.
@@ -167,6 +167,38 @@ func (w *Watcher) Rescan() {
 	}
 }
 
+// dueTimer fires when the next entry's settle period ends; c is nil while
+// no entry waits.
+type dueTimer struct {
+	t *time.Timer
+	c <-chan time.Time
+}
+
+// arm sets the timer for the next entry due, or stops it.
+func (w *Watcher) arm(due *dueTimer) {
+	next, ok := w.nextDue()
+	if !ok {
+		due.t.Stop()
+		due.c = nil
+		return
+	}
+	d := next.Sub(w.o.Now())
+	if d < time.Millisecond {
+		d = time.Millisecond
+	}
+	due.t.Reset(d)
+	due.c = due.t.C
+}
+
+// watchError logs an inotify error; the caller rescans.
+func (w *Watcher) watchError(err error) {
+	if errors.Is(err, fsnotify.ErrEventOverflow) {
+		w.o.Log.Warn("inotify queue overflowed; rescanning the inbox")
+	} else {
+		w.o.Log.Warn("inbox watch error; rescanning", "err", err)
+	}
+}
+
 // Run watches until ctx ends, sending decisions to out. ready, if not nil,
 // is closed once the watch is set and the first scan is done.
 func (w *Watcher) Run(ctx context.Context, out chan<- Event, ready chan<- struct{}) error {
@@ -237,29 +269,15 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Event, ready chan<- struct
 	// No fixed tick: a timer fires when the next entry's settle period
 	// ends, so a finished upload is judged right then (not up to a tick
 	// later) and an idle daemon does not wake up for the inbox at all.
-	due := time.NewTimer(time.Hour)
-	due.Stop()
-	defer due.Stop()
-	var dueC <-chan time.Time
-	arm := func() {
-		next, ok := w.nextDue()
-		if !ok {
-			due.Stop()
-			dueC = nil
-			return
-		}
-		d := next.Sub(w.o.Now())
-		if d < time.Millisecond {
-			d = time.Millisecond
-		}
-		due.Reset(d)
-		dueC = due.C
-	}
+	due := &dueTimer{t: time.NewTimer(time.Hour)}
+	due.t.Stop()
+	defer due.t.Stop()
+	arm := func() { w.arm(due) }
 	arm()
 	rescan := time.NewTicker(w.o.Rescan)
 	defer rescan.Stop()
 	for {
-		if dueC == nil {
+		if due.c == nil {
 			arm()
 		}
 		select {
@@ -287,11 +305,7 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Event, ready chan<- struct
 				errs = nil
 				continue
 			}
-			if errors.Is(err, fsnotify.ErrEventOverflow) {
-				w.o.Log.Warn("inotify queue overflowed; rescanning the inbox")
-			} else {
-				w.o.Log.Warn("inbox watch error; rescanning", "err", err)
-			}
+			w.watchError(err)
 			w.scan(ctx, out)
 			arm()
 		case <-w.rescanNow:
@@ -304,8 +318,8 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Event, ready chan<- struct
 			w.scan(ctx, out)
 			w.recheck = false
 			arm()
-		case <-dueC:
-			dueC = nil
+		case <-due.c:
+			due.c = nil
 			w.evaluate(ctx, out)
 			arm()
 		}
@@ -382,7 +396,7 @@ func statSig(p string) (sig, error) {
 	if err != nil {
 		return sig{}, err
 	}
-	dev, ino := fsutil.Inode(fi)
+	dev, ino := untrusted.Inode(fi)
 	return sig{size: fi.Size(), mtime: fi.ModTime(), dev: dev, ino: ino, mode: fi.Mode(), present: true}, nil
 }
 
@@ -451,7 +465,7 @@ func (w *Watcher) evaluate(ctx context.Context, out chan<- Event) {
 		}
 		ev := Event{Name: name, Path: p, Size: cur.size, ModTime: cur.mtime, Dev: cur.dev, Ino: cur.ino, MovedIn: e.movedIn}
 		if err := w.check(p, cur); err != nil {
-			if !special && e.movedIn && !errors.Is(err, fsutil.ErrChanged) {
+			if !special && e.movedIn && !errors.Is(err, untrusted.ErrChanged) {
 				// A renamed-in file that fails may still be written to;
 				// give it the normal settle period before judging.
 				e.movedIn = false
@@ -476,20 +490,20 @@ func (w *Watcher) evaluate(ctx context.Context, out chan<- Event) {
 }
 
 func (w *Watcher) check(p string, want sig) error {
-	f, fi, err := fsutil.OpenUntrusted(p)
+	f, fi, err := untrusted.Open(p)
 	if err != nil {
-		if fi != nil && errors.Is(err, fsutil.ErrNotRegular) {
-			return fmt.Errorf("%s is a %s, not a regular file: ignored", filepath.Base(p), fsutil.Kind(fi.Mode()))
+		if fi != nil && errors.Is(err, untrusted.ErrNotRegular) {
+			return fmt.Errorf("%s is a %s, not a regular file: ignored", filepath.Base(p), untrusted.Kind(fi.Mode()))
 		}
-		if errors.Is(err, fsutil.ErrSymlink) {
+		if errors.Is(err, untrusted.ErrSymlink) {
 			return fmt.Errorf("%s is a symbolic link: not followed", filepath.Base(p))
 		}
 		return err
 	}
 	defer f.Close()
-	dev, ino := fsutil.Inode(fi)
+	dev, ino := untrusted.Inode(fi)
 	if dev != want.dev || ino != want.ino || fi.Size() != want.size {
-		return fmt.Errorf("%s: %w", filepath.Base(p), fsutil.ErrChanged)
+		return fmt.Errorf("%s: %w", filepath.Base(p), untrusted.ErrChanged)
 	}
 	if w.o.MaxBytes > 0 && fi.Size() > w.o.MaxBytes {
 		return fmt.Errorf("%s: %w (%d > %d bytes)", filepath.Base(p), ErrTooLarge, fi.Size(), w.o.MaxBytes)
@@ -505,7 +519,7 @@ func (w *Watcher) check(p string, want sig) error {
 	// The content check took time: make sure nothing changed meanwhile.
 	after, err := statSig(p)
 	if err != nil || after != want {
-		return fmt.Errorf("%s: %w", filepath.Base(p), fsutil.ErrChanged)
+		return fmt.Errorf("%s: %w", filepath.Base(p), untrusted.ErrChanged)
 	}
 	return nil
 }

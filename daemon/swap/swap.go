@@ -3,7 +3,6 @@ package swap
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,7 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/trtd/trtd/daemon/config"
-	"github.com/trtd/trtd/daemon/fsutil"
+	"github.com/trtd/trtd/internal/bytesize"
 )
 
 // Sentinel errors; every error the manager returns wraps one of these or an
@@ -180,217 +178,30 @@ func (s Status) String() string {
 	}
 	fmt.Fprintf(&b, "trtd swap: %s, dir %s", state, s.Dir)
 	if s.FSType != "" {
-		fmt.Fprintf(&b, " (%s, %s free, reserve %s)", s.FSType, human(s.DiskFree), human(s.Reserve))
+		fmt.Fprintf(&b, " (%s, %s free, reserve %s)", s.FSType, bytesize.Format(s.DiskFree), bytesize.Format(s.Reserve))
 	}
 	b.WriteString("\n")
 	if s.FSProblem != "" {
 		fmt.Fprintf(&b, "  cannot create swap there: %s\n", s.FSProblem)
 	}
 	if len(s.Files) == 0 {
-		fmt.Fprintf(&b, "  owns no swapfile (max %s)\n", human(s.MaxSize))
+		fmt.Fprintf(&b, "  owns no swapfile (max %s)\n", bytesize.Format(s.MaxSize))
 	}
 	for _, f := range s.Files {
 		desc := f.State + ", not in /proc/swaps"
 		if f.Active {
-			desc = fmt.Sprintf("%s, priority %d, %s used", f.State, f.Priority, human(f.Used))
+			desc = fmt.Sprintf("%s, priority %d, %s used", f.State, f.Priority, bytesize.Format(f.Used))
 		}
-		fmt.Fprintf(&b, "  %s  %s  %s\n", f.Path, human(f.Size), desc)
+		fmt.Fprintf(&b, "  %s  %s  %s\n", f.Path, bytesize.Format(f.Size), desc)
 	}
 	if s.Busy {
 		b.WriteString("  a build is running: no swapoff until it ends\n")
 	}
-	fmt.Fprintf(&b, "system: MemAvailable %s, swap %s total, %s free\n", human(s.MemAvailable), human(s.SwapTotal), human(s.SwapFree))
+	fmt.Fprintf(&b, "system: MemAvailable %s, swap %s total, %s free\n", bytesize.Format(s.MemAvailable), bytesize.Format(s.SwapTotal), bytesize.Format(s.SwapFree))
 	for _, p := range s.System {
-		fmt.Fprintf(&b, "  %-40s %-9s %9s  used %9s  priority %d\n", p.Path, p.Type, human(p.Size), human(p.Used), p.Priority)
+		fmt.Fprintf(&b, "  %-40s %-9s %9s  used %9s  priority %d\n", p.Path, p.Type, bytesize.Format(p.Size), bytesize.Format(p.Used), p.Priority)
 	}
 	return b.String()
-}
-
-func human(n int64) string {
-	switch {
-	case n >= 1<<30 || n <= -1<<30:
-		return strconv.FormatFloat(float64(n)/(1<<30), 'f', 1, 64) + " GiB"
-	case n >= 1<<20 || n <= -1<<20:
-		return strconv.FormatFloat(float64(n)/(1<<20), 'f', 0, 64) + " MiB"
-	case n >= 1<<10:
-		return strconv.FormatInt(n>>10, 10) + " KiB"
-	}
-	return strconv.FormatInt(n, 10) + " B"
-}
-
-// ---- marker ----
-
-type marker struct {
-	Version int          `json:"version"`
-	Files   []markerFile `json:"files"`
-}
-
-type markerFile struct {
-	Path     string    `json:"path"`
-	Size     int64     `json:"size"`
-	Priority *int      `json:"priority,omitempty"` // nil: kernel-assigned
-	State    string    `json:"state"`
-	Created  time.Time `json:"created"`
-}
-
-func (m *Manager) markerPath() string { return filepath.Join(m.stateDir, markerName) }
-
-func (m *Manager) loadMarker() (*marker, error) {
-	data, err := os.ReadFile(m.markerPath())
-	if errors.Is(err, os.ErrNotExist) {
-		return &marker{Version: 1}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read swap marker: %w", err)
-	}
-	var mk marker
-	if err := json.Unmarshal(data, &mk); err != nil {
-		return nil, fmt.Errorf("%s: %w: %v", m.markerPath(), ErrMarkerCorrupt, err)
-	}
-	if mk.Version != 1 {
-		return nil, fmt.Errorf("%s: %w: unknown version %d", m.markerPath(), ErrMarkerCorrupt, mk.Version)
-	}
-	return &mk, nil
-}
-
-func (m *Manager) saveMarker(mk *marker) error {
-	if err := os.MkdirAll(m.stateDir, 0o755); err != nil {
-		return fmt.Errorf("create state dir: %w", err)
-	}
-	if len(mk.Files) == 0 {
-		err := os.Remove(m.markerPath())
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("remove swap marker: %w", err)
-		}
-		return nil
-	}
-	data, _ := json.MarshalIndent(mk, "", "  ")
-	return fsutil.WriteFileAtomic(m.markerPath(), append(data, '\n'), 0o600)
-}
-
-// lock takes the cross-process lock; the returned func releases it.
-func (m *Manager) lock() (func(), error) {
-	m.mu.Lock()
-	if err := os.MkdirAll(m.stateDir, 0o755); err != nil {
-		m.mu.Unlock()
-		return nil, fmt.Errorf("create state dir: %w", err)
-	}
-	p := filepath.Join(m.stateDir, lockName)
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		m.mu.Unlock()
-		return nil, fmt.Errorf("open %s: %w", p, err)
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		m.mu.Unlock()
-		return nil, fmt.Errorf("lock %s: %w", p, err)
-	}
-	return func() { f.Close(); m.mu.Unlock() }, nil
-}
-
-// ---- busy ----
-
-// SetBusy marks that a build is running (no swapoff until it ends). The flag
-// is also written to the state directory so other processes honour it.
-func (m *Manager) SetBusy(busy bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.busy = busy
-	m.lastUse = m.now()
-	p := filepath.Join(m.stateDir, busyName)
-	if busy {
-		_ = os.MkdirAll(m.stateDir, 0o755)
-		if err := fsutil.WriteFileAtomic(p, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-			m.log.Warn("could not record the busy flag for other processes", "err", err)
-		}
-		return
-	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-		m.log.Warn("could not clear the busy flag", "err", err)
-	}
-}
-
-// isBusy: this process is building, or another live process said so.
-func (m *Manager) isBusy() bool {
-	if m.busy {
-		return true
-	}
-	data, err := os.ReadFile(filepath.Join(m.stateDir, busyName))
-	if err != nil {
-		return false
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil || pid <= 0 || pid == os.Getpid() {
-		return false
-	}
-	err = unix.Kill(pid, 0)
-	return err == nil || errors.Is(err, unix.EPERM)
-}
-
-// ---- status ----
-
-// Status reports the daemon's swapfiles and every swap device of the system.
-func (m *Manager) Status(ctx context.Context) (Status, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.status()
-}
-
-func (m *Manager) status() (Status, error) {
-	s := Status{Enabled: m.cfg.Enabled, Dir: m.cfg.Dir, MaxSize: int64(m.cfg.MaxSize),
-		Reserve: int64(m.cfg.Reserve), Busy: m.isBusy(), Files: []FileStatus{}}
-	mi, err := m.memInfo()
-	if err != nil {
-		return s, err
-	}
-	s.MemAvailable, s.SwapTotal, s.SwapFree = mi.MemAvailable, mi.SwapTotal, mi.SwapFree
-	swaps, err := m.procSwaps()
-	if err != nil {
-		return s, err
-	}
-	s.System = swaps
-	if dir := existingParent(m.cfg.Dir); dir != "" {
-		var st unix.Statfs_t
-		if m.statfs(dir, &st) == nil {
-			k := classifyFS(int64(st.Type), m.kernel)
-			s.FSType, s.FSProblem = k.Name, k.Refuse
-			s.DiskFree = int64(st.Bavail) * int64(st.Bsize)
-		}
-	}
-	mk, err := m.loadMarker()
-	if err != nil {
-		return s, err
-	}
-	for _, f := range mk.Files {
-		fs := FileStatus{Path: f.Path, Size: f.Size, State: f.State}
-		if p, ok := findSwap(swaps, f.Path); ok {
-			fs.Active, fs.Used, fs.Priority = true, p.Used, p.Priority
-			s.Owned += f.Size
-			s.OwnedUsed += p.Used
-		}
-		s.Files = append(s.Files, fs)
-	}
-	return s, nil
-}
-
-func existingParent(p string) string {
-	for p != "" && p != "/" {
-		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-			return p
-		}
-		p = filepath.Dir(p)
-	}
-	return "/"
-}
-
-func findSwap(swaps []ProcSwap, path string) (ProcSwap, bool) {
-	for _, s := range swaps {
-		if s.Path == path && !s.Deleted {
-			return s, true
-		}
-	}
-	return ProcSwap{}, false
 }
 
 // ---- ensure ----
@@ -402,7 +213,7 @@ func (m *Manager) Ensure(ctx context.Context, total int64) (Status, error) {
 		return Status{}, ErrDisabled
 	}
 	if total > int64(m.cfg.MaxSize) {
-		return Status{}, fmt.Errorf("%w: %s requested, swap.max_size is %s", ErrTooLarge, human(total), human(int64(m.cfg.MaxSize)))
+		return Status{}, fmt.Errorf("%w: %s requested, swap.max_size is %s", ErrTooLarge, bytesize.Format(total), bytesize.Format(int64(m.cfg.MaxSize)))
 	}
 	if m.euid() != 0 {
 		return Status{}, fmt.Errorf("%w (swapon/swapoff need CAP_SYS_ADMIN)", ErrNotRoot)
@@ -470,7 +281,7 @@ func (m *Manager) create(ctx context.Context, mk *marker, swaps []ProcSwap, size
 	free := int64(st.Bavail) * int64(st.Bsize)
 	if need := size + int64(m.cfg.Reserve); free < need {
 		return "", fmt.Errorf("%s (%s): %w: %s free, need %s for the swapfile plus the %s reserve (swap.reserve) kept for engines and reports",
-			m.cfg.Dir, kind.Name, ErrNoSpace, human(free), human(size), human(int64(m.cfg.Reserve)))
+			m.cfg.Dir, kind.Name, ErrNoSpace, bytesize.Format(free), bytesize.Format(size), bytesize.Format(int64(m.cfg.Reserve)))
 	}
 	prio := m.priority(swaps, mk)
 	path := filepath.Join(dir, m.nextName(dir, mk))
@@ -531,7 +342,7 @@ func (m *Manager) makeActive(ctx context.Context, path string, size int64, prio 
 		switch {
 		case err == nil:
 		case errors.Is(err, unix.ENOSPC):
-			return fmt.Errorf("fallocate %s (%s): %w: %v", path, human(size), ErrNoSpace, err)
+			return fmt.Errorf("fallocate %s (%s): %w: %v", path, bytesize.Format(size), ErrNoSpace, err)
 		case errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.ENOSYS):
 			m.log.Info("fallocate not supported here: writing zeroes", "path", path)
 			prealloc = false
@@ -585,7 +396,7 @@ func zeroFill(ctx context.Context, f *os.File, size int64) error {
 		done += int64(w)
 		if err != nil {
 			if errors.Is(err, unix.ENOSPC) {
-				return fmt.Errorf("%w after %s: %v", ErrNoSpace, human(done), err)
+				return fmt.Errorf("%w after %s: %v", ErrNoSpace, bytesize.Format(done), err)
 			}
 			return err
 		}
@@ -745,7 +556,7 @@ func (m *Manager) off(path string) error {
 		}
 		if mi.MemAvailable < p.Used+m.margin {
 			return fmt.Errorf("%s holds %s, MemAvailable is %s (need %s more margin): %w",
-				path, human(p.Used), human(mi.MemAvailable), human(m.margin), ErrNotEnoughMem)
+				path, bytesize.Format(p.Used), bytesize.Format(mi.MemAvailable), bytesize.Format(m.margin), ErrNotEnoughMem)
 		}
 		out, runErr := exec.Command(m.swapoff, path).CombinedOutput()
 		swaps, err := m.procSwaps()
@@ -761,163 +572,4 @@ func (m *Manager) off(path string) error {
 		return fmt.Errorf("remove swapfile: %w", err)
 	}
 	return nil
-}
-
-// ---- release ----
-
-// Release swaps off and removes every daemon-owned swapfile. It refuses
-// while a build runs (ErrBusy) and when memory cannot take back what a file
-// holds (ErrNotEnoughMem).
-func (m *Manager) Release(ctx context.Context) error {
-	if m.euid() != 0 {
-		return fmt.Errorf("%w (swapoff needs CAP_SYS_ADMIN)", ErrNotRoot)
-	}
-	unlock, err := m.lock()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	return m.release()
-}
-
-func (m *Manager) release() error {
-	if m.isBusy() {
-		return ErrBusy
-	}
-	mk, err := m.loadMarker()
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, f := range append([]markerFile(nil), mk.Files...) {
-		if err := m.off(f.Path); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		m.dropEntry(mk, f.Path)
-	}
-	if err := m.saveMarker(mk); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
-}
-
-// MaybeReleaseIdle finishes retiring replaced files and releases all daemon
-// swap once no build has used it for swap.idle_release (0 = never).
-func (m *Manager) MaybeReleaseIdle(ctx context.Context, now time.Time) error {
-	if !m.cfg.Enabled || m.euid() != 0 {
-		return nil
-	}
-	unlock, err := m.lock()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	if m.isBusy() {
-		return nil
-	}
-	mk, err := m.loadMarker()
-	if err != nil {
-		return err
-	}
-	if len(mk.Files) == 0 {
-		return nil
-	}
-	m.retireOld(mk, "")
-	if err := m.saveMarker(mk); err != nil {
-		return err
-	}
-	idle := m.cfg.IdleRelease.D()
-	if idle <= 0 || m.lastUse.IsZero() || now.Sub(m.lastUse) < idle {
-		return nil
-	}
-	m.log.Info("releasing idle swap", "idle", now.Sub(m.lastUse).Round(time.Second))
-	return m.release()
-}
-
-// ---- reconcile ----
-
-// Reconcile brings marker, /proc/swaps and the files in the swap directory
-// into agreement after a crash or reboot: half-made files are removed,
-// active daemon files missing from the marker are adopted, inactive ones
-// (daemon swap is ephemeral) are removed. It never touches anything outside
-// the swap directory or not named like a daemon swapfile.
-func (m *Manager) Reconcile(ctx context.Context) error {
-	if m.euid() != 0 {
-		return fmt.Errorf("%w (reconciling swap needs root)", ErrNotRoot)
-	}
-	unlock, err := m.lock()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	m.lastUse = m.now()
-	mk, err := m.loadMarker()
-	if errors.Is(err, ErrMarkerCorrupt) {
-		m.log.Error("swap marker is corrupt: rebuilding it from /proc/swaps and the swap directory", "err", err)
-		_ = os.Rename(m.markerPath(), m.markerPath()+".corrupt")
-		mk, err = &marker{Version: 1}, nil
-	}
-	if err != nil {
-		return err
-	}
-	swaps, err := m.procSwaps()
-	if err != nil {
-		return err
-	}
-	dir := m.cfg.Dir
-	if r, err := filepath.EvalSymlinks(dir); err == nil {
-		dir = r
-	}
-	for _, f := range append([]markerFile(nil), mk.Files...) {
-		if _, ok := findSwap(swaps, f.Path); ok {
-			if f.State == StateCreating {
-				m.log.Info("adopting a swapfile activated just before a crash", "path", f.Path)
-				m.setState(mk, f.Path, StateActive)
-			}
-			continue
-		}
-		if err := os.Remove(f.Path); err == nil {
-			m.log.Info("removed an inactive daemon swapfile", "path", f.Path, "state", f.State)
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("remove stale swapfile: %w", err)
-		}
-		m.dropEntry(mk, f.Path)
-	}
-	known := map[string]bool{}
-	for _, f := range mk.Files {
-		known[f.Path] = true
-	}
-	for _, s := range swaps {
-		if filepath.Dir(s.Path) != dir || !strings.HasPrefix(filepath.Base(s.Path), FilePrefix) {
-			continue
-		}
-		if s.Deleted {
-			m.log.Warn("a daemon swapfile was deleted while active; it stays in use until reboot", "path", s.Path)
-			continue
-		}
-		if !known[s.Path] {
-			m.log.Info("adopting an active daemon swapfile missing from the marker", "path", s.Path)
-			size := s.Size + int64(os.Getpagesize()) // /proc/swaps leaves out the header page
-			if fi, err := os.Stat(s.Path); err == nil {
-				size = fi.Size()
-			}
-			mk.Files = append(mk.Files, markerFile{Path: s.Path, Size: size, State: StateActive, Created: m.now().UTC()})
-			known[s.Path] = true
-		}
-	}
-	if ents, err := os.ReadDir(dir); err == nil {
-		for _, e := range ents {
-			p := filepath.Join(dir, e.Name())
-			if !strings.HasPrefix(e.Name(), FilePrefix) || known[p] || !e.Type().IsRegular() {
-				continue
-			}
-			if err := os.Remove(p); err != nil {
-				return fmt.Errorf("remove orphan swapfile: %w", err)
-			}
-			m.log.Info("removed an orphan swapfile (crash before swapon)", "path", p)
-		}
-	}
-	sort.Slice(mk.Files, func(i, j int) bool { return mk.Files[i].Path < mk.Files[j].Path })
-	return m.saveMarker(mk)
 }

@@ -13,21 +13,19 @@ package sysinfo
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/trtd/trtd/daemon/cgroup"
 	"github.com/trtd/trtd/daemon/config"
+	"github.com/trtd/trtd/internal/device"
+	"github.com/trtd/trtd/internal/l4t"
+	"github.com/trtd/trtd/internal/meminfo"
 )
 
 // Roots are the directories read instead of the real ones ("" = real).
@@ -66,90 +64,16 @@ func (r Roots) withDefaults() Roots {
 	return r
 }
 
-// Device is the diagnosis.
-type Device struct {
-	Hostname     string       `json:"-"`
-	MemTotal     int64        `json:"mem_total"`
-	MemAvailable int64        `json:"mem_available"`
-	SwapTotal    int64        `json:"swap_total"`
-	SwapFree     int64        `json:"swap_free"`
-	Swaps        []SwapDevice `json:"swaps"`
-	Zram         []Zram       `json:"zram"`
-	Jetson       *Jetson      `json:"jetson,omitempty"`
-	GPU          *GPU         `json:"gpu,omitempty"`
-	CGroup       CGroup       `json:"cgroup"`
-	TensorRT     string       `json:"tensorrt,omitempty"`
-	// TensorRTSource says where the version came from (library or dpkg).
-	TensorRTSource string `json:"tensorrt_source,omitempty"`
-	// Desktop lists running desktop-session processes.
-	Desktop []string `json:"desktop,omitempty"`
-	// SwapDir is where trtd would put its swapfile, and its medium.
-	SwapDir       string `json:"swap_dir,omitempty"`
-	SwapDirMedium string `json:"swap_dir_medium,omitempty"`
-	HasNVMe       bool   `json:"has_nvme"`
-	// ID is Fingerprint() and Kind is Platform(), filled by Collect.
-	ID   string `json:"fingerprint"`
-	Kind string `json:"platform"`
-	// Notes list what could not be read, in plain words.
-	Notes           []string `json:"notes,omitempty"`
-	Recommendations []string `json:"recommendations"`
-}
-
-// SwapDevice is one active swap area.
-type SwapDevice struct {
-	Path     string `json:"path"`
-	Type     string `json:"type"` // file | partition
-	Size     int64  `json:"size"`
-	Used     int64  `json:"used"`
-	Priority int    `json:"priority"`
-	// Medium: zram, nvme, sd, emmc, usb/sata disk ("disk"), or "" unknown.
-	Medium string `json:"medium,omitempty"`
-}
-
-// Zram is one zram block device.
-type Zram struct {
-	Name      string `json:"name"`
-	DiskSize  int64  `json:"disk_size"`
-	OrigData  int64  `json:"orig_data"`
-	ComprData int64  `json:"compr_data"`
-	MemUsed   int64  `json:"mem_used"`
-	Algorithm string `json:"algorithm,omitempty"`
-	// Swap is true when the device is an active swap area.
-	Swap     bool `json:"swap"`
-	Priority int  `json:"priority,omitempty"`
-}
-
-// Jetson identifies a Jetson board.
-type Jetson struct {
-	Model             string `json:"model"`
-	SoC               string `json:"soc,omitempty"`
-	L4T               string `json:"l4t,omitempty"`
-	JetPack           string `json:"jetpack,omitempty"`
-	ComputeCapability string `json:"compute_capability,omitempty"`
-}
-
-// GPU describes the GPU as far as can be seen without a CUDA context.
-type GPU struct {
-	Name              string `json:"name"`
-	MemTotal          int64  `json:"mem_total"`
-	MemUsed           int64  `json:"mem_used"`
-	Unified           bool   `json:"unified"`
-	Driver            string `json:"driver,omitempty"`
-	ComputeCapability string `json:"compute_capability,omitempty"`
-	// Source says where the memory figures came from.
-	Source string `json:"source"`
-}
-
-// CGroup describes the daemon's own cgroup (the unit's limits).
-type CGroup struct {
-	Version int    `json:"version"` // 0 = no memory controller
-	Path    string `json:"path,omitempty"`
-	// MemoryMax and SwapMax are -1 when unlimited, 0 when unknown.
-	MemoryMax      int64  `json:"memory_max"`
-	SwapMax        int64  `json:"swap_max"`
-	SwapAccounting bool   `json:"swap_accounting"`
-	Problem        string `json:"problem,omitempty"`
-}
+// The diagnosis' types live in internal/device so reports can carry them
+// typed; these aliases keep sysinfo's callers unchanged.
+type (
+	Device     = device.Device
+	SwapDevice = device.SwapDevice
+	Zram       = device.Zram
+	Jetson     = device.Jetson
+	GPU        = device.GPU
+	CGroup     = device.CGroup
+)
 
 // Option customises Collect.
 type Option func(*collector)
@@ -213,36 +137,16 @@ func readFile(p string) (string, error) {
 }
 
 func (c *collector) meminfo() error {
-	p := filepath.Join(c.r.Proc, "meminfo")
-	s, err := readFile(p)
+	mi, err := meminfo.Read(c.r.Proc)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", p, err)
-	}
-	kv := map[string]int64{}
-	for _, l := range strings.Split(s, "\n") {
-		k, v, ok := strings.Cut(l, ":")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(v)
-		if len(f) == 0 {
-			continue
-		}
-		n, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return fmt.Errorf("%s: %s: bad number %q", p, k, f[0])
-		}
-		if len(f) > 1 && f[1] == "kB" {
-			n <<= 10
-		}
-		kv[k] = n
+		return err
 	}
 	for _, k := range []string{"MemTotal", "MemAvailable"} {
-		if _, ok := kv[k]; !ok {
-			return fmt.Errorf("%s: no %s line (kernel older than 3.14?)", p, k)
+		if !mi.Has(k) {
+			return fmt.Errorf("%s: no %s line (kernel older than 3.14?)", filepath.Join(c.r.Proc, "meminfo"), k)
 		}
 	}
-	c.d.MemTotal, c.d.MemAvailable, c.d.SwapTotal, c.d.SwapFree = kv["MemTotal"], kv["MemAvailable"], kv["SwapTotal"], kv["SwapFree"]
+	c.d.MemTotal, c.d.MemAvailable, c.d.SwapTotal, c.d.SwapFree = mi.MemTotal, mi.MemAvailable, mi.SwapTotal, mi.SwapFree
 	return nil
 }
 
@@ -407,12 +311,7 @@ func (c *collector) jetson() {
 	}
 	model = strings.TrimSpace(strings.TrimRight(model, "\x00"))
 	compat, _ := readFile(filepath.Join(c.r.DeviceTree, "compatible"))
-	soc := ""
-	for _, s := range strings.Split(compat, "\x00") {
-		if v, ok := strings.CutPrefix(s, "nvidia,tegra"); ok {
-			soc = "tegra" + v
-		}
-	}
+	soc := socOf(compat)
 	rel, relErr := readFile(filepath.Join(c.r.Etc, "nv_tegra_release"))
 	if soc == "" && relErr != nil && !strings.Contains(strings.ToLower(model), "jetson") {
 		return // some other device-tree board
@@ -423,12 +322,8 @@ func (c *collector) jetson() {
 	}
 	if relErr != nil {
 		c.note("L4T release unknown: %s/nv_tegra_release could not be read", c.r.Etc)
-	} else if m := regexp.MustCompile(`R(\d+) \(release\), REVISION: ([\d.]+)`).FindStringSubmatch(rel); m != nil {
-		rev := m[2]
-		if strings.Count(rev, ".") == 0 {
-			rev += ".0"
-		}
-		j.L4T = m[1] + "." + rev
+	} else if v, ok := l4t.Parse(rel); ok {
+		j.L4T = v
 		j.JetPack = jetpackOf[j.L4T]
 	} else {
 		c.note("L4T release unknown: %s/nv_tegra_release has no \"R<n> (release), REVISION: x.y\"", c.r.Etc)
@@ -436,82 +331,30 @@ func (c *collector) jetson() {
 	c.d.Jetson = j
 }
 
-var libRe = regexp.MustCompile(`^libnvinfer\.so\.(\d+\.\d+\.\d+)$`)
-
-func (c *collector) tensorRT() {
-	var found []string
-	for _, d := range []string{"usr/lib/aarch64-linux-gnu", "usr/lib/x86_64-linux-gnu", "usr/local/cuda/lib64",
-		"usr/local/cuda/targets/aarch64-linux/lib", "usr/lib64", "usr/local/lib", "usr/lib", "opt/tensorrt/lib"} {
-		ents, err := os.ReadDir(filepath.Join(c.r.Root, d))
-		if err != nil {
-			continue
-		}
-		for _, e := range ents {
-			if m := libRe.FindStringSubmatch(e.Name()); m != nil {
-				found = append(found, m[1]+"\x00/"+d+"/"+e.Name())
-			}
+// socOf finds the Tegra SoC ("tegra210") in a device tree's compatible
+// list, or "".
+func socOf(compat string) string {
+	soc := ""
+	for _, s := range strings.Split(compat, "\x00") {
+		if v, ok := strings.CutPrefix(s, "nvidia,tegra"); ok {
+			soc = "tegra" + v
 		}
 	}
-	if len(found) > 0 {
-		sort.Slice(found, func(i, j int) bool { return versionLess(found[j], found[i]) })
-		v, where, _ := strings.Cut(found[0], "\x00")
-		c.d.TensorRT, c.d.TensorRTSource = v, "library "+where
-		return
-	}
-	if v := dpkgVersion(filepath.Join(c.r.Root, "var/lib/dpkg/status"),
-		"libnvinfer10", "libnvinfer8", "libnvinfer7", "tensorrt", "nvidia-tensorrt"); v != "" {
-		c.d.TensorRT, c.d.TensorRTSource = v, "dpkg"
-		c.note("TensorRT %s is installed per dpkg, but no libnvinfer.so.* was found in the usual library directories", v)
-		return
-	}
-	c.note("TensorRT was not found (no libnvinfer.so.* and no libnvinfer package)")
+	return soc
 }
 
-func versionLess(a, b string) bool {
-	pa, pb := strings.Split(strings.Split(a, "\x00")[0], "."), strings.Split(strings.Split(b, "\x00")[0], ".")
-	for i := 0; i < len(pa) && i < len(pb); i++ {
-		x, _ := strconv.Atoi(pa[i])
-		y, _ := strconv.Atoi(pb[i])
-		if x != y {
-			return x < y
+// QuickPlatform names the platform the way the planner does (see
+// Device.Platform) from the device tree and the NVIDIA driver alone,
+// without the full diagnosis; "" when neither is found.
+func QuickPlatform(r Roots) string {
+	r = r.withDefaults()
+	if compat, err := readFile(filepath.Join(r.DeviceTree, "compatible")); err == nil {
+		if soc := socOf(compat); soc != "" {
+			return device.PlatformOfSoC(soc)
 		}
 	}
-	return len(pa) < len(pb)
-}
-
-// dpkgVersion returns the upstream version of the first installed package
-// of names in a dpkg status file ("8.2.1-1+cuda10.2" -> "8.2.1").
-func dpkgVersion(status string, names ...string) string {
-	s, err := readFile(status)
-	if err != nil {
-		return ""
-	}
-	versions := map[string]string{}
-	for _, stanza := range strings.Split(s, "\n\n") {
-		var pkg, ver string
-		installed := false
-		for _, l := range strings.Split(stanza, "\n") {
-			switch {
-			case strings.HasPrefix(l, "Package: "):
-				pkg = strings.TrimPrefix(l, "Package: ")
-			case strings.HasPrefix(l, "Version: "):
-				ver = strings.TrimPrefix(l, "Version: ")
-			case strings.HasPrefix(l, "Status: "):
-				installed = strings.HasSuffix(l, " installed")
-			}
-		}
-		if installed && pkg != "" {
-			versions[pkg] = ver
-		}
-	}
-	for _, n := range names {
-		if v, ok := versions[n]; ok {
-			v, _, _ = strings.Cut(v, "-")
-			if i := strings.IndexByte(v, ':'); i >= 0 {
-				v = v[i+1:]
-			}
-			return v
-		}
+	if _, err := os.Stat(filepath.Join(r.Proc, "driver", "nvidia", "version")); err == nil {
+		return "dgpu"
 	}
 	return ""
 }
@@ -551,99 +394,6 @@ func (c *collector) cgroup() {
 		}
 	}
 	c.d.CGroup = cg
-}
-
-func (c *collector) gpu(ctx context.Context) {
-	if j := c.d.Jetson; j != nil {
-		name := "integrated GPU"
-		if v, ok := socNames[j.SoC]; ok {
-			name = fmt.Sprintf("%s (%s, sm_%s)", v[0], v[2], strings.ReplaceAll(v[1], ".", ""))
-		}
-		c.d.GPU = &GPU{Name: name, Unified: true, MemTotal: c.d.MemTotal, MemUsed: c.d.MemTotal - c.d.MemAvailable,
-			ComputeCapability: j.ComputeCapability, Source: "/proc/meminfo (unified memory: the GPU shares RAM with the CPU)"}
-		return
-	}
-	drv, derr := readFile(filepath.Join(c.r.Proc, "driver", "nvidia", "version"))
-	infos, _ := filepath.Glob(filepath.Join(c.r.Proc, "driver", "nvidia", "gpus", "*", "information"))
-	if derr != nil && len(infos) == 0 {
-		return // no NVIDIA driver loaded: no GPU to report
-	}
-	g := &GPU{}
-	if m := regexp.MustCompile(`Kernel Module\s+(?:for \S+\s+)?([\d.]+)`).FindStringSubmatch(drv); m != nil {
-		g.Driver = m[1]
-	}
-	sort.Strings(infos)
-	if len(infos) > 0 {
-		s, _ := readFile(infos[0])
-		for _, l := range strings.Split(s, "\n") {
-			if v, ok := strings.CutPrefix(l, "Model:"); ok {
-				g.Name = strings.TrimSpace(v)
-			}
-		}
-		if len(infos) > 1 {
-			c.note("%d NVIDIA GPUs found: the diagnosis describes the first", len(infos))
-		}
-	}
-	if c.smi == nil {
-		g.Source = "driver /proc files only"
-		c.note("GPU memory could not be read: nvidia-smi is not used here (NVML needs cgo, which the daemon does not use)")
-		c.d.GPU = g
-		return
-	}
-	out, err := c.smi(ctx, "--query-gpu=name,memory.total,memory.used,driver_version,compute_cap", "--format=csv,noheader,nounits")
-	if err != nil {
-		g.Source = "driver /proc files only"
-		c.note("GPU memory could not be read: nvidia-smi: %v (NVML needs cgo, which the daemon does not use)", err)
-		c.d.GPU = g
-		return
-	}
-	line := strings.SplitN(strings.TrimSpace(string(out)), "\n", 2)[0]
-	f := strings.Split(line, ",")
-	for i := range f {
-		f[i] = strings.TrimSpace(f[i])
-	}
-	if len(f) >= 3 {
-		if g.Name == "" {
-			g.Name = f[0]
-		}
-		tot, e1 := strconv.ParseInt(f[1], 10, 64)
-		used, e2 := strconv.ParseInt(f[2], 10, 64)
-		if e1 == nil && e2 == nil {
-			g.MemTotal, g.MemUsed = tot<<20, used<<20
-			g.Source = "nvidia-smi"
-		} else {
-			c.note("GPU memory could not be read: nvidia-smi said %q", line)
-		}
-		if len(f) >= 4 && g.Driver == "" {
-			g.Driver = f[3]
-		}
-		if len(f) >= 5 && f[4] != "[N/A]" {
-			g.ComputeCapability = f[4]
-		}
-	} else {
-		c.note("GPU memory could not be read: unexpected nvidia-smi output %q", line)
-	}
-	c.d.GPU = g
-}
-
-// runNvidiaSMI runs nvidia-smi from the usual places (never from PATH alone).
-func runNvidiaSMI(ctx context.Context, args ...string) ([]byte, error) {
-	for _, p := range []string{"/usr/bin/nvidia-smi", "/usr/local/bin/nvidia-smi", "/usr/sbin/nvidia-smi"} {
-		if _, err := os.Stat(p); err == nil {
-			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			out, err := exec.CommandContext(ctx, p, args...).Output()
-			if err != nil {
-				var ee *exec.ExitError
-				if errors.As(err, &ee) && len(ee.Stderr) > 0 {
-					return nil, fmt.Errorf("%s: %v: %s", p, err, strings.TrimSpace(string(ee.Stderr)))
-				}
-				return nil, fmt.Errorf("%s: %w", p, err)
-			}
-			return out, nil
-		}
-	}
-	return nil, errors.New("nvidia-smi not found")
 }
 
 // desktopProcs are process names of desktop sessions and what stopping the
@@ -689,44 +439,4 @@ func (c *collector) storage() {
 		c.d.SwapDir = c.swapDir
 		c.d.SwapDirMedium = c.medium(c.deviceOf(c.swapDir))
 	}
-}
-
-// Fingerprint identifies what an engine built here is tied to, as far as
-// the daemon can see without CUDA: board model, SoC / GPU and compute
-// capability, L4T release and TensorRT version.
-func (d *Device) Fingerprint() string {
-	var parts []string
-	if j := d.Jetson; j != nil {
-		parts = append(parts, "jetson", j.Model, j.SoC, j.ComputeCapability, j.L4T)
-	}
-	if g := d.GPU; g != nil && !g.Unified {
-		parts = append(parts, "gpu", g.Name, g.ComputeCapability, strconv.FormatInt(g.MemTotal>>30, 10)+"G")
-	}
-	parts = append(parts, "trt", d.TensorRT)
-	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
-	return hex.EncodeToString(sum[:8])
-}
-
-// Platform is the planner's platform key: nano, xavier, orin, thor,
-// tx2, dgpu or cpu (no GPU seen).
-func (d *Device) Platform() string {
-	if j := d.Jetson; j != nil {
-		switch j.SoC {
-		case "tegra210":
-			return "nano"
-		case "tegra186":
-			return "tx2"
-		case "tegra194":
-			return "xavier"
-		case "tegra234":
-			return "orin"
-		case "tegra264":
-			return "thor"
-		}
-		return "jetson"
-	}
-	if d.GPU != nil {
-		return "dgpu"
-	}
-	return "cpu"
 }
