@@ -72,7 +72,7 @@ lsm=$(awk '$NF == "__libc_start_main" { v = $(NF-1); gsub(/[()]/, "", v); print 
 # An archive: go passes CGO_LDFLAGS to the linker once per cgo package.
 rm -f "$work/libtrtdcompat.a"
 ar rcs "$work/libtrtdcompat.a" "$work/compat.o"
-wrapflags+=(-Wl,--wrap=__libc_start_main -Wl,--wrap=__libc_single_threaded -Wl,--wrap=arc4random -Wl,--wrap=pthread_cond_clockwait)
+wrapflags+=("-Wl,--wrap=__libc_start_main" "-Wl,--wrap=__libc_single_threaded" "-Wl,--wrap=arc4random" "-Wl,--wrap=pthread_cond_clockwait")
 
 # libdl and libpthread by name: on glibc < 2.34 dlopen and pthread_* live there.
 # (netgo and osusergo keep Go's resolver and user lookups off libc.)
