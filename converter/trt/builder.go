@@ -18,7 +18,6 @@ import (
 	"github.com/trtd/trtd/converter/accuracy"
 	"github.com/trtd/trtd/converter/classify"
 	"github.com/trtd/trtd/converter/protocol"
-	"github.com/trtd/trtd/converter/trt/version"
 	"github.com/trtd/trtd/internal/atomicfile"
 )
 
