@@ -82,3 +82,18 @@ func TestWorkerSelection(t *testing.T) {
 		})
 	}
 }
+
+// TestWorkerFallbackReasonInReport: with no TensorRT and no trtexec (the
+// fallback worker's probe fails too), the builder_unavailable report says
+// why no cgo worker runs.
+func TestWorkerFallbackReasonInReport(t *testing.T) {
+	tr := newTree(t, "")
+	fallback, _ := workerDir(t, true)
+	tr.cfg.Paths.Worker = fallback
+	tr.runInProcess(t, "TRTD_FAKE_WORKER_PROBE=unavailable", "LD_LIBRARY_PATH="+t.TempDir())
+	tr.drop(t, "w.onnx", testmodels.TinyCNN)
+	r := tr.waitReport(t, "w.onnx", 30*time.Second, report.OutcomeBuilderUnavailable)
+	if r.Waiting == nil || !strings.Contains(r.Waiting.Missing, "trtexec fallback: no libnvinfer.so.N found") {
+		t.Errorf("waiting %+v does not say why no cgo worker runs", r.Waiting)
+	}
+}

@@ -33,6 +33,9 @@ func (rn *Runner) Probe(ctx context.Context) bool {
 	if reason == "" {
 		reason = string(class)
 	}
+	if rn.fallback != "" {
+		reason += " (" + rn.fallback + ")"
+	}
 	rn.builderErr = reason
 	rn.Status.SetBuilder(reason)
 	rn.Log.Warn("no builder available", "reason", reason, logging.KeyEvent, "builder_unavailable")

@@ -440,7 +440,7 @@ func (rn *Runner) park(j *jobs.Job, rep *report.Report, log *slog.Logger, stages
 	rep.Waiting = &report.Waiting{Missing: missing, WouldDo: would, NextRetry: next}
 	rep.KeptModel = rn.Store.ModelPath(j)
 	rep.Recommendations = append(rep.Recommendations,
-		"Install TensorRT (on a Jetson: sudo apt install nvidia-tensorrt, part of JetPack) and a trtd-worker built against it; trtd retries waiting models by itself.")
+		"Install TensorRT (on a Jetson: sudo apt install nvidia-tensorrt, part of JetPack); the package's worker for that TensorRT (or trtexec) then builds, and trtd retries waiting models by itself. sudo trtd selftest checks the setup.")
 	j.Outcome, j.Reason, j.NextRetry = report.OutcomeBuilderUnavailable, missing, next
 	rn.Store.Transition(j, jobs.Waiting, "", missing)
 	rn.Status.AddWaiting(status.QueueEntry{Job: j.ID, Model: j.Name, Since: time.Now().UTC()})

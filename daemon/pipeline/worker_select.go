@@ -37,6 +37,10 @@ func (rn *Runner) selectWorker(ctx context.Context, workDir string) {
 	}
 	rn.mu.Lock()
 	rn.Worker.Path, rn.Worker.Reason = sel.Chosen.Path, sel.Reason
+	rn.fallback = ""
+	if sel.Fallback {
+		rn.fallback = sel.Reason
+	}
 	rn.mu.Unlock()
 	rn.Status.SetWorker(&sel)
 	rn.Log.Info("worker selected", "worker", sel.Chosen.Path, "present", sel.PresentNames(), "reason", sel.Reason,
