@@ -71,6 +71,9 @@ func TestVersionNamesWorkers(t *testing.T) {
 }
 
 func TestDiagnoseJSONNamesWorkers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("diagnose may run nvidia-smi")
+	}
 	var so, se strings.Builder
 	if code := mainArgs([]string{"diagnose", "--json", "--config", workerTree(t, true)}, &so, &se); code != 0 {
 		t.Fatalf("exit %d: %s", code, se.String())
