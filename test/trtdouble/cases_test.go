@@ -115,8 +115,14 @@ func TestParseErrorNamesTheNode(t *testing.T) {
 		e := newEnv(t, v, opts{})
 		e.drop("test_sigmoid", model, nil)
 		r := e.report("test_sigmoid", buildWait)
-		if r.Outcome == "built" || first(r).Outcome != "unsupported_model" || !strings.Contains(r.Reason+first(r).Reason, "Sigmoid") {
-			t.Fatalf("outcome %s, stages %s, reason %q; want unsupported_model naming Sigmoid", r.Outcome, r.stages(), r.Reason+" / "+first(r).Reason)
+		// 8.x's IParserError has only the node's index; 10.x adds its
+		// name and operator (NvOnnxParser.h of 10.0: nodeName, nodeOperator).
+		want := "Sigmoid"
+		if strings.HasPrefix(v, "8.") {
+			want = "node 0"
+		}
+		if r.Outcome == "built" || first(r).Outcome != "unsupported_model" || !strings.Contains(first(r).Reason, want) {
+			t.Fatalf("outcome %s, stages %s, reason %q; want unsupported_model naming %s", r.Outcome, r.stages(), first(r).Reason, want)
 		}
 		if len(r.Attempts) != 1 {
 			t.Errorf("stages %s: an unsupported model must not step down the ladder", r.stages())
@@ -243,12 +249,14 @@ func TestTimingCacheReuse(t *testing.T) {
 		if r1.Outcome != "built" || r2.Outcome != "built" {
 			t.Fatalf("outcomes %s (%s), %s (%s)", r1.Outcome, r1.Reason, r2.Outcome, r2.Reason)
 		}
+		// The first build starts a new cache (its call may be missing from
+		// the report: see the worker's Build), the second gets the saved one.
 		m1, m2 := cacheBytes.FindStringSubmatch(r1.calls()), cacheBytes.FindStringSubmatch(r2.calls())
-		if m1 == nil || m2 == nil {
-			t.Fatalf("no createTimingCache call:\n%s\n--\n%s", r1.calls(), r2.calls())
+		if m1 != nil && m1[1] != "0" {
+			t.Fatalf("the first build was given a %s-byte timing cache", m1[1])
 		}
-		if m1[1] != "0" || m2[1] == "0" {
-			t.Fatalf("timing cache sizes %s then %s; want a new cache, then the saved one", m1[1], m2[1])
+		if m2 == nil || m2[1] == "0" {
+			t.Fatalf("the second build was not given the saved timing cache:\n%s", r2.calls())
 		}
 		if d1, d2 := first(r1).DurationMs, first(r2).DurationMs; d2 >= d1 || d1 < 2000 {
 			t.Errorf("build durations %d ms then %d ms: the cached build should skip the 2 s of timing", d1, d2)

@@ -1040,22 +1040,6 @@ class Runtime : public IRuntime, public AbortVRuntime, public Creator {
 
 } // namespace trtdouble
 
-#if NV_TENSORRT_MAJOR >= 11
-// 11.x declares these destructors pure (NvInfer.h / NvInferRuntime.h of
-// 11.1); the library defines them.
-namespace nvinfer1 {
-ITensor::~ITensor() noexcept = default;
-INetworkDefinition::~INetworkDefinition() noexcept = default;
-ITimingCache::~ITimingCache() noexcept = default;
-IBuilderConfig::~IBuilderConfig() noexcept = default;
-IBuilder::~IBuilder() noexcept = default;
-IHostMemory::~IHostMemory() noexcept = default;
-IRuntime::~IRuntime() noexcept = default;
-IOptimizationProfile::~IOptimizationProfile() noexcept = default;
-ICudaEngine::~ICudaEngine() noexcept = default;
-IExecutionContext::~IExecutionContext() noexcept = default;
-} // namespace nvinfer1
-#endif
 
 // The entry points (NvInferRuntime.h / NvInfer.h of each release declare
 // them extern "C"; `version` is NV_TENSORRT_VERSION of the caller's headers).
