@@ -321,5 +321,5 @@ type Result struct {
 type WorkerMemory struct {
 	At          string `json:"at"`        // "buildSerializedNetwork" or "trtexec start"
 	RSSBytes    int64  `json:"rss_bytes"` // the worker's resident set
-	CUDAContext bool   `json:"cuda_context"`
+	CUDAContext bool   `json:"cuda_context"` // GPU device files open: the CUDA runtime was initialised
 }
