@@ -319,7 +319,7 @@ type Result struct {
 
 // WorkerMemory is the worker's own footprint at the moment TensorRT started.
 type WorkerMemory struct {
-	At          string `json:"at"`        // "buildSerializedNetwork" or "trtexec start"
-	RSSBytes    int64  `json:"rss_bytes"` // the worker's resident set
-	CUDAContext bool   `json:"cuda_context"`
+	At          string `json:"at"`           // "buildSerializedNetwork" or "trtexec start"
+	RSSBytes    int64  `json:"rss_bytes"`    // the worker's resident set
+	CUDAContext bool   `json:"cuda_context"` // GPU device files open: the CUDA runtime was initialised
 }

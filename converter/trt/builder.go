@@ -260,7 +260,7 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 
 	compiled := compiledVersion()
 	plat := Platform{FastFP16: b.PlatformFP16, FastINT8: b.PlatformINT8, DLACores: b.DLACores}
-	plan, err := PlanBuild(req.Settings, compiled, plat)
+	plan, err := PlanBuild(req.Settings, compiled, plat, quantOf(req))
 	if err != nil {
 		return fail(protocol.ClassBadRequest, fmt.Errorf("%w: %v", ErrBadRequest, err))
 	}
@@ -271,18 +271,8 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 	}
 	res.Calls = append(res.Calls, fmt.Sprintf("parseFromFile(%s)", req.Model))
 	if err := s.parse(req.Model); err != nil {
-		var pe []string
-		for _, e := range s.parserErrors() {
-			pe = append(pe, e.String())
-		}
-		if len(pe) > 0 {
-			err = fmt.Errorf("%w: %s", err, strings.Join(pe, "; "))
-		}
 		finish()
-		res.Class, res.Message = failure(protocol.ClassUnsupportedModel, err, d.log())
-		if res.Class != protocol.ClassOutOfMemory {
-			res.Class, res.Message = protocol.ClassUnsupportedModel, "the ONNX parser rejected the model: "+err.Error()
-		}
+		res.Class, res.Message = parseFailure(s, err, d.log())
 		return res
 	}
 	inputs := s.inputs()
@@ -295,17 +285,100 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 			return fail(protocol.ClassBadRequest, fmt.Errorf("%w: accuracy samples: %v", ErrBadRequest, err))
 		}
 	}
+	if err := configure(s, req, plan, inputs, profile, res, o); err != nil {
+		return fail(protocol.ClassBadRequest, err)
+	}
+
+	// Cancel on shutdown (10.x: the progress monitor stops the build). The
+	// watcher has exited before the session is freed (defers run in
+	// reverse).
+	defer watchCancel(ctx, o.Cancel, s.cancel)()
+
+	res.Calls = append(res.Calls, "buildSerializedNetwork()")
+	res.Worker = SelfMemory("buildSerializedNetwork")
+	t0 := time.Now()
+	engine, err := s.build()
+	res.BuildMs = time.Since(t0).Milliseconds()
+	if err != nil {
+		return fail(protocol.ClassCrashed, err)
+	}
+	// The engine stays in TensorRT's IHostMemory: validation, the hash and
+	// the file are all made from that one host copy.
+	defer engine.free()
+	saveCaches(s, req, plan, o)
+	s.releaseBuilder()
+
+	if req.ValidateRuns >= 0 || req.Accuracy != nil {
+		if c, m := validateEngine(s, engine, req, plan, profile, samples, expected, res, o, d.log); c != protocol.ClassOK {
+			finish()
+			res.Class, res.Message = c, m
+			return res
+		}
+	}
+
+	blob := engine.Bytes()
+	if err := fsutil.WriteFileAtomic(req.Engine, blob, 0o644); err != nil {
+		return fail(protocol.ClassCrashed, fmt.Errorf("writing the engine: %w", err))
+	}
+	sum := sha256.Sum256(blob)
+	res.Engine, res.EngineBytes, res.EngineSHA256 = req.Engine, int64(len(blob)), hex.EncodeToString(sum[:])
+	finish()
+	res.Class = protocol.ClassOK
+	res.Message = fmt.Sprintf("built with TensorRT %s in %d ms", b.TensorRT, res.BuildMs)
+	return res
+}
+
+// quantOf says what an int8 stage can take its scales from: the model's
+// Q/DQ nodes, or uploaded calibration data.
+func quantOf(req protocol.Request) Quant {
+	if req.Settings.Precision != protocol.PrecisionINT8 {
+		return Quant{}
+	}
+	q := Quant{Calibration: req.Calibration != nil && len(req.Calibration.Inputs) > 0}
+	q.QDQ, _ = HasQDQ(req.Model)
+	return q
+}
+
+// parseFailure classifies a parser failure, with the parser's errors.
+func parseFailure(s *session, err error, log []byte) (protocol.Class, string) {
+	var pe []string
+	for _, e := range s.parserErrors() {
+		pe = append(pe, e.String())
+	}
+	if len(pe) > 0 {
+		err = fmt.Errorf("%w: %s", err, strings.Join(pe, "; "))
+	}
+	c, m := failure(protocol.ClassUnsupportedModel, err, log)
+	if c != protocol.ClassOutOfMemory {
+		c, m = protocol.ClassUnsupportedModel, "the ONNX parser rejected the model: "+err.Error()
+	}
+	return c, m
+}
+
+// configure applies the profile, the plan's config calls, the calibrator,
+// the progress monitor and the timing cache. Its errors are bad requests.
+func configure(s *session, req protocol.Request, plan Plan, inputs []Input, profile []ProfileCall, res *protocol.Result, o Options) error {
 	for _, p := range profile {
 		if err := s.profileSet(p); err != nil {
-			return fail(protocol.ClassBadRequest, fmt.Errorf("%w: %v", ErrBadRequest, err))
+			return fmt.Errorf("%w: %v", ErrBadRequest, err)
 		}
 		res.Calls = append(res.Calls, p.String())
 	}
 	for _, c := range plan.Calls {
 		if err := s.configCall(c); err != nil {
-			return fail(protocol.ClassBadRequest, fmt.Errorf("%w: %s: %v", ErrBadRequest, c, err))
+			return fmt.Errorf("%w: %s: %v", ErrBadRequest, c, err)
 		}
 		res.Calls = append(res.Calls, c.String())
+	}
+	if plan.Calibrate {
+		batches, err := LoadCalibration(req.Calibration.Inputs, inputs, profile)
+		if err != nil {
+			return fmt.Errorf("%w: calibration data: %v", ErrBadRequest, err)
+		}
+		if err := s.calibratorSet(batches, nil); err != nil {
+			return fmt.Errorf("%w: calibration: %v", ErrBadRequest, err)
+		}
+		res.Calls = append(res.Calls, fmt.Sprintf("setInt8Calibrator(IInt8EntropyCalibrator2, %d batches of %d inputs)", len(batches), len(inputs)))
 	}
 	if canCancel() {
 		if err := s.progressAttach(); err == nil {
@@ -327,90 +400,80 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 			res.Calls = append(res.Calls, fmt.Sprintf("createTimingCache(%d bytes)", len(blob)), "setTimingCache(ignoreMismatch=false)")
 		}
 	}
+	return nil
+}
 
-	// Cancel on shutdown (10.x: the progress monitor stops the build).
-	cancelDone := make(chan struct{})
-	defer close(cancelDone)
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-o.Cancel:
-		case <-cancelDone:
-			return
+// saveCaches writes the timing cache and the calibration cache (the bytes
+// TensorRT wrote, which trtexec --calib= reads back unchanged).
+func saveCaches(s *session, req protocol.Request, plan Plan, o Options) {
+	save := func(path string, blob []byte, what string) {
+		err := os.MkdirAll(filepath.Dir(path), 0o755)
+		if err == nil {
+			err = fsutil.WriteFileAtomic(path, blob, 0o644)
 		}
-		s.cancel()
-	}()
-
-	res.Calls = append(res.Calls, "buildSerializedNetwork()")
-	res.Worker = SelfMemory("buildSerializedNetwork")
-	t0 := time.Now()
-	engine, err := s.build()
-	res.BuildMs = time.Since(t0).Milliseconds()
-	if err != nil {
-		return fail(protocol.ClassCrashed, err)
+		if err != nil {
+			o.Log.Warn(what+" not saved", "path", path, "err", err)
+		}
 	}
 	if req.Settings.TimingCache && req.TimingCache != "" {
 		if blob, err := s.timingCacheGet(); err == nil {
-			if err := os.MkdirAll(filepath.Dir(req.TimingCache), 0o755); err == nil {
-				err = fsutil.WriteFileAtomic(req.TimingCache, blob, 0o644)
-			}
-			if err != nil {
-				o.Log.Warn("timing cache not saved", "path", req.TimingCache, "err", err)
-			}
+			save(req.TimingCache, blob, "timing cache")
 		}
 	}
-	s.releaseBuilder()
-
-	if req.ValidateRuns >= 0 || req.Accuracy != nil {
-		runs, warmup := req.ValidateRuns, ValidateWarmup
-		switch {
-		case runs < 0: // validation off, but the accuracy gate needs one run
-			runs, warmup = 1, 0
-		case runs == 0:
-			runs = DefaultValidateRuns
-		}
-		if req.Accuracy != nil {
-			res.Calls = append(res.Calls, fmt.Sprintf("accuracy gate: %d sample inputs, %d expected outputs, atol %g, rtol %g", len(samples), len(expected), req.Accuracy.ATol, req.Accuracy.RTol))
-		}
-		v, err := s.validate(engine, profile, samples, warmup, runs)
+	if plan.Calibrate && req.Calibration.Cache != "" {
+		blob, err := s.calibrationCache()
 		if err != nil {
-			c, m := failure(protocol.ClassInvalidEngine, err, d.log())
-			if c != protocol.ClassOutOfMemory {
-				c, m = protocol.ClassInvalidEngine, "the engine was built but does not run: "+err.Error()
-			}
-			finish()
-			res.Class, res.Message = c, m
-			return res
+			o.Log.Warn("no calibration cache", "err", err)
+			return
 		}
-		res.Validation = summarize(v)
-		if req.Accuracy != nil {
-			// An engine outside tolerance is never written, so never published.
-			c, m := Gate(res.Validation, v.OutputData, expected, *req.Accuracy)
-			fmt.Fprintf(o.Stderr, "[trtd] accuracy gate: %s\n", m)
-			if c != protocol.ClassOK {
-				finish()
-				res.Class, res.Message = c, m
-				return res
-			}
-		}
+		save(req.Calibration.Cache, blob, "calibration cache")
 	}
+}
 
-	if err := fsutil.WriteFileAtomic(req.Engine, engine, 0o644); err != nil {
-		return fail(protocol.ClassCrashed, fmt.Errorf("writing the engine: %w", err))
+// LatencyAPI says what the API backend's latency figures measure.
+const LatencyAPI = "engine only: enqueue and stream synchronize on device buffers, no host-device transfers (trtexec's latency includes them)"
+
+// validateEngine runs the engine and, with samples, the accuracy gate: an
+// engine outside tolerance (int8 ones included) is never written, so never
+// published.
+func validateEngine(s *session, engine *hostBlob, req protocol.Request, plan Plan, profile []ProfileCall, samples, expected []accuracy.Tensor,
+	res *protocol.Result, o Options, log func() []byte) (protocol.Class, string) {
+	runs, warmup := req.ValidateRuns, ValidateWarmup
+	switch {
+	case runs < 0: // validation off, but the accuracy gate needs one run
+		runs, warmup = 1, 0
+	case runs == 0:
+		runs = DefaultValidateRuns
 	}
-	sum := sha256.Sum256(engine)
-	res.Engine, res.EngineBytes, res.EngineSHA256 = req.Engine, int64(len(engine)), hex.EncodeToString(sum[:])
-	finish()
-	res.Class = protocol.ClassOK
-	res.Message = fmt.Sprintf("built with TensorRT %s in %d ms", b.TensorRT, res.BuildMs)
-	return res
+	if req.Accuracy != nil {
+		res.Calls = append(res.Calls, fmt.Sprintf("accuracy gate: %d sample inputs, %d expected outputs, atol %g, rtol %g", len(samples), len(expected), req.Accuracy.ATol, req.Accuracy.RTol))
+	}
+	dla := plan.DLACore()
+	if dla >= 0 {
+		res.Calls = append(res.Calls, fmt.Sprintf("IRuntime::setDLACore(%d)", dla))
+	}
+	v, err := s.validate(engine, dla, profile, samples, warmup, runs)
+	if err != nil {
+		c, m := failure(protocol.ClassInvalidEngine, err, log())
+		if c != protocol.ClassOutOfMemory {
+			c, m = protocol.ClassInvalidEngine, "the engine was built but does not run: "+err.Error()
+		}
+		return c, m
+	}
+	res.Validation = summarize(v)
+	if req.Accuracy == nil {
+		return protocol.ClassOK, ""
+	}
+	c, m := Gate(res.Validation, v.OutputData, expected, *req.Accuracy)
+	fmt.Fprintf(o.Stderr, "[trtd] accuracy gate: %s\n", m)
+	return c, m
 }
 
 // ErrBadRequest marks failures caused by the request itself.
 var ErrBadRequest = errors.New("bad request")
 
 func summarize(v validation) *protocol.Validation {
-	out := &protocol.Validation{Runs: len(v.Times), DeviceMemUsed: int64(v.DeviceMemUsed)}
+	out := &protocol.Validation{Latency: LatencyAPI, Runs: len(v.Times), DeviceMemUsed: int64(v.DeviceMemUsed)}
 	t := append([]float64(nil), v.Times...)
 	sort.Float64s(t)
 	out.P50Ms, out.P99Ms = Percentile(t, 50), Percentile(t, 99)
