@@ -83,6 +83,36 @@ static long rssMiB() {
 	}
 	return rss * sysconf(_SC_PAGESIZE) >> 20;
 }
+// The resident memory of the process and of the double's own libraries
+// (every mapping of a file named libnvinfer*, libnvonnxparser*,
+// libnvinfer_plugin* or libcudart*), from /proc/self/smaps, in KiB: what the
+// worker holds of its own when the build starts is the difference.
+static void rssSplit(long *total, long *libs) {
+	*total = *libs = 0;
+	FILE *f = fopen("/proc/self/smaps", "r");
+	if (f == nullptr) return;
+	char line[4096];
+	bool ours = false;
+	while (fgets(line, sizeof(line), f)) {
+		// A mapping's header starts with its address (lowercase hex); its
+		// fields ("Rss:", "VmFlags:") with an uppercase letter.
+		char path[3072] = "";
+		if ((line[0] >= '0' && line[0] <= '9') || (line[0] >= 'a' && line[0] <= 'f')) {
+			sscanf(line, "%*s %*s %*s %*s %*s %3071s", path);
+			char const *base = strrchr(path, '/');
+			base = base ? base + 1 : path;
+			ours = strncmp(base, "libnvinfer", 10) == 0 || strncmp(base, "libnvonnxparser", 15) == 0 || strncmp(base, "libcudart", 9) == 0;
+			continue;
+		}
+		long kb = 0;
+		if (sscanf(line, "Rss: %ld kB", &kb) == 1) {
+			*total += kb;
+			if (ours) *libs += kb;
+		}
+	}
+	fclose(f);
+}
+
 static long gpuUsedMiB() {
 	size_t fr = 0, tot = 0;
 	cuda().MemGetInfo(&fr, &tot);
@@ -545,7 +575,7 @@ class Builder : public IBuilder, public AbortVBuilder, public Creator {
 	bool steps(Config &c, char const *phase, std::vector<std::string> const &keys, double ms, bool *canceled);
 };
 
-static size_t dtypeBytes(DataType t) {
+[[maybe_unused]] static size_t dtypeBytes(DataType t) {
 	switch (t) {
 	case DataType::kHALF: return 2;
 	case DataType::kINT8:
@@ -597,8 +627,12 @@ bool Builder::calibrate(Network &n, Config &c) {
 		logf(logger, ILogger::Severity::kERROR, "Calibration failure occurred with no scaling factors detected. This could be due to no int8 calibrator or insufficient custom scales for network layers. Please see int8 sample to setup calibration correctly.");
 		return false;
 	}
-	std::string table = "TRT-trtdouble-EntropyCalibration2\n";
+	// The calibration table's format: "TRT-<version>-EntropyCalibration2"
+	// then "tensor: <float scale as hex>" lines (NVIDIA/TensorRT release/8.2
+	// samples/sampleINT8/README.md:128-135), logged as TensorRT logs it (:295).
+	std::string table = "TRT-" + std::to_string(NV_TENSORRT_VERSION) + "-EntropyCalibration2\n";
 	for (Tensor *t : n.tensors) table += t->name + ": 3c010a14\n";
+	logf(logger, ILogger::Severity::kINFO, "Writing Calibration Cache for calibrator: TRT-%d-EntropyCalibration2", NV_TENSORRT_VERSION);
 	cal->writeCalibrationCache(table.data(), table.size());
 	logf(logger, ILogger::Severity::kINFO, "[trtdouble] int8 calibration: %d batches of %d", batches, batch);
 	return true;
@@ -640,6 +674,9 @@ IHostMemory *Builder::buildSerializedNetwork(INetworkDefinition &in, IBuilderCon
 	Network &n = static_cast<Network &>(in);
 	Config &c = static_cast<Config &>(ic);
 	Script const &sc = Script::get();
+	long rssTotal = 0, rssLibs = 0;
+	rssSplit(&rssTotal, &rssLibs);
+	logf(logger, ILogger::Severity::kINFO, "[trtdouble] RSS at buildSerializedNetwork: process %ld KiB, test double's libraries %ld KiB", rssTotal, rssLibs);
 	logf(logger, ILogger::Severity::kINFO, "[MemUsageSnapshot] Builder begin: CPU %ld MiB, GPU %ld MiB", rssMiB(), gpuUsedMiB());
 	for (Tensor *t : n.inputs) {
 		bool dyn = false;
@@ -1053,9 +1090,10 @@ extern "C" void *createInferRuntime_INTERNAL(void *logger, int32_t version) noex
 	return static_cast<IRuntime *>(new Runtime(static_cast<ILogger *>(logger)));
 }
 
-// getInferLibVersion returns NV_TENSORRT_VERSION of the library's release
-// (NvInferVersion.h: MAJOR*1000 + MINOR*100 + PATCH before 10.0, then
-// MAJOR*10000 + MINOR*100 + PATCH). TRTDOUBLE_LIB_VERSION overrides it to
+// getInferLibVersion returns NV_TENSORRT_VERSION of the library's release:
+// MAJOR*1000 + MINOR*100 + PATCH on 8.x (8.2 NvInferRuntimeCommon.h:77-87,
+// 8203), MAJOR*10000 + MINOR*100 + PATCH from 10.0 (10.0
+// NvInferRuntimeBase.h:89-93, 100001; 11.1 :98-102, 110100). TRTDOUBLE_LIB_VERSION overrides it to
 // name a later release of the same major (8.2.1 = 8201 on JetPack 4.6.1).
 extern "C" int32_t getInferLibVersion() noexcept {
 #ifdef TRTDOUBLE_LIB_VERSION
