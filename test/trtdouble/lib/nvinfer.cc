@@ -125,6 +125,12 @@ static long gpuUsedMiB() {
 // outlives its engines, the engine its contexts, the builder its networks
 // and configs). A child tells its creator when it dies; a creator that died
 // first makes that a heap-use-after-free that AddressSanitizer reports.
+[[noreturn]] static void broken(char const *rule) noexcept {
+	fprintf(stderr, "trtdouble: TensorRT ownership rule broken: %s\n", rule);
+	fflush(stderr);
+	abort();
+}
+
 struct Creator {
 	int children = 0;
 	virtual ~Creator() = default;
@@ -160,6 +166,10 @@ class Tensor : public ITensor, public AbortVTensor {
 	DataType getType() const noexcept override { return dtype; }
 	bool isNetworkInput() const noexcept override { return input; }
 	bool isNetworkOutput() const noexcept override { return output; }
+	// The double's networks are elementwise: every tensor carries data,
+	// none is a shape tensor.
+	bool isShapeTensor() const noexcept override { return false; }
+	bool isExecutionTensor() const noexcept override { return true; }
 	std::string name;
 	DataType dtype;
 	Dims dims;
@@ -181,7 +191,7 @@ class Network : public INetworkDefinition, public AbortVNetworkDefinition, publi
   public:
 	Network(Creator *builder, uint32_t flags) : child(builder), flags(flags) { mImpl = this; }
 	~Network() noexcept override {
-		if (children != 0) die("INetworkDefinition destroyed before the ONNX parser created on it");
+		if (children != 0) broken("INetworkDefinition destroyed before the ONNX parser created on it");
 		for (Tensor *t : tensors) delete t;
 	}
 #if NV_TENSORRT_MAJOR >= 10
@@ -304,7 +314,7 @@ class Config : public IBuilderConfig, public AbortVBuilderConfig, public Creator
   public:
 	Config(Creator *builder) : child(builder) { mImpl = this; }
 	~Config() noexcept override {
-		if (children != 0) die("IBuilderConfig destroyed before the timing cache it created");
+		if (children != 0) broken("IBuilderConfig destroyed before the timing cache it created");
 	}
 	void setFlag(BuilderFlag f) noexcept override { flags |= 1U << static_cast<uint32_t>(f); }
 	void clearFlag(BuilderFlag f) noexcept override { flags &= ~(1U << static_cast<uint32_t>(f)); }
@@ -354,6 +364,13 @@ class Config : public IBuilderConfig, public AbortVBuilderConfig, public Creator
 	void setInt8Calibrator(IInt8Calibrator *c) noexcept override { calibrator = c; }
 	IInt8Calibrator *getInt8Calibrator() const noexcept override { return calibrator; }
 	IInt8Calibrator *calibrator = nullptr;
+	bool setCalibrationProfile(IOptimizationProfile const *p) noexcept override {
+		if (p == nullptr || !p->isValid()) return false;
+		calibProfile = p;
+		return true;
+	}
+	IOptimizationProfile const *getCalibrationProfile() noexcept override { return calibProfile; }
+	IOptimizationProfile const *calibProfile = nullptr;
 #endif
 	ITimingCache *createTimingCache(void const *blob, std::size_t size) const noexcept override {
 		TimingCache *c = new TimingCache(const_cast<Config *>(this));
@@ -549,7 +566,7 @@ class Builder : public IBuilder, public AbortVBuilder, public Creator {
   public:
 	explicit Builder(ILogger *l) : logger(l) { mImpl = this; }
 	~Builder() noexcept override {
-		if (children != 0) die("IBuilder destroyed before a network or config it created");
+		if (children != 0) broken("IBuilder destroyed before a network or config it created");
 		for (Profile *p : profiles) delete p; // profiles belong to the builder
 	}
 #if NV_TENSORRT_MAJOR < 11
@@ -632,7 +649,7 @@ bool Builder::calibrate(Network &n, Config &c) {
 	// samples/sampleINT8/README.md:128-135), logged as TensorRT logs it (:295).
 	std::string table = "TRT-" + std::to_string(NV_TENSORRT_VERSION) + "-EntropyCalibration2\n";
 	for (Tensor *t : n.tensors) table += t->name + ": 3c010a14\n";
-	logf(logger, ILogger::Severity::kINFO, "Writing Calibration Cache for calibrator: TRT-%d-EntropyCalibration2", NV_TENSORRT_VERSION);
+	logf(logger, ILogger::Severity::kINFO, "Writing Calibration Cache for calibrator: TRT-%ld-EntropyCalibration2", static_cast<long>(NV_TENSORRT_VERSION));
 	cal->writeCalibrationCache(table.data(), table.size());
 	logf(logger, ILogger::Severity::kINFO, "[trtdouble] int8 calibration: %d batches of %d", batches, batch);
 	return true;
@@ -801,7 +818,7 @@ class Engine : public ICudaEngine, public AbortVCudaEngine, public Creator {
   public:
 	Engine(Creator *rt, ILogger *l, EngineDesc d) : child(rt), logger(l), desc(std::move(d)) { mImpl = this; }
 	~Engine() noexcept override {
-		if (children != 0) die("ICudaEngine destroyed before its execution context");
+		if (children != 0) broken("ICudaEngine destroyed before its execution context");
 	}
 	int32_t getNbLayers() const noexcept override { return static_cast<int32_t>(desc.nodes.size()); }
 	int32_t getNbOptimizationProfiles() const noexcept override { return 1; }
@@ -828,6 +845,7 @@ class Engine : public ICudaEngine, public AbortVCudaEngine, public Creator {
 		auto t = find(n);
 		return t ? trtType(t->dtype) : DataType::kFLOAT;
 	}
+	bool isShapeInferenceIO(char const *) const noexcept override { return false; }
 	Dims getTensorShape(char const *n) const noexcept override {
 		auto t = find(n);
 		if (t) return dims(*t);
@@ -841,6 +859,7 @@ class Engine : public ICudaEngine, public AbortVCudaEngine, public Creator {
 	bool bindingIsInput(int32_t i) const noexcept override { return desc.io.at(i).input; }
 	DataType getBindingDataType(int32_t i) const noexcept override { return trtType(desc.io.at(i).dtype); }
 	Dims getBindingDimensions(int32_t i) const noexcept override { return dims(desc.io.at(i)); }
+	bool isShapeBinding(int32_t) const noexcept override { return false; }
 #endif
 #if NV_TENSORRT_MAJOR >= 11
 	int64_t getDeviceMemorySizeV2() const noexcept override { return static_cast<int64_t>(desc.deviceMem); }
@@ -1048,7 +1067,7 @@ class Runtime : public IRuntime, public AbortVRuntime, public Creator {
   public:
 	explicit Runtime(ILogger *l) : logger(l) { mImpl = this; }
 	~Runtime() noexcept override {
-		if (children != 0) die("IRuntime destroyed before an engine it deserialized");
+		if (children != 0) broken("IRuntime destroyed before an engine it deserialized");
 	}
 #if NV_TENSORRT_MAJOR >= 10
 	ICudaEngine *deserializeCudaEngine(void const *blob, std::size_t size) noexcept override { return load(blob, size); }
