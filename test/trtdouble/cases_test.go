@@ -39,6 +39,9 @@ func TestAccuracyWithinTolerance(t *testing.T) {
 			if a.Validation.DeviceMemUsed <= 0 {
 				t.Errorf("%s: device memory used %d: the CUDA double's allocations are not seen", name, a.Validation.DeviceMemUsed)
 			}
+			if strings.HasPrefix(v, "11.") && strings.Contains(r.calls(), "kFP16") {
+				t.Errorf("%s: 11.x has no fp16 flag, yet the worker set it:\n%s", name, r.calls())
+			}
 			if r.Builder == nil || r.Builder.Backend != "api" || !strings.HasPrefix(r.Builder.TensorRT, v) {
 				t.Errorf("%s: builder %+v, want the api backend on TensorRT %s", name, r.Builder, v)
 			}
@@ -149,12 +152,7 @@ func TestTimeout(t *testing.T) {
 	})
 }
 
-func precisionOf(v string) string {
-	if strings.HasPrefix(v, "11.") {
-		return "fp32"
-	}
-	return "fp16"
-}
+func precisionOf(string) string { return "fp16" }
 
 // Progress: on 10.x and 11.x the build reports its phases through
 // IProgressMonitor and the daemon's status shows them; 8.x has no monitor.
