@@ -18,7 +18,7 @@ import (
 	"github.com/trtd/trtd/converter/accuracy"
 	"github.com/trtd/trtd/converter/classify"
 	"github.com/trtd/trtd/converter/protocol"
-	"github.com/trtd/trtd/daemon/fsutil"
+	"github.com/trtd/trtd/internal/atomicfile"
 )
 
 // Defaults of the validation run.
@@ -317,7 +317,7 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 	}
 
 	blob := engine.Bytes()
-	if err := fsutil.WriteFileAtomic(req.Engine, blob, 0o644); err != nil {
+	if err := atomicfile.WriteFile(req.Engine, blob, 0o644); err != nil {
 		return fail(protocol.ClassCrashed, fmt.Errorf("writing the engine: %w", err))
 	}
 	sum := sha256.Sum256(blob)
@@ -438,7 +438,7 @@ func saveCaches(s *session, req protocol.Request, plan Plan, o Options) {
 	save := func(path string, blob []byte, what string) {
 		err := os.MkdirAll(filepath.Dir(path), 0o755)
 		if err == nil {
-			err = fsutil.WriteFileAtomic(path, blob, 0o644)
+			err = atomicfile.WriteFile(path, blob, 0o644)
 		}
 		if err != nil {
 			o.Log.Warn(what+" not saved", "path", path, "err", err)
