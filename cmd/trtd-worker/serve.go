@@ -111,6 +111,7 @@ func build(ctx context.Context, req protocol.Request, topts trt.Options, xopts t
 	res := trtexec.Build(ctx, req, xopts)
 	if res.Class != protocol.ClassBuilderUnavailable || apiRes == nil {
 		res.Worker = mem
+		res.Calls = append(res.Calls, trt.WorkerLine(mem))
 		res.Skipped = append(skipped, res.Skipped...)
 		noAccuracyGate(req, res, xopts)
 		return res

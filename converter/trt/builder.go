@@ -296,6 +296,7 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 
 	res.Calls = append(res.Calls, "buildSerializedNetwork()")
 	res.Worker = SelfMemory("buildSerializedNetwork")
+	res.Calls = append(res.Calls, WorkerLine(res.Worker))
 	t0 := time.Now()
 	engine, err := s.build()
 	res.BuildMs = time.Since(t0).Milliseconds()
