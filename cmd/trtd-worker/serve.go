@@ -60,7 +60,7 @@ func serve(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, log *
 	default:
 		return em.result(&protocol.Result{Class: protocol.ClassBadRequest, Message: fmt.Sprintf("backend %q (want api, trtexec or auto)", req.Backend)})
 	}
-	topts := trt.Options{Log: log, Emit: em.emit, Stderr: stderr, Cancel: ctx.Done()}
+	topts := trt.Options{Log: log, Emit: em.emit, Stderr: stderr, Cancel: ctx.Done(), DevDir: os.Getenv(trt.DevDirEnv)}
 	xopts := trtexec.Options{Log: log, Emit: em.emit, Stderr: stderr}
 	switch req.Op {
 	case protocol.OpProbe:
