@@ -52,6 +52,9 @@ func TestDelegatingWorkerTouchesNoCUDA(t *testing.T) {
 	if r.Worker == nil || r.Worker.At != "trtexec start" || r.Worker.RSSBytes <= 0 || r.Worker.CUDAContext {
 		t.Errorf("worker memory %+v", r.Worker)
 	}
+	if !strings.Contains(strings.Join(r.Calls, "\n"), "worker at trtexec start: RSS ") {
+		t.Errorf("calls %v", r.Calls)
+	}
 }
 
 // An int8 stage with accuracy samples is not built as int8 by trtexec,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
 	"sort"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/converter/trt"
 	"github.com/trtd/trtd/converter/trtexec"
+	"github.com/trtd/trtd/internal/bytesize"
 )
 
 func versionLine() string {
@@ -27,7 +29,7 @@ func versionLine() string {
 func cmdProbe(ctx context.Context, args []string, w io.Writer, log *slog.Logger) int {
 	asJSON := len(args) > 0 && args[0] == "--json"
 	req := protocol.Request{Version: protocol.Version, Op: protocol.OpProbe, Backend: "auto"}
-	b, c, msg := probe(ctx, req, trt.Options{Log: log}, trtexec.Options{Log: log})
+	b, c, msg := probe(ctx, req, trt.Options{Log: log, DevDir: os.Getenv(trt.DevDirEnv)}, trtexec.Options{Log: log})
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -47,7 +49,7 @@ func cmdProbe(ctx context.Context, args []string, w io.Writer, log *slog.Logger)
 		fmt.Fprintf(w, "trtexec:     %s\n", b.Trtexec)
 	}
 	fmt.Fprintf(w, "cuda:        runtime %s, driver %s\n", orNone(b.CUDARuntime), orNone(b.CUDADriver))
-	fmt.Fprintf(w, "gpu:         %s (compute capability %s), %s total, %s free\n", orNone(b.GPU), orNone(b.ComputeCapability), mib(uint64(b.GPUMemTotal)), mib(uint64(b.GPUMemFree)))
+	fmt.Fprintf(w, "gpu:         %s (compute capability %s), %s total, %s free\n", orNone(b.GPU), orNone(b.ComputeCapability), bytesize.MiB(b.GPUMemTotal), bytesize.MiB(b.GPUMemFree))
 	var libs []string
 	for k, v := range b.Libraries {
 		libs = append(libs, k+" => "+v)
@@ -64,8 +66,6 @@ func orNone(s string) string {
 	return s
 }
 
-func mib(n uint64) string { return fmt.Sprintf("%d MiB", n>>20) }
-
 // cmdCUDASelftest checks the CUDA side through libcudart loaded with
 // dlopen: device, compute capability, memory; then a small cudaMalloc that
 // must succeed and one of free memory + 1 GiB that must fail and be
@@ -78,13 +78,13 @@ func cmdCUDASelftest(_ []string, w io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintf(w, "cuda:        %v (cudaError_t %d)\n", err, ci.Error)
-		fmt.Fprintf(w, "class:       %s: %s\n", protocol.ClassBuilderUnavailable, trt.CUDAUnavailable(ci.Error, err, "/dev", trt.SelfIdent()))
+		fmt.Fprintf(w, "class:       %s: %s\n", protocol.ClassBuilderUnavailable, trt.CUDAUnavailable(ci.Error, err, devDir(), trt.SelfIdent()))
 		return protocol.ExitBuilderUnavailable
 	}
 	fmt.Fprintf(w, "libcudart:   %s\n", ci.Library)
 	fmt.Fprintf(w, "cuda:        runtime %s, driver %s, %d device(s)\n", trt.CUDAVersionString(ci.RuntimeVersion), trt.CUDAVersionString(ci.DriverVersion), ci.Devices)
 	fmt.Fprintf(w, "device 0:    %s, compute capability %s, integrated=%v\n", ci.Name, ci.ComputeCapability(), ci.Integrated)
-	fmt.Fprintf(w, "memory:      %s total, %s free\n", mib(ci.Total), mib(ci.Free))
+	fmt.Fprintf(w, "memory:      %s total, %s free\n", bytesize.MiB(int64(ci.Total)), bytesize.MiB(int64(ci.Free)))
 	small := trt.CUDAMalloc(64 << 20)
 	fmt.Fprintf(w, "small:       %s\n", small.LogLine())
 	big := trt.CUDAMalloc(ci.Free + 1<<30)
@@ -100,4 +100,12 @@ func cmdCUDASelftest(_ []string, w io.Writer) int {
 	}
 	fmt.Fprintln(w, "selftest:    ok")
 	return 0
+}
+
+// devDir is where the GPU's device nodes are: $TRTD_DEV_DIR, else /dev.
+func devDir() string {
+	if d := os.Getenv(trt.DevDirEnv); d != "" {
+		return d
+	}
+	return "/dev"
 }

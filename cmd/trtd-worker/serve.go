@@ -60,15 +60,20 @@ func serve(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, log *
 	default:
 		return em.result(&protocol.Result{Class: protocol.ClassBadRequest, Message: fmt.Sprintf("backend %q (want api, trtexec or auto)", req.Backend)})
 	}
-	topts := trt.Options{Log: log, Emit: em.emit, Stderr: stderr, Cancel: ctx.Done()}
+	topts := trt.Options{Log: log, Emit: em.emit, Stderr: stderr, Cancel: ctx.Done(), DevDir: os.Getenv(trt.DevDirEnv)}
 	xopts := trtexec.Options{Log: log, Emit: em.emit, Stderr: stderr}
 	switch req.Op {
 	case protocol.OpProbe:
 		b, c, msg := probe(ctx, req, topts, xopts)
 		return em.result(&protocol.Result{Class: c, Message: msg, Builder: b})
+	case protocol.OpSplit:
+		if err := enterWorkDir(&req); err != nil {
+			return em.result(&protocol.Result{Class: protocol.ClassBadRequest, Message: err.Error()})
+		}
+		return em.result(split(req))
 	case protocol.OpBuild:
 	default:
-		return em.result(&protocol.Result{Class: protocol.ClassBadRequest, Message: fmt.Sprintf("op %q (want build or probe)", req.Op)})
+		return em.result(&protocol.Result{Class: protocol.ClassBadRequest, Message: fmt.Sprintf("op %q (want build, probe or split)", req.Op)})
 	}
 	if err := enterWorkDir(&req); err != nil {
 		return em.result(&protocol.Result{Class: protocol.ClassBadRequest, Message: err.Error()})
@@ -106,6 +111,7 @@ func build(ctx context.Context, req protocol.Request, topts trt.Options, xopts t
 	res := trtexec.Build(ctx, req, xopts)
 	if res.Class != protocol.ClassBuilderUnavailable || apiRes == nil {
 		res.Worker = mem
+		res.Calls = append(res.Calls, trt.WorkerLine(mem))
 		res.Skipped = append(skipped, res.Skipped...)
 		noAccuracyGate(req, res, xopts)
 		return res
@@ -209,8 +215,18 @@ func enterWorkDir(req *protocol.Request) error {
 		}
 		return fmt.Errorf("model %s is not a readable ONNX model: %w", m, err)
 	}
-	if req.Engine == "" {
+	if req.Engine == "" && req.Op != protocol.OpSplit {
 		return errors.New("engine: no output path")
 	}
 	return nil
+}
+
+// split serves an op "split": the parts go to SegmentsDir in the work
+// directory, the manifest back in the result.
+func split(req protocol.Request) *protocol.Result {
+	m, err := onnx.SplitInto(req.Model, req.Parts, protocol.SegmentsDir)
+	if err != nil {
+		return &protocol.Result{Class: protocol.ClassUnsupportedModel, Message: err.Error()}
+	}
+	return &protocol.Result{Class: protocol.ClassOK, Split: m}
 }

@@ -15,8 +15,9 @@ import (
 	"github.com/trtd/trtd/converter/report"
 	"github.com/trtd/trtd/daemon"
 	"github.com/trtd/trtd/daemon/config"
-	"github.com/trtd/trtd/daemon/fsutil"
 	"github.com/trtd/trtd/daemon/logging"
+	"github.com/trtd/trtd/daemon/status"
+	"github.com/trtd/trtd/internal/treecopy"
 )
 
 func init() {
@@ -120,7 +121,7 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 	}
 	tty := isTerminal(e.Stderr)
 	var lastLine string
-	progress := func(s *daemon.Status) {
+	progress := func(s *status.Status) {
 		line := s.OneLine(time.Now())
 		if line == lastLine {
 			return
@@ -171,7 +172,7 @@ func convertResult(e *Env, out, base string) int {
 
 // copyTree copies, never links: the daemon adjusts the group and mode of
 // the files it claims, which must not reach the user's own files.
-func copyTree(src, dst string) error { return fsutil.CopyTree(src, dst, false) }
+func copyTree(src, dst string) error { return treecopy.Copy(src, dst, false) }
 
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)

@@ -12,8 +12,9 @@ import (
 
 	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/converter/opsupport"
-	"github.com/trtd/trtd/converter/planner"
+	"github.com/trtd/trtd/daemon/planner"
 	"github.com/trtd/trtd/daemon/sysinfo"
+	"github.com/trtd/trtd/internal/bytesize"
 )
 
 func init() {
@@ -206,7 +207,7 @@ func writeMemory(w io.Writer, mem *buildMemory) {
 	}
 	fmt.Fprintf(w, "build memory (planner estimate, %s fixed costs):\n", mem.Platform)
 	for _, st := range mem.Stages {
-		fmt.Fprintf(w, "  %-10s peak %9s  (device %s + pageable host %s)\n", st.Name, onnx.HumanBytes(st.PeakBytes), onnx.HumanBytes(st.DeviceBytes), onnx.HumanBytes(st.HostBytes))
+		fmt.Fprintf(w, "  %-10s peak %9s  (device %s + pageable host %s)\n", st.Name, bytesize.Format(st.PeakBytes), bytesize.Format(st.DeviceBytes), bytesize.Format(st.HostBytes))
 	}
 	for _, n := range mem.Notes {
 		fmt.Fprintf(w, "  note: %s\n", n)

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/trtd/trtd/daemon"
+	"github.com/trtd/trtd/daemon/status"
 )
 
 func init() {
@@ -56,7 +56,7 @@ Examples:
 }
 
 func showStatus(e *Env, path string, asJSON, clear bool) int {
-	s, err := daemon.ReadStatus(path)
+	s, err := status.Read(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			fmt.Fprintf(e.Stderr, "trtd status: no status file at %s: trtd has not run with this config\n", path)
@@ -93,7 +93,7 @@ func alive(pid int) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-func printStatus(w io.Writer, s *daemon.Status, running bool, now time.Time) {
+func printStatus(w io.Writer, s *status.Status, running bool, now time.Time) {
 	if running {
 		fmt.Fprintf(w, "trtd %s: %s (pid %d, up %s)\n", s.Version, s.State, s.PID, now.Sub(s.Started).Round(time.Second))
 	} else {

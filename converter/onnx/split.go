@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/trtd/trtd/internal/bytesize"
 )
 
 // ErrSplit: the model cannot be split as asked (too few nodes for K parts,
@@ -43,6 +45,9 @@ type Manifest struct {
 	// BalanceLimit is the largest part weight the cut search allowed:
 	// the smallest possible maximum plus 10%.
 	BalanceLimit int64 `json:"balance_limit_bytes"`
+	// HowToRun tells a user of the outbox how to chain the part engines;
+	// empty in the splitter's own output.
+	HowToRun string `json:"how_to_run,omitempty"`
 }
 
 // TensorInfo is a value's name and type as {"name", "dtype", "shape"}
@@ -93,6 +98,9 @@ type PartInfo struct {
 	WeightBytes  int64        `json:"weight_bytes"` // initializer data bytes
 	Inputs       []PartInput  `json:"inputs"`
 	Outputs      []PartOutput `json:"outputs"`
+	// Engine names the part's engine once the daemon has placed it in the
+	// outbox; empty in the splitter's own output.
+	Engine string `json:"engine,omitempty"`
 }
 
 // CutInfo lists the values crossing one cut.
@@ -160,6 +168,17 @@ const unknownValueBytes = 1 << 40
 // model. SplitWith with Sync set makes them durable before it returns.
 func Split(path string, k int, outDir string) (*Manifest, error) {
 	return SplitWith(path, k, outDir, SplitOptions{})
+}
+
+// SplitInto splits the model at path into k parts written to a fresh dir
+// (anything there before is removed): what a worker does for an op
+// "split" request.
+func SplitInto(path string, k int, dir string) (*Manifest, error) {
+	os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("onnx: split %s: %w", path, err)
+	}
+	return Split(path, k, dir)
 }
 
 // SplitOptions tunes SplitWith.
@@ -1066,7 +1085,7 @@ func (man *Manifest) WriteMarkdown(w io.Writer, engine func(part string) string)
 			}
 			outs = append(outs, s)
 		}
-		fmt.Fprintf(&b, "| %d | %s | %d | %s | %s | %s |\n", p.Index, engine(p.File), p.Nodes, HumanBytes(p.WeightBytes),
+		fmt.Fprintf(&b, "| %d | %s | %d | %s | %s | %s |\n", p.Index, engine(p.File), p.Nodes, bytesize.Format(p.WeightBytes),
 			strings.Join(ins, ", "), strings.Join(outs, ", "))
 	}
 	if len(man.Cuts) > 0 {
@@ -1078,7 +1097,7 @@ func (man *Manifest) WriteMarkdown(w io.Writer, engine func(part string) string)
 				names = append(names, "`"+t.Name+"`")
 				exact = exact && t.Exact
 			}
-			size := HumanBytes(c.Bytes)
+			size := bytesize.Format(c.Bytes)
 			if !exact {
 				size = "at least " + size + " (dynamic dims counted as 1)"
 			}

@@ -18,7 +18,7 @@ import (
 	"github.com/trtd/trtd/converter/accuracy"
 	"github.com/trtd/trtd/converter/classify"
 	"github.com/trtd/trtd/converter/protocol"
-	"github.com/trtd/trtd/daemon/fsutil"
+	"github.com/trtd/trtd/internal/atomicfile"
 )
 
 // Defaults of the validation run.
@@ -296,6 +296,7 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 
 	res.Calls = append(res.Calls, "buildSerializedNetwork()")
 	res.Worker = SelfMemory("buildSerializedNetwork")
+	res.Calls = append(res.Calls, WorkerLine(res.Worker))
 	t0 := time.Now()
 	engine, err := s.build()
 	res.BuildMs = time.Since(t0).Milliseconds()
@@ -317,7 +318,7 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 	}
 
 	blob := engine.Bytes()
-	if err := fsutil.WriteFileAtomic(req.Engine, blob, 0o644); err != nil {
+	if err := atomicfile.WriteFile(req.Engine, blob, 0o644); err != nil {
 		return fail(protocol.ClassCrashed, fmt.Errorf("writing the engine: %w", err))
 	}
 	sum := sha256.Sum256(blob)
@@ -334,7 +335,12 @@ func quantOf(req protocol.Request) Quant {
 	if req.Settings.Precision != protocol.PrecisionINT8 {
 		return Quant{}
 	}
-	q := Quant{Calibration: req.Calibration != nil && len(req.Calibration.Inputs) > 0}
+	q := Quant{Calibration: len(req.CalibrationData) > 0}
+	if req.Calibration != "" {
+		if _, err := os.Stat(req.Calibration); err == nil {
+			q.Calibration = true
+		}
+	}
 	q.QDQ, _ = HasQDQ(req.Model)
 	return q
 }
@@ -371,14 +377,9 @@ func configure(s *session, req protocol.Request, plan Plan, inputs []Input, prof
 		res.Calls = append(res.Calls, c.String())
 	}
 	if plan.Calibrate {
-		batches, err := LoadCalibration(req.Calibration.Inputs, inputs, profile)
-		if err != nil {
-			return fmt.Errorf("%w: calibration data: %v", ErrBadRequest, err)
+		if err := calibrator(s, req, inputs, profile, res); err != nil {
+			return err
 		}
-		if err := s.calibratorSet(batches, nil); err != nil {
-			return fmt.Errorf("%w: calibration: %v", ErrBadRequest, err)
-		}
-		res.Calls = append(res.Calls, fmt.Sprintf("setInt8Calibrator(IInt8EntropyCalibrator2, %d batches of %d inputs)", len(batches), len(inputs)))
 	}
 	if canCancel() {
 		if err := s.progressAttach(); err == nil {
@@ -403,13 +404,42 @@ func configure(s *session, req protocol.Request, plan Plan, inputs []Input, prof
 	return nil
 }
 
+// calibrator attaches the entropy calibrator: fed the uploaded data when
+// there is some (TensorRT then writes a new cache), else reading the
+// calibration cache of an earlier build, as trtexec --calib= does.
+func calibrator(s *session, req protocol.Request, inputs []Input, profile []ProfileCall, res *protocol.Result) error {
+	if len(req.CalibrationData) > 0 {
+		batches, err := LoadCalibration(req.CalibrationData, inputs, profile)
+		if err != nil {
+			return fmt.Errorf("%w: calibration data: %v", ErrBadRequest, err)
+		}
+		if err := s.calibratorSet(batches, nil); err != nil {
+			return fmt.Errorf("%w: calibration: %v", ErrBadRequest, err)
+		}
+		res.Calls = append(res.Calls, fmt.Sprintf("setInt8Calibrator(IInt8EntropyCalibrator2, %d batches of %d inputs)", len(batches), len(inputs)))
+		return nil
+	}
+	cache, err := os.ReadFile(req.Calibration)
+	if err == nil && len(cache) == 0 {
+		err = errors.New("empty file")
+	}
+	if err != nil {
+		return fmt.Errorf("%w: calibration cache %s: %v", ErrBadRequest, req.Calibration, err)
+	}
+	if err := s.calibratorSet(nil, cache); err != nil {
+		return fmt.Errorf("%w: calibration: %v", ErrBadRequest, err)
+	}
+	res.Calls = append(res.Calls, fmt.Sprintf("setInt8Calibrator(IInt8EntropyCalibrator2, cache %s of %d bytes)", req.Calibration, len(cache)))
+	return nil
+}
+
 // saveCaches writes the timing cache and the calibration cache (the bytes
 // TensorRT wrote, which trtexec --calib= reads back unchanged).
 func saveCaches(s *session, req protocol.Request, plan Plan, o Options) {
 	save := func(path string, blob []byte, what string) {
 		err := os.MkdirAll(filepath.Dir(path), 0o755)
 		if err == nil {
-			err = fsutil.WriteFileAtomic(path, blob, 0o644)
+			err = atomicfile.WriteFile(path, blob, 0o644)
 		}
 		if err != nil {
 			o.Log.Warn(what+" not saved", "path", path, "err", err)
@@ -420,18 +450,15 @@ func saveCaches(s *session, req protocol.Request, plan Plan, o Options) {
 			save(req.TimingCache, blob, "timing cache")
 		}
 	}
-	if plan.Calibrate && req.Calibration.Cache != "" {
+	if plan.Calibrate && len(req.CalibrationData) > 0 && req.Calibration != "" {
 		blob, err := s.calibrationCache()
 		if err != nil {
 			o.Log.Warn("no calibration cache", "err", err)
 			return
 		}
-		save(req.Calibration.Cache, blob, "calibration cache")
+		save(req.Calibration, blob, "calibration cache")
 	}
 }
-
-// LatencyAPI says what the API backend's latency figures measure.
-const LatencyAPI = "engine only: enqueue and stream synchronize on device buffers, no host-device transfers (trtexec's latency includes them)"
 
 // validateEngine runs the engine and, with samples, the accuracy gate: an
 // engine outside tolerance (int8 ones included) is never written, so never
@@ -473,7 +500,9 @@ func validateEngine(s *session, engine *hostBlob, req protocol.Request, plan Pla
 var ErrBadRequest = errors.New("bad request")
 
 func summarize(v validation) *protocol.Validation {
-	out := &protocol.Validation{Latency: LatencyAPI, Runs: len(v.Times), DeviceMemUsed: int64(v.DeviceMemUsed)}
+	// The API backend times enqueue + stream synchronize on device buffers:
+	// no host-device transfers (LatencyIncludesTransfers false).
+	out := &protocol.Validation{Runs: len(v.Times), DeviceMemUsed: int64(v.DeviceMemUsed)}
 	t := append([]float64(nil), v.Times...)
 	sort.Float64s(t)
 	out.P50Ms, out.P99Ms = Percentile(t, 50), Percentile(t, 99)

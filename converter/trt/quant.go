@@ -13,12 +13,13 @@ type Quant struct {
 	// QDQ: the model has QuantizeLinear/DequantizeLinear nodes (explicit
 	// quantization: TensorRT takes the scales from them).
 	QDQ bool
-	// Calibration: calibration data was uploaded (name.calib/input_*.pb).
+	// Calibration: calibration data was uploaded (name.calib/input_*.pb),
+	// or a calibration cache of an earlier build exists.
 	Calibration bool
 }
 
 // Int8Refused is why a stage's int8 precision builds fp16 instead.
-const Int8Refused = "precision int8: refused, building fp16: the model has no QuantizeLinear/DequantizeLinear nodes and no calibration data was uploaded (name.calib/input_*.pb); int8 without either has no valid scales"
+const Int8Refused = "precision int8: refused, building fp16: the model has no QuantizeLinear/DequantizeLinear nodes, no calibration data was uploaded (name.calib/input_*.pb) and no calibration cache exists; int8 without them has no valid scales"
 
 // HasQDQ reports whether the model at path (or any of its subgraphs) has a
 // QuantizeLinear or DequantizeLinear node of the default ONNX domain.

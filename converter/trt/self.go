@@ -1,6 +1,7 @@
 package trt
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -10,6 +11,7 @@ import (
 	"github.com/shirou/gopsutil/v3/process"
 
 	"github.com/trtd/trtd/converter/protocol"
+	"github.com/trtd/trtd/internal/bytesize"
 )
 
 // cudaCalls counts the CUDA probes of this process (each may create a CUDA
@@ -63,4 +65,14 @@ func SelfMemory(at string) *protocol.WorkerMemory {
 		}
 	}
 	return m
+}
+
+// WorkerLine renders m for the report's list of calls: "worker at trtexec
+// start: RSS 9.2 MiB, no CUDA context".
+func WorkerLine(m *protocol.WorkerMemory) string {
+	ctx := "no CUDA context"
+	if m.CUDAContext {
+		ctx = "CUDA initialised (GPU device files open)"
+	}
+	return fmt.Sprintf("worker at %s: RSS %s, %s", m.At, bytesize.Format(m.RSSBytes), ctx)
 }

@@ -965,7 +965,7 @@ int trtd_calibrator_set(trtd_session *s, const trtd_host_tensor *batches, int ni
 	seterr(err, n, "TensorRT %d.%d has no int8 calibrator (networks are strongly typed)", NV_TENSORRT_MAJOR, NV_TENSORRT_MINOR);
 	return -1;
 #else
-	if (s->config == nullptr || nin <= 0 || (nb <= 0 && csize == 0)) {
+	if (s->config == nullptr || (nb <= 0 && csize == 0) || (nb > 0 && nin <= 0)) {
 		seterr(err, n, "calibration: no config, inputs or batches");
 		return -1;
 	}

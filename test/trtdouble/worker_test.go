@@ -82,7 +82,7 @@ func TestWorkerInt8Calibrator(t *testing.T) {
 		res, stderr := runWorker(t, v, dir, "fast_int8=1", map[string]any{
 			"model": "m.onnx", "engine": "m.engine", "validate_runs": 2,
 			"settings":    map[string]any{"precision": "int8", "workspace_mib": 64, "timing_cache": false},
-			"calibration": map[string]any{"inputs": []string{"m.calib/input_0.pb"}, "cache": "m.calib.cache"},
+			"calibration": "m.calib.cache", "calibration_data": []string{"m.calib/input_0.pb"},
 		})
 		if res.Class != "ok" {
 			t.Fatalf("class %s: %s\n%s", res.Class, res.Message, stderr)

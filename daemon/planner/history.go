@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/trtd/trtd/daemon/fsutil"
+	"github.com/trtd/trtd/internal/atomicfile"
 )
 
 // ErrHistoryCorrupt is wrapped when the history file cannot be parsed.
@@ -84,5 +84,5 @@ func (h *History) Save() error {
 	if err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(h.path, append(b, '\n'), 0o644)
+	return atomicfile.WriteFile(h.path, append(b, '\n'), 0o644)
 }

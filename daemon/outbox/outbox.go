@@ -1,8 +1,11 @@
-package daemon
+// Package outbox places a job's results where the user finds them: the
+// engine (or parts and manifest), its provenance and the reports, each
+// atomically and with every step recorded in the job; it reuses an earlier
+// identical build's engine, and moves a failed job's model aside with its
+// reports.
+package outbox
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,38 +14,54 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/trtd/trtd/converter"
+	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/converter/report"
-	"github.com/trtd/trtd/daemon/config"
-	"github.com/trtd/trtd/daemon/fsutil"
 	"github.com/trtd/trtd/daemon/inbox"
 	"github.com/trtd/trtd/daemon/jobs"
 	"github.com/trtd/trtd/daemon/logging"
 	"github.com/trtd/trtd/daemon/provenance"
+	"github.com/trtd/trtd/internal/atomicfile"
+	"github.com/trtd/trtd/internal/device"
+	"github.com/trtd/trtd/internal/faultpoint"
+	"github.com/trtd/trtd/internal/safename"
+	"github.com/trtd/trtd/internal/treecopy"
 )
 
+// Outbox writes into the outbox directory.
+type Outbox struct {
+	// Dir is the outbox; Failed receives failed jobs' models; State holds
+	// the engine cache (State/cache/<key>).
+	Dir, Failed, State string
+	Store              *jobs.Store
+	Log                *slog.Logger
+	// Version is trtd's version for the provenance.
+	Version string
+	// StageSettings returns a configured stage's worker settings.
+	StageSettings func(name string) (protocol.Settings, bool)
+	// TimingCache names the timing cache file of a builder ("" for none).
+	TimingCache func(*protocol.Builder) string
+}
+
+func (o *Outbox) faultpoint(step string) { faultpoint.Hit(o.Log, step) }
+
+func linkOrCopy(src, dst string) error { return treecopy.Copy(src, dst, true) }
+
 // jetsonOf reads the L4T release and SoC from the device diagnosis.
-func jetsonOf(dev json.RawMessage) (l4t, soc string) {
-	var d struct {
-		Jetson *struct {
-			L4T string `json:"l4t"`
-			SoC string `json:"soc"`
-		} `json:"jetson"`
-	}
-	if json.Unmarshal(dev, &d) == nil && d.Jetson != nil {
+func jetsonOf(d *device.Device) (l4t, soc string) {
+	if d != nil && d.Jetson != nil {
 		return d.Jetson.L4T, d.Jetson.SoC
 	}
 	return "", ""
 }
 
-// publish places the engine (or parts), its provenance and the reports in
+// Publish places the engine (or parts), its provenance and the reports in
 // the outbox, each atomically, records every step, and commits the job.
-func (d *Daemon) publish(j *jobs.Job, rep *report.Report, res converter.Result, log *slog.Logger) error {
-	out := d.cfg.Paths.Outbox
-	base := outName(j.Base())
-	cacheDir := filepath.Join(d.cfg.Paths.State, "cache", j.CacheKey)
+func (o *Outbox) Publish(j *jobs.Job, rep *report.Report, res converter.Result, log *slog.Logger) error {
+	out := o.Dir
+	base := Name(j.Base())
+	cacheDir := filepath.Join(o.State, "cache", j.CacheKey)
 	os.MkdirAll(cacheDir, 0o755)
 	engines := map[string]string{} // outbox name -> source
 	cached := map[string]string{}  // outbox name -> name in the cache
@@ -59,22 +78,22 @@ func (d *Daemon) publish(j *jobs.Job, rep *report.Report, res converter.Result, 
 	}
 	rep.Engine = &report.Engine{Stage: res.Stage}
 	prov := provenance.Provenance{Schema: provenance.SchemaVersion, ModelSHA: j.ModelSHA256, Model: j.Name, Stage: res.Stage, Builder: rep.Builder,
-		CacheKey: j.CacheKey, Job: j.ID, Built: time.Now().UTC(), Tool: "trtd " + Version, Parts: map[string]string{}}
+		CacheKey: j.CacheKey, Job: j.ID, Built: time.Now().UTC(), Tool: "trtd " + o.Version, Parts: map[string]string{}}
 	if rep.Builder != nil {
 		prov.Fingerprint = rep.Builder.Fingerprint()
 		prov.Plugins = provenance.PluginHashes(*rep.Builder)
-		prov.TimingCache = provenance.TimingCacheID(d.timingCache(rep.Builder))
+		prov.TimingCache = provenance.TimingCacheID(o.TimingCache(rep.Builder))
 	}
 	prov.L4T, prov.SoC = jetsonOf(rep.Device)
-	if st, ok := d.cfg.Stage(res.Stage); ok {
-		prov.Settings, _ = json.Marshal(st.Settings())
+	if st, ok := o.StageSettings(res.Stage); ok {
+		prov.Settings, _ = json.Marshal(st)
 	}
 	if res.Offload != "" {
 		prov.Offload = res.Offload
 	}
 	for _, name := range sortedKeys(engines) {
 		src := engines[name]
-		sum, size, err := d.placeEngine(j, src, filepath.Join(out, name))
+		sum, size, err := o.placeEngine(j, src, filepath.Join(out, name))
 		if err != nil {
 			return err
 		}
@@ -99,7 +118,7 @@ func (d *Daemon) publish(j *jobs.Job, rep *report.Report, res converter.Result, 
 		rep.Outcome = report.OutcomeBuilt
 	}
 	rep.Portability = portability(rep)
-	rep.KeptModel = d.store.ModelPath(j)
+	rep.KeptModel = o.Store.ModelPath(j)
 	rep.Generated = time.Now().UTC()
 	// If the provenance or the reports cannot be written (a full disk),
 	// take the engine back out: the outbox never shows an engine without
@@ -109,7 +128,7 @@ func (d *Daemon) publish(j *jobs.Job, rep *report.Report, res converter.Result, 
 			os.Remove(filepath.Join(out, name))
 		}
 		os.Remove(filepath.Join(out, base+".engine.json"))
-		fsutil.SyncDir(out)
+		atomicfile.SyncDir(out)
 	}
 	if err := provenance.Write(filepath.Join(out, base+".engine.json"), &prov); err != nil {
 		rollback()
@@ -119,28 +138,28 @@ func (d *Daemon) publish(j *jobs.Job, rep *report.Report, res converter.Result, 
 		rollback()
 		return err
 	}
-	d.store.Mark(j, jobs.StepReportPublished)
-	d.faultpoint(jobs.StepReportPublished)
+	o.Store.Mark(j, jobs.StepReportPublished)
+	o.faultpoint(jobs.StepReportPublished)
 	writeJSON(filepath.Join(cacheDir, "cache.json"), map[string]any{"job": j.ID, "stage": res.Stage, "files": sortedValues(cached), "model_sha256": j.ModelSHA256})
 	j.Outcome, j.Reason = rep.Outcome, ""
 	j.Outputs = append(sortedKeys(engines), base+".engine.json", base+".report.json", base+".report.md", base+".report.html")
-	if err := d.store.Transition(j, jobs.Done, jobs.StepCommitted, "engine published"); err != nil {
+	if err := o.Store.Transition(j, jobs.Done, jobs.StepCommitted, "engine published"); err != nil {
 		return err
 	}
-	d.faultpoint(jobs.StepCommitted)
+	o.faultpoint(jobs.StepCommitted)
 	log.Info("engine published", logging.KeyStage, res.Stage, "engine", filepath.Join(out, base+".engine"), logging.KeyEvent, "job_done")
 	return nil
 }
 
 // placeEngine copies src into the outbox as dst: temp file in the outbox,
 // fsync, rename, fsync dir, with each step persisted in the job.
-func (d *Daemon) placeEngine(j *jobs.Job, src, dst string) (string, int64, error) {
+func (o *Outbox) placeEngine(j *jobs.Job, src, dst string) (string, int64, error) {
 	in, err := os.Open(src)
 	if err != nil {
 		return "", 0, err
 	}
 	defer in.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(dst), fsutil.TempPrefix+filepath.Base(dst)+"-")
+	tmp, err := os.CreateTemp(filepath.Dir(dst), atomicfile.TempPrefix+filepath.Base(dst)+"-")
 	if err != nil {
 		return "", 0, err
 	}
@@ -151,8 +170,8 @@ func (d *Daemon) placeEngine(j *jobs.Job, src, dst string) (string, int64, error
 		tmp.Close()
 		return "", 0, err
 	}
-	d.store.Mark(j, jobs.StepEngineTemp)
-	d.faultpoint(jobs.StepEngineTemp)
+	o.Store.Mark(j, jobs.StepEngineTemp)
+	o.faultpoint(jobs.StepEngineTemp)
 	if err := tmp.Chmod(0o644); err != nil {
 		tmp.Close()
 		return "", 0, err
@@ -164,22 +183,22 @@ func (d *Daemon) placeEngine(j *jobs.Job, src, dst string) (string, int64, error
 	if err := tmp.Close(); err != nil {
 		return "", 0, err
 	}
-	d.store.Mark(j, jobs.StepEngineSynced)
-	d.faultpoint(jobs.StepEngineSynced)
+	o.Store.Mark(j, jobs.StepEngineSynced)
+	o.faultpoint(jobs.StepEngineSynced)
 	if err := os.Rename(tmp.Name(), dst); err != nil {
 		return "", 0, err
 	}
-	if err := fsutil.SyncDir(filepath.Dir(dst)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(dst)); err != nil {
 		return "", 0, err
 	}
-	d.store.Mark(j, jobs.StepEngineRenamed)
-	d.faultpoint(jobs.StepEngineRenamed)
+	o.Store.Mark(j, jobs.StepEngineRenamed)
+	o.faultpoint(jobs.StepEngineRenamed)
 	return h.Sum(), n, nil
 }
 
-// reuse publishes an earlier identical build's engine.
-func (d *Daemon) reuse(j *jobs.Job, rep *report.Report, log *slog.Logger) bool {
-	cacheDir := filepath.Join(d.cfg.Paths.State, "cache", j.CacheKey)
+// Reuse publishes an earlier identical build's engine; false means build.
+func (o *Outbox) Reuse(j *jobs.Job, rep *report.Report, log *slog.Logger) bool {
+	cacheDir := filepath.Join(o.State, "cache", j.CacheKey)
 	var c struct {
 		Job   string   `json:"job"`
 		Stage string   `json:"stage"`
@@ -207,10 +226,10 @@ func (d *Daemon) reuse(j *jobs.Job, rep *report.Report, log *slog.Logger) bool {
 	j.Stage = c.Stage
 	rep.Reuse = &report.Reuse{FromJob: c.Job, CacheKey: j.CacheKey}
 	rep.Outcome = report.OutcomeReused
-	if err := d.store.Transition(j, jobs.Building, jobs.StepPlanned, "reusing the engine of job "+c.Job); err != nil {
+	if err := o.Store.Transition(j, jobs.Building, jobs.StepPlanned, "reusing the engine of job "+c.Job); err != nil {
 		return false
 	}
-	if err := d.publish(j, rep, res, log); err != nil {
+	if err := o.Publish(j, rep, res, log); err != nil {
 		log.Warn("cannot reuse the cached engine; building", "err", err)
 		rep.Outcome, rep.Reuse = "", nil
 		return false
@@ -219,123 +238,52 @@ func (d *Daemon) reuse(j *jobs.Job, rep *report.Report, log *slog.Logger) bool {
 	return true
 }
 
-// fail ends a job: the model is moved aside into the failed directory with
+// Fail ends a job: the model is moved aside into the failed directory with
 // copies of its reports (never deleted), and the reports go to the outbox.
-func (d *Daemon) fail(j *jobs.Job, rep *report.Report, log *slog.Logger, outcome, reason string) {
-	base := outName(j.Base())
-	dest := filepath.Join(d.cfg.Paths.Failed, j.ID)
+func (o *Outbox) Fail(j *jobs.Job, rep *report.Report, log *slog.Logger, outcome, reason string) {
+	base := Name(j.Base())
+	dest := filepath.Join(o.Failed, j.ID)
 	os.MkdirAll(dest, 0o755)
-	src := filepath.Dir(d.store.ModelPath(j))
+	src := filepath.Dir(o.Store.ModelPath(j))
 	ents, _ := os.ReadDir(src)
 	for _, e := range ents {
 		if err := os.Rename(filepath.Join(src, e.Name()), filepath.Join(dest, e.Name())); err != nil {
 			linkOrCopy(filepath.Join(src, e.Name()), filepath.Join(dest, e.Name()))
 		}
 	}
-	fsutil.SyncDir(dest)
+	atomicfile.SyncDir(dest)
 	rep.Outcome, rep.Reason = outcome, reason
 	rep.KeptModel = filepath.Join(dest, j.Name)
 	rep.Generated = time.Now().UTC()
 	// The failed directory first: once the outbox shows the report,
 	// everything it points to is in place.
 	report.Publish(dest, base, rep)
-	report.Publish(d.cfg.Paths.Outbox, base, rep)
+	report.Publish(o.Dir, base, rep)
 	j.Outcome, j.Reason = outcome, reason
-	d.store.Transition(j, jobs.Failed, jobs.StepInputArchived, reason)
-	d.faultpoint(jobs.StepInputArchived)
+	o.Store.Transition(j, jobs.Failed, jobs.StepInputArchived, reason)
+	o.faultpoint(jobs.StepInputArchived)
 	log.Warn("build failed; model kept", "reason", reason, "kept", rep.KeptModel, logging.KeyEvent, "job_failed")
 }
 
-// park keeps a job for later: no builder is available on this machine.
-func (d *Daemon) park(j *jobs.Job, rep *report.Report, log *slog.Logger, stages []config.Stage) {
-	missing := d.builderLine()
-	next := time.Now().Add(d.cfg.Worker.RetryInterval.D()).UTC()
-	var would []string
-	for _, st := range stages {
-		s := st.Settings()
-		would = append(would, fmt.Sprintf("stage %s (%s): precision %s, workspace %d MiB, swap %s", st.Name, kindOf(st), s.Precision, s.WorkspaceMiB, orNone(st.Swap)))
-	}
-	rep.Outcome = report.OutcomeBuilderUnavailable
-	rep.Reason = "TensorRT not available on this machine"
-	rep.Waiting = &report.Waiting{Missing: missing, WouldDo: would, NextRetry: next}
-	rep.KeptModel = d.store.ModelPath(j)
-	rep.Recommendations = append(rep.Recommendations,
-		"Install TensorRT (on a Jetson: sudo apt install nvidia-tensorrt, part of JetPack) and a trtd-worker built against it; trtd retries waiting models by itself.")
-	j.Outcome, j.Reason, j.NextRetry = report.OutcomeBuilderUnavailable, missing, next
-	d.store.Transition(j, jobs.Waiting, "", missing)
-	d.mu.Lock()
-	d.status.Waiting = append(d.status.Waiting, QueueEntry{Job: j.ID, Model: j.Name, Since: time.Now().UTC()})
-	d.status.State = "waiting_for_builder"
-	d.mu.Unlock()
-	d.updateStatus()
-	rep.Generated = time.Now().UTC()
-	report.Publish(d.cfg.Paths.Outbox, outName(j.Base()), rep)
-	log.Warn("no builder: model kept until one is available", "reason", missing, "next_retry", next, logging.KeyEvent, "job_waiting")
-}
-
-func kindOf(st config.Stage) string {
-	if st.Kind == "" {
-		return "build"
-	}
-	return st.Kind
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "none"
-	}
-	return s
-}
-
-// publishRejection reports an inbox entry trtd will not build.
-func (d *Daemon) publishRejection(ev inbox.Event) {
-	rep := &report.Report{Schema: report.SchemaVersion, Tool: report.Tool{Name: "trtd", Version: Version},
+// Reject reports an inbox entry trtd will not build.
+func (o *Outbox) Reject(ev inbox.Event) error {
+	rep := &report.Report{Schema: report.SchemaVersion, Tool: report.Tool{Name: "trtd", Version: o.Version},
 		Model: report.Model{Name: ev.Name, Size: ev.Size}, Outcome: report.OutcomeRejected, Attempts: []report.Attempt{},
 		Reason: ev.Err.Error(), Generated: time.Now().UTC(), KeptModel: ev.Path}
 	rep.Recommendations = []string{"The file was left untouched in the inbox. If an upload is still in progress it is picked up once it completes; otherwise replace it with a complete ONNX model."}
-	if _, err := report.Publish(d.cfg.Paths.Outbox, outName(strings.TrimSuffix(ev.Name, inbox.ModelExt)), rep); err != nil {
-		d.log.Error("cannot write rejection report", "err", err)
-	}
-	d.pushLast(LastResult{Model: ev.Name, Outcome: report.OutcomeRejected, Reason: ev.Err.Error(), At: time.Now().UTC()})
+	_, err := report.Publish(o.Dir, Name(strings.TrimSuffix(ev.Name, inbox.ModelExt)), rep)
+	return err
 }
 
-// outName makes an uploaded name safe for outbox file names: no path
-// separators, control characters or invalid UTF-8, no leading '-' or '.'.
-// A name that had to change gets a short hash of the original, so two
-// uploads never share outbox files.
-func outName(base string) string {
-	s := safeName(base)
-	if s != base {
-		h := sha256.Sum256([]byte(base))
-		s += "-" + hex.EncodeToString(h[:4])
-	}
-	return s
+// Report publishes a job's reports (no engine) under its outbox name.
+func (o *Outbox) Report(base string, rep *report.Report) error {
+	_, err := report.Publish(o.Dir, Name(base), rep)
+	return err
 }
 
-func safeName(base string) string {
-	var b strings.Builder
-	for i, r := range base {
-		switch {
-		case r == utf8.RuneError || r < 0x20 || r == 0x7f || r == '/' || r == '\\':
-			b.WriteByte('_')
-		case i == 0 && (r == '-' || r == '.'):
-			b.WriteByte('_')
-		default:
-			b.WriteRune(r)
-		}
-	}
-	s := b.String()
-	if len(s) > 200 {
-		s = s[:200]
-		for !utf8.ValidString(s) {
-			s = s[:len(s)-1]
-		}
-	}
-	if s == "" {
-		s = "_"
-	}
-	return s
-}
+// Name is an uploaded name made safe for outbox file names
+// (safename.File).
+func Name(base string) string { return safename.File(base) }
 
 func portability(rep *report.Report) string {
 	b := rep.Builder
@@ -350,7 +298,7 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(path, append(b, '\n'), 0o644)
+	return atomicfile.WriteFile(path, append(b, '\n'), 0o644)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

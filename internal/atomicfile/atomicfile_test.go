@@ -1,23 +1,20 @@
-package fsutil
+package atomicfile
 
 import (
 	"errors"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 )
 
-func TestWriteFileAtomicReplacesAndLeavesNoTemp(t *testing.T) {
+func TestWriteFileReplacesAndLeavesNoTemp(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "a.json")
-	if err := WriteFileAtomic(p, []byte("one"), 0o644); err != nil {
+	if err := WriteFile(p, []byte("one"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteFileAtomic(p, []byte("two"), 0o600); err != nil {
+	if err := WriteFile(p, []byte("two"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(p)
@@ -34,12 +31,12 @@ func TestWriteFileAtomicReplacesAndLeavesNoTemp(t *testing.T) {
 	}
 }
 
-func TestWriteAtomicErrorKeepsOld(t *testing.T) {
+func TestWriteErrorKeepsOld(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "a")
 	os.WriteFile(p, []byte("old"), 0o644)
 	boom := errors.New("boom")
-	err := WriteAtomic(p, 0o644, func(w io.Writer) error {
+	err := Write(p, 0o644, func(w io.Writer) error {
 		w.Write([]byte("partial"))
 		return boom
 	})
@@ -52,44 +49,6 @@ func TestWriteAtomicErrorKeepsOld(t *testing.T) {
 	ents, _ := os.ReadDir(dir)
 	if len(ents) != 1 {
 		t.Fatalf("temp left behind: %v", ents)
-	}
-}
-
-func TestOpenUntrusted(t *testing.T) {
-	dir := t.TempDir()
-	reg := filepath.Join(dir, "m.onnx")
-	os.WriteFile(reg, []byte("x"), 0o600)
-	link := filepath.Join(dir, "link.onnx")
-	os.Symlink("/etc/passwd", link)
-	fifo := filepath.Join(dir, "fifo.onnx")
-	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sub := filepath.Join(dir, "dir.onnx")
-	os.Mkdir(sub, 0o755)
-	sock := filepath.Join(dir, "s.onnx")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-
-	f, _, err := OpenUntrusted(reg)
-	if err != nil {
-		t.Fatalf("regular: %v", err)
-	}
-	f.Close()
-	for name, want := range map[string]error{link: ErrSymlink, fifo: ErrNotRegular, sub: ErrNotRegular, sock: ErrNotRegular} {
-		done := make(chan error, 1)
-		go func() { _, _, err := OpenUntrusted(name); done <- err }()
-		select {
-		case err := <-done:
-			if !errors.Is(err, want) {
-				t.Errorf("%s: got %v, want %v", filepath.Base(name), err, want)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("%s: OpenUntrusted blocked", filepath.Base(name))
-		}
 	}
 }
 

@@ -1,4 +1,4 @@
-package daemon
+package outbox
 
 import (
 	"crypto/sha256"

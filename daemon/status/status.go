@@ -1,4 +1,7 @@
-package daemon
+// Package status is what `trtd status` shows: the daemon's state, queue,
+// current build and last results, kept in memory by a Board and mirrored to
+// the status file, systemd's STATUS= line and an optional callback.
+package status
 
 import (
 	"encoding/json"
@@ -7,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/trtd/trtd/daemon/fsutil"
+	"github.com/trtd/trtd/internal/atomicfile"
 )
 
 // Status is what `trtd status` shows: the daemon keeps it in a file it
@@ -72,8 +75,8 @@ type MemoryNow struct {
 	DaemonRSS    int64 `json:"daemon_rss"`
 }
 
-// ReadStatus reads a status file.
-func ReadStatus(path string) (*Status, error) {
+// Read reads a status file.
+func Read(path string) (*Status, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -85,13 +88,13 @@ func ReadStatus(path string) (*Status, error) {
 	return &s, nil
 }
 
-func writeStatus(path string, s *Status) error {
+func write(path string, s *Status) error {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
 	}
 	// Rewritten on every change and worthless after a crash: no fsync.
-	return fsutil.ReplaceFile(path, append(b, '\n'), 0o644)
+	return atomicfile.Replace(path, append(b, '\n'), 0o644)
 }
 
 // OneLine renders the status as the single line systemd shows.

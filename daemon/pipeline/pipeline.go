@@ -1,4 +1,8 @@
-package daemon
+// Package pipeline runs the daemon's jobs: it claims uploads from the
+// inbox, inspects and plans each model, runs the converter's ladder with
+// the memory subsystem's hooks, and hands the result to the outbox. It also
+// tracks which builder (TensorRT version and GPU) the worker offers.
+package pipeline
 
 import (
 	"context"
@@ -6,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,29 +21,34 @@ import (
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/converter/report"
 	"github.com/trtd/trtd/daemon/config"
-	"github.com/trtd/trtd/daemon/fsutil"
 	"github.com/trtd/trtd/daemon/jobs"
 	"github.com/trtd/trtd/daemon/logging"
+	"github.com/trtd/trtd/daemon/memory"
 	"github.com/trtd/trtd/daemon/offload"
 	"github.com/trtd/trtd/daemon/provenance"
+	"github.com/trtd/trtd/daemon/status"
+	"github.com/trtd/trtd/internal/faultpoint"
+	"github.com/trtd/trtd/internal/filehash"
+	"github.com/trtd/trtd/internal/safename"
+	"github.com/trtd/trtd/internal/treecopy"
 )
 
-// process builds one job to its end: done, failed, waiting for a builder,
+// Process builds one job to its end: done, failed, waiting for a builder,
 // or back to queued when the daemon is stopping.
-func (d *Daemon) process(ctx context.Context, j *jobs.Job) {
-	log := d.log.With(logging.KeyJob, j.ID, logging.KeyModel, j.Name)
+func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
+	log := rn.Log.With(logging.KeyJob, j.ID, logging.KeyModel, j.Name)
 	t0 := time.Now()
-	rep := &report.Report{Schema: report.SchemaVersion, Tool: report.Tool{Name: "trtd", Version: Version}, Job: j.ID,
+	rep := &report.Report{Schema: report.SchemaVersion, Tool: report.Tool{Name: "trtd", Version: rn.Version}, Job: j.ID,
 		Model: report.Model{Name: j.Name, Size: j.ModelSize}, Attempts: []report.Attempt{}}
 	finish := func(outcome, stage, reason, engine string) {
-		d.pushLast(LastResult{Job: j.ID, Model: j.Name, Outcome: outcome, Stage: stage, Reason: reason, Engine: engine,
+		rn.Status.PushLast(status.LastResult{Job: j.ID, Model: j.Name, Outcome: outcome, Stage: stage, Reason: reason, Engine: engine,
 			At: time.Now().UTC(), Seconds: time.Since(t0).Seconds()})
 	}
-	modelPath := d.store.ModelPath(j)
+	modelPath := rn.Store.ModelPath(j)
 	if j.ModelSHA256 == "" {
-		sum, err := fsutil.HashFile(modelPath)
+		sum, err := filehash.SHA256(modelPath)
 		if err != nil {
-			d.fail(j, rep, log, "crashed", fmt.Sprintf("cannot read the claimed model: %v", err))
+			rn.Outbox.Fail(j, rep, log, "crashed", fmt.Sprintf("cannot read the claimed model: %v", err))
 			finish(report.OutcomeFailed, "", err.Error(), "")
 			return
 		}
@@ -50,27 +60,25 @@ func (d *Daemon) process(ctx context.Context, j *jobs.Job) {
 	// Inspect (streaming: weights are never loaded) and read the sidecar.
 	model, err := onnx.Open(modelPath)
 	if err != nil {
-		d.fail(j, rep, log, report.OutcomeRejected, fmt.Sprintf("%s is not a valid ONNX model: %v", j.Name, err))
+		rn.Outbox.Fail(j, rep, log, report.OutcomeRejected, fmt.Sprintf("%s is not a valid ONNX model: %v", j.Name, err))
 		finish(report.OutcomeRejected, "", err.Error(), "")
 		return
 	}
 	sum := model.Summary()
-	if b, err := json.Marshal(sum); err == nil {
-		rep.Model.Summary = b
-	}
+	rep.Model.Summary = &sum
 	var side *config.Sidecar
 	if j.Sidecar != "" {
 		data, err := os.ReadFile(filepath.Join(filepath.Dir(modelPath), j.Sidecar))
 		if err == nil {
-			side, err = config.ParseSidecar(j.Sidecar, data, d.cfg.Stages)
+			side, err = config.ParseSidecar(j.Sidecar, data, rn.Cfg.Stages)
 		}
 		if err != nil {
-			d.fail(j, rep, log, report.OutcomeRejected, fmt.Sprintf("settings file %s: %v", j.Sidecar, err))
+			rn.Outbox.Fail(j, rep, log, report.OutcomeRejected, fmt.Sprintf("settings file %s: %v", j.Sidecar, err))
 			finish(report.OutcomeRejected, "", err.Error(), "")
 			return
 		}
 	}
-	stages := d.withOffload(side.Ladder(d.cfg.Stages))
+	stages := rn.withOffload(side.Ladder(rn.Cfg.Stages))
 	shapes, warnings := resolveShapes(model, j.Name, side)
 	rep.Model.Warnings = warnings
 	for _, w := range warnings {
@@ -78,65 +86,65 @@ func (d *Daemon) process(ctx context.Context, j *jobs.Job) {
 	}
 
 	// Same content + settings + builder = reuse.
-	builder := d.currentBuilder()
-	dev, recs := d.mem.Device(ctx)
+	builder := rn.currentBuilder()
+	dev, recs := rn.Mem.Device(ctx)
 	rep.Device, rep.Recommendations = dev, recs
-	plan := d.mem.Plan(PlanInput{SHA256: j.ModelSHA256, WeightBytes: sum.Initializers.Bytes, Params: sum.Parameters,
+	plan := rn.Mem.Plan(memory.PlanInput{SHA256: j.ModelSHA256, WeightBytes: sum.Initializers.Bytes, Params: sum.Parameters,
 		InputBytes: inputBytes(model, shapes), Dynamic: len(sum.DynamicInputs) > 0, NodeCount: sum.NodeCount, Stages: stages})
 	rep.Plan = plan.Report
 	if builder == nil {
-		d.park(j, rep, log, stages)
-		finish(report.OutcomeBuilderUnavailable, "", d.builderLine(), "")
+		rn.park(j, rep, log, stages)
+		finish(report.OutcomeBuilderUnavailable, "", rn.BuilderLine(), "")
 		return
 	}
 	rep.Builder = builder
-	j.CacheKey = cacheKey(j.ModelSHA256, sidecarSum(d.store, j), stages, shapes, builder)
-	if d.reuse(j, rep, log) {
+	j.CacheKey = cacheKey(j.ModelSHA256, sidecarSum(rn.Store, j), stages, shapes, builder)
+	if rn.Outbox.Reuse(j, rep, log) {
 		finish(report.OutcomeReused, j.Stage, "", j.Base()+".engine")
 		return
 	}
 
-	if err := d.store.Transition(j, jobs.Building, jobs.StepPlanned, ""); err != nil {
+	if err := rn.Store.Transition(j, jobs.Building, jobs.StepPlanned, ""); err != nil {
 		log.Error("cannot persist job", "err", err)
 	}
-	d.faultpoint(jobs.StepPlanned)
+	rn.faultpoint(jobs.StepPlanned)
 	log.Info("build started", logging.KeyEvent, "job_started", "stages", stageNames(stages), "start", stages[clamp(plan.Start, len(stages))].Name)
 
 	// A restart after the worker finished resumes at publishing.
-	engineDir := filepath.Join(d.store.Dir(j), "engines")
+	engineDir := filepath.Join(rn.Store.Dir(j), "engines")
 	var res converter.Result
-	if resumed, ok := d.resume(j, engineDir); ok {
+	if resumed, ok := rn.resume(j, engineDir); ok {
 		res = resumed
 		log.Info("resuming after restart: the engine was already built", logging.KeyStage, res.Stage)
 	} else {
-		res = d.build(ctx, j, model, stages, shapes, side, plan, engineDir, log)
+		res = rn.build(ctx, j, model, stages, shapes, side, plan, engineDir, log)
 	}
 	rep.Attempts = append(rep.Attempts, res.Attempts...)
 	if res.Builder != nil {
 		rep.Builder = res.Builder
 	}
-	d.clearCurrent()
+	rn.Status.ClearCurrent()
 
 	switch {
 	case res.OK:
-		if err := d.publish(j, rep, res, log); err != nil {
+		if err := rn.Outbox.Publish(j, rep, res, log); err != nil {
 			log.Error("cannot publish the engine", "err", err)
-			d.fail(j, rep, log, report.OutcomeFailed, "cannot write the engine to the outbox: "+err.Error())
+			rn.Outbox.Fail(j, rep, log, report.OutcomeFailed, "cannot write the engine to the outbox: "+err.Error())
 			finish(report.OutcomeFailed, res.Stage, err.Error(), "")
 			return
 		}
-		d.mem.Record(j.ModelSHA256, res.Stage)
+		rn.Mem.Record(j.ModelSHA256, res.Stage)
 		finish(report.OutcomeBuilt, res.Stage, "", j.Base()+".engine")
 	case res.Class == protocol.ClassCanceled:
 		// Shutdown: the job goes back to the queue, not to failed.
-		d.store.Transition(j, jobs.Queued, "", "interrupted by shutdown")
+		rn.Store.Transition(j, jobs.Queued, "", "interrupted by shutdown")
 		log.Info("build interrupted by shutdown; it will run again", logging.KeyEvent, "job_interrupted")
 	case res.Class == protocol.ClassBuilderUnavailable:
-		d.markUnavailable(res.Reason)
-		d.park(j, rep, log, stages)
+		rn.markUnavailable(res.Reason)
+		rn.park(j, rep, log, stages)
 		finish(report.OutcomeBuilderUnavailable, "", res.Reason, "")
 	default:
-		d.fail(j, rep, log, report.OutcomeFailed, res.Reason)
+		rn.Outbox.Fail(j, rep, log, report.OutcomeFailed, res.Reason)
 		finish(report.OutcomeFailed, "", res.Reason, "")
 	}
 }
@@ -157,37 +165,37 @@ func stageNames(st []config.Stage) string {
 }
 
 // build runs the ladder for j.
-func (d *Daemon) build(ctx context.Context, j *jobs.Job, model *onnx.Model, stages []config.Stage, shapes []protocol.Shape,
-	side *config.Sidecar, plan PlanOutput, engineDir string, log interface {
+func (rn *Runner) build(ctx context.Context, j *jobs.Job, model *onnx.Model, stages []config.Stage, shapes []protocol.Shape,
+	side *config.Sidecar, plan memory.PlanOutput, engineDir string, log interface {
 		Info(string, ...any)
 		Warn(string, ...any)
 	}) converter.Result {
 	// The worker's world: an empty directory with the model and its
 	// companions hard-linked in, writable by the worker's user.
-	work := d.store.WorkDir(j)
+	work := rn.Store.WorkDir(j)
 	os.RemoveAll(work)
 	os.RemoveAll(engineDir)
 	for _, dir := range []string{work, engineDir} {
 		os.MkdirAll(dir, 0o755)
-		d.chownWorker(dir)
+		rn.chownWorker(dir)
 	}
-	src := filepath.Dir(d.store.ModelPath(j))
+	src := filepath.Dir(rn.Store.ModelPath(j))
 	ents, _ := os.ReadDir(src)
 	for _, e := range ents {
 		if err := linkOrCopy(filepath.Join(src, e.Name()), filepath.Join(work, e.Name())); err != nil {
 			log.Warn("cannot place file in the work directory", "file", e.Name(), "err", err)
 		}
-		d.shareWithWorker(filepath.Join(work, e.Name()))
+		rn.shareWithWorker(filepath.Join(work, e.Name()))
 	}
-	in := converter.Input{WorkDir: work, Model: j.Name, EngineDir: engineDir, Stages: stages, Start: plan.Start, Skip: plan.Skip,
-		Shapes: shapes, ValidateRuns: d.cfg.Worker.ValidateRuns, Backend: d.cfg.Worker.Backend, Trtexec: d.cfg.Worker.Trtexec}
-	in.TimingCache = d.timingCache(d.currentBuilder())
+	in := converter.Input{WorkDir: work, Model: j.Name, EngineDir: engineDir, Stages: config.ConverterStages(stages), Start: plan.Start, Skip: plan.Skip,
+		Shapes: shapes, ValidateRuns: rn.Cfg.Worker.ValidateRuns, Backend: rn.Cfg.Worker.Backend, Trtexec: rn.Cfg.Worker.Trtexec}
+	in.TimingCache = rn.TimingCache(rn.currentBuilder())
 	if side != nil {
 		in.Precision = side.Precision
 		in.WorkspaceCapMiB = int64(side.Workspace) >> 20
 	}
 	if acc := accuracySamples(work, j.Base()+".test"); acc != nil {
-		acc.ATol, acc.RTol = d.cfg.Validation.ATol, d.cfg.Validation.RTol
+		acc.ATol, acc.RTol = rn.Cfg.Validation.ATol, rn.Cfg.Validation.RTol
 		if side != nil && side.Accuracy.ATol != nil {
 			acc.ATol = *side.Accuracy.ATol
 		}
@@ -201,90 +209,90 @@ func (d *Daemon) build(ctx context.Context, j *jobs.Job, model *onnx.Model, stag
 	for i, s := range stages {
 		stageIdx[s.Name] = i + 1
 	}
-	d.mem.Busy(true)
-	defer d.mem.Busy(false)
+	rn.Mem.Busy(true)
+	defer rn.Mem.Busy(false)
 	hooks := converter.Hooks{
-		BeforeStage: func(ctx context.Context, st config.Stage) error {
-			d.setCurrent(&Current{Job: j.ID, Model: j.Name, Stage: st.Name, StageIndex: stageIdx[st.Name], Stages: len(stages),
+		BeforeStage: func(ctx context.Context, st converter.Stage) error {
+			rn.Status.SetCurrent(&status.Current{Job: j.ID, Model: j.Name, Stage: st.Name, StageIndex: stageIdx[st.Name], Stages: len(stages),
 				Started: started, StageStart: time.Now()})
 			j.Stage = st.Name
-			if err := d.mem.BeforeStage(ctx, st, plan); err != nil {
+			if err := rn.Mem.BeforeStage(ctx, st, plan); err != nil {
 				return err
 			}
-			d.store.Mark(j, jobs.StepSwapReady)
-			d.faultpoint(jobs.StepSwapReady)
+			rn.Store.Mark(j, jobs.StepSwapReady)
+			rn.faultpoint(jobs.StepSwapReady)
 			return nil
 		},
-		Sandbox: d.mem.Sandbox,
-		Started: func(st config.Stage, part int) {
-			d.store.Mark(j, jobs.StepWorkerStarted)
-			d.log.Info("stage started", logging.KeyJob, j.ID, logging.KeyModel, j.Name, logging.KeyStage, st.Name, "part", part, logging.KeyEvent, "stage_started")
-			d.faultpoint(jobs.StepWorkerStarted)
+		Sandbox: rn.Mem.Sandbox,
+		Started: func(st converter.Stage, part int) {
+			rn.Store.Mark(j, jobs.StepWorkerStarted)
+			rn.Log.Info("stage started", logging.KeyJob, j.ID, logging.KeyModel, j.Name, logging.KeyStage, st.Name, "part", part, logging.KeyEvent, "stage_started")
+			rn.faultpoint(jobs.StepWorkerStarted)
 		},
-		Finished: func(st config.Stage, part int, r converter.Run) {
+		Finished: func(st converter.Stage, part int, r converter.Run) {
 			if r.Class == protocol.ClassOK && r.Result != nil {
 				j.EngineSHA = r.Result.EngineSHA256
 			}
-			d.store.Mark(j, jobs.StepWorkerFinished)
-			lvl := d.log.Info
+			rn.Store.Mark(j, jobs.StepWorkerFinished)
+			lvl := rn.Log.Info
 			if r.Class != protocol.ClassOK {
-				lvl = d.log.Warn
+				lvl = rn.Log.Warn
 			}
 			lvl("stage finished", logging.KeyJob, j.ID, logging.KeyModel, j.Name, logging.KeyStage, st.Name, "part", part,
 				"class", string(r.Class), "reason", r.Reason, "seconds", r.Duration.Seconds(), logging.KeyEvent, "stage_finished")
 			for _, l := range r.LogTail {
-				d.log.Debug("worker: "+l, logging.KeyJob, j.ID, logging.KeyStage, st.Name)
+				rn.Log.Debug("worker: "+l, logging.KeyJob, j.ID, logging.KeyStage, st.Name)
 			}
-			d.faultpoint(jobs.StepWorkerFinished)
+			rn.faultpoint(jobs.StepWorkerFinished)
 		},
-		Progress: func(st config.Stage, part int, ev protocol.Event) {
+		Progress: func(st converter.Stage, part int, ev protocol.Event) {
 			if ev.Event == protocol.EventProgress {
-				d.setPhase(part, ev.Phase, ev.Step, ev.Steps)
+				rn.Status.SetPhase(part, ev.Phase, ev.Step, ev.Steps)
 			}
 		},
-		Split: d.splitter(),
+		Split: rn.splitter(),
 	}
-	if d.cfg.Offload.Enabled && len(d.cfg.Offload.Peers) > 0 {
-		hooks.Offload = offload.New(d.cfg, func() (offload.Fingerprint, bool) {
-			b := d.currentBuilder()
+	if rn.Cfg.Offload.Enabled && len(rn.Cfg.Offload.Peers) > 0 {
+		hooks.Offload = offload.New(rn.Cfg, func() (offload.Fingerprint, bool) {
+			b := rn.currentBuilder()
 			if b == nil {
 				return offload.Fingerprint{}, false
 			}
 			l4t, _ := provenance.ReadL4T("/")
 			return offload.Fingerprint{Builder: *b, L4T: l4t}, true
-		}, d.log).Offload
+		}, rn.Log).Offload
 	}
-	return d.worker.Ladder(ctx, in, hooks)
+	return rn.Worker.Ladder(ctx, in, hooks)
 }
 
-// timingCache is the timing cache file for a builder (TensorRT version and
+// TimingCache is the timing cache file for a builder (TensorRT version and
 // GPU), or "" for the test double.
-func (d *Daemon) timingCache(b *protocol.Builder) string {
+func (rn *Runner) TimingCache(b *protocol.Builder) string {
 	if b == nil || b.Backend == "fake" {
 		return ""
 	}
-	return filepath.Join(d.cfg.Paths.State, "timing", sanitize(b.TensorRT+"-sm"+b.ComputeCapability+"-"+b.GPU)+".cache")
+	return filepath.Join(rn.Cfg.Paths.State, "timing", safename.Portable(b.TensorRT+"-sm"+b.ComputeCapability+"-"+b.GPU)+".cache")
 }
 
 // withOffload appends an offload stage to the ladder when peers are
 // configured and the ladder has none: it runs only when every local stage
 // failed for lack of memory.
-func (d *Daemon) withOffload(stages []config.Stage) []config.Stage {
-	if !d.cfg.Offload.Enabled || len(d.cfg.Offload.Peers) == 0 {
+func (rn *Runner) withOffload(stages []config.Stage) []config.Stage {
+	if !rn.Cfg.Offload.Enabled || len(rn.Cfg.Offload.Peers) == 0 {
 		return stages
 	}
 	for _, s := range stages {
-		if s.Kind == "offload" {
+		if converter.Kind(s.Kind) == converter.KindOffload {
 			return stages
 		}
 	}
 	out := append([]config.Stage(nil), stages...)
-	return append(out, config.Stage{Name: "offload", Kind: "offload", Timeout: d.cfg.Offload.Timeout})
+	return append(out, config.Stage{Name: "offload", Kind: string(converter.KindOffload), Timeout: rn.Cfg.Offload.Timeout})
 }
 
 // resume recognises a job whose worker already produced its engine before
 // a restart, so the build is not repeated.
-func (d *Daemon) resume(j *jobs.Job, engineDir string) (converter.Result, bool) {
+func (rn *Runner) resume(j *jobs.Job, engineDir string) (converter.Result, bool) {
 	switch j.Step {
 	case jobs.StepWorkerFinished, jobs.StepEngineTemp, jobs.StepEngineSynced, jobs.StepEngineRenamed, jobs.StepReportPublished:
 	default:
@@ -294,7 +302,7 @@ func (d *Daemon) resume(j *jobs.Job, engineDir string) (converter.Result, bool) 
 		return converter.Result{}, false
 	}
 	p := filepath.Join(engineDir, j.Stage+".engine")
-	if sum, err := fsutil.HashFile(p); err != nil || sum != j.EngineSHA {
+	if sum, err := filehash.SHA256(p); err != nil || sum != j.EngineSHA {
 		return converter.Result{}, false
 	}
 	return converter.Result{OK: true, Stage: j.Stage, Engine: p, Class: protocol.ClassOK,
@@ -382,18 +390,20 @@ func sidecarSum(s *jobs.Store, j *jobs.Job) string {
 	if j.Sidecar == "" {
 		return ""
 	}
-	sum, _ := fsutil.HashFile(filepath.Join(filepath.Dir(s.ModelPath(j)), j.Sidecar))
+	sum, _ := filehash.SHA256(filepath.Join(filepath.Dir(s.ModelPath(j)), j.Sidecar))
 	return sum
 }
 
-func linkOrCopy(src, dst string) error { return fsutil.CopyTree(src, dst, true) }
+func linkOrCopy(src, dst string) error { return treecopy.Copy(src, dst, true) }
+
+func (rn *Runner) faultpoint(step string) { faultpoint.Hit(rn.Log, step) }
 
 // shareWithWorker makes a claimed file readable by the unprivileged worker:
 // uploads often arrive 0600 (scp and sftp keep the client's mode). The
 // file now belongs to the job store, so it gets the worker's group and
 // group read permission; nobody else gains access.
-func (d *Daemon) shareWithWorker(path string) {
-	c := d.worker.Credential
+func (rn *Runner) shareWithWorker(path string) {
+	c := rn.Worker.Credential
 	if c == nil {
 		return
 	}
@@ -411,8 +421,8 @@ func (d *Daemon) shareWithWorker(path string) {
 	})
 }
 
-func (d *Daemon) chownWorker(dir string) {
-	if c := d.worker.Credential; c != nil {
+func (rn *Runner) chownWorker(dir string) {
+	if c := rn.Worker.Credential; c != nil {
 		os.Chown(dir, int(c.Uid), int(c.Gid))
 	}
 }
@@ -440,34 +450,39 @@ func accuracySamples(work, dir string) *protocol.Accuracy {
 	return acc
 }
 
-// sanitize makes a string safe as a file name component.
-func sanitize(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-', r == '_':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
+// park keeps a job for later: no builder is available on this machine.
+func (rn *Runner) park(j *jobs.Job, rep *report.Report, log *slog.Logger, stages []config.Stage) {
+	missing := rn.BuilderLine()
+	next := time.Now().Add(rn.Cfg.Worker.RetryInterval.D()).UTC()
+	var would []string
+	for _, st := range stages {
+		s := st.Settings()
+		would = append(would, fmt.Sprintf("stage %s (%s): precision %s, workspace %d MiB, swap %s", st.Name, kindOf(st), s.Precision, s.WorkspaceMiB, orNone(st.Swap)))
 	}
-	return b.String()
+	rep.Outcome = report.OutcomeBuilderUnavailable
+	rep.Reason = "TensorRT not available on this machine"
+	rep.Waiting = &report.Waiting{Missing: missing, WouldDo: would, NextRetry: next}
+	rep.KeptModel = rn.Store.ModelPath(j)
+	rep.Recommendations = append(rep.Recommendations,
+		"Install TensorRT (on a Jetson: sudo apt install nvidia-tensorrt, part of JetPack) and a trtd-worker built against it; trtd retries waiting models by itself.")
+	j.Outcome, j.Reason, j.NextRetry = report.OutcomeBuilderUnavailable, missing, next
+	rn.Store.Transition(j, jobs.Waiting, "", missing)
+	rn.Status.AddWaiting(status.QueueEntry{Job: j.ID, Model: j.Name, Since: time.Now().UTC()})
+	rep.Generated = time.Now().UTC()
+	rn.Outbox.Report(j.Base(), rep)
+	log.Warn("no builder: model kept until one is available", "reason", missing, "next_retry", next, logging.KeyEvent, "job_waiting")
 }
 
-func (d *Daemon) currentBuilder() *protocol.Builder {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.builder
+func kindOf(st config.Stage) string {
+	if st.Kind == "" {
+		return "build"
+	}
+	return st.Kind
 }
 
-func (d *Daemon) markUnavailable(reason string) {
-	d.mu.Lock()
-	d.builder, d.builderErr, d.lastProbe = nil, reason, time.Now()
-	d.status.Builder = reason
-	d.mu.Unlock()
-}
-
-// splitter returns the graph splitter for segmented stages.
-func (d *Daemon) splitter() func(ctx context.Context, in converter.Input, parts int) ([]converter.Part, string, error) {
-	return splitModel
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }

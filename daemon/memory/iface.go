@@ -1,12 +1,16 @@
-package daemon
+// Package memory is everything the daemon does about memory: the device
+// diagnosis, the planner and its history, the swapfile, a memory cgroup per
+// worker run and the memory guard.
+package memory
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/trtd/trtd/converter"
 	"github.com/trtd/trtd/converter/report"
 	"github.com/trtd/trtd/daemon/config"
+	"github.com/trtd/trtd/daemon/status"
+	"github.com/trtd/trtd/internal/device"
 )
 
 // PlanInput is what the planner needs to know of a model.
@@ -32,16 +36,16 @@ type PlanOutput struct {
 
 // Memory is everything the daemon does about memory: the swapfile, the
 // worker's cgroup and memory guard, the planner and the device diagnosis.
-// daemon/memory_impl.go provides the real one; tests may pass their own.
+// New returns the real one; tests may pass their own.
 type Memory interface {
 	// Reconcile repairs swap state after a restart.
 	Reconcile(ctx context.Context) error
 	// Plan picks the starting stage and the stages to skip.
 	Plan(in PlanInput) PlanOutput
 	// BeforeStage provides swap and drops caches as the stage asks.
-	BeforeStage(ctx context.Context, st config.Stage, plan PlanOutput) error
+	BeforeStage(ctx context.Context, st converter.Stage, plan PlanOutput) error
 	// Sandbox wraps one worker run in a cgroup and the memory guard.
-	Sandbox(st config.Stage) converter.Sandbox
+	Sandbox(st converter.Stage) converter.Sandbox
 	// Busy tells the swap manager a build is running (never swapoff then).
 	Busy(busy bool)
 	// Idle runs periodic housekeeping (release an idle swapfile).
@@ -49,7 +53,7 @@ type Memory interface {
 	// Record remembers the first stage that worked for a model on this device.
 	Record(modelSHA, stage string)
 	// Device is the device diagnosis for reports, and its recommendations.
-	Device(ctx context.Context) (json.RawMessage, []string)
+	Device(ctx context.Context) (*device.Device, []string)
 	// Now is the current reading for the status file (nil if unknown).
-	Now() *MemoryNow
+	Now() *status.MemoryNow
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/sysinfo"
+	"github.com/trtd/trtd/internal/bytesize"
 )
 
 // ModelFacts is what the planner needs to know of a model.
@@ -119,8 +120,6 @@ func trtMajor(v string) int {
 	return n
 }
 
-func mib(n int64) string { return strconv.FormatInt((n+(1<<19))>>20, 10) + " MiB" }
-
 // New plans m on d with cfg's ladder. h may be nil.
 func New(m ModelFacts, d *sysinfo.Device, cfg *config.Config, h *History) *Plan {
 	p := &Plan{Platform: d.Platform(), Fingerprint: d.Fingerprint()}
@@ -194,17 +193,17 @@ func New(m ModelFacts, d *sysinfo.Device, cfg *config.Config, h *History) *Plan 
 			switch {
 			case sp.DeviceBytes > ramEver:
 				hopeless = fmt.Sprintf("predicted to need %s that cannot be paged out, more than this board's RAM can ever give (%s; swap cannot hold GPU allocations)",
-					mib(sp.DeviceBytes), mib(ramEver))
+					bytesize.MiB(sp.DeviceBytes), bytesize.MiB(ramEver))
 			case sp.PeakBytes > ramEver+d.SwapTotal+maxSwap:
 				hopeless = fmt.Sprintf("predicted peak %s exceeds RAM (%s) plus all swap that could exist (%s)",
-					mib(sp.PeakBytes), mib(ramEver), mib(d.SwapTotal+maxSwap))
+					bytesize.MiB(sp.PeakBytes), bytesize.MiB(ramEver), bytesize.MiB(d.SwapTotal+maxSwap))
 			}
 		} else {
 			switch {
 			case sp.DeviceBytes > gpuEver:
-				hopeless = fmt.Sprintf("predicted to need %s of GPU memory; the GPU has %s", mib(sp.DeviceBytes), mib(gpuEver))
+				hopeless = fmt.Sprintf("predicted to need %s of GPU memory; the GPU has %s", bytesize.MiB(sp.DeviceBytes), bytesize.MiB(gpuEver))
 			case sp.HostBytes > ramEver+d.SwapTotal+maxSwap:
-				hopeless = fmt.Sprintf("predicted to need %s of host memory, more than RAM plus all swap that could exist", mib(sp.HostBytes))
+				hopeless = fmt.Sprintf("predicted to need %s of host memory, more than RAM plus all swap that could exist", bytesize.MiB(sp.HostBytes))
 			}
 		}
 		if hopeless != "" {
@@ -217,13 +216,13 @@ func New(m ModelFacts, d *sysinfo.Device, cfg *config.Config, h *History) *Plan 
 			sp.FitsNow = sp.DeviceBytes <= ramNow && sp.PeakBytes <= ramNow+sw
 			if !sp.FitsNow {
 				sp.Reason = fmt.Sprintf("predicted peak %s (%s of it not pageable) does not fit the %s available now plus %s of swap",
-					mib(sp.PeakBytes), mib(sp.DeviceBytes), mib(max(ramNow, 0)), mib(sw))
+					bytesize.MiB(sp.PeakBytes), bytesize.MiB(sp.DeviceBytes), bytesize.MiB(max(ramNow, 0)), bytesize.MiB(sw))
 			}
 		} else {
 			sp.FitsNow = sp.DeviceBytes <= gpuNow && sp.HostBytes <= ramNow+sw
 			if !sp.FitsNow {
 				sp.Reason = fmt.Sprintf("predicted to need %s of GPU memory (%s free now) and %s of host memory (%s available plus %s of swap)",
-					mib(sp.DeviceBytes), mib(gpuNow), mib(sp.HostBytes), mib(max(ramNow, 0)), mib(sw))
+					bytesize.MiB(sp.DeviceBytes), bytesize.MiB(gpuNow), bytesize.MiB(sp.HostBytes), bytesize.MiB(max(ramNow, 0)), bytesize.MiB(sw))
 			}
 		}
 	}
@@ -301,7 +300,7 @@ func New(m ModelFacts, d *sysinfo.Device, cfg *config.Config, h *History) *Plan 
 		s := (need + need/4 + swapStep - 1) / swapStep * swapStep
 		p.SwapBytes = min(s, maxSwap)
 		if s > maxSwap {
-			p.Notes = append(p.Notes, fmt.Sprintf("the plan would want %s of swap; swap.max_size allows %s", mib(s), mib(maxSwap)))
+			p.Notes = append(p.Notes, fmt.Sprintf("the plan would want %s of swap; swap.max_size allows %s", bytesize.MiB(s), bytesize.MiB(maxSwap)))
 		}
 	}
 	for i := 0; i < p.Start; i++ {

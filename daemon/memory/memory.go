@@ -1,8 +1,7 @@
-package daemon
+package memory
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -18,13 +17,16 @@ import (
 	"github.com/shirou/gopsutil/v3/process"
 
 	"github.com/trtd/trtd/converter"
-	"github.com/trtd/trtd/converter/planner"
 	"github.com/trtd/trtd/converter/report"
 	"github.com/trtd/trtd/daemon/cgroup"
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/guard"
+	"github.com/trtd/trtd/daemon/planner"
+	"github.com/trtd/trtd/daemon/status"
 	"github.com/trtd/trtd/daemon/swap"
 	"github.com/trtd/trtd/daemon/sysinfo"
+	"github.com/trtd/trtd/internal/bytesize"
+	"github.com/trtd/trtd/internal/device"
 )
 
 // memory is the real Memory: sysinfo for the device, the planner and its
@@ -43,7 +45,8 @@ type memory struct {
 	seq      int
 }
 
-func newMemory(cfg *config.Config, log *slog.Logger) Memory {
+// New builds the real Memory from the configuration.
+func New(cfg *config.Config, log *slog.Logger) Memory {
 	m := &memory{cfg: cfg, log: log}
 	if cfg.Swap.Enabled {
 		m.swap = swap.New(cfg.Swap, cfg.Paths.State, log.With("stage", "swap"))
@@ -118,22 +121,22 @@ func (m *memory) Plan(in PlanInput) PlanOutput {
 
 // BeforeStage implements Memory: swap as the stage asks, and the page cache
 // dropped for the last local attempts.
-func (m *memory) BeforeStage(ctx context.Context, st config.Stage, plan PlanOutput) error {
+func (m *memory) BeforeStage(ctx context.Context, st converter.Stage, plan PlanOutput) error {
 	var errs []string
 	var want int64
 	switch st.Swap {
-	case "ensure":
+	case converter.SwapEnsure:
 		want = plan.SwapBytes
-	case "max":
+	case converter.SwapMax:
 		want = int64(m.cfg.Swap.MaxSize)
 	}
 	if want > 0 {
 		if m.swap == nil {
-			errs = append(errs, fmt.Sprintf("stage %s wants %s of swap but swap.enabled is false", st.Name, sysinfo.Human(want)))
+			errs = append(errs, fmt.Sprintf("stage %s wants %s of swap but swap.enabled is false", st.Name, bytesize.Format(want)))
 		} else if s, err := m.swap.Ensure(ctx, want); err != nil {
 			errs = append(errs, fmt.Sprintf("swap for stage %s: %v", st.Name, err))
 		} else {
-			m.log.Info("swap ready", "stage", st.Name, "owned", sysinfo.Human(s.Owned), "swap_free", sysinfo.Human(s.SwapFree))
+			m.log.Info("swap ready", "stage", st.Name, "owned", bytesize.Format(s.Owned), "swap_free", bytesize.Format(s.SwapFree))
 		}
 	}
 	if st.DropCaches && os.Geteuid() == 0 {
@@ -149,7 +152,7 @@ func (m *memory) BeforeStage(ctx context.Context, st config.Stage, plan PlanOutp
 }
 
 // Sandbox implements Memory.
-func (m *memory) Sandbox(st config.Stage) converter.Sandbox {
+func (m *memory) Sandbox(st converter.Stage) converter.Sandbox {
 	m.mu.Lock()
 	m.seq++
 	seq := m.seq
@@ -305,23 +308,22 @@ func (m *memory) Record(sha, stage string) {
 }
 
 // Device implements Memory.
-func (m *memory) Device(ctx context.Context) (json.RawMessage, []string) {
+func (m *memory) Device(ctx context.Context) (*device.Device, []string) {
 	d := m.device(ctx)
 	if d == nil {
 		return nil, nil
 	}
-	b, _ := json.Marshal(d)
-	return b, d.Recommendations
+	return d, d.Recommendations
 }
 
 // Now implements Memory: memory now (gopsutil reads /proc, no cgo), and
 // the daemon's own RSS so an operator can see it stays flat.
-func (m *memory) Now() *MemoryNow {
+func (m *memory) Now() *status.MemoryNow {
 	vm, err := mem.VirtualMemory()
 	if err != nil {
 		return nil
 	}
-	now := &MemoryNow{MemAvailable: int64(vm.Available)}
+	now := &status.MemoryNow{MemAvailable: int64(vm.Available)}
 	if sw, err := mem.SwapMemory(); err == nil {
 		now.SwapUsed = int64(sw.Used)
 	}
