@@ -34,6 +34,8 @@ trtdouble: ## Build the TensorRT test double and the sanitized cgo worker for ea
 		$(TRTDOUBLE_CXX) $$flags -Wl,-soname,libnvinfer.so.$$major -o $$out/libnvinfer.so.$$major test/trtdouble/lib/nvinfer.cc -ldl -lpthread; \
 		$(TRTDOUBLE_CXX) $$flags -Wl,-soname,libnvonnxparser.so.$$major -Wl,-rpath,'$$ORIGIN' -o $$out/libnvonnxparser.so.$$major test/trtdouble/lib/onnxparser.cc $$out/libnvinfer.so.$$major; \
 		$(TRTDOUBLE_CXX) $$flags -Wl,-soname,libnvinfer_plugin.so.$$major -Wl,-rpath,'$$ORIGIN' -o $$out/libnvinfer_plugin.so.$$major test/trtdouble/lib/plugin.cc $$out/libnvinfer.so.$$major; \
+		$(TRTDOUBLE_CXX) $$(echo $$flags | sed 's/ -fPIC -shared//') -Wl,-rpath,$(abspath $(TRTDOUBLE_DIR))/$$v -o $$out/trtdouble-misuse test/trtdouble/lib/misuse.cc \
+			$$out/libnvinfer.so.$$major $$out/libnvonnxparser.so.$$major $$out/$$1; \
 		echo "   worker: go build $(TRTDOUBLE_GO_SAN) -tags tensorrt against $$inc"; \
 		env CGO_ENABLED=1 CGO_CPPFLAGS="-isystem $$inc -isystem $(abspath $(TRT_HEADERS))/cudastub" \
 			CGO_CFLAGS="-O1 -g $(TRTDOUBLE_CGO_SAN)" CGO_CXXFLAGS="-O1 -g $(TRTDOUBLE_CGO_SAN)" CGO_LDFLAGS="$(TRTDOUBLE_CGO_SAN)" \
@@ -43,7 +45,7 @@ trtdouble: ## Build the TensorRT test double and the sanitized cgo worker for ea
 test-trt: trtdouble ## Run the daemon end to end with the cgo worker against the TensorRT test double (8.2, 10.0, 11.1), under ASan/UBSan
 	env TRTDOUBLE_DIR=$(abspath $(TRTDOUBLE_DIR)) TRTDOUBLE_VERSIONS="$(TRTDOUBLE_VERSIONS)" \
 		$(GO) test -race -count=1 -timeout 20m -v ./test/trtdouble/... 2>&1 | tee $(TRTDOUBLE_DIR)/test-trt.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|sanitizer|runtime error' ; \
-	test $${PIPESTATUS[0]} -eq 0
+	rc=$${PIPESTATUS[0]}; [ $$rc -eq 0 ] || tail -n 150 $(TRTDOUBLE_DIR)/test-trt.log; exit $$rc
 
 bench-worker: ## The cgo worker's own RSS when the build starts, above the TensorRT test double's libraries (Markdown; TRT_HEADERS=dir)
 	@$(MAKE) -s --no-print-directory trtdouble TRTDOUBLE_DIR=$(BIN)/trtdouble-bench TRTDOUBLE_SAN= TRTDOUBLE_GO_SAN= TRTDOUBLE_CGO_SAN= >/dev/null
