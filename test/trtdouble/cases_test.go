@@ -2,6 +2,7 @@ package trtdouble
 
 import (
 	"os"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -258,12 +259,35 @@ func TestTimingCacheReuse(t *testing.T) {
 	})
 }
 
-// A CUDA permission failure (a Jetson worker outside group video) makes
-// the builder unavailable, says how to fix it, and loses nothing.
+// A CUDA permission failure (a Jetson worker outside group video):
+// cudaErrorNoDevice after "NvRmMemInitNvmap failed with Permission denied",
+// with the GPU's device nodes root:video 0660 (as on L4T) in the directory
+// the worker checks ($TRTD_DEV_DIR) and the worker running as nobody. The
+// builder is unavailable, the status names the fix, nothing is lost.
 func TestCUDAPermissionFailure(t *testing.T) {
 	forEach(t, func(t *testing.T, v string) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root: the worker runs as nobody (CI runs as root)")
+		}
+		video, err := user.LookupGroup("video")
+		if err != nil {
+			t.Skip("no group video on this machine")
+		}
+		gid, _ := strconv.Atoi(video.Gid)
+		dev := t.TempDir()
+		os.Chmod(dev, 0o755)
+		for _, n := range []string{"nvmap", "nvhost-ctrl"} {
+			p := filepath.Join(dev, n)
+			if err := os.WriteFile(p, nil, 0o660); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chown(p, 0, gid); err != nil {
+				t.Fatal(err)
+			}
+			os.Chmod(p, 0o660)
+		}
 		model, _ := testdata(t, "test_relu")
-		e := newEnv(t, v, opts{script: "cuda=eperm"})
+		e := newEnv(t, v, opts{script: "cuda=eperm", user: "nobody", env: map[string]string{"TRTD_DEV_DIR": dev}})
 		e.drop("test_relu", model, nil)
 		var st status
 		if !poll(buildWait, func() bool {
@@ -273,13 +297,10 @@ func TestCUDAPermissionFailure(t *testing.T) {
 		}) {
 			t.Fatalf("state %q, want waiting_for_builder", st.State)
 		}
-		// The reason carries the CUDA error the runtime gave. Naming the
-		// fix ("add trtd to group video") needs the worker to look at a
-		// directory of root:video device nodes, which a test cannot give it
-		// yet (the worker's device directory is always /dev).
-		b, _ := os.ReadFile(filepath.Join(e.state, "status.json"))
-		if !strings.Contains(st.Builder, "cudaErrorNoDevice") {
-			t.Errorf("status does not carry the CUDA error:\n%s", b)
+		for _, want := range []string{"cudaErrorNoDevice", "nvmap (root:video 0660)", "add nobody to group video"} {
+			if !strings.Contains(st.Builder, want) {
+				t.Errorf("the status's builder line lacks %q:\n%s", want, st.Builder)
+			}
 		}
 		if _, err := os.Stat(filepath.Join(e.outbox, "test_relu.engine")); err == nil {
 			t.Fatal("an engine was published without a GPU")
