@@ -112,6 +112,27 @@ func TestWarningsDoNotChangeTheClass(t *testing.T) {
 	})
 }
 
+// "Could not find any implementation" without a failed allocation is not
+// a workspace problem (an op the GPU cannot run): no_tactic_fits, and the
+// ladder does not step down to rungs with less workspace (issue 11, items
+// 5 and 6).
+func TestNoTacticWithoutMemoryEvidence(t *testing.T) {
+	forEach(t, func(t *testing.T, v string) {
+		model, _ := testdata(t, "test_relu")
+		e := newEnv(t, v, opts{script: "fail=notactic"})
+		e.drop("test_relu", model, nil)
+		r := e.report("test_relu", buildWait)
+		if r.Outcome == "built" || first(r).Outcome != "no_tactic_fits" {
+			t.Fatalf("outcome %s, stages %s (%s); want fast=no_tactic_fits", r.Outcome, r.stages(), first(r).Reason)
+		}
+		for _, a := range r.Attempts[1:] {
+			if a.Settings.WorkspaceMiB < first(r).Settings.WorkspaceMiB {
+				t.Errorf("stages %s: stepped down to %s (%d MiB workspace) without memory evidence", r.stages(), a.Stage, a.Settings.WorkspaceMiB)
+			}
+		}
+	})
+}
+
 // An op the parser has no importer for fails the model, naming the node.
 func TestParseErrorNamesTheNode(t *testing.T) {
 	forEach(t, func(t *testing.T, v string) {

@@ -722,6 +722,15 @@ IHostMemory *Builder::buildSerializedNetwork(INetworkDefinition &in, IBuilderCon
 		}
 	} wsfree{wsp};
 	if (sc.str("warn") == "tactic") logTacticWarnings(logger, ws * 2);
+	if (sc.str("fail") == "notactic") {
+		// No tactic for a node, with no failed allocation (an op the GPU
+		// cannot run: NVIDIA/TensorRT#3677, ArgMax on a Nano). The line's
+		// format is the one trtd's classifier corpus quotes from
+		// NVIDIA-AI-IOT/torch2trt#661 (TensorRT 8.0).
+		std::string node = n.nodes.empty() ? "(Unnamed Layer* 0)" : n.nodes[0].op + "_" + n.nodes[0].out;
+		logf(logger, ILogger::Severity::kERROR, "../builder/tacticOptimizer.cpp (1715) - TRTInternal Error in computeCosts: 0 (Could not find any implementation for node %s.)", node.c_str());
+		return nullptr;
+	}
 
 	bool int8 = false;
 #if NV_TENSORRT_MAJOR < 11
