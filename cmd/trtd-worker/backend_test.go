@@ -78,7 +78,7 @@ func TestTrtexecInt8WithSamplesBuildsFP16(t *testing.T) {
 	if strings.Contains(string(a), "--int8") || !strings.Contains(string(a), "--fp16") {
 		t.Errorf("trtexec ran with %q", a)
 	}
-	if !strings.Contains(strings.Join(r.Skipped, "\n"), IntNoGate) {
-		t.Errorf("skipped %v", r.Skipped)
+	if !strings.Contains(strings.Join(r.Skipped, "\n"), IntNoGate) || !strings.Contains(strings.Join(r.Calls, "\n"), "skipped: "+IntNoGate) {
+		t.Errorf("skipped %v, calls %v", r.Skipped, r.Calls)
 	}
 }

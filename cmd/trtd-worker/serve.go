@@ -113,6 +113,9 @@ func build(ctx context.Context, req protocol.Request, topts trt.Options, xopts t
 		res.Worker = mem
 		res.Calls = append(res.Calls, trt.WorkerLine(mem))
 		res.Skipped = append(skipped, res.Skipped...)
+		for _, sk := range skipped {
+			res.Calls = append(res.Calls, "skipped: "+sk)
+		}
 		noAccuracyGate(req, res, xopts)
 		return res
 	}

@@ -265,6 +265,11 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 		return fail(protocol.ClassBadRequest, fmt.Errorf("%w: %v", ErrBadRequest, err))
 	}
 	res.Skipped = plan.Skipped
+	// The report shows the calls: settings this release cannot express
+	// (int8 refused, typed builds on 11.x) are said there too.
+	for _, sk := range plan.Skipped {
+		res.Calls = append(res.Calls, "skipped: "+sk)
+	}
 	res.Calls = append(res.Calls, plan.Network.String())
 	if err := s.networkNew(plan.Network.Arg); err != nil {
 		return fail(protocol.ClassCrashed, err)
