@@ -397,7 +397,11 @@ func configure(s *session, req protocol.Request, plan Plan, inputs []Input, prof
 			o.Log.Warn("timing cache unreadable; starting a new one", "path", req.TimingCache, "err", err)
 			blob = nil
 		}
-		if err := s.timingCacheSet(blob); err != nil && len(blob) > 0 {
+		// err is the set's own outcome from here (not ReadFile's, which is
+		// ErrNotExist on the first build): the calls list the cache whenever
+		// one was set.
+		err = s.timingCacheSet(blob)
+		if err != nil && len(blob) > 0 {
 			o.Log.Warn("timing cache refused; starting a new one", "path", req.TimingCache, "err", err)
 			blob = nil
 			err = s.timingCacheSet(nil)
