@@ -361,7 +361,14 @@ func parseFailure(s *session, err error, log []byte) (protocol.Class, string) {
 	}
 	c, m := failure(protocol.ClassUnsupportedModel, err, log)
 	if c != protocol.ClassOutOfMemory {
-		c, m = protocol.ClassUnsupportedModel, "the ONNX parser rejected the model: "+err.Error()
+		msg := "the ONNX parser rejected the model: " + err.Error()
+		// The parser's own log names the op ("While parsing node number 0
+		// [Sigmoid -> "y"]:", onnx-tensorrt 8.2-GA ModelImporter.cpp:792);
+		// 8.x's IParserError has only the node's index.
+		if c == protocol.ClassUnsupportedModel && m != err.Error() {
+			msg = m + "; " + err.Error()
+		}
+		c, m = protocol.ClassUnsupportedModel, msg
 	}
 	return c, m
 }
