@@ -40,3 +40,28 @@ func TestOwnershipViolations(t *testing.T) {
 		}
 	})
 }
+
+// A heap-use-after-free inside the worker's process (the double's
+// bug=use-after-free) reaches the harness as an AddressSanitizer report, so
+// "no sanitizer report" in every other case is not vacuous.
+func TestSanitizerReportsReachTheHarness(t *testing.T) {
+	forEach(t, func(t *testing.T, v string) {
+		model, _ := testdata(t, "test_relu")
+		e := newEnv(t, v, opts{script: "bug=use-after-free"})
+		e.drop("test_relu", model, nil)
+		r := e.report("test_relu", buildWait)
+		if r.Outcome == "built" {
+			t.Fatalf("a worker that hit a use-after-free built: %s", r.stages())
+		}
+		ents, _ := os.ReadDir(e.san)
+		found := false
+		for _, en := range ents {
+			b, _ := os.ReadFile(filepath.Join(e.san, en.Name()))
+			found = found || strings.Contains(string(b), "heap-use-after-free")
+			os.Remove(filepath.Join(e.san, en.Name())) // expected: not a failure of this case
+		}
+		if !found {
+			t.Fatalf("no AddressSanitizer report in %s (files: %v)", e.san, ents)
+		}
+	})
+}

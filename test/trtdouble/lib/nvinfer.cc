@@ -722,6 +722,13 @@ IHostMemory *Builder::buildSerializedNetwork(INetworkDefinition &in, IBuilderCon
 		}
 	} wsfree{wsp};
 	if (sc.str("warn") == "tactic") logTacticWarnings(logger, ws * 2);
+	if (sc.str("bug") == "use-after-free") {
+		// A deliberate bug, to show the harness sees sanitizer reports.
+		int *p = new int(1);
+		delete p;
+		volatile int x = *p;
+		(void)x;
+	}
 	if (sc.str("fail") == "notactic") {
 		// No tactic for a node, with no failed allocation (an op the GPU
 		// cannot run: NVIDIA/TensorRT#3677, ArgMax on a Nano). The line's
