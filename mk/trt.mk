@@ -49,6 +49,7 @@ check-trt: ## Build, link and vet the tensorrt-tagged worker against each header
 			$(GO) vet -tags tensorrt ./converter/trt/... ./cmd/trtd-worker; \
 		echo "   ok: converter/trt + cmd/trtd-worker build, link and vet with -Wall -Wextra -Werror"; \
 	done
+	TRT_HEADERS=$(abspath $(TRT_HEADERS)) $(GO) test -count=1 -run 'TestParserErrorCodesPerRelease' ./converter/trt
 
 trt-headers: ## Lay out the TensorRT header sets check-trt needs in TRT_HEADERS=dir, from NVIDIA's repositories at pinned releases (needs internet; builds nothing)
 	@test -n "$(TRT_HEADERS)" || { echo "trt-headers: set TRT_HEADERS=dir"; exit 2; }

@@ -52,6 +52,9 @@ func TestDelegatingWorkerTouchesNoCUDA(t *testing.T) {
 	if r.Worker == nil || r.Worker.At != "trtexec start" || r.Worker.RSSBytes <= 0 || r.Worker.CUDAContext {
 		t.Errorf("worker memory %+v", r.Worker)
 	}
+	if !strings.Contains(strings.Join(r.Calls, "\n"), "worker at trtexec start: RSS ") {
+		t.Errorf("calls %v", r.Calls)
+	}
 }
 
 // An int8 stage with accuracy samples is not built as int8 by trtexec,
@@ -75,7 +78,7 @@ func TestTrtexecInt8WithSamplesBuildsFP16(t *testing.T) {
 	if strings.Contains(string(a), "--int8") || !strings.Contains(string(a), "--fp16") {
 		t.Errorf("trtexec ran with %q", a)
 	}
-	if !strings.Contains(strings.Join(r.Skipped, "\n"), IntNoGate) {
-		t.Errorf("skipped %v", r.Skipped)
+	if !strings.Contains(strings.Join(r.Skipped, "\n"), IntNoGate) || !strings.Contains(strings.Join(r.Calls, "\n"), "skipped: "+IntNoGate) {
+		t.Errorf("skipped %v, calls %v", r.Skipped, r.Calls)
 	}
 }

@@ -60,7 +60,7 @@ func serve(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, log *
 	default:
 		return em.result(&protocol.Result{Class: protocol.ClassBadRequest, Message: fmt.Sprintf("backend %q (want api, trtexec or auto)", req.Backend)})
 	}
-	topts := trt.Options{Log: log, Emit: em.emit, Stderr: stderr, Cancel: ctx.Done()}
+	topts := trt.Options{Log: log, Emit: em.emit, Stderr: stderr, Cancel: ctx.Done(), DevDir: os.Getenv(trt.DevDirEnv)}
 	xopts := trtexec.Options{Log: log, Emit: em.emit, Stderr: stderr}
 	switch req.Op {
 	case protocol.OpProbe:
@@ -111,7 +111,11 @@ func build(ctx context.Context, req protocol.Request, topts trt.Options, xopts t
 	res := trtexec.Build(ctx, req, xopts)
 	if res.Class != protocol.ClassBuilderUnavailable || apiRes == nil {
 		res.Worker = mem
+		res.Calls = append(res.Calls, trt.WorkerLine(mem))
 		res.Skipped = append(skipped, res.Skipped...)
+		for _, sk := range skipped {
+			res.Calls = append(res.Calls, "skipped: "+sk)
+		}
 		noAccuracyGate(req, res, xopts)
 		return res
 	}

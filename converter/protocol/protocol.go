@@ -139,8 +139,10 @@ type Settings struct {
 	// default is 0.
 	WorkspaceMiB int64 `json:"workspace_mib"`
 	// TacticSources, when non-nil, is the exact set of enabled tactic
-	// sources; nil keeps TensorRT's default set.
-	TacticSources []string `json:"tactic_sources,omitempty"`
+	// sources; nil keeps TensorRT's default set. An empty set (every
+	// source off) is not the same as nil, so the field has no omitempty:
+	// nil travels as null, the empty set as [].
+	TacticSources []string `json:"tactic_sources"`
 	// OptimizationLevel is the builder optimization level (8.6+); nil = default.
 	OptimizationLevel *int `json:"optimization_level,omitempty"`
 	// MaxAuxStreams (8.6+); nil = default.
@@ -192,20 +194,19 @@ type Request struct {
 	ValidateRuns int `json:"validate_runs,omitempty"`
 	// Accuracy holds sample inputs and expected outputs for the accuracy gate.
 	Accuracy *Accuracy `json:"accuracy,omitempty"`
+	// Calibration is an int8 calibration cache (relative to WorkDir) in the
+	// format IInt8Calibrator::writeCalibrationCache writes and trtexec's
+	// --calib= reads; "" = none. Without it, and without Q/DQ nodes in the
+	// model, a stage's int8 is refused and built fp16.
+	Calibration string `json:"calibration,omitempty"`
+	// CalibrationData names ONNX TensorProto (.pb) files of int8
+	// calibration batches uploaded as name.calib/input_*.pb (the layout of
+	// name.test/), relative to WorkDir. The API worker feeds them to an
+	// IInt8EntropyCalibrator2 and writes the cache TensorRT produces to
+	// Calibration (when set), for trtexec --calib= and later builds.
+	CalibrationData []string `json:"calibration_data,omitempty"`
 	// Parts is the number of sub-models an op "split" cuts the model into.
 	Parts int `json:"parts,omitempty"`
-	// Calibration holds the int8 calibration data uploaded as
-	// name.calib/input_*.pb; nil when none was uploaded.
-	Calibration *Calibration `json:"calibration,omitempty"`
-}
-
-// Calibration names ONNX TensorProto (.pb) files, relative to WorkDir, that
-// feed TensorRT's int8 entropy calibrator (one file per input and batch, as
-// in name.test/), and the calibration cache the worker writes (readable by
-// trtexec --calib=).
-type Calibration struct {
-	Inputs []string `json:"inputs"`
-	Cache  string   `json:"cache,omitempty"`
 }
 
 // Accuracy names ONNX TensorProto (.pb) files of sample inputs and expected
@@ -284,17 +285,19 @@ func (b Builder) Fingerprint() string {
 
 // Validation is what running the engine once built showed.
 type Validation struct {
-	// Latency says what P50Ms/P99Ms measure: the API backend times the
-	// engine alone (enqueue and synchronize on device buffers, no
-	// host-device transfers); trtexec's latency includes the transfers.
-	Latency       string         `json:"latency,omitempty"`
-	Runs          int            `json:"runs"`
-	P50Ms         float64        `json:"p50_ms"`
-	P99Ms         float64        `json:"p99_ms"`
-	DeviceMemUsed int64          `json:"device_mem_used"`
-	Outputs       []TensorInfo   `json:"outputs,omitempty"`
-	Accuracy      []AccuracyStat `json:"accuracy,omitempty"`
-	AccuracyOK    *bool          `json:"accuracy_ok,omitempty"`
+	Runs  int     `json:"runs"`
+	P50Ms float64 `json:"p50_ms"`
+	P99Ms float64 `json:"p99_ms"`
+	// LatencyIncludesTransfers: the figures include the host-to-device and
+	// device-to-host copies of every inference. trtexec's "Latency" is
+	// "the summation of H2D Latency, GPU Compute Time, and D2H Latency"
+	// (samples/common/sampleReporting.cpp 8.0 :143, 8.6 :168, 10.0 :198);
+	// the API backend times the engine alone.
+	LatencyIncludesTransfers bool           `json:"latency_includes_transfers,omitempty"`
+	DeviceMemUsed            int64          `json:"device_mem_used"`
+	Outputs                  []TensorInfo   `json:"outputs,omitempty"`
+	Accuracy                 []AccuracyStat `json:"accuracy,omitempty"`
+	AccuracyOK               *bool          `json:"accuracy_ok,omitempty"`
 }
 
 // TensorInfo names a tensor with its shape and type.
@@ -329,17 +332,17 @@ type Result struct {
 	Calls []string `json:"calls,omitempty"`
 	// Skipped lists settings that do not exist on this TensorRT version.
 	Skipped []string `json:"skipped,omitempty"`
-	// Split is the manifest of an op "split" (part files relative to
-	// WorkDir/SegmentsDir).
-	Split *onnx.Manifest `json:"split,omitempty"`
 	// Worker is what the worker process itself held when TensorRT started
 	// (the build call, or trtexec's start).
 	Worker *WorkerMemory `json:"worker,omitempty"`
+	// Split is the manifest of an op "split" (part files relative to
+	// WorkDir/SegmentsDir).
+	Split *onnx.Manifest `json:"split,omitempty"`
 }
 
 // WorkerMemory is the worker's own footprint at the moment TensorRT started.
 type WorkerMemory struct {
-	At          string `json:"at"`        // "buildSerializedNetwork" or "trtexec start"
-	RSSBytes    int64  `json:"rss_bytes"` // the worker's resident set
-	CUDAContext bool   `json:"cuda_context"`
+	At          string `json:"at"`           // "buildSerializedNetwork" or "trtexec start"
+	RSSBytes    int64  `json:"rss_bytes"`    // the worker's resident set
+	CUDAContext bool   `json:"cuda_context"` // GPU device files open: the CUDA runtime was initialised
 }

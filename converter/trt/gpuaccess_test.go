@@ -90,7 +90,7 @@ func TestGPUFiles(t *testing.T) {
 		os.Symlink(target, filepath.Join(fd, name))
 	}
 	got := strings.Join(GPUFiles(fd), " ")
-	if got != "/dev/nvhost-ctrl-gpu /dev/nvidia-uvm /dev/nvidia0 /dev/nvmap" {
+	if got != "/dev/nvhost-ctrl-gpu /dev/nvidia-uvm /dev/nvidia0 /dev/nvidiactl /dev/nvmap" {
 		t.Errorf("GPUFiles = %q", got)
 	}
 	if m := SelfMemory("test"); m.RSSBytes <= 0 || m.At != "test" {

@@ -1,6 +1,7 @@
 package trt
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -10,6 +11,7 @@ import (
 	"github.com/shirou/gopsutil/v3/process"
 
 	"github.com/trtd/trtd/converter/protocol"
+	"github.com/trtd/trtd/internal/bytesize"
 )
 
 // cudaCalls counts the CUDA probes of this process (each may create a CUDA
@@ -23,18 +25,14 @@ var cudaCalls atomic.Int64
 func CUDACalls() int64 { return cudaCalls.Load() }
 
 // gpuNode reports whether a device file belongs to the GPU driver:
-// /dev/nvidia<N> and /dev/nvidia-uvm on discrete GPUs (a context opens
-// them; cuInit alone opens only /dev/nvidiactl), /dev/nvmap, /dev/nvhost-*
-// and /dev/nvgpu/* on Jetson.
+// /dev/nvidia* on discrete GPUs, /dev/nvmap, /dev/nvhost-* and /dev/nvgpu/*
+// on Jetson. The CUDA runtime opens them at its first call: on an H200 with
+// CUDA 13, cudaGetDeviceCount alone opened /dev/nvidiactl, /dev/nvidia0 and
+// /dev/nvidia-uvm (RSS 16.2 -> 23.1 MiB) and cudaSetDevice then created the
+// context (RSS 119 MiB, 518 MiB of device memory).
 func gpuNode(target string) bool {
-	switch {
-	case target == "/dev/nvidiactl":
-		return false
-	case strings.HasPrefix(target, "/dev/nvidia"), target == "/dev/nvmap",
-		strings.HasPrefix(target, "/dev/nvhost-"), strings.HasPrefix(target, "/dev/nvgpu/"):
-		return true
-	}
-	return false
+	return strings.HasPrefix(target, "/dev/nvidia") || target == "/dev/nvmap" ||
+		strings.HasPrefix(target, "/dev/nvhost-") || strings.HasPrefix(target, "/dev/nvgpu/")
 }
 
 // GPUFiles lists the GPU device files open in a process, read from its fd
@@ -67,4 +65,14 @@ func SelfMemory(at string) *protocol.WorkerMemory {
 		}
 	}
 	return m
+}
+
+// WorkerLine renders m for the report's list of calls: "worker at trtexec
+// start: RSS 9.2 MiB, no CUDA context".
+func WorkerLine(m *protocol.WorkerMemory) string {
+	ctx := "no CUDA context"
+	if m.CUDAContext {
+		ctx = "CUDA initialised (GPU device files open)"
+	}
+	return fmt.Sprintf("worker at %s: RSS %s, %s", m.At, bytesize.Format(m.RSSBytes), ctx)
 }

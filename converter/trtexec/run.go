@@ -10,15 +10,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/trtd/trtd/converter/classify"
+	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/converter/trt/version"
 	"github.com/trtd/trtd/internal/atomicfile"
@@ -133,7 +137,7 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 			o.Log.Warn("timing cache not copied; trtexec starts a new one", "err", err)
 		}
 	}
-	args, skipped, err := Args(req, v, tmpEngine, cache)
+	args, skipped, err := Args(req, v, tmpEngine, cache, inspect(req))
 	if err != nil {
 		res.Class, res.Message = protocol.ClassBadRequest, err.Error()
 		return res
@@ -146,7 +150,7 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 	cmd.WaitDelay = 10 * time.Second
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
-	var out bytes.Buffer
+	out := newCapture(headBytes, tailBytes)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -156,10 +160,7 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 		for sc.Scan() {
 			line := sc.Text()
 			fmt.Fprintln(o.Stderr, line)
-			if out.Len() < 8<<20 {
-				out.WriteString(line)
-				out.WriteByte('\n')
-			}
+			out.line(line)
 			now := time.Now()
 			if u, ok := classify.ParseMemUsage(line); ok {
 				res.MemUsage = append(res.MemUsage, u)
@@ -187,18 +188,20 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 	pw.Close()
 	wg.Wait()
 	res.BuildMs = time.Since(t0).Milliseconds()
-	parseDevice(out.Bytes(), &res.Builder)
+	parseDevice(out.head.Bytes(), &res.Builder)
+	log := out.tail.Bytes()
 
+	var failed string
 	if err != nil {
 		if ctx.Err() != nil {
 			res.Class, res.Message = protocol.ClassCanceled, "canceled: trtexec was stopped"
 			return res
 		}
-		oc := classify.Outcome{ExitCode: cmd.ProcessState.ExitCode(), Log: out.Bytes()}
+		oc := classify.Outcome{ExitCode: cmd.ProcessState.ExitCode(), Log: log}
 		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			oc.Signal = ws.Signal()
 		}
-		if c, r, ok := classify.ClassifyLog(out.Bytes()); ok && oc.Signal == 0 {
+		if c, r, ok := classify.ClassifyLog(log); ok && oc.Signal == 0 {
 			res.Class, res.Message = c, r
 		} else {
 			res.Class, res.Message = classify.Classify(oc)
@@ -206,15 +209,21 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 				res.Message = fmt.Sprintf("trtexec exited with status %d: %s", oc.ExitCode, res.Message)
 			}
 		}
-		return res
+		if !engineComplete(log, tmpEngine) {
+			return res
+		}
+		// The engine was built and saved; only trtexec's own inference run
+		// failed. Keep it, unvalidated, and say why.
+		failed = fmt.Sprintf("validation: trtexec built and saved the engine, then its inference run failed (%s: %s); the engine is kept unvalidated", res.Class, res.Message)
+		res.Skipped = append(res.Skipped, failed)
 	}
 	data, err := os.ReadFile(tmpEngine)
 	if err != nil || len(data) == 0 {
 		res.Class, res.Message = protocol.ClassCrashed, fmt.Sprintf("trtexec exited 0 but wrote no engine (%v)", err)
 		return res
 	}
-	if req.ValidateRuns >= 0 {
-		p, ok := ParsePerf(out.Bytes())
+	if req.ValidateRuns >= 0 && failed == "" {
+		p, ok := ParsePerf(log)
 		if !ok {
 			res.Class, res.Message = protocol.ClassInvalidEngine, "trtexec built the engine but printed no performance summary: it did not run"
 			return res
@@ -223,7 +232,7 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 		if runs == 0 {
 			runs = DefaultValidateRuns
 		}
-		res.Validation = &protocol.Validation{Runs: runs, P50Ms: p.P50Ms, P99Ms: p.P99Ms, Outputs: p.Outputs}
+		res.Validation = &protocol.Validation{Runs: runs, P50Ms: p.P50Ms, P99Ms: p.P99Ms, Outputs: p.Outputs, LatencyIncludesTransfers: true}
 	}
 	if err := atomicfile.WriteFile(req.Engine, data, 0o644); err != nil {
 		res.Class, res.Message = protocol.ClassCrashed, "writing the engine: "+err.Error()
@@ -242,5 +251,121 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 	sum := sha256.Sum256(data)
 	res.Engine, res.EngineBytes, res.EngineSHA256 = req.Engine, int64(len(data)), hex.EncodeToString(sum[:])
 	res.Class, res.Message = protocol.ClassOK, fmt.Sprintf("built with trtexec (TensorRT %s) in %d ms", b.TensorRT, res.BuildMs)
+	if failed != "" {
+		res.Message += "; " + failed
+	}
 	return res
+}
+
+// inspect reads what Args needs from the model: whether it carries Q/DQ
+// nodes (only looked at for int8 stages). A model that cannot be read is
+// treated as having none; trtexec reports the real problem.
+func inspect(req protocol.Request) Model {
+	if req.Settings.Precision != protocol.PrecisionINT8 {
+		return Model{}
+	}
+	m, err := onnx.Open(req.Model)
+	if err != nil || m.Graph == nil {
+		return Model{}
+	}
+	return Model{QDQ: hasQDQ(m.Graph)}
+}
+
+func hasQDQ(g *onnx.Graph) bool {
+	for _, n := range g.Nodes {
+		if (n.Domain == "" || n.Domain == "ai.onnx") && (n.OpType == "QuantizeLinear" || n.OpType == "DequantizeLinear") {
+			return true
+		}
+		for _, sg := range n.Subgraphs() {
+			if hasQDQ(sg) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Output kept of one trtexec run: the head (the device information it
+// prints first) and the tail (the lines that end a build: the fatal error,
+// the performance summary). A verbose build prints hundreds of MiB; the
+// middle is only streamed to the journal.
+const (
+	headBytes = 256 << 10
+	tailBytes = 8 << 20
+)
+
+type capture struct {
+	head bytes.Buffer
+	tail *ring
+}
+
+func newCapture(head, tail int) *capture {
+	return &capture{tail: &ring{limit: tail}, head: bytes.Buffer{}}
+}
+
+func (c *capture) line(l string) {
+	if c.head.Len() < headBytes {
+		c.head.WriteString(l)
+		c.head.WriteByte('\n')
+	}
+	c.tail.write(l)
+}
+
+// ring keeps the last limit bytes of whole lines.
+type ring struct {
+	limit int
+	lines []string
+	size  int
+}
+
+func (r *ring) write(l string) {
+	if len(l) >= r.limit {
+		l = l[len(l)-r.limit+1:]
+	}
+	r.lines = append(r.lines, l)
+	r.size += len(l) + 1
+	drop := 0
+	for r.size > r.limit {
+		r.size -= len(r.lines[drop]) + 1
+		drop++
+	}
+	if drop > 0 {
+		r.lines = append(r.lines[:0], r.lines[drop:]...)
+	}
+}
+
+func (r *ring) Bytes() []byte {
+	var b bytes.Buffer
+	b.Grow(r.size)
+	for _, l := range r.lines {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+var (
+	// 8.x: trtexec.cpp prints "Engine built in N sec." once
+	// getEngineBuildEnv (which saves the engine) returned one (8.0 :156,
+	// 8.2 :191, 8.6 :416).
+	reBuilt8 = regexp.MustCompile(`\bEngine built in [\d.]+ sec\.`)
+	// 10.x+: sampleEngines.cpp prints the size before saving it (10.0
+	// :1237, 10.8 :1221); the file must then have that size.
+	reBuiltSize = regexp.MustCompile(`Created engine with size: ([\d.]+) MiB`)
+	reSetUpFail = regexp.MustCompile(`Engine set up failed|Saving engine to file failed`)
+)
+
+// engineComplete reports whether trtexec finished writing the engine file
+// before it failed, so that the failure was in its inference run.
+func engineComplete(log []byte, path string) bool {
+	st, err := os.Stat(path)
+	if err != nil || st.Size() == 0 || reSetUpFail.Match(log) {
+		return false
+	}
+	if m := reBuiltSize.FindSubmatch(log); m != nil {
+		mib, _ := strconv.ParseFloat(string(m[1]), 64)
+		got := float64(st.Size()) / (1 << 20)
+		return math.Abs(got-mib) <= 0.001*mib+0.01
+	}
+	return reBuilt8.Match(log)
 }

@@ -42,23 +42,23 @@ func ParseVersion(out []byte) (version.Version, bool) {
 	return v, err == nil
 }
 
-var tacticFlag = map[string]string{
-	protocol.TacticCUBLAS:   "CUBLAS",
-	protocol.TacticCUBLASLt: "CUBLAS_LT",
-	protocol.TacticCUDNN:    "CUDNN",
-	protocol.TacticEdgeMask: "EDGE_MASK_CONVOLUTIONS",
-	protocol.TacticJITConvs: "JIT_CONVOLUTIONS",
-}
-
-var tacticOrder = []string{protocol.TacticCUBLAS, protocol.TacticCUBLASLt, protocol.TacticCUDNN, protocol.TacticEdgeMask, protocol.TacticJITConvs}
-
-// shapeName quotes an input name for --minShapes & co. when it contains
-// the spec's separators (trtexec accepts 'name':dims).
-func shapeName(n string) string {
-	if strings.ContainsAny(n, ":,") {
-		return "'" + n + "'"
+// shapeSpec checks that an input name survives trtexec's shape parser.
+// Every release splits --minShapes/--optShapes/--maxShapes on ',' before
+// anything else (getShapesBuild: splitToStringVec(list, ',')), so a name
+// with a ',' cannot be passed at all. A name with ':' needs nothing: the
+// name is everything before the last ':' (splitNameAndValue). From 8.4 the
+// parser also splits on '\” (quoted names), so a name holding one cannot
+// be passed there; 8.0 and 8.2 take the quote literally.
+func shapeSpec(n string, v version.Version) error {
+	if strings.Contains(n, ",") {
+		return fmt.Errorf("%w: input name %q contains ',', which trtexec splits shape lists on (samples/common/sampleOptions.cpp getShapesBuild, every release); use backend = \"api\" for this model or rename the input",
+			ErrUnsupportedSetting, n)
 	}
-	return n
+	if strings.Contains(n, "'") && v.AtLeast(8, 4) {
+		return fmt.Errorf("%w: input name %q contains a quote, which trtexec %s reads as quoting (samples/common/sampleOptions.cpp splitNameAndValue); use backend = \"api\" for this model or rename the input",
+			ErrUnsupportedSetting, n, v.Short())
+	}
+	return nil
 }
 
 func dims(d []int64) string {
@@ -69,28 +69,31 @@ func dims(d []int64) string {
 	return strings.Join(s, "x")
 }
 
+// Model is what Args needs to know about the model itself.
+type Model struct {
+	// QDQ: the model has QuantizeLinear/DequantizeLinear nodes (explicit
+	// quantization), so TensorRT takes int8 scales from them.
+	QDQ bool
+}
+
 // Args maps a request to trtexec flags for trtexec version v. engine is
 // where trtexec writes the engine (a temporary file the caller renames);
-// cache is the timing cache file to pass ("" = none).
-func Args(req protocol.Request, v version.Version, engine, cache string) (args, skipped []string, err error) {
+// cache is the timing cache file to pass ("" = none). Every flag it returns
+// is one v's option parser accepts (flags.go), in the spelling it accepts.
+func Args(req protocol.Request, v version.Version, engine, cache string, m Model) (args, skipped []string, err error) {
+	if _, ok := parserRelease(v); !ok {
+		return nil, nil, fmt.Errorf("%w: trtexec of TensorRT %s; trtd drives trtexec 8.0 to 8.6, 10.x and 11.x", ErrUnsupportedSetting, v)
+	}
 	s := req.Settings
 	skip := func(format string, a ...any) { skipped = append(skipped, fmt.Sprintf(format, a...)) }
 	args = append(args, "--onnx="+req.Model, "--saveEngine="+engine)
 
-	switch s.Precision {
-	case "", protocol.PrecisionFP32:
-	case protocol.PrecisionFP16, protocol.PrecisionINT8:
-		if v.Major >= 11 {
-			return nil, nil, fmt.Errorf("%w: precision %s: TensorRT %s has no --fp16/--int8 (networks are strongly typed); convert the ONNX model to %s first or use precision fp32 for this stage",
-				ErrUnsupportedSetting, s.Precision, v.Short(), s.Precision)
-		}
-		if s.Precision == protocol.PrecisionINT8 {
-			args = append(args, "--int8")
-		}
-		args = append(args, "--fp16")
-	default:
-		return nil, nil, fmt.Errorf("%w: precision %q (want fp32, fp16 or int8)", ErrBadSetting, s.Precision)
+	p, perr := precisionArgs(req, v, m)
+	if perr != nil {
+		return nil, nil, perr
 	}
+	args = append(args, p.args...)
+	skipped = append(skipped, p.skipped...)
 	if s.TF32 != nil && !*s.TF32 {
 		args = append(args, "--noTF32")
 	}
@@ -113,30 +116,12 @@ func Args(req protocol.Request, v version.Version, engine, cache string) (args, 
 		skip("tactic_dram_mib: trtexec has no flag for kTACTIC_DRAM")
 	}
 
-	if s.TacticSources != nil {
-		want := map[string]bool{}
-		for _, n := range s.TacticSources {
-			if _, ok := tacticFlag[n]; !ok {
-				return nil, nil, fmt.Errorf("%w: tactic source %q", ErrBadSetting, n)
-			}
-			want[n] = true
-		}
-		var spec []string
-		for _, n := range tacticOrder {
-			ok, why, _ := version.TacticSourceAvailable(n, v)
-			switch {
-			case ok && want[n]:
-				spec = append(spec, "+"+tacticFlag[n])
-			case ok:
-				spec = append(spec, "-"+tacticFlag[n])
-			case want[n]:
-				skip("tactic source %s: %s", n, why)
-			}
-		}
-		if len(spec) > 0 {
-			args = append(args, "--tacticSources="+strings.Join(spec, ","))
-		}
+	t, terr := tacticArgs(s.TacticSources, v)
+	if terr != nil {
+		return nil, nil, terr
 	}
+	args = append(args, t.args...)
+	skipped = append(skipped, t.skipped...)
 
 	if s.OptimizationLevel != nil {
 		if n := *s.OptimizationLevel; n < 0 || n > 5 {
@@ -169,10 +154,12 @@ func Args(req protocol.Request, v version.Version, engine, cache string) (args, 
 	if len(req.Shapes) > 0 {
 		var mn, op, mx []string
 		for _, sh := range req.Shapes {
-			n := shapeName(sh.Input)
-			mn = append(mn, n+":"+dims(sh.Min))
-			op = append(op, n+":"+dims(sh.Opt))
-			mx = append(mx, n+":"+dims(sh.Max))
+			if err := shapeSpec(sh.Input, v); err != nil {
+				return nil, nil, err
+			}
+			mn = append(mn, sh.Input+":"+dims(sh.Min))
+			op = append(op, sh.Input+":"+dims(sh.Opt))
+			mx = append(mx, sh.Input+":"+dims(sh.Max))
 		}
 		args = append(args, "--minShapes="+strings.Join(mn, ","), "--optShapes="+strings.Join(op, ","), "--maxShapes="+strings.Join(mx, ","))
 	}
@@ -191,16 +178,115 @@ func Args(req protocol.Request, v version.Version, engine, cache string) (args, 
 		}
 		args = append(args, fmt.Sprintf("--iterations=%d", runs), fmt.Sprintf("--warmUp=%d", WarmUpMs), "--duration=0")
 	}
+	if err := checkArgs(v, args); err != nil {
+		return nil, nil, err
+	}
 	return args, skipped, nil
+}
+
+type argsOut struct{ args, skipped []string }
+
+// ErrInt8Refused is the reason in the report when a stage asked for int8
+// and trtd built without it.
+var ErrInt8Refused = errors.New("int8 refused")
+
+// precisionArgs maps the stage's precision. int8 is passed only where
+// TensorRT gets real scales: from the model's Q/DQ nodes, or from a
+// calibration cache (--calib). Without either, trtexec --int8 sets dummy
+// dynamic ranges of ±2 (inputs) and ±4 (outputs) on every tensor
+// (samples/common/sampleEngines.cpp setTensorDynamicRange, called when
+// !hasQDQLayers(network) && build.int8 && build.calibration.empty():
+// 8.0 :312,:679; 8.2 :316,:707; 8.6 :459,:1009; 10.0 :386,:1017; 10.8
+// :362,:995) and the engine computes garbage; trtd builds fp16 instead.
+func precisionArgs(req protocol.Request, v version.Version, m Model) (argsOut, error) {
+	var o argsOut
+	s := req.Settings
+	switch s.Precision {
+	case "", protocol.PrecisionFP32:
+		return o, nil
+	case protocol.PrecisionFP16, protocol.PrecisionINT8:
+	default:
+		return o, fmt.Errorf("%w: precision %q (want fp32, fp16 or int8)", ErrBadSetting, s.Precision)
+	}
+	if v.Major >= 11 {
+		// Strongly typed networks: 11.x's parser has no --fp16/--int8
+		// (flags.go); the model's own types decide.
+		o.skipped = append(o.skipped, fmt.Sprintf("precision %s: TensorRT %s networks are strongly typed (trtexec has no --fp16/--int8); built with the model's own types", s.Precision, v.Short()))
+		return o, nil
+	}
+	if s.Precision == protocol.PrecisionINT8 {
+		switch {
+		case m.QDQ:
+			o.args = append(o.args, "--int8")
+		case req.Calibration != "":
+			o.args = append(o.args, "--int8", "--calib="+req.Calibration)
+		default:
+			o.skipped = append(o.skipped, fmt.Sprintf("precision int8: %v: the model has no QuantizeLinear/DequantizeLinear nodes and no calibration data was uploaded (name.calib/input_*.pb), and trtexec --int8 without --calib would use dummy ±2/±4 ranges; built fp16 instead", ErrInt8Refused))
+		}
+	}
+	o.args = append(o.args, "--fp16")
+	return o, nil
+}
+
+// tacticArgs maps the stage's tactic sources. nil keeps TensorRT's
+// default set (no flag). A non-nil set is the exact set enabled: every
+// source the release's --tacticSources knows is named, '+' or '-', so an
+// empty set turns every one off, explicitly. That matters most where the
+// default is on: cuBLAS, cuBLASLt and cuDNN on 8.x (NvInfer.h
+// setTacticSources, 8.0 :7698, 8.2 :8348; NvInferRuntime.h 8.6 :1478-1486)
+// and cuBLASLt on 10.0 ("Enabled by default", NvInferRuntime.h 10.0 :2266;
+// 10.1 turned it off).
+func tacticArgs(want []string, v version.Version) (argsOut, error) {
+	var o argsOut
+	if want == nil {
+		return o, nil
+	}
+	set := map[string]bool{}
+	for _, n := range want {
+		if _, _, known := version.TacticSourceAvailable(n, v); !known {
+			return o, fmt.Errorf("%w: tactic source %q", ErrBadSetting, n)
+		}
+		set[n] = true
+	}
+	var spec []string
+	for _, t := range tacticTokens {
+		token, accepted := acceptsTactic(v, t.source)
+		switch {
+		case !accepted && set[t.source]:
+			o.skipped = append(o.skipped, fmt.Sprintf("tactic source %s: trtexec %s has no such tactic source", t.source, v.Short()))
+		case !accepted:
+		case set[t.source] && deprecatedSource(t.source, v):
+			spec = append(spec, "-"+token)
+			o.skipped = append(o.skipped, fmt.Sprintf("tactic source %s: deprecated since TensorRT 10.0; turned off", t.source))
+		case set[t.source]:
+			spec = append(spec, "+"+token)
+		default:
+			spec = append(spec, "-"+token)
+		}
+	}
+	if len(spec) > 0 {
+		o.args = append(o.args, "--tacticSources="+strings.Join(spec, ","))
+	}
+	return o, nil
+}
+
+// deprecatedSource: cuBLAS, cuBLASLt and cuDNN are deprecated from 10.0
+// (NvInferRuntime.h 10.0 :2261-2273); trtd does not turn them on there.
+func deprecatedSource(source string, v version.Version) bool {
+	return v.Major >= 10 && (source == protocol.TacticCUBLAS || source == protocol.TacticCUBLASLt || source == protocol.TacticCUDNN)
 }
 
 var (
 	reLatency = regexp.MustCompile(`\bLatency: min = [\d.]+ ms, max = [\d.]+ ms, mean = [\d.]+ ms, median = ([\d.]+) ms(.*)`)
 	reP99     = regexp.MustCompile(`percentile\(99%\) = ([\d.]+) ms`)
-	reOutput  = regexp.MustCompile(`Created output binding for (\S+) with dimensions (\S+)`)
-	reDevice  = regexp.MustCompile(`(?m)Selected Device: (.+)$`)
-	reCC      = regexp.MustCompile(`(?m)Compute Capability: (\d+\.\d+)`)
-	reGlobal  = regexp.MustCompile(`(?m)Device Global Memory: (\d+) MiB`)
+	// 8.0-8.5: "Created output binding for NAME with dimensions D"
+	// (sampleInference.cpp 8.0 :158, 8.2 :109, 8.5 :108); 8.6+: "Output
+	// binding for NAME with dimensions D is created." (8.6 :121, 10.0
+	// :124, 10.8 :127, 11.1 :288).
+	reOutput = regexp.MustCompile(`(?:Created output|Output) binding for (\S+) with dimensions (\S+)`)
+	reDevice = regexp.MustCompile(`(?m)Selected Device: (.+)$`)
+	reCC     = regexp.MustCompile(`(?m)Compute Capability: (\d+\.\d+)`)
+	reGlobal = regexp.MustCompile(`(?m)Device Global Memory: (\d+) MiB`)
 )
 
 // Perf is what trtexec's performance summary says.

@@ -42,26 +42,38 @@ func TestArgs(t *testing.T) {
 	for _, c := range []struct {
 		stage string
 		s     protocol.Settings
+		calib string
+		m     Model
 		v     string
 		want  string
 		nskip int
 	}{
-		{"fast", protocol.Settings{Precision: "fp16", WorkspaceMiB: 1024}, "8.2.1", "--fp16 --workspace=1024", 0},
-		{"fast", protocol.Settings{Precision: "fp16", WorkspaceMiB: 1024}, "8.5.2", "--fp16 --memPoolSize=workspace:1024", 0},
-		{"fast", protocol.Settings{Precision: "fp16", WorkspaceMiB: 1024}, "10.3.0", "--fp16 --memPoolSize=workspace:1024", 0},
-		{"default", protocol.Settings{}, "8.2.1", "--workspace=256", 1},
-		{"default", protocol.Settings{}, "8.6.1", "", 0},
-		{"lean", lean, "8.2.1", "--fp16 --workspace=128 --tacticSources=-CUBLAS,-CUBLAS_LT,-CUDNN", 4},
-		{"lean", lean, "8.5.2", "--fp16 --memPoolSize=workspace:128 --tacticSources=-CUBLAS,-CUBLAS_LT,-CUDNN,-EDGE_MASK_CONVOLUTIONS,+JIT_CONVOLUTIONS", 3},
-		{"lean", lean, "8.6.1", "--fp16 --memPoolSize=workspace:128 --tacticSources=-CUBLAS,-CUBLAS_LT,-CUDNN,-EDGE_MASK_CONVOLUTIONS,+JIT_CONVOLUTIONS --builderOptimizationLevel=1 --maxAuxStreams=0", 1},
-		{"lean", lean, "10.0.1", "--fp16 --memPoolSize=workspace:128 --tacticSources=-EDGE_MASK_CONVOLUTIONS,+JIT_CONVOLUTIONS --builderOptimizationLevel=1 --maxAuxStreams=0", 1},
-		{"minimal", minimal, "8.2.1", "--noTF32 --workspace=16 --tacticSources=-CUBLAS,-CUBLAS_LT,-CUDNN", 2},
-		{"minimal", minimal, "11.1.0", "--noTF32 --memPoolSize=workspace:16 --tacticSources=-EDGE_MASK_CONVOLUTIONS,-JIT_CONVOLUTIONS --builderOptimizationLevel=0 --maxAuxStreams=0", 0},
-		{"int8+dla", protocol.Settings{Precision: "int8", WorkspaceMiB: 64, DLACore: ip(1), GPUFallback: true}, "8.5.2", "--int8 --fp16 --memPoolSize=workspace:64 --useDLACore=1 --allowGPUFallback", 0},
+		{"fast", protocol.Settings{Precision: "fp16", WorkspaceMiB: 1024}, "", Model{}, "8.2.1", "--fp16 --workspace=1024", 0},
+		{"fast", protocol.Settings{Precision: "fp16", WorkspaceMiB: 1024}, "", Model{}, "8.5.2", "--fp16 --memPoolSize=workspace:1024", 0},
+		{"fast", protocol.Settings{Precision: "fp16", WorkspaceMiB: 1024}, "", Model{}, "10.3.0", "--fp16 --memPoolSize=workspace:1024", 0},
+		{"default", protocol.Settings{}, "", Model{}, "8.2.1", "--workspace=256", 1},
+		{"default", protocol.Settings{}, "", Model{}, "8.6.1", "", 0},
+		{"lean", lean, "", Model{}, "8.2.1", "--fp16 --workspace=128 --tacticSources=-CUBLAS,-CUBLAS_LT,-CUDNN", 4},
+		{"lean", lean, "", Model{}, "8.5.2", "--fp16 --memPoolSize=workspace:128 --tacticSources=-CUBLAS,-CUBLAS_LT,-CUDNN,-EDGE_MASK_CONVOLUTIONS,+JIT_CONVOLUTIONS", 3},
+		{"lean", lean, "", Model{}, "8.6.1", "--fp16 --memPoolSize=workspace:128 --tacticSources=-CUBLAS,-CUBLAS_LT,-CUDNN,-EDGE_MASK_CONVOLUTIONS,+JIT_CONVOLUTIONS --builderOptimizationLevel=1 --maxAuxStreams=0", 1},
+		// 10.0 enables cuBLASLt by default: the set names it, off.
+		{"lean", lean, "", Model{}, "10.0.1", "--fp16 --memPoolSize=workspace:128 --tacticSources=-CUBLAS,-CUBLAS_LT,-CUDNN,-EDGE_MASK_CONVOLUTIONS,+JIT_CONVOLUTIONS --builderOptimizationLevel=1 --maxAuxStreams=0", 1},
+		// The empty set: every source this release knows, off.
+		{"minimal", minimal, "", Model{}, "8.0.1", "--noTF32 --workspace=16 --tacticSources=-CUBLAS,-CUBLAS_LT,-CUDNN", 2},
+		{"minimal", minimal, "", Model{}, "8.2.1", "--noTF32 --workspace=16 --tacticSources=-CUBLAS,-CUBLAS_LT,-CUDNN", 2},
+		{"minimal", minimal, "", Model{}, "10.0.1", "--noTF32 --memPoolSize=workspace:16 --tacticSources=-CUBLAS,-CUBLAS_LT,-CUDNN,-EDGE_MASK_CONVOLUTIONS,-JIT_CONVOLUTIONS --builderOptimizationLevel=0 --maxAuxStreams=0", 0},
+		{"minimal", minimal, "", Model{}, "10.3.0", "--noTF32 --memPoolSize=workspace:16 --tacticSources=-CUBLAS,-CUBLAS_LT,-CUDNN,-EDGE_MASK_CONVOLUTIONS,-JIT_CONVOLUTIONS --builderOptimizationLevel=0 --maxAuxStreams=0", 0},
+		{"minimal", minimal, "", Model{}, "11.1.0", "--noTF32 --memPoolSize=workspace:16 --tacticSources=-EDGE_MASK_CONVOLUTIONS,-JIT_CONVOLUTIONS --builderOptimizationLevel=0 --maxAuxStreams=0", 0},
+		// int8 only with real scales; otherwise fp16 and the reason.
+		{"int8+dla", protocol.Settings{Precision: "int8", WorkspaceMiB: 64, DLACore: ip(1), GPUFallback: true}, "", Model{}, "8.5.2", "--fp16 --memPoolSize=workspace:64 --useDLACore=1 --allowGPUFallback", 1},
+		{"int8 calib", protocol.Settings{Precision: "int8", WorkspaceMiB: 64}, "m.calib.cache", Model{}, "8.2.1", "--int8 --calib=m.calib.cache --fp16 --workspace=64", 0},
+		{"int8 qdq", protocol.Settings{Precision: "int8", WorkspaceMiB: 64}, "", Model{QDQ: true}, "10.3.0", "--int8 --fp16 --memPoolSize=workspace:64", 0},
+		// 11.x is strongly typed: the model's own types, said in skipped.
+		{"fast", protocol.Settings{Precision: "fp16", WorkspaceMiB: 1024}, "", Model{}, "11.1.0", "--memPoolSize=workspace:1024", 1},
 	} {
 		v, _ := version.Parse(c.v)
-		req := protocol.Request{Model: "model.onnx", Settings: c.s}
-		args, skipped, err := Args(req, v, "e.tmp", "")
+		req := protocol.Request{Model: "model.onnx", Settings: c.s, Calibration: c.calib}
+		args, skipped, err := Args(req, v, "e.tmp", "", c.m)
 		if err != nil {
 			t.Errorf("%s @ %s: %v", c.stage, c.v, err)
 			continue
@@ -74,26 +86,59 @@ func TestArgs(t *testing.T) {
 			t.Errorf("%s @ %s: skipped = %q, want %d entries", c.stage, c.v, skipped, c.nskip)
 		}
 	}
+	// The int8 refusal says why.
+	v, _ := version.Parse("8.2.1")
+	_, skipped, _ := Args(protocol.Request{Settings: protocol.Settings{Precision: "int8"}}, v, "e", "", Model{})
+	if len(skipped) == 0 || !strings.Contains(skipped[0], "int8 refused") || !strings.Contains(skipped[0], "±2/±4") {
+		t.Errorf("int8 refusal: %q", skipped)
+	}
 
 	// Shapes, timing cache and build-only per version.
 	req := protocol.Request{Model: "m.onnx", Settings: protocol.Settings{Precision: "fp32", WorkspaceMiB: 64}, Shapes: shapes, ValidateRuns: -1}
 	for v, tail := range map[string]string{"8.2.1": "--buildOnly", "8.6.1": "--skipInference"} {
 		vv, _ := version.Parse(v)
-		args, _, err := Args(req, vv, "e.tmp", "t.cache")
+		args, _, err := Args(req, vv, "e.tmp", "t.cache", Model{})
 		got := strings.Join(args, " ")
 		if err != nil || !strings.Contains(got, "--minShapes=images:1x3x224x224 --optShapes=images:1x3x640x640 --maxShapes=images:4x3x640x640 --timingCacheFile=t.cache "+tail) {
 			t.Errorf("%s: %s %v", v, got, err)
 		}
 	}
-	// 11.x refuses FP16.
-	if _, _, err := Args(protocol.Request{Settings: protocol.Settings{Precision: "fp16"}}, version.Version{Major: 11, Minor: 1}, "e", ""); !errors.Is(err, ErrUnsupportedSetting) {
-		t.Errorf("11.1 fp16: %v", err)
-	}
-	if _, _, err := Args(protocol.Request{Settings: protocol.Settings{TacticSources: []string{"x"}}}, version.Version{Major: 8, Minor: 6}, "e", ""); !errors.Is(err, ErrBadSetting) {
+	if _, _, err := Args(protocol.Request{Settings: protocol.Settings{TacticSources: []string{"x"}}}, version.Version{Major: 8, Minor: 6}, "e", "", Model{}); !errors.Is(err, ErrBadSetting) {
 		t.Errorf("bad tactic: %v", err)
 	}
-	if got := shapeName("a:b"); got != "'a:b'" {
-		t.Errorf("shapeName = %s", got)
+	if _, _, err := Args(protocol.Request{}, version.Version{Major: 7, Minor: 1, Patch: 3}, "e", "", Model{}); !errors.Is(err, ErrUnsupportedSetting) {
+		t.Errorf("7.1: %v", err)
+	}
+}
+
+// TestShapeNames: names with ',' cannot be passed to any trtexec, names
+// with a quote not to 8.4+; ':' is fine everywhere, unquoted.
+func TestShapeNames(t *testing.T) {
+	for _, c := range []struct {
+		name, v string
+		ok      bool
+		spec    string
+	}{
+		{"input:0", "8.0.1", true, "--minShapes=input:0:1x3"},
+		{"input:0", "10.3.0", true, "--minShapes=input:0:1x3"},
+		{"a,b", "8.2.1", false, ""},
+		{"a,b", "10.3.0", false, ""},
+		{"it's", "8.2.1", true, "--minShapes=it's:1x3"},
+		{"it's", "8.6.1", false, ""},
+	} {
+		v, _ := version.Parse(c.v)
+		req := protocol.Request{Model: "m.onnx", Shapes: []protocol.Shape{{Input: c.name, Min: []int64{1, 3}, Opt: []int64{1, 3}, Max: []int64{1, 3}}}}
+		args, _, err := Args(req, v, "e", "", Model{})
+		if c.ok != (err == nil) {
+			t.Errorf("%q @ %s: err = %v", c.name, c.v, err)
+			continue
+		}
+		if err != nil && (!errors.Is(err, ErrUnsupportedSetting) || !strings.Contains(err.Error(), "api")) {
+			t.Errorf("%q @ %s: error %v does not say what to do", c.name, c.v, err)
+		}
+		if c.ok && !strings.Contains(strings.Join(args, " "), c.spec+" ") {
+			t.Errorf("%q @ %s: %q", c.name, c.v, args)
+		}
 	}
 }
 
@@ -110,6 +155,15 @@ func TestParsePerf(t *testing.T) {
 	p, ok = ParsePerf([]byte(out10))
 	if !ok || p.P50Ms != 0.55 || p.P99Ms != 0.85 {
 		t.Errorf("10.x: %+v %v", p, ok)
+	}
+	// 8.6+ prints "Output binding for X with dimensions D is created."
+	// (samples/common/sampleInference.cpp 8.6 :121, 10.0 :124).
+	out86 := `[I] Output binding for logits with dimensions 1x1000 is created.
+[I] Output binding for boxes is dynamic and will be created during execution using OutputAllocator.
+` + out10
+	p, ok = ParsePerf([]byte(out86))
+	if !ok || len(p.Outputs) != 1 || p.Outputs[0].Name != "logits" || len(p.Outputs[0].Shape) != 2 || p.Outputs[0].Shape[1] != 1000 {
+		t.Errorf("8.6 bindings: %+v %v", p, ok)
 	}
 	if _, ok := ParsePerf([]byte("[I] Engine built in 3 s")); ok {
 		t.Error("perf from nothing")

@@ -74,6 +74,7 @@ type env struct {
 	san, logPath                 string
 	cmd                          *exec.Cmd
 	exited                       chan struct{}
+	extraEnv                     map[string]string
 }
 
 type opts struct {
@@ -81,14 +82,14 @@ type opts struct {
 	stages  string // [[stage]] tables; "" = the three-rung test ladder
 	extra   string // more config
 	planner bool
+	user    string            // worker.user ("" = the daemon's)
+	env     map[string]string // more environment for the daemon and its worker
 }
 
-func (e *env) precision() string {
-	if strings.HasPrefix(e.version, "11.") {
-		return "fp32" // 11.x networks are strongly typed: no fp16 flag
-	}
-	return "fp16"
-}
+// precision of the test ladder: fp16, as the default ladder. On 11.x
+// (strongly typed networks, no fp16 flag) the worker builds the model's own
+// types and says so.
+func (e *env) precision() string { return "fp16" }
 
 func ladder(prec string) string {
 	return fmt.Sprintf(`
@@ -122,9 +123,14 @@ func newEnv(t *testing.T, version string, o opts) *env {
 	e := &env{t: t, version: version, root: root, inbox: filepath.Join(root, "inbox"), outbox: filepath.Join(root, "outbox"),
 		state: filepath.Join(root, "state"), failed: filepath.Join(root, "failed"), san: filepath.Join(root, "sanitizer"),
 		logPath: filepath.Join(root, "daemon.log")}
+	// The worker may run as another user: it must reach its binary's
+	// directory tree and write its sanitizer reports.
+	os.Chmod(root, 0o755)
+	os.Chmod(filepath.Dir(root), 0o755)
 	for _, d := range []string{e.inbox, e.outbox, e.san} {
 		os.MkdirAll(d, 0o755)
 	}
+	os.Chmod(e.san, 0o777)
 	stages := o.stages
 	if stages == "" {
 		stages = ladder(e.precision())
@@ -141,7 +147,7 @@ worker = %q
 settle = "100ms"
 rescan = "1s"
 [worker]
-user = ""
+user = %q
 backend = "api"
 timeout = "60s"
 retry_interval = "1s"
@@ -155,7 +161,7 @@ runs = 3
 atol = 0.001
 rtol = 0.01
 %s
-%s`, e.inbox, e.outbox, e.state, e.failed, filepath.Join(os.Getenv("TRTDOUBLE_DIR"), version, "trtd-worker"), o.planner, o.extra, stages)
+%s`, e.inbox, e.outbox, e.state, e.failed, filepath.Join(os.Getenv("TRTDOUBLE_DIR"), version, "trtd-worker"), o.user, o.planner, o.extra, stages)
 	if err := os.WriteFile(filepath.Join(root, "config.toml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -171,6 +177,7 @@ rtol = 0.01
 		}
 		e.noSanitizerReports()
 	})
+	e.extraEnv = o.env
 	e.start(o.script)
 	return e
 }
@@ -197,6 +204,9 @@ func (e *env) start(script string) {
 		"UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path="+filepath.Join(e.san, "ubsan"),
 		"GORACE=halt_on_error=1 log_path="+filepath.Join(e.san, "race"),
 	)
+	for k, v := range e.extraEnv {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)

@@ -23,6 +23,8 @@ namespace trtdouble {
 //                       without group video); nodriver: no driver
 //   build_ms=N          time one build takes (spread over its steps; timing-cache hits are free)
 //   warn=tactic         memory warnings in a build that succeeds
+//   bug=use-after-free  a heap-use-after-free in the build (the harness must see it)
+//   fail=notactic       the build fails: no implementation for a node, no memory evidence
 //   skew=F              add F to every output element (a deliberately wrong engine)
 //   reject_node=NAME    the parser rejects the node NAME
 //   cuda_runtime=N      cudaRuntimeGetVersion (default per library soname)

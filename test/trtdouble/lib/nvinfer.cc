@@ -83,6 +83,36 @@ static long rssMiB() {
 	}
 	return rss * sysconf(_SC_PAGESIZE) >> 20;
 }
+// The resident memory of the process and of the double's own libraries
+// (every mapping of a file named libnvinfer*, libnvonnxparser*,
+// libnvinfer_plugin* or libcudart*), from /proc/self/smaps, in KiB: what the
+// worker holds of its own when the build starts is the difference.
+static void rssSplit(long *total, long *libs) {
+	*total = *libs = 0;
+	FILE *f = fopen("/proc/self/smaps", "r");
+	if (f == nullptr) return;
+	char line[4096];
+	bool ours = false;
+	while (fgets(line, sizeof(line), f)) {
+		// A mapping's header starts with its address (lowercase hex); its
+		// fields ("Rss:", "VmFlags:") with an uppercase letter.
+		char path[3072] = "";
+		if ((line[0] >= '0' && line[0] <= '9') || (line[0] >= 'a' && line[0] <= 'f')) {
+			sscanf(line, "%*s %*s %*s %*s %*s %3071s", path);
+			char const *base = strrchr(path, '/');
+			base = base ? base + 1 : path;
+			ours = strncmp(base, "libnvinfer", 10) == 0 || strncmp(base, "libnvonnxparser", 15) == 0 || strncmp(base, "libcudart", 9) == 0;
+			continue;
+		}
+		long kb = 0;
+		if (sscanf(line, "Rss: %ld kB", &kb) == 1) {
+			*total += kb;
+			if (ours) *libs += kb;
+		}
+	}
+	fclose(f);
+}
+
 static long gpuUsedMiB() {
 	size_t fr = 0, tot = 0;
 	cuda().MemGetInfo(&fr, &tot);
@@ -95,6 +125,12 @@ static long gpuUsedMiB() {
 // outlives its engines, the engine its contexts, the builder its networks
 // and configs). A child tells its creator when it dies; a creator that died
 // first makes that a heap-use-after-free that AddressSanitizer reports.
+[[noreturn]] static void broken(char const *rule) noexcept {
+	fprintf(stderr, "trtdouble: TensorRT ownership rule broken: %s\n", rule);
+	fflush(stderr);
+	abort();
+}
+
 struct Creator {
 	int children = 0;
 	virtual ~Creator() = default;
@@ -130,6 +166,10 @@ class Tensor : public ITensor, public AbortVTensor {
 	DataType getType() const noexcept override { return dtype; }
 	bool isNetworkInput() const noexcept override { return input; }
 	bool isNetworkOutput() const noexcept override { return output; }
+	// The double's networks are elementwise: every tensor carries data,
+	// none is a shape tensor.
+	bool isShapeTensor() const noexcept override { return false; }
+	bool isExecutionTensor() const noexcept override { return true; }
 	std::string name;
 	DataType dtype;
 	Dims dims;
@@ -151,7 +191,7 @@ class Network : public INetworkDefinition, public AbortVNetworkDefinition, publi
   public:
 	Network(Creator *builder, uint32_t flags) : child(builder), flags(flags) { mImpl = this; }
 	~Network() noexcept override {
-		if (children != 0) die("INetworkDefinition destroyed before the ONNX parser created on it");
+		if (children != 0) broken("INetworkDefinition destroyed before the ONNX parser created on it");
 		for (Tensor *t : tensors) delete t;
 	}
 #if NV_TENSORRT_MAJOR >= 10
@@ -274,7 +314,7 @@ class Config : public IBuilderConfig, public AbortVBuilderConfig, public Creator
   public:
 	Config(Creator *builder) : child(builder) { mImpl = this; }
 	~Config() noexcept override {
-		if (children != 0) die("IBuilderConfig destroyed before the timing cache it created");
+		if (children != 0) broken("IBuilderConfig destroyed before the timing cache it created");
 	}
 	void setFlag(BuilderFlag f) noexcept override { flags |= 1U << static_cast<uint32_t>(f); }
 	void clearFlag(BuilderFlag f) noexcept override { flags &= ~(1U << static_cast<uint32_t>(f)); }
@@ -324,6 +364,13 @@ class Config : public IBuilderConfig, public AbortVBuilderConfig, public Creator
 	void setInt8Calibrator(IInt8Calibrator *c) noexcept override { calibrator = c; }
 	IInt8Calibrator *getInt8Calibrator() const noexcept override { return calibrator; }
 	IInt8Calibrator *calibrator = nullptr;
+	bool setCalibrationProfile(IOptimizationProfile const *p) noexcept override {
+		if (p == nullptr || !p->isValid()) return false;
+		calibProfile = p;
+		return true;
+	}
+	IOptimizationProfile const *getCalibrationProfile() noexcept override { return calibProfile; }
+	IOptimizationProfile const *calibProfile = nullptr;
 #endif
 	ITimingCache *createTimingCache(void const *blob, std::size_t size) const noexcept override {
 		TimingCache *c = new TimingCache(const_cast<Config *>(this));
@@ -519,7 +566,7 @@ class Builder : public IBuilder, public AbortVBuilder, public Creator {
   public:
 	explicit Builder(ILogger *l) : logger(l) { mImpl = this; }
 	~Builder() noexcept override {
-		if (children != 0) die("IBuilder destroyed before a network or config it created");
+		if (children != 0) broken("IBuilder destroyed before a network or config it created");
 		for (Profile *p : profiles) delete p; // profiles belong to the builder
 	}
 #if NV_TENSORRT_MAJOR < 11
@@ -545,7 +592,7 @@ class Builder : public IBuilder, public AbortVBuilder, public Creator {
 	bool steps(Config &c, char const *phase, std::vector<std::string> const &keys, double ms, bool *canceled);
 };
 
-static size_t dtypeBytes(DataType t) {
+[[maybe_unused]] static size_t dtypeBytes(DataType t) {
 	switch (t) {
 	case DataType::kHALF: return 2;
 	case DataType::kINT8:
@@ -597,8 +644,12 @@ bool Builder::calibrate(Network &n, Config &c) {
 		logf(logger, ILogger::Severity::kERROR, "Calibration failure occurred with no scaling factors detected. This could be due to no int8 calibrator or insufficient custom scales for network layers. Please see int8 sample to setup calibration correctly.");
 		return false;
 	}
-	std::string table = "TRT-trtdouble-EntropyCalibration2\n";
+	// The calibration table's format: "TRT-<version>-EntropyCalibration2"
+	// then "tensor: <float scale as hex>" lines (NVIDIA/TensorRT release/8.2
+	// samples/sampleINT8/README.md:128-135), logged as TensorRT logs it (:295).
+	std::string table = "TRT-" + std::to_string(NV_TENSORRT_VERSION) + "-EntropyCalibration2\n";
 	for (Tensor *t : n.tensors) table += t->name + ": 3c010a14\n";
+	logf(logger, ILogger::Severity::kINFO, "Writing Calibration Cache for calibrator: TRT-%ld-EntropyCalibration2", static_cast<long>(NV_TENSORRT_VERSION));
 	cal->writeCalibrationCache(table.data(), table.size());
 	logf(logger, ILogger::Severity::kINFO, "[trtdouble] int8 calibration: %d batches of %d", batches, batch);
 	return true;
@@ -640,6 +691,9 @@ IHostMemory *Builder::buildSerializedNetwork(INetworkDefinition &in, IBuilderCon
 	Network &n = static_cast<Network &>(in);
 	Config &c = static_cast<Config &>(ic);
 	Script const &sc = Script::get();
+	long rssTotal = 0, rssLibs = 0;
+	rssSplit(&rssTotal, &rssLibs);
+	logf(logger, ILogger::Severity::kINFO, "[trtdouble] RSS at buildSerializedNetwork: process %ld KiB, test double's libraries %ld KiB", rssTotal, rssLibs);
 	logf(logger, ILogger::Severity::kINFO, "[MemUsageSnapshot] Builder begin: CPU %ld MiB, GPU %ld MiB", rssMiB(), gpuUsedMiB());
 	for (Tensor *t : n.inputs) {
 		bool dyn = false;
@@ -668,6 +722,22 @@ IHostMemory *Builder::buildSerializedNetwork(INetworkDefinition &in, IBuilderCon
 		}
 	} wsfree{wsp};
 	if (sc.str("warn") == "tactic") logTacticWarnings(logger, ws * 2);
+	if (sc.str("bug") == "use-after-free") {
+		// A deliberate bug, to show the harness sees sanitizer reports.
+		int *p = new int(1);
+		delete p;
+		volatile int x = *p;
+		(void)x;
+	}
+	if (sc.str("fail") == "notactic") {
+		// No tactic for a node, with no failed allocation (an op the GPU
+		// cannot run: NVIDIA/TensorRT#3677, ArgMax on a Nano). The line's
+		// format is the one trtd's classifier corpus quotes from
+		// NVIDIA-AI-IOT/torch2trt#661 (TensorRT 8.0).
+		std::string node = n.nodes.empty() ? "(Unnamed Layer* 0)" : n.nodes[0].op + "_" + n.nodes[0].out;
+		logf(logger, ILogger::Severity::kERROR, "../builder/tacticOptimizer.cpp (1715) - TRTInternal Error in computeCosts: 0 (Could not find any implementation for node %s.)", node.c_str());
+		return nullptr;
+	}
 
 	bool int8 = false;
 #if NV_TENSORRT_MAJOR < 11
@@ -764,7 +834,7 @@ class Engine : public ICudaEngine, public AbortVCudaEngine, public Creator {
   public:
 	Engine(Creator *rt, ILogger *l, EngineDesc d) : child(rt), logger(l), desc(std::move(d)) { mImpl = this; }
 	~Engine() noexcept override {
-		if (children != 0) die("ICudaEngine destroyed before its execution context");
+		if (children != 0) broken("ICudaEngine destroyed before its execution context");
 	}
 	int32_t getNbLayers() const noexcept override { return static_cast<int32_t>(desc.nodes.size()); }
 	int32_t getNbOptimizationProfiles() const noexcept override { return 1; }
@@ -791,6 +861,7 @@ class Engine : public ICudaEngine, public AbortVCudaEngine, public Creator {
 		auto t = find(n);
 		return t ? trtType(t->dtype) : DataType::kFLOAT;
 	}
+	bool isShapeInferenceIO(char const *) const noexcept override { return false; }
 	Dims getTensorShape(char const *n) const noexcept override {
 		auto t = find(n);
 		if (t) return dims(*t);
@@ -804,6 +875,7 @@ class Engine : public ICudaEngine, public AbortVCudaEngine, public Creator {
 	bool bindingIsInput(int32_t i) const noexcept override { return desc.io.at(i).input; }
 	DataType getBindingDataType(int32_t i) const noexcept override { return trtType(desc.io.at(i).dtype); }
 	Dims getBindingDimensions(int32_t i) const noexcept override { return dims(desc.io.at(i)); }
+	bool isShapeBinding(int32_t) const noexcept override { return false; }
 #endif
 #if NV_TENSORRT_MAJOR >= 11
 	int64_t getDeviceMemorySizeV2() const noexcept override { return static_cast<int64_t>(desc.deviceMem); }
@@ -1011,7 +1083,7 @@ class Runtime : public IRuntime, public AbortVRuntime, public Creator {
   public:
 	explicit Runtime(ILogger *l) : logger(l) { mImpl = this; }
 	~Runtime() noexcept override {
-		if (children != 0) die("IRuntime destroyed before an engine it deserialized");
+		if (children != 0) broken("IRuntime destroyed before an engine it deserialized");
 	}
 #if NV_TENSORRT_MAJOR >= 10
 	ICudaEngine *deserializeCudaEngine(void const *blob, std::size_t size) noexcept override { return load(blob, size); }
@@ -1040,22 +1112,6 @@ class Runtime : public IRuntime, public AbortVRuntime, public Creator {
 
 } // namespace trtdouble
 
-#if NV_TENSORRT_MAJOR >= 11
-// 11.x declares these destructors pure (NvInfer.h / NvInferRuntime.h of
-// 11.1); the library defines them.
-namespace nvinfer1 {
-ITensor::~ITensor() noexcept = default;
-INetworkDefinition::~INetworkDefinition() noexcept = default;
-ITimingCache::~ITimingCache() noexcept = default;
-IBuilderConfig::~IBuilderConfig() noexcept = default;
-IBuilder::~IBuilder() noexcept = default;
-IHostMemory::~IHostMemory() noexcept = default;
-IRuntime::~IRuntime() noexcept = default;
-IOptimizationProfile::~IOptimizationProfile() noexcept = default;
-ICudaEngine::~ICudaEngine() noexcept = default;
-IExecutionContext::~IExecutionContext() noexcept = default;
-} // namespace nvinfer1
-#endif
 
 // The entry points (NvInferRuntime.h / NvInfer.h of each release declare
 // them extern "C"; `version` is NV_TENSORRT_VERSION of the caller's headers).
@@ -1069,9 +1125,10 @@ extern "C" void *createInferRuntime_INTERNAL(void *logger, int32_t version) noex
 	return static_cast<IRuntime *>(new Runtime(static_cast<ILogger *>(logger)));
 }
 
-// getInferLibVersion returns NV_TENSORRT_VERSION of the library's release
-// (NvInferVersion.h: MAJOR*1000 + MINOR*100 + PATCH before 10.0, then
-// MAJOR*10000 + MINOR*100 + PATCH). TRTDOUBLE_LIB_VERSION overrides it to
+// getInferLibVersion returns NV_TENSORRT_VERSION of the library's release:
+// MAJOR*1000 + MINOR*100 + PATCH on 8.x (8.2 NvInferRuntimeCommon.h:77-87,
+// 8203), MAJOR*10000 + MINOR*100 + PATCH from 10.0 (10.0
+// NvInferRuntimeBase.h:89-93, 100001; 11.1 :98-102, 110100). TRTDOUBLE_LIB_VERSION overrides it to
 // name a later release of the same major (8.2.1 = 8201 on JetPack 4.6.1).
 extern "C" int32_t getInferLibVersion() noexcept {
 #ifdef TRTDOUBLE_LIB_VERSION
