@@ -40,6 +40,9 @@ type Worker struct {
 	// OOMScoreAdj is written for the worker so the kernel picks it first.
 	OOMScoreAdj int
 	Log         *slog.Logger
+	// Reason says why the daemon runs this worker binary; it is stamped
+	// with Path on every result's Builder.
+	Reason string
 }
 
 // Sandbox is what the daemon wraps around a worker process: the memory
@@ -260,6 +263,9 @@ func (w *Worker) RunWorker(ctx context.Context, req protocol.Request, sb Sandbox
 	}
 	run.ExitCode = o.ExitCode
 	run.Class, run.Reason = classify.Classify(o)
+	if ev.result != nil && w.Reason != "" {
+		ev.result.Builder.Worker, ev.result.Builder.WorkerReason = w.Path, w.Reason
+	}
 	run.Result = ev.result
 	run.Stderr = errTail.Bytes()
 	run.LogTail = lastLines(run.Stderr, 20)

@@ -22,6 +22,7 @@ import (
 	"github.com/trtd/trtd/daemon/outbox"
 	"github.com/trtd/trtd/daemon/pipeline"
 	"github.com/trtd/trtd/daemon/status"
+	"github.com/trtd/trtd/daemon/workers"
 	"github.com/trtd/trtd/internal/atomicfile"
 )
 
@@ -105,19 +106,10 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	return d, nil
 }
 
-// workerCredential resolves the unprivileged user the worker runs as. It
-// only applies when the daemon is root.
-func workerCredential(name string) (*syscall.Credential, error) {
-	if name == "" {
-		return nil, errors.New("worker.user is empty")
-	}
-	if os.Geteuid() != 0 {
-		return nil, errors.New("the daemon is not root, so it cannot switch users")
-	}
-	// Its primary group and every supplementary one (initgroups
-	// semantics): on a Jetson the GPU nodes belong to group video.
-	return converter.WorkerCredential(name)
-}
+// workerCredential resolves the unprivileged user the worker runs as, with
+// its supplementary groups (daemon/workers). It only applies when the
+// daemon is root.
+func workerCredential(name string) (*syscall.Credential, error) { return workers.Credential(name) }
 
 // Run is the daemon: it returns when ctx ends (or, with Options.Once, when
 // the inbox and queue are empty).

@@ -3,7 +3,8 @@
 #
 #   make worker                       -tags tensorrt when headers are found
 #   make worker TENSORRT_INCLUDE=dir  use the headers in dir
-#   make check-trt TRT_HEADERS=dir    compile against 8.2 8.5 8.6 10.0 11.1
+#   make check-trt TRT_HEADERS=dir    compile, link and vet against 8.0 8.2 8.6 10.0 11.1
+#   make trt-headers TRT_HEADERS=dir  lay those header sets out (scripts/trt-headers.sh, needs internet)
 .PHONY: worker check-trt trt-headers
 
 # Where Jetson's libnvinfer-dev, NVIDIA's x86 .debs and tarballs put NvInfer.h.
@@ -11,9 +12,11 @@ TRT_INCLUDE_DIRS := /usr/include/aarch64-linux-gnu /usr/include/x86_64-linux-gnu
 TENSORRT_INCLUDE ?= $(firstword $(foreach d,$(TRT_INCLUDE_DIRS),$(if $(wildcard $(d)/NvInfer.h),$(d))))
 # NvInfer.h includes cuda_runtime_api.h (types only; the worker never links CUDA).
 CUDA_INCLUDE ?= $(firstword $(foreach d,/usr/local/cuda/include $(wildcard /usr/local/cuda-*/include) /usr/include,$(if $(wildcard $(d)/cuda_runtime_api.h),$(d))))
-# The five header sets, laid out by ../shared/tools/trt-headers.sh.
-TRT_HEADERS  ?= /var/cache/trtd-trt-headers
-TRT_VERSIONS ?= 8.2 8.5 8.6 10.0 11.1
+# The header sets, one TRT_HEADERS/<version>/include per release plus
+# TRT_HEADERS/cudastub, as scripts/trt-headers.sh lays them out. No default:
+# the caller names the directory (CI: TRT_HEADERS=../shared/trt-headers).
+TRT_HEADERS  ?=
+TRT_VERSIONS ?= 8.0 8.2 8.6 10.0 11.1
 TRT_CUDA_FLAGS = $(if $(CUDA_INCLUDE),-isystem $(CUDA_INCLUDE),-isystem $(BIN)/.cudastub)
 
 $(BIN)/.cudastub/cuda_runtime_api.h:
@@ -33,21 +36,21 @@ else
 endif
 	@$(BIN)/trtd-worker version
 
-check-trt: ## Compile (and link) the tensorrt-tagged worker against each header set in TRT_HEADERS, warnings as errors
-	@test -d $(TRT_HEADERS) || { echo "no $(TRT_HEADERS): lay the headers out with ../shared/tools/trt-headers.sh (see make trt-headers)"; exit 1; }
+check-trt: ## Build, link and vet the tensorrt-tagged worker against each header set in TRT_HEADERS=dir, -Werror on our C++
+	@test -n "$(TRT_HEADERS)" || { echo "check-trt: set TRT_HEADERS=dir (one dir/<version>/include per release; lay it out with: make trt-headers TRT_HEADERS=dir)"; exit 2; }
+	@test -d "$(TRT_HEADERS)" || { echo "check-trt: no directory $(TRT_HEADERS) (make trt-headers TRT_HEADERS=$(TRT_HEADERS))"; exit 2; }
 	@set -e; for v in $(TRT_VERSIONS); do \
-		inc=$(TRT_HEADERS)/$$v/include; \
-		test -f $$inc/NvInfer.h || { echo "missing $$inc/NvInfer.h"; exit 1; }; \
-		printf '== TensorRT %-5s ' "$$v"; grep -h '^#define \(NV_TENSORRT\|TRT\)_\(MAJOR\|MINOR\|PATCH\)\(_ENTERPRISE\)\? [0-9]' $$inc/NvInferVersion.h | awk '{printf "%s ", $$3}'; echo; \
-		env CGO_ENABLED=1 CGO_CPPFLAGS="-isystem $$inc -isystem $(TRT_HEADERS)/cudastub" CGO_CXXFLAGS="-O2 -Werror" \
+		inc=$(abspath $(TRT_HEADERS))/$$v/include; \
+		test -f $$inc/NvInfer.h -a -f $$inc/NvOnnxParser.h || { echo "check-trt: missing $$inc/NvInfer.h or NvOnnxParser.h"; exit 1; }; \
+		printf '== TensorRT %-5s headers %s\n' "$$v" "$$(grep -h '^#define \(NV_TENSORRT\|TRT\)_\(MAJOR\|MINOR\|PATCH\)\(_ENTERPRISE\)\? [0-9]' $$inc/NvInferVersion.h | awk '{printf "%s.", $$3}' | sed 's/\.$$//')"; \
+		env CGO_ENABLED=1 CGO_CPPFLAGS="-isystem $$inc -isystem $(abspath $(TRT_HEADERS))/cudastub" CGO_CXXFLAGS="-O2 -Werror" \
 			$(GO) build -tags tensorrt -o /dev/null ./cmd/trtd-worker; \
-		env CGO_ENABLED=1 CGO_CPPFLAGS="-isystem $$inc -isystem $(TRT_HEADERS)/cudastub" \
+		env CGO_ENABLED=1 CGO_CPPFLAGS="-isystem $$inc -isystem $(abspath $(TRT_HEADERS))/cudastub" CGO_CXXFLAGS="-O2 -Werror" \
 			$(GO) vet -tags tensorrt ./converter/trt/... ./cmd/trtd-worker; \
-		echo "   ok: converter/trt + cmd/trtd-worker build, link and vet"; \
+		echo "   ok: converter/trt + cmd/trtd-worker build, link and vet with -Wall -Wextra -Werror"; \
 	done
+	TRT_HEADERS=$(abspath $(TRT_HEADERS)) $(GO) test -count=1 -run 'TestParserErrorCodesPerRelease' ./converter/trt
 
-TRT_GIT      ?=
-ONNX_TRT_GIT ?=
-trt-headers: ## Lay out the five header sets in TRT_HEADERS from git dirs of NVIDIA/TensorRT and onnx/onnx-tensorrt (TRT_GIT, ONNX_TRT_GIT)
-	@test -n "$(TRT_GIT)" -a -n "$(ONNX_TRT_GIT)" || { echo "set TRT_GIT and ONNX_TRT_GIT to git dirs of NVIDIA/TensorRT and onnx/onnx-tensorrt"; exit 1; }
-	../shared/tools/trt-headers.sh $(TRT_GIT) $(ONNX_TRT_GIT) $(TRT_HEADERS)
+trt-headers: ## Lay out the TensorRT header sets check-trt needs in TRT_HEADERS=dir, from NVIDIA's repositories at pinned releases (needs internet; builds nothing)
+	@test -n "$(TRT_HEADERS)" || { echo "trt-headers: set TRT_HEADERS=dir"; exit 2; }
+	scripts/trt-headers.sh $(TRT_HEADERS)

@@ -6,6 +6,9 @@
 #   VERSION      version compiled into the binaries: git describe, else 0.1.0
 #   DEB_VERSION  package version: derived from VERSION (Debian syntax)
 #   OUT          output directory: build/deb
+#   TRT_HEADERS  TensorRT public headers (<release>/include and cudastub/) the
+#                cgo workers are compiled against (required; CI passes
+#                ../shared/trt-headers). TRTD_WORKER_ABIS picks the ABIs: "8 10 11".
 set -euo pipefail
 
 NFPM_VERSION=v2.45.2
@@ -54,6 +57,10 @@ done
 [[ -f config.example.toml ]] || die "config.example.toml is missing: it is shipped as /etc/trtd/config.toml"
 
 command -v go >/dev/null || die "go is not on PATH"
+TRTD_WORKER_ABIS=${TRTD_WORKER_ABIS:-8 10 11}
+[[ -n ${TRT_HEADERS:-} ]] || die "TRT_HEADERS is not set: give the directory of TensorRT public headers the cgo workers are compiled against (make deb TRT_HEADERS=dir; it holds 8.0/include, 10.0/include, 11.1/include and cudastub/)"
+[[ -d $TRT_HEADERS ]] || die "TRT_HEADERS=$TRT_HEADERS is not a directory"
+TRT_HEADERS=$(cd "$TRT_HEADERS" && pwd)
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 : >"$OUT/debs.txt"  # what this run built, for lint-deb.sh and the e2e
@@ -66,10 +73,14 @@ for arch in $ARCHES; do
 	ldflags="-s -w -buildid= -X github.com/trtd/trtd/daemon.Version=$VERSION"
 	echo "build-deb: $arch: go build (CGO_ENABLED=0, version $VERSION)"
 	CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -trimpath -ldflags "$ldflags" -o "$stage/trtd" ./cmd/trtd
-	# The deb's worker is built without the tensorrt tag: it reports
-	# "TensorRT not available" and the daemon falls back to trtexec where
-	# the board has it. A TensorRT worker is built on the board.
+	# The pure-Go worker drives trtexec: the fallback when no cgo worker
+	# matches the installed TensorRT or its probe fails.
 	CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -trimpath -ldflags "$ldflags" -o "$stage/trtd-worker" ./cmd/trtd-worker
+	# One cgo worker per TensorRT ABI; the daemon runs the one matching the
+	# installed libnvinfer.so.N (daemon/workers).
+	for abi in $TRTD_WORKER_ABIS; do
+		VERSION=$VERSION "$here/build-worker.sh" "$arch" "$abi" "$TRT_HEADERS" "$stage/trtd-worker-trt$abi"
+	done
 
 	cp systemd/trtd.service "$stage/trtd.service"
 	cp config.example.toml "$stage/config.toml"
@@ -87,13 +98,18 @@ for arch in $ARCHES; do
 		echo
 		echo " -- $DEB_MAINTAINER  $(date -u -R -d "@$SOURCE_DATE_EPOCH")"
 	} | gzip -9n >"$stage/doc/changelog.gz"
+	# nfpm's contents list: the cgo workers built above.
+	for abi in $TRTD_WORKER_ABIS; do
+		printf '  - src: ./trtd-worker-trt%s\n    dst: /usr/lib/trtd/trtd-worker-trt%s\n    file_info: {mode: 0755}\n' "$abi" "$abi"
+	done >"$stage/workers.yaml"
+	sed -e "/^contents:/r $stage/workers.yaml" packaging/nfpm.yaml >"$stage/nfpm.yaml"
 	touch -d "@$SOURCE_DATE_EPOCH" "$stage"/* "$stage"/doc/*
 
 	echo "build-deb: $arch: nfpm $NFPM_VERSION"
 	rm -f "$OUT/trtd_${DEB_VERSION}_$arch.deb"
 	(cd "$stage" && env -u GOARCH -u GOOS -u CGO_ENABLED GOFLAGS= \
 		DEB_ARCH="$arch" DEB_VERSION="$DEB_VERSION" \
-		go run "$NFPM_PKG" package --packager deb --config "$root/packaging/nfpm.yaml" \
+		go run "$NFPM_PKG" package --packager deb --config "$stage/nfpm.yaml" \
 		--target "$OUT/trtd_${DEB_VERSION}_$arch.deb")
 	echo "$OUT/trtd_${DEB_VERSION}_$arch.deb" >>"$OUT/debs.txt"
 	echo "build-deb: $OUT/trtd_${DEB_VERSION}_$arch.deb"

@@ -1,8 +1,11 @@
 #!/bin/bash
 # lint-deb.sh checks the packages build-deb.sh just built (listed in
 # build/deb/debs.txt): lintian with no errors, the expected contents and
-# conffile, no test double inside, and the unit through systemd-analyze
-# verify and security (exposure at most SECURITY_THRESHOLD, in tenths).
+# conffile, no test double inside, every binary of the right architecture
+# and needing no glibc/libstdc++ symbol version newer than the oldest target
+# has (check-glibc.sh), and the unit through systemd-analyze verify and
+# security (exposure at most SECURITY_THRESHOLD, in tenths).
+#   TRTD_WORKER_ABIS  the cgo workers each package must carry: "8 10 11"
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -10,6 +13,7 @@ root=$(cd "$here/.." && pwd)
 OUT=${OUT:-$root/build/deb}
 SECURITY_THRESHOLD=${SECURITY_THRESHOLD:-40}
 
+TRTD_WORKER_ABIS=${TRTD_WORKER_ABIS:-8 10 11}
 fail=0
 bad() { echo "lint-deb: FAIL: $*" >&2; fail=1; }
 
@@ -38,7 +42,7 @@ for deb in "${debs[@]}"; do
 	list=$(dpkg-deb -c "$deb" | awk '{print $6}')
 	for p in ./usr/bin/trtd ./usr/lib/trtd/trtd-worker ./lib/systemd/system/trtd.service \
 		./etc/trtd/config.toml ./usr/share/doc/trtd/copyright ./usr/share/doc/trtd/changelog.gz \
-		./usr/share/lintian/overrides/trtd; do
+		./usr/share/lintian/overrides/trtd $(for a in $TRTD_WORKER_ABIS; do echo ./usr/lib/trtd/trtd-worker-trt$a; done); do
 		grep -qxF "$p" <<<"$list" || bad "$name: $p is missing"
 	done
 	if grep -qi fake <<<"$list"; then bad "$name: a test double is packaged: $(grep -i fake <<<"$list")"; fi
@@ -48,9 +52,18 @@ for deb in "${debs[@]}"; do
 	tmp=$(mktemp -d)
 	dpkg-deb -x "$deb" "$tmp"
 	want=$([[ $arch == arm64 ]] && echo aarch64 || echo x86-64)
-	for b in usr/bin/trtd usr/lib/trtd/trtd-worker; do
+	for b in "$tmp"/usr/bin/trtd "$tmp"/usr/lib/trtd/trtd-worker*; do
+		b=${b#"$tmp/"}
 		file -b "$tmp/$b" 2>/dev/null | grep -q "$want" || [[ ! -x /usr/bin/file ]] || bad "$name: $b is not $want: $(file -b "$tmp/$b")"
 	done
+	# Every dynamically linked binary must load on the oldest target.
+	dyn=()
+	while IFS= read -r -d '' f; do
+		readelf -d "$f" 2>/dev/null | grep -q NEEDED && dyn+=("$f")
+	done < <(find "$tmp" -type f -perm -u+x -print0)
+	if [[ ${#dyn[@]} -gt 0 ]]; then
+		"$here/check-glibc.sh" "$arch" "${dyn[@]}" | sed "s|$tmp/||; s/^/lint-deb: $name: /" || bad "$name: a binary needs a newer glibc or libstdc++ than the oldest target"
+	fi
 
 	# The unit: verify needs /usr/bin/trtd to exist, so it runs in a private
 	# mount namespace with the package's /usr/bin laid over the host's.
@@ -71,6 +84,10 @@ for deb in "${debs[@]}"; do
 	echo "lint-deb: $name: $(grep 'Overall exposure' <<<"$sec" | sed 's/^→ //')"
 	rm -rf "$tmp"
 done
+
+# The glibc layer itself: constructors, waits and threads on this glibc,
+# and check-glibc.sh failing an ordinary link (so the check above can fail).
+"$here/glibc/test-compat.sh" | sed 's/^/lint-deb: /' || bad "the glibc compatibility test failed"
 
 if [[ $fail -ne 0 ]]; then
 	echo "lint-deb: FAILED"

@@ -3,7 +3,7 @@
 # rewrite docs/BENCHMARKS.md (command, machine, date, figures, ratios).
 #
 # Sections come from the make targets that exist (bench-inspect, bench-swap,
-# bench-guard, bench-split) and from test/bench/daemonbench (pickup latency,
+# bench-guard, bench-split, bench-worker) and from test/bench/daemonbench (pickup latency,
 # burst p50/p99, idle RSS, wake-ups). A section that fails is recorded as
 # failed with its last lines; the others still run.
 #
@@ -11,14 +11,14 @@
 # docker-registry against curl fetching the same blob, and 50 devices
 # pulling at once.
 #
-# Env: BENCH_ONLY  space-separated subset of: inspect swap guard split daemon fleet
+# Env: BENCH_ONLY  space-separated subset of: inspect swap guard split daemon fleet worker
 #      BENCH_RUNS  runs per figure of the daemon benchmark (default 5)
 #      BENCH_OUT   output file (default docs/BENCHMARKS.md)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 
-only=${BENCH_ONLY:-inspect swap guard split daemon fleet}
+only=${BENCH_ONLY:-inspect swap guard split daemon fleet worker}
 runs=${BENCH_RUNS:-5}
 out=${BENCH_OUT:-docs/BENCHMARKS.md}
 bin=$(mktemp -d)
@@ -79,6 +79,9 @@ section "ONNX inspection: trtd inspect vs onnx.load" bench-inspect
 section "Swapfile provisioning: trtd vs the dd recipe" bench-swap
 section "Memory guard reaction" bench-guard
 section "Graph split: trtd split vs cp" bench-split
+# The cgo worker against the TensorRT test double needs the header sets
+# (make bench TRT_HEADERS=dir; CI: ../shared/trt-headers).
+section "cgo worker: its own RSS when the build starts (TensorRT test double)" bench-worker
 
 if ! want daemon; then
 	keep "Daemon: pickup latency, idle RSS, wake-ups" || true
@@ -119,7 +122,7 @@ mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
 	printf 'Rewritten by `make bench` (scripts/bench.sh); do not edit by hand.\n\n'
 	printf '| | |\n|---|---|\n'
 	printf '| date | %s |\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
-	printf '| command | `make bench`%s |\n' "$([ "$only" = 'inspect swap guard split daemon fleet' ] || echo " (BENCH_ONLY=\"$only\")")"
+	printf '| command | `make bench`%s |\n' "$([ "$only" = 'inspect swap guard split daemon fleet worker' ] || echo " (BENCH_ONLY=\"$only\")")"
 	printf '| machine | %s CPUs, %s, %s RAM |\n' "$(nproc)" "$cpu" "$mem"
 	printf '| kernel | %s |\n' "$(uname -r)"
 	printf '| go | %s |\n' "$(go version | cut -d' ' -f3-)"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
 	"sort"
 	"strings"
@@ -28,7 +29,7 @@ func versionLine() string {
 func cmdProbe(ctx context.Context, args []string, w io.Writer, log *slog.Logger) int {
 	asJSON := len(args) > 0 && args[0] == "--json"
 	req := protocol.Request{Version: protocol.Version, Op: protocol.OpProbe, Backend: "auto"}
-	b, c, msg := probe(ctx, req, trt.Options{Log: log}, trtexec.Options{Log: log})
+	b, c, msg := probe(ctx, req, trt.Options{Log: log, DevDir: os.Getenv(trt.DevDirEnv)}, trtexec.Options{Log: log})
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -76,9 +77,8 @@ func cmdCUDASelftest(_ []string, w io.Writer) int {
 		fmt.Fprintf(w, "tried:       %s\n", t)
 	}
 	if err != nil {
-		fmt.Fprintf(w, "cuda:        %v\n", err)
-		c, r, _ := classify.ClassifyLog([]byte(err.Error()))
-		fmt.Fprintf(w, "class:       %s %s\n", c, r)
+		fmt.Fprintf(w, "cuda:        %v (cudaError_t %d)\n", err, ci.Error)
+		fmt.Fprintf(w, "class:       %s: %s\n", protocol.ClassBuilderUnavailable, trt.CUDAUnavailable(ci.Error, err, devDir(), trt.SelfIdent()))
 		return protocol.ExitBuilderUnavailable
 	}
 	fmt.Fprintf(w, "libcudart:   %s\n", ci.Library)
@@ -100,4 +100,12 @@ func cmdCUDASelftest(_ []string, w io.Writer) int {
 	}
 	fmt.Fprintln(w, "selftest:    ok")
 	return 0
+}
+
+// devDir is where the GPU's device nodes are: $TRTD_DEV_DIR, else /dev.
+func devDir() string {
+	if d := os.Getenv(trt.DevDirEnv); d != "" {
+		return d
+	}
+	return "/dev"
 }

@@ -60,7 +60,7 @@ func serve(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, log *
 	default:
 		return em.result(&protocol.Result{Class: protocol.ClassBadRequest, Message: fmt.Sprintf("backend %q (want api, trtexec or auto)", req.Backend)})
 	}
-	topts := trt.Options{Log: log, Emit: em.emit, Stderr: stderr, Cancel: ctx.Done()}
+	topts := trt.Options{Log: log, Emit: em.emit, Stderr: stderr, Cancel: ctx.Done(), DevDir: os.Getenv(trt.DevDirEnv)}
 	xopts := trtexec.Options{Log: log, Emit: em.emit, Stderr: stderr}
 	switch req.Op {
 	case protocol.OpProbe:
@@ -81,22 +81,41 @@ func serve(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, log *
 	return em.result(build(ctx, req, topts, xopts))
 }
 
-// build runs the request on the backend it names; for auto, the API first
-// (one builder, no separate probe: a CUDA context costs hundreds of MB on a
-// Nano) and trtexec when the API cannot build here.
+// build runs the request on the backend it names. The backend is decided
+// before anything touches CUDA: trt.Load only loads and checks the TensorRT
+// libraries, so a worker that delegates to trtexec holds no CUDA context
+// (about 230 MiB on a Jetson Nano) while trtexec builds beside it. For auto
+// the API is used when its libraries load, else trtexec.
 func build(ctx context.Context, req protocol.Request, topts trt.Options, xopts trtexec.Options) *protocol.Result {
 	var reasons []string
 	var apiRes *protocol.Result
 	if req.Backend != "trtexec" {
-		res := trt.Build(ctx, req, topts)
-		if res.Class != protocol.ClassBuilderUnavailable || req.Backend == "api" {
-			return res
+		b, c, msg := trt.Load(topts)
+		if c == protocol.ClassOK {
+			return trt.Build(ctx, req, topts)
 		}
-		apiRes = res
-		reasons = append(reasons, strings.TrimPrefix(res.Message, trt.ErrNoTensorRT.Error()+": "))
+		apiRes = &protocol.Result{Class: c, Message: msg, Builder: b}
+		if req.Backend == "api" {
+			return apiRes
+		}
+		reasons = append(reasons, strings.TrimPrefix(msg, trt.ErrNoTensorRT.Error()+": "))
 	}
+	var skipped []string
+	if req.Settings.Precision == protocol.PrecisionINT8 && req.Accuracy != nil {
+		// trtexec cannot run the accuracy gate, and an int8 engine is never
+		// published unchecked when samples exist.
+		req.Settings.Precision = protocol.PrecisionFP16
+		skipped = append(skipped, IntNoGate)
+	}
+	mem := trt.SelfMemory("trtexec start")
 	res := trtexec.Build(ctx, req, xopts)
 	if res.Class != protocol.ClassBuilderUnavailable || apiRes == nil {
+		res.Worker = mem
+		res.Calls = append(res.Calls, trt.WorkerLine(mem))
+		res.Skipped = append(skipped, res.Skipped...)
+		for _, sk := range skipped {
+			res.Calls = append(res.Calls, "skipped: "+sk)
+		}
 		noAccuracyGate(req, res, xopts)
 		return res
 	}
@@ -104,6 +123,10 @@ func build(ctx context.Context, req protocol.Request, topts trt.Options, xopts t
 	apiRes.Message = "TensorRT not available on this machine: " + strings.Join(reasons, "; ")
 	return apiRes
 }
+
+// IntNoGate is why a trtexec build of an int8 stage with accuracy samples
+// builds fp16 instead.
+const IntNoGate = "precision int8: refused, building fp16: accuracy samples exist and trtexec cannot run the accuracy gate, so an int8 engine would be published unchecked"
 
 // NoAccuracyGate is what a trtexec build says when samples were uploaded.
 const NoAccuracyGate = "accuracy gate not run: comparing the engine's outputs with the uploaded samples needs the API backend (a trtd-worker built with TensorRT headers); trtexec built this engine"

@@ -16,7 +16,9 @@ func init() {
 
 Reports RAM and every swap device (zram included, with priorities), the
 Jetson model and L4T/JetPack release, the TensorRT version the worker would
-load, the cgroup limits of trtd's service, and the GPU: unified memory from
+load, the build workers installed, the one matching that TensorRT and the
+one the daemon uses (with the reason, e.g. why it fell back to trtexec),
+the cgroup limits of trtd's service, and the GPU: unified memory from
 /proc/meminfo on Jetson, nvidia-smi on a dGPU. trtd never creates a CUDA
 context for this. It ends with recommendations in plain words (stop the
 desktop, put swap on NVMe, what the memory free now allows) and lists what
@@ -55,10 +57,14 @@ Examples:
 				fmt.Fprintf(e.Stderr, "trtd diagnose: %v\n", err)
 				return 1
 			}
+			wi := collectWorkers(cfg)
 			if *asJSON {
 				enc := json.NewEncoder(e.Stdout)
 				enc.SetIndent("", "  ")
-				if err := enc.Encode(d); err != nil {
+				if err := enc.Encode(struct {
+					*sysinfo.Device
+					Workers workerInfo `json:"workers"`
+				}{d, wi}); err != nil {
 					return 1
 				}
 				return 0
@@ -66,6 +72,9 @@ Examples:
 			if err := d.WriteText(e.Stdout); err != nil {
 				return 1
 			}
+			fmt.Fprintln(e.Stdout)
+			fmt.Fprintln(e.Stdout, "Workers")
+			wi.writeText(e.Stdout)
 			return 0
 		},
 	})

@@ -209,6 +209,12 @@ type Request struct {
 	// --calib= reads; "" = none. Without it, and without Q/DQ nodes in the
 	// model, a stage's int8 is refused and built fp16.
 	Calibration string `json:"calibration,omitempty"`
+	// CalibrationData names ONNX TensorProto (.pb) files of int8
+	// calibration batches uploaded as name.calib/input_*.pb (the layout of
+	// name.test/), relative to WorkDir. The API worker feeds them to an
+	// IInt8EntropyCalibrator2 and writes the cache TensorRT produces to
+	// Calibration (when set), for trtexec --calib= and later builds.
+	CalibrationData []string `json:"calibration_data,omitempty"`
 	// Parts is the number of sub-models an op "split" cuts the model into.
 	Parts int `json:"parts,omitempty"`
 }
@@ -276,6 +282,10 @@ type Builder struct {
 	PlatformINT8      bool              `json:"platform_int8,omitempty"`
 	DLACores          int               `json:"dla_cores,omitempty"`
 	Trtexec           string            `json:"trtexec,omitempty"`
+	// Worker is the worker binary that ran and WorkerReason why the daemon
+	// chose it (set by the supervisor, not the worker).
+	Worker       string `json:"worker,omitempty"`
+	WorkerReason string `json:"worker_reason,omitempty"`
 }
 
 // Fingerprint is the part of Builder that an engine is tied to.
@@ -332,7 +342,17 @@ type Result struct {
 	Calls []string `json:"calls,omitempty"`
 	// Skipped lists settings that do not exist on this TensorRT version.
 	Skipped []string `json:"skipped,omitempty"`
+	// Worker is what the worker process itself held when TensorRT started
+	// (the build call, or trtexec's start).
+	Worker *WorkerMemory `json:"worker,omitempty"`
 	// Split is the manifest of an op "split" (part files relative to
 	// WorkDir/SegmentsDir).
 	Split *onnx.Manifest `json:"split,omitempty"`
+}
+
+// WorkerMemory is the worker's own footprint at the moment TensorRT started.
+type WorkerMemory struct {
+	At          string `json:"at"`           // "buildSerializedNetwork" or "trtexec start"
+	RSSBytes    int64  `json:"rss_bytes"`    // the worker's resident set
+	CUDAContext bool   `json:"cuda_context"` // GPU device files open: the CUDA runtime was initialised
 }

@@ -188,6 +188,9 @@ func mdBuilder(p mdf, r *Report) {
 	if bd.CUDARuntime != "" {
 		p("- CUDA runtime: %s\n", bd.CUDARuntime)
 	}
+	if bd.Worker != "" {
+		p("- worker: %s (%s)\n", bd.Worker, bd.WorkerReason)
+	}
 	p("\n")
 }
 

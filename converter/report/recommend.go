@@ -353,5 +353,5 @@ func waitingAdvice(missing string) string {
 	case strings.Contains(missing, "trtexec"):
 		return "Install JetPack's TensorRT, which brings trtexec (sudo apt install nvidia-tensorrt; trtexec is /usr/src/tensorrt/bin/trtexec), or set worker.trtexec in /etc/trtd/config.toml to where it is; trtd retries waiting models by itself."
 	}
-	return "Install TensorRT (on a Jetson: sudo apt install nvidia-tensorrt, part of JetPack); trtd retries waiting models by itself."
+	return "Install TensorRT (on a Jetson: sudo apt install nvidia-tensorrt, part of JetPack); the package's worker for that TensorRT (or trtexec) then builds, and trtd retries waiting models by itself. sudo trtd selftest checks the setup."
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/trtd/trtd/converter/accuracy"
 	"github.com/trtd/trtd/converter/classify"
 	"github.com/trtd/trtd/converter/protocol"
-	"github.com/trtd/trtd/converter/trt/version"
 	"github.com/trtd/trtd/internal/atomicfile"
 )
 
@@ -28,18 +27,23 @@ const (
 	ValidateWarmup      = 3
 )
 
-func parserVersion(n int) version.Version {
-	return version.Version{Major: n / 10000, Minor: n / 100 % 100, Patch: n % 100}
+// loaded is what Load found, kept for open.
+var loaded struct {
+	b  protocol.Builder
+	ok bool
 }
 
-// open loads CUDA and TensorRT and creates a session. On failure the class
-// and message say what is missing; the Builder carries whatever was found.
-func open(o Options) (protocol.Builder, *session, protocol.Class, string) {
+// Load loads the TensorRT libraries and checks them against the headers
+// this worker was compiled with. It calls nothing of CUDA, so that a worker
+// that goes on to delegate to trtexec holds no CUDA context: the backend
+// is decided before the GPU is touched.
+func Load(o Options) (protocol.Builder, protocol.Class, string) {
+	o.defaults()
+	if loaded.ok {
+		return loaded.b, protocol.ClassOK, ""
+	}
 	compiled := compiledVersion()
 	b := protocol.Builder{Backend: "api", CompiledTensorRT: compiled.String()}
-	if _, err := fillCUDA(&b, o.Root); err != nil {
-		return b, nil, protocol.ClassBuilderUnavailable, "no usable GPU: " + err.Error()
-	}
 	sonames := make([]string, len(trtLibs))
 	for i, base := range trtLibs {
 		sonames[i] = fmt.Sprintf("%s.%d", base, compiled.Major)
@@ -52,24 +56,38 @@ func open(o Options) (protocol.Builder, *session, protocol.Class, string) {
 				miss = s
 			}
 		}
-		return b, nil, protocol.ClassBuilderUnavailable, missingMessage(miss, err.Error(), SearchDirs(o.Root), compiled)
+		return b, protocol.ClassBuilderUnavailable, missingMessage(miss, err.Error(), SearchDirs(o.Root), compiled)
 	}
-	if b.Libraries == nil {
-		b.Libraries = map[string]string{}
+	b.Libraries = map[string]string{
+		filepath.Base(l.NvInfer): l.NvInfer, filepath.Base(l.Parser): l.Parser, filepath.Base(l.Plugin): l.Plugin,
 	}
-	b.Libraries[filepath.Base(l.NvInfer)] = l.NvInfer
-	b.Libraries[filepath.Base(l.Parser)] = l.Parser
-	b.Libraries[filepath.Base(l.Plugin)] = l.Plugin
-	found, err := version.FromInt(l.LibVersion)
+	// getNvOnnxParserVersion() is 100 in every release: the parser's
+	// TensorRT major is the soname major of the file that was loaded.
+	psoname, err := LibrarySoname(l.Parser)
 	if err != nil {
-		return b, nil, protocol.ClassBuilderUnavailable, fmt.Sprintf("%s: %s reports version %d: %v", ErrNoTensorRT, l.NvInfer, l.LibVersion, err)
+		psoname = filepath.Base(l.Parser)
 	}
-	b.TensorRT = found.String()
-	if err := version.CheckLibrary(compiled, found); err != nil {
-		return b, nil, protocol.ClassBuilderUnavailable, fmt.Sprintf("%s: %s: %v", ErrNoTensorRT, l.NvInfer, err)
+	found, err := CheckLoaded(compiled, l.LibVersion, l.ParserVersion, psoname)
+	if !found.IsZero() {
+		b.TensorRT = found.String()
 	}
-	if pv := parserVersion(l.ParserVersion); pv.Major != found.Major {
-		return b, nil, protocol.ClassBuilderUnavailable, fmt.Sprintf("%s: %s is the ONNX parser of TensorRT %s, libnvinfer is %s", ErrNoTensorRT, l.Parser, pv, found)
+	if err != nil {
+		return b, protocol.ClassBuilderUnavailable, fmt.Sprintf("%s: %s: %v", ErrNoTensorRT, l.NvInfer, err)
+	}
+	loaded.b, loaded.ok = b, true
+	return b, protocol.ClassOK, ""
+}
+
+// open loads TensorRT (Load), then CUDA, and creates a session. On failure
+// the class and message say what is missing; the Builder carries whatever
+// was found.
+func open(o Options) (protocol.Builder, *session, protocol.Class, string) {
+	b, c, msg := Load(o)
+	if c != protocol.ClassOK {
+		return b, nil, c, msg
+	}
+	if ci, err := fillCUDA(&b, o.Root); err != nil {
+		return b, nil, protocol.ClassBuilderUnavailable, cudaUnavailable(ci, err, o.DevDir)
 	}
 	s, err := newSession(o.MinSeverity)
 	if err != nil {
@@ -242,29 +260,24 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 
 	compiled := compiledVersion()
 	plat := Platform{FastFP16: b.PlatformFP16, FastINT8: b.PlatformINT8, DLACores: b.DLACores}
-	plan, err := PlanBuild(req.Settings, compiled, plat)
+	plan, err := PlanBuild(req.Settings, compiled, plat, quantOf(req))
 	if err != nil {
 		return fail(protocol.ClassBadRequest, fmt.Errorf("%w: %v", ErrBadRequest, err))
 	}
 	res.Skipped = plan.Skipped
+	// The report shows the calls: settings this release cannot express
+	// (int8 refused, typed builds on 11.x) are said there too.
+	for _, sk := range plan.Skipped {
+		res.Calls = append(res.Calls, "skipped: "+sk)
+	}
 	res.Calls = append(res.Calls, plan.Network.String())
 	if err := s.networkNew(plan.Network.Arg); err != nil {
 		return fail(protocol.ClassCrashed, err)
 	}
 	res.Calls = append(res.Calls, fmt.Sprintf("parseFromFile(%s)", req.Model))
 	if err := s.parse(req.Model); err != nil {
-		var pe []string
-		for _, e := range s.parserErrors() {
-			pe = append(pe, e.String())
-		}
-		if len(pe) > 0 {
-			err = fmt.Errorf("%w: %s", err, strings.Join(pe, "; "))
-		}
 		finish()
-		res.Class, res.Message = failure(protocol.ClassUnsupportedModel, err, d.log())
-		if res.Class != protocol.ClassOutOfMemory {
-			res.Class, res.Message = protocol.ClassUnsupportedModel, "the ONNX parser rejected the model: "+err.Error()
-		}
+		res.Class, res.Message = parseFailure(s, err, d.log())
 		return res
 	}
 	inputs := s.inputs()
@@ -277,17 +290,108 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 			return fail(protocol.ClassBadRequest, fmt.Errorf("%w: accuracy samples: %v", ErrBadRequest, err))
 		}
 	}
+	if err := configure(s, req, plan, inputs, profile, res, o); err != nil {
+		return fail(protocol.ClassBadRequest, err)
+	}
+
+	// Cancel on shutdown (10.x: the progress monitor stops the build). The
+	// watcher has exited before the session is freed (defers run in
+	// reverse).
+	defer watchCancel(ctx, o.Cancel, s.cancel)()
+
+	res.Calls = append(res.Calls, "buildSerializedNetwork()")
+	res.Worker = SelfMemory("buildSerializedNetwork")
+	res.Calls = append(res.Calls, WorkerLine(res.Worker))
+	t0 := time.Now()
+	engine, err := s.build()
+	res.BuildMs = time.Since(t0).Milliseconds()
+	if err != nil {
+		return fail(protocol.ClassCrashed, err)
+	}
+	// The engine stays in TensorRT's IHostMemory: validation, the hash and
+	// the file are all made from that one host copy.
+	defer engine.free()
+	saveCaches(s, req, plan, o)
+	s.releaseBuilder()
+
+	if req.ValidateRuns >= 0 || req.Accuracy != nil {
+		if c, m := validateEngine(s, engine, req, plan, profile, samples, expected, res, o, d.log); c != protocol.ClassOK {
+			finish()
+			res.Class, res.Message = c, m
+			return res
+		}
+	}
+
+	blob := engine.Bytes()
+	if err := atomicfile.WriteFile(req.Engine, blob, 0o644); err != nil {
+		return fail(protocol.ClassCrashed, fmt.Errorf("writing the engine: %w", err))
+	}
+	sum := sha256.Sum256(blob)
+	res.Engine, res.EngineBytes, res.EngineSHA256 = req.Engine, int64(len(blob)), hex.EncodeToString(sum[:])
+	finish()
+	res.Class = protocol.ClassOK
+	res.Message = fmt.Sprintf("built with TensorRT %s in %d ms", b.TensorRT, res.BuildMs)
+	return res
+}
+
+// quantOf says what an int8 stage can take its scales from: the model's
+// Q/DQ nodes, or uploaded calibration data.
+func quantOf(req protocol.Request) Quant {
+	if req.Settings.Precision != protocol.PrecisionINT8 {
+		return Quant{}
+	}
+	q := Quant{Calibration: len(req.CalibrationData) > 0}
+	if req.Calibration != "" {
+		if _, err := os.Stat(req.Calibration); err == nil {
+			q.Calibration = true
+		}
+	}
+	q.QDQ, _ = HasQDQ(req.Model)
+	return q
+}
+
+// parseFailure classifies a parser failure, with the parser's errors.
+func parseFailure(s *session, err error, log []byte) (protocol.Class, string) {
+	var pe []string
+	for _, e := range s.parserErrors() {
+		pe = append(pe, e.String())
+	}
+	if len(pe) > 0 {
+		err = fmt.Errorf("%w: %s", err, strings.Join(pe, "; "))
+	}
+	c, m := failure(protocol.ClassUnsupportedModel, err, log)
+	if c != protocol.ClassOutOfMemory {
+		msg := "the ONNX parser rejected the model: " + err.Error()
+		// The parser's own log names the op ("While parsing node number 0
+		// [Sigmoid -> "y"]:", onnx-tensorrt 8.2-GA ModelImporter.cpp:792);
+		// 8.x's IParserError has only the node's index.
+		if c == protocol.ClassUnsupportedModel && m != err.Error() {
+			msg = m + "; " + err.Error()
+		}
+		c, m = protocol.ClassUnsupportedModel, msg
+	}
+	return c, m
+}
+
+// configure applies the profile, the plan's config calls, the calibrator,
+// the progress monitor and the timing cache. Its errors are bad requests.
+func configure(s *session, req protocol.Request, plan Plan, inputs []Input, profile []ProfileCall, res *protocol.Result, o Options) error {
 	for _, p := range profile {
 		if err := s.profileSet(p); err != nil {
-			return fail(protocol.ClassBadRequest, fmt.Errorf("%w: %v", ErrBadRequest, err))
+			return fmt.Errorf("%w: %v", ErrBadRequest, err)
 		}
 		res.Calls = append(res.Calls, p.String())
 	}
 	for _, c := range plan.Calls {
 		if err := s.configCall(c); err != nil {
-			return fail(protocol.ClassBadRequest, fmt.Errorf("%w: %s: %v", ErrBadRequest, c, err))
+			return fmt.Errorf("%w: %s: %v", ErrBadRequest, c, err)
 		}
 		res.Calls = append(res.Calls, c.String())
+	}
+	if plan.Calibrate {
+		if err := calibrator(s, req, inputs, profile, res); err != nil {
+			return err
+		}
 	}
 	if canCancel() {
 		if err := s.progressAttach(); err == nil {
@@ -300,7 +404,11 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 			o.Log.Warn("timing cache unreadable; starting a new one", "path", req.TimingCache, "err", err)
 			blob = nil
 		}
-		if err := s.timingCacheSet(blob); err != nil && len(blob) > 0 {
+		// err is the set's own outcome from here (not ReadFile's, which is
+		// ErrNotExist on the first build): the calls list the cache whenever
+		// one was set.
+		err = s.timingCacheSet(blob)
+		if err != nil && len(blob) > 0 {
 			o.Log.Warn("timing cache refused; starting a new one", "path", req.TimingCache, "err", err)
 			blob = nil
 			err = s.timingCacheSet(nil)
@@ -309,88 +417,107 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 			res.Calls = append(res.Calls, fmt.Sprintf("createTimingCache(%d bytes)", len(blob)), "setTimingCache(ignoreMismatch=false)")
 		}
 	}
+	return nil
+}
 
-	// Cancel on shutdown (10.x: the progress monitor stops the build).
-	cancelDone := make(chan struct{})
-	defer close(cancelDone)
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-o.Cancel:
-		case <-cancelDone:
-			return
+// calibrator attaches the entropy calibrator: fed the uploaded data when
+// there is some (TensorRT then writes a new cache), else reading the
+// calibration cache of an earlier build, as trtexec --calib= does.
+func calibrator(s *session, req protocol.Request, inputs []Input, profile []ProfileCall, res *protocol.Result) error {
+	if len(req.CalibrationData) > 0 {
+		batches, err := LoadCalibration(req.CalibrationData, inputs, profile)
+		if err != nil {
+			return fmt.Errorf("%w: calibration data: %v", ErrBadRequest, err)
 		}
-		s.cancel()
-	}()
-
-	res.Calls = append(res.Calls, "buildSerializedNetwork()")
-	t0 := time.Now()
-	engine, err := s.build()
-	res.BuildMs = time.Since(t0).Milliseconds()
+		if err := s.calibratorSet(batches, nil); err != nil {
+			return fmt.Errorf("%w: calibration: %v", ErrBadRequest, err)
+		}
+		res.Calls = append(res.Calls, fmt.Sprintf("setInt8Calibrator(IInt8EntropyCalibrator2, %d batches of %d inputs)", len(batches), len(inputs)))
+		return nil
+	}
+	cache, err := os.ReadFile(req.Calibration)
+	if err == nil && len(cache) == 0 {
+		err = errors.New("empty file")
+	}
 	if err != nil {
-		return fail(protocol.ClassCrashed, err)
+		return fmt.Errorf("%w: calibration cache %s: %v", ErrBadRequest, req.Calibration, err)
+	}
+	if err := s.calibratorSet(nil, cache); err != nil {
+		return fmt.Errorf("%w: calibration: %v", ErrBadRequest, err)
+	}
+	res.Calls = append(res.Calls, fmt.Sprintf("setInt8Calibrator(IInt8EntropyCalibrator2, cache %s of %d bytes)", req.Calibration, len(cache)))
+	return nil
+}
+
+// saveCaches writes the timing cache and the calibration cache (the bytes
+// TensorRT wrote, which trtexec --calib= reads back unchanged).
+func saveCaches(s *session, req protocol.Request, plan Plan, o Options) {
+	save := func(path string, blob []byte, what string) {
+		err := os.MkdirAll(filepath.Dir(path), 0o755)
+		if err == nil {
+			err = atomicfile.WriteFile(path, blob, 0o644)
+		}
+		if err != nil {
+			o.Log.Warn(what+" not saved", "path", path, "err", err)
+		}
 	}
 	if req.Settings.TimingCache && req.TimingCache != "" {
 		if blob, err := s.timingCacheGet(); err == nil {
-			if err := os.MkdirAll(filepath.Dir(req.TimingCache), 0o755); err == nil {
-				err = atomicfile.WriteFile(req.TimingCache, blob, 0o644)
-			}
-			if err != nil {
-				o.Log.Warn("timing cache not saved", "path", req.TimingCache, "err", err)
-			}
+			save(req.TimingCache, blob, "timing cache")
 		}
 	}
-	s.releaseBuilder()
-
-	if req.ValidateRuns >= 0 || req.Accuracy != nil {
-		runs, warmup := req.ValidateRuns, ValidateWarmup
-		switch {
-		case runs < 0: // validation off, but the accuracy gate needs one run
-			runs, warmup = 1, 0
-		case runs == 0:
-			runs = DefaultValidateRuns
-		}
-		if req.Accuracy != nil {
-			res.Calls = append(res.Calls, fmt.Sprintf("accuracy gate: %d sample inputs, %d expected outputs, atol %g, rtol %g", len(samples), len(expected), req.Accuracy.ATol, req.Accuracy.RTol))
-		}
-		v, err := s.validate(engine, profile, samples, warmup, runs)
+	if plan.Calibrate && len(req.CalibrationData) > 0 && req.Calibration != "" {
+		blob, err := s.calibrationCache()
 		if err != nil {
-			c, m := failure(protocol.ClassInvalidEngine, err, d.log())
-			if c != protocol.ClassOutOfMemory {
-				c, m = protocol.ClassInvalidEngine, "the engine was built but does not run: "+err.Error()
-			}
-			finish()
-			res.Class, res.Message = c, m
-			return res
+			o.Log.Warn("no calibration cache", "err", err)
+			return
 		}
-		res.Validation = summarize(v)
-		if req.Accuracy != nil {
-			// An engine outside tolerance is never written, so never published.
-			c, m := Gate(res.Validation, v.OutputData, expected, *req.Accuracy)
-			fmt.Fprintf(o.Stderr, "[trtd] accuracy gate: %s\n", m)
-			if c != protocol.ClassOK {
-				finish()
-				res.Class, res.Message = c, m
-				return res
-			}
-		}
+		save(req.Calibration, blob, "calibration cache")
 	}
+}
 
-	if err := atomicfile.WriteFile(req.Engine, engine, 0o644); err != nil {
-		return fail(protocol.ClassCrashed, fmt.Errorf("writing the engine: %w", err))
+// validateEngine runs the engine and, with samples, the accuracy gate: an
+// engine outside tolerance (int8 ones included) is never written, so never
+// published.
+func validateEngine(s *session, engine *hostBlob, req protocol.Request, plan Plan, profile []ProfileCall, samples, expected []accuracy.Tensor,
+	res *protocol.Result, o Options, log func() []byte) (protocol.Class, string) {
+	runs, warmup := req.ValidateRuns, ValidateWarmup
+	switch {
+	case runs < 0: // validation off, but the accuracy gate needs one run
+		runs, warmup = 1, 0
+	case runs == 0:
+		runs = DefaultValidateRuns
 	}
-	sum := sha256.Sum256(engine)
-	res.Engine, res.EngineBytes, res.EngineSHA256 = req.Engine, int64(len(engine)), hex.EncodeToString(sum[:])
-	finish()
-	res.Class = protocol.ClassOK
-	res.Message = fmt.Sprintf("built with TensorRT %s in %d ms", b.TensorRT, res.BuildMs)
-	return res
+	if req.Accuracy != nil {
+		res.Calls = append(res.Calls, fmt.Sprintf("accuracy gate: %d sample inputs, %d expected outputs, atol %g, rtol %g", len(samples), len(expected), req.Accuracy.ATol, req.Accuracy.RTol))
+	}
+	dla := plan.DLACore()
+	if dla >= 0 {
+		res.Calls = append(res.Calls, fmt.Sprintf("IRuntime::setDLACore(%d)", dla))
+	}
+	v, err := s.validate(engine, dla, profile, samples, warmup, runs)
+	if err != nil {
+		c, m := failure(protocol.ClassInvalidEngine, err, log())
+		if c != protocol.ClassOutOfMemory {
+			c, m = protocol.ClassInvalidEngine, "the engine was built but does not run: "+err.Error()
+		}
+		return c, m
+	}
+	res.Validation = summarize(v)
+	if req.Accuracy == nil {
+		return protocol.ClassOK, ""
+	}
+	c, m := Gate(res.Validation, v.OutputData, expected, *req.Accuracy)
+	fmt.Fprintf(o.Stderr, "[trtd] accuracy gate: %s\n", m)
+	return c, m
 }
 
 // ErrBadRequest marks failures caused by the request itself.
 var ErrBadRequest = errors.New("bad request")
 
 func summarize(v validation) *protocol.Validation {
+	// The API backend times enqueue + stream synchronize on device buffers:
+	// no host-device transfers (LatencyIncludesTransfers false).
 	out := &protocol.Validation{Runs: len(v.Times), DeviceMemUsed: int64(v.DeviceMemUsed)}
 	t := append([]float64(nil), v.Times...)
 	sort.Float64s(t)

@@ -15,6 +15,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"unsafe"
 
 	"github.com/trtd/trtd/converter/accuracy"
@@ -67,6 +68,7 @@ func cudaInfo(dev int) (CUDAInfo, error) {
 		Integrated:     ci.integrated != 0,
 		Total:          uint64(ci.total),
 		Free:           uint64(ci.free),
+		Error:          int(ci.cuda_error),
 	}
 	if rc != 0 {
 		return info, errors.New(cerr(e[:]))
@@ -82,6 +84,14 @@ func cudaMallocTest(bytes uint64) MallocResult {
 }
 
 func hasTensorRT() bool { return C.trtd_has_tensorrt() != 0 }
+
+// guardSelfTest throws inside the shim's exception guard (1 std::bad_alloc,
+// 2 std::runtime_error, 3 an int) and returns what came back over extern "C".
+func guardSelfTest(kind int) (int, string) {
+	var e [errLen]C.char
+	rc := C.trtd_guard_selftest(C.int(kind), &e[0], errLen)
+	return int(rc), cerr(e[:])
+}
 
 func compiledVersion() version.Version {
 	var ma, mi, pa C.int
@@ -114,7 +124,11 @@ func trtLoad(nvinfer, parser, plugin string) (libs, error) {
 }
 
 // session wraps a trtd_session (logger + builder + network + parser + config).
-type session struct{ p *C.trtd_session }
+// mu orders cancel (from the cancel goroutine) against free.
+type session struct {
+	mu sync.Mutex
+	p  *C.trtd_session
+}
 
 func newSession(minSeverity string) (*session, error) {
 	s := C.CString(minSeverity)
@@ -132,6 +146,8 @@ func newSession(minSeverity string) (*session, error) {
 }
 
 func (s *session) free() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.p != nil {
 		C.trtd_session_free(s.p)
 		s.p = nil
@@ -155,7 +171,14 @@ func (s *session) nextEvent() (event, bool) {
 	}, true
 }
 
-func (s *session) cancel() { C.trtd_cancel(s.p) }
+// cancel asks a running build to stop; after free it does nothing.
+func (s *session) cancel() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.p != nil {
+		C.trtd_cancel(s.p)
+	}
+}
 
 func (s *session) platform() Platform {
 	var p C.trtd_platform
@@ -213,7 +236,7 @@ func (s *session) parserErrors() []ParserError {
 }
 
 func tensorOut(t *C.trtd_tensor) Input {
-	in := Input{Name: C.GoString(&t.name[0]), DType: C.GoString(&t.dtype[0])}
+	in := Input{Name: C.GoString(&t.name[0]), DType: C.GoString(&t.dtype[0]), IsShape: t.is_shape != 0}
 	for i := 0; i < int(t.nb_dims); i++ {
 		in.Dims = append(in.Dims, int64(t.dims[i]))
 	}
@@ -271,10 +294,109 @@ func blobBytes(b *C.trtd_blob) []byte {
 	return C.GoBytes(C.trtd_blob_data(b), C.int(C.trtd_blob_size(b)))
 }
 
-func (s *session) build() ([]byte, error) {
+// hostBlob is memory TensorRT (or the shim) owns: the serialized engine
+// stays in its IHostMemory, the only host copy, until free.
+type hostBlob struct{ b *C.trtd_blob }
+
+// Bytes views the blob's memory without copying; valid until free.
+func (h *hostBlob) Bytes() []byte {
+	if h == nil || h.b == nil {
+		return nil
+	}
+	n := int(C.trtd_blob_size(h.b))
+	if n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(C.trtd_blob_data(h.b)), n)
+}
+
+func (h *hostBlob) free() {
+	if h != nil && h.b != nil {
+		C.trtd_blob_free(h.b)
+		h.b = nil
+	}
+}
+
+func (s *session) build() (*hostBlob, error) {
 	var b *C.trtd_blob
 	var e [errLen]C.char
 	if C.trtd_build(s.p, &b, &e[0], errLen) != 0 {
+		return nil, errors.New(cerr(e[:]))
+	}
+	return &hostBlob{b: b}, nil
+}
+
+// hostTensors copies tensors to C memory (a Go struct may hold C
+// pointers, not the other way round); release frees them.
+func hostTensors(ts []accuracy.Tensor) (cs []C.trtd_host_tensor, release func(), err error) {
+	cs = make([]C.trtd_host_tensor, len(ts))
+	var ptrs []unsafe.Pointer
+	release = func() {
+		for _, p := range ptrs {
+			C.free(p)
+		}
+	}
+	for i, t := range ts {
+		if len(t.Dims) > len(cs[i].dims) || len(t.Name) >= len(cs[i].name) || len(t.DType) >= len(cs[i].dtype) {
+			release()
+			return nil, func() {}, fmt.Errorf("tensor %s: name, type or rank too long for the shim", t.Name)
+		}
+		for k := 0; k < len(t.Name); k++ {
+			cs[i].name[k] = C.char(t.Name[k])
+		}
+		for k := 0; k < len(t.DType); k++ {
+			cs[i].dtype[k] = C.char(t.DType[k])
+		}
+		cs[i].nb_dims = C.int(len(t.Dims))
+		for k, d := range t.Dims {
+			cs[i].dims[k] = C.int64_t(d)
+		}
+		if len(t.Data) > 0 {
+			p := C.CBytes(t.Data)
+			ptrs = append(ptrs, p)
+			cs[i].data = p
+		}
+		cs[i].bytes = C.uint64_t(len(t.Data))
+	}
+	return cs, release, nil
+}
+
+// calibratorSet attaches an entropy calibrator fed batches (each one
+// tensor per input, in the same order) and, when cache is not empty,
+// reusing that calibration cache.
+func (s *session) calibratorSet(batches [][]accuracy.Tensor, cache []byte) error {
+	var flat []accuracy.Tensor
+	nin := 0
+	if len(batches) > 0 {
+		nin = len(batches[0])
+	}
+	for _, b := range batches {
+		flat = append(flat, b...)
+	}
+	cs, release, err := hostTensors(flat)
+	if err != nil {
+		return err
+	}
+	defer release()
+	var cp unsafe.Pointer
+	if len(cache) > 0 {
+		cp = C.CBytes(cache)
+		defer C.free(cp)
+	}
+	var bp *C.trtd_host_tensor
+	if len(cs) > 0 {
+		bp = &cs[0]
+	}
+	return s.call0(func(e *C.char) C.int {
+		return C.trtd_calibrator_set(s.p, bp, C.int(nin), C.int(len(batches)), cp, C.size_t(len(cache)), e, errLen)
+	})
+}
+
+// calibrationCache is the cache TensorRT wrote while calibrating.
+func (s *session) calibrationCache() ([]byte, error) {
+	var b *C.trtd_blob
+	var e [errLen]C.char
+	if C.trtd_calibration_cache_get(s.p, &b, &e[0], errLen) != 0 {
 		return nil, errors.New(cerr(e[:]))
 	}
 	return blobBytes(b), nil
@@ -302,10 +424,11 @@ type validation struct {
 	OutputData []accuracy.Tensor
 }
 
-// validate runs the engine: on random inputs, or on samples (named and
-// typed as the engine's inputs) whose outputs it then returns.
-func (s *session) validate(engine []byte, hints []ProfileCall, samples []accuracy.Tensor, warmup, runs int) (validation, error) {
-	if len(engine) == 0 {
+// validate runs the engine (the build's own blob, not a copy) on DLA core
+// dla (-1: the GPU): on random inputs, or on samples (named and typed as
+// the engine's inputs) whose outputs it then returns.
+func (s *session) validate(engine *hostBlob, dla int, hints []ProfileCall, samples []accuracy.Tensor, warmup, runs int) (validation, error) {
+	if engine == nil || engine.b == nil || C.trtd_blob_size(engine.b) == 0 {
 		return validation{}, errors.New("empty engine")
 	}
 	ch := make([]C.trtd_shape_hint, len(hints))
@@ -324,29 +447,11 @@ func (s *session) validate(engine []byte, hints []ProfileCall, samples []accurac
 	if len(ch) > 0 {
 		hp = &ch[0]
 	}
-	// Sample bytes go to C memory: a Go struct may hold C pointers, not
-	// the other way round.
-	cs := make([]C.trtd_host_tensor, len(samples))
-	for i, t := range samples {
-		if len(t.Dims) > len(cs[i].dims) || len(t.Name) >= len(cs[i].name) || len(t.DType) >= len(cs[i].dtype) {
-			return validation{}, fmt.Errorf("sample %s: name, type or rank too long for the shim", t.Name)
-		}
-		for k := 0; k < len(t.Name); k++ {
-			cs[i].name[k] = C.char(t.Name[k])
-		}
-		for k := 0; k < len(t.DType); k++ {
-			cs[i].dtype[k] = C.char(t.DType[k])
-		}
-		cs[i].nb_dims = C.int(len(t.Dims))
-		for k, d := range t.Dims {
-			cs[i].dims[k] = C.int64_t(d)
-		}
-		if len(t.Data) > 0 {
-			cs[i].data = C.CBytes(t.Data)
-			defer C.free(unsafe.Pointer(cs[i].data))
-		}
-		cs[i].bytes = C.uint64_t(len(t.Data))
+	cs, release, err := hostTensors(samples)
+	if err != nil {
+		return validation{}, err
 	}
+	defer release()
 	var sp *C.trtd_host_tensor
 	if len(cs) > 0 {
 		sp = &cs[0]
@@ -356,11 +461,9 @@ func (s *session) validate(engine []byte, hints []ProfileCall, samples []accurac
 	if runs > 0 {
 		tp = &times[0]
 	}
-	eng := C.CBytes(engine)
-	defer C.free(eng)
 	var out C.trtd_validation
 	var e [errLen]C.char
-	rc := C.trtd_validate(s.p, eng, C.size_t(len(engine)), hp, C.int(len(ch)), sp, C.int(len(cs)), C.int(warmup), C.int(runs), tp, &out, &e[0], errLen)
+	rc := C.trtd_validate(s.p, engine.b, C.int(dla), hp, C.int(len(ch)), sp, C.int(len(cs)), C.int(warmup), C.int(runs), tp, &out, &e[0], errLen)
 	v := validation{DeviceMemUsed: uint64(out.device_mem_used), EngineDeviceMem: uint64(out.engine_device_mem)}
 	for i := 0; i < int(out.nb_outputs); i++ {
 		o := tensorOut(&out.outputs[i])

@@ -32,6 +32,8 @@ type CUDAInfo struct {
 	CCMinor        int
 	Integrated     bool // shares memory with the CPU (Jetson)
 	Total, Free    uint64
+	// Error is the cudaError_t of the runtime call that failed (0: none).
+	Error int
 }
 
 // ComputeCapability is "9.0".
@@ -99,6 +101,7 @@ func ProbeCUDA(candidates []string) (CUDAInfo, error) {
 	if !cgoEnabled() {
 		return CUDAInfo{}, fmt.Errorf("%w: this worker was built without cgo", ErrNoCUDA)
 	}
+	cudaCalls.Add(1)
 	cudaOnce.Lock()
 	if !cudaOnce.loaded {
 		tried, err := cudaLoad(candidates)

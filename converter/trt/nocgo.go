@@ -14,3 +14,5 @@ func cudaMallocTest(b uint64) MallocResult {
 }
 func hasTensorRT() bool                { return false }
 func compiledVersion() version.Version { return version.Version{} }
+
+func guardSelfTest(int) (int, string) { return -1, "built without cgo" }

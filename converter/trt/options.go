@@ -17,11 +17,18 @@ type Options struct {
 	Stderr io.Writer
 	// Root prefixes the directories searched for libraries ("/" in production).
 	Root string
+	// DevDir holds the GPU's device nodes ("/dev"; the worker takes
+	// $TRTD_DEV_DIR when set, for tests).
+	DevDir string
 	// MinSeverity of logger lines kept: error, warning, info (default), verbose.
 	MinSeverity string
 	// Cancel, when closed, asks a running build to stop (TensorRT 10+).
 	Cancel <-chan struct{}
 }
+
+// DevDirEnv names the environment variable that overrides /dev as the
+// directory of the GPU's device nodes (permission checks only).
+const DevDirEnv = "TRTD_DEV_DIR"
 
 func (o *Options) defaults() {
 	if o.Log == nil {
@@ -35,6 +42,9 @@ func (o *Options) defaults() {
 	}
 	if o.Root == "" {
 		o.Root = "/"
+	}
+	if o.DevDir == "" {
+		o.DevDir = "/dev"
 	}
 	if o.MinSeverity == "" {
 		o.MinSeverity = "info"

@@ -63,6 +63,19 @@ type Plan struct {
 	Network Call   // createNetworkV2(...)
 	Calls   []Call // IBuilderConfig calls, in order
 	Skipped []string
+	// Calibrate: int8 scales come from an IInt8EntropyCalibrator2 fed the
+	// uploaded calibration data (setInt8Calibrator).
+	Calibrate bool
+}
+
+// DLACore is the DLA core the plan builds for, -1 for the GPU.
+func (p Plan) DLACore() int {
+	for _, c := range p.Calls {
+		if c.Fn == "setDLACore" {
+			return int(c.Value)
+		}
+	}
+	return -1
 }
 
 // Strings renders the network and config calls for reports.
@@ -85,10 +98,41 @@ var tacticEnums = map[string]string{
 	protocol.TacticJITConvs: "kJIT_CONVOLUTIONS",
 }
 
+// planPrecision adds the builder flags of fp16 or int8. On 11.x networks
+// are strongly typed: the model's own types, said in Skipped, never an
+// error, so that no stage of the ladder fails on its precision alone. int8
+// needs scales: from Q/DQ nodes, or from a calibrator fed uploaded data;
+// without either it is refused and the stage builds fp16.
+func planPrecision(pl *Plan, precision string, v version.Version, p Platform, q Quant) {
+	call := func(fn, arg string) { pl.Calls = append(pl.Calls, Call{Fn: fn, Arg: arg}) }
+	skip := func(format string, args ...any) { pl.Skipped = append(pl.Skipped, fmt.Sprintf(format, args...)) }
+	if v.Major >= 11 {
+		skip("%s", typedNote(precision, v.Short()))
+		return
+	}
+	if precision == protocol.PrecisionINT8 && !q.QDQ && !q.Calibration {
+		skip("%s", Int8Refused)
+		precision = protocol.PrecisionFP16
+	}
+	if precision == protocol.PrecisionINT8 {
+		if p.FastINT8 {
+			call("setFlag", "kINT8")
+			pl.Calibrate = q.Calibration && !q.QDQ
+		} else {
+			skip("precision int8: the platform has no fast INT8 (platformHasFastInt8() is false)")
+		}
+	}
+	if p.FastFP16 {
+		call("setFlag", "kFP16")
+	} else {
+		skip("precision fp16: the platform has no fast FP16 (platformHasFastFp16() is false); FP32 kernels are used")
+	}
+}
+
 // PlanBuild maps one stage's settings to TensorRT builder calls for
 // TensorRT v (the version of the headers the calls are compiled against)
 // on platform p.
-func PlanBuild(s protocol.Settings, v version.Version, p Platform) (Plan, error) {
+func PlanBuild(s protocol.Settings, v version.Version, p Platform, q Quant) (Plan, error) {
 	var pl Plan
 	call := func(fn, arg string) { pl.Calls = append(pl.Calls, Call{Fn: fn, Arg: arg}) }
 	callV := func(fn, arg string, n int64) {
@@ -105,22 +149,7 @@ func PlanBuild(s protocol.Settings, v version.Version, p Platform) (Plan, error)
 	switch s.Precision {
 	case "", protocol.PrecisionFP32:
 	case protocol.PrecisionFP16, protocol.PrecisionINT8:
-		if v.Major >= 11 {
-			return Plan{}, fmt.Errorf("%w: precision %s: TensorRT %s has no FP16/INT8 builder flags (networks are strongly typed); convert the ONNX model to %s first or use precision fp32 for this stage",
-				ErrUnsupportedSetting, s.Precision, v.Short(), s.Precision)
-		}
-		if s.Precision == protocol.PrecisionINT8 {
-			if p.FastINT8 {
-				call("setFlag", "kINT8")
-			} else {
-				skip("precision int8: the platform has no fast INT8 (platformHasFastInt8() is false)")
-			}
-		}
-		if p.FastFP16 {
-			call("setFlag", "kFP16")
-		} else {
-			skip("precision fp16: the platform has no fast FP16 (platformHasFastFp16() is false); FP32 kernels are used")
-		}
+		planPrecision(&pl, s.Precision, v, p, q)
 	default:
 		return Plan{}, fmt.Errorf("%w: precision %q (want fp32, fp16 or int8)", ErrBadSetting, s.Precision)
 	}
@@ -231,6 +260,9 @@ type Input struct {
 	Name  string
 	DType string
 	Dims  []int64
+	// IsShape marks a shape tensor (ITensor::isShapeTensor): its profile
+	// entry gives its values, not its dims.
+	IsShape bool
 }
 
 // Dynamic reports whether any dimension is -1.
@@ -247,9 +279,14 @@ func (in Input) Dynamic() bool {
 type ProfileCall struct {
 	Input         string
 	Min, Opt, Max []int64
+	// Values: a shape tensor's values (setShapeValues), not dims.
+	Values bool
 }
 
 func (p ProfileCall) String() string {
+	if p.Values {
+		return fmt.Sprintf("setShapeValues(%s, kMIN=%v, kOPT=%v, kMAX=%v)", p.Input, p.Min, p.Opt, p.Max)
+	}
 	return fmt.Sprintf("setDimensions(%s, kMIN=%s, kOPT=%s, kMAX=%s)", p.Input, DimsString(p.Min), DimsString(p.Opt), DimsString(p.Max))
 }
 
@@ -280,6 +317,19 @@ func PlanProfile(inputs []Input, shapes []protocol.Shape) ([]ProfileCall, error)
 	for _, in := range inputs {
 		known[in.Name] = true
 		s, given := byName[in.Name]
+		if in.IsShape {
+			// A shape tensor's profile is its values
+			// (IOptimizationProfile::setShapeValues); it needs one even
+			// when its dims are fixed.
+			if !given {
+				problems = append(problems, fmt.Sprintf("input %q is a shape tensor: give min/opt/max values", in.Name))
+			} else if err := checkShapeValues(in, s); err != nil {
+				problems = append(problems, err.Error())
+			} else {
+				calls = append(calls, ProfileCall{Input: in.Name, Min: s.Min, Opt: s.Opt, Max: s.Max, Values: true})
+			}
+			continue
+		}
 		if !given {
 			if in.Dynamic() {
 				problems = append(problems, fmt.Sprintf("input %q has dynamic dims %s: give min/opt/max shapes", in.Name, DimsString(in.Dims)))
@@ -303,6 +353,22 @@ func PlanProfile(inputs []Input, shapes []protocol.Shape) ([]ProfileCall, error)
 		return nil, fmt.Errorf("%w: %s", ErrBadShapes, strings.Join(problems, "; "))
 	}
 	return calls, nil
+}
+
+func checkShapeValues(in Input, s protocol.Shape) error {
+	n := int64(1)
+	for _, d := range in.Dims {
+		n *= d
+	}
+	if n < 0 || int64(len(s.Min)) != n || int64(len(s.Opt)) != n || int64(len(s.Max)) != n {
+		return fmt.Errorf("input %q is a shape tensor of shape %s: give %d values for min/opt/max, got %d/%d/%d", in.Name, DimsString(in.Dims), n, len(s.Min), len(s.Opt), len(s.Max))
+	}
+	for i := range s.Min {
+		if s.Min[i] < 0 || s.Min[i] > s.Opt[i] || s.Opt[i] > s.Max[i] {
+			return fmt.Errorf("input %q value %d: need 0 <= min <= opt <= max, got %d/%d/%d", in.Name, i, s.Min[i], s.Opt[i], s.Max[i])
+		}
+	}
+	return nil
 }
 
 func checkShape(in Input, s protocol.Shape) error {

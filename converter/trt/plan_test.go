@@ -31,7 +31,7 @@ var stages = []struct {
 	{"dla", protocol.Settings{Precision: "fp16", WorkspaceMiB: 64, DLACore: ip(0), GPUFallback: true}},
 }
 
-var versions = []string{"8.2.1", "8.5.2", "8.6.1", "10.0.1", "11.1.0"}
+var versions = []string{"8.0.1", "8.2.1", "8.5.2", "8.6.1", "10.0.1", "11.1.0"}
 
 // TestPlanTable renders stage x version -> calls into testdata/plan.golden
 // (run with -update to rewrite it after a deliberate change).
@@ -42,7 +42,7 @@ func TestPlanTable(t *testing.T) {
 		for _, vs := range versions {
 			v, _ := version.Parse(vs)
 			fmt.Fprintf(&b, "## %s @ TensorRT %s\n", st.name, v.Short())
-			pl, err := PlanBuild(st.s, v, plat)
+			pl, err := PlanBuild(st.s, v, plat, Quant{})
 			if err != nil {
 				fmt.Fprintf(&b, "refused: %v\n\n", err)
 				continue
@@ -85,38 +85,42 @@ func TestPlanVersionFacts(t *testing.T) {
 		return false
 	}
 	// 8.2: workspace is always set, with setMaxWorkspaceSize.
-	pl, _ := PlanBuild(protocol.Settings{}, v("8.2.1"), plat)
+	pl, _ := PlanBuild(protocol.Settings{}, v("8.2.1"), plat, Quant{})
 	if !has(pl, "setMaxWorkspaceSize(268435456)") || !has(pl, "createNetworkV2(kEXPLICIT_BATCH)") {
 		t.Errorf("8.2 default plan = %v", pl.Strings())
 	}
 	// 8.5+: memory pools, and nothing when no workspace is asked for.
-	pl, _ = PlanBuild(protocol.Settings{WorkspaceMiB: 64}, v("8.5.2"), plat)
+	pl, _ = PlanBuild(protocol.Settings{WorkspaceMiB: 64}, v("8.5.2"), plat, Quant{})
 	if !has(pl, "setMemoryPoolLimit(kWORKSPACE, 67108864)") {
 		t.Errorf("8.5 plan = %v", pl.Strings())
 	}
 	// kTACTIC_DRAM only from 8.6.
-	pl, _ = PlanBuild(protocol.Settings{TacticDRAMMiB: 100}, v("8.5.2"), plat)
+	pl, _ = PlanBuild(protocol.Settings{TacticDRAMMiB: 100}, v("8.5.2"), plat, Quant{})
 	if len(pl.Skipped) != 1 {
 		t.Errorf("8.5 tactic dram: %v", pl.Skipped)
 	}
 	// 10.0: no explicit batch flag.
-	pl, _ = PlanBuild(protocol.Settings{}, v("10.0.1"), plat)
+	pl, _ = PlanBuild(protocol.Settings{}, v("10.0.1"), plat, Quant{})
 	if !has(pl, "createNetworkV2(0)") {
 		t.Errorf("10.0 network = %v", pl.Network)
 	}
 	// No fast FP16: the flag is not set and the reason is reported.
-	pl, _ = PlanBuild(protocol.Settings{Precision: "fp16"}, v("8.2.1"), Platform{})
+	pl, _ = PlanBuild(protocol.Settings{Precision: "fp16"}, v("8.2.1"), Platform{}, Quant{})
 	if has(pl, "setFlag(kFP16)") || len(pl.Skipped) != 2 {
 		t.Errorf("no fast fp16: %v %v", pl.Strings(), pl.Skipped)
 	}
-	// 11.x refuses FP16/INT8 with the reason.
-	if _, err := PlanBuild(protocol.Settings{Precision: "fp16"}, v("11.1.0"), plat); !errors.Is(err, ErrUnsupportedSetting) || !strings.Contains(err.Error(), "strongly typed") {
-		t.Errorf("11.1 fp16 err = %v", err)
+	// DLA: the runtime's core for validation comes from the plan.
+	pl, _ = PlanBuild(protocol.Settings{Precision: "fp16", DLACore: ip(1)}, v("8.2.1"), Platform{FastFP16: true, DLACores: 2}, Quant{})
+	if pl.DLACore() != 1 {
+		t.Errorf("DLA plan core %d: %v", pl.DLACore(), pl.Strings())
+	}
+	if pl, _ = PlanBuild(protocol.Settings{Precision: "fp16"}, v("8.2.1"), plat, Quant{}); pl.DLACore() != -1 {
+		t.Errorf("GPU plan core %d", pl.DLACore())
 	}
 	for _, bad := range []protocol.Settings{
 		{Precision: "bf17"}, {WorkspaceMiB: -1}, {TacticSources: []string{"magic"}}, {OptimizationLevel: ip(9)},
 	} {
-		if _, err := PlanBuild(bad, v("8.6.1"), plat); !errors.Is(err, ErrBadSetting) {
+		if _, err := PlanBuild(bad, v("8.6.1"), plat, Quant{}); !errors.Is(err, ErrBadSetting) {
 			t.Errorf("PlanBuild(%+v) err = %v", bad, err)
 		}
 	}
@@ -138,6 +142,77 @@ func TestPlanProfile(t *testing.T) {
 		"duplicated": append(good, good[0]),
 	} {
 		if _, err := PlanProfile(inputs, shapes); !errors.Is(err, ErrBadShapes) {
+			t.Errorf("%s: err = %v", name, err)
+		}
+	}
+}
+
+// A stage's precision per release and per source of int8 scales. On 11.x
+// no precision fails the stage: the network is built as typed and the plan
+// says so (it was an error before, which failed every default stage).
+func TestPlanPrecision(t *testing.T) {
+	v := func(s string) version.Version { x, _ := version.Parse(s); return x }
+	plat := Platform{FastFP16: true, FastINT8: true}
+	for _, c := range []struct {
+		name      string
+		prec      string
+		ver       string
+		q         Quant
+		flags     string // setFlag calls, joined
+		calibrate bool
+		skipped   string // substring of Skipped, "" = none
+	}{
+		{"fp16 8.0", "fp16", "8.0.1", Quant{}, "setFlag(kFP16)", false, ""},
+		{"int8 without scales 8.2", "int8", "8.2.1", Quant{}, "setFlag(kFP16)", false, Int8Refused},
+		{"int8 without scales 10.0", "int8", "10.0.1", Quant{}, "setFlag(kFP16)", false, Int8Refused},
+		{"int8 calibrated 8.2", "int8", "8.2.1", Quant{Calibration: true}, "setFlag(kINT8) setFlag(kFP16)", true, ""},
+		{"int8 calibrated 10.0", "int8", "10.0.1", Quant{Calibration: true}, "setFlag(kINT8) setFlag(kFP16)", true, ""},
+		{"int8 Q/DQ 8.6", "int8", "8.6.1", Quant{QDQ: true}, "setFlag(kINT8) setFlag(kFP16)", false, ""},
+		{"int8 Q/DQ with data 8.6", "int8", "8.6.1", Quant{QDQ: true, Calibration: true}, "setFlag(kINT8) setFlag(kFP16)", false, ""},
+		{"fp16 11.1 typed", "fp16", "11.1.0", Quant{}, "", false, "built with the model's own types; convert the ONNX model to float16"},
+		{"int8 11.1 typed", "int8", "11.1.0", Quant{Calibration: true}, "", false, "11.x has no calibrator"},
+		{"fp32 11.1", "fp32", "11.1.0", Quant{}, "", false, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			pl, err := PlanBuild(protocol.Settings{Precision: c.prec, WorkspaceMiB: 64}, v(c.ver), plat, c.q)
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			var flags []string
+			for _, call := range pl.Calls {
+				if call.Fn == "setFlag" {
+					flags = append(flags, call.String())
+				}
+			}
+			if got := strings.Join(flags, " "); got != c.flags || pl.Calibrate != c.calibrate {
+				t.Errorf("flags %q calibrate %v; want %q %v", got, pl.Calibrate, c.flags, c.calibrate)
+			}
+			sk := strings.Join(pl.Skipped, "\n")
+			if c.skipped == "" && sk != "" || !strings.Contains(sk, c.skipped) {
+				t.Errorf("skipped %q; want %q", sk, c.skipped)
+			}
+		})
+	}
+}
+
+// A shape-tensor input is profiled by its values (setShapeValues; V2 on
+// 11.x), always, with as many values as it has elements.
+func TestPlanProfileShapeTensor(t *testing.T) {
+	inputs := []Input{{Name: "x", Dims: []int64{-1, 8}}, {Name: "shape", DType: "int32", Dims: []int64{2}, IsShape: true}}
+	shapes := []protocol.Shape{
+		{Input: "x", Min: []int64{1, 8}, Opt: []int64{2, 8}, Max: []int64{4, 8}},
+		{Input: "shape", Min: []int64{1, 8}, Opt: []int64{2, 8}, Max: []int64{4, 8}},
+	}
+	calls, err := PlanProfile(inputs, shapes)
+	if err != nil || len(calls) != 2 || !calls[1].Values || calls[1].String() != "setShapeValues(shape, kMIN=[1 8], kOPT=[2 8], kMAX=[4 8])" {
+		t.Fatalf("PlanProfile = %v, %v", calls, err)
+	}
+	for name, sh := range map[string][]protocol.Shape{
+		"no values":    shapes[:1],
+		"three values": {shapes[0], {Input: "shape", Min: []int64{1, 8, 1}, Opt: []int64{2, 8, 1}, Max: []int64{4, 8, 1}}},
+		"order":        {shapes[0], {Input: "shape", Min: []int64{3, 8}, Opt: []int64{2, 8}, Max: []int64{4, 8}}},
+	} {
+		if _, err := PlanProfile(inputs, sh); !errors.Is(err, ErrBadShapes) {
 			t.Errorf("%s: err = %v", name, err)
 		}
 	}

@@ -19,15 +19,15 @@ func TestFitSamples(t *testing.T) {
 		dtypes  []string
 		err     string
 	}{
-		{"static, by name", []Input{{"ids", "int64", []int64{1, 4}}, {"image", "float32", []int64{1, 3, 2, 2}}}, []accuracy.Tensor{img, ids}, []string{"int64", "float32"}, ""},
-		{"int64 narrowed for 8.x", []Input{{"ids", "int32", []int64{1, 4}}}, []accuracy.Tensor{ids}, []string{"int32"}, ""},
-		{"float16 input", []Input{{"image", "float16", []int64{1, 3, 2, 2}}}, []accuracy.Tensor{img}, []string{"float16"}, ""},
-		{"dynamic batch", []Input{{"image", "float32", []int64{-1, 3, 2, 2}}}, []accuracy.Tensor{img}, []string{"float32"}, ""},
-		{"wrong size", []Input{{"image", "float32", []int64{1, 3, 4, 4}}}, []accuracy.Tensor{img}, nil, "input image: the sample has shape [1 3 2 2], the model's input is 1x3x4x4"},
-		{"wrong rank", []Input{{"image", "float32", []int64{3, 2, 2}}}, []accuracy.Tensor{img}, nil, "the model's input has rank 3"},
-		{"wrong type", []Input{{"image", "int32", []int64{1, 3, 2, 2}}}, []accuracy.Tensor{img}, nil, "input image is float32, the engine wants int32"},
-		{"missing input", []Input{{"image", "float32", []int64{1, 3, 2, 2}}, {"mask", "bool", []int64{1}}}, []accuracy.Tensor{img}, nil, `no sample for input "mask"`},
-		{"unknown name", []Input{{"x", "float32", []int64{1, 3, 2, 2}}}, []accuracy.Tensor{img}, nil, `named "image", but the engine's inputs are "x"`},
+		{"static, by name", []Input{{Name: "ids", DType: "int64", Dims: []int64{1, 4}}, {Name: "image", DType: "float32", Dims: []int64{1, 3, 2, 2}}}, []accuracy.Tensor{img, ids}, []string{"int64", "float32"}, ""},
+		{"int64 narrowed for 8.x", []Input{{Name: "ids", DType: "int32", Dims: []int64{1, 4}}}, []accuracy.Tensor{ids}, []string{"int32"}, ""},
+		{"float16 input", []Input{{Name: "image", DType: "float16", Dims: []int64{1, 3, 2, 2}}}, []accuracy.Tensor{img}, []string{"float16"}, ""},
+		{"dynamic batch", []Input{{Name: "image", DType: "float32", Dims: []int64{-1, 3, 2, 2}}}, []accuracy.Tensor{img}, []string{"float32"}, ""},
+		{"wrong size", []Input{{Name: "image", DType: "float32", Dims: []int64{1, 3, 4, 4}}}, []accuracy.Tensor{img}, nil, "input image: the sample has shape [1 3 2 2], the model's input is 1x3x4x4"},
+		{"wrong rank", []Input{{Name: "image", DType: "float32", Dims: []int64{3, 2, 2}}}, []accuracy.Tensor{img}, nil, "the model's input has rank 3"},
+		{"wrong type", []Input{{Name: "image", DType: "int32", Dims: []int64{1, 3, 2, 2}}}, []accuracy.Tensor{img}, nil, "input image is float32, the engine wants int32"},
+		{"missing input", []Input{{Name: "image", DType: "float32", Dims: []int64{1, 3, 2, 2}}, {Name: "mask", DType: "bool", Dims: []int64{1}}}, []accuracy.Tensor{img}, nil, `no sample for input "mask"`},
+		{"unknown name", []Input{{Name: "x", DType: "float32", Dims: []int64{1, 3, 2, 2}}}, []accuracy.Tensor{img}, nil, `named "image", but the engine's inputs are "x"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := FitSamples(tc.inputs, tc.samples)

@@ -17,7 +17,9 @@
 #include <cmath>
 #include <deque>
 #include <mutex>
+#include <new>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -32,6 +34,36 @@ static void seterr(char *err, size_t n, const char *fmt, ...) {
 static void copystr(char *dst, size_t n, const char *src) {
 	if (n == 0) return;
 	snprintf(dst, n, "%s", src ? src : "");
+}
+
+// The exception guard of every shim entry point that can throw: what it
+// throws becomes an error message and a failure return, never an unwind
+// through the extern "C" boundary into Go.
+#define TRTD_TRY try {
+#define TRTD_CATCH(err, n, ret)                                                                                                            \
+	}                                                                                                                                  \
+	catch (std::bad_alloc const &) {                                                                                                   \
+		seterr(err, n, "out of host memory (std::bad_alloc)");                                                                    \
+		return ret;                                                                                                                \
+	}                                                                                                                                  \
+	catch (std::exception const &ex) {                                                                                                 \
+		seterr(err, n, "C++ exception: %s", ex.what());                                                                            \
+		return ret;                                                                                                                \
+	}                                                                                                                                  \
+	catch (...) {                                                                                                                      \
+		seterr(err, n, "unknown C++ exception");                                                                                   \
+		return ret;                                                                                                                \
+	}
+
+int trtd_guard_selftest(int kind, char *err, size_t n) TRTD_NOEXCEPT {
+	TRTD_TRY
+	switch (kind) {
+	case 1: throw std::bad_alloc();
+	case 2: throw std::runtime_error("thrown on purpose");
+	case 3: throw 42;
+	}
+	return 0;
+	TRTD_CATCH(err, n, -1)
 }
 
 static void libpath(void *h, char *out, size_t n) {
@@ -83,7 +115,8 @@ static const char *custr(int e) {
 	return s ? s : "unknown CUDA error";
 }
 
-int trtd_cuda_load(const char *const *candidates, int n, char *tried, size_t triedlen, char *err, size_t errlen) {
+int trtd_cuda_load(const char *const *candidates, int n, char *tried, size_t triedlen, char *err, size_t errlen) TRTD_NOEXCEPT {
+	TRTD_TRY
 	if (cu.h != nullptr) return 0;
 	std::string log;
 	for (int i = 0; i < n; i++) {
@@ -115,9 +148,11 @@ int trtd_cuda_load(const char *const *candidates, int n, char *tried, size_t tri
 	copystr(tried, triedlen, log.c_str());
 	seterr(err, errlen, "no loadable libcudart");
 	return -1;
+	TRTD_CATCH(err, errlen, -1)
 }
 
-int trtd_cuda_info_get(int device, trtd_cuda_info *out, char *err, size_t errlen) {
+int trtd_cuda_info_get(int device, trtd_cuda_info *out, char *err, size_t errlen) TRTD_NOEXCEPT {
+	TRTD_TRY
 	memset(out, 0, sizeof(*out));
 	if (cu.h == nullptr) {
 		seterr(err, errlen, "libcudart not loaded");
@@ -127,6 +162,7 @@ int trtd_cuda_info_get(int device, trtd_cuda_info *out, char *err, size_t errlen
 	cu.RuntimeGetVersion(&out->runtime_version);
 	cu.DriverGetVersion(&out->driver_version);
 	int e = cu.GetDeviceCount(&out->device_count);
+	out->cuda_error = e;
 	if (e != 0) {
 		seterr(err, errlen, "cudaGetDeviceCount: %s: %s", cuname(e), custr(e));
 		return -1;
@@ -136,6 +172,7 @@ int trtd_cuda_info_get(int device, trtd_cuda_info *out, char *err, size_t errlen
 		return -1;
 	}
 	if ((e = cu.SetDevice(device)) != 0) {
+		out->cuda_error = e;
 		seterr(err, errlen, "cudaSetDevice(%d): %s: %s", device, cuname(e), custr(e));
 		return -1;
 	}
@@ -149,15 +186,17 @@ int trtd_cuda_info_get(int device, trtd_cuda_info *out, char *err, size_t errlen
 	}
 	size_t fr = 0, tot = 0;
 	if ((e = cu.MemGetInfo(&fr, &tot)) != 0) {
+		out->cuda_error = e;
 		seterr(err, errlen, "cudaMemGetInfo: %s: %s", cuname(e), custr(e));
 		return -1;
 	}
 	out->free = fr;
 	out->total = tot;
 	return 0;
+	TRTD_CATCH(err, errlen, -1)
 }
 
-int trtd_cuda_malloc_test(uint64_t bytes, char *name, size_t namelen, char *msg, size_t msglen) {
+int trtd_cuda_malloc_test(uint64_t bytes, char *name, size_t namelen, char *msg, size_t msglen) TRTD_NOEXCEPT {
 	if (cu.h == nullptr) {
 		copystr(name, namelen, "not_loaded");
 		copystr(msg, msglen, "libcudart not loaded");
@@ -171,43 +210,47 @@ int trtd_cuda_malloc_test(uint64_t bytes, char *name, size_t namelen, char *msg,
 	return e;
 }
 
-void trtd_host_free(void *p) { free(p); }
+void trtd_host_free(void *p) TRTD_NOEXCEPT { free(p); }
 
 /* ---- TensorRT -------------------------------------------------------------- */
 
 #ifndef TRTD_TENSORRT
 
-int trtd_has_tensorrt(void) { return 0; }
-void trtd_compiled_version(int *major, int *minor, int *patch) { *major = *minor = *patch = 0; }
-int trtd_can_cancel(void) { return 0; }
+int trtd_has_tensorrt(void) TRTD_NOEXCEPT { return 0; }
+void trtd_compiled_version(int *major, int *minor, int *patch) TRTD_NOEXCEPT { *major = *minor = *patch = 0; }
+int trtd_can_cancel(void) TRTD_NOEXCEPT { return 0; }
 
 #define NOTRT(err, n) seterr(err, n, "built without TensorRT headers")
-int trtd_trt_load(const char *, const char *, const char *, trtd_trt_libs *, char *err, size_t n) { NOTRT(err, n); return -1; }
-trtd_session *trtd_session_new(const char *, char *err, size_t n) { NOTRT(err, n); return nullptr; }
-void trtd_session_free(trtd_session *) {}
-int trtd_next_event(trtd_session *, trtd_event *) { return 0; }
-void trtd_cancel(trtd_session *) {}
-void trtd_platform_get(trtd_session *, trtd_platform *p) { memset(p, 0, sizeof(*p)); }
-int trtd_network_new(trtd_session *, const char *, char *err, size_t n) { NOTRT(err, n); return -1; }
-int trtd_parse(trtd_session *, const char *, char *err, size_t n) { NOTRT(err, n); return -1; }
-int trtd_parser_nb_errors(trtd_session *) { return 0; }
-void trtd_parser_error_get(trtd_session *, int, trtd_parser_error *o) { memset(o, 0, sizeof(*o)); }
-int trtd_nb_inputs(trtd_session *) { return 0; }
-void trtd_input_get(trtd_session *, int, trtd_tensor *o) { memset(o, 0, sizeof(*o)); }
-int trtd_config_call(trtd_session *, const char *, const char *, int64_t, char *err, size_t n) { NOTRT(err, n); return -1; }
-int trtd_profile_set(trtd_session *, const char *, int, const int64_t *, const int64_t *, const int64_t *, char *err, size_t n) { NOTRT(err, n); return -1; }
-int trtd_progress_attach(trtd_session *, char *err, size_t n) { NOTRT(err, n); return -1; }
-int trtd_timing_cache_set(trtd_session *, const void *, size_t, char *err, size_t n) { NOTRT(err, n); return -1; }
-const void *trtd_blob_data(trtd_blob *) { return nullptr; }
-size_t trtd_blob_size(trtd_blob *) { return 0; }
-void trtd_blob_free(trtd_blob *) {}
-int trtd_build(trtd_session *, trtd_blob **, char *err, size_t n) { NOTRT(err, n); return -1; }
-int trtd_timing_cache_get(trtd_session *, trtd_blob **, char *err, size_t n) { NOTRT(err, n); return -1; }
-void trtd_release_builder(trtd_session *) {}
-int trtd_validate(trtd_session *, const void *, size_t, const trtd_shape_hint *, int, const trtd_host_tensor *, int, int, int, double *, trtd_validation *o, char *err, size_t n) {
+int trtd_trt_load(const char *, const char *, const char *, trtd_trt_libs *, char *err, size_t n) TRTD_NOEXCEPT { NOTRT(err, n); return -1; }
+trtd_session *trtd_session_new(const char *, char *err, size_t n) TRTD_NOEXCEPT { NOTRT(err, n); return nullptr; }
+void trtd_session_free(trtd_session *) TRTD_NOEXCEPT {}
+int trtd_next_event(trtd_session *, trtd_event *) TRTD_NOEXCEPT { return 0; }
+void trtd_cancel(trtd_session *) TRTD_NOEXCEPT {}
+void trtd_platform_get(trtd_session *, trtd_platform *p) TRTD_NOEXCEPT { memset(p, 0, sizeof(*p)); }
+int trtd_network_new(trtd_session *, const char *, char *err, size_t n) TRTD_NOEXCEPT { NOTRT(err, n); return -1; }
+int trtd_parse(trtd_session *, const char *, char *err, size_t n) TRTD_NOEXCEPT { NOTRT(err, n); return -1; }
+int trtd_parser_nb_errors(trtd_session *) TRTD_NOEXCEPT { return 0; }
+void trtd_parser_error_get(trtd_session *, int, trtd_parser_error *o) TRTD_NOEXCEPT { memset(o, 0, sizeof(*o)); }
+int trtd_nb_inputs(trtd_session *) TRTD_NOEXCEPT { return 0; }
+void trtd_input_get(trtd_session *, int, trtd_tensor *o) TRTD_NOEXCEPT { memset(o, 0, sizeof(*o)); }
+int trtd_config_call(trtd_session *, const char *, const char *, int64_t, char *err, size_t n) TRTD_NOEXCEPT { NOTRT(err, n); return -1; }
+int trtd_profile_set(trtd_session *, const char *, int, const int64_t *, const int64_t *, const int64_t *, char *err, size_t n) TRTD_NOEXCEPT { NOTRT(err, n); return -1; }
+int trtd_progress_attach(trtd_session *, char *err, size_t n) TRTD_NOEXCEPT { NOTRT(err, n); return -1; }
+int trtd_timing_cache_set(trtd_session *, const void *, size_t, char *err, size_t n) TRTD_NOEXCEPT { NOTRT(err, n); return -1; }
+const void *trtd_blob_data(trtd_blob *) TRTD_NOEXCEPT { return nullptr; }
+size_t trtd_blob_size(trtd_blob *) TRTD_NOEXCEPT { return 0; }
+void trtd_blob_free(trtd_blob *) TRTD_NOEXCEPT {}
+int trtd_build(trtd_session *, trtd_blob **, char *err, size_t n) TRTD_NOEXCEPT { NOTRT(err, n); return -1; }
+int trtd_timing_cache_get(trtd_session *, trtd_blob **, char *err, size_t n) TRTD_NOEXCEPT { NOTRT(err, n); return -1; }
+void trtd_release_builder(trtd_session *) TRTD_NOEXCEPT {}
+int trtd_calibrator_set(trtd_session *, const trtd_host_tensor *, int, int, const void *, size_t, char *err, size_t n) TRTD_NOEXCEPT { NOTRT(err, n); return -1; }
+int trtd_calibration_cache_get(trtd_session *, trtd_blob **, char *err, size_t n) TRTD_NOEXCEPT { NOTRT(err, n); return -1; }
+int trtd_validate(trtd_session *, trtd_blob *, int, const trtd_shape_hint *, int, const trtd_host_tensor *, int, int, int, double *, trtd_validation *o, char *err, size_t n) TRTD_NOEXCEPT {
+	TRTD_TRY
 	memset(o, 0, sizeof(*o));
 	NOTRT(err, n);
 	return -1;
+	TRTD_CATCH(err, n, -1)
 }
 
 #else // TRTD_TENSORRT
@@ -223,13 +266,13 @@ using namespace nvinfer1;
 #define TRTD_DEPRECATED_OK_BEGIN _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wdeprecated-declarations\"")
 #define TRTD_DEPRECATED_OK_END _Pragma("GCC diagnostic pop")
 
-int trtd_has_tensorrt(void) { return 1; }
-void trtd_compiled_version(int *major, int *minor, int *patch) {
+int trtd_has_tensorrt(void) TRTD_NOEXCEPT { return 1; }
+void trtd_compiled_version(int *major, int *minor, int *patch) TRTD_NOEXCEPT {
 	*major = NV_TENSORRT_MAJOR;
 	*minor = NV_TENSORRT_MINOR;
 	*patch = NV_TENSORRT_PATCH;
 }
-int trtd_can_cancel(void) { return NV_TENSORRT_MAJOR >= 10; }
+int trtd_can_cancel(void) TRTD_NOEXCEPT { return NV_TENSORRT_MAJOR >= 10; }
 
 static struct {
 	void *infer, *parser, *plugin;
@@ -241,7 +284,8 @@ static struct {
 	bool (*initPlugins)(void *, const char *);
 } g;
 
-int trtd_trt_load(const char *nvinfer, const char *parser, const char *plugin, trtd_trt_libs *out, char *err, size_t n) {
+int trtd_trt_load(const char *nvinfer, const char *parser, const char *plugin, trtd_trt_libs *out, char *err, size_t n) TRTD_NOEXCEPT {
+	TRTD_TRY
 	memset(out, 0, sizeof(*out));
 	if (g.infer == nullptr) {
 		if ((g.infer = dlopen(nvinfer, RTLD_NOW | RTLD_GLOBAL)) == nullptr) {
@@ -280,6 +324,7 @@ int trtd_trt_load(const char *nvinfer, const char *parser, const char *plugin, t
 	libpath(g.parser, out->parser, sizeof(out->parser));
 	libpath(g.plugin, out->plugin, sizeof(out->plugin));
 	return 0;
+	TRTD_CATCH(err, n, -1)
 }
 
 struct Ev {
@@ -365,6 +410,70 @@ class Progress : public IProgressMonitor {
 };
 #endif
 
+#if NV_TENSORRT_MAJOR < 11
+// Calibrator feeds uploaded calibration batches to TensorRT's entropy
+// calibration. It is the calibrator class trtexec uses
+// (samples/common/sampleEngines.cpp: RndInt8Calibrator derives from
+// IInt8EntropyCalibrator2 and returns batch size 1), so the cache TensorRT
+// writes through it is one trtexec --calib= reads back: trtexec passes the
+// file's bytes unchanged to readCalibrationCache.
+class Calibrator : public IInt8EntropyCalibrator2 {
+  public:
+	struct Input {
+		std::string name;
+		size_t bytes = 0;
+		std::vector<std::vector<unsigned char>> batches;
+		void *dev = nullptr;
+	};
+	std::vector<Input> inputs;
+	int nbatches = 0, next = 0;
+	std::vector<unsigned char> cache_in, cache_out;
+	bool wrote = false;
+	Queue *q = nullptr;
+
+	~Calibrator() override {
+		for (Input &in : inputs)
+			if (in.dev != nullptr) cu.Free(in.dev);
+	}
+	TRTD_DEPRECATED_OK_BEGIN
+	int32_t getBatchSize() const noexcept override { return 1; }
+	TRTD_DEPRECATED_OK_END
+	bool getBatch(void *bindings[], char const *names[], int32_t nb) noexcept override {
+		if (next >= nbatches) return false;
+		for (int32_t i = 0; i < nb; i++) {
+			Input *in = nullptr;
+			for (Input &x : inputs)
+				if (x.name == names[i]) in = &x;
+			if (in == nullptr) {
+				q->push("log", "error", (std::string("calibration: no data for input ") + names[i]).c_str(), 0, 0);
+				return false;
+			}
+			if (in->dev == nullptr && cu.Malloc(&in->dev, in->bytes) != 0) {
+				q->push("log", "error", "calibration: cudaMalloc failed", 0, 0);
+				return false;
+			}
+			if (cu.Memcpy(in->dev, in->batches[next].data(), in->bytes, kMemcpyHostToDevice) != 0) return false;
+			bindings[i] = in->dev;
+		}
+		next++;
+		return true;
+	}
+	void const *readCalibrationCache(std::size_t &length) noexcept override {
+		length = cache_in.size();
+		return cache_in.empty() ? nullptr : cache_in.data();
+	}
+	void writeCalibrationCache(void const *ptr, std::size_t length) noexcept override {
+		try {
+			const unsigned char *p = static_cast<const unsigned char *>(ptr);
+			cache_out.assign(p, p + length);
+			wrote = true;
+		} catch (...) {
+			q->push("log", "error", "calibration: out of host memory for the cache", 0, 0);
+		}
+	}
+};
+#endif
+
 struct trtd_session {
 	Queue q;
 	Logger logger;
@@ -378,20 +487,27 @@ struct trtd_session {
 	IBuilderConfig *config = nullptr;
 	IOptimizationProfile *profile = nullptr;
 	ITimingCache *cache = nullptr;
+#if NV_TENSORRT_MAJOR < 11
+	Calibrator *calib = nullptr;
+#endif
 };
 
+// A blob is TensorRT's IHostMemory (the engine, the timing cache) or bytes
+// the shim holds (the calibration cache).
 struct trtd_blob {
 	IHostMemory *mem;
+	std::vector<unsigned char> bytes;
 };
-const void *trtd_blob_data(trtd_blob *b) { return b->mem->data(); }
-size_t trtd_blob_size(trtd_blob *b) { return b->mem->size(); }
-void trtd_blob_free(trtd_blob *b) {
+const void *trtd_blob_data(trtd_blob *b) TRTD_NOEXCEPT { return b->mem ? b->mem->data() : b->bytes.data(); }
+size_t trtd_blob_size(trtd_blob *b) TRTD_NOEXCEPT { return b->mem ? b->mem->size() : b->bytes.size(); }
+void trtd_blob_free(trtd_blob *b) TRTD_NOEXCEPT {
 	if (b == nullptr) return;
 	delete b->mem;
 	delete b;
 }
 
-trtd_session *trtd_session_new(const char *min_severity, char *err, size_t n) {
+trtd_session *trtd_session_new(const char *min_severity, char *err, size_t n) TRTD_NOEXCEPT {
+	TRTD_TRY
 	if (g.createBuilder == nullptr) {
 		seterr(err, n, "TensorRT libraries not loaded");
 		return nullptr;
@@ -415,9 +531,10 @@ trtd_session *trtd_session_new(const char *min_severity, char *err, size_t n) {
 	}
 	s->config = s->builder->createBuilderConfig();
 	return s;
+	TRTD_CATCH(err, n, nullptr)
 }
 
-void trtd_release_builder(trtd_session *s) {
+void trtd_release_builder(trtd_session *s) TRTD_NOEXCEPT {
 	if (s == nullptr) return;
 	delete s->cache;
 	s->cache = nullptr;
@@ -430,18 +547,22 @@ void trtd_release_builder(trtd_session *s) {
 	delete s->builder;
 	s->builder = nullptr;
 	s->profile = nullptr; // owned by the builder
+#if NV_TENSORRT_MAJOR < 11
+	delete s->calib; // after the config that referenced it
+	s->calib = nullptr;
+#endif
 }
 
-void trtd_session_free(trtd_session *s) {
+void trtd_session_free(trtd_session *s) TRTD_NOEXCEPT {
 	if (s == nullptr) return;
 	trtd_release_builder(s);
 	delete s;
 }
 
-int trtd_next_event(trtd_session *s, trtd_event *ev) { return s->q.pop(ev) ? 1 : 0; }
-void trtd_cancel(trtd_session *s) { s->cancel.store(true); }
+int trtd_next_event(trtd_session *s, trtd_event *ev) TRTD_NOEXCEPT { return s->q.pop(ev) ? 1 : 0; }
+void trtd_cancel(trtd_session *s) TRTD_NOEXCEPT { s->cancel.store(true); }
 
-void trtd_platform_get(trtd_session *s, trtd_platform *p) {
+void trtd_platform_get(trtd_session *s, trtd_platform *p) TRTD_NOEXCEPT {
 	memset(p, 0, sizeof(*p));
 	if (s->builder == nullptr) return;
 #if NV_TENSORRT_MAJOR < 11
@@ -453,7 +574,8 @@ void trtd_platform_get(trtd_session *s, trtd_platform *p) {
 	p->dla_cores = s->builder->getNbDLACores();
 }
 
-int trtd_network_new(trtd_session *s, const char *flags, char *err, size_t n) {
+int trtd_network_new(trtd_session *s, const char *flags, char *err, size_t n) TRTD_NOEXCEPT {
+	TRTD_TRY
 	if (s->builder == nullptr) {
 		seterr(err, n, "no builder");
 		return -1;
@@ -482,19 +604,28 @@ int trtd_network_new(trtd_session *s, const char *flags, char *err, size_t n) {
 		return -1;
 	}
 	return 0;
+	TRTD_CATCH(err, n, -1)
 }
 
-int trtd_parse(trtd_session *s, const char *path, char *err, size_t n) {
+int trtd_parse(trtd_session *s, const char *path, char *err, size_t n) TRTD_NOEXCEPT {
+	TRTD_TRY
 	if (!s->parser->parseFromFile(path, static_cast<int>(ILogger::Severity::kWARNING))) {
 		seterr(err, n, "the ONNX parser rejected %s", path);
 		return -1;
 	}
 	return 0;
+	TRTD_CATCH(err, n, -1)
 }
 
-int trtd_parser_nb_errors(trtd_session *s) { return s->parser ? s->parser->getNbErrors() : 0; }
+int trtd_parser_nb_errors(trtd_session *s) TRTD_NOEXCEPT { return s->parser ? s->parser->getNbErrors() : 0; }
 
-static const char *parsercode(nvonnxparser::ErrorCode c) {
+// The parser's error codes by name: NvOnnxParser.h's ErrorCode of the
+// release compiled against (kSUCCESS..kUNSUPPORTED_NODE in 8.x, plus
+// kUNSUPPORTED_NODE_ATTR/_INPUT/_DATATYPE/_DYNAMIC/_SHAPE and kREFIT_FAILED
+// from 10.0). No default: -Wswitch (-Wall) makes a release with a code this
+// switch lacks fail `make check-trt`. A newer library's code beyond the
+// headers is reported by number.
+static const char *parsercode(nvonnxparser::ErrorCode c, char *buf, size_t n) {
 	switch (c) {
 	case nvonnxparser::ErrorCode::kSUCCESS: return "SUCCESS";
 	case nvonnxparser::ErrorCode::kINTERNAL_ERROR: return "INTERNAL_ERROR";
@@ -505,15 +636,25 @@ static const char *parsercode(nvonnxparser::ErrorCode c) {
 	case nvonnxparser::ErrorCode::kINVALID_NODE: return "INVALID_NODE";
 	case nvonnxparser::ErrorCode::kUNSUPPORTED_GRAPH: return "UNSUPPORTED_GRAPH";
 	case nvonnxparser::ErrorCode::kUNSUPPORTED_NODE: return "UNSUPPORTED_NODE";
-	default: return "UNSUPPORTED_NODE_DETAIL"; // 10.x adds finer kUNSUPPORTED_NODE_* codes
+#if NV_TENSORRT_MAJOR >= 10
+	case nvonnxparser::ErrorCode::kUNSUPPORTED_NODE_ATTR: return "UNSUPPORTED_NODE_ATTR";
+	case nvonnxparser::ErrorCode::kUNSUPPORTED_NODE_INPUT: return "UNSUPPORTED_NODE_INPUT";
+	case nvonnxparser::ErrorCode::kUNSUPPORTED_NODE_DATATYPE: return "UNSUPPORTED_NODE_DATATYPE";
+	case nvonnxparser::ErrorCode::kUNSUPPORTED_NODE_DYNAMIC: return "UNSUPPORTED_NODE_DYNAMIC";
+	case nvonnxparser::ErrorCode::kUNSUPPORTED_NODE_SHAPE: return "UNSUPPORTED_NODE_SHAPE";
+	case nvonnxparser::ErrorCode::kREFIT_FAILED: return "REFIT_FAILED";
+#endif
 	}
+	snprintf(buf, n, "ErrorCode(%d)", static_cast<int>(c));
+	return buf;
 }
 
-void trtd_parser_error_get(trtd_session *s, int i, trtd_parser_error *o) {
+void trtd_parser_error_get(trtd_session *s, int i, trtd_parser_error *o) TRTD_NOEXCEPT {
 	memset(o, 0, sizeof(*o));
 	nvonnxparser::IParserError const *e = s->parser->getError(i);
 	if (e == nullptr) return;
-	copystr(o->code, sizeof(o->code), parsercode(e->code()));
+	char code[32];
+	copystr(o->code, sizeof(o->code), parsercode(e->code(), code, sizeof(code)));
 	copystr(o->desc, sizeof(o->desc), e->desc());
 	copystr(o->file, sizeof(o->file), e->file());
 	o->line = e->line();
@@ -565,14 +706,15 @@ static void dimsout(Dims const &d, trtd_tensor *o) {
 	for (int i = 0; i < o->nb_dims; i++) o->dims[i] = d.d[i];
 }
 
-int trtd_nb_inputs(trtd_session *s) { return s->network ? s->network->getNbInputs() : 0; }
+int trtd_nb_inputs(trtd_session *s) TRTD_NOEXCEPT { return s->network ? s->network->getNbInputs() : 0; }
 
-void trtd_input_get(trtd_session *s, int i, trtd_tensor *o) {
+void trtd_input_get(trtd_session *s, int i, trtd_tensor *o) TRTD_NOEXCEPT {
 	memset(o, 0, sizeof(*o));
 	ITensor *t = s->network->getInput(i);
 	copystr(o->name, sizeof(o->name), t->getName());
 	copystr(o->dtype, sizeof(o->dtype), dtypename(t->getType()));
 	dimsout(t->getDimensions(), o);
+	o->is_shape = t->isShapeTensor() ? 1 : 0;
 }
 
 static bool flagbyname(const std::string &n, BuilderFlag *f) {
@@ -600,7 +742,8 @@ static bool tacticbyname(const std::string &n, TacticSource *t) {
 	return false;
 }
 
-int trtd_config_call(trtd_session *s, const char *fnc, const char *argc, int64_t value, char *err, size_t n) {
+int trtd_config_call(trtd_session *s, const char *fnc, const char *argc, int64_t value, char *err, size_t n) TRTD_NOEXCEPT {
+	TRTD_TRY
 	if (s->config == nullptr) {
 		seterr(err, n, "no builder config");
 		return -1;
@@ -687,9 +830,11 @@ int trtd_config_call(trtd_session *s, const char *fnc, const char *argc, int64_t
 	}
 	seterr(err, n, "%s: not available in TensorRT %d.%d", fn.c_str(), NV_TENSORRT_MAJOR, NV_TENSORRT_MINOR);
 	return -1;
+	TRTD_CATCH(err, n, -1)
 }
 
-int trtd_profile_set(trtd_session *s, const char *input, int nb, const int64_t *mn, const int64_t *op, const int64_t *mx, char *err, size_t n) {
+int trtd_profile_set(trtd_session *s, const char *input, int nb, const int64_t *mn, const int64_t *op, const int64_t *mx, char *err, size_t n) TRTD_NOEXCEPT {
+	TRTD_TRY
 	if (nb < 0 || nb > Dims::MAX_DIMS) {
 		seterr(err, n, "input %s: rank %d", input, nb);
 		return -1;
@@ -697,6 +842,29 @@ int trtd_profile_set(trtd_session *s, const char *input, int nb, const int64_t *
 	if (s->profile == nullptr) s->profile = s->builder->createOptimizationProfile();
 	const int64_t *v[3] = {mn, op, mx};
 	const OptProfileSelector sel[3] = {OptProfileSelector::kMIN, OptProfileSelector::kOPT, OptProfileSelector::kMAX};
+	bool shape = false;
+	for (int i = 0; s->network != nullptr && i < s->network->getNbInputs(); i++) {
+		ITensor *t = s->network->getInput(i);
+		if (strcmp(t->getName(), input) == 0) shape = t->isShapeTensor();
+	}
+	if (shape) {
+		// A shape tensor's profile is its values: setShapeValues (int32) in
+		// 8.x and 10.x, setShapeValuesV2 (int64) in 11.x, where the int32
+		// call is gone.
+		for (int k = 0; k < 3; k++) {
+#if NV_TENSORRT_MAJOR >= 11
+			bool ok = s->profile->setShapeValuesV2(input, sel[k], v[k], nb);
+#else
+			std::vector<int32_t> vals(v[k], v[k] + nb);
+			bool ok = s->profile->setShapeValues(input, sel[k], vals.data(), nb);
+#endif
+			if (!ok) {
+				seterr(err, n, "setShapeValues(%s) was refused (see the TensorRT log)", input);
+				return -1;
+			}
+		}
+		return 0;
+	}
 	for (int k = 0; k < 3; k++) {
 		Dims d{};
 		d.nbDims = nb;
@@ -707,9 +875,11 @@ int trtd_profile_set(trtd_session *s, const char *input, int nb, const int64_t *
 		}
 	}
 	return 0;
+	TRTD_CATCH(err, n, -1)
 }
 
-int trtd_progress_attach(trtd_session *s, char *err, size_t n) {
+int trtd_progress_attach(trtd_session *s, char *err, size_t n) TRTD_NOEXCEPT {
+	TRTD_TRY
 	(void)s;
 	(void)err;
 	(void)n;
@@ -720,37 +890,58 @@ int trtd_progress_attach(trtd_session *s, char *err, size_t n) {
 	seterr(err, n, "IProgressMonitor exists from TensorRT 10.0");
 	return -1;
 #endif
+	TRTD_CATCH(err, n, -1)
 }
 
-int trtd_timing_cache_set(trtd_session *s, const void *blob, size_t size, char *err, size_t n) {
-	s->cache = s->config->createTimingCache(blob, size);
-	if (s->cache == nullptr) {
+// A retry (the first cache refused) replaces the cache: the refused one is
+// deleted, never leaked; the one in use lives until the builder is released
+// (IBuilderConfig::setTimingCache: the cache must outlive the build).
+int trtd_timing_cache_set(trtd_session *s, const void *blob, size_t size, char *err, size_t n) TRTD_NOEXCEPT {
+	TRTD_TRY
+	ITimingCache *c = s->config->createTimingCache(blob, size);
+	if (c == nullptr) {
 		seterr(err, n, "createTimingCache failed");
 		return -1;
 	}
-	if (!s->config->setTimingCache(*s->cache, false)) {
+	if (!s->config->setTimingCache(*c, false)) {
+		delete c;
 		seterr(err, n, "setTimingCache refused the cache (written by another TensorRT or GPU?)");
 		return -1;
 	}
+	delete s->cache;
+	s->cache = c;
 	return 0;
+	TRTD_CATCH(err, n, -1)
 }
 
-int trtd_build(trtd_session *s, trtd_blob **out, char *err, size_t n) {
+int trtd_build(trtd_session *s, trtd_blob **out, char *err, size_t n) TRTD_NOEXCEPT {
+	TRTD_TRY
 	*out = nullptr;
 	if (s->profile != nullptr && s->config->addOptimizationProfile(s->profile) < 0) {
 		seterr(err, n, "addOptimizationProfile failed (see the TensorRT log)");
 		return -1;
 	}
+#if NV_TENSORRT_MAJOR < 11
+	// Calibrating a network with runtime dimensions needs a calibration
+	// profile; TensorRT calibrates at its kOPT dims (NvInfer.h,
+	// setCalibrationProfile).
+	if (s->calib != nullptr && s->profile != nullptr && !s->config->setCalibrationProfile(s->profile)) {
+		seterr(err, n, "setCalibrationProfile failed (see the TensorRT log)");
+		return -1;
+	}
+#endif
 	IHostMemory *m = s->builder->buildSerializedNetwork(*s->network, *s->config);
 	if (m == nullptr) {
 		seterr(err, n, s->cancel.load() ? "build canceled" : "buildSerializedNetwork returned no engine (see the TensorRT log)");
 		return -1;
 	}
-	*out = new trtd_blob{m};
+	*out = new trtd_blob{m, {}};
 	return 0;
+	TRTD_CATCH(err, n, -1)
 }
 
-int trtd_timing_cache_get(trtd_session *s, trtd_blob **out, char *err, size_t n) {
+int trtd_timing_cache_get(trtd_session *s, trtd_blob **out, char *err, size_t n) TRTD_NOEXCEPT {
+	TRTD_TRY
 	*out = nullptr;
 	ITimingCache const *c = s->config ? s->config->getTimingCache() : nullptr;
 	if (c == nullptr) {
@@ -762,8 +953,70 @@ int trtd_timing_cache_get(trtd_session *s, trtd_blob **out, char *err, size_t n)
 		seterr(err, n, "timing cache serialize failed");
 		return -1;
 	}
-	*out = new trtd_blob{m};
+	*out = new trtd_blob{m, {}};
 	return 0;
+	TRTD_CATCH(err, n, -1)
+}
+
+int trtd_calibrator_set(trtd_session *s, const trtd_host_tensor *batches, int nin, int nb, const void *cache, size_t csize, char *err, size_t n) TRTD_NOEXCEPT {
+	TRTD_TRY
+#if NV_TENSORRT_MAJOR >= 11
+	(void)s, (void)batches, (void)nin, (void)nb, (void)cache, (void)csize;
+	seterr(err, n, "TensorRT %d.%d has no int8 calibrator (networks are strongly typed)", NV_TENSORRT_MAJOR, NV_TENSORRT_MINOR);
+	return -1;
+#else
+	if (s->config == nullptr || (nb <= 0 && csize == 0) || (nb > 0 && nin <= 0)) {
+		seterr(err, n, "calibration: no config, inputs or batches");
+		return -1;
+	}
+	Calibrator *c = new Calibrator();
+	c->q = &s->q;
+	c->nbatches = nb;
+	for (int i = 0; i < nin; i++) {
+		Calibrator::Input in;
+		in.name = batches[i].name;
+		in.bytes = static_cast<size_t>(batches[i].bytes);
+		for (int b = 0; b < nb; b++) {
+			const trtd_host_tensor &t = batches[b * nin + i];
+			if (strcmp(t.name, batches[i].name) != 0 || t.bytes != batches[i].bytes) {
+				seterr(err, n, "calibration batch %d: input %s is %llu bytes, batch 1 had %s of %llu", b + 1, t.name,
+				       static_cast<unsigned long long>(t.bytes), batches[i].name, static_cast<unsigned long long>(batches[i].bytes));
+				delete c;
+				return -1;
+			}
+			const unsigned char *p = static_cast<const unsigned char *>(t.data);
+			in.batches.emplace_back(p, p + t.bytes);
+		}
+		c->inputs.push_back(std::move(in));
+	}
+	if (csize > 0) {
+		const unsigned char *p = static_cast<const unsigned char *>(cache);
+		c->cache_in.assign(p, p + csize);
+	}
+	TRTD_DEPRECATED_OK_BEGIN
+	s->config->setInt8Calibrator(c);
+	TRTD_DEPRECATED_OK_END
+	delete s->calib;
+	s->calib = c;
+	return 0;
+#endif
+	TRTD_CATCH(err, n, -1)
+}
+
+int trtd_calibration_cache_get(trtd_session *s, trtd_blob **out, char *err, size_t n) TRTD_NOEXCEPT {
+	TRTD_TRY
+	*out = nullptr;
+#if NV_TENSORRT_MAJOR >= 11
+	(void)s;
+#else
+	if (s->calib != nullptr && s->calib->wrote) {
+		*out = new trtd_blob{nullptr, s->calib->cache_out};
+		return 0;
+	}
+#endif
+	seterr(err, n, "TensorRT wrote no calibration cache");
+	return -1;
+	TRTD_CATCH(err, n, -1)
 }
 
 // Random input values: floats uniform in [-1, 1); integer and boolean inputs
@@ -828,9 +1081,10 @@ struct Buffers {
 	}
 };
 
-int trtd_validate(trtd_session *s, const void *engine, size_t size, const trtd_shape_hint *hints, int nhints,
+int trtd_validate(trtd_session *s, trtd_blob *engine, int dla_core, const trtd_shape_hint *hints, int nhints,
                   const trtd_host_tensor *samples, int nsamples, int warmup, int runs, double *times, trtd_validation *out, char *err,
-                  size_t n) {
+                  size_t n) TRTD_NOEXCEPT {
+	TRTD_TRY
 	memset(out, 0, sizeof(*out));
 	if (cu.h == nullptr) {
 		seterr(err, n, "libcudart not loaded");
@@ -843,7 +1097,10 @@ int trtd_validate(trtd_session *s, const void *engine, size_t size, const trtd_s
 		seterr(err, n, "createInferRuntime failed");
 		return -1;
 	}
-	ICudaEngine *e = rt->deserializeCudaEngine(engine, size);
+	// A DLA engine deserializes onto the runtime's DLA core, which must be
+	// set first (IRuntime::setDLACore, NvInferRuntime.h).
+	if (dla_core >= 0) rt->setDLACore(dla_core);
+	ICudaEngine *e = rt->deserializeCudaEngine(trtd_blob_data(engine), trtd_blob_size(engine));
 	if (e == nullptr) {
 		delete rt;
 		seterr(err, n, "deserializeCudaEngine failed: the engine cannot be loaded (see the TensorRT log)");
@@ -872,6 +1129,8 @@ int trtd_validate(trtd_session *s, const void *engine, size_t size, const trtd_s
 		std::vector<bool> isin;
 		std::vector<DataType> types;
 		std::vector<int> outidx; // the I/O index of out->outputs[k]
+		std::vector<bool> isshape;
+		std::vector<std::vector<unsigned char>> hostvals; // shape-tensor inputs' values (host memory)
 #if TRTD_AT_LEAST(8, 5)
 		int nio = e->getNbIOTensors();
 		for (int i = 0; i < nio; i++) {
@@ -879,6 +1138,7 @@ int trtd_validate(trtd_session *s, const void *engine, size_t size, const trtd_s
 			names.push_back(name);
 			isin.push_back(e->getTensorIOMode(name) == TensorIOMode::kINPUT);
 			types.push_back(e->getTensorDataType(name));
+			isshape.push_back(e->isShapeInferenceIO(name));
 		}
 #else
 		int nio = e->getNbBindings();
@@ -886,9 +1146,48 @@ int trtd_validate(trtd_session *s, const void *engine, size_t size, const trtd_s
 			names.push_back(e->getBindingName(i));
 			isin.push_back(e->bindingIsInput(i));
 			types.push_back(e->getBindingDataType(i));
+			isshape.push_back(e->isShapeBinding(i));
 		}
 #endif
-		// Input shapes first: output shapes follow from them.
+		hostvals.resize(nio);
+		// Shape-tensor inputs first: their values (from the sample, else the
+		// hint's dims read as values) go in host memory, set before any
+		// shape is inferred: setInputShapeBinding up to 8.4,
+		// setInputTensorAddress from 8.6 (setTensorAddress in 8.5).
+		for (int i = 0; i < nio && rc == 0; i++) {
+			if (!isin[i] || !isshape[i]) continue;
+			const trtd_host_tensor *smp = nsamples > 0 ? findsample(samples, nsamples, names[i].c_str()) : nullptr;
+			const trtd_shape_hint *h = findhint(hints, nhints, names[i].c_str());
+			size_t es = dtypesize(types[i]);
+			std::vector<unsigned char> &hv = hostvals[i];
+			if (smp != nullptr) {
+				const unsigned char *p = static_cast<const unsigned char *>(smp->data);
+				hv.assign(p, p + smp->bytes);
+			} else if (h != nullptr) {
+				hv.resize(static_cast<size_t>(h->nb_dims) * es);
+				for (int k = 0; k < h->nb_dims; k++) {
+					if (es == 8) reinterpret_cast<int64_t *>(hv.data())[k] = h->dims[k];
+					else reinterpret_cast<int32_t *>(hv.data())[k] = static_cast<int32_t>(h->dims[k]);
+				}
+			} else {
+				seterr(err, n, "shape-tensor input %s has no values to validate with", names[i].c_str());
+				rc = -1;
+				break;
+			}
+			if (hv.empty()) hv.resize(es);
+#if TRTD_AT_LEAST(8, 6)
+			bool ok = ctx->setInputTensorAddress(names[i].c_str(), hv.data());
+#elif TRTD_AT_LEAST(8, 5)
+			bool ok = ctx->setTensorAddress(names[i].c_str(), hv.data());
+#else
+			bool ok = ctx->setInputShapeBinding(i, reinterpret_cast<const int32_t *>(hv.data()));
+#endif
+			if (!ok) {
+				seterr(err, n, "shape-tensor input %s: values refused by the engine", names[i].c_str());
+				rc = -1;
+			}
+		}
+		// Input shapes next: output shapes follow from them.
 		for (int i = 0; i < nio && rc == 0; i++) {
 			if (!isin[i]) continue;
 #if TRTD_AT_LEAST(8, 5)
@@ -999,7 +1298,7 @@ int trtd_validate(trtd_session *s, const void *engine, size_t size, const trtd_s
 				break;
 			}
 #if TRTD_AT_LEAST(8, 5)
-			ctx->setTensorAddress(names[i].c_str(), bufs.ptrs[i]);
+			if (!(isin[i] && isshape[i])) ctx->setTensorAddress(names[i].c_str(), bufs.ptrs[i]);
 #endif
 		}
 		if (rc == 0 && cu.StreamCreate(&stream) != 0) {
@@ -1046,6 +1345,7 @@ int trtd_validate(trtd_session *s, const void *engine, size_t size, const trtd_s
 	delete e;
 	delete rt;
 	return rc;
+	TRTD_CATCH(err, n, -1)
 }
 
 #endif // TRTD_TENSORRT

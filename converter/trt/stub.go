@@ -17,8 +17,8 @@ func Probe(o Options) (protocol.Builder, protocol.Class, string) {
 	o.defaults()
 	b := protocol.Builder{Backend: "api"}
 	var notes []string
-	if _, err := fillCUDA(&b, o.Root); err != nil {
-		notes = append(notes, err.Error())
+	if ci, err := fillCUDA(&b, o.Root); err != nil {
+		notes = append(notes, cudaUnavailable(ci, err, o.DevDir))
 	}
 	found := FindInstalled(SearchDirs(o.Root), "libnvinfer.so")
 	lib := "no libnvinfer.so* on this machine (searched the dynamic linker path and " + strings.Join(SearchDirs(o.Root), ", ") + ")"
@@ -30,6 +30,14 @@ func Probe(o Options) (protocol.Builder, protocol.Class, string) {
 		msg += "; " + strings.Join(notes, "; ")
 	}
 	return b, protocol.ClassBuilderUnavailable, msg
+}
+
+// Load says that this worker cannot use the TensorRT API; it touches no
+// CUDA (the worker decides its backend before the GPU).
+func Load(o Options) (protocol.Builder, protocol.Class, string) {
+	o.defaults()
+	b := protocol.Builder{Backend: "api"}
+	return b, protocol.ClassBuilderUnavailable, fmt.Sprintf("%s: this worker was %s", ErrNoTensorRT, ErrNotCompiled)
 }
 
 // Build always fails: this worker was built without TensorRT headers.

@@ -19,6 +19,7 @@ func (rn *Runner) Probe(ctx context.Context) bool {
 		os.Chmod(tmp, 0o755)
 		defer os.RemoveAll(tmp)
 	}
+	rn.selectWorker(ctx, tmp)
 	b, class, reason := rn.Worker.Probe(ctx, rn.Cfg.Worker.Backend, rn.Cfg.Worker.Trtexec, tmp)
 	rn.mu.Lock()
 	defer rn.mu.Unlock()
@@ -31,6 +32,9 @@ func (rn *Runner) Probe(ctx context.Context) bool {
 	rn.builder = nil
 	if reason == "" {
 		reason = string(class)
+	}
+	if rn.fallback != "" {
+		reason += " (" + rn.fallback + ")"
 	}
 	rn.builderErr = reason
 	rn.Status.SetBuilder(reason)

@@ -36,4 +36,7 @@ type Runner struct {
 	builder    *protocol.Builder
 	builderErr string
 	lastProbe  time.Time
+	// fallback says why no cgo worker runs (daemon/workers), for the
+	// builder_unavailable reason; "" when one does.
+	fallback string
 }

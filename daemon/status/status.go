@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trtd/trtd/daemon/fleet"
+	"github.com/trtd/trtd/daemon/workers"
 	"github.com/trtd/trtd/internal/atomicfile"
 	"github.com/trtd/trtd/internal/bytesize"
 )
@@ -18,21 +19,23 @@ import (
 // Status is what `trtd status` shows: the daemon keeps it in a file it
 // replaces atomically on every change.
 type Status struct {
-	PID       int          `json:"pid"`
-	Version   string       `json:"version"`
-	Started   time.Time    `json:"started"`
-	Updated   time.Time    `json:"updated"`
-	State     string       `json:"state"` // starting, idle, building, waiting_for_builder, stopping, stopped
-	Inbox     string       `json:"inbox"`
-	Outbox    string       `json:"outbox"`
-	Builder   string       `json:"builder"`
-	Queue     []QueueEntry `json:"queue"`
-	Waiting   []QueueEntry `json:"waiting"`
-	Current   *Current     `json:"current,omitempty"`
-	Last      []LastResult `json:"last"`
-	Memory    *MemoryNow   `json:"memory,omitempty"`
-	Line      string       `json:"line"`
-	LastError string       `json:"last_error,omitempty"`
+	PID     int       `json:"pid"`
+	Version string    `json:"version"`
+	Started time.Time `json:"started"`
+	Updated time.Time `json:"updated"`
+	State   string    `json:"state"` // starting, idle, building, waiting_for_builder, stopping, stopped
+	Inbox   string    `json:"inbox"`
+	Outbox  string    `json:"outbox"`
+	Builder string    `json:"builder"`
+	// Worker is the worker binary in use and why (daemon/workers).
+	Worker    *workers.Selection `json:"worker,omitempty"`
+	Queue     []QueueEntry       `json:"queue"`
+	Waiting   []QueueEntry       `json:"waiting"`
+	Current   *Current           `json:"current,omitempty"`
+	Last      []LastResult       `json:"last"`
+	Memory    *MemoryNow         `json:"memory,omitempty"`
+	Line      string             `json:"line"`
+	LastError string             `json:"last_error,omitempty"`
 	// Fleet is the registry engines are shared through and the pushes
 	// waiting for it (nil: sharing is off).
 	Fleet *fleet.Status `json:"fleet,omitempty"`

@@ -1,0 +1,164 @@
+package trt
+
+import (
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// CUDA runtime error codes (cudaError_t, CUDA's driver_types.h) that a
+// process gets when it cannot open the GPU's device nodes. Observed on an
+// H200 with CUDA 13 run by a user outside the nodes' group: see
+// docs/TENSORRT.md.
+const (
+	CUDAErrorInsufficientDriver = 35
+	CUDAErrorNoDevice           = 100
+)
+
+// Ident is a process's identity for permission checks.
+type Ident struct {
+	UID    int
+	Groups []int // the effective gid and the supplementary groups
+}
+
+// SelfIdent is this process's identity.
+func SelfIdent() Ident {
+	id := Ident{UID: os.Geteuid(), Groups: []int{os.Getegid()}}
+	if g, err := os.Getgroups(); err == nil {
+		id.Groups = append(id.Groups, g...)
+	}
+	return id
+}
+
+// BlockedNode is a GPU device node the identity cannot open read-write.
+type BlockedNode struct {
+	Path  string
+	Mode  os.FileMode
+	Owner string // "root:video"
+}
+
+func (n BlockedNode) String() string {
+	return fmt.Sprintf("%s (%s %04o)", n.Path, n.Owner, n.Mode.Perm())
+}
+
+// gpuNodes lists the GPU driver's device nodes under devDir: /dev/nvidia*
+// (discrete GPUs), /dev/nvmap, /dev/nvhost-* and /dev/nvgpu/*/* (Jetson,
+// root:video 0660 on L4T).
+func gpuNodes(devDir string) []string {
+	var out []string
+	for _, pat := range []string{"nvidia*", "nvmap", "nvhost-*", "nvgpu/*/*"} {
+		m, _ := filepath.Glob(filepath.Join(devDir, pat))
+		out = append(out, m...)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func canReadWrite(st *syscall.Stat_t, id Ident) bool {
+	if id.UID == 0 {
+		return true
+	}
+	m := st.Mode
+	if int(st.Uid) == id.UID {
+		return m&0o600 == 0o600
+	}
+	for _, g := range id.Groups {
+		if int(st.Gid) == g {
+			return m&0o060 == 0o060
+		}
+	}
+	return m&0o006 == 0o006
+}
+
+func nameOf(uid, gid uint32) string {
+	u, g := strconv.Itoa(int(uid)), strconv.Itoa(int(gid))
+	if x, err := user.LookupId(u); err == nil {
+		u = x.Username
+	}
+	if x, err := user.LookupGroupId(g); err == nil {
+		g = x.Name
+	}
+	return u + ":" + g
+}
+
+// BlockedGPUNodes lists the GPU device nodes under devDir that id cannot
+// open, and whether any GPU node exists at all.
+func BlockedGPUNodes(devDir string, id Ident) (blocked []BlockedNode, any bool) {
+	for _, p := range gpuNodes(devDir) {
+		fi, err := os.Stat(p)
+		if err != nil || fi.Mode()&os.ModeDevice == 0 && fi.Mode().IsDir() {
+			continue
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			continue
+		}
+		any = true
+		if !canReadWrite(st, id) {
+			blocked = append(blocked, BlockedNode{Path: p, Mode: fi.Mode(), Owner: nameOf(st.Uid, st.Gid)})
+		}
+	}
+	return blocked, any
+}
+
+// permissionFailure reports whether a CUDA failure looks like one of
+// device-node access: the runtime's codes for it, or the Jetson memory
+// manager's "NvRmMemInitNvmap failed ... Permission denied".
+func permissionFailure(code int, msg string) bool {
+	return code == CUDAErrorNoDevice || code == CUDAErrorInsufficientDriver ||
+		strings.Contains(msg, "NvRmMemInitNvmap") || strings.Contains(msg, "Permission denied")
+}
+
+// CUDAUnavailable explains a CUDA failure for the report: when the GPU's
+// device nodes exist but this process may not open them, it names them and
+// the fix (the worker's user into the nodes' group).
+func CUDAUnavailable(code int, err error, devDir string, id Ident) string {
+	msg := "no usable GPU: " + err.Error()
+	if !permissionFailure(code, err.Error()) {
+		return msg
+	}
+	blocked, any := BlockedGPUNodes(devDir, id)
+	switch {
+	case len(blocked) > 0:
+		var names []string
+		groups := map[string]bool{}
+		for _, b := range blocked {
+			names = append(names, b.String())
+			if i := strings.IndexByte(b.Owner, ':'); i >= 0 {
+				groups[b.Owner[i+1:]] = true
+			}
+		}
+		var gs []string
+		for g := range groups {
+			gs = append(gs, g)
+		}
+		sort.Strings(gs)
+		user := "trtd"
+		if u, err := lookupSelf(id.UID); err == nil {
+			user = u
+		}
+		msg += fmt.Sprintf("; this worker (uid %d) cannot open %s: add %s to group %s (sudo usermod -aG %s %s) and restart trtd",
+			id.UID, strings.Join(names, ", "), user, strings.Join(gs, " and "), strings.Join(gs, ","), user)
+	case !any:
+		msg += fmt.Sprintf("; no NVIDIA device nodes in %s: is the GPU driver loaded?", devDir)
+	}
+	return msg
+}
+
+func lookupSelf(uid int) (string, error) {
+	u, err := user.LookupId(strconv.Itoa(uid))
+	if err != nil {
+		return "", err
+	}
+	return u.Username, nil
+}
+
+// cudaUnavailable is CUDAUnavailable for this process.
+func cudaUnavailable(ci CUDAInfo, err error, devDir string) string {
+	return CUDAUnavailable(ci.Error, err, devDir, SelfIdent())
+}
