@@ -133,6 +133,6 @@ func typedNote(precision, release string) string {
 	if precision == protocol.PrecisionINT8 {
 		how = " (QuantizeLinear/DequantizeLinear nodes, if any, set the int8 layers; 11.x has no calibrator)"
 	}
-	return fmt.Sprintf("precision %s: TensorRT %s networks are always strongly typed (no kFP16/kINT8 builder flags; NetworkDefinitionCreationFlag::kSTRONGLY_TYPED is deprecated and always on): built with the model's own types%s",
+	return fmt.Sprintf("precision %s: TensorRT %s networks are always strongly typed (its BuilderFlag has no fp16 or int8 flag, and the strongly-typed network flag is deprecated and always on): built with the model's own types%s",
 		precision, release, how)
 }
