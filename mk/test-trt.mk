@@ -42,7 +42,7 @@ trtdouble: ## Build the TensorRT test double and the sanitized cgo worker for ea
 			$(GO) build $(TRTDOUBLE_GO_SAN) -tags tensorrt -o $$out/trtd-worker ./cmd/trtd-worker; \
 	done
 
-test-trt: trtdouble ## Run the daemon end to end with the cgo worker against the TensorRT test double (8.2, 10.0, 11.1), under ASan/UBSan
+test-trt: deps trtdouble ## Run the daemon end to end with the cgo worker against the TensorRT test double (8.2, 10.0, 11.1), under ASan/UBSan
 	env TRTDOUBLE_DIR=$(abspath $(TRTDOUBLE_DIR)) TRTDOUBLE_VERSIONS="$(TRTDOUBLE_VERSIONS)" \
 		$(GO) test -race -count=1 -timeout 20m -v ./test/trtdouble/... ./daemon/selftest/ 2>&1 | tee $(TRTDOUBLE_DIR)/test-trt.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|sanitizer|runtime error' ; \
 	rc=$${PIPESTATUS[0]}; [ $$rc -eq 0 ] || tail -n 150 $(TRTDOUBLE_DIR)/test-trt.log; exit $$rc

@@ -204,9 +204,12 @@ func (d *drain) memUsage() []protocol.MemUsage {
 }
 
 // failure classifies a failed step from its error and the TensorRT log.
+// Every caller's step is known to have failed (no engine, no network, no
+// execution context), so memory evidence in the log alone makes it out of
+// memory (classify.ClassifyFailed), as for a trtexec that exited non-zero.
 func failure(fallback protocol.Class, err error, log []byte) (protocol.Class, string) {
 	text := append(append([]byte(nil), log...), err.Error()...)
-	if c, r, ok := classify.ClassifyLog(text); ok {
+	if c, r, ok := classify.ClassifyFailed(text); ok {
 		return c, r
 	}
 	return fallback, err.Error()

@@ -54,13 +54,14 @@ func moduleRoot() string {
 func versions() []string { return strings.Fields(os.Getenv("TRTDOUBLE_VERSIONS")) }
 
 // testdata returns a libonnx-testdata node sample (model.onnx and
-// test_data_set_0), skipping when the package is not installed.
+// test_data_set_0). make test-trt installs the package (make deps); a
+// missing one fails the case rather than passing it unrun.
 func testdata(t *testing.T, name string) (model []byte, set string) {
 	t.Helper()
 	dir := filepath.Join("/usr/share/libonnx-testdata/data/node", name)
 	b, err := os.ReadFile(filepath.Join(dir, "model.onnx"))
 	if err != nil {
-		t.Skipf("libonnx-testdata not installed (apt-get install libonnx-testdata): %v", err)
+		t.Fatalf("libonnx-testdata not installed (make deps, or apt-get install libonnx-testdata): %v", err)
 	}
 	return b, filepath.Join(dir, "test_data_set_0")
 }

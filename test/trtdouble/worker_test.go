@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -97,6 +98,44 @@ func TestWorkerInt8Calibrator(t *testing.T) {
 		cache, err := os.ReadFile(filepath.Join(dir, "m.calib.cache"))
 		if err != nil || !strings.HasPrefix(string(cache), "TRT-") || !strings.Contains(string(cache), "-EntropyCalibration2\n") {
 			t.Fatalf("calibration cache %q (%v)", cache, err)
+		}
+	})
+}
+
+// The worker of each ABI accepts the libraries NVIDIA ships for it and
+// refuses the others, by getInferLibVersion, while the ONNX parser reports
+// NV_ONNX_PARSER_VERSION = 100 in every release (issue 11, item 1: it must
+// not be compared with the TensorRT version).
+func TestWorkerAcceptsTheReleasesOfItsABI(t *testing.T) {
+	cases := map[string][]struct {
+		lib    int
+		accept bool
+		what   string
+	}{
+		"8.2": {{8203, true, "8.2.3, the headers'"}, {8201, true, "8.2.1, JetPack 4.6.1"}, {8601, true, "8.6.1, JetPack 6.0"},
+			{8001, false, "8.0.1, JetPack 4.6: older than the 8.2 headers"}},
+		"10.0": {{100001, true, "10.0.1, the headers'"}, {100300, true, "10.3.0, JetPack 6.1"}},
+		"11.1": {{110100, true, "11.1.0, the headers'"}},
+	}
+	forEach(t, func(t *testing.T, v string) {
+		for _, c := range cases[v] {
+			cmd := exec.Command(filepath.Join(os.Getenv("TRTDOUBLE_DIR"), v, "trtd-worker"), "probe", "--json")
+			cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH="+filepath.Join(os.Getenv("TRTDOUBLE_DIR"), v),
+				"TRTD_DOUBLE=lib_version="+strconv.Itoa(c.lib), "ASAN_OPTIONS=detect_leaks=0")
+			out, _ := cmd.Output()
+			var p struct {
+				Class   string `json:"class"`
+				Message string `json:"message"`
+			}
+			if err := json.Unmarshal(out, &p); err != nil {
+				t.Fatalf("%s: probe output: %v\n%s", c.what, err, out)
+			}
+			if got := p.Class == "ok"; got != c.accept {
+				t.Errorf("TensorRT %s: probe class %s (%s), want accepted=%v", c.what, p.Class, p.Message, c.accept)
+			}
+			if strings.Contains(p.Message, "ONNX parser") {
+				t.Errorf("TensorRT %s: the parser was refused: %s", c.what, p.Message)
+			}
 		}
 	})
 }

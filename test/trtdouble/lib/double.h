@@ -28,6 +28,7 @@ namespace trtdouble {
 //   skew=F              add F to every output element (a deliberately wrong engine)
 //   reject_node=NAME    the parser rejects the node NAME
 //   cuda_runtime=N      cudaRuntimeGetVersion (default per library soname)
+//   lib_version=N       getInferLibVersion (default NV_TENSORRT_VERSION of the headers)
 struct Script {
 	std::map<std::string, std::string> kv;
 	static Script const &get() {

@@ -1128,12 +1128,9 @@ extern "C" void *createInferRuntime_INTERNAL(void *logger, int32_t version) noex
 // getInferLibVersion returns NV_TENSORRT_VERSION of the library's release:
 // MAJOR*1000 + MINOR*100 + PATCH on 8.x (8.2 NvInferRuntimeCommon.h:77-87,
 // 8203), MAJOR*10000 + MINOR*100 + PATCH from 10.0 (10.0
-// NvInferRuntimeBase.h:89-93, 100001; 11.1 :98-102, 110100). TRTDOUBLE_LIB_VERSION overrides it to
-// name a later release of the same major (8.2.1 = 8201 on JetPack 4.6.1).
+// NvInferRuntimeBase.h:89-93, 100001; 11.1 :98-102, 110100). The script's
+// lib_version= makes it another release of the same ABI (8201: the 8.2.1 of
+// JetPack 4.6.1; 100300: the 10.3 of JetPack 6.1).
 extern "C" int32_t getInferLibVersion() noexcept {
-#ifdef TRTDOUBLE_LIB_VERSION
-	return TRTDOUBLE_LIB_VERSION;
-#else
-	return NV_TENSORRT_VERSION;
-#endif
+	return static_cast<int32_t>(Script::get().num("lib_version", static_cast<double>(NV_TENSORRT_VERSION)));
 }
