@@ -25,6 +25,7 @@ import (
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/sysinfo"
 	"github.com/trtd/trtd/daemon/workers"
+	"github.com/trtd/trtd/internal/nodeaccess"
 )
 
 // Options are the selftest's inputs; every path is injectable.
@@ -229,7 +230,7 @@ func (r *Result) identity(name string) {
 	cred, err := workers.Credential(name)
 	if err == nil {
 		r.Identity = Identity{User: name, UID: int(cred.Uid), gids: append([]uint32{cred.Gid}, cred.Groups...), cred: cred}
-		r.Identity.Groups = groupNames(r.Identity.gids)
+		r.Identity.Groups = nodeaccess.GroupNames(r.Identity.gids)
 		r.check("worker user", true, fmt.Sprintf("%s (uid %d, groups %s)", name, cred.Uid, strings.Join(r.Identity.Groups, ", ")), "")
 		return
 	}
@@ -243,7 +244,7 @@ func (r *Result) identity(name string) {
 			id.gids = append(id.gids, uint32(g))
 		}
 	}
-	id.Groups = groupNames(id.gids)
+	id.Groups = nodeaccess.GroupNames(id.gids)
 	r.Identity = id
 	switch {
 	case name == "":
@@ -256,18 +257,6 @@ func (r *Result) identity(name string) {
 		r.check("worker user", false, id.Note, "run it as the service does: sudo trtd selftest")
 	}
 	r.Identity = id
-}
-
-func groupNames(gids []uint32) []string {
-	var out []string
-	for _, g := range gids {
-		s := strconv.Itoa(int(g))
-		if gr, err := user.LookupGroupId(s); err == nil {
-			s = gr.Name
-		}
-		out = append(out, s)
-	}
-	return out
 }
 
 // gpuNodes are the device files CUDA opens: Jetson's (nvhost, nvmap) and a
@@ -286,36 +275,12 @@ func devices(dir string, id Identity) []Device {
 		sys, _ := st.Sys().(*syscall.Stat_t)
 		d := Device{Path: p, Mode: st.Mode().String()}
 		if sys != nil {
-			d.Owner = name(user.LookupId, sys.Uid, func(u *user.User) string { return u.Username }) + ":" +
-				name(user.LookupGroupId, sys.Gid, func(g *user.Group) string { return g.Name })
-			d.OK = canReadWrite(st.Mode().Perm(), sys.Uid, sys.Gid, id)
+			d.Owner = nodeaccess.Owner(sys.Uid, sys.Gid)
+			d.OK = nodeaccess.CanReadWrite(st.Mode().Perm(), sys.Uid, sys.Gid, id.UID, id.gids)
 		}
 		out = append(out, d)
 	}
 	return out
-}
-
-func name[T any](look func(string) (T, error), id uint32, f func(T) string) string {
-	s := strconv.Itoa(int(id))
-	if v, err := look(s); err == nil {
-		return f(v)
-	}
-	return s
-}
-
-func canReadWrite(perm os.FileMode, uid, gid uint32, id Identity) bool {
-	if id.UID == 0 {
-		return true
-	}
-	if uint32(id.UID) == uid {
-		return perm&0o600 == 0o600
-	}
-	for _, g := range id.gids {
-		if g == gid {
-			return perm&0o060 == 0o060
-		}
-	}
-	return perm&0o006 == 0o006
 }
 
 func (r *Result) checkDevices() {
