@@ -25,6 +25,7 @@ import (
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/sysinfo"
 	"github.com/trtd/trtd/daemon/workers"
+	"github.com/trtd/trtd/internal/bytesize"
 	"github.com/trtd/trtd/internal/nodeaccess"
 )
 
@@ -194,7 +195,7 @@ func (r *Result) describe(d *sysinfo.Device) {
 		r.TensorRT = "not found"
 	}
 	r.CUDA = "unknown (no worker reached CUDA)"
-	r.Swap = fmt.Sprintf("%d MiB total, %d MiB free, %d devices", d.SwapTotal>>20, d.SwapFree>>20, len(d.Swaps))
+	r.Swap = fmt.Sprintf("%s total, %s free, %d devices", bytesize.Format(d.SwapTotal), bytesize.Format(d.SwapFree), len(d.Swaps))
 	r.Zram = "none"
 	if len(d.Zram) > 0 {
 		r.Zram = fmt.Sprintf("%d devices", len(d.Zram))
@@ -447,7 +448,7 @@ func (r *Result) checkBuilds() {
 	for _, b := range r.Backends {
 		name := "build through " + b.Backend
 		if b.Pass {
-			r.check(name, true, fmt.Sprintf("%s: %.2f s, peak RSS %.1f MiB, engine %d bytes", filepath.Base(b.Worker), b.Seconds, float64(b.PeakRSS)/(1<<20), b.EngineBytes), "")
+			r.check(name, true, fmt.Sprintf("%s: %.2f s, peak RSS %s, engine %d bytes", filepath.Base(b.Worker), b.Seconds, bytesize.Format(b.PeakRSS), b.EngineBytes), "")
 			continue
 		}
 		r.check(name, false, filepath.Base(b.Worker)+": "+b.Reason,
