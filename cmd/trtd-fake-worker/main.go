@@ -39,8 +39,6 @@ package main
 
 import (
 	"bufio"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -55,6 +53,7 @@ import (
 	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/internal/atomicfile"
+	"github.com/trtd/trtd/internal/filehash"
 )
 
 var builder = protocol.Builder{
@@ -231,18 +230,16 @@ func (s *session) build(req protocol.Request) int {
 			return s.result(r)
 		}
 	}
-	sum := sha256.Sum256(model)
 	engine := []byte(fmt.Sprintf("TRTD-FAKE-ENGINE test double\nmodel-sha256: %s\nstage: %s\nprecision: %s\nworkspace-mib: %d\n",
-		hex.EncodeToString(sum[:]), req.Stage, req.Settings.Precision, req.Settings.WorkspaceMiB))
+		filehash.Bytes(model), req.Stage, req.Settings.Precision, req.Settings.WorkspaceMiB))
 	if pad, _ := strconv.Atoi(os.Getenv("TRTD_FAKE_WORKER_ENGINE_PAD")); pad > len(engine) {
 		engine = append(engine, make([]byte, pad-len(engine))...)
 	}
 	if err := writeAtomic(req.Engine, engine); err != nil {
 		return s.result(protocol.Result{Class: protocol.ClassBadRequest, Message: "write engine: " + err.Error()})
 	}
-	es := sha256.Sum256(engine)
 	s.emit(protocol.Event{Event: protocol.EventProgress, Phase: "Validating engine (fake)", Step: 2, Steps: 2})
-	return s.result(protocol.Result{Class: protocol.ClassOK, Engine: req.Engine, EngineBytes: int64(len(engine)), EngineSHA256: hex.EncodeToString(es[:]),
+	return s.result(protocol.Result{Class: protocol.ClassOK, Engine: req.Engine, EngineBytes: int64(len(engine)), EngineSHA256: filehash.Bytes(engine),
 		BuildMs: 5, Calls: []string{"fake: no TensorRT calls"},
 		MemUsage:   []protocol.MemUsage{{Phase: "Init builder kernel library", CPUMiB: 158, GPUMiB: 160}},
 		Validation: val})
