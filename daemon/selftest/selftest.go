@@ -235,15 +235,11 @@ func (r *Result) identity(name string) {
 		r.check("worker user", true, fmt.Sprintf("%s (uid %d, groups %s)", name, cred.Uid, strings.Join(r.Identity.Groups, ", ")), "")
 		return
 	}
-	id := Identity{User: strconv.Itoa(os.Getuid()), UID: os.Getuid(), gids: []uint32{uint32(os.Getgid())}}
+	var id Identity
+	id.UID, id.gids = nodeaccess.Self()
+	id.User = strconv.Itoa(id.UID)
 	if u, err := user.Current(); err == nil {
 		id.User = u.Username
-	}
-	gs, _ := os.Getgroups()
-	for _, g := range gs {
-		if uint32(g) != id.gids[0] {
-			id.gids = append(id.gids, uint32(g))
-		}
 	}
 	id.Groups = nodeaccess.GroupNames(id.gids)
 	r.Identity = id

@@ -30,6 +30,20 @@ func CanReadWrite(perm os.FileMode, owner, group uint32, uid int, gids []uint32)
 	return perm&0o006 == 0o006
 }
 
+// Self is this process's identity for CanReadWrite: its uid, and its
+// primary group followed by its supplementary groups (each once). trtd is
+// never setuid, so real and effective ids are the same.
+func Self() (uid int, gids []uint32) {
+	gids = []uint32{uint32(os.Getgid())}
+	gs, _ := os.Getgroups()
+	for _, g := range gs {
+		if uint32(g) != gids[0] {
+			gids = append(gids, uint32(g))
+		}
+	}
+	return os.Getuid(), gids
+}
+
 // UserName is uid's login name, or the number when no user has it.
 func UserName(uid uint32) string {
 	s := strconv.FormatUint(uint64(uid), 10)

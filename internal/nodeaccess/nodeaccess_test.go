@@ -52,3 +52,17 @@ func TestNames(t *testing.T) {
 }
 
 func fileMode(p uint32) os.FileMode { return os.FileMode(p) }
+
+func TestSelf(t *testing.T) {
+	uid, gids := Self()
+	if uid != os.Getuid() || len(gids) == 0 || gids[0] != uint32(os.Getgid()) {
+		t.Fatalf("Self() = %d, %v; want uid %d and primary group %d first", uid, gids, os.Getuid(), os.Getgid())
+	}
+	seen := map[uint32]bool{}
+	for _, g := range gids {
+		if seen[g] {
+			t.Errorf("group %d twice in %v", g, gids)
+		}
+		seen[g] = true
+	}
+}
