@@ -39,8 +39,6 @@ package main
 
 import (
 	"bufio"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -55,6 +53,7 @@ import (
 	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/internal/atomicfile"
+	"github.com/trtd/trtd/internal/filehash"
 )
 
 var builder = protocol.Builder{
@@ -67,54 +66,83 @@ func main() {
 }
 
 func run(stdin io.Reader, stdout, stderr io.Writer) int {
-	out := bufio.NewWriter(stdout)
-	defer out.Flush()
-	emit := func(ev protocol.Event) {
-		ev.Time = time.Now().UTC()
-		b, _ := json.Marshal(ev)
-		out.Write(append(b, '\n'))
-		out.Flush()
-	}
+	s := &session{out: bufio.NewWriter(stdout), stderr: stderr}
+	defer s.out.Flush()
 	if cc := os.Getenv("TRTD_FAKE_WORKER_CC"); cc != "" {
 		builder.ComputeCapability = cc
-	}
-	result := func(r protocol.Result) int {
-		r.Builder = builder
-		emit(protocol.Event{Event: protocol.EventResult, Result: &r})
-		return protocol.ExitCode(r.Class)
 	}
 	var req protocol.Request
 	if err := json.NewDecoder(stdin).Decode(&req); err != nil {
 		fmt.Fprintf(stderr, "trtd-fake-worker: bad request: %v\n", err)
-		return result(protocol.Result{Class: protocol.ClassBadRequest, Message: "bad request: " + err.Error()})
+		return s.result(protocol.Result{Class: protocol.ClassBadRequest, Message: "bad request: " + err.Error()})
 	}
 	record(req)
 	if req.Version != protocol.Version {
-		return result(protocol.Result{Class: protocol.ClassBadRequest, Message: fmt.Sprintf("protocol version %d, want %d", req.Version, protocol.Version)})
+		return s.result(protocol.Result{Class: protocol.ClassBadRequest, Message: fmt.Sprintf("protocol version %d, want %d", req.Version, protocol.Version)})
 	}
 	if req.WorkDir != "" {
 		if err := os.Chdir(req.WorkDir); err != nil {
-			return result(protocol.Result{Class: protocol.ClassBadRequest, Message: err.Error()})
+			return s.result(protocol.Result{Class: protocol.ClassBadRequest, Message: err.Error()})
 		}
 	}
-	if req.Op == protocol.OpProbe {
-		if os.Getenv("TRTD_FAKE_WORKER_PROBE") == "unavailable" || fileExists(os.Getenv("TRTD_FAKE_WORKER_UNAVAILABLE_IF")) {
-			fmt.Fprintln(stderr, "TensorRT not available on this machine: libnvinfer.so.8 not found (fake worker)")
-			return result(protocol.Result{Class: protocol.ClassBuilderUnavailable, Message: "TensorRT not available on this machine: libnvinfer.so.8 not found (fake worker)"})
-		}
-		return result(protocol.Result{Class: protocol.ClassOK})
-	}
-	if req.Op == protocol.OpSplit {
-		// The real splitter: it needs no TensorRT.
-		m, err := onnx.SplitInto(req.Model, req.Parts, protocol.SegmentsDir)
-		if err != nil {
-			return result(protocol.Result{Class: protocol.ClassUnsupportedModel, Message: err.Error()})
-		}
-		return result(protocol.Result{Class: protocol.ClassOK, Split: m})
+	switch req.Op {
+	case protocol.OpProbe:
+		return s.probe()
+	case protocol.OpSplit:
+		return s.split(req)
 	}
 	beh := behaviour(req.Stage)
-	emit(protocol.Event{Event: protocol.EventProgress, Phase: "Building engine (fake)", Step: 1, Steps: 2})
+	s.emit(protocol.Event{Event: protocol.EventProgress, Phase: "Building engine (fake)", Step: 1, Steps: 2})
 	fmt.Fprintf(stderr, "[I] [TRT] fake worker: stage %s behaviour %s\n", req.Stage, beh)
+	if code, done := s.misbehave(beh); done {
+		return code
+	}
+	return s.build(req)
+}
+
+// session is one request's conversation with the daemon: events on stdout
+// (one JSON object a line, flushed at once), the log on stderr.
+type session struct {
+	out    *bufio.Writer
+	stderr io.Writer
+}
+
+func (s *session) emit(ev protocol.Event) {
+	ev.Time = time.Now().UTC()
+	b, _ := json.Marshal(ev)
+	s.out.Write(append(b, '\n'))
+	s.out.Flush()
+}
+
+// result sends the final event and returns the exit code that goes with it.
+func (s *session) result(r protocol.Result) int {
+	r.Builder = builder
+	s.emit(protocol.Event{Event: protocol.EventResult, Result: &r})
+	return protocol.ExitCode(r.Class)
+}
+
+func (s *session) probe() int {
+	if os.Getenv("TRTD_FAKE_WORKER_PROBE") == "unavailable" || fileExists(os.Getenv("TRTD_FAKE_WORKER_UNAVAILABLE_IF")) {
+		fmt.Fprintln(s.stderr, "TensorRT not available on this machine: libnvinfer.so.8 not found (fake worker)")
+		return s.result(protocol.Result{Class: protocol.ClassBuilderUnavailable, Message: "TensorRT not available on this machine: libnvinfer.so.8 not found (fake worker)"})
+	}
+	return s.result(protocol.Result{Class: protocol.ClassOK})
+}
+
+// split runs the real splitter: it needs no TensorRT.
+func (s *session) split(req protocol.Request) int {
+	m, err := onnx.SplitInto(req.Model, req.Parts, protocol.SegmentsDir)
+	if err != nil {
+		return s.result(protocol.Result{Class: protocol.ClassUnsupportedModel, Message: err.Error()})
+	}
+	return s.result(protocol.Result{Class: protocol.ClassOK, Split: m})
+}
+
+// misbehave acts out a stage's behaviour before the fake build. done is
+// true when the worker ends there with exit code code; "ok", "slow" and
+// "spew" go on to build.
+func (s *session) misbehave(beh string) (code int, done bool) {
+	stderr := s.stderr
 	name, arg, _ := strings.Cut(beh, "=")
 	switch name {
 	case "ok":
@@ -122,23 +150,23 @@ func run(stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "[E] [TRT] 2: Requested amount of GPU memory (1073741824 bytes) could not be allocated. There may not be enough free memory for allocation to succeed.")
 		fmt.Fprintln(stderr, "[E] [TRT] 2: [builder.cpp::buildSerializedNetwork::609] Error Code 2: OutOfMemory (no further information)")
 		if name == "oom-log" {
-			return 1
+			return 1, true
 		}
-		return result(protocol.Result{Class: protocol.ClassOutOfMemory, Message: "Requested amount of GPU memory (1073741824 bytes) could not be allocated"})
+		return s.result(protocol.Result{Class: protocol.ClassOutOfMemory, Message: "Requested amount of GPU memory (1073741824 bytes) could not be allocated"}), true
 	case "no_tactic":
 		fmt.Fprintln(stderr, "[W] [TRT] Tactic Device request: 200MB Available: 150MB. Device memory is insufficient to use tactic.")
 		fmt.Fprintln(stderr, "[E] [TRT] 10: [optimizer.cpp::computeCosts::3728] Error Code 10: Internal Error (Could not find any implementation for node Conv_0 due to insufficient workspace. See verbose log for requested sizes.)")
-		return result(protocol.Result{Class: protocol.ClassNoTactic, Message: "could not find any implementation for node Conv_0 due to insufficient workspace"})
+		return s.result(protocol.Result{Class: protocol.ClassNoTactic, Message: "could not find any implementation for node Conv_0 due to insufficient workspace"}), true
 	case "no_impl":
 		fmt.Fprintln(stderr, "[E] [TRT] 10: [optimizer.cpp::computeCosts::3873] Error Code 10: Internal Error (Could not find any implementation for node ArgMax_0.)")
-		return result(protocol.Result{Class: protocol.ClassNoImplementation, Message: "TensorRT has no implementation for node ArgMax_0"})
+		return s.result(protocol.Result{Class: protocol.ClassNoImplementation, Message: "TensorRT has no implementation for node ArgMax_0"}), true
 	case "unsupported":
 		fmt.Fprintln(stderr, "[E] [TRT] ModelImporter.cpp:773: While parsing node number 3 [NonMaxSuppression -> \"nms\"]:")
 		fmt.Fprintln(stderr, "[E] [TRT] ModelImporter.cpp:776: ERROR: builtin_op_importers.cpp:4870 In function importFallbackPluginImporter: [8] Assertion failed: creator && \"Plugin not found, are the plugin name, version, and namespace correct?\"")
-		return result(protocol.Result{Class: protocol.ClassUnsupportedModel, Message: "node 3 (NonMaxSuppression \"nms\") is not supported by this TensorRT"})
+		return s.result(protocol.Result{Class: protocol.ClassUnsupportedModel, Message: "node 3 (NonMaxSuppression \"nms\") is not supported by this TensorRT"}), true
 	case "unavailable":
 		fmt.Fprintln(stderr, "TensorRT not available on this machine: libnvinfer.so.8 not found (fake worker)")
-		return result(protocol.Result{Class: protocol.ClassBuilderUnavailable, Message: "TensorRT not available on this machine: libnvinfer.so.8 not found (fake worker)"})
+		return s.result(protocol.Result{Class: protocol.ClassBuilderUnavailable, Message: "TensorRT not available on this machine: libnvinfer.so.8 not found (fake worker)"}), true
 	case "crash":
 		fmt.Fprintln(stderr, "fake worker: crashing on purpose")
 		debug.SetTraceback("crash")
@@ -152,52 +180,66 @@ func run(stdin io.Reader, stdout, stderr io.Writer) int {
 		d, _ := time.ParseDuration(arg)
 		time.Sleep(d)
 	case "spew":
-		n, _ := strconv.Atoi(arg)
-		line := strings.Repeat("[V] [TRT] fake verbose tactic timing line padding padding padding padding ", 1) + "\n"
-		for written := 0; written < n<<20; written += len(line) {
-			io.WriteString(stderr, line)
-		}
+		spew(stderr, arg)
 	case "eat":
-		n, _ := strconv.Atoi(arg)
-		hold := make([][]byte, 0, n)
-		for i := 0; i < n; i++ {
-			b := make([]byte, 1<<20)
-			for j := 0; j < len(b); j += 4096 {
-				b[j] = 1
-			}
-			hold = append(hold, b)
-			time.Sleep(2 * time.Millisecond)
-		}
-		fmt.Fprintf(stderr, "fake worker: holding %d MiB\n", len(hold))
-		sleepForever()
+		eat(stderr, arg)
 	default:
-		return result(protocol.Result{Class: protocol.ClassBadRequest, Message: "fake worker: unknown behaviour " + beh})
+		return s.result(protocol.Result{Class: protocol.ClassBadRequest, Message: "fake worker: unknown behaviour " + beh}), true
 	}
-	emit(protocol.Event{Event: protocol.EventMemUsage, Mem: &protocol.MemUsage{Phase: "Init builder kernel library", CPUMiB: 158, GPUMiB: 160, Line: "[MemUsageChange] Init builder kernel library: CPU +158, GPU +160, now: CPU 410, GPU 3567 (MiB)"}})
+	return 0, false
+}
+
+// spew writes arg MiB of verbose log to stderr.
+func spew(stderr io.Writer, arg string) {
+	n, _ := strconv.Atoi(arg)
+	line := strings.Repeat("[V] [TRT] fake verbose tactic timing line padding padding padding padding ", 1) + "\n"
+	for written := 0; written < n<<20; written += len(line) {
+		io.WriteString(stderr, line)
+	}
+}
+
+// eat allocates and touches arg MiB, then sleeps until killed.
+func eat(stderr io.Writer, arg string) {
+	n, _ := strconv.Atoi(arg)
+	hold := make([][]byte, 0, n)
+	for i := 0; i < n; i++ {
+		b := make([]byte, 1<<20)
+		for j := 0; j < len(b); j += 4096 {
+			b[j] = 1
+		}
+		hold = append(hold, b)
+		time.Sleep(2 * time.Millisecond)
+	}
+	fmt.Fprintf(stderr, "fake worker: holding %d MiB\n", len(hold))
+	sleepForever()
+}
+
+// build writes the fake engine, after the accuracy gate when the request
+// carries samples.
+func (s *session) build(req protocol.Request) int {
+	s.emit(protocol.Event{Event: protocol.EventMemUsage, Mem: &protocol.MemUsage{Phase: "Init builder kernel library", CPUMiB: 158, GPUMiB: 160, Line: "[MemUsageChange] Init builder kernel library: CPU +158, GPU +160, now: CPU 410, GPU 3567 (MiB)"}})
 	model, err := os.ReadFile(req.Model)
 	if err != nil {
-		return result(protocol.Result{Class: protocol.ClassBadRequest, Message: "cannot read model: " + err.Error()})
+		return s.result(protocol.Result{Class: protocol.ClassBadRequest, Message: "cannot read model: " + err.Error()})
 	}
 	val := &protocol.Validation{Runs: 20, P50Ms: 1.0, P99Ms: 1.5, DeviceMemUsed: 1 << 20}
 	if req.Accuracy != nil {
-		emit(protocol.Event{Event: protocol.EventProgress, Phase: "Checking accuracy (fake)", Step: 2, Steps: 2})
+		s.emit(protocol.Event{Event: protocol.EventProgress, Phase: "Checking accuracy (fake)", Step: 2, Steps: 2})
 		if r, ok := checkAccuracy(req, val); !ok {
-			fmt.Fprintf(stderr, "[E] [TRT] fake worker: %s\n", r.Message)
-			return result(r)
+			fmt.Fprintf(s.stderr, "[E] [TRT] fake worker: %s\n", r.Message)
+			return s.result(r)
 		}
 	}
-	sum := sha256.Sum256(model)
 	engine := []byte(fmt.Sprintf("TRTD-FAKE-ENGINE test double\nmodel-sha256: %s\nstage: %s\nprecision: %s\nworkspace-mib: %d\n",
-		hex.EncodeToString(sum[:]), req.Stage, req.Settings.Precision, req.Settings.WorkspaceMiB))
+		filehash.Bytes(model), req.Stage, req.Settings.Precision, req.Settings.WorkspaceMiB))
 	if pad, _ := strconv.Atoi(os.Getenv("TRTD_FAKE_WORKER_ENGINE_PAD")); pad > len(engine) {
 		engine = append(engine, make([]byte, pad-len(engine))...)
 	}
 	if err := writeAtomic(req.Engine, engine); err != nil {
-		return result(protocol.Result{Class: protocol.ClassBadRequest, Message: "write engine: " + err.Error()})
+		return s.result(protocol.Result{Class: protocol.ClassBadRequest, Message: "write engine: " + err.Error()})
 	}
-	es := sha256.Sum256(engine)
-	emit(protocol.Event{Event: protocol.EventProgress, Phase: "Validating engine (fake)", Step: 2, Steps: 2})
-	return result(protocol.Result{Class: protocol.ClassOK, Engine: req.Engine, EngineBytes: int64(len(engine)), EngineSHA256: hex.EncodeToString(es[:]),
+	s.emit(protocol.Event{Event: protocol.EventProgress, Phase: "Validating engine (fake)", Step: 2, Steps: 2})
+	return s.result(protocol.Result{Class: protocol.ClassOK, Engine: req.Engine, EngineBytes: int64(len(engine)), EngineSHA256: filehash.Bytes(engine),
 		BuildMs: 5, Calls: []string{"fake: no TensorRT calls"},
 		MemUsage:   []protocol.MemUsage{{Phase: "Init builder kernel library", CPUMiB: 158, GPUMiB: 160}},
 		Validation: val})

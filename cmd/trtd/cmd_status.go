@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/trtd/trtd/daemon/status"
+	"github.com/trtd/trtd/internal/bytesize"
 )
 
 func init() {
@@ -115,7 +116,7 @@ func printStatus(w io.Writer, s *status.Status, running bool, now time.Time) {
 		fmt.Fprintln(w)
 	}
 	if m := s.Memory; m != nil {
-		fmt.Fprintf(w, "  memory:  %d MiB available, %d MiB swap used, trtd itself %d MiB\n", m.MemAvailable>>20, m.SwapUsed>>20, m.DaemonRSS>>20)
+		fmt.Fprintf(w, "  memory:  %s available, %s swap used, trtd itself %s\n", bytesize.Format(m.MemAvailable), bytesize.Format(m.SwapUsed), bytesize.Format(m.DaemonRSS))
 	}
 	if f := s.Fleet; f != nil {
 		fmt.Fprintf(w, "  fleet:   %s (pull %v, push %v), %d push(es) queued", f.Registry, f.Pull, f.Push, f.Queued)

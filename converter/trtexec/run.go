@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +24,7 @@ import (
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/converter/trt/version"
 	"github.com/trtd/trtd/internal/atomicfile"
+	"github.com/trtd/trtd/internal/filehash"
 )
 
 // DefaultPath is where JetPack and the TensorRT packages install trtexec.
@@ -214,8 +213,7 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 	if cache != "" {
 		saveCache(cache, req.TimingCache, o.Log)
 	}
-	sum := sha256.Sum256(data)
-	res.Engine, res.EngineBytes, res.EngineSHA256 = req.Engine, int64(len(data)), hex.EncodeToString(sum[:])
+	res.Engine, res.EngineBytes, res.EngineSHA256 = req.Engine, int64(len(data)), filehash.Bytes(data)
 	res.Class, res.Message = protocol.ClassOK, fmt.Sprintf("built with trtexec (TensorRT %s) in %d ms", b.TensorRT, res.BuildMs)
 	if failed != "" {
 		res.Message += "; " + failed

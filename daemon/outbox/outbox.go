@@ -25,6 +25,7 @@ import (
 	"github.com/trtd/trtd/internal/atomicfile"
 	"github.com/trtd/trtd/internal/device"
 	"github.com/trtd/trtd/internal/faultpoint"
+	"github.com/trtd/trtd/internal/filehash"
 	"github.com/trtd/trtd/internal/safename"
 	"github.com/trtd/trtd/internal/treecopy"
 )
@@ -163,7 +164,7 @@ func (o *Outbox) placeEngine(j *jobs.Job, src, dst string) (string, int64, error
 		return "", 0, err
 	}
 	defer in.Close()
-	h := newHasher()
+	h := filehash.New()
 	var n int64
 	err = atomicfile.WriteWith(dst, 0o644, func(w io.Writer) (err error) {
 		n, err = io.Copy(io.MultiWriter(w, h), in)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/trtd/trtd/internal/atomicfile"
 	"github.com/trtd/trtd/internal/filehash"
+	"github.com/trtd/trtd/internal/treecopy"
 )
 
 // Dirs are the daemon directories a rebuild touches.
@@ -168,7 +169,7 @@ func place(src, dst string) error {
 	tmp := filepath.Join(filepath.Dir(dst), atomicfile.TempPrefix+filepath.Base(dst)+fmt.Sprintf("-%d", time.Now().UnixNano()))
 	switch {
 	case fi.IsDir():
-		if err := copyTree(src, tmp); err != nil {
+		if err := treecopy.Durable(src, tmp); err != nil {
 			os.RemoveAll(tmp)
 			return err
 		}
@@ -187,30 +188,6 @@ func place(src, dst string) error {
 		return err
 	}
 	return atomicfile.SyncDir(filepath.Dir(dst))
-}
-
-func copyTree(src, dst string) error {
-	if err := os.MkdirAll(dst, 0o755); err != nil {
-		return err
-	}
-	ents, err := os.ReadDir(src)
-	if err != nil {
-		return err
-	}
-	for _, e := range ents {
-		s, d := filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())
-		switch {
-		case e.IsDir():
-			if err := copyTree(s, d); err != nil {
-				return err
-			}
-		case e.Type().IsRegular():
-			if err := atomicfile.CopyFile(s, d, 0o644); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 // markerName keys a rebuild request by the model's content and name, so

@@ -5,6 +5,8 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+
+	"github.com/trtd/trtd/internal/bytesize"
 )
 
 // WriteText prints the result for people: the facts a bug report needs,
@@ -45,9 +47,9 @@ func (r *Result) WriteText(w io.Writer) error {
 	p("cgroup:    %s\n", r.CGroup)
 	for _, bk := range r.Backends {
 		if bk.Pass {
-			p("backend:   %-8s %s: built in %.2f s, peak RSS %.1f MiB\n", bk.Backend, filepath.Base(bk.Worker), bk.Seconds, float64(bk.PeakRSS)/(1<<20))
+			p("backend:   %-8s %s: built in %.2f s, peak RSS %s\n", bk.Backend, filepath.Base(bk.Worker), bk.Seconds, bytesize.Format(bk.PeakRSS))
 		} else {
-			p("backend:   %-8s %s: FAILED after %.2f s (peak RSS %.1f MiB)\n", bk.Backend, filepath.Base(bk.Worker), bk.Seconds, float64(bk.PeakRSS)/(1<<20))
+			p("backend:   %-8s %s: FAILED after %.2f s (peak RSS %s)\n", bk.Backend, filepath.Base(bk.Worker), bk.Seconds, bytesize.Format(bk.PeakRSS))
 		}
 	}
 	p("\n")

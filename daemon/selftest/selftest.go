@@ -25,6 +25,8 @@ import (
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/sysinfo"
 	"github.com/trtd/trtd/daemon/workers"
+	"github.com/trtd/trtd/internal/bytesize"
+	"github.com/trtd/trtd/internal/nodeaccess"
 )
 
 // Options are the selftest's inputs; every path is injectable.
@@ -193,7 +195,7 @@ func (r *Result) describe(d *sysinfo.Device) {
 		r.TensorRT = "not found"
 	}
 	r.CUDA = "unknown (no worker reached CUDA)"
-	r.Swap = fmt.Sprintf("%d MiB total, %d MiB free, %d devices", d.SwapTotal>>20, d.SwapFree>>20, len(d.Swaps))
+	r.Swap = fmt.Sprintf("%s total, %s free, %d devices", bytesize.Format(d.SwapTotal), bytesize.Format(d.SwapFree), len(d.Swaps))
 	r.Zram = "none"
 	if len(d.Zram) > 0 {
 		r.Zram = fmt.Sprintf("%d devices", len(d.Zram))
@@ -229,21 +231,17 @@ func (r *Result) identity(name string) {
 	cred, err := workers.Credential(name)
 	if err == nil {
 		r.Identity = Identity{User: name, UID: int(cred.Uid), gids: append([]uint32{cred.Gid}, cred.Groups...), cred: cred}
-		r.Identity.Groups = groupNames(r.Identity.gids)
+		r.Identity.Groups = nodeaccess.GroupNames(r.Identity.gids)
 		r.check("worker user", true, fmt.Sprintf("%s (uid %d, groups %s)", name, cred.Uid, strings.Join(r.Identity.Groups, ", ")), "")
 		return
 	}
-	id := Identity{User: strconv.Itoa(os.Getuid()), UID: os.Getuid(), gids: []uint32{uint32(os.Getgid())}}
+	var id Identity
+	id.UID, id.gids = nodeaccess.Self()
+	id.User = strconv.Itoa(id.UID)
 	if u, err := user.Current(); err == nil {
 		id.User = u.Username
 	}
-	gs, _ := os.Getgroups()
-	for _, g := range gs {
-		if uint32(g) != id.gids[0] {
-			id.gids = append(id.gids, uint32(g))
-		}
-	}
-	id.Groups = groupNames(id.gids)
+	id.Groups = nodeaccess.GroupNames(id.gids)
 	r.Identity = id
 	switch {
 	case name == "":
@@ -256,18 +254,6 @@ func (r *Result) identity(name string) {
 		r.check("worker user", false, id.Note, "run it as the service does: sudo trtd selftest")
 	}
 	r.Identity = id
-}
-
-func groupNames(gids []uint32) []string {
-	var out []string
-	for _, g := range gids {
-		s := strconv.Itoa(int(g))
-		if gr, err := user.LookupGroupId(s); err == nil {
-			s = gr.Name
-		}
-		out = append(out, s)
-	}
-	return out
 }
 
 // gpuNodes are the device files CUDA opens: Jetson's (nvhost, nvmap) and a
@@ -286,36 +272,12 @@ func devices(dir string, id Identity) []Device {
 		sys, _ := st.Sys().(*syscall.Stat_t)
 		d := Device{Path: p, Mode: st.Mode().String()}
 		if sys != nil {
-			d.Owner = name(user.LookupId, sys.Uid, func(u *user.User) string { return u.Username }) + ":" +
-				name(user.LookupGroupId, sys.Gid, func(g *user.Group) string { return g.Name })
-			d.OK = canReadWrite(st.Mode().Perm(), sys.Uid, sys.Gid, id)
+			d.Owner = nodeaccess.Owner(sys.Uid, sys.Gid)
+			d.OK = nodeaccess.CanReadWrite(st.Mode().Perm(), sys.Uid, sys.Gid, id.UID, id.gids)
 		}
 		out = append(out, d)
 	}
 	return out
-}
-
-func name[T any](look func(string) (T, error), id uint32, f func(T) string) string {
-	s := strconv.Itoa(int(id))
-	if v, err := look(s); err == nil {
-		return f(v)
-	}
-	return s
-}
-
-func canReadWrite(perm os.FileMode, uid, gid uint32, id Identity) bool {
-	if id.UID == 0 {
-		return true
-	}
-	if uint32(id.UID) == uid {
-		return perm&0o600 == 0o600
-	}
-	for _, g := range id.gids {
-		if g == gid {
-			return perm&0o060 == 0o060
-		}
-	}
-	return perm&0o006 == 0o006
 }
 
 func (r *Result) checkDevices() {
@@ -482,7 +444,7 @@ func (r *Result) checkBuilds() {
 	for _, b := range r.Backends {
 		name := "build through " + b.Backend
 		if b.Pass {
-			r.check(name, true, fmt.Sprintf("%s: %.2f s, peak RSS %.1f MiB, engine %d bytes", filepath.Base(b.Worker), b.Seconds, float64(b.PeakRSS)/(1<<20), b.EngineBytes), "")
+			r.check(name, true, fmt.Sprintf("%s: %.2f s, peak RSS %s, engine %d bytes", filepath.Base(b.Worker), b.Seconds, bytesize.Format(b.PeakRSS), b.EngineBytes), "")
 			continue
 		}
 		r.check(name, false, filepath.Base(b.Worker)+": "+b.Reason,

@@ -1,9 +1,12 @@
-// Package filehash names a file by the sha256 of its content.
+// Package filehash names content by its sha256, in hex: the one way trtd
+// hashes a model, an engine or any file it compares (the worker's
+// EngineSHA256 and the daemon's check of the placed engine must agree).
 package filehash
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
 	"io"
 	"os"
 )
@@ -15,9 +18,27 @@ func SHA256(path string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	h := sha256.New()
+	h := New()
 	if _, err := io.Copy(h, f); err != nil {
 		return "", err
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return h.Sum(), nil
 }
+
+// Bytes returns the hex sha256 of data.
+func Bytes(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// Hash is a sha256 being written, for content hashed while it streams
+// elsewhere (io.MultiWriter).
+type Hash struct{ h hash.Hash }
+
+// New starts a Hash.
+func New() *Hash { return &Hash{sha256.New()} }
+
+func (h *Hash) Write(p []byte) (int, error) { return h.h.Write(p) }
+
+// Sum is the hex sha256 of what was written.
+func (h *Hash) Sum() string { return hex.EncodeToString(h.h.Sum(nil)) }

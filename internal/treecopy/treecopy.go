@@ -1,5 +1,5 @@
 // Package treecopy copies a file or a directory of regular files, hard-linking
-// where allowed.
+// where allowed, or durably (each file synced before it is named).
 package treecopy
 
 import (
@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/trtd/trtd/internal/atomicfile"
 	"github.com/trtd/trtd/internal/untrusted"
 )
 
@@ -20,19 +21,7 @@ func Copy(src, dst string, link bool) error {
 		return err
 	}
 	if fi.IsDir() {
-		if err := os.MkdirAll(dst, 0o755); err != nil {
-			return err
-		}
-		ents, err := os.ReadDir(src)
-		if err != nil {
-			return err
-		}
-		for _, e := range ents {
-			if err := Copy(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), link); err != nil {
-				return err
-			}
-		}
-		return nil
+		return eachEntry(src, dst, func(s, d string, _ os.DirEntry) error { return Copy(s, d, link) })
 	}
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("%s: %w (%s)", src, untrusted.ErrNotRegular, untrusted.Kind(fi.Mode()))
@@ -54,4 +43,39 @@ func Copy(src, dst string, link bool) error {
 		return err
 	}
 	return out.Close()
+}
+
+// Durable copies the directory src to dst, each regular file through
+// atomicfile.CopyFile (written under a temporary name, synced, then
+// renamed) with mode 0644, so that once the tree is renamed into place no
+// file in it can turn out empty after a crash. Links, FIFOs and devices
+// are passed over.
+func Durable(src, dst string) error {
+	return eachEntry(src, dst, func(s, d string, e os.DirEntry) error {
+		switch {
+		case e.IsDir():
+			return Durable(s, d)
+		case e.Type().IsRegular():
+			return atomicfile.CopyFile(s, d, 0o644)
+		}
+		return nil
+	})
+}
+
+// eachEntry makes the directory dst and calls f for each entry of src
+// with the entry's source and destination paths.
+func eachEntry(src, dst string, f func(s, d string, e os.DirEntry) error) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := f(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
