@@ -35,6 +35,11 @@ func (d *Daemon) process(ctx context.Context, j *jobs.Job) {
 			At: time.Now().UTC(), Seconds: time.Since(t0).Seconds()})
 	}
 	modelPath := d.store.ModelPath(j)
+	if j.Refused != "" {
+		d.fail(j, rep, log, report.OutcomeRejected, j.Refused)
+		finish(report.OutcomeRejected, "", j.Refused, "")
+		return
+	}
 	if j.ModelSHA256 == "" {
 		sum, err := fsutil.HashFile(modelPath)
 		if err != nil {
@@ -60,7 +65,7 @@ func (d *Daemon) process(ctx context.Context, j *jobs.Job) {
 	}
 	var side *config.Sidecar
 	if j.Sidecar != "" {
-		data, err := os.ReadFile(filepath.Join(filepath.Dir(modelPath), j.Sidecar))
+		data, err := fsutil.ReadFileLimit(filepath.Join(filepath.Dir(modelPath), j.Sidecar), jobs.DefaultLimits.Sidecar)
 		if err == nil {
 			side, err = config.ParseSidecar(j.Sidecar, data, d.cfg.Stages)
 		}

@@ -73,25 +73,29 @@ type Transition struct {
 
 // Job is the persisted record of one uploaded model.
 type Job struct {
-	ID          string       `json:"id"`
-	Name        string       `json:"name"` // file name as uploaded ("resnet18.onnx")
-	State       State        `json:"state"`
-	Step        string       `json:"step,omitempty"`
-	Created     time.Time    `json:"created"`
-	Updated     time.Time    `json:"updated"`
-	ModelSize   int64        `json:"model_size"`
-	ModelSHA256 string       `json:"model_sha256,omitempty"`
-	Sidecar     string       `json:"sidecar,omitempty"` // file name of the claimed sidecar, if any
-	Extra       []string     `json:"extra,omitempty"`   // other claimed files (external data, samples)
-	CacheKey    string       `json:"cache_key,omitempty"`
-	Stage       string       `json:"stage,omitempty"`
-	Recoveries  int          `json:"recoveries,omitempty"`
-	Outcome     string       `json:"outcome,omitempty"`
-	Reason      string       `json:"reason,omitempty"`
-	EngineSHA   string       `json:"engine_sha256,omitempty"`
-	Outputs     []string     `json:"outputs,omitempty"`
-	NextRetry   time.Time    `json:"next_retry,omitempty"`
-	History     []Transition `json:"history"`
+	ID          string    `json:"id"`
+	Name        string    `json:"name"` // file name as uploaded ("resnet18.onnx")
+	State       State     `json:"state"`
+	Step        string    `json:"step,omitempty"`
+	Created     time.Time `json:"created"`
+	Updated     time.Time `json:"updated"`
+	ModelSize   int64     `json:"model_size"`
+	ModelSHA256 string    `json:"model_sha256,omitempty"`
+	Sidecar     string    `json:"sidecar,omitempty"` // file name of the claimed sidecar, if any
+	Extra       []string  `json:"extra,omitempty"`   // other claimed files (external data, samples)
+	CacheKey    string    `json:"cache_key,omitempty"`
+	Stage       string    `json:"stage,omitempty"`
+	Recoveries  int       `json:"recoveries,omitempty"`
+	Outcome     string    `json:"outcome,omitempty"`
+	Reason      string    `json:"reason,omitempty"`
+	EngineSHA   string    `json:"engine_sha256,omitempty"`
+	Outputs     []string  `json:"outputs,omitempty"`
+	NextRetry   time.Time `json:"next_retry,omitempty"`
+	// Refused is why the claim refused the job (a companion over its
+	// cap): it is claimed whole, so nothing is left behind, and then
+	// failed with this reason and its report, never built.
+	Refused string       `json:"refused,omitempty"`
+	History []Transition `json:"history"`
 }
 
 // Base is the model name without its .onnx extension: the stem of every
@@ -100,8 +104,9 @@ func (j *Job) Base() string { return strings.TrimSuffix(j.Name, ".onnx") }
 
 // Store keeps jobs under Root.
 type Store struct {
-	Root string // state/jobs
-	Now  func() time.Time
+	Root   string // state/jobs
+	Now    func() time.Time
+	Limits Limits // caps on companions (zero: DefaultLimits)
 }
 
 // Open prepares the store directory.
@@ -218,6 +223,9 @@ func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) 
 		return nil, fmt.Errorf("claim %s: %w", name, err)
 	}
 	for _, e := range extra {
+		if j.Refused == "" {
+			j.Refused = s.limits().check(e)
+		}
 		dst := filepath.Join(s.Dir(j), "model", filepath.Base(e))
 		move := moveInto
 		if strings.HasSuffix(e, ".test") {

@@ -1,0 +1,61 @@
+package jobs
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Limits cap the companions claimed with a model, checked from their sizes
+// before anything reads them: a 2 GiB settings file must not become a 2 GiB
+// read in the daemon.
+type Limits struct {
+	Sidecar     int64 // name.toml
+	SampleFiles int   // entries of name.test/
+	SampleBytes int64 // all of name.test/ together
+}
+
+// DefaultLimits are generous for real settings and samples.
+var DefaultLimits = Limits{Sidecar: 64 << 10, SampleFiles: 256, SampleBytes: 1 << 30}
+
+func (s *Store) limits() Limits {
+	if s.Limits == (Limits{}) {
+		return DefaultLimits
+	}
+	return s.Limits
+}
+
+// check returns why companion p is over its cap ("" when it is not).
+func (l Limits) check(p string) string {
+	name := filepath.Base(p)
+	switch {
+	case strings.HasSuffix(p, ".toml"):
+		fi, err := os.Lstat(p)
+		if err == nil && fi.Size() > l.Sidecar {
+			return fmt.Sprintf("settings file %s is %d bytes (limit %d)", name, fi.Size(), l.Sidecar)
+		}
+	case strings.HasSuffix(p, ".test"):
+		d, err := os.Open(p)
+		if err != nil {
+			return ""
+		}
+		defer d.Close()
+		// Read at most one entry past the cap: a directory of a million
+		// names costs no more than one of SampleFiles+1.
+		ents, _ := d.ReadDir(l.SampleFiles + 1)
+		if len(ents) > l.SampleFiles {
+			return fmt.Sprintf("accuracy samples %s/ hold more than %d files", name, l.SampleFiles)
+		}
+		var total int64
+		for _, e := range ents {
+			if fi, err := e.Info(); err == nil {
+				total += fi.Size()
+			}
+		}
+		if total > l.SampleBytes {
+			return fmt.Sprintf("accuracy samples %s/ are %d bytes (limit %d)", name, total, l.SampleBytes)
+		}
+	}
+	return ""
+}
