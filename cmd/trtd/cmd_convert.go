@@ -17,6 +17,8 @@ import (
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/fsutil"
 	"github.com/trtd/trtd/daemon/logging"
+
+	"github.com/trtd/trtd/internal/safetext"
 )
 
 func init() {
@@ -156,6 +158,7 @@ func convertResult(e *Env, out, base string) int {
 		return 1
 	}
 	md := filepath.Join(out, base+".report.md")
+	e = &Env{Stdout: safetext.TerminalWriter(e.Stdout), Stderr: e.Stderr, Log: e.Log} // names come from the upload
 	switch r.Outcome {
 	case report.OutcomeBuilt, report.OutcomeReused:
 		fmt.Fprintf(e.Stdout, "engine: %s (stage %s)\nreport: %s\n", filepath.Join(out, r.Engine.File), r.Engine.Stage, md)

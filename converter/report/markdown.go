@@ -8,35 +8,38 @@ import (
 	"strings"
 
 	"github.com/trtd/trtd/converter/protocol"
+	"github.com/trtd/trtd/internal/safetext"
 )
 
 // Markdown writes the terminal view of a report.
 func Markdown(w io.Writer, r *Report) error {
 	b := bufio.NewWriter(w)
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
-	p("# trtd report: %s\n\n", r.Model.Name)
+	// Every string that can come from an upload goes through one of these.
+	txt, code := safetext.Markdown, safetext.MarkdownCode
+	p("# trtd report: %s\n\n", txt(r.Model.Name))
 	p("**Outcome: %s**", headline(r))
 	if r.Reason != "" {
-		p(" — %s", r.Reason)
+		p(" — %s", txt(r.Reason))
 	}
 	p("\n\n")
 	if r.Engine != nil {
-		p("Engine: `%s` (%s, sha256 %s), built by stage **%s**.\n", r.Engine.File, human(r.Engine.Bytes), short(r.Engine.SHA256), r.Engine.Stage)
+		p("Engine: %s (%s, sha256 %s), built by stage **%s**.\n", code(r.Engine.File), human(r.Engine.Bytes), txt(short(r.Engine.SHA256)), txt(r.Engine.Stage))
 		for i, part := range r.Engine.Parts {
-			p("- part %d: `%s` (%s)\n", i+1, part.File, human(part.Bytes))
+			p("- part %d: %s (%s)\n", i+1, code(part.File), human(part.Bytes))
 		}
 		if r.Engine.Manifest != "" {
-			p("\nThe model was built in %d parts; `%s` lists them in the order to run them, each part's inputs coming from earlier parts' outputs.\n", len(r.Engine.Parts), r.Engine.Manifest)
+			p("\nThe model was built in %d parts; `%s` lists them in the order to run them, each part's inputs coming from earlier parts' outputs.\n", len(r.Engine.Parts), code(r.Engine.Manifest))
 		}
 		p("\n")
 	}
 	if r.Reuse != nil {
-		p("An identical model was built earlier with the same settings, TensorRT and GPU (job %s); its engine was reused.\n\n", r.Reuse.FromJob)
+		p("An identical model was built earlier with the same settings, TensorRT and GPU (job %s); its engine was reused.\n\n", txt(r.Reuse.FromJob))
 	}
 	if r.Waiting != nil {
-		p("## Waiting for a builder\n\n%s\n\nWhat trtd will do once a builder is available:\n\n", r.Waiting.Missing)
+		p("## Waiting for a builder\n\n%s\n\nWhat trtd will do once a builder is available:\n\n", txt(r.Waiting.Missing))
 		for _, s := range r.Waiting.WouldDo {
-			p("- %s\n", s)
+			p("- %s\n", txt(s))
 		}
 		if !r.Waiting.NextRetry.IsZero() {
 			p("\nNext retry: %s.\n", r.Waiting.NextRetry.Format("2006-01-02 15:04:05 MST"))
@@ -44,26 +47,27 @@ func Markdown(w io.Writer, r *Report) error {
 		p("\n")
 	}
 	if r.Portability != "" {
-		p("%s\n\n", r.Portability)
+		p("%s\n\n", txt(r.Portability))
 	}
 	p("## Model\n\n| | |\n|---|---|\n")
-	p("| file | `%s` |\n| size | %s |\n", r.Model.Name, human(r.Model.Size))
+	p("| file | %s |\n| size | %s |\n", code(r.Model.Name), human(r.Model.Size))
 	if r.Model.SHA256 != "" {
-		p("| sha256 | `%s` |\n", r.Model.SHA256)
+		p("| sha256 | %s |\n", code(r.Model.SHA256))
 	}
 	if r.Model.Sidecar != "" {
-		p("| settings | `%s` |\n", r.Model.Sidecar)
+		p("| settings | %s |\n", code(r.Model.Sidecar))
 	}
 	if sum, ok := r.Model.summary(); ok {
 		p("| producer | %s %s |\n| opset | %d |\n| nodes | %d |\n| weights | %s in %d initializers |\n",
-			sum.Producer.Name, sum.Producer.Version, sum.Opset[""], sum.Nodes, human(sum.Inits.Bytes), sum.Inits.Count)
+			txt(sum.Producer.Name), txt(sum.Producer.Version), sum.Opset[""], sum.Nodes, human(sum.Inits.Bytes), sum.Inits.Count)
 		for _, in := range sum.Inputs {
-			p("| input `%s` | %s %v |\n", in.Name, in.DType, in.Shape)
+			shape := strings.TrimSuffix(strings.TrimPrefix(fmt.Sprint(in.Shape), "["), "]")
+			p("| input %s | %s [%s] |\n", code(in.Name), txt(in.DType), txt(shape))
 		}
 	}
 	p("\n")
 	for _, w := range r.Model.Warnings {
-		p("- warning: %s\n", w)
+		p("- warning: %s\n", txt(w))
 	}
 	if len(r.Model.Warnings) > 0 {
 		p("\n")
@@ -77,10 +81,10 @@ func Markdown(w io.Writer, r *Report) error {
 			} else if s.Reason != "" {
 				d = "try (" + s.Reason + ")"
 			}
-			p("| %s | %s | %s |\n", s.Name, human(s.PeakBytes), d)
+			p("| %s | %s | %s |\n", txt(s.Name), human(s.PeakBytes), txt(d))
 		}
 		for _, n := range r.Plan.Notes {
-			p("\n- %s", n)
+			p("\n- %s", txt(n))
 		}
 		p("\n\n")
 	}
@@ -96,14 +100,14 @@ func Markdown(w io.Writer, r *Report) error {
 			if a.Part > 0 {
 				name = fmt.Sprintf("%s part %d", a.Stage, a.Part)
 			}
-			p("| %d | %s | %s | %.1fs | %s | %s | %s |\n", i+1, name, a.Outcome, float64(a.DurationMs)/1000, rss, swp, oneLine(a.Reason))
+			p("| %d | %s | %s | %.1fs | %s | %s | %s |\n", i+1, txt(name), txt(string(a.Outcome)), float64(a.DurationMs)/1000, rss, swp, txt(oneLine(a.Reason)))
 		}
 		p("\n")
 		for i, a := range r.Attempts {
-			p("### Attempt %d: %s\n\n", i+1, a.Stage)
-			p("Settings: precision %s, workspace %d MiB", orDefault(a.Settings.Precision), a.Settings.WorkspaceMiB)
+			p("### Attempt %d: %s\n\n", i+1, txt(a.Stage))
+			p("Settings: precision %s, workspace %d MiB", txt(orDefault(a.Settings.Precision)), a.Settings.WorkspaceMiB)
 			if a.Settings.TacticSources != nil {
-				p(", tactic sources [%s]", strings.Join(a.Settings.TacticSources, ", "))
+				p(", tactic sources [%s]", txt(strings.Join(a.Settings.TacticSources, ", ")))
 			}
 			if a.Settings.OptimizationLevel != nil {
 				p(", optimization level %d", *a.Settings.OptimizationLevel)
@@ -114,9 +118,9 @@ func Markdown(w io.Writer, r *Report) error {
 			p(".\n\n")
 			if a.Memory != nil {
 				m := a.Memory
-				p("Memory: peak worker RSS %s, lowest MemAvailable %s, swap used up to %s (%s).", human(m.Peak.WorkerRSS), human(m.Peak.MemAvailable), human(m.Peak.SwapUsed), m.SwapVerdict)
+				p("Memory: peak worker RSS %s, lowest MemAvailable %s, swap used up to %s (%s).", human(m.Peak.WorkerRSS), human(m.Peak.MemAvailable), human(m.Peak.SwapUsed), txt(m.SwapVerdict))
 				if m.Killed {
-					p(" The memory guard killed the worker after %.1fs: %s.", float64(m.KilledAtMs)/1000, m.KillReason)
+					p(" The memory guard killed the worker after %.1fs: %s.", float64(m.KilledAtMs)/1000, txt(m.KillReason))
 				}
 				if m.CgroupOOM {
 					p(" The kernel OOM-killed the worker in its memory cgroup.")
@@ -126,47 +130,52 @@ func Markdown(w io.Writer, r *Report) error {
 			if len(a.MemUsage) > 0 {
 				p("TensorRT memory accounting:\n\n")
 				for _, m := range a.MemUsage {
-					p("- %s: CPU %+.0f MiB, GPU %+.0f MiB\n", m.Phase, m.CPUMiB, m.GPUMiB)
+					p("- %s: CPU %+.0f MiB, GPU %+.0f MiB\n", txt(m.Phase), m.CPUMiB, m.GPUMiB)
 				}
 				p("\n")
 			}
 			if v := a.Validation; v != nil {
 				p("Validation: %d runs, latency p50 %.2f ms, p99 %.2f ms, device memory %s.\n\n", v.Runs, v.P50Ms, v.P99Ms, human(v.DeviceMemUsed))
 				if line := AccuracyLine(v); line != "" {
-					p("%s\n\n", line)
+					p("%s\n\n", txt(line))
 				}
 			}
 			if len(a.LogTail) > 0 {
-				p("Last log lines:\n\n```\n%s\n```\n\n", strings.Join(a.LogTail, "\n"))
+				lines := make([]string, len(a.LogTail))
+				for i, l := range a.LogTail {
+					lines[i] = safetext.CodeBlockLine(l)
+				}
+				fence := safetext.MarkdownFence(lines)
+				p("Last log lines:\n\n%s\n%s\n%s\n\n", fence, strings.Join(lines, "\n"), fence)
 			}
 		}
 	}
 	if r.Builder != nil {
 		p("## Builder\n\n")
 		bd := r.Builder
-		p("- backend: %s\n", bd.Backend)
+		p("- backend: %s\n", txt(bd.Backend))
 		if bd.TensorRT != "" {
-			p("- TensorRT: %s\n", bd.TensorRT)
+			p("- TensorRT: %s\n", txt(bd.TensorRT))
 		}
 		if bd.GPU != "" {
-			p("- GPU: %s (compute capability %s)\n", bd.GPU, bd.ComputeCapability)
+			p("- GPU: %s (compute capability %s)\n", txt(bd.GPU), txt(bd.ComputeCapability))
 		}
 		if bd.CUDARuntime != "" {
-			p("- CUDA runtime: %s\n", bd.CUDARuntime)
+			p("- CUDA runtime: %s\n", txt(bd.CUDARuntime))
 		}
 		p("\n")
 	}
 	if len(r.Recommendations) > 0 {
 		p("## Recommendations\n\n")
 		for _, s := range r.Recommendations {
-			p("- %s\n", s)
+			p("- %s\n", txt(s))
 		}
 		p("\n")
 	}
 	if r.KeptModel != "" {
-		p("The uploaded model is kept at `%s`.\n\n", r.KeptModel)
+		p("The uploaded model is kept at %s.\n\n", code(r.KeptModel))
 	}
-	p("---\n%s %s, report schema %d, %s\n", r.Tool.Name, r.Tool.Version, r.Schema, r.Generated.UTC().Format("2006-01-02 15:04:05 UTC"))
+	p("---\n%s %s, report schema %d, %s\n", txt(r.Tool.Name), txt(r.Tool.Version), r.Schema, r.Generated.UTC().Format("2006-01-02 15:04:05 UTC"))
 	return b.Flush()
 }
 
@@ -195,7 +204,6 @@ func orDefault(s string) string {
 
 func oneLine(s string) string {
 	s = strings.ReplaceAll(s, "\n", " ")
-	s = strings.ReplaceAll(s, "|", "\\|")
 	if len(s) > 160 {
 		s = s[:157] + "..."
 	}
