@@ -20,6 +20,7 @@ import (
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/converter/report"
 	"github.com/trtd/trtd/daemon/config"
+	"github.com/trtd/trtd/daemon/fault"
 	"github.com/trtd/trtd/daemon/fsutil"
 	"github.com/trtd/trtd/daemon/inbox"
 	"github.com/trtd/trtd/daemon/jobs"
@@ -457,13 +458,6 @@ func (d *Daemon) companions(ev inbox.Event) []string {
 	return out
 }
 
-// faultpoint kills the daemon at a named step when TRTD_TEST_CRASH_AT
-// names it. It exists for the crash-safety tests, which must stop the
-// daemon at exact points of a job; it is inert otherwise.
-func (d *Daemon) faultpoint(step string) {
-	if v := os.Getenv("TRTD_TEST_CRASH_AT"); v != "" && v == step {
-		d.log.Warn("fault injection: killing the daemon", "step", step)
-		syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		time.Sleep(time.Minute)
-	}
-}
+// faultpoint kills the daemon at a named step for the crash-safety tests;
+// it is compiled in only with the trtdfault build tag (package fault).
+func (d *Daemon) faultpoint(step string) { fault.At(d.log, step) }

@@ -51,7 +51,8 @@ func testMain(m *testing.M) int {
 		root = src
 	}
 	for _, b := range [][2]string{{bins.trtd, "./cmd/trtd"}, {bins.worker, "./cmd/trtd-fake-worker"}} {
-		cmd := exec.Command("go", "build", "-o", b[0], b[1])
+		// The fault-injection hook (TRTD_TEST_CRASH_AT) exists only with this tag.
+		cmd := exec.Command("go", "build", "-tags", "trtdfault", "-o", b[0], b[1])
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
