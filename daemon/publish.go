@@ -1,8 +1,6 @@
 package daemon
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/trtd/trtd/converter"
 	"github.com/trtd/trtd/converter/report"
@@ -299,43 +296,8 @@ func (d *Daemon) publishRejection(ev inbox.Event) {
 	d.pushLast(LastResult{Model: ev.Name, Outcome: report.OutcomeRejected, Reason: ev.Err.Error(), At: time.Now().UTC()})
 }
 
-// outName makes an uploaded name safe for outbox file names: no path
-// separators, control characters or invalid UTF-8, no leading '-' or '.'.
-// A name that had to change gets a short hash of the original, so two
-// uploads never share outbox files.
-func outName(base string) string {
-	s := safeName(base)
-	if s != base {
-		h := sha256.Sum256([]byte(base))
-		s += "-" + hex.EncodeToString(h[:4])
-	}
-	return s
-}
-
-func safeName(base string) string {
-	var b strings.Builder
-	for i, r := range base {
-		switch {
-		case r == utf8.RuneError || r < 0x20 || r == 0x7f || r == '/' || r == '\\':
-			b.WriteByte('_')
-		case i == 0 && (r == '-' || r == '.'):
-			b.WriteByte('_')
-		default:
-			b.WriteRune(r)
-		}
-	}
-	s := b.String()
-	if len(s) > 200 {
-		s = s[:200]
-		for !utf8.ValidString(s) {
-			s = s[:len(s)-1]
-		}
-	}
-	if s == "" {
-		s = "_"
-	}
-	return s
-}
+// outName is the stem of an upload's outbox files (fsutil.OutboxName).
+func outName(base string) string { return fsutil.OutboxName(base) }
 
 func portability(rep *report.Report) string {
 	b := rep.Builder

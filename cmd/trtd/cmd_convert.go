@@ -16,6 +16,7 @@ import (
 	"github.com/trtd/trtd/daemon"
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/fsutil"
+	"github.com/trtd/trtd/daemon/inbox"
 	"github.com/trtd/trtd/daemon/logging"
 
 	"github.com/trtd/trtd/internal/safetext"
@@ -100,10 +101,16 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 	// Stage the model (and its companions) in a private inbox under a
 	// temporary name, then rename it in: the original is never touched.
 	base := strings.TrimSuffix(filepath.Base(model), ".onnx")
-	for _, c := range []string{base + ".toml", base + ".test"} {
-		src := filepath.Join(filepath.Dir(model), c)
+	// A name the inbox would pass over (a hidden ".x.onnx") is staged
+	// under its outbox name, which the inbox takes.
+	staged := base
+	if !inbox.IsCandidate(filepath.Base(model)) {
+		staged = fsutil.OutboxName(base)
+	}
+	for _, ext := range []string{".toml", ".test"} {
+		src := filepath.Join(filepath.Dir(model), base+ext)
 		if _, err := os.Stat(src); err == nil {
-			copyTree(src, filepath.Join(cfg.Paths.Inbox, c))
+			copyTree(src, filepath.Join(cfg.Paths.Inbox, staged+ext))
 		}
 	}
 	tmp := filepath.Join(cfg.Paths.Inbox, "."+filepath.Base(model)+".staging")
@@ -111,7 +118,7 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 		fmt.Fprintf(e.Stderr, "trtd convert: %v\n", err)
 		return 1
 	}
-	if err := os.Rename(tmp, filepath.Join(cfg.Paths.Inbox, filepath.Base(model))); err != nil {
+	if err := os.Rename(tmp, filepath.Join(cfg.Paths.Inbox, staged+".onnx")); err != nil {
 		fmt.Fprintf(e.Stderr, "trtd convert: %v\n", err)
 		return 1
 	}
@@ -140,7 +147,8 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 		fmt.Fprintf(e.Stderr, "trtd convert: %v\n", err)
 		return 1
 	}
-	return convertResult(e, *out, base)
+	// The daemon names outbox files after the staged name (-x.onnx -> _x-<hash>).
+	return convertResult(e, *out, fsutil.OutboxName(staged))
 }
 
 // convertResult prints where the results are and returns the exit code:

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trtd/trtd/internal/testmodels"
 )
@@ -58,5 +59,43 @@ func TestConvertExitCodes(t *testing.T) {
 	fi, err := os.Stat(model)
 	if err != nil || fi.Mode().Perm() != 0o600 || fi.Size() != int64(len(testmodels.TinyCNN)) {
 		t.Fatalf("the model was changed: %v %v", fi, err)
+	}
+}
+
+// F-18: a model named "-x.onnx" or ".x.onnx" builds, and convert reports the
+// engine it wrote (it used to write one and exit 1, or wait for nothing).
+func TestConvertAwkwardNames(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the worker's test double")
+	}
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "trtd-fake-worker")
+	if out, err := exec.Command("go", "build", "-o", fake, "github.com/trtd/trtd/cmd/trtd-fake-worker").CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	cfg := filepath.Join(dir, "c.toml")
+	os.WriteFile(cfg, []byte("[paths]\nworker = \""+fake+"\"\n[worker]\nuser = \"\"\n[swap]\nenabled = false\n"), 0o644)
+	t.Setenv("TRTD_FAKE_WORKER", "*=ok")
+	for _, name := range []string{"-x.onnx", ".x.onnx"} {
+		sub := filepath.Join(dir, strings.Trim(name, ".-"))
+		os.MkdirAll(sub, 0o755)
+		model := testmodels.Write(t, sub, name, testmodels.TinyCNN)
+		var so, se bytes.Buffer
+		done := make(chan int, 1)
+		go func() { done <- mainArgs([]string{"convert", "--config", cfg, "--", model}, &so, &se) }()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("%s: exit %d\n%s%s", name, code, so.String(), se.String())
+				continue
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatalf("%s: convert did not finish in 60s", name)
+		}
+		eng := strings.TrimPrefix(strings.SplitN(so.String(), "\n", 2)[0], "engine: ")
+		eng = strings.SplitN(eng, " (stage", 2)[0]
+		if fi, err := os.Stat(eng); err != nil || fi.Size() == 0 {
+			t.Errorf("%s: engine %q not there: %v\n%s", name, eng, err, so.String())
+		}
 	}
 }
