@@ -64,18 +64,34 @@ type Provenance struct {
 	Offload string `json:"offload,omitempty"`
 }
 
-// Read parses one provenance file.
+// MaxBytes caps a provenance file: one fetched from an offload peer is
+// untrusted and must not become an unbounded read.
+const MaxBytes = 1 << 20
+
+// Read parses one provenance file (at most MaxBytes).
 func Read(path string) (*Provenance, error) {
-	b, err := os.ReadFile(path)
+	b, err := fsutil.ReadFileLimit(path, MaxBytes)
 	if err != nil {
+		if errors.Is(err, fsutil.ErrTooLarge) {
+			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
 		return nil, err
 	}
+	p, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
+}
+
+// Parse decodes a provenance document; every error wraps ErrCorrupt.
+func Parse(b []byte) (*Provenance, error) {
 	var p Provenance
 	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	if p.ModelSHA == "" {
-		return nil, fmt.Errorf("%w: %s: no model_sha256", ErrCorrupt, path)
+		return nil, fmt.Errorf("%w: no model_sha256", ErrCorrupt)
 	}
 	return &p, nil
 }
