@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,8 +99,11 @@ func TestRunWorkerTimeoutKillsAndReaps(t *testing.T) {
 func TestRunWorkerCancelStopsIt(t *testing.T) {
 	w, in, _ := setup(t, "*=hang")
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(300 * time.Millisecond); cancel() }()
-	r := w.RunWorker(ctx, protocol.Request{Op: protocol.OpBuild, WorkDir: in.WorkDir, Model: in.Model, Engine: filepath.Join(in.EngineDir, "x.engine")}, nil, nil)
+	// Cancel once the worker is running (its first progress event), not
+	// after a guessed delay.
+	var once sync.Once
+	started := func(protocol.Event) { once.Do(cancel) }
+	r := w.RunWorker(ctx, protocol.Request{Op: protocol.OpBuild, WorkDir: in.WorkDir, Model: in.Model, Engine: filepath.Join(in.EngineDir, "x.engine")}, nil, started)
 	if r.Class != protocol.ClassCanceled {
 		t.Fatalf("class %s, want canceled", r.Class)
 	}

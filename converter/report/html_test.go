@@ -142,6 +142,9 @@ func chromiumArgs(profile string) []string {
 
 func chromium(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: runs no external tools (Chromium)")
+	}
 	p := os.Getenv("TRTD_CHROMIUM")
 	if p == "" {
 		p = "/usr/bin/chromium"

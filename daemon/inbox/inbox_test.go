@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/internal/testmodels"
 )
@@ -247,10 +249,20 @@ func TestDeletedAndRecreatedInboxIsWatchedAgain(t *testing.T) {
 	if err := os.RemoveAll(h.dir); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
-	os.MkdirAll(h.dir, 0o755)
-	h.w.Rescan() // the periodic rescan (1s here) would do the same
-	time.Sleep(200 * time.Millisecond)
+	// The watcher notices the deletion and recreates its inbox: wait for
+	// that (not a guessed delay), then ask for the rescan that watches it
+	// again (the periodic one, 1s here, would do the same).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if fi, err := os.Stat(h.dir); err == nil && fi.IsDir() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the watcher did not recreate its deleted inbox")
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition, not ordering
+	}
+	h.w.Rescan()
 	testmodels.Write(t, h.dir, "again.onnx", testmodels.TinyCNN)
 	ev := h.next(15 * time.Second)
 	if ev.Kind != Ready || ev.Name != "again.onnx" {
@@ -340,9 +352,19 @@ func TestInboxReplacedByLink(t *testing.T) {
 	h := start(t, 100*time.Millisecond, nil)
 	elsewhere := t.TempDir()
 	os.WriteFile(filepath.Join(elsewhere, "x.onnx"), testmodels.TinyCNN, 0o644)
-	os.RemoveAll(h.dir)
-	if err := os.Symlink(elsewhere, h.dir); err != nil {
+	// Swap the directory and a link in one step, as an attacker would: a
+	// remove-then-link leaves a window in which the watcher (rightly)
+	// recreates its missing inbox and the link cannot be made.
+	link := h.dir + ".link"
+	if err := os.Symlink(elsewhere, link); err != nil {
 		t.Fatal(err)
+	}
+	if err := unix.Renameat2(unix.AT_FDCWD, link, unix.AT_FDCWD, h.dir, unix.RENAME_EXCHANGE); err != nil {
+		t.Fatalf("exchange %s and %s: %v", link, h.dir, err)
+	}
+	os.RemoveAll(link) // the old inbox directory, now under the link's name
+	if l, err := os.Readlink(h.dir); err != nil || l != elsewhere {
+		t.Fatalf("the inbox is not the link: %q %v", l, err)
 	}
 	h.w.Rescan()
 	h.none(2 * time.Second)
