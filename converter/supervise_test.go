@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -230,5 +231,19 @@ func TestLadderSegmentedBuildsEachPart(t *testing.T) {
 	}
 	if n := len(res.Attempts); n != 5 || res.Attempts[4].Part != 2 {
 		t.Fatalf("attempts %d", n)
+	}
+}
+
+// A stage whose preparation fails (no swap could be made) still runs, as
+// Hooks.BeforeStage says.
+func TestBeforeStageErrorStillRunsTheStage(t *testing.T) {
+	w, in, _ := setup(t, "*=ok")
+	var prepared []string
+	res := w.Ladder(context.Background(), in, Hooks{BeforeStage: func(_ context.Context, st config.Stage) error {
+		prepared = append(prepared, st.Name)
+		return errors.New("cannot create the swapfile: no space left on device")
+	}})
+	if !res.OK || res.Stage != "fast" || len(res.Attempts) != 1 || len(prepared) != 1 {
+		t.Fatalf("ok=%v stage=%q attempts=%d prepared=%v", res.OK, res.Stage, len(res.Attempts), prepared)
 	}
 }

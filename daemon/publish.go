@@ -69,7 +69,8 @@ func (d *Daemon) publish(j *jobs.Job, rep *report.Report, res converter.Result, 
 	if res.Offload != "" {
 		prov.Offload = res.Offload
 	}
-	for _, name := range sortedKeys(engines) {
+	// Parts in their order (part2 before part10), as the report lists them.
+	for _, name := range sortByPart(sortedKeys(engines)) {
 		src := engines[name]
 		sum, size, err := d.placeEngine(j, src, filepath.Join(out, name))
 		if err != nil {
@@ -201,6 +202,9 @@ func (d *Daemon) reuse(j *jobs.Job, rep *report.Report, log *slog.Logger) bool {
 			res.Engine = p
 		}
 	}
+	// cache.json lists names in text order (part10 before part2): the parts
+	// go back in their build order, or part 10 would be published as part 2.
+	res.Parts = sortByPart(res.Parts)
 	j.Stage = c.Stage
 	rep.Reuse = &report.Reuse{FromJob: c.Job, CacheKey: j.CacheKey}
 	rep.Outcome = report.OutcomeReused

@@ -251,7 +251,9 @@ func New(m ModelFacts, d *sysinfo.Device, cfg *config.Config, h *History) *Plan 
 			p.Stages[lastLocal].Stage.Name))
 	}
 	// The start: the stage that worked last time, else the first that fits
-	// now, else the first not skipped.
+	// now, else the first not skipped. With planner.skip_hopeless off no
+	// prediction skips a stage: the ladder starts at its first stage (or
+	// the one that worked last time) and the predictions are only reported.
 	p.Start = -1
 	if h != nil && m.SHA256 != "" {
 		if name, ok := h.Lookup(m.SHA256, p.Fingerprint); ok {
@@ -263,7 +265,7 @@ func New(m ModelFacts, d *sysinfo.Device, cfg *config.Config, h *History) *Plan 
 			}
 		}
 	}
-	if p.Start < 0 {
+	if p.Start < 0 && cfg.Planner.SkipHopeless {
 		for i, sp := range p.Stages {
 			if !sp.Skip && sp.FitsNow {
 				p.Start = i
@@ -275,7 +277,11 @@ func New(m ModelFacts, d *sysinfo.Device, cfg *config.Config, h *History) *Plan 
 		for i, sp := range p.Stages {
 			if !sp.Skip {
 				p.Start = i
-				p.Notes = append(p.Notes, "no stage is predicted to fit the memory free now: starting at the first one not skipped")
+				if cfg.Planner.SkipHopeless {
+					p.Notes = append(p.Notes, "no stage is predicted to fit the memory free now: starting at the first one not skipped")
+				} else {
+					p.Notes = append(p.Notes, "planner.skip_hopeless is off: every stage is tried in order; the predictions are only reported")
+				}
 				break
 			}
 		}
