@@ -11,7 +11,6 @@ import (
 
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/converter/report"
-	"github.com/trtd/trtd/daemon/config"
 )
 
 // Input is one model's build.
@@ -23,7 +22,7 @@ type Input struct {
 	Model string
 	// EngineDir receives the engines (inside the job, not the outbox).
 	EngineDir string
-	Stages    []config.Stage
+	Stages    []Stage
 	// Start is the index of the first stage to try (the planner's pick).
 	Start int
 	// Skip maps stage names the planner ruled out to the reason.
@@ -52,19 +51,19 @@ type Hooks struct {
 	// error is logged and the stage runs anyway: it may fit without what
 	// could not be prepared, and if it does not, its own failure is what
 	// the report shows.
-	BeforeStage func(ctx context.Context, st config.Stage) error
+	BeforeStage func(ctx context.Context, st Stage) error
 	// Sandbox returns the cgroup + guard wrapper for one worker run.
-	Sandbox func(st config.Stage) Sandbox
+	Sandbox func(st Stage) Sandbox
 	// Started and Finished bracket each worker run (for persisted steps).
-	Started  func(st config.Stage, part int)
-	Finished func(st config.Stage, part int, r Run)
+	Started  func(st Stage, part int)
+	Finished func(st Stage, part int, r Run)
 	// Progress receives the worker's events.
-	Progress func(st config.Stage, part int, ev protocol.Event)
+	Progress func(st Stage, part int, ev protocol.Event)
 	// Split cuts the model into parts for a segmented stage and writes a
 	// manifest; nil means segmented builds are not available.
 	Split func(ctx context.Context, in Input, parts int) (files []Part, manifest string, err error)
 	// Offload hands the model to a peer; nil means no offload.
-	Offload func(ctx context.Context, in Input, st config.Stage) (engine string, reason string, ok bool)
+	Offload func(ctx context.Context, in Input, st Stage) (engine string, reason string, ok bool)
 }
 
 // Result of the whole ladder.
@@ -111,10 +110,10 @@ func (w *Worker) Ladder(ctx context.Context, in Input, h Hooks) Result {
 		}
 		var runs []Run
 		var atts []report.Attempt
-		switch kind(st) {
-		case "segmented":
+		switch st.EffectiveKind() {
+		case KindSegmented:
 			runs, atts = w.segmented(ctx, in, st, h, &res)
-		case "offload":
+		case KindOffload:
 			atts = []report.Attempt{w.offload(ctx, in, st, h, &res)}
 		default:
 			r, a := w.one(ctx, in, st, h, 0, in.Model, st.Name+".engine")
@@ -156,15 +155,10 @@ func allOK(atts []report.Attempt) bool {
 	return true
 }
 
-func kind(st config.Stage) string {
-	if st.Kind == "" {
-		return "build"
-	}
-	return st.Kind
-}
+func kind(st Stage) string { return string(st.EffectiveKind()) }
 
-func (w *Worker) settings(in Input, st config.Stage) protocol.Settings {
-	s := st.Settings()
+func (w *Worker) settings(in Input, st Stage) protocol.Settings {
+	s := st.Settings
 	if in.Precision != "" {
 		s.Precision = in.Precision
 	}
@@ -176,7 +170,7 @@ func (w *Worker) settings(in Input, st config.Stage) protocol.Settings {
 
 // one runs the worker once for a stage (part > 0: one part of a segmented
 // build).
-func (w *Worker) one(ctx context.Context, in Input, st config.Stage, h Hooks, part int, model, engine string) (Run, report.Attempt) {
+func (w *Worker) one(ctx context.Context, in Input, st Stage, h Hooks, part int, model, engine string) (Run, report.Attempt) {
 	req := protocol.Request{
 		Op: protocol.OpBuild, Backend: in.Backend, Trtexec: in.Trtexec, WorkDir: in.WorkDir, Model: model,
 		Engine: filepath.Join(in.EngineDir, engine), Stage: st.Name, Settings: w.settings(in, st),
@@ -196,7 +190,7 @@ func (w *Worker) one(ctx context.Context, in Input, st config.Stage, h Hooks, pa
 	}
 	ww := *w
 	if st.Timeout > 0 {
-		ww.Timeout = st.Timeout.D()
+		ww.Timeout = st.Timeout
 	}
 	r := ww.RunWorker(ctx, req, sb, func(ev protocol.Event) {
 		if h.Progress != nil {
@@ -221,14 +215,14 @@ func (w *Worker) one(ctx context.Context, in Input, st config.Stage, h Hooks, pa
 	return r, a
 }
 
-func (w *Worker) segmented(ctx context.Context, in Input, st config.Stage, h Hooks, res *Result) ([]Run, []report.Attempt) {
+func (w *Worker) segmented(ctx context.Context, in Input, st Stage, h Hooks, res *Result) ([]Run, []report.Attempt) {
 	if h.Split == nil {
-		return nil, []report.Attempt{{Stage: st.Name, Kind: "segmented", Settings: w.settings(in, st), Start: time.Now().UTC(),
+		return nil, []report.Attempt{{Stage: st.Name, Kind: string(KindSegmented), Settings: w.settings(in, st), Start: time.Now().UTC(),
 			Outcome: protocol.ClassUnsupportedModel, Reason: "segmented builds are not available: this trtd has no graph splitter configured"}}
 	}
 	parts, manifest, err := h.Split(ctx, in, st.Parts)
 	if err != nil {
-		return nil, []report.Attempt{{Stage: st.Name, Kind: "segmented", Settings: w.settings(in, st), Start: time.Now().UTC(),
+		return nil, []report.Attempt{{Stage: st.Name, Kind: string(KindSegmented), Settings: w.settings(in, st), Start: time.Now().UTC(),
 			Outcome: protocol.ClassUnsupportedModel, Reason: "cannot split the model: " + err.Error()}}
 	}
 	var runs []Run
@@ -246,8 +240,8 @@ func (w *Worker) segmented(ctx context.Context, in Input, st config.Stage, h Hoo
 	return runs, atts
 }
 
-func (w *Worker) offload(ctx context.Context, in Input, st config.Stage, h Hooks, res *Result) report.Attempt {
-	a := report.Attempt{Stage: st.Name, Kind: "offload", Settings: w.settings(in, st), Start: time.Now().UTC()}
+func (w *Worker) offload(ctx context.Context, in Input, st Stage, h Hooks, res *Result) report.Attempt {
+	a := report.Attempt{Stage: st.Name, Kind: string(KindOffload), Settings: w.settings(in, st), Start: time.Now().UTC()}
 	if h.Offload == nil {
 		a.Outcome, a.Reason = protocol.ClassBuilderUnavailable, "offload is not configured ([offload] has no peers)"
 		return a

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/trtd/trtd/converter/protocol"
-	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/internal/testmodels"
 )
 
@@ -49,7 +48,7 @@ func setup(t *testing.T, behaviour string) (*Worker, Input, string) {
 	rec := filepath.Join(root, "record.jsonl")
 	env := append(Env(), "TRTD_FAKE_WORKER="+behaviour, "TRTD_FAKE_WORKER_RECORD="+rec)
 	w := &Worker{Path: fakeWorker, Env: env, Timeout: 30 * time.Second, StderrLimit: 64 << 10, OOMScoreAdj: 1000}
-	in := Input{WorkDir: work, Model: "m.onnx", EngineDir: eng, Stages: config.DefaultStages()}
+	in := Input{WorkDir: work, Model: "m.onnx", EngineDir: eng, Stages: testLadder()}
 	return w, in, rec
 }
 
@@ -204,9 +203,9 @@ func TestLadderPaths(t *testing.T) {
 			// The settings each stage sent are the stage's.
 			for _, r := range records(t, rec) {
 				req := r["request"].(map[string]any)
-				st, _ := config.Default().Stage(req["stage"].(string))
+				st := testStage(t, req["stage"].(string))
 				ws := req["settings"].(map[string]any)["workspace_mib"].(float64)
-				if int64(ws) != int64(st.Workspace)>>20 {
+				if int64(ws) != st.Settings.WorkspaceMiB {
 					t.Errorf("stage %s sent workspace %v MiB", st.Name, ws)
 				}
 			}
@@ -234,12 +233,39 @@ func TestLadderSegmentedBuildsEachPart(t *testing.T) {
 	}
 }
 
+func intp(i int) *int { return &i }
+
+// testLadder is the built-in ladder of the daemon's configuration as the
+// converter receives it (the converter cannot import the daemon's config).
+func testLadder() []Stage {
+	return []Stage{
+		{Name: "fast", Kind: KindBuild, Settings: protocol.Settings{Precision: "fp16", WorkspaceMiB: 1024, TimingCache: true}, Swap: SwapNone},
+		{Name: "lean", Kind: KindBuild, Settings: protocol.Settings{Precision: "fp16", WorkspaceMiB: 256, TimingCache: true,
+			TacticSources: []string{protocol.TacticJITConvs}, OptimizationLevel: intp(1), MaxAuxStreams: intp(0)}, Swap: SwapEnsure},
+		{Name: "minimal", Kind: KindBuild, Settings: protocol.Settings{Precision: "fp16", WorkspaceMiB: 16, TimingCache: true,
+			TacticSources: []string{}, OptimizationLevel: intp(0), MaxAuxStreams: intp(0)}, Swap: SwapMax, DropCaches: true},
+		{Name: "segmented", Kind: KindSegmented, Settings: protocol.Settings{Precision: "fp16", WorkspaceMiB: 16, TimingCache: true,
+			TacticSources: []string{}, OptimizationLevel: intp(0), MaxAuxStreams: intp(0)}, Swap: SwapMax, DropCaches: true, Parts: 2},
+	}
+}
+
+func testStage(t *testing.T, name string) Stage {
+	t.Helper()
+	for _, s := range testLadder() {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("no stage %q", name)
+	return Stage{}
+}
+
 // A stage whose preparation fails (no swap could be made) still runs, as
 // Hooks.BeforeStage says.
 func TestBeforeStageErrorStillRunsTheStage(t *testing.T) {
 	w, in, _ := setup(t, "*=ok")
 	var prepared []string
-	res := w.Ladder(context.Background(), in, Hooks{BeforeStage: func(_ context.Context, st config.Stage) error {
+	res := w.Ladder(context.Background(), in, Hooks{BeforeStage: func(_ context.Context, st Stage) error {
 		prepared = append(prepared, st.Name)
 		return errors.New("cannot create the swapfile: no space left on device")
 	}})

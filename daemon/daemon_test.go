@@ -18,6 +18,7 @@ import (
 	"github.com/trtd/trtd/converter/report"
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/jobs"
+	"github.com/trtd/trtd/daemon/status"
 	"github.com/trtd/trtd/internal/testmodels"
 )
 
@@ -162,11 +163,11 @@ func (tr *tree) runInProcess(t *testing.T, env ...string) (stop func()) {
 }
 
 // waitIdle waits until the daemon has nothing queued or building.
-func (tr *tree) waitIdle(t *testing.T, limit time.Duration) *Status {
+func (tr *tree) waitIdle(t *testing.T, limit time.Duration) *status.Status {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
-		if st, err := ReadStatus(tr.cfg.StatusPath()); err == nil && st.Current == nil && len(st.Queue) == 0 && st.State != "starting" {
+		if st, err := status.Read(tr.cfg.StatusPath()); err == nil && st.Current == nil && len(st.Queue) == 0 && st.State != "starting" {
 			return st
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -399,7 +400,7 @@ func TestKilledMidJobEachModelExactlyOnce(t *testing.T) {
 	}
 	// Kill the daemon while a build runs.
 	for time.Now().Before(deadline) {
-		if st, err := ReadStatus(tr.cfg.StatusPath()); err == nil && st.Current != nil && st.Current.Stage == "lean" {
+		if st, err := status.Read(tr.cfg.StatusPath()); err == nil && st.Current != nil && st.Current.Stage == "lean" {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -1,5 +1,7 @@
-// Package daemon runs trtd: it watches the inbox, keeps the job store,
-// plans and runs builds one at a time through the converter, writes results
-// to the outbox, keeps the status file and talks to systemd (READY, STATUS,
-// WATCHDOG, STOPPING).
+// Package daemon runs trtd: daemon.go wires the pieces and runs the main
+// loop (inbox events, one build at a time, systemd READY/STATUS/WATCHDOG/
+// STOPPING). The pieces live in packages named for their concern:
+// daemon/pipeline takes a job from claim to its end, daemon/outbox places
+// results, daemon/memory owns swap, cgroups, the guard and the planner,
+// daemon/status keeps the status file.
 package daemon

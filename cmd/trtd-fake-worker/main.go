@@ -97,6 +97,14 @@ func run(stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return result(protocol.Result{Class: protocol.ClassOK})
 	}
+	if req.Op == protocol.OpSplit {
+		// The real splitter: it needs no TensorRT.
+		m, err := onnx.SplitInto(req.Model, req.Parts, protocol.SegmentsDir)
+		if err != nil {
+			return result(protocol.Result{Class: protocol.ClassUnsupportedModel, Message: err.Error()})
+		}
+		return result(protocol.Result{Class: protocol.ClassOK, Split: m})
+	}
 	beh := behaviour(req.Stage)
 	emit(protocol.Event{Event: protocol.EventProgress, Phase: "Building engine (fake)", Step: 1, Steps: 2})
 	fmt.Fprintf(stderr, "[I] [TRT] fake worker: stage %s behaviour %s\n", req.Stage, beh)

@@ -14,6 +14,7 @@ import (
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/converter/trt"
 	"github.com/trtd/trtd/converter/trtexec"
+	"github.com/trtd/trtd/internal/bytesize"
 )
 
 func versionLine() string {
@@ -47,7 +48,7 @@ func cmdProbe(ctx context.Context, args []string, w io.Writer, log *slog.Logger)
 		fmt.Fprintf(w, "trtexec:     %s\n", b.Trtexec)
 	}
 	fmt.Fprintf(w, "cuda:        runtime %s, driver %s\n", orNone(b.CUDARuntime), orNone(b.CUDADriver))
-	fmt.Fprintf(w, "gpu:         %s (compute capability %s), %s total, %s free\n", orNone(b.GPU), orNone(b.ComputeCapability), mib(uint64(b.GPUMemTotal)), mib(uint64(b.GPUMemFree)))
+	fmt.Fprintf(w, "gpu:         %s (compute capability %s), %s total, %s free\n", orNone(b.GPU), orNone(b.ComputeCapability), bytesize.MiB(b.GPUMemTotal), bytesize.MiB(b.GPUMemFree))
 	var libs []string
 	for k, v := range b.Libraries {
 		libs = append(libs, k+" => "+v)
@@ -63,8 +64,6 @@ func orNone(s string) string {
 	}
 	return s
 }
-
-func mib(n uint64) string { return fmt.Sprintf("%d MiB", n>>20) }
 
 // cmdCUDASelftest checks the CUDA side through libcudart loaded with
 // dlopen: device, compute capability, memory; then a small cudaMalloc that
@@ -85,7 +84,7 @@ func cmdCUDASelftest(_ []string, w io.Writer) int {
 	fmt.Fprintf(w, "libcudart:   %s\n", ci.Library)
 	fmt.Fprintf(w, "cuda:        runtime %s, driver %s, %d device(s)\n", trt.CUDAVersionString(ci.RuntimeVersion), trt.CUDAVersionString(ci.DriverVersion), ci.Devices)
 	fmt.Fprintf(w, "device 0:    %s, compute capability %s, integrated=%v\n", ci.Name, ci.ComputeCapability(), ci.Integrated)
-	fmt.Fprintf(w, "memory:      %s total, %s free\n", mib(ci.Total), mib(ci.Free))
+	fmt.Fprintf(w, "memory:      %s total, %s free\n", bytesize.MiB(int64(ci.Total)), bytesize.MiB(int64(ci.Free)))
 	small := trt.CUDAMalloc(64 << 20)
 	fmt.Fprintf(w, "small:       %s\n", small.LogLine())
 	big := trt.CUDAMalloc(ci.Free + 1<<30)

@@ -130,3 +130,29 @@ func TestHumanCommands(t *testing.T) {
 	}
 
 }
+
+// An op "split" cuts the model in the worker's directory and returns the
+// manifest typed in the result; a request escaping the directory is refused.
+func TestSplitOpWritesPartsAndReturnsManifest(t *testing.T) {
+	wd, _ := os.Getwd()
+	t.Cleanup(func() { os.Chdir(wd) })
+	dir := t.TempDir()
+	testmodels.Write(t, dir, "m.onnx", testmodels.SmallCNN)
+	evs, code := runServe(t, `{"version":1,"op":"split","work_dir":"`+dir+`","model":"m.onnx","parts":2}`)
+	r := result(evs)
+	if code != protocol.ExitOK || r.Class != protocol.ClassOK || r.Split == nil || len(r.Split.Parts) != 2 {
+		t.Fatalf("exit %d result %+v", code, r)
+	}
+	for _, p := range r.Split.Parts {
+		if p.Engine != "" {
+			t.Errorf("part %d names an engine before the daemon placed one: %q", p.Index, p.Engine)
+		}
+		if _, err := os.Stat(filepath.Join(dir, protocol.SegmentsDir, p.File)); err != nil {
+			t.Errorf("part %d: %v", p.Index, err)
+		}
+	}
+	_, code = runServe(t, `{"version":1,"op":"split","work_dir":"`+dir+`","model":"../m.onnx","parts":2}`)
+	if code != protocol.ExitBadRequest {
+		t.Fatalf("escaping model: exit %d", code)
+	}
+}

@@ -66,9 +66,14 @@ func serve(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, log *
 	case protocol.OpProbe:
 		b, c, msg := probe(ctx, req, topts, xopts)
 		return em.result(&protocol.Result{Class: c, Message: msg, Builder: b})
+	case protocol.OpSplit:
+		if err := enterWorkDir(&req); err != nil {
+			return em.result(&protocol.Result{Class: protocol.ClassBadRequest, Message: err.Error()})
+		}
+		return em.result(split(req))
 	case protocol.OpBuild:
 	default:
-		return em.result(&protocol.Result{Class: protocol.ClassBadRequest, Message: fmt.Sprintf("op %q (want build or probe)", req.Op)})
+		return em.result(&protocol.Result{Class: protocol.ClassBadRequest, Message: fmt.Sprintf("op %q (want build, probe or split)", req.Op)})
 	}
 	if err := enterWorkDir(&req); err != nil {
 		return em.result(&protocol.Result{Class: protocol.ClassBadRequest, Message: err.Error()})
@@ -190,8 +195,18 @@ func enterWorkDir(req *protocol.Request) error {
 		}
 		return fmt.Errorf("model %s is not a readable ONNX model: %w", m, err)
 	}
-	if req.Engine == "" {
+	if req.Engine == "" && req.Op != protocol.OpSplit {
 		return errors.New("engine: no output path")
 	}
 	return nil
+}
+
+// split serves an op "split": the parts go to SegmentsDir in the work
+// directory, the manifest back in the result.
+func split(req protocol.Request) *protocol.Result {
+	m, err := onnx.SplitInto(req.Model, req.Parts, protocol.SegmentsDir)
+	if err != nil {
+		return &protocol.Result{Class: protocol.ClassUnsupportedModel, Message: err.Error()}
+	}
+	return &protocol.Result{Class: protocol.ClassOK, Split: m}
 }

@@ -15,11 +15,12 @@ import (
 	"github.com/trtd/trtd/converter/report"
 	"github.com/trtd/trtd/daemon"
 	"github.com/trtd/trtd/daemon/config"
-	"github.com/trtd/trtd/daemon/fsutil"
 	"github.com/trtd/trtd/daemon/inbox"
 	"github.com/trtd/trtd/daemon/logging"
-
+	"github.com/trtd/trtd/daemon/status"
+	"github.com/trtd/trtd/internal/safename"
 	"github.com/trtd/trtd/internal/safetext"
+	"github.com/trtd/trtd/internal/treecopy"
 )
 
 func init() {
@@ -105,7 +106,7 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 	// under its outbox name, which the inbox takes.
 	staged := base
 	if !inbox.IsCandidate(filepath.Base(model)) {
-		staged = fsutil.OutboxName(base)
+		staged = safename.File(base)
 	}
 	for _, ext := range []string{".toml", ".test"} {
 		src := filepath.Join(filepath.Dir(model), base+ext)
@@ -129,7 +130,7 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 	}
 	tty := isTerminal(e.Stderr)
 	var lastLine string
-	progress := func(s *daemon.Status) {
+	progress := func(s *status.Status) {
 		line := s.OneLine(time.Now())
 		if line == lastLine {
 			return
@@ -148,7 +149,7 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 		return 1
 	}
 	// The daemon names outbox files after the staged name (-x.onnx -> _x-<hash>).
-	return convertResult(e, *out, fsutil.OutboxName(staged))
+	return convertResult(e, *out, safename.File(staged))
 }
 
 // convertResult prints where the results are and returns the exit code:
@@ -182,7 +183,7 @@ func convertResult(e *Env, out, base string) int {
 
 // copyTree copies, never links: the daemon adjusts the group and mode of
 // the files it claims, which must not reach the user's own files.
-func copyTree(src, dst string) error { return fsutil.CopyTree(src, dst, false) }
+func copyTree(src, dst string) error { return treecopy.Copy(src, dst, false) }
 
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)

@@ -5,15 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/converter/opsupport"
-	"github.com/trtd/trtd/converter/planner"
+	"github.com/trtd/trtd/daemon/planner"
 	"github.com/trtd/trtd/daemon/sysinfo"
+	"github.com/trtd/trtd/internal/bytesize"
 	"github.com/trtd/trtd/internal/safetext"
 )
 
@@ -131,23 +130,12 @@ func runInspect(ctx context.Context, e *Env, args []string) int {
 	return 0
 }
 
-// platformOf names this machine's platform the way the planner does, from
-// the device tree (Jetson) or the NVIDIA driver (dGPU), without the full
-// device diagnosis; "nano" (the smallest target) when neither is found.
+// platformOf names this machine's platform the way the planner does
+// (sysinfo.QuickPlatform); "nano" (the smallest target) when neither a
+// Jetson nor an NVIDIA driver is found.
 func platformOf(root string) string {
-	if b, err := os.ReadFile(filepath.Join(root, "proc/device-tree/compatible")); err == nil {
-		c := string(b)
-		for soc, name := range map[string]string{"tegra210": "nano", "tegra186": "tx2", "tegra194": "xavier", "tegra234": "orin", "tegra264": "thor"} {
-			if strings.Contains(c, "nvidia,"+soc) {
-				return name
-			}
-		}
-		if strings.Contains(c, "nvidia,tegra") {
-			return "jetson"
-		}
-	}
-	if _, err := os.Stat(filepath.Join(root, "proc/driver/nvidia/version")); err == nil {
-		return "dgpu"
+	if p := sysinfo.QuickPlatform(sysinfo.RootsAt(root)); p != "" {
+		return p
 	}
 	return "nano"
 }
@@ -164,23 +152,8 @@ func estimateMemory(m *onnx.Model, s onnx.Summary, check *trtCheck, platform, cf
 		mem.Error = err.Error()
 		return mem
 	}
-	var inputBytes int64
-	for _, v := range m.Inputs() {
-		n := int64(1)
-		dims, _ := v.Shape()
-		for _, d := range dims {
-			if d.Kind == onnx.DimValue && d.Value > 0 {
-				n *= d.Value
-			}
-		}
-		size := int64(4)
-		if v.Type != nil && v.Type.Elem.Bits() >= 8 {
-			size = v.Type.Elem.Bits() / 8
-		}
-		inputBytes += n * size
-	}
-	facts := planner.ModelFacts{WeightBytes: s.WeightBytes, Params: s.Parameters, InputBytes: inputBytes,
-		Dynamic: len(s.DynamicInputs) > 0, NodeCount: s.NodeCount}
+	// No sidecar here: dynamic dims count as 1, the daemon's default profile.
+	facts := planner.Facts(m, s, nil, "")
 	major := 0
 	if check != nil && check.Version != "" {
 		major, _ = strconv.Atoi(strings.SplitN(check.Version, ".", 2)[0])
@@ -209,7 +182,7 @@ func writeMemory(w io.Writer, mem *buildMemory) {
 	}
 	fmt.Fprintf(w, "build memory (planner estimate, %s fixed costs):\n", mem.Platform)
 	for _, st := range mem.Stages {
-		fmt.Fprintf(w, "  %-10s peak %9s  (device %s + pageable host %s)\n", st.Name, onnx.HumanBytes(st.PeakBytes), onnx.HumanBytes(st.DeviceBytes), onnx.HumanBytes(st.HostBytes))
+		fmt.Fprintf(w, "  %-10s peak %9s  (device %s + pageable host %s)\n", st.Name, bytesize.Format(st.PeakBytes), bytesize.Format(st.DeviceBytes), bytesize.Format(st.HostBytes))
 	}
 	for _, n := range mem.Notes {
 		fmt.Fprintf(w, "  note: %s\n", n)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/trtd/trtd/converter/onnx"
+	"github.com/trtd/trtd/internal/bytesize"
 )
 
 func init() {
@@ -75,7 +76,7 @@ func runSplit(ctx context.Context, e *Env, args []string) int {
 	}
 	for _, p := range man.Parts {
 		fmt.Fprintf(e.Stdout, "%s  %4d nodes  %9s weights  %d inputs  %d outputs  (%s .. %s)\n",
-			p.File, p.Nodes, onnx.HumanBytes(p.WeightBytes), len(p.Inputs), len(p.Outputs), p.FirstNode, p.LastNode)
+			p.File, p.Nodes, bytesize.Format(p.WeightBytes), len(p.Inputs), len(p.Outputs), p.FirstNode, p.LastNode)
 	}
 	for _, c := range man.Cuts {
 		exact := ""
@@ -84,7 +85,7 @@ func runSplit(ctx context.Context, e *Env, args []string) int {
 				exact = " (at least; dynamic dims counted as 1)"
 			}
 		}
-		fmt.Fprintf(e.Stdout, "cut after part %d: %d values, %s%s\n", c.After, len(c.Tensors), onnx.HumanBytes(c.Bytes), exact)
+		fmt.Fprintf(e.Stdout, "cut after part %d: %d values, %s%s\n", c.After, len(c.Tensors), bytesize.Format(c.Bytes), exact)
 	}
 	if !*dry {
 		fmt.Fprintf(e.Stdout, "manifest: %s\n", filepath.Join(*out, onnx.ManifestFile))

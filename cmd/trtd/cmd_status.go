@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/trtd/trtd/daemon"
+	"github.com/trtd/trtd/daemon/status"
 	"github.com/trtd/trtd/internal/safetext"
 )
 
@@ -57,7 +57,7 @@ Examples:
 }
 
 func showStatus(e *Env, path string, asJSON, clear bool) int {
-	s, err := daemon.ReadStatus(path)
+	s, err := status.Read(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			fmt.Fprintf(e.Stderr, "trtd status: no status file at %s: trtd has not run with this config\n", path)
@@ -98,7 +98,7 @@ func alive(pid int) bool {
 // come from an upload (a file name, a reason quoting it) or from a peer:
 // each goes through safetext.Terminal, so no escape sequence in a name
 // reaches the admin's terminal.
-func printStatus(w io.Writer, s *daemon.Status, running bool, now time.Time) {
+func printStatus(w io.Writer, s *status.Status, running bool, now time.Time) {
 	t := safetext.Terminal
 	if running {
 		fmt.Fprintf(w, "trtd %s: %s (pid %d, up %s)\n", t(s.Version), t(s.State), s.PID, now.Sub(s.Started).Round(time.Second))

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trtd/trtd/daemon"
+	"github.com/trtd/trtd/daemon/status"
 )
 
 // FuzzStatusView: `trtd status` reads status.json (written by the daemon,
@@ -26,7 +26,7 @@ func FuzzStatusView(f *testing.F) {
 		if err := os.WriteFile(p, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		s, err := daemon.ReadStatus(p)
+		s, err := status.Read(p)
 		if err != nil {
 			return
 		}

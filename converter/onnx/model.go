@@ -302,19 +302,27 @@ func (v ValueInfo) MarshalJSON() ([]byte, error) {
 		DType string `json:"dtype"`
 		Shape []any  `json:"shape"`
 	}
-	o := out{Name: v.Name, DType: v.DType()}
-	if shape, ok := v.Shape(); ok {
-		o.Shape = make([]any, len(shape))
-		for i, d := range shape {
-			switch d.Kind {
-			case DimValue:
-				o.Shape[i] = d.Value
-			case DimParam:
-				o.Shape[i] = d.Param
-			}
+	return json.Marshal(out{Name: v.Name, DType: v.DType(), Shape: v.ShapeValues()})
+}
+
+// ShapeValues is the shape as JSON and the reports show it: an int64 per
+// fixed dim, the name of a symbolic one, nil for an unknown one; nil for an
+// unknown rank.
+func (v ValueInfo) ShapeValues() []any {
+	shape, ok := v.Shape()
+	if !ok {
+		return nil
+	}
+	out := make([]any, len(shape))
+	for i, d := range shape {
+		switch d.Kind {
+		case DimValue:
+			out[i] = d.Value
+		case DimParam:
+			out[i] = d.Param
 		}
 	}
-	return json.Marshal(o)
+	return out
 }
 
 // TypeKind is the kind of a TypeProto.

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trtd/trtd/internal/bytesize"
 )
 
 // splitTestModel is a small model with what the splitter must handle: a
@@ -622,7 +624,7 @@ func TestSplitFixtures(t *testing.T) {
 				}
 				var cut []string
 				for _, c := range man.Cuts {
-					cut = append(cut, HumanBytes(c.Bytes))
+					cut = append(cut, bytesize.Format(c.Bytes))
 				}
 				rows = append(rows, fmt.Sprintf("| %s | %d | %g | %s |", name, k, r.MaxAbsDiff, strings.Join(cut, ", ")))
 			})

@@ -79,29 +79,10 @@ func inferTypes(p *splitPlan) map[string]*typeInfo {
 	declare(g.ValueInfo)
 	declare(g.Outputs)
 	declare(g.Inputs)
-	// weak: a declared type that a derived one may improve on (a tensor of
-	// unknown rank, which cannot be a part's input).
-	weak := func(ti *typeInfo) bool {
-		return ti == nil || (ti.t.Kind == TypeTensor && (!ti.t.HasShape || ti.t.Elem == Undefined))
-	}
 	for _, i := range p.all {
 		nd := g.Nodes[i]
-		if nd.OpType == "Constant" && len(nd.Outputs) == 1 && (nd.Domain == "" || nd.Domain == "ai.onnx") {
-			if a := nd.Attr("value"); a != nil && a.T != nil {
-				if v, ok := readInts(p.r, a.T); ok {
-					consts[nd.Outputs[0]] = v
-				}
-			} else if a := nd.Attr("value_ints"); a != nil && a.NInts == len(a.Ints) {
-				consts[nd.Outputs[0]] = a.Ints
-			}
-		}
-		missing := false
-		for _, o := range nd.Outputs {
-			if o != "" && weak(types[o]) {
-				missing = true
-			}
-		}
-		if !missing {
+		recordConstant(p, nd, consts)
+		if !needsTypes(nd, types) {
 			continue
 		}
 		in := func(j int) *Type {
@@ -120,23 +101,58 @@ func inferTypes(p *splitPlan) map[string]*typeInfo {
 			v, ok := consts[nd.Inputs[j]]
 			return v, ok
 		}
-		outs := deriveNode(nd, in, cv)
-		from := "inferred from " + nd.OpType
-		if nd.OpType == "Constant" {
-			from = "Constant"
-		}
-		for j, o := range nd.Outputs {
-			if o == "" || !weak(types[o]) || j >= len(outs) || outs[j] == nil {
-				continue
-			}
-			if old := types[o]; old != nil && (!outs[j].HasShape || outs[j].Kind != TypeTensor ||
-				(old.t.Elem != Undefined && old.t.Elem != outs[j].Elem)) {
-				continue // no better than what the model declares
-			}
-			types[o] = &typeInfo{t: outs[j], from: from}
-		}
+		applyDerived(nd, deriveNode(nd, in, cv), types)
 	}
 	return types
+}
+
+// weakType: a declared type that a derived one may improve on (a tensor of
+// unknown rank, which cannot be a part's input).
+func weakType(ti *typeInfo) bool {
+	return ti == nil || (ti.t.Kind == TypeTensor && (!ti.t.HasShape || ti.t.Elem == Undefined))
+}
+
+// recordConstant remembers the small integer value of a Constant node.
+func recordConstant(p *splitPlan, nd *Node, consts map[string][]int64) {
+	if nd.OpType != "Constant" || len(nd.Outputs) != 1 || (nd.Domain != "" && nd.Domain != "ai.onnx") {
+		return
+	}
+	if a := nd.Attr("value"); a != nil && a.T != nil {
+		if v, ok := readInts(p.r, a.T); ok {
+			consts[nd.Outputs[0]] = v
+		}
+	} else if a := nd.Attr("value_ints"); a != nil && a.NInts == len(a.Ints) {
+		consts[nd.Outputs[0]] = a.Ints
+	}
+}
+
+// needsTypes reports whether an output of nd lacks a good type.
+func needsTypes(nd *Node, types map[string]*typeInfo) bool {
+	for _, o := range nd.Outputs {
+		if o != "" && weakType(types[o]) {
+			return true
+		}
+	}
+	return false
+}
+
+// applyDerived records the derived output types that improve on what the
+// model declares.
+func applyDerived(nd *Node, outs []*Type, types map[string]*typeInfo) {
+	from := "inferred from " + nd.OpType
+	if nd.OpType == "Constant" {
+		from = "Constant"
+	}
+	for j, o := range nd.Outputs {
+		if o == "" || !weakType(types[o]) || j >= len(outs) || outs[j] == nil {
+			continue
+		}
+		if old := types[o]; old != nil && (!outs[j].HasShape || outs[j].Kind != TypeTensor ||
+			(old.t.Elem != Undefined && old.t.Elem != outs[j].Elem)) {
+			continue // no better than what the model declares
+		}
+		types[o] = &typeInfo{t: outs[j], from: from}
+	}
 }
 
 func tensorType(t *Tensor) *Type {
@@ -171,6 +187,34 @@ func nodeInts(nd *Node, name string) ([]int64, bool) {
 	return nil, false
 }
 
+// typeRules give the output types of ops whose outputs do not simply
+// follow input 0.
+var typeRules = map[string]func(nd *Node, x *Type, in func(int) *Type) []*Type{
+	"Constant":              typesConstant,
+	"Cast":                  typesCast,
+	"CastLike":              typesCastLike,
+	"ConstantOfShape":       typesConstantOfShape,
+	"RandomNormal":          typesRandomNormal,
+	"RandomUniform":         typesRandomNormal,
+	"QuantizeLinear":        typesQuantizeLinear,
+	"DequantizeLinear":      typesDequantizeLinear,
+	"DynamicQuantizeLinear": typesDynamicQuantizeLinear,
+	"RandomNormalLike":      typesRandomNormalLike,
+	"RandomUniformLike":     typesRandomNormalLike,
+	"EyeLike":               typesRandomNormalLike,
+	"SequenceLength":        typesSequenceLength,
+	"MatMulInteger":         typesMatMulInteger,
+	"ConvInteger":           typesMatMulInteger,
+	"IsNaN":                 typesIsNaN,
+	"IsInf":                 typesIsNaN,
+	"Not":                   typesIsNaN,
+	"OneHot":                typesOneHot,
+	"Where":                 typesWhere,
+	"If":                    typesIf,
+	"Loop":                  typesLoop,
+	"Scan":                  typesLoop,
+}
+
 // deriveNode returns the types of nd's outputs (nil where unknown).
 func deriveNode(nd *Node, in func(int) *Type, cv func(int) ([]int64, bool)) []*Type {
 	if nd.Domain != "" && nd.Domain != "ai.onnx" {
@@ -178,103 +222,10 @@ func deriveNode(nd *Node, in func(int) *Type, cv func(int) ([]int64, bool)) []*T
 	}
 	x := in(0)
 	op := nd.OpType
+	if rule := typeRules[op]; rule != nil {
+		return rule(nd, x, in)
+	}
 	switch {
-	case op == "Constant":
-		return []*Type{constantType(nd)}
-	case op == "Cast":
-		to := DataType(nodeInt(nd, "to", 0))
-		if to == Undefined {
-			return nil
-		}
-		if x != nil && x.Kind == TypeTensor && x.HasShape {
-			return []*Type{withShape(to, x.Shape)}
-		}
-		return []*Type{elemOnly(to)}
-	case op == "CastLike":
-		if t := in(1); isTensor(t) {
-			if x != nil && x.HasShape {
-				return []*Type{withShape(t.Elem, x.Shape)}
-			}
-			return []*Type{elemOnly(t.Elem)}
-		}
-		return nil
-	case op == "ConstantOfShape":
-		e := Float
-		if a := nd.Attr("value"); a != nil && a.T != nil {
-			e = a.T.DataType
-		}
-		if s := in(0); s != nil && s.HasShape && len(s.Shape) == 1 && s.Shape[0].Fixed() {
-			return []*Type{withShape(e, unknownDims(int(s.Shape[0].Value)))}
-		}
-		return []*Type{elemOnly(e)}
-	case op == "RandomNormal" || op == "RandomUniform":
-		e := DataType(nodeInt(nd, "dtype", int64(Float)))
-		if s, ok := nodeInts(nd, "shape"); ok {
-			return []*Type{withShape(e, fixedDims(s))}
-		}
-		return []*Type{elemOnly(e)}
-	case op == "QuantizeLinear":
-		if z := in(2); isTensor(z) {
-			return []*Type{shaped(z.Elem, x)}
-		}
-		return []*Type{shaped(Uint8, x)}
-	case op == "DequantizeLinear":
-		if s := in(1); isTensor(s) {
-			return []*Type{shaped(s.Elem, x)}
-		}
-		return []*Type{shaped(Float, x)}
-	case op == "DynamicQuantizeLinear":
-		return []*Type{shaped(Uint8, x), withShape(Float, nil), withShape(Uint8, nil)}
-	case op == "RandomNormalLike" || op == "RandomUniformLike" || op == "EyeLike":
-		if !isTensor(x) {
-			return nil
-		}
-		return []*Type{shaped(DataType(nodeInt(nd, "dtype", int64(x.Elem))), x)}
-	case op == "SequenceLength":
-		return []*Type{withShape(Int64, []Dim{})}
-	case op == "MatMulInteger" || op == "ConvInteger":
-		return []*Type{elemOnly(Int32)}
-	case op == "IsNaN" || op == "IsInf" || op == "Not":
-		return []*Type{shaped(Bool, x)}
-	case op == "OneHot":
-		if v := in(2); isTensor(v) {
-			return []*Type{elemOnly(v.Elem)}
-		}
-		return nil
-	case op == "Where":
-		t := in(1)
-		if !isTensor(t) {
-			return nil
-		}
-		return []*Type{broadcast(t.Elem, in(0), in(1), in(2))}
-	case op == "If":
-		var outs []*Type
-		if a := nd.Attr("then_branch"); a != nil && a.G != nil {
-			for _, o := range a.G.Outputs {
-				outs = append(outs, o.Type)
-			}
-		}
-		return outs
-	case op == "Loop" || op == "Scan":
-		// Outputs follow the body's outputs (Loop: after the condition);
-		// scan outputs gain a dim, so keep the element type only.
-		a := nd.Attr("body")
-		if a == nil || a.G == nil {
-			return nil
-		}
-		bo := a.G.Outputs
-		if op == "Loop" && len(bo) > 0 {
-			bo = bo[1:]
-		}
-		var outs []*Type
-		for _, o := range bo {
-			if isTensor(o.Type) {
-				outs = append(outs, elemOnly(o.Type.Elem))
-			} else {
-				outs = append(outs, nil)
-			}
-		}
-		return outs
 	case int64Ops[op]:
 		return []*Type{int64Shape(nd, x)}
 	case boolOps[op]:
@@ -324,6 +275,134 @@ func deriveNode(nd *Node, in func(int) *Type, cv func(int) ([]int64, bool)) []*T
 		return outs
 	}
 	return nil
+}
+
+func typesConstant(nd *Node, x *Type, in func(int) *Type) []*Type {
+	return []*Type{constantType(nd)}
+}
+
+func typesCast(nd *Node, x *Type, in func(int) *Type) []*Type {
+	to := DataType(nodeInt(nd, "to", 0))
+	if to == Undefined {
+		return nil
+	}
+	if x != nil && x.Kind == TypeTensor && x.HasShape {
+		return []*Type{withShape(to, x.Shape)}
+	}
+	return []*Type{elemOnly(to)}
+}
+
+func typesCastLike(nd *Node, x *Type, in func(int) *Type) []*Type {
+	if t := in(1); isTensor(t) {
+		if x != nil && x.HasShape {
+			return []*Type{withShape(t.Elem, x.Shape)}
+		}
+		return []*Type{elemOnly(t.Elem)}
+	}
+	return nil
+}
+
+func typesConstantOfShape(nd *Node, x *Type, in func(int) *Type) []*Type {
+	e := Float
+	if a := nd.Attr("value"); a != nil && a.T != nil {
+		e = a.T.DataType
+	}
+	if s := in(0); s != nil && s.HasShape && len(s.Shape) == 1 && s.Shape[0].Fixed() {
+		return []*Type{withShape(e, unknownDims(int(s.Shape[0].Value)))}
+	}
+	return []*Type{elemOnly(e)}
+}
+
+func typesRandomNormal(nd *Node, x *Type, in func(int) *Type) []*Type {
+	e := DataType(nodeInt(nd, "dtype", int64(Float)))
+	if s, ok := nodeInts(nd, "shape"); ok {
+		return []*Type{withShape(e, fixedDims(s))}
+	}
+	return []*Type{elemOnly(e)}
+}
+
+func typesQuantizeLinear(nd *Node, x *Type, in func(int) *Type) []*Type {
+	if z := in(2); isTensor(z) {
+		return []*Type{shaped(z.Elem, x)}
+	}
+	return []*Type{shaped(Uint8, x)}
+}
+
+func typesDequantizeLinear(nd *Node, x *Type, in func(int) *Type) []*Type {
+	if s := in(1); isTensor(s) {
+		return []*Type{shaped(s.Elem, x)}
+	}
+	return []*Type{shaped(Float, x)}
+}
+
+func typesDynamicQuantizeLinear(nd *Node, x *Type, in func(int) *Type) []*Type {
+	return []*Type{shaped(Uint8, x), withShape(Float, nil), withShape(Uint8, nil)}
+}
+
+func typesRandomNormalLike(nd *Node, x *Type, in func(int) *Type) []*Type {
+	if !isTensor(x) {
+		return nil
+	}
+	return []*Type{shaped(DataType(nodeInt(nd, "dtype", int64(x.Elem))), x)}
+}
+
+func typesSequenceLength(nd *Node, x *Type, in func(int) *Type) []*Type {
+	return []*Type{withShape(Int64, []Dim{})}
+}
+
+func typesMatMulInteger(nd *Node, x *Type, in func(int) *Type) []*Type {
+	return []*Type{elemOnly(Int32)}
+}
+
+func typesIsNaN(nd *Node, x *Type, in func(int) *Type) []*Type {
+	return []*Type{shaped(Bool, x)}
+}
+
+func typesOneHot(nd *Node, x *Type, in func(int) *Type) []*Type {
+	if v := in(2); isTensor(v) {
+		return []*Type{elemOnly(v.Elem)}
+	}
+	return nil
+}
+
+func typesWhere(nd *Node, x *Type, in func(int) *Type) []*Type {
+	t := in(1)
+	if !isTensor(t) {
+		return nil
+	}
+	return []*Type{broadcast(t.Elem, in(0), in(1), in(2))}
+}
+
+func typesIf(nd *Node, x *Type, in func(int) *Type) []*Type {
+	var outs []*Type
+	if a := nd.Attr("then_branch"); a != nil && a.G != nil {
+		for _, o := range a.G.Outputs {
+			outs = append(outs, o.Type)
+		}
+	}
+	return outs
+}
+
+func typesLoop(nd *Node, x *Type, in func(int) *Type) []*Type {
+	// Outputs follow the body's outputs (Loop: after the condition);
+	// scan outputs gain a dim, so keep the element type only.
+	a := nd.Attr("body")
+	if a == nil || a.G == nil {
+		return nil
+	}
+	bo := a.G.Outputs
+	if nd.OpType == "Loop" && len(bo) > 0 {
+		bo = bo[1:]
+	}
+	var outs []*Type
+	for _, o := range bo {
+		if isTensor(o.Type) {
+			outs = append(outs, elemOnly(o.Type.Elem))
+		} else {
+			outs = append(outs, nil)
+		}
+	}
+	return outs
 }
 
 func fixedDims(v []int64) []Dim {
@@ -417,375 +496,6 @@ func int64Shape(nd *Node, x *Type) *Type {
 	return elemOnly(Int64)
 }
 
-// broadcast returns element type e with the multidirectional broadcast of
-// the inputs' shapes; the rank is unknown when an input's is.
-func broadcast(e DataType, ins ...*Type) *Type {
-	r := 0
-	for _, t := range ins {
-		if t == nil || t.Kind != TypeTensor || !t.HasShape {
-			return elemOnly(e)
-		}
-		r = max(r, len(t.Shape))
-	}
-	out := make([]Dim, r)
-	for i := range r {
-		var d Dim
-		set := false
-		for _, t := range ins {
-			k := i - (r - len(t.Shape))
-			if k < 0 {
-				continue
-			}
-			td := t.Shape[k]
-			switch {
-			case td.Kind == DimValue && td.Value == 1:
-				if !set {
-					d, set = td, true
-				}
-			case !set || (d.Kind == DimValue && d.Value == 1):
-				d, set = td, true
-			case d != td:
-				if td.Kind == DimValue && d.Kind != DimValue {
-					d = td // a fixed size wins over a symbol
-				} else if !(d.Kind == DimValue && td.Kind != DimValue) {
-					d = Dim{}
-				}
-			}
-		}
-		out[i] = d
-	}
-	return withShape(e, out)
-}
-
-func dimProduct(ds []Dim) Dim {
-	n := int64(1)
-	for _, d := range ds {
-		if !d.Fixed() {
-			return Dim{}
-		}
-		n *= d.Value
-	}
-	return Dim{Kind: DimValue, Value: n}
-}
-
-// shapeOf derives the shape of output 0 of the ops in elemOfInput0 where
-// attributes and input shapes fix it, else the rank where it is known.
-func shapeOf(nd *Node, e DataType, x *Type, in func(int) *Type, cv func(int) ([]int64, bool)) *Type {
-	if !x.HasShape {
-		return elemOnly(e)
-	}
-	xs, r := x.Shape, len(x.Shape)
-	norm := func(a int64, rank int) (int, bool) {
-		if a < 0 {
-			a += int64(rank)
-		}
-		return int(a), a >= 0 && a < int64(rank)
-	}
-	switch nd.OpType {
-	case "Flatten":
-		axis := nodeInt(nd, "axis", 1)
-		if axis < 0 {
-			axis += int64(r)
-		}
-		if axis < 0 || axis > int64(r) {
-			return elemOnly(e)
-		}
-		return withShape(e, []Dim{dimProduct(xs[:axis]), dimProduct(xs[axis:])})
-	case "Transpose":
-		perm, ok := nodeInts(nd, "perm")
-		if !ok || len(perm) == 0 {
-			perm = make([]int64, r)
-			for i := range perm {
-				perm[i] = int64(r - 1 - i)
-			}
-		}
-		if len(perm) != r {
-			return elemOnly(e)
-		}
-		out := make([]Dim, r)
-		for i, pv := range perm {
-			if pv < 0 || int(pv) >= r {
-				return elemOnly(e)
-			}
-			out[i] = xs[pv]
-		}
-		return withShape(e, out)
-	case "Concat":
-		axis, ok := norm(nodeInt(nd, "axis", 0), r)
-		if !ok {
-			return elemOnly(e)
-		}
-		out := append([]Dim{}, xs...)
-		total := int64(0)
-		fixed := true
-		for j := range nd.Inputs {
-			t := in(j)
-			if t == nil || !t.HasShape || len(t.Shape) != r {
-				return withShape(e, unknownDims(r))
-			}
-			if d := t.Shape[axis]; d.Fixed() {
-				total += d.Value
-			} else {
-				fixed = false
-			}
-			for i := range out {
-				if i != axis && !out[i].Fixed() && t.Shape[i].Fixed() {
-					out[i] = t.Shape[i]
-				}
-			}
-		}
-		out[axis] = Dim{}
-		if fixed {
-			out[axis] = Dim{Kind: DimValue, Value: total}
-		}
-		return withShape(e, out)
-	case "Gemm":
-		a, b := x, in(1)
-		if b == nil || !b.HasShape || len(a.Shape) != 2 || len(b.Shape) != 2 {
-			return withShape(e, unknownDims(2))
-		}
-		m, kk := a.Shape[0], a.Shape[1]
-		if nodeInt(nd, "transA", 0) != 0 {
-			m = kk
-		}
-		nn := b.Shape[1]
-		if nodeInt(nd, "transB", 0) != 0 {
-			nn = b.Shape[0]
-		}
-		return withShape(e, []Dim{m, nn})
-	case "MatMul":
-		b := in(1)
-		if b == nil || !b.HasShape || r < 1 || len(b.Shape) < 1 {
-			return elemOnly(e)
-		}
-		as, bs := xs, b.Shape
-		if r == 1 || len(bs) == 1 {
-			if r == 1 && len(bs) == 1 {
-				return withShape(e, []Dim{})
-			}
-			if r == 1 {
-				return withShape(e, append(append([]Dim{}, bs[:len(bs)-2]...), bs[len(bs)-1]))
-			}
-			return withShape(e, append([]Dim{}, as[:r-1]...))
-		}
-		batch := broadcast(e, withShape(e, as[:r-2]), withShape(e, bs[:len(bs)-2]))
-		return withShape(e, append(append([]Dim{}, batch.Shape...), as[r-2], bs[len(bs)-1]))
-	case "GlobalAveragePool", "GlobalMaxPool":
-		if r < 2 {
-			return elemOnly(e)
-		}
-		out := []Dim{xs[0], xs[1]}
-		for range r - 2 {
-			out = append(out, Dim{Kind: DimValue, Value: 1})
-		}
-		return withShape(e, out)
-	case "Conv", "MaxPool", "AveragePool", "LpPool":
-		return withShape(e, convShape(nd, xs, in))
-	case "Gather":
-		idx := in(1)
-		axis, ok := norm(nodeInt(nd, "axis", 0), r)
-		if !ok || idx == nil || !idx.HasShape {
-			return elemOnly(e)
-		}
-		out := append([]Dim{}, xs[:axis]...)
-		out = append(out, idx.Shape...)
-		return withShape(e, append(out, xs[axis+1:]...))
-	case "Reshape":
-		if v, ok := cv(1); ok {
-			return withShape(e, reshapeDims(xs, v, nodeInt(nd, "allowzero", 0) != 0))
-		}
-		if s := in(1); s != nil && s.HasShape && len(s.Shape) == 1 && s.Shape[0].Fixed() {
-			return withShape(e, unknownDims(int(s.Shape[0].Value)))
-		}
-	case "Unsqueeze", "Squeeze":
-		axes, ok := nodeInts(nd, "axes")
-		if !ok || len(nd.Inputs) > 1 {
-			axes, ok = cv(1)
-		}
-		if ok && len(axes) > 0 {
-			if nd.OpType == "Unsqueeze" {
-				return withShape(e, unknownDimsWith(xs, r+len(axes), axes, true))
-			}
-			return withShape(e, unknownDimsWith(xs, r-len(axes), axes, false))
-		}
-		if a := in(1); len(nd.Inputs) > 1 && a != nil && a.HasShape && len(a.Shape) == 1 && a.Shape[0].Fixed() {
-			n := int(a.Shape[0].Value)
-			if nd.OpType == "Squeeze" {
-				n = -n
-			}
-			return withShape(e, unknownDims(r+n))
-		}
-		if nd.OpType == "Squeeze" && len(nd.Inputs) < 2 && nd.Attr("axes") == nil {
-			var out []Dim
-			for _, d := range xs {
-				if !d.Fixed() {
-					return elemOnly(e)
-				}
-				if d.Value != 1 {
-					out = append(out, d)
-				}
-			}
-			return withShape(e, out)
-		}
-	case "Split":
-		out := append([]Dim{}, xs...)
-		if axis, ok := norm(nodeInt(nd, "axis", 0), r); ok {
-			out[axis] = Dim{}
-		}
-		return withShape(e, out)
-	case "Range":
-		return withShape(e, unknownDims(1))
-	case "TopK", "Compress":
-		return withShape(e, unknownDims(r))
-	case "ConstantOfShape":
-		if v, ok := cv(0); ok {
-			return withShape(e, fixedDims(v))
-		}
-	case "Slice", "Pad", "Resize", "Upsample", "Tile", "Expand", "ConvTranspose", "DepthToSpace", "SpaceToDepth", "GatherElements":
-		if nd.OpType == "Expand" {
-			if s := in(1); s != nil && s.HasShape && len(s.Shape) == 1 && s.Shape[0].Fixed() {
-				return withShape(e, unknownDims(max(r, int(s.Shape[0].Value))))
-			}
-			return elemOnly(e)
-		}
-		return withShape(e, unknownDims(r))
-	case "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean",
-		"ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare":
-		if nodeInt(nd, "keepdims", 1) != 0 {
-			out := unknownDims(r)
-			if axes, ok := nodeInts(nd, "axes"); ok && len(axes) > 0 && len(nd.Inputs) < 2 {
-				copy(out, xs)
-				for _, a := range axes {
-					if i, ok := norm(a, r); ok {
-						out[i] = Dim{Kind: DimValue, Value: 1}
-					}
-				}
-			}
-			return withShape(e, out)
-		}
-	}
-	return elemOnly(e)
-}
-
-// unknownDimsWith returns rank n dims: for Unsqueeze (insert) the input's
-// dims around the inserted 1s; for Squeeze the input's dims without axes.
-func unknownDimsWith(xs []Dim, n int, axes []int64, insert bool) []Dim {
-	if n < 0 {
-		return nil
-	}
-	set := map[int]bool{}
-	rank := len(xs)
-	if insert {
-		rank = n
-	}
-	for _, a := range axes {
-		if a < 0 {
-			a += int64(rank)
-		}
-		set[int(a)] = true
-	}
-	out := make([]Dim, 0, n)
-	if insert {
-		j := 0
-		for i := range n {
-			if set[i] {
-				out = append(out, Dim{Kind: DimValue, Value: 1})
-			} else if j < len(xs) {
-				out = append(out, xs[j])
-				j++
-			}
-		}
-		return out
-	}
-	for i, d := range xs {
-		if !set[i] {
-			out = append(out, d)
-		}
-	}
-	if len(out) != n {
-		return unknownDims(n)
-	}
-	return out
-}
-
-// convShape derives Conv and pooling output shapes: N, then C (Conv: the
-// weight's output channels), then the spatial dims when kernel, strides,
-// pads and dilations are fixed.
-func convShape(nd *Node, xs []Dim, in func(int) *Type) []Dim {
-	r := len(xs)
-	if r < 3 {
-		return unknownDims(r)
-	}
-	out := unknownDims(r)
-	out[0] = xs[0]
-	out[1] = xs[1]
-	kernel, _ := nodeInts(nd, "kernel_shape")
-	if nd.OpType == "Conv" {
-		out[1] = Dim{}
-		if w := in(1); w != nil && w.HasShape && len(w.Shape) == r {
-			out[1] = w.Shape[0]
-			if len(kernel) == 0 {
-				for _, d := range w.Shape[2:] {
-					if !d.Fixed() {
-						return out
-					}
-					kernel = append(kernel, d.Value)
-				}
-			}
-		}
-	}
-	sp := r - 2
-	if len(kernel) != sp {
-		return out
-	}
-	get := func(name string, n int, def int64) []int64 {
-		if v, ok := nodeInts(nd, name); ok && len(v) == n {
-			return v
-		}
-		d := make([]int64, n)
-		for i := range d {
-			d[i] = def
-		}
-		return d
-	}
-	strides, dil, pads := get("strides", sp, 1), get("dilations", sp, 1), get("pads", 2*sp, 0)
-	autoPad := ""
-	if a := nd.Attr("auto_pad"); a != nil {
-		autoPad = string(a.S)
-	}
-	ceil := nodeInt(nd, "ceil_mode", 0) != 0
-	for i := range sp {
-		d := xs[2+i]
-		if !d.Fixed() || strides[i] <= 0 {
-			continue
-		}
-		ek := (kernel[i]-1)*dil[i] + 1
-		var o int64
-		switch autoPad {
-		case "SAME_UPPER", "SAME_LOWER":
-			o = (d.Value + strides[i] - 1) / strides[i]
-		case "VALID":
-			o = (d.Value-ek)/strides[i] + 1
-		case "", "NOTSET":
-			num := d.Value + pads[i] + pads[i+sp] - ek
-			if ceil {
-				o = (num+strides[i]-1)/strides[i] + 1
-				if (o-1)*strides[i] >= d.Value+pads[i] {
-					o--
-				}
-			} else {
-				o = num/strides[i] + 1
-			}
-		default:
-			continue
-		}
-		if o > 0 {
-			out[2+i] = Dim{Kind: DimValue, Value: o}
-		}
-	}
-	return out
-}
-
 // rnnTypes derives LSTM, GRU and RNN outputs: Y [seq, dirs, batch, hidden]
 // and Y_h (Y_c) [dirs, batch, hidden], for layout 0 (1: batch first).
 func rnnTypes(nd *Node, e DataType, x *Type) []*Type {
@@ -810,38 +520,6 @@ func rnnTypes(nd *Node, e DataType, x *Type) []*Type {
 	}
 	outs[2] = outs[1]
 	return outs
-}
-
-// reshapeDims applies a Reshape's target shape v to input dims xs.
-func reshapeDims(xs []Dim, v []int64, allowZero bool) []Dim {
-	out := make([]Dim, len(v))
-	infer := -1
-	known := int64(1)
-	fixed := true
-	for i, s := range v {
-		switch {
-		case s == 0 && !allowZero:
-			if i < len(xs) {
-				out[i] = xs[i]
-			}
-		case s == -1:
-			infer = i
-			continue
-		case s > 0:
-			out[i] = Dim{Kind: DimValue, Value: s}
-		}
-		if out[i].Fixed() {
-			known *= out[i].Value
-		} else {
-			fixed = false
-		}
-	}
-	if infer >= 0 && fixed && known > 0 {
-		if total := dimProduct(xs); total.Fixed() && total.Value%known == 0 {
-			out[infer] = Dim{Kind: DimValue, Value: total.Value / known}
-		}
-	}
-	return out
 }
 
 // maxConstInts caps the integer constants read for shape derivation.

@@ -5,6 +5,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/trtd/trtd/internal/bytesize"
 )
 
 // Summary is what `trtd inspect --json` prints. The fields up to
@@ -211,9 +213,9 @@ func (s Summary) WriteText(w io.Writer) error {
 		opsets = append(opsets, fmt.Sprintf("%s %d", name, s.Opset[d]))
 	}
 	fmt.Fprintf(&b, "opsets:       %s\n", strings.Join(opsets, ", "))
-	fmt.Fprintf(&b, "file:         %s\n", HumanBytes(s.FileBytes))
+	fmt.Fprintf(&b, "file:         %s\n", bytesize.Format(s.FileBytes))
 	fmt.Fprintf(&b, "parameters:   %s\n", humanCount(s.Parameters))
-	fmt.Fprintf(&b, "weights:      %s in %d initializers", HumanBytes(s.WeightBytes), s.Initializers.Count)
+	fmt.Fprintf(&b, "weights:      %s in %d initializers", bytesize.Format(s.WeightBytes), s.Initializers.Count)
 	if len(s.ExternalData) > 0 {
 		fmt.Fprintf(&b, " (external data)")
 	}
@@ -280,19 +282,6 @@ func (s Summary) WriteText(w io.Writer) error {
 }
 
 // HumanBytes renders n as B, KiB, MiB or GiB.
-func HumanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	f, suffix := float64(n), []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
-	i := -1
-	for f >= unit && i < len(suffix)-1 {
-		f /= unit
-		i++
-	}
-	return fmt.Sprintf("%.1f %s", f, suffix[i])
-}
 
 func humanCount(n int64) string {
 	switch {

@@ -9,7 +9,11 @@
 // between major versions.
 package protocol
 
-import "time"
+import (
+	"time"
+
+	"github.com/trtd/trtd/converter/onnx"
+)
 
 // Version is the protocol version. The worker refuses requests of another
 // version with ExitBadRequest.
@@ -19,7 +23,14 @@ const Version = 1
 const (
 	OpBuild = "build" // build an engine from Request.Model (and validate it)
 	OpProbe = "probe" // report the builder identity (libraries, GPU) and exit
+	// OpSplit cuts Request.Model into Request.Parts sub-models under
+	// WorkDir/SegmentsDir and returns their manifest in Result.Split: the
+	// graph walk of an untrusted model runs in the unprivileged worker.
+	OpSplit = "split"
 )
+
+// SegmentsDir is where an op "split" writes the parts, inside WorkDir.
+const SegmentsDir = "segments"
 
 // Class is the classification of an attempt's outcome.
 type Class string
@@ -181,6 +192,8 @@ type Request struct {
 	ValidateRuns int `json:"validate_runs,omitempty"`
 	// Accuracy holds sample inputs and expected outputs for the accuracy gate.
 	Accuracy *Accuracy `json:"accuracy,omitempty"`
+	// Parts is the number of sub-models an op "split" cuts the model into.
+	Parts int `json:"parts,omitempty"`
 }
 
 // Accuracy names ONNX TensorProto (.pb) files of sample inputs and expected
@@ -296,4 +309,7 @@ type Result struct {
 	Calls []string `json:"calls,omitempty"`
 	// Skipped lists settings that do not exist on this TensorRT version.
 	Skipped []string `json:"skipped,omitempty"`
+	// Split is the manifest of an op "split" (part files relative to
+	// WorkDir/SegmentsDir).
+	Split *onnx.Manifest `json:"split,omitempty"`
 }

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/trtd/trtd/converter/onnx"
 )
 
 // F-20: model-controlled strings (file name, reason, producer, input names,
@@ -16,7 +18,9 @@ func TestMarkdownEscapesModelStrings(t *testing.T) {
 		Outcome: OutcomeFailed,
 		Reason:  "model " + evil + ".onnx: [click](http://evil.example) \x1b]8;;http://evil\x07",
 		Model: Model{Name: evil + "`.onnx", Sidecar: "a`b.toml",
-			Summary:  []byte(`{"producer":{"name":"<script>alert(1)</script>","version":"1"},"inputs":[{"name":"in` + "`" + `<b>","dtype":"float32","shape":["<i>N</i>",3]}]}`),
+			Summary: &onnx.Summary{Producer: onnx.Producer{Name: "<script>alert(1)</script>", Version: "1"},
+				Inputs: []onnx.ValueInfo{{Name: "in`<b>", Type: &onnx.Type{Kind: onnx.TypeTensor, Elem: onnx.Float, HasShape: true,
+					Shape: []onnx.Dim{{Kind: onnx.DimParam, Param: "<i>N</i>"}, {Kind: onnx.DimValue, Value: 3}}}}}},
 			Warnings: []string{"input <b>x</b> | broken table"}},
 		Attempts: []Attempt{{Stage: "fast", Reason: "node <svg onload=alert(1)> failed\n| x |",
 			LogTail: []string{"```", "</code><script>alert(1)</script>", "\x1b[2J\rhidden"}}},

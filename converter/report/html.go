@@ -1,7 +1,6 @@
 package report
 
 import (
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"io"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"github.com/trtd/trtd/converter/protocol"
+	"github.com/trtd/trtd/internal/bytesize"
+	"github.com/trtd/trtd/internal/device"
 )
 
 func init() {
@@ -105,8 +106,8 @@ func attemptView(i int, a *Attempt) attView {
 	}
 	v.Settings = strings.Join(set, ", ")
 	if m := a.Memory; m != nil {
-		v.PeakRSS, v.SwapUsed, v.Low = human(m.Peak.WorkerRSS), human(m.Peak.SwapUsed), human(m.Peak.MemAvailable)
-		mem := fmt.Sprintf("Peak worker RSS %s, lowest MemAvailable %s, swap used up to %s", human(m.Peak.WorkerRSS), human(m.Peak.MemAvailable), human(m.Peak.SwapUsed))
+		v.PeakRSS, v.SwapUsed, v.Low = bytesize.Format(m.Peak.WorkerRSS), bytesize.Format(m.Peak.SwapUsed), bytesize.Format(m.Peak.MemAvailable)
+		mem := fmt.Sprintf("Peak worker RSS %s, lowest MemAvailable %s, swap used up to %s", bytesize.Format(m.Peak.WorkerRSS), bytesize.Format(m.Peak.MemAvailable), bytesize.Format(m.Peak.SwapUsed))
 		if m.SwapVerdict != "" {
 			mem += " (" + m.SwapVerdict + ")"
 		}
@@ -123,7 +124,7 @@ func attemptView(i int, a *Attempt) attView {
 		v.MemUsage = append(v.MemUsage, fmt.Sprintf("%s: CPU %+.0f MiB, GPU %+.0f MiB", m.Phase, m.CPUMiB, m.GPUMiB))
 	}
 	if val := a.Validation; val != nil {
-		v.Validation = fmt.Sprintf("%d runs, latency p50 %.2f ms, p99 %.2f ms, device memory %s", val.Runs, val.P50Ms, val.P99Ms, human(val.DeviceMemUsed))
+		v.Validation = fmt.Sprintf("%d runs, latency p50 %.2f ms, p99 %.2f ms, device memory %s", val.Runs, val.P50Ms, val.P99Ms, bytesize.Format(val.DeviceMemUsed))
 		if line := AccuracyLine(val); line != "" {
 			v.Validation += ". " + strings.TrimSuffix(line, ".") // the error per output
 		} else if val.AccuracyOK != nil {
@@ -151,63 +152,28 @@ func dur(ms int64) string {
 }
 
 func modelRows(r *Report) []kv {
-	rows := []kv{{"file", r.Model.Name}, {"size", human(r.Model.Size)}}
+	rows := []kv{{"file", r.Model.Name}, {"size", bytesize.Format(r.Model.Size)}}
 	if r.Model.SHA256 != "" {
 		rows = append(rows, kv{"sha256", r.Model.SHA256})
 	}
 	if r.Model.Sidecar != "" {
 		rows = append(rows, kv{"settings file", r.Model.Sidecar})
 	}
-	if sum, ok := r.Model.summary(); ok {
+	if sum := r.Model.Summary; sum != nil {
 		rows = append(rows, kv{"producer", strings.TrimSpace(sum.Producer.Name + " " + sum.Producer.Version)},
-			kv{"opset", fmt.Sprint(sum.Opset[""])}, kv{"nodes", fmt.Sprint(sum.Nodes)},
-			kv{"weights", fmt.Sprintf("%s in %d initializers", human(sum.Inits.Bytes), sum.Inits.Count)})
+			kv{"opset", fmt.Sprint(sum.Opset[""])}, kv{"nodes", fmt.Sprint(sum.NodeCount)},
+			kv{"weights", fmt.Sprintf("%s in %d initializers", bytesize.Format(sum.Initializers.Bytes), sum.Initializers.Count)})
 		for _, in := range sum.Inputs {
-			rows = append(rows, kv{"input " + in.Name, fmt.Sprintf("%s %v", in.DType, in.Shape)})
+			rows = append(rows, kv{"input " + in.Name, fmt.Sprintf("%s %v", in.DType(), in.ShapeValues())})
 		}
 	}
 	return rows
 }
 
-// deviceRows reads the device diagnosis (written by daemon/sysinfo) for
-// the fields a person looks for; unknown fields are ignored.
-func deviceRows(raw json.RawMessage) []kv {
-	if len(raw) == 0 {
+// deviceRows shows the fields of the device diagnosis a person looks for.
+func deviceRows(d *device.Device) []kv {
+	if d == nil {
 		return nil
-	}
-	var d struct {
-		Platform     string `json:"platform"`
-		MemTotal     int64  `json:"mem_total"`
-		MemAvailable int64  `json:"mem_available"`
-		SwapTotal    int64  `json:"swap_total"`
-		SwapFree     int64  `json:"swap_free"`
-		Swaps        []struct {
-			Path   string `json:"path"`
-			Size   int64  `json:"size"`
-			Used   int64  `json:"used"`
-			Medium string `json:"medium"`
-			Prio   int    `json:"priority"`
-		} `json:"swaps"`
-		Jetson *struct {
-			Model, SoC, L4T, JetPack string
-			CC                       string `json:"compute_capability"`
-		} `json:"jetson"`
-		GPU *struct {
-			Name     string `json:"name"`
-			MemTotal int64  `json:"mem_total"`
-			MemUsed  int64  `json:"mem_used"`
-			Unified  bool   `json:"unified"`
-			CC       string `json:"compute_capability"`
-		} `json:"gpu"`
-		CGroup struct {
-			MemoryMax int64 `json:"memory_max"`
-		} `json:"cgroup"`
-		TensorRT string   `json:"tensorrt"`
-		Desktop  []string `json:"desktop"`
-		Notes    []string `json:"notes"`
-	}
-	if json.Unmarshal(raw, &d) != nil {
-		return []kv{{"device", "the device diagnosis could not be read"}}
 	}
 	var rows []kv
 	add := func(k, v string) {
@@ -215,41 +181,41 @@ func deviceRows(raw json.RawMessage) []kv {
 			rows = append(rows, kv{k, v})
 		}
 	}
-	add("platform", d.Platform)
+	add("platform", d.Kind)
 	if j := d.Jetson; j != nil {
 		add("board", strings.TrimSpace(j.Model+" "+paren(j.SoC)))
 		if j.L4T != "" {
 			add("L4T", strings.TrimSpace(j.L4T+" "+paren(orEmpty("JetPack ", j.JetPack))))
 		}
-		add("compute capability", j.CC)
+		add("compute capability", j.ComputeCapability)
 	}
 	if d.MemTotal > 0 {
-		add("RAM", fmt.Sprintf("%s, %s available", human(d.MemTotal), human(d.MemAvailable)))
+		add("RAM", fmt.Sprintf("%s, %s available", bytesize.Format(d.MemTotal), bytesize.Format(d.MemAvailable)))
 	}
 	if d.SwapTotal > 0 || len(d.Swaps) > 0 {
-		add("swap", fmt.Sprintf("%s, %s free", human(d.SwapTotal), human(d.SwapFree)))
+		add("swap", fmt.Sprintf("%s, %s free", bytesize.Format(d.SwapTotal), bytesize.Format(d.SwapFree)))
 	} else {
 		add("swap", "none")
 	}
 	for _, s := range d.Swaps {
-		add("  "+s.Path, strings.TrimSpace(fmt.Sprintf("%s, %s used, priority %d %s", human(s.Size), human(s.Used), s.Prio, paren(s.Medium))))
+		add("  "+s.Path, strings.TrimSpace(fmt.Sprintf("%s, %s used, priority %d %s", bytesize.Format(s.Size), bytesize.Format(s.Used), s.Priority, paren(s.Medium))))
 	}
 	if g := d.GPU; g != nil {
 		v := g.Name
 		if g.MemTotal > 0 {
-			v += fmt.Sprintf(", %s (%s used)", human(g.MemTotal), human(g.MemUsed))
+			v += fmt.Sprintf(", %s (%s used)", bytesize.Format(g.MemTotal), bytesize.Format(g.MemUsed))
 		}
 		if g.Unified {
 			v += ", memory shared with the CPU"
 		}
 		add("GPU", v)
 		if d.Jetson == nil {
-			add("compute capability", g.CC)
+			add("compute capability", g.ComputeCapability)
 		}
 	}
 	add("TensorRT", d.TensorRT)
 	if d.CGroup.MemoryMax > 0 {
-		add("service memory limit", human(d.CGroup.MemoryMax))
+		add("service memory limit", bytesize.Format(d.CGroup.MemoryMax))
 	}
 	if len(d.Desktop) > 0 {
 		add("desktop running", strings.Join(d.Desktop, ", "))
@@ -327,10 +293,10 @@ func memoryPlot(r *Report) (template.HTML, string) {
 		return "", "The memory guard recorded no samples for these attempts (it was not active, or every attempt ended before its first reading), so there is no memory plot."
 	}
 	// The device's RAM size, for samples that lack it.
-	var dev struct {
-		MemTotal int64 `json:"mem_total"`
+	var dev device.Device
+	if r.Device != nil {
+		dev = *r.Device
 	}
-	json.Unmarshal(r.Device, &dev)
 
 	const W, H = 1000.0, 360.0
 	const ml, mr, mt, mb = 70.0, 18.0, 40.0, 40.0
@@ -536,7 +502,7 @@ func memoryPlot(r *Report) (template.HTML, string) {
 	b.WriteString(`</div>`)
 	for _, s := range spans {
 		if m := s.a.Memory; m != nil && m.FloorBytes > 0 {
-			p(`<p class="note">The memory guard stops the build when MemAvailable + SwapFree falls below its floor of %s: that is when the stack of RAM and swap used reaches the red dashed line.</p>`, human(m.FloorBytes))
+			p(`<p class="note">The memory guard stops the build when MemAvailable + SwapFree falls below its floor of %s: that is when the stack of RAM and swap used reaches the red dashed line.</p>`, bytesize.Format(m.FloorBytes))
 			break
 		}
 	}
@@ -609,7 +575,7 @@ func timeLabel(ms, step float64) string {
 }
 
 var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
-	"human": human,
+	"human": bytesize.Format,
 	"short": short,
 	"utc":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"planDecision": func(s PlanStage) string {

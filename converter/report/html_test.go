@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trtd/trtd/internal/device"
 )
 
 // richSample is sampleReport with what a Jetson Nano run adds: the device
@@ -22,11 +24,12 @@ import (
 // GPU/unified memory figures).
 func richSample() *Report {
 	r := sampleReport()
-	r.Device = json.RawMessage(`{"platform":"jetson-nano","mem_total":4154654720,"mem_available":3006477107,"swap_total":4294967296,"swap_free":4294967296,
-"swaps":[{"path":"/dev/zram0","type":"partition","size":519634944,"used":0,"priority":5,"medium":"zram"},{"path":"/var/lib/trtd/swap/trtd.swap","type":"file","size":2147483648,"used":0,"priority":-1,"medium":"nvme"}],
-"jetson":{"model":"NVIDIA Jetson Nano Developer Kit","soc":"tegra210","l4t":"32.7.4","jetpack":"4.6.4","compute_capability":"5.3"},
-"gpu":{"name":"NVIDIA Tegra X1","mem_total":4154654720,"mem_used":512000000,"unified":true,"compute_capability":"5.3","source":"unified"},
-"cgroup":{"version":2,"memory_max":-1,"swap_max":-1},"tensorrt":"8.2.1","desktop":["gnome-shell","Xorg"]}`)
+	r.Device = &device.Device{Kind: "jetson-nano", MemTotal: 4154654720, MemAvailable: 3006477107, SwapTotal: 4294967296, SwapFree: 4294967296,
+		Swaps: []device.SwapDevice{{Path: "/dev/zram0", Type: "partition", Size: 519634944, Priority: 5, Medium: "zram"},
+			{Path: "/var/lib/trtd/swap/trtd.swap", Type: "file", Size: 2147483648, Priority: -1, Medium: "nvme"}},
+		Jetson: &device.Jetson{Model: "NVIDIA Jetson Nano Developer Kit", SoC: "tegra210", L4T: "32.7.4", JetPack: "4.6.4", ComputeCapability: "5.3"},
+		GPU:    &device.GPU{Name: "NVIDIA Tegra X1", MemTotal: 4154654720, MemUsed: 512000000, Unified: true, ComputeCapability: "5.3", Source: "unified"},
+		CGroup: device.CGroup{Version: 2, MemoryMax: -1, SwapMax: -1}, TensorRT: "8.2.1", Desktop: []string{"gnome-shell", "Xorg"}}
 	var s []Sample
 	for i := 0; i <= 168; i++ {
 		f := float64(i) / 168

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/trtd/trtd/converter/protocol"
+	"github.com/trtd/trtd/internal/bytesize"
 	"github.com/trtd/trtd/internal/safetext"
 )
 
@@ -24,9 +25,9 @@ func Markdown(w io.Writer, r *Report) error {
 	}
 	p("\n\n")
 	if r.Engine != nil {
-		p("Engine: %s (%s, sha256 %s), built by stage **%s**.\n", code(r.Engine.File), human(r.Engine.Bytes), txt(short(r.Engine.SHA256)), txt(r.Engine.Stage))
+		p("Engine: %s (%s, sha256 %s), built by stage **%s**.\n", code(r.Engine.File), bytesize.Format(r.Engine.Bytes), txt(short(r.Engine.SHA256)), txt(r.Engine.Stage))
 		for i, part := range r.Engine.Parts {
-			p("- part %d: %s (%s)\n", i+1, code(part.File), human(part.Bytes))
+			p("- part %d: %s (%s)\n", i+1, code(part.File), bytesize.Format(part.Bytes))
 		}
 		if r.Engine.Manifest != "" {
 			p("\nThe model was built in %d parts; `%s` lists them in the order to run them, each part's inputs coming from earlier parts' outputs.\n", len(r.Engine.Parts), code(r.Engine.Manifest))
@@ -50,19 +51,19 @@ func Markdown(w io.Writer, r *Report) error {
 		p("%s\n\n", txt(r.Portability))
 	}
 	p("## Model\n\n| | |\n|---|---|\n")
-	p("| file | %s |\n| size | %s |\n", code(r.Model.Name), human(r.Model.Size))
+	p("| file | %s |\n| size | %s |\n", code(r.Model.Name), bytesize.Format(r.Model.Size))
 	if r.Model.SHA256 != "" {
 		p("| sha256 | %s |\n", code(r.Model.SHA256))
 	}
 	if r.Model.Sidecar != "" {
 		p("| settings | %s |\n", code(r.Model.Sidecar))
 	}
-	if sum, ok := r.Model.summary(); ok {
+	if sum := r.Model.Summary; sum != nil {
 		p("| producer | %s %s |\n| opset | %d |\n| nodes | %d |\n| weights | %s in %d initializers |\n",
-			txt(sum.Producer.Name), txt(sum.Producer.Version), sum.Opset[""], sum.Nodes, human(sum.Inits.Bytes), sum.Inits.Count)
+			txt(sum.Producer.Name), txt(sum.Producer.Version), sum.Opset[""], sum.NodeCount, bytesize.Format(sum.Initializers.Bytes), sum.Initializers.Count)
 		for _, in := range sum.Inputs {
-			shape := strings.TrimSuffix(strings.TrimPrefix(fmt.Sprint(in.Shape), "["), "]")
-			p("| input %s | %s [%s] |\n", code(in.Name), txt(in.DType), txt(shape))
+			shape := strings.TrimSuffix(strings.TrimPrefix(fmt.Sprint(in.ShapeValues()), "["), "]")
+			p("| input %s | %s [%s] |\n", code(in.Name), txt(in.DType()), txt(shape))
 		}
 	}
 	p("\n")
@@ -73,7 +74,7 @@ func Markdown(w io.Writer, r *Report) error {
 		p("\n")
 	}
 	if r.Plan != nil && len(r.Plan.Stages) > 0 {
-		p("## Plan\n\nStarting stage: **%s**; swap planned: %s.\n\n| stage | predicted peak | decision |\n|---|---|---|\n", r.Plan.Start, human(r.Plan.SwapBytes))
+		p("## Plan\n\nStarting stage: **%s**; swap planned: %s.\n\n| stage | predicted peak | decision |\n|---|---|---|\n", r.Plan.Start, bytesize.Format(r.Plan.SwapBytes))
 		for _, s := range r.Plan.Stages {
 			d := "try"
 			if s.Skip {
@@ -81,7 +82,7 @@ func Markdown(w io.Writer, r *Report) error {
 			} else if s.Reason != "" {
 				d = "try (" + s.Reason + ")"
 			}
-			p("| %s | %s | %s |\n", txt(s.Name), human(s.PeakBytes), txt(d))
+			p("| %s | %s | %s |\n", txt(s.Name), bytesize.Format(s.PeakBytes), txt(d))
 		}
 		for _, n := range r.Plan.Notes {
 			p("\n- %s", txt(n))
@@ -93,8 +94,8 @@ func Markdown(w io.Writer, r *Report) error {
 		for i, a := range r.Attempts {
 			rss, swp := "—", "—"
 			if a.Memory != nil {
-				rss = human(a.Memory.Peak.WorkerRSS)
-				swp = human(a.Memory.Peak.SwapUsed)
+				rss = bytesize.Format(a.Memory.Peak.WorkerRSS)
+				swp = bytesize.Format(a.Memory.Peak.SwapUsed)
 			}
 			name := a.Stage
 			if a.Part > 0 {
@@ -118,7 +119,7 @@ func Markdown(w io.Writer, r *Report) error {
 			p(".\n\n")
 			if a.Memory != nil {
 				m := a.Memory
-				p("Memory: peak worker RSS %s, lowest MemAvailable %s, swap used up to %s (%s).", human(m.Peak.WorkerRSS), human(m.Peak.MemAvailable), human(m.Peak.SwapUsed), txt(m.SwapVerdict))
+				p("Memory: peak worker RSS %s, lowest MemAvailable %s, swap used up to %s (%s).", bytesize.Format(m.Peak.WorkerRSS), bytesize.Format(m.Peak.MemAvailable), bytesize.Format(m.Peak.SwapUsed), txt(m.SwapVerdict))
 				if m.Killed {
 					p(" The memory guard killed the worker after %.1fs: %s.", float64(m.KilledAtMs)/1000, txt(m.KillReason))
 				}
@@ -135,7 +136,7 @@ func Markdown(w io.Writer, r *Report) error {
 				p("\n")
 			}
 			if v := a.Validation; v != nil {
-				p("Validation: %d runs, latency p50 %.2f ms, p99 %.2f ms, device memory %s.\n\n", v.Runs, v.P50Ms, v.P99Ms, human(v.DeviceMemUsed))
+				p("Validation: %d runs, latency p50 %.2f ms, p99 %.2f ms, device memory %s.\n\n", v.Runs, v.P50Ms, v.P99Ms, bytesize.Format(v.DeviceMemUsed))
 				if line := AccuracyLine(v); line != "" {
 					p("%s\n\n", txt(line))
 				}
@@ -247,16 +248,4 @@ func errNum(v float64) string {
 		return "inf"
 	}
 	return fmt.Sprintf("%.3g", v)
-}
-
-func human(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

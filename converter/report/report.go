@@ -12,8 +12,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/converter/protocol"
-	"github.com/trtd/trtd/daemon/fsutil"
+	"github.com/trtd/trtd/internal/atomicfile"
+	"github.com/trtd/trtd/internal/device"
 )
 
 // SchemaVersion of the JSON report. Bump on incompatible changes.
@@ -39,7 +41,7 @@ type Report struct {
 	Reason          string            `json:"reason,omitempty"`
 	Engine          *Engine           `json:"engine,omitempty"`
 	Builder         *protocol.Builder `json:"builder,omitempty"`
-	Device          json.RawMessage   `json:"device,omitempty"`
+	Device          *device.Device    `json:"device,omitempty"`
 	Plan            *Plan             `json:"plan,omitempty"`
 	Attempts        []Attempt         `json:"attempts"`
 	Reuse           *Reuse            `json:"reuse,omitempty"`
@@ -57,12 +59,12 @@ type Tool struct {
 
 // Model describes the uploaded model.
 type Model struct {
-	Name     string          `json:"name"`
-	SHA256   string          `json:"sha256,omitempty"`
-	Size     int64           `json:"size"`
-	Sidecar  string          `json:"sidecar,omitempty"`
-	Summary  json.RawMessage `json:"summary,omitempty"`
-	Warnings []string        `json:"warnings,omitempty"`
+	Name     string        `json:"name"`
+	SHA256   string        `json:"sha256,omitempty"`
+	Size     int64         `json:"size"`
+	Sidecar  string        `json:"sidecar,omitempty"`
+	Summary  *onnx.Summary `json:"summary,omitempty"`
+	Warnings []string      `json:"warnings,omitempty"`
 }
 
 // Engine is what was published.
@@ -200,7 +202,7 @@ func Publish(dir, base string, r *Report) ([]string, error) {
 	}
 	for _, rd := range ordered {
 		p := filepath.Join(dir, base+rd.Ext)
-		if err := fsutil.WriteAtomic(p, 0o644, func(w io.Writer) error { return rd.Render(w, r) }); err != nil {
+		if err := atomicfile.Write(p, 0o644, func(w io.Writer) error { return rd.Render(w, r) }); err != nil {
 			return out, fmt.Errorf("write report %s: %w", p, err)
 		}
 		out = append(out, p)
@@ -214,26 +216,4 @@ func (r *Report) Final() *Attempt {
 		return nil
 	}
 	return &r.Attempts[len(r.Attempts)-1]
-}
-
-// modelSummary is the part of `trtd inspect --json` the views show.
-type modelSummary struct {
-	Producer struct{ Name, Version string } `json:"producer"`
-	Opset    map[string]int64               `json:"opset"`
-	Nodes    int                            `json:"node_count"`
-	Inits    struct{ Count, Bytes int64 }   `json:"initializers"`
-	Inputs   []struct {
-		Name  string `json:"name"`
-		DType string `json:"dtype"`
-		Shape []any  `json:"shape"`
-	} `json:"inputs"`
-}
-
-// summary decodes the model summary carried in the report.
-func (m Model) summary() (modelSummary, bool) {
-	var s modelSummary
-	if len(m.Summary) == 0 || json.Unmarshal(m.Summary, &s) != nil {
-		return s, false
-	}
-	return s, true
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/converter/protocol"
 )
 
@@ -29,7 +30,10 @@ func sampleReport() *Report {
 	return &Report{
 		Schema: SchemaVersion, Tool: Tool{"trtd", "1.0.0"}, Generated: t0.Add(time.Minute), Job: "20261125T100000-abcd1234",
 		Model: Model{Name: "resnet18.onnx", SHA256: strings.Repeat("ab", 32), Size: 46 << 20,
-			Summary:  json.RawMessage(`{"producer":{"name":"pytorch","version":"1.13.1"},"opset":{"":13},"node_count":69,"initializers":{"count":62,"bytes":46758024},"inputs":[{"name":"input","dtype":"float32","shape":["N",3,224,224]}]}`),
+			Summary: &onnx.Summary{Producer: onnx.Producer{Name: "pytorch", Version: "1.13.1"}, Opset: map[string]int64{"": 13}, NodeCount: 69,
+				Initializers: onnx.InitStats{Count: 62, Bytes: 46758024},
+				Inputs: []onnx.ValueInfo{{Name: "input", Type: &onnx.Type{Kind: onnx.TypeTensor, Elem: onnx.Float, HasShape: true,
+					Shape: []onnx.Dim{{Kind: onnx.DimParam, Param: "N"}, {Kind: onnx.DimValue, Value: 3}, {Kind: onnx.DimValue, Value: 224}, {Kind: onnx.DimValue, Value: 224}}}}}},
 			Warnings: []string{"input \"input\" has a dynamic dimension N and no shapes in resnet18.toml: using 1 for min/opt/max"}},
 		Outcome: OutcomeBuilt,
 		Engine:  &Engine{File: "resnet18.engine", Bytes: 24 << 20, SHA256: strings.Repeat("cd", 32), Stage: "lean"},

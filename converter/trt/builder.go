@@ -19,7 +19,7 @@ import (
 	"github.com/trtd/trtd/converter/classify"
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/converter/trt/version"
-	"github.com/trtd/trtd/daemon/fsutil"
+	"github.com/trtd/trtd/internal/atomicfile"
 )
 
 // Defaults of the validation run.
@@ -333,7 +333,7 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 	if req.Settings.TimingCache && req.TimingCache != "" {
 		if blob, err := s.timingCacheGet(); err == nil {
 			if err := os.MkdirAll(filepath.Dir(req.TimingCache), 0o755); err == nil {
-				err = fsutil.WriteFileAtomic(req.TimingCache, blob, 0o644)
+				err = atomicfile.WriteFile(req.TimingCache, blob, 0o644)
 			}
 			if err != nil {
 				o.Log.Warn("timing cache not saved", "path", req.TimingCache, "err", err)
@@ -376,7 +376,7 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 		}
 	}
 
-	if err := fsutil.WriteFileAtomic(req.Engine, engine, 0o644); err != nil {
+	if err := atomicfile.WriteFile(req.Engine, engine, 0o644); err != nil {
 		return fail(protocol.ClassCrashed, fmt.Errorf("writing the engine: %w", err))
 	}
 	sum := sha256.Sum256(engine)

@@ -21,7 +21,7 @@ import (
 	"github.com/trtd/trtd/converter/classify"
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/converter/trt/version"
-	"github.com/trtd/trtd/daemon/fsutil"
+	"github.com/trtd/trtd/internal/atomicfile"
 )
 
 // DefaultPath is where JetPack and the TensorRT packages install trtexec.
@@ -123,13 +123,13 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 	}
 	v, _ := version.Parse(b.TensorRT)
 	dir := filepath.Dir(req.Engine)
-	tmpEngine := filepath.Join(dir, fsutil.TempPrefix+filepath.Base(req.Engine))
+	tmpEngine := filepath.Join(dir, atomicfile.TempPrefix+filepath.Base(req.Engine))
 	defer os.Remove(tmpEngine)
 	cache := ""
 	if req.Settings.TimingCache && req.TimingCache != "" {
-		cache = filepath.Join(dir, fsutil.TempPrefix+"timing.cache")
+		cache = filepath.Join(dir, atomicfile.TempPrefix+"timing.cache")
 		defer os.Remove(cache)
-		if err := fsutil.CopyFile(req.TimingCache, cache, 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := atomicfile.CopyFile(req.TimingCache, cache, 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
 			o.Log.Warn("timing cache not copied; trtexec starts a new one", "err", err)
 		}
 	}
@@ -225,14 +225,14 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 		}
 		res.Validation = &protocol.Validation{Runs: runs, P50Ms: p.P50Ms, P99Ms: p.P99Ms, Outputs: p.Outputs}
 	}
-	if err := fsutil.WriteFileAtomic(req.Engine, data, 0o644); err != nil {
+	if err := atomicfile.WriteFile(req.Engine, data, 0o644); err != nil {
 		res.Class, res.Message = protocol.ClassCrashed, "writing the engine: "+err.Error()
 		return res
 	}
 	if cache != "" {
 		if blob, err := os.ReadFile(cache); err == nil && len(blob) > 0 {
 			if err := os.MkdirAll(filepath.Dir(req.TimingCache), 0o755); err == nil {
-				err = fsutil.WriteFileAtomic(req.TimingCache, blob, 0o644)
+				err = atomicfile.WriteFile(req.TimingCache, blob, 0o644)
 			}
 			if err != nil {
 				o.Log.Warn("timing cache not saved", "path", req.TimingCache, "err", err)

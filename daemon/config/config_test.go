@@ -128,3 +128,16 @@ func TestMissingDefaultFileGivesDefaultsButNamedFileMustExist(t *testing.T) {
 		t.Fatalf("want ErrNotExist, got %v", err)
 	}
 }
+
+func TestConverterStagesCarryEverySetting(t *testing.T) {
+	for _, s := range DefaultStages() {
+		c := s.Converter()
+		if c.Name != s.Name || string(c.Kind) != s.Kind || string(c.Swap) != s.Swap || c.DropCaches != s.DropCaches ||
+			c.Parts != s.Parts || c.Timeout != s.Timeout.D() {
+			t.Errorf("stage %s converted to %+v", s.Name, c)
+		}
+		if c.Settings.WorkspaceMiB != int64(s.Workspace)>>20 || c.Settings.Precision != s.Precision {
+			t.Errorf("stage %s settings %+v", s.Name, c.Settings)
+		}
+	}
+}

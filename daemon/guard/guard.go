@@ -19,6 +19,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/trtd/trtd/internal/bytesize"
+	"github.com/trtd/trtd/internal/meminfo"
 )
 
 // KillReasonPrefix starts Timeline.KillReason when the guard killed the worker.
@@ -160,7 +163,7 @@ func (g *Guard) record(ctx context.Context, s Sample) {
 	}
 	pids := g.tree()
 	reason := fmt.Sprintf("%s: MemAvailable %s + SwapFree %s = %s fell below the floor of %s (guard.floor); worker tree RSS %s",
-		KillReasonPrefix, mib(s.MemAvailable), mib(s.SwapFree), mib(headroom), mib(g.o.Floor), mib(s.WorkerRSS))
+		KillReasonPrefix, bytesize.MiB(s.MemAvailable), bytesize.MiB(s.SwapFree), bytesize.MiB(headroom), bytesize.MiB(g.o.Floor), bytesize.MiB(s.WorkerRSS))
 	var err error
 	if g.o.Kill != nil {
 		err = g.o.Kill(pids)
@@ -240,10 +243,10 @@ func summarize(tl *Timeline, swapTotal int64) {
 		tl.SwapVerdict = "no swap was configured, so swap could not help this build"
 	case tl.SwapUsedDelta >= swapUsedThreshold:
 		tl.SwapVerdict = fmt.Sprintf("swap was used: swap use rose by %s (to %s of %s) while the worker ran",
-			mib(tl.SwapUsedDelta), mib(p.SwapUsed), mib(swapTotal))
+			bytesize.MiB(tl.SwapUsedDelta), bytesize.MiB(p.SwapUsed), bytesize.MiB(swapTotal))
 	default:
 		tl.SwapVerdict = fmt.Sprintf("swap was not used: swap use changed by %s (less than %s) while the worker ran",
-			mib(tl.SwapUsedDelta), mib(swapUsedThreshold))
+			bytesize.MiB(tl.SwapUsedDelta), bytesize.MiB(swapUsedThreshold))
 	}
 }
 
@@ -276,12 +279,12 @@ func (t *Timeline) Downsample(n int) []Sample {
 
 func (g *Guard) sample(ctx context.Context) Sample {
 	s := Sample{At: g.o.Now().Sub(g.tl.Started), MemAvailable: -1, SwapFree: -1, WorkerRSS: -1, GPUUsed: -1}
-	if mi, err := readMeminfo(filepath.Join(g.o.Proc, "meminfo")); err == nil {
-		s.MemAvailable = mi["MemAvailable"]
-		s.SwapFree = mi["SwapFree"]
-		s.SwapUsed = mi["SwapTotal"] - mi["SwapFree"]
+	if mi, err := readMeminfo(g.o.Proc); err == nil {
+		s.MemAvailable = mi.MemAvailable
+		s.SwapFree = mi.SwapFree
+		s.SwapUsed = mi.SwapTotal - mi.SwapFree
 		g.mu.Lock()
-		g.swapTotal = max(g.swapTotal, mi["SwapTotal"])
+		g.swapTotal = max(g.swapTotal, mi.SwapTotal)
 		g.mu.Unlock()
 	} else {
 		g.mu.Lock()
@@ -307,34 +310,14 @@ func (g *Guard) sample(ctx context.Context) Sample {
 	return s
 }
 
-func readMeminfo(path string) (map[string]int64, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
+// readMeminfo reads the figures the guard samples; only MemAvailable is
+// required.
+func readMeminfo(proc string) (meminfo.Info, error) {
+	mi, err := meminfo.Read(proc)
+	if err == nil && !mi.Has("MemAvailable") {
+		err = fmt.Errorf("%s: no MemAvailable", filepath.Join(proc, "meminfo"))
 	}
-	out := map[string]int64{}
-	for _, l := range strings.Split(string(data), "\n") {
-		k, v, ok := strings.Cut(l, ":")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(v)
-		if len(f) == 0 {
-			continue
-		}
-		n, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			continue
-		}
-		if len(f) > 1 && f[1] == "kB" {
-			n <<= 10
-		}
-		out[k] = n
-	}
-	if _, ok := out["MemAvailable"]; !ok {
-		return nil, fmt.Errorf("%s: no MemAvailable", path)
-	}
-	return out, nil
+	return mi, err
 }
 
 func readPSISome(path string) float64 {
@@ -450,8 +433,4 @@ func (g *Guard) treeRSS() int64 {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
-}
-
-func mib(n int64) string {
-	return strconv.FormatInt(n>>20, 10) + " MiB"
 }

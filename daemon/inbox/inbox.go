@@ -30,7 +30,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
-	"github.com/trtd/trtd/daemon/fsutil"
+	"github.com/trtd/trtd/internal/untrusted"
 )
 
 // ModelExt is the extension of the files the inbox picks up.
@@ -382,7 +382,7 @@ func statSig(p string) (sig, error) {
 	if err != nil {
 		return sig{}, err
 	}
-	dev, ino := fsutil.Inode(fi)
+	dev, ino := untrusted.Inode(fi)
 	return sig{size: fi.Size(), mtime: fi.ModTime(), dev: dev, ino: ino, mode: fi.Mode(), present: true}, nil
 }
 
@@ -451,7 +451,7 @@ func (w *Watcher) evaluate(ctx context.Context, out chan<- Event) {
 		}
 		ev := Event{Name: name, Path: p, Size: cur.size, ModTime: cur.mtime, Dev: cur.dev, Ino: cur.ino, MovedIn: e.movedIn}
 		if err := w.check(p, cur); err != nil {
-			if !special && e.movedIn && !errors.Is(err, fsutil.ErrChanged) {
+			if !special && e.movedIn && !errors.Is(err, untrusted.ErrChanged) {
 				// A renamed-in file that fails may still be written to;
 				// give it the normal settle period before judging.
 				e.movedIn = false
@@ -476,20 +476,20 @@ func (w *Watcher) evaluate(ctx context.Context, out chan<- Event) {
 }
 
 func (w *Watcher) check(p string, want sig) error {
-	f, fi, err := fsutil.OpenUntrusted(p)
+	f, fi, err := untrusted.Open(p)
 	if err != nil {
-		if fi != nil && errors.Is(err, fsutil.ErrNotRegular) {
-			return fmt.Errorf("%s is a %s, not a regular file: ignored", filepath.Base(p), fsutil.Kind(fi.Mode()))
+		if fi != nil && errors.Is(err, untrusted.ErrNotRegular) {
+			return fmt.Errorf("%s is a %s, not a regular file: ignored", filepath.Base(p), untrusted.Kind(fi.Mode()))
 		}
-		if errors.Is(err, fsutil.ErrSymlink) {
+		if errors.Is(err, untrusted.ErrSymlink) {
 			return fmt.Errorf("%s is a symbolic link: not followed", filepath.Base(p))
 		}
 		return err
 	}
 	defer f.Close()
-	dev, ino := fsutil.Inode(fi)
+	dev, ino := untrusted.Inode(fi)
 	if dev != want.dev || ino != want.ino || fi.Size() != want.size {
-		return fmt.Errorf("%s: %w", filepath.Base(p), fsutil.ErrChanged)
+		return fmt.Errorf("%s: %w", filepath.Base(p), untrusted.ErrChanged)
 	}
 	if w.o.MaxBytes > 0 && fi.Size() > w.o.MaxBytes {
 		return fmt.Errorf("%s: %w (%d > %d bytes)", filepath.Base(p), ErrTooLarge, fi.Size(), w.o.MaxBytes)
@@ -505,7 +505,7 @@ func (w *Watcher) check(p string, want sig) error {
 	// The content check took time: make sure nothing changed meanwhile.
 	after, err := statSig(p)
 	if err != nil || after != want {
-		return fmt.Errorf("%s: %w", filepath.Base(p), fsutil.ErrChanged)
+		return fmt.Errorf("%s: %w", filepath.Base(p), untrusted.ErrChanged)
 	}
 	return nil
 }

@@ -23,7 +23,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/trtd/trtd/daemon/fsutil"
+	"github.com/trtd/trtd/internal/atomicfile"
+	"github.com/trtd/trtd/internal/untrusted"
 )
 
 // State of a job.
@@ -133,7 +134,7 @@ func (s *Store) Save(j *Job) error {
 	if err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(filepath.Join(s.Dir(j), "job.json"), append(b, '\n'), 0o644)
+	return atomicfile.WriteFile(filepath.Join(s.Dir(j), "job.json"), append(b, '\n'), 0o644)
 }
 
 // Transition moves j to state (and step), records it, and saves.
@@ -167,7 +168,7 @@ func (s *Store) List() ([]*Job, error) {
 	}
 	var out []*Job
 	for _, e := range ents {
-		if !e.IsDir() || fsutil.IsTemp(e.Name()) {
+		if !e.IsDir() || atomicfile.IsTemp(e.Name()) {
 			continue
 		}
 		j, err := s.Load(e.Name())
@@ -212,7 +213,7 @@ func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) 
 		return nil, err
 	}
 	if err := moveInto(src, s.ModelPath(j), ino); err != nil {
-		if errors.Is(err, fsutil.ErrChanged) && !putBack(s.ModelPath(j), src) {
+		if errors.Is(err, untrusted.ErrChanged) && !putBack(s.ModelPath(j), src) {
 			// What was moved in is not what was checked, and its name in
 			// the inbox is taken again: keep it here, never built.
 			j.Outcome, j.Reason = "rejected", "the file changed between its check and its claim"
@@ -231,7 +232,7 @@ func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) 
 		if strings.HasSuffix(e, ".test") {
 			move = moveDirInto
 		}
-		if err := move(e, dst, 0); err != nil && errors.Is(err, fsutil.ErrChanged) {
+		if err := move(e, dst, 0); err != nil && errors.Is(err, untrusted.ErrChanged) {
 			putBack(dst, e)
 		} else if err == nil {
 			if strings.HasSuffix(e, ".toml") {
@@ -251,7 +252,7 @@ func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) 
 // source is removed only once the copy is on disk). What arrives must be a
 // regular file and, when ino is not 0, the inode that was checked: a name
 // swapped for a symbolic link (or another file) between the inbox's check
-// and this rename fails with fsutil.ErrChanged, and nothing is read through
+// and this rename fails with untrusted.ErrChanged, and nothing is read through
 // a link.
 func moveInto(src, dst string, ino uint64) error {
 	err := os.Rename(src, dst)
@@ -259,19 +260,19 @@ func moveInto(src, dst string, ino uint64) error {
 		if err := sameRegular(dst, ino); err != nil {
 			return err
 		}
-		return fsutil.SyncDir(filepath.Dir(dst))
+		return atomicfile.SyncDir(filepath.Dir(dst))
 	}
 	var le *os.LinkError
 	if errors.As(err, &le) && strings.Contains(le.Err.Error(), "cross-device") {
-		f, fi, err := fsutil.OpenUntrusted(src)
+		f, fi, err := untrusted.Open(src)
 		if err != nil {
-			return fmt.Errorf("%w: %v", fsutil.ErrChanged, err)
+			return fmt.Errorf("%w: %v", untrusted.ErrChanged, err)
 		}
 		defer f.Close()
-		if _, got := fsutil.Inode(fi); ino != 0 && got != ino {
-			return fmt.Errorf("%s: %w", src, fsutil.ErrChanged)
+		if _, got := untrusted.Inode(fi); ino != 0 && got != ino {
+			return fmt.Errorf("%s: %w", src, untrusted.ErrChanged)
 		}
-		if err := fsutil.WriteAtomic(dst, 0o644, func(w io.Writer) error {
+		if err := atomicfile.Write(dst, 0o644, func(w io.Writer) error {
 			_, err := io.Copy(w, f)
 			return err
 		}); err != nil {
@@ -284,28 +285,28 @@ func moveInto(src, dst string, ino uint64) error {
 
 // moveDirInto renames a companion directory (name.test/, the accuracy
 // samples) into the job. It must hold only regular files: a link or a
-// subdirectory fails with fsutil.ErrChanged and the directory goes back.
+// subdirectory fails with untrusted.ErrChanged and the directory goes back.
 func moveDirInto(src, dst string, _ uint64) error {
 	fi, err := os.Lstat(src)
 	if err != nil {
 		return err
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("%s: %w", src, fsutil.ErrChanged)
+		return fmt.Errorf("%s: %w", src, untrusted.ErrChanged)
 	}
 	if err := os.Rename(src, dst); err != nil {
 		return err // cross-device: not claimed, left in the inbox
 	}
 	ents, err := os.ReadDir(dst)
 	if err != nil {
-		return fmt.Errorf("%s: %w: %v", src, fsutil.ErrChanged, err)
+		return fmt.Errorf("%s: %w: %v", src, untrusted.ErrChanged, err)
 	}
 	for _, e := range ents {
 		if !e.Type().IsRegular() {
-			return fmt.Errorf("%s/%s: %w: not a regular file", src, e.Name(), fsutil.ErrChanged)
+			return fmt.Errorf("%s/%s: %w: not a regular file", src, e.Name(), untrusted.ErrChanged)
 		}
 	}
-	return fsutil.SyncDir(filepath.Dir(dst))
+	return atomicfile.SyncDir(filepath.Dir(dst))
 }
 
 func sameRegular(p string, ino uint64) error {
@@ -313,8 +314,8 @@ func sameRegular(p string, ino uint64) error {
 	if err != nil {
 		return err
 	}
-	if _, got := fsutil.Inode(fi); !fi.Mode().IsRegular() || (ino != 0 && got != ino) {
-		return fmt.Errorf("%s: %w", p, fsutil.ErrChanged)
+	if _, got := untrusted.Inode(fi); !fi.Mode().IsRegular() || (ino != 0 && got != ino) {
+		return fmt.Errorf("%s: %w", p, untrusted.ErrChanged)
 	}
 	return nil
 }
@@ -322,7 +323,7 @@ func sameRegular(p string, ino uint64) error {
 // putBack returns an entry claimed by mistake to its inbox name, unless
 // that name is taken again; it reports whether it did.
 func putBack(dst, src string) bool {
-	return fsutil.RenameNoReplace(dst, src) == nil
+	return atomicfile.RenameNoReplace(dst, src) == nil
 }
 
 // Recovery is what Reconcile did to one job.
@@ -369,7 +370,7 @@ func (s *Store) Reconcile() ([]Recovery, error) {
 			}
 			rec = append(rec, Recovery{j, "requeued"})
 		}
-		if _, err := fsutil.RemoveTemps(s.Dir(j)); err != nil {
+		if _, err := atomicfile.RemoveTemps(s.Dir(j)); err != nil {
 			return rec, err
 		}
 	}

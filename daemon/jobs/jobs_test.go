@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trtd/trtd/daemon/fsutil"
+	"github.com/trtd/trtd/internal/untrusted"
 )
 
 func newStore(t *testing.T) (*Store, string) {
@@ -173,4 +173,4 @@ func TestClaimRefusesSwappedName(t *testing.T) {
 	}
 }
 
-func fsutilInode(fi os.FileInfo) (uint64, uint64) { return fsutil.Inode(fi) }
+func fsutilInode(fi os.FileInfo) (uint64, uint64) { return untrusted.Inode(fi) }

@@ -5,6 +5,7 @@ package notify
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"sync"
@@ -47,18 +48,24 @@ func New(socket string, watchdog time.Duration, now func() time.Time) *Notifier 
 // Enabled reports whether systemd listens.
 func (n *Notifier) Enabled() bool { return n != nil && n.socket != "" }
 
+// send writes one datagram to the socket FromEnv read. go-systemd's
+// SdNotify only reads the socket from the process environment, which
+// FromEnv cleared so children never inherit it; setting it back around
+// each call would race with a worker started meanwhile. So the datagram is
+// written here, exactly as SdNotify writes it (unixgram, one write; an
+// "@" name is an abstract socket, which net handles).
 func (n *Notifier) send(state string) error {
 	if !n.Enabled() {
 		return nil
 	}
-	// go-systemd reads the socket from the environment; we removed it, so
-	// set it just for this call under the lock.
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	os.Setenv("NOTIFY_SOCKET", n.socket)
-	defer os.Unsetenv("NOTIFY_SOCKET")
-	_, err := daemon.SdNotify(false, state)
+	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: n.socket, Net: "unixgram"})
 	if err != nil {
+		return fmt.Errorf("sd_notify %q: %w", state, err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte(state)); err != nil {
 		return fmt.Errorf("sd_notify %q: %w", state, err)
 	}
 	return nil

@@ -110,3 +110,40 @@ func TestNoSocketIsNoop(t *testing.T) {
 		t.Fatal("ping without socket")
 	}
 }
+
+// A child started while a message is being sent must not inherit the
+// socket: sending never puts NOTIFY_SOCKET into the environment.
+func TestSendingNeverSetsTheEnvironment(t *testing.T) {
+	sock, c := listen(t)
+	n := New(sock, 0, nil)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 200; i++ {
+			n.Status("line " + strconv.Itoa(i))
+		}
+	}()
+	for seen := 0; seen < 200; seen++ {
+		if os.Getenv("NOTIFY_SOCKET") != "" {
+			t.Fatal("NOTIFY_SOCKET was set while sending")
+		}
+		recv(t, c)
+	}
+	<-done
+}
+
+// systemd may hand an abstract socket ("@name").
+func TestAbstractSocket(t *testing.T) {
+	name := "@trtd-notify-test-" + strconv.Itoa(os.Getpid())
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
+	if err != nil {
+		t.Skip("no abstract sockets here: ", err)
+	}
+	defer c.Close()
+	if err := New(name, 0, nil).Ready("up"); err != nil {
+		t.Fatal(err)
+	}
+	if got := recv(t, c); got != "READY=1\nSTATUS=up" {
+		t.Fatalf("got %q", got)
+	}
+}

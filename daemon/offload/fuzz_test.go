@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/trtd/trtd/converter/protocol"
-	"github.com/trtd/trtd/daemon/fsutil"
 	"github.com/trtd/trtd/daemon/provenance"
+	"github.com/trtd/trtd/internal/filehash"
 )
 
 // FuzzVerify: whatever provenance a peer sends back, Verify accepts the
@@ -17,7 +17,7 @@ func FuzzVerify(f *testing.F) {
 	dir := f.TempDir()
 	engine := filepath.Join(dir, "m.engine")
 	os.WriteFile(engine, []byte("engine bytes"), 0o644)
-	sum, _ := fsutil.HashFile(engine)
+	sum, _ := filehash.SHA256(engine)
 	local := Fingerprint{Builder: protocol.Builder{Backend: "api", TensorRT: "8.2.1", GPU: "NVIDIA Tegra X1", ComputeCapability: "5.3"}, L4T: "32.7.4"}
 	const model = "1111111111111111111111111111111111111111111111111111111111111111"
 	f.Add([]byte(`{"model_sha256":"` + model + `","engine_sha256":"` + sum + `","builder":{"backend":"api","tensorrt":"8.2.1","gpu":"NVIDIA Tegra X1","compute_capability":"5.3"},"l4t":"32.7.4"}`))

@@ -31,8 +31,9 @@ import (
 	"github.com/trtd/trtd/converter"
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/daemon/config"
-	"github.com/trtd/trtd/daemon/fsutil"
 	"github.com/trtd/trtd/daemon/provenance"
+	"github.com/trtd/trtd/internal/filehash"
+	"github.com/trtd/trtd/internal/safename"
 )
 
 // ErrNoPeer is wrapped when no configured peer can build for this device.
@@ -92,7 +93,7 @@ func (o *Offloader) log() *slog.Logger {
 // matching peer and returns the engine's local path. When it cannot, the
 // reason says why, and when no peer matches, which kind of device could
 // build this engine.
-func (o *Offloader) Offload(ctx context.Context, in converter.Input, st config.Stage) (string, string, bool) {
+func (o *Offloader) Offload(ctx context.Context, in converter.Input, st converter.Stage) (string, string, bool) {
 	if len(o.Peers) == 0 {
 		return "", "offload is not configured ([offload] lists no peers)", false
 	}
@@ -203,9 +204,9 @@ func noPeerReason(local Fingerprint, why []string) string {
 }
 
 // build sends the model to p, waits for its engine and fetches it.
-func (o *Offloader) build(ctx context.Context, p Peer, local Fingerprint, in converter.Input, st config.Stage) (string, error) {
+func (o *Offloader) build(ctx context.Context, p Peer, local Fingerprint, in converter.Input, st converter.Stage) (string, error) {
 	model := filepath.Join(in.WorkDir, in.Model)
-	modelSHA, err := fsutil.HashFile(model)
+	modelSHA, err := filehash.SHA256(model)
 	if err != nil {
 		return "", fmt.Errorf("read the model: %w", err)
 	}
@@ -320,7 +321,7 @@ func Verify(engine, prov, modelSHA string, local Fingerprint) error {
 	if d := Mismatch(local, fp); d != "" {
 		return fmt.Errorf("the peer's engine was built by a builder that %s", d)
 	}
-	sum, err := fsutil.HashFile(engine)
+	sum, err := filehash.SHA256(engine)
 	if err != nil {
 		return err
 	}
@@ -461,21 +462,13 @@ func shellQuote(s string) string {
 func path(dir, name string) string { return strings.TrimRight(dir, "/") + "/" + name }
 
 // safe keeps a model's base name to characters that survive any shell and
-// file system.
+// file system, at most 80 of them.
 func safe(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
+	p := safename.Portable(s)
+	if len(p) > 80 {
+		return p[:80]
 	}
-	if b.Len() > 80 {
-		return b.String()[:80]
-	}
-	return b.String()
+	return p
 }
 
 func fileExists(p string) bool {

@@ -19,8 +19,8 @@ import (
 	"github.com/trtd/trtd/converter"
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/daemon/config"
-	"github.com/trtd/trtd/daemon/fsutil"
 	"github.com/trtd/trtd/daemon/provenance"
+	"github.com/trtd/trtd/internal/filehash"
 	"github.com/trtd/trtd/internal/testmodels"
 )
 
@@ -74,7 +74,7 @@ func TestVerify(t *testing.T) {
 	dir := t.TempDir()
 	engine := filepath.Join(dir, "e.engine")
 	os.WriteFile(engine, []byte("engine bytes"), 0o644)
-	esha, _ := fsutil.HashFile(engine)
+	esha, _ := filehash.SHA256(engine)
 	msha := strings.Repeat("ab", 32)
 	local := Fingerprint{Builder: fakeBuilder, L4T: "32.7.4"}
 	for _, tc := range []struct {
@@ -332,7 +332,7 @@ func TestOffloadBetweenTwoDaemons(t *testing.T) {
 	}
 	in := input(t)
 	t0 := time.Now()
-	engine, reason, ok := o.Offload(context.Background(), in, config.Stage{Name: "offload", Kind: "offload"})
+	engine, reason, ok := o.Offload(context.Background(), in, converter.Stage{Name: "offload", Kind: converter.KindOffload})
 	t.Logf("offload took %s", time.Since(t0).Round(time.Millisecond))
 	if !ok {
 		t.Fatalf("offload failed: %s", reason)
@@ -372,7 +372,7 @@ func TestOffloadNoMatchingPeerSaysWhoCouldBuild(t *testing.T) {
 	peer := startPeer(t, "")
 	nano := Fingerprint{Builder: protocol.Builder{Backend: "api", TensorRT: "8.2.1", GPU: "NVIDIA Tegra X1", ComputeCapability: "5.3"}, L4T: "32.7.4"}
 	o := &Offloader{Peers: []Peer{x86Peer(t, s, peer), s.peer("fake-nano", peer)}, Local: func() (Fingerprint, bool) { return nano, true }, Poll: 100 * time.Millisecond}
-	_, reason, ok := o.Offload(context.Background(), input(t), config.Stage{Name: "offload"})
+	_, reason, ok := o.Offload(context.Background(), input(t), converter.Stage{Name: "offload"})
 	if ok {
 		t.Fatal("offloaded to a peer that does not match")
 	}
@@ -393,7 +393,7 @@ func TestOffloadPeerBuildFails(t *testing.T) {
 	o := &Offloader{Peers: []Peer{s.peer("nano-2", peer)}, Local: func() (Fingerprint, bool) { return Fingerprint{Builder: fakeBuilder}, true },
 		Poll: 200 * time.Millisecond, Timeout: 2 * time.Minute}
 	in := input(t)
-	_, reason, ok := o.Offload(context.Background(), in, config.Stage{Name: "offload"})
+	_, reason, ok := o.Offload(context.Background(), in, converter.Stage{Name: "offload"})
 	if ok || !strings.Contains(reason, "offload to peer nano-2 failed: the peer could not build it") || !strings.Contains(reason, "NonMaxSuppression") {
 		t.Fatalf("ok %v, reason %q", ok, reason)
 	}
@@ -409,7 +409,7 @@ func TestOffloadUnknownHostKeyRefused(t *testing.T) {
 	pe.KnownHosts = filepath.Join(t.TempDir(), "empty_known_hosts")
 	os.WriteFile(pe.KnownHosts, nil, 0o644)
 	o := &Offloader{Peers: []Peer{pe}, Local: func() (Fingerprint, bool) { return Fingerprint{Builder: fakeBuilder}, true }}
-	_, reason, ok := o.Offload(context.Background(), input(t), config.Stage{Name: "offload"})
+	_, reason, ok := o.Offload(context.Background(), input(t), converter.Stage{Name: "offload"})
 	if ok || !strings.Contains(reason, "Host key verification failed") {
 		t.Fatalf("ok %v, reason %q", ok, reason)
 	}

@@ -9,19 +9,20 @@
 package provenance
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/trtd/trtd/converter/protocol"
-	"github.com/trtd/trtd/daemon/fsutil"
+	"github.com/trtd/trtd/internal/atomicfile"
+	"github.com/trtd/trtd/internal/filehash"
+	"github.com/trtd/trtd/internal/l4t"
+	"github.com/trtd/trtd/internal/untrusted"
 )
 
 // Suffix is the provenance file's suffix: <name>.engine.json.
@@ -70,9 +71,9 @@ const MaxBytes = 1 << 20
 
 // Read parses one provenance file (at most MaxBytes).
 func Read(path string) (*Provenance, error) {
-	b, err := fsutil.ReadFileLimit(path, MaxBytes)
+	b, err := untrusted.ReadFileLimit(path, MaxBytes)
 	if err != nil {
-		if errors.Is(err, fsutil.ErrTooLarge) {
+		if errors.Is(err, untrusted.ErrTooLarge) {
 			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 		}
 		return nil, err
@@ -105,7 +106,7 @@ func Write(path string, p *Provenance) error {
 	if err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(path, append(b, '\n'), 0o644)
+	return atomicfile.WriteFile(path, append(b, '\n'), 0o644)
 }
 
 // Current is the fingerprint of this device's builder: what an engine
@@ -188,7 +189,7 @@ func StaleFor(outbox string, cur Current) ([]StaleEngine, error) {
 	var errs []error
 	for _, e := range ents {
 		n := e.Name()
-		if !strings.HasSuffix(n, Suffix) || fsutil.IsTemp(n) || !e.Type().IsRegular() {
+		if !strings.HasSuffix(n, Suffix) || atomicfile.IsTemp(n) || !e.Type().IsRegular() {
 			continue
 		}
 		path := filepath.Join(outbox, n)
@@ -235,28 +236,9 @@ func engineFiles(outbox string, p *Provenance) []string {
 	return out
 }
 
-var l4tRe = regexp.MustCompile(`^#\s*R(\d+)\s*\(release\),\s*REVISION:\s*([0-9.]+)`)
-
 // ReadL4T returns the L4T release from etc/nv_tegra_release under root
 // ("32.7.4"), or "" when the file is absent (not a Jetson).
-func ReadL4T(root string) (string, error) {
-	path := filepath.Join(root, "etc", "nv_tegra_release")
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	if sc.Scan() {
-		if m := l4tRe.FindStringSubmatch(sc.Text()); m != nil {
-			return m[1] + "." + m[2], nil
-		}
-	}
-	return "", fmt.Errorf("%s: no \"# R<n> (release), REVISION: x.y\" line", path)
-}
+func ReadL4T(root string) (string, error) { return l4t.Read(filepath.Join(root, "etc")) }
 
 // PluginHashes returns the sha256 of each TensorRT plugin library the
 // builder loaded (Builder.Libraries entries whose soname names a plugin),
@@ -267,7 +249,7 @@ func PluginHashes(b protocol.Builder) map[string]string {
 		if !strings.Contains(soname, "plugin") || path == "" {
 			continue
 		}
-		if sum, err := fsutil.HashFile(path); err == nil {
+		if sum, err := filehash.SHA256(path); err == nil {
 			out[path] = sum
 		}
 	}
@@ -280,7 +262,7 @@ func TimingCacheID(path string) string {
 	if path == "" {
 		return ""
 	}
-	sum, err := fsutil.HashFile(path)
+	sum, err := filehash.SHA256(path)
 	if err != nil {
 		return ""
 	}

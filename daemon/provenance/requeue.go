@@ -11,7 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/trtd/trtd/daemon/fsutil"
+	"github.com/trtd/trtd/internal/atomicfile"
+	"github.com/trtd/trtd/internal/filehash"
 )
 
 // Dirs are the daemon directories a rebuild touches.
@@ -91,7 +92,7 @@ func requeueOne(log *slog.Logger, dirs Dirs, reqDir, now string, a *Action, dry 
 	}
 	jobDir := filepath.Join(dirs.State, "jobs", a.Job)
 	a.KeptModel = filepath.Join(jobDir, "model", a.Model)
-	sum, err := fsutil.HashFile(a.KeptModel)
+	sum, err := filehash.SHA256(a.KeptModel)
 	if err != nil {
 		a.KeptModel = ""
 		return fmt.Sprintf("the model trtd kept from job %s is gone (%v): upload %s again to rebuild it", a.Job, errors.Unwrap(err), a.Model)
@@ -133,7 +134,7 @@ func requeueOne(log *slog.Logger, dirs Dirs, reqDir, now string, a *Action, dry 
 	os.MkdirAll(reqDir, 0o755)
 	b, _ := json.MarshalIndent(Request{Job: a.Job, Model: a.Model, ModelSHA: a.ModelSHA, Requested: time.Now().UTC(),
 		Was: a.Was, Now: now, Reasons: a.Reasons}, "", "  ")
-	if err := fsutil.WriteFileAtomic(marker, append(b, '\n'), 0o644); err != nil {
+	if err := atomicfile.WriteFile(marker, append(b, '\n'), 0o644); err != nil {
 		log.Warn("cannot record the rebuild request", "file", marker, "err", err)
 	}
 	log.Info("stale engine: rebuilding from the kept model", "engine", a.Name, "job", a.Job, "model", a.Model,
@@ -164,7 +165,7 @@ func place(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(filepath.Dir(dst), fsutil.TempPrefix+filepath.Base(dst)+fmt.Sprintf("-%d", time.Now().UnixNano()))
+	tmp := filepath.Join(filepath.Dir(dst), atomicfile.TempPrefix+filepath.Base(dst)+fmt.Sprintf("-%d", time.Now().UnixNano()))
 	switch {
 	case fi.IsDir():
 		if err := copyTree(src, tmp); err != nil {
@@ -173,7 +174,7 @@ func place(src, dst string) error {
 		}
 	case fi.Mode().IsRegular():
 		if err := os.Link(src, tmp); err != nil {
-			if err := fsutil.CopyFile(src, tmp, 0o644); err != nil {
+			if err := atomicfile.CopyFile(src, tmp, 0o644); err != nil {
 				os.Remove(tmp)
 				return err
 			}
@@ -181,11 +182,11 @@ func place(src, dst string) error {
 	default:
 		return fmt.Errorf("%s: not a regular file", src)
 	}
-	if err := fsutil.RenameNoReplace(tmp, dst); err != nil {
+	if err := atomicfile.RenameNoReplace(tmp, dst); err != nil {
 		os.RemoveAll(tmp)
 		return err
 	}
-	return fsutil.SyncDir(filepath.Dir(dst))
+	return atomicfile.SyncDir(filepath.Dir(dst))
 }
 
 func copyTree(src, dst string) error {
@@ -204,7 +205,7 @@ func copyTree(src, dst string) error {
 				return err
 			}
 		case e.Type().IsRegular():
-			if err := fsutil.CopyFile(s, d, 0o644); err != nil {
+			if err := atomicfile.CopyFile(s, d, 0o644); err != nil {
 				return err
 			}
 		}

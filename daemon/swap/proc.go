@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/trtd/trtd/internal/meminfo"
 )
 
 // ProcSwap is one line of /proc/swaps.
@@ -79,50 +81,16 @@ func unescapeOctal(s string) string {
 }
 
 // MemInfo holds the /proc/meminfo fields the swap manager needs, in bytes.
-type MemInfo struct {
-	MemTotal, MemAvailable, SwapTotal, SwapFree int64
-}
+type MemInfo = meminfo.Info
 
-// ParseMemInfo parses /proc/meminfo content.
+// ParseMemInfo parses /proc/meminfo content; the swap manager needs all
+// four fields.
 func ParseMemInfo(name string, data []byte) (MemInfo, error) {
-	var m MemInfo
-	seen := 0
-	for _, l := range strings.Split(string(data), "\n") {
-		k, v, ok := strings.Cut(l, ":")
-		if !ok {
-			continue
-		}
-		var dst *int64
-		switch k {
-		case "MemTotal":
-			dst = &m.MemTotal
-		case "MemAvailable":
-			dst = &m.MemAvailable
-		case "SwapTotal":
-			dst = &m.SwapTotal
-		case "SwapFree":
-			dst = &m.SwapFree
-		default:
-			continue
-		}
-		f := strings.Fields(v)
-		if len(f) == 0 {
-			return m, fmt.Errorf("%s: %s has no value", name, k)
-		}
-		n, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return m, fmt.Errorf("%s: %s: bad number %q", name, k, f[0])
-		}
-		if len(f) > 1 && f[1] == "kB" {
-			n <<= 10
-		}
-		*dst = n
-		seen++
+	m, err := meminfo.Parse(name, data)
+	if err == nil && len(m.Missing) > 0 {
+		err = fmt.Errorf("%s: missing MemTotal/MemAvailable/SwapTotal/SwapFree", name)
 	}
-	if seen < 4 {
-		return m, fmt.Errorf("%s: missing MemTotal/MemAvailable/SwapTotal/SwapFree", name)
-	}
-	return m, nil
+	return m, err
 }
 
 func (m *Manager) procSwaps() ([]ProcSwap, error) {

@@ -20,7 +20,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/trtd/trtd/daemon/config"
-	"github.com/trtd/trtd/daemon/fsutil"
+	"github.com/trtd/trtd/internal/atomicfile"
+	"github.com/trtd/trtd/internal/bytesize"
 )
 
 // Sentinel errors; every error the manager returns wraps one of these or an
@@ -180,42 +181,30 @@ func (s Status) String() string {
 	}
 	fmt.Fprintf(&b, "trtd swap: %s, dir %s", state, s.Dir)
 	if s.FSType != "" {
-		fmt.Fprintf(&b, " (%s, %s free, reserve %s)", s.FSType, human(s.DiskFree), human(s.Reserve))
+		fmt.Fprintf(&b, " (%s, %s free, reserve %s)", s.FSType, bytesize.Format(s.DiskFree), bytesize.Format(s.Reserve))
 	}
 	b.WriteString("\n")
 	if s.FSProblem != "" {
 		fmt.Fprintf(&b, "  cannot create swap there: %s\n", s.FSProblem)
 	}
 	if len(s.Files) == 0 {
-		fmt.Fprintf(&b, "  owns no swapfile (max %s)\n", human(s.MaxSize))
+		fmt.Fprintf(&b, "  owns no swapfile (max %s)\n", bytesize.Format(s.MaxSize))
 	}
 	for _, f := range s.Files {
 		desc := f.State + ", not in /proc/swaps"
 		if f.Active {
-			desc = fmt.Sprintf("%s, priority %d, %s used", f.State, f.Priority, human(f.Used))
+			desc = fmt.Sprintf("%s, priority %d, %s used", f.State, f.Priority, bytesize.Format(f.Used))
 		}
-		fmt.Fprintf(&b, "  %s  %s  %s\n", f.Path, human(f.Size), desc)
+		fmt.Fprintf(&b, "  %s  %s  %s\n", f.Path, bytesize.Format(f.Size), desc)
 	}
 	if s.Busy {
 		b.WriteString("  a build is running: no swapoff until it ends\n")
 	}
-	fmt.Fprintf(&b, "system: MemAvailable %s, swap %s total, %s free\n", human(s.MemAvailable), human(s.SwapTotal), human(s.SwapFree))
+	fmt.Fprintf(&b, "system: MemAvailable %s, swap %s total, %s free\n", bytesize.Format(s.MemAvailable), bytesize.Format(s.SwapTotal), bytesize.Format(s.SwapFree))
 	for _, p := range s.System {
-		fmt.Fprintf(&b, "  %-40s %-9s %9s  used %9s  priority %d\n", p.Path, p.Type, human(p.Size), human(p.Used), p.Priority)
+		fmt.Fprintf(&b, "  %-40s %-9s %9s  used %9s  priority %d\n", p.Path, p.Type, bytesize.Format(p.Size), bytesize.Format(p.Used), p.Priority)
 	}
 	return b.String()
-}
-
-func human(n int64) string {
-	switch {
-	case n >= 1<<30 || n <= -1<<30:
-		return strconv.FormatFloat(float64(n)/(1<<30), 'f', 1, 64) + " GiB"
-	case n >= 1<<20 || n <= -1<<20:
-		return strconv.FormatFloat(float64(n)/(1<<20), 'f', 0, 64) + " MiB"
-	case n >= 1<<10:
-		return strconv.FormatInt(n>>10, 10) + " KiB"
-	}
-	return strconv.FormatInt(n, 10) + " B"
 }
 
 // ---- marker ----
@@ -265,7 +254,7 @@ func (m *Manager) saveMarker(mk *marker) error {
 		return nil
 	}
 	data, _ := json.MarshalIndent(mk, "", "  ")
-	return fsutil.WriteFileAtomic(m.markerPath(), append(data, '\n'), 0o600)
+	return atomicfile.WriteFile(m.markerPath(), append(data, '\n'), 0o600)
 }
 
 // lock takes the cross-process lock; the returned func releases it.
@@ -301,7 +290,7 @@ func (m *Manager) SetBusy(busy bool) {
 	p := filepath.Join(m.stateDir, busyName)
 	if busy {
 		_ = os.MkdirAll(m.stateDir, 0o755)
-		if err := fsutil.WriteFileAtomic(p, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		if err := atomicfile.WriteFile(p, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			m.log.Warn("could not record the busy flag for other processes", "err", err)
 		}
 		return
@@ -402,7 +391,7 @@ func (m *Manager) Ensure(ctx context.Context, total int64) (Status, error) {
 		return Status{}, ErrDisabled
 	}
 	if total > int64(m.cfg.MaxSize) {
-		return Status{}, fmt.Errorf("%w: %s requested, swap.max_size is %s", ErrTooLarge, human(total), human(int64(m.cfg.MaxSize)))
+		return Status{}, fmt.Errorf("%w: %s requested, swap.max_size is %s", ErrTooLarge, bytesize.Format(total), bytesize.Format(int64(m.cfg.MaxSize)))
 	}
 	if m.euid() != 0 {
 		return Status{}, fmt.Errorf("%w (swapon/swapoff need CAP_SYS_ADMIN)", ErrNotRoot)
@@ -470,7 +459,7 @@ func (m *Manager) create(ctx context.Context, mk *marker, swaps []ProcSwap, size
 	free := int64(st.Bavail) * int64(st.Bsize)
 	if need := size + int64(m.cfg.Reserve); free < need {
 		return "", fmt.Errorf("%s (%s): %w: %s free, need %s for the swapfile plus the %s reserve (swap.reserve) kept for engines and reports",
-			m.cfg.Dir, kind.Name, ErrNoSpace, human(free), human(size), human(int64(m.cfg.Reserve)))
+			m.cfg.Dir, kind.Name, ErrNoSpace, bytesize.Format(free), bytesize.Format(size), bytesize.Format(int64(m.cfg.Reserve)))
 	}
 	prio := m.priority(swaps, mk)
 	path := filepath.Join(dir, m.nextName(dir, mk))
@@ -531,7 +520,7 @@ func (m *Manager) makeActive(ctx context.Context, path string, size int64, prio 
 		switch {
 		case err == nil:
 		case errors.Is(err, unix.ENOSPC):
-			return fmt.Errorf("fallocate %s (%s): %w: %v", path, human(size), ErrNoSpace, err)
+			return fmt.Errorf("fallocate %s (%s): %w: %v", path, bytesize.Format(size), ErrNoSpace, err)
 		case errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.ENOSYS):
 			m.log.Info("fallocate not supported here: writing zeroes", "path", path)
 			prealloc = false
@@ -585,7 +574,7 @@ func zeroFill(ctx context.Context, f *os.File, size int64) error {
 		done += int64(w)
 		if err != nil {
 			if errors.Is(err, unix.ENOSPC) {
-				return fmt.Errorf("%w after %s: %v", ErrNoSpace, human(done), err)
+				return fmt.Errorf("%w after %s: %v", ErrNoSpace, bytesize.Format(done), err)
 			}
 			return err
 		}
@@ -745,7 +734,7 @@ func (m *Manager) off(path string) error {
 		}
 		if mi.MemAvailable < p.Used+m.margin {
 			return fmt.Errorf("%s holds %s, MemAvailable is %s (need %s more margin): %w",
-				path, human(p.Used), human(mi.MemAvailable), human(m.margin), ErrNotEnoughMem)
+				path, bytesize.Format(p.Used), bytesize.Format(mi.MemAvailable), bytesize.Format(m.margin), ErrNotEnoughMem)
 		}
 		out, runErr := exec.Command(m.swapoff, path).CombinedOutput()
 		swaps, err := m.procSwaps()

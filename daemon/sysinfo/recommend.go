@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/trtd/trtd/daemon/config"
+	"github.com/trtd/trtd/internal/bytesize"
 )
 
 // DefaultOverheads are the fixed memory costs of a TensorRT build per
@@ -32,10 +33,6 @@ func EffectiveOverheads(cfg config.Overheads, platform string) config.Overheads 
 		return cfg
 	}
 	return DefaultOverheads(platform)
-}
-
-func mb(n int64) string {
-	return fmt.Sprintf("%d MB", (n+(1<<19))>>20)
 }
 
 func recommend(d *Device, over config.Overheads) []string {
@@ -83,7 +80,7 @@ func recommend(d *Device, over config.Overheads) []string {
 	if d.Jetson != nil && diskSwap == 0 {
 		s := "There is no disk swap"
 		if zram > 0 {
-			s += fmt.Sprintf(", only zram (%s of compressed RAM, which competes with the build for the same RAM)", mb(zram))
+			s += fmt.Sprintf(", only zram (%s of compressed RAM, which competes with the build for the same RAM)", bytesize.MiB(zram))
 		}
 		r = append(r, s+". trtd adds a swapfile below zram's priority when a plan needs one (swap.enabled). "+
 			"Swap only helps the CPU side of a build: on Jetson, GPU allocations share RAM and never go to swap.")
@@ -92,7 +89,7 @@ func recommend(d *Device, over config.Overheads) []string {
 	if cg := d.CGroup; cg.Version == 0 {
 		r = append(r, "No memory cgroup is usable ("+cg.Problem+"): builds run without a memory cap; the memory guard still kills a build before the board thrashes.")
 	} else if cg.MemoryMax > 0 && cg.MemoryMax < d.MemTotal {
-		r = append(r, fmt.Sprintf("trtd's service is capped at %s by its cgroup (MemoryMax=): builds cannot use more than that.", mb(cg.MemoryMax)))
+		r = append(r, fmt.Sprintf("trtd's service is capped at %s by its cgroup (MemoryMax=): builds cannot use more than that.", bytesize.MiB(cg.MemoryMax)))
 	}
 	if d.TensorRT == "" {
 		if d.Jetson != nil {
@@ -135,7 +132,7 @@ func fitAdvice(d *Device, over config.Overheads) string {
 	left := avail - lean
 	if left <= 0 {
 		return fmt.Sprintf("Only %s is %s: less than TensorRT's fixed start-up cost (~%s for the CUDA context and the builder). Free memory before building.",
-			mb(avail), what, mb(lean))
+			bytesize.MiB(avail), what, bytesize.MiB(lean))
 	}
 	// A build holds about 2.5 copies of FP16 weights (parser, network,
 	// engine) plus workspace: see docs/MEMORY.md.
@@ -143,11 +140,11 @@ func fitAdvice(d *Device, over config.Overheads) string {
 	fastW := (left - libs - 256<<20) * 2 / 5
 	s := fmt.Sprintf("With %s %s, about %s is left after TensorRT's start-up (~%s for the CUDA context and builder): "+
 		"enough for models of up to about %s of weights at the lean stage (no cuDNN/cuBLAS tactics)",
-		mb(avail), what, mb(left), mb(lean), mb(max(leanW, 0)))
+		bytesize.MiB(avail), what, bytesize.MiB(left), bytesize.MiB(lean), bytesize.MiB(max(leanW, 0)))
 	if fastW > 0 {
-		s += fmt.Sprintf(", or %s at the fast stage (cuDNN/cuBLAS take ~%s more)", mb(fastW), mb(libs))
+		s += fmt.Sprintf(", or %s at the fast stage (cuDNN/cuBLAS take ~%s more)", bytesize.MiB(fastW), bytesize.MiB(libs))
 	} else {
-		s += fmt.Sprintf("; the fast stage (cuDNN/cuBLAS take ~%s more) does not fit", mb(libs))
+		s += fmt.Sprintf("; the fast stage (cuDNN/cuBLAS take ~%s more) does not fit", bytesize.MiB(libs))
 	}
 	return s + ". These are estimates."
 }

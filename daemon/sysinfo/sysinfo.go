@@ -13,8 +13,6 @@ package sysinfo
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -28,6 +26,9 @@ import (
 
 	"github.com/trtd/trtd/daemon/cgroup"
 	"github.com/trtd/trtd/daemon/config"
+	"github.com/trtd/trtd/internal/device"
+	"github.com/trtd/trtd/internal/l4t"
+	"github.com/trtd/trtd/internal/meminfo"
 )
 
 // Roots are the directories read instead of the real ones ("" = real).
@@ -66,90 +67,16 @@ func (r Roots) withDefaults() Roots {
 	return r
 }
 
-// Device is the diagnosis.
-type Device struct {
-	Hostname     string       `json:"-"`
-	MemTotal     int64        `json:"mem_total"`
-	MemAvailable int64        `json:"mem_available"`
-	SwapTotal    int64        `json:"swap_total"`
-	SwapFree     int64        `json:"swap_free"`
-	Swaps        []SwapDevice `json:"swaps"`
-	Zram         []Zram       `json:"zram"`
-	Jetson       *Jetson      `json:"jetson,omitempty"`
-	GPU          *GPU         `json:"gpu,omitempty"`
-	CGroup       CGroup       `json:"cgroup"`
-	TensorRT     string       `json:"tensorrt,omitempty"`
-	// TensorRTSource says where the version came from (library or dpkg).
-	TensorRTSource string `json:"tensorrt_source,omitempty"`
-	// Desktop lists running desktop-session processes.
-	Desktop []string `json:"desktop,omitempty"`
-	// SwapDir is where trtd would put its swapfile, and its medium.
-	SwapDir       string `json:"swap_dir,omitempty"`
-	SwapDirMedium string `json:"swap_dir_medium,omitempty"`
-	HasNVMe       bool   `json:"has_nvme"`
-	// ID is Fingerprint() and Kind is Platform(), filled by Collect.
-	ID   string `json:"fingerprint"`
-	Kind string `json:"platform"`
-	// Notes list what could not be read, in plain words.
-	Notes           []string `json:"notes,omitempty"`
-	Recommendations []string `json:"recommendations"`
-}
-
-// SwapDevice is one active swap area.
-type SwapDevice struct {
-	Path     string `json:"path"`
-	Type     string `json:"type"` // file | partition
-	Size     int64  `json:"size"`
-	Used     int64  `json:"used"`
-	Priority int    `json:"priority"`
-	// Medium: zram, nvme, sd, emmc, usb/sata disk ("disk"), or "" unknown.
-	Medium string `json:"medium,omitempty"`
-}
-
-// Zram is one zram block device.
-type Zram struct {
-	Name      string `json:"name"`
-	DiskSize  int64  `json:"disk_size"`
-	OrigData  int64  `json:"orig_data"`
-	ComprData int64  `json:"compr_data"`
-	MemUsed   int64  `json:"mem_used"`
-	Algorithm string `json:"algorithm,omitempty"`
-	// Swap is true when the device is an active swap area.
-	Swap     bool `json:"swap"`
-	Priority int  `json:"priority,omitempty"`
-}
-
-// Jetson identifies a Jetson board.
-type Jetson struct {
-	Model             string `json:"model"`
-	SoC               string `json:"soc,omitempty"`
-	L4T               string `json:"l4t,omitempty"`
-	JetPack           string `json:"jetpack,omitempty"`
-	ComputeCapability string `json:"compute_capability,omitempty"`
-}
-
-// GPU describes the GPU as far as can be seen without a CUDA context.
-type GPU struct {
-	Name              string `json:"name"`
-	MemTotal          int64  `json:"mem_total"`
-	MemUsed           int64  `json:"mem_used"`
-	Unified           bool   `json:"unified"`
-	Driver            string `json:"driver,omitempty"`
-	ComputeCapability string `json:"compute_capability,omitempty"`
-	// Source says where the memory figures came from.
-	Source string `json:"source"`
-}
-
-// CGroup describes the daemon's own cgroup (the unit's limits).
-type CGroup struct {
-	Version int    `json:"version"` // 0 = no memory controller
-	Path    string `json:"path,omitempty"`
-	// MemoryMax and SwapMax are -1 when unlimited, 0 when unknown.
-	MemoryMax      int64  `json:"memory_max"`
-	SwapMax        int64  `json:"swap_max"`
-	SwapAccounting bool   `json:"swap_accounting"`
-	Problem        string `json:"problem,omitempty"`
-}
+// The diagnosis' types live in internal/device so reports can carry them
+// typed; these aliases keep sysinfo's callers unchanged.
+type (
+	Device     = device.Device
+	SwapDevice = device.SwapDevice
+	Zram       = device.Zram
+	Jetson     = device.Jetson
+	GPU        = device.GPU
+	CGroup     = device.CGroup
+)
 
 // Option customises Collect.
 type Option func(*collector)
@@ -213,36 +140,16 @@ func readFile(p string) (string, error) {
 }
 
 func (c *collector) meminfo() error {
-	p := filepath.Join(c.r.Proc, "meminfo")
-	s, err := readFile(p)
+	mi, err := meminfo.Read(c.r.Proc)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", p, err)
-	}
-	kv := map[string]int64{}
-	for _, l := range strings.Split(s, "\n") {
-		k, v, ok := strings.Cut(l, ":")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(v)
-		if len(f) == 0 {
-			continue
-		}
-		n, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return fmt.Errorf("%s: %s: bad number %q", p, k, f[0])
-		}
-		if len(f) > 1 && f[1] == "kB" {
-			n <<= 10
-		}
-		kv[k] = n
+		return err
 	}
 	for _, k := range []string{"MemTotal", "MemAvailable"} {
-		if _, ok := kv[k]; !ok {
-			return fmt.Errorf("%s: no %s line (kernel older than 3.14?)", p, k)
+		if !mi.Has(k) {
+			return fmt.Errorf("%s: no %s line (kernel older than 3.14?)", filepath.Join(c.r.Proc, "meminfo"), k)
 		}
 	}
-	c.d.MemTotal, c.d.MemAvailable, c.d.SwapTotal, c.d.SwapFree = kv["MemTotal"], kv["MemAvailable"], kv["SwapTotal"], kv["SwapFree"]
+	c.d.MemTotal, c.d.MemAvailable, c.d.SwapTotal, c.d.SwapFree = mi.MemTotal, mi.MemAvailable, mi.SwapTotal, mi.SwapFree
 	return nil
 }
 
@@ -407,12 +314,7 @@ func (c *collector) jetson() {
 	}
 	model = strings.TrimSpace(strings.TrimRight(model, "\x00"))
 	compat, _ := readFile(filepath.Join(c.r.DeviceTree, "compatible"))
-	soc := ""
-	for _, s := range strings.Split(compat, "\x00") {
-		if v, ok := strings.CutPrefix(s, "nvidia,tegra"); ok {
-			soc = "tegra" + v
-		}
-	}
+	soc := socOf(compat)
 	rel, relErr := readFile(filepath.Join(c.r.Etc, "nv_tegra_release"))
 	if soc == "" && relErr != nil && !strings.Contains(strings.ToLower(model), "jetson") {
 		return // some other device-tree board
@@ -423,17 +325,41 @@ func (c *collector) jetson() {
 	}
 	if relErr != nil {
 		c.note("L4T release unknown: %s/nv_tegra_release could not be read", c.r.Etc)
-	} else if m := regexp.MustCompile(`R(\d+) \(release\), REVISION: ([\d.]+)`).FindStringSubmatch(rel); m != nil {
-		rev := m[2]
-		if strings.Count(rev, ".") == 0 {
-			rev += ".0"
-		}
-		j.L4T = m[1] + "." + rev
+	} else if v, ok := l4t.Parse(rel); ok {
+		j.L4T = v
 		j.JetPack = jetpackOf[j.L4T]
 	} else {
 		c.note("L4T release unknown: %s/nv_tegra_release has no \"R<n> (release), REVISION: x.y\"", c.r.Etc)
 	}
 	c.d.Jetson = j
+}
+
+// socOf finds the Tegra SoC ("tegra210") in a device tree's compatible
+// list, or "".
+func socOf(compat string) string {
+	soc := ""
+	for _, s := range strings.Split(compat, "\x00") {
+		if v, ok := strings.CutPrefix(s, "nvidia,tegra"); ok {
+			soc = "tegra" + v
+		}
+	}
+	return soc
+}
+
+// QuickPlatform names the platform the way the planner does (see
+// Device.Platform) from the device tree and the NVIDIA driver alone,
+// without the full diagnosis; "" when neither is found.
+func QuickPlatform(r Roots) string {
+	r = r.withDefaults()
+	if compat, err := readFile(filepath.Join(r.DeviceTree, "compatible")); err == nil {
+		if soc := socOf(compat); soc != "" {
+			return device.PlatformOfSoC(soc)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(r.Proc, "driver", "nvidia", "version")); err == nil {
+		return "dgpu"
+	}
+	return ""
 }
 
 var libRe = regexp.MustCompile(`^libnvinfer\.so\.(\d+\.\d+\.\d+)$`)
@@ -689,44 +615,4 @@ func (c *collector) storage() {
 		c.d.SwapDir = c.swapDir
 		c.d.SwapDirMedium = c.medium(c.deviceOf(c.swapDir))
 	}
-}
-
-// Fingerprint identifies what an engine built here is tied to, as far as
-// the daemon can see without CUDA: board model, SoC / GPU and compute
-// capability, L4T release and TensorRT version.
-func (d *Device) Fingerprint() string {
-	var parts []string
-	if j := d.Jetson; j != nil {
-		parts = append(parts, "jetson", j.Model, j.SoC, j.ComputeCapability, j.L4T)
-	}
-	if g := d.GPU; g != nil && !g.Unified {
-		parts = append(parts, "gpu", g.Name, g.ComputeCapability, strconv.FormatInt(g.MemTotal>>30, 10)+"G")
-	}
-	parts = append(parts, "trt", d.TensorRT)
-	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
-	return hex.EncodeToString(sum[:8])
-}
-
-// Platform is the planner's platform key: nano, xavier, orin, thor,
-// tx2, dgpu or cpu (no GPU seen).
-func (d *Device) Platform() string {
-	if j := d.Jetson; j != nil {
-		switch j.SoC {
-		case "tegra210":
-			return "nano"
-		case "tegra186":
-			return "tx2"
-		case "tegra194":
-			return "xavier"
-		case "tegra234":
-			return "orin"
-		case "tegra264":
-			return "thor"
-		}
-		return "jetson"
-	}
-	if d.GPU != nil {
-		return "dgpu"
-	}
-	return "cpu"
 }

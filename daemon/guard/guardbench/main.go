@@ -15,12 +15,12 @@ import (
 	"os/exec"
 	"sort"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/trtd/trtd/daemon/guard"
+	"github.com/trtd/trtd/internal/meminfo"
 )
 
 func main() {
@@ -96,25 +96,11 @@ func once(interval time.Duration, margin, step int64, pause time.Duration) (reac
 }
 
 func headroom() int64 {
-	b, err := os.ReadFile("/proc/meminfo")
+	mi, err := meminfo.Read("/proc")
 	if err != nil {
 		fail(err)
 	}
-	var avail, swapFree int64
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) < 2 {
-			continue
-		}
-		n, _ := strconv.ParseInt(f[1], 10, 64)
-		switch f[0] {
-		case "MemAvailable:":
-			avail = n << 10
-		case "SwapFree:":
-			swapFree = n << 10
-		}
-	}
-	return avail + swapFree
+	return mi.MemAvailable + mi.SwapFree
 }
 
 func hog() {

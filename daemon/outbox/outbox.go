@@ -1,0 +1,327 @@
+// Package outbox places a job's results where the user finds them: the
+// engine (or parts and manifest), its provenance and the reports, each
+// atomically and with every step recorded in the job; it reuses an earlier
+// identical build's engine, and moves a failed job's model aside with its
+// reports.
+package outbox
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/trtd/trtd/converter"
+	"github.com/trtd/trtd/converter/protocol"
+	"github.com/trtd/trtd/converter/report"
+	"github.com/trtd/trtd/daemon/inbox"
+	"github.com/trtd/trtd/daemon/jobs"
+	"github.com/trtd/trtd/daemon/logging"
+	"github.com/trtd/trtd/daemon/provenance"
+	"github.com/trtd/trtd/internal/atomicfile"
+	"github.com/trtd/trtd/internal/device"
+	"github.com/trtd/trtd/internal/faultpoint"
+	"github.com/trtd/trtd/internal/safename"
+	"github.com/trtd/trtd/internal/treecopy"
+)
+
+// Outbox writes into the outbox directory.
+type Outbox struct {
+	// Dir is the outbox; Failed receives failed jobs' models; State holds
+	// the engine cache (State/cache/<key>).
+	Dir, Failed, State string
+	Store              *jobs.Store
+	Log                *slog.Logger
+	// Version is trtd's version for the provenance.
+	Version string
+	// StageSettings returns a configured stage's worker settings.
+	StageSettings func(name string) (protocol.Settings, bool)
+	// TimingCache names the timing cache file of a builder ("" for none).
+	TimingCache func(*protocol.Builder) string
+}
+
+func (o *Outbox) faultpoint(step string) { faultpoint.Hit(o.Log, step) }
+
+func linkOrCopy(src, dst string) error { return treecopy.Copy(src, dst, true) }
+
+// jetsonOf reads the L4T release and SoC from the device diagnosis.
+func jetsonOf(d *device.Device) (l4t, soc string) {
+	if d != nil && d.Jetson != nil {
+		return d.Jetson.L4T, d.Jetson.SoC
+	}
+	return "", ""
+}
+
+// Publish places the engine (or parts), its provenance and the reports in
+// the outbox, each atomically, records every step, and commits the job.
+func (o *Outbox) Publish(j *jobs.Job, rep *report.Report, res converter.Result, log *slog.Logger) error {
+	out := o.Dir
+	base := Name(j.Base())
+	cacheDir := filepath.Join(o.State, "cache", j.CacheKey)
+	os.MkdirAll(cacheDir, 0o755)
+	engines := map[string]string{} // outbox name -> source
+	cached := map[string]string{}  // outbox name -> name in the cache
+	if len(res.Parts) > 0 {
+		for i, p := range res.Parts {
+			n := fmt.Sprintf("%s.part%d.engine", base, i+1)
+			engines[n], cached[n] = p, fmt.Sprintf("part%d.engine", i+1)
+		}
+		if res.Manifest != "" {
+			engines[base+".manifest.json"], cached[base+".manifest.json"] = res.Manifest, "manifest.json"
+		}
+	} else {
+		engines[base+".engine"], cached[base+".engine"] = res.Engine, "model.engine"
+	}
+	rep.Engine = &report.Engine{Stage: res.Stage}
+	prov := provenance.Provenance{Schema: provenance.SchemaVersion, ModelSHA: j.ModelSHA256, Model: j.Name, Stage: res.Stage, Builder: rep.Builder,
+		CacheKey: j.CacheKey, Job: j.ID, Built: time.Now().UTC(), Tool: "trtd " + o.Version, Parts: map[string]string{}}
+	if rep.Builder != nil {
+		prov.Fingerprint = rep.Builder.Fingerprint()
+		prov.Plugins = provenance.PluginHashes(*rep.Builder)
+		prov.TimingCache = provenance.TimingCacheID(o.TimingCache(rep.Builder))
+	}
+	prov.L4T, prov.SoC = jetsonOf(rep.Device)
+	if st, ok := o.StageSettings(res.Stage); ok {
+		prov.Settings, _ = json.Marshal(st)
+	}
+	if res.Offload != "" {
+		prov.Offload = res.Offload
+	}
+	// Parts in their order (part2 before part10), as the report lists them.
+	for _, name := range sortByPart(sortedKeys(engines)) {
+		src := engines[name]
+		sum, size, err := o.placeEngine(j, src, filepath.Join(out, name))
+		if err != nil {
+			return err
+		}
+		// Keep a copy for reuse by identical uploads.
+		linkOrCopy(src, filepath.Join(cacheDir, cached[name]))
+		if strings.HasSuffix(name, ".manifest.json") {
+			rep.Engine.Manifest = name
+			continue
+		}
+		if len(res.Parts) > 0 {
+			rep.Engine.Parts = append(rep.Engine.Parts, report.EnginePart{File: name, Bytes: size, SHA256: sum})
+			prov.Parts[name] = sum
+		} else {
+			rep.Engine.File, rep.Engine.Bytes, rep.Engine.SHA256 = name, size, sum
+			prov.Engine, prov.EngineSHA = name, sum
+		}
+	}
+	if len(res.Parts) > 0 {
+		rep.Engine.File = rep.Engine.Manifest
+	}
+	if rep.Outcome == "" {
+		rep.Outcome = report.OutcomeBuilt
+	}
+	rep.Portability = portability(rep)
+	rep.KeptModel = o.Store.ModelPath(j)
+	rep.Generated = time.Now().UTC()
+	// If the provenance or the reports cannot be written (a full disk),
+	// take the engine back out: the outbox never shows an engine without
+	// its report.
+	rollback := func() {
+		for name := range engines {
+			os.Remove(filepath.Join(out, name))
+		}
+		os.Remove(filepath.Join(out, base+".engine.json"))
+		atomicfile.SyncDir(out)
+	}
+	if err := provenance.Write(filepath.Join(out, base+".engine.json"), &prov); err != nil {
+		rollback()
+		return err
+	}
+	if _, err := report.Publish(out, base, rep); err != nil {
+		rollback()
+		return err
+	}
+	o.Store.Mark(j, jobs.StepReportPublished)
+	o.faultpoint(jobs.StepReportPublished)
+	writeJSON(filepath.Join(cacheDir, "cache.json"), map[string]any{"job": j.ID, "stage": res.Stage, "files": sortedValues(cached), "model_sha256": j.ModelSHA256})
+	j.Outcome, j.Reason = rep.Outcome, ""
+	j.Outputs = append(sortedKeys(engines), base+".engine.json", base+".report.json", base+".report.md", base+".report.html")
+	if err := o.Store.Transition(j, jobs.Done, jobs.StepCommitted, "engine published"); err != nil {
+		return err
+	}
+	o.faultpoint(jobs.StepCommitted)
+	log.Info("engine published", logging.KeyStage, res.Stage, "engine", filepath.Join(out, base+".engine"), logging.KeyEvent, "job_done")
+	return nil
+}
+
+// placeEngine copies src into the outbox as dst: temp file in the outbox,
+// fsync, rename, fsync dir, with each step persisted in the job.
+func (o *Outbox) placeEngine(j *jobs.Job, src, dst string) (string, int64, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return "", 0, err
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(dst), atomicfile.TempPrefix+filepath.Base(dst)+"-")
+	if err != nil {
+		return "", 0, err
+	}
+	defer os.Remove(tmp.Name())
+	h := newHasher()
+	n, err := io.Copy(io.MultiWriter(tmp, h), in)
+	if err != nil {
+		tmp.Close()
+		return "", 0, err
+	}
+	o.Store.Mark(j, jobs.StepEngineTemp)
+	o.faultpoint(jobs.StepEngineTemp)
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return "", 0, err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return "", 0, err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", 0, err
+	}
+	o.Store.Mark(j, jobs.StepEngineSynced)
+	o.faultpoint(jobs.StepEngineSynced)
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return "", 0, err
+	}
+	if err := atomicfile.SyncDir(filepath.Dir(dst)); err != nil {
+		return "", 0, err
+	}
+	o.Store.Mark(j, jobs.StepEngineRenamed)
+	o.faultpoint(jobs.StepEngineRenamed)
+	return h.Sum(), n, nil
+}
+
+// Reuse publishes an earlier identical build's engine; false means build.
+func (o *Outbox) Reuse(j *jobs.Job, rep *report.Report, log *slog.Logger) bool {
+	cacheDir := filepath.Join(o.State, "cache", j.CacheKey)
+	var c struct {
+		Job   string   `json:"job"`
+		Stage string   `json:"stage"`
+		Files []string `json:"files"`
+	}
+	b, err := os.ReadFile(filepath.Join(cacheDir, "cache.json"))
+	if err != nil || json.Unmarshal(b, &c) != nil || len(c.Files) == 0 {
+		return false
+	}
+	res := converter.Result{OK: true, Stage: c.Stage}
+	for _, f := range c.Files {
+		p := filepath.Join(cacheDir, f)
+		if _, err := os.Stat(p); err != nil {
+			return false
+		}
+		switch {
+		case f == "manifest.json":
+			res.Manifest = p
+		case strings.HasPrefix(f, "part"):
+			res.Parts = append(res.Parts, p)
+		default:
+			res.Engine = p
+		}
+	}
+	// cache.json lists names in text order (part10 before part2): the parts
+	// go back in their build order, or part 10 would be published as part 2.
+	res.Parts = sortByPart(res.Parts)
+	j.Stage = c.Stage
+	rep.Reuse = &report.Reuse{FromJob: c.Job, CacheKey: j.CacheKey}
+	rep.Outcome = report.OutcomeReused
+	if err := o.Store.Transition(j, jobs.Building, jobs.StepPlanned, "reusing the engine of job "+c.Job); err != nil {
+		return false
+	}
+	if err := o.Publish(j, rep, res, log); err != nil {
+		log.Warn("cannot reuse the cached engine; building", "err", err)
+		rep.Outcome, rep.Reuse = "", nil
+		return false
+	}
+	log.Info("identical build found: engine reused", "from_job", c.Job, logging.KeyEvent, "job_reused")
+	return true
+}
+
+// Fail ends a job: the model is moved aside into the failed directory with
+// copies of its reports (never deleted), and the reports go to the outbox.
+func (o *Outbox) Fail(j *jobs.Job, rep *report.Report, log *slog.Logger, outcome, reason string) {
+	base := Name(j.Base())
+	dest := filepath.Join(o.Failed, j.ID)
+	os.MkdirAll(dest, 0o755)
+	src := filepath.Dir(o.Store.ModelPath(j))
+	ents, _ := os.ReadDir(src)
+	for _, e := range ents {
+		if err := os.Rename(filepath.Join(src, e.Name()), filepath.Join(dest, e.Name())); err != nil {
+			linkOrCopy(filepath.Join(src, e.Name()), filepath.Join(dest, e.Name()))
+		}
+	}
+	atomicfile.SyncDir(dest)
+	rep.Outcome, rep.Reason = outcome, reason
+	rep.KeptModel = filepath.Join(dest, j.Name)
+	rep.Generated = time.Now().UTC()
+	// The failed directory first: once the outbox shows the report,
+	// everything it points to is in place.
+	report.Publish(dest, base, rep)
+	report.Publish(o.Dir, base, rep)
+	j.Outcome, j.Reason = outcome, reason
+	o.Store.Transition(j, jobs.Failed, jobs.StepInputArchived, reason)
+	o.faultpoint(jobs.StepInputArchived)
+	log.Warn("build failed; model kept", "reason", reason, "kept", rep.KeptModel, logging.KeyEvent, "job_failed")
+}
+
+// Reject reports an inbox entry trtd will not build.
+func (o *Outbox) Reject(ev inbox.Event) error {
+	rep := &report.Report{Schema: report.SchemaVersion, Tool: report.Tool{Name: "trtd", Version: o.Version},
+		Model: report.Model{Name: ev.Name, Size: ev.Size}, Outcome: report.OutcomeRejected, Attempts: []report.Attempt{},
+		Reason: ev.Err.Error(), Generated: time.Now().UTC(), KeptModel: ev.Path}
+	rep.Recommendations = []string{"The file was left untouched in the inbox. If an upload is still in progress it is picked up once it completes; otherwise replace it with a complete ONNX model."}
+	_, err := report.Publish(o.Dir, Name(strings.TrimSuffix(ev.Name, inbox.ModelExt)), rep)
+	return err
+}
+
+// Report publishes a job's reports (no engine) under its outbox name.
+func (o *Outbox) Report(base string, rep *report.Report) error {
+	_, err := report.Publish(o.Dir, Name(base), rep)
+	return err
+}
+
+// Name is an uploaded name made safe for outbox file names
+// (safename.File).
+func Name(base string) string { return safename.File(base) }
+
+func portability(rep *report.Report) string {
+	b := rep.Builder
+	if b == nil || b.TensorRT == "" {
+		return ""
+	}
+	return fmt.Sprintf("This engine runs only with TensorRT %s on a GPU of compute capability %s (%s). Rebuild it after a JetPack or TensorRT upgrade; an engine cannot be built for a Jetson on another kind of GPU.", b.TensorRT, b.ComputeCapability, b.GPU)
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	for i := 1; i < len(out); i++ {
+		for k := i; k > 0 && out[k] < out[k-1]; k-- {
+			out[k], out[k-1] = out[k-1], out[k]
+		}
+	}
+	return out
+}
+
+func sortedValues(m map[string]string) []string {
+	var out []string
+	for _, k := range sortedKeys(m) {
+		out = append(out, m[k])
+	}
+	return out
+}

@@ -1,0 +1,125 @@
+package pipeline
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/trtd/trtd/converter/onnx"
+	"github.com/trtd/trtd/converter/report"
+	"github.com/trtd/trtd/daemon/inbox"
+	"github.com/trtd/trtd/daemon/jobs"
+	"github.com/trtd/trtd/daemon/logging"
+	"github.com/trtd/trtd/daemon/provenance"
+	"github.com/trtd/trtd/daemon/status"
+	"github.com/trtd/trtd/internal/untrusted"
+)
+
+// CheckModel is the inbox's content check: a whole ONNX model whose
+// external data, if any, is present and confined to the inbox.
+func CheckModel(f *os.File, path string) error {
+	_, err := onnx.ReadFile(f, filepath.Dir(path))
+	return err
+}
+
+// Recovered logs the jobs the store reconciled after a restart and fails
+// for good, with its model moved aside and a report saying why, a job that
+// keeps taking the daemon down.
+func (rn *Runner) Recovered(recs []jobs.Recovery) {
+	for _, r := range recs {
+		rn.Log.Info("recovered job after restart", logging.KeyJob, r.Job.ID, logging.KeyModel, r.Job.Name, "action", r.Action, logging.KeyEvent, "job_recovered")
+		if r.Action != "failed-too-many-restarts" {
+			continue
+		}
+		j := r.Job
+		rep := &report.Report{Schema: report.SchemaVersion, Tool: report.Tool{Name: "trtd", Version: rn.Version}, Job: j.ID,
+			Model: report.Model{Name: j.Name, Size: j.ModelSize, SHA256: j.ModelSHA256}, Attempts: []report.Attempt{}}
+		rep.Recommendations = []string{fmt.Sprintf("The daemon died %d times while building this model (last step: %s). If the board froze or rebooted, try a smaller workspace or a segmented build in %s.toml.", j.Recoveries, j.Step, j.Base())}
+		rn.Outbox.Fail(j, rep, rn.Log.With(logging.KeyJob, j.ID, logging.KeyModel, j.Name), report.OutcomeFailed, j.Reason)
+	}
+}
+
+// RequeueStale puts the kept models of engines that a TensorRT or JetPack
+// upgrade invalidated back into the inbox, to be rebuilt.
+func (rn *Runner) RequeueStale() {
+	b := rn.currentBuilder()
+	if b == nil {
+		return
+	}
+	l4t, _ := provenance.ReadL4T("/")
+	acts, err := provenance.RequeueStale(rn.Log, provenance.Dirs{Inbox: rn.Cfg.Paths.Inbox, Outbox: rn.Cfg.Paths.Outbox, State: rn.Cfg.Paths.State},
+		provenance.Current{Builder: *b, L4T: l4t, Plugins: provenance.PluginHashes(*b)}, false)
+	if err != nil {
+		rn.Log.Warn("stale engine check", "err", err)
+	}
+	for _, a := range acts {
+		if a.Skipped != "" {
+			rn.Log.Warn("stale engine not rebuilt", "engine", a.Name, "reason", a.Skipped)
+		} else {
+			rn.Log.Info("engine invalidated by an upgrade: rebuilding", "engine", a.Name, logging.KeyEvent, "stale_requeued")
+		}
+	}
+}
+
+// HandleInbox claims a ready model into a new job, or reports a rejected
+// entry. It never deletes or moves anything it did not claim.
+func (rn *Runner) HandleInbox(ev inbox.Event) *jobs.Job {
+	log := rn.Log.With(logging.KeyModel, ev.Name)
+	if ev.Kind == inbox.Rejected {
+		log.Warn("inbox entry rejected", "reason", ev.Err, logging.KeyEvent, "rejected")
+		if err := rn.Outbox.Reject(ev); err != nil {
+			rn.Log.Error("cannot write rejection report", "err", err)
+		}
+		rn.Status.PushLast(status.LastResult{Model: ev.Name, Outcome: report.OutcomeRejected, Reason: ev.Err.Error(), At: time.Now().UTC()})
+		return nil
+	}
+	companions := rn.companions(ev)
+	j, err := rn.Store.Claim(ev.Path, ev.Name, ev.Size, ev.Ino, companions)
+	if err != nil {
+		log.Error("cannot claim upload", "err", err)
+		return nil
+	}
+	rn.faultpoint(jobs.StepClaimed)
+	log.Info("model queued", logging.KeyJob, j.ID, "bytes", ev.Size, logging.KeyEvent, "job_queued")
+	return j
+}
+
+// companions are the files claimed with a model: its sidecar settings
+// (name.toml), its external data files (confined to the inbox) and its
+// accuracy samples (name.test/).
+func (rn *Runner) companions(ev inbox.Event) []string {
+	base := strings.TrimSuffix(ev.Name, inbox.ModelExt)
+	var out []string
+	for _, c := range []string{base + ".toml", base + ".test"} {
+		p := filepath.Join(rn.Cfg.Paths.Inbox, c)
+		if fi, err := os.Lstat(p); err == nil && (fi.Mode().IsRegular() || fi.IsDir()) {
+			out = append(out, p)
+		}
+	}
+	// Read the model through a no-follow open: the name may have been
+	// swapped for a link since the inbox checked it.
+	var m *onnx.Model
+	if f, _, err := untrusted.Open(ev.Path); err == nil {
+		m, _ = onnx.ReadFile(f, "")
+		f.Close()
+	}
+	if m != nil {
+		seen := map[string]bool{}
+		for _, r := range m.ExternalRefs() {
+			loc := filepath.Clean(r.Location)
+			if seen[loc] || filepath.IsAbs(loc) || strings.HasPrefix(loc, "..") || strings.Contains(loc, "/") {
+				continue
+			}
+			seen[loc] = true
+			p := filepath.Join(rn.Cfg.Paths.Inbox, loc)
+			if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() {
+				out = append(out, p)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}

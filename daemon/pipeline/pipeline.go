@@ -1,0 +1,470 @@
+// Package pipeline runs the daemon's jobs: it claims uploads from the
+// inbox, inspects and plans each model, runs the converter's ladder with
+// the memory subsystem's hooks, and hands the result to the outbox. It also
+// tracks which builder (TensorRT version and GPU) the worker offers.
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/trtd/trtd/converter"
+	"github.com/trtd/trtd/converter/onnx"
+	"github.com/trtd/trtd/converter/protocol"
+	"github.com/trtd/trtd/converter/report"
+	"github.com/trtd/trtd/daemon/config"
+	"github.com/trtd/trtd/daemon/jobs"
+	"github.com/trtd/trtd/daemon/logging"
+	"github.com/trtd/trtd/daemon/memory"
+	"github.com/trtd/trtd/daemon/offload"
+	"github.com/trtd/trtd/daemon/planner"
+	"github.com/trtd/trtd/daemon/provenance"
+	"github.com/trtd/trtd/daemon/status"
+	"github.com/trtd/trtd/internal/faultpoint"
+	"github.com/trtd/trtd/internal/filehash"
+	"github.com/trtd/trtd/internal/safename"
+	"github.com/trtd/trtd/internal/treecopy"
+	"github.com/trtd/trtd/internal/untrusted"
+)
+
+// Process builds one job to its end: done, failed, waiting for a builder,
+// or back to queued when the daemon is stopping.
+func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
+	log := rn.Log.With(logging.KeyJob, j.ID, logging.KeyModel, j.Name)
+	t0 := time.Now()
+	rep := &report.Report{Schema: report.SchemaVersion, Tool: report.Tool{Name: "trtd", Version: rn.Version}, Job: j.ID,
+		Model: report.Model{Name: j.Name, Size: j.ModelSize}, Attempts: []report.Attempt{}}
+	finish := func(outcome, stage, reason, engine string) {
+		rn.Status.PushLast(status.LastResult{Job: j.ID, Model: j.Name, Outcome: outcome, Stage: stage, Reason: reason, Engine: engine,
+			At: time.Now().UTC(), Seconds: time.Since(t0).Seconds()})
+	}
+	modelPath := rn.Store.ModelPath(j)
+	if j.Refused != "" {
+		rn.Outbox.Fail(j, rep, log, report.OutcomeRejected, j.Refused)
+		finish(report.OutcomeRejected, "", j.Refused, "")
+		return
+	}
+	if j.ModelSHA256 == "" {
+		sum, err := filehash.SHA256(modelPath)
+		if err != nil {
+			rn.Outbox.Fail(j, rep, log, report.OutcomeFailed, fmt.Sprintf("cannot read the claimed model: %v", err))
+			finish(report.OutcomeFailed, "", err.Error(), "")
+			return
+		}
+		j.ModelSHA256 = sum
+	}
+	rep.Model.SHA256 = j.ModelSHA256
+	rep.Model.Sidecar = j.Sidecar
+
+	// Inspect (streaming: weights are never loaded) and read the sidecar.
+	model, err := onnx.Open(modelPath)
+	if err != nil {
+		rn.Outbox.Fail(j, rep, log, report.OutcomeRejected, fmt.Sprintf("%s is not a valid ONNX model: %v", j.Name, err))
+		finish(report.OutcomeRejected, "", err.Error(), "")
+		return
+	}
+	sum := model.Summary()
+	rep.Model.Summary = &sum
+	var side *config.Sidecar
+	if j.Sidecar != "" {
+		data, err := untrusted.ReadFileLimit(filepath.Join(filepath.Dir(modelPath), j.Sidecar), jobs.DefaultLimits.Sidecar)
+		if err == nil {
+			side, err = config.ParseSidecar(j.Sidecar, data, rn.Cfg.Stages)
+		}
+		if err != nil {
+			rn.Outbox.Fail(j, rep, log, report.OutcomeRejected, fmt.Sprintf("settings file %s: %v", j.Sidecar, err))
+			finish(report.OutcomeRejected, "", err.Error(), "")
+			return
+		}
+	}
+	stages := rn.withOffload(side.Ladder(rn.Cfg.Stages))
+	shapes, warnings := resolveShapes(model, j.Name, side)
+	rep.Model.Warnings = warnings
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+
+	// Same content + settings + builder = reuse.
+	builder := rn.currentBuilder()
+	dev, recs := rn.Mem.Device(ctx)
+	rep.Device, rep.Recommendations = dev, recs
+	plan := rn.Mem.Plan(memory.PlanInput{Model: planner.Facts(model, sum, shapes, j.ModelSHA256), Stages: stages})
+	rep.Plan = plan.Report
+	if builder == nil {
+		rn.park(j, rep, log, stages)
+		finish(report.OutcomeBuilderUnavailable, "", rn.BuilderLine(), "")
+		return
+	}
+	rep.Builder = builder
+	j.CacheKey = cacheKey(j.ModelSHA256, sidecarSum(rn.Store, j), stages, shapes, builder)
+	if rn.Outbox.Reuse(j, rep, log) {
+		finish(report.OutcomeReused, j.Stage, "", j.Base()+".engine")
+		return
+	}
+
+	if err := rn.Store.Transition(j, jobs.Building, jobs.StepPlanned, ""); err != nil {
+		log.Error("cannot persist job", "err", err)
+	}
+	rn.faultpoint(jobs.StepPlanned)
+	log.Info("build started", logging.KeyEvent, "job_started", "stages", stageNames(stages), "start", stages[clamp(plan.Start, len(stages))].Name)
+
+	// A restart after the worker finished resumes at publishing.
+	engineDir := filepath.Join(rn.Store.Dir(j), "engines")
+	var res converter.Result
+	if resumed, ok := rn.resume(j, engineDir); ok {
+		res = resumed
+		log.Info("resuming after restart: the engine was already built", logging.KeyStage, res.Stage)
+	} else {
+		res = rn.build(ctx, j, model, stages, shapes, side, plan, engineDir, log)
+	}
+	rep.Attempts = append(rep.Attempts, res.Attempts...)
+	if res.Builder != nil {
+		rep.Builder = res.Builder
+	}
+	rn.Status.ClearCurrent()
+
+	switch {
+	case res.OK:
+		if err := rn.Outbox.Publish(j, rep, res, log); err != nil {
+			log.Error("cannot publish the engine", "err", err)
+			rn.Outbox.Fail(j, rep, log, report.OutcomeFailed, "cannot write the engine to the outbox: "+err.Error())
+			finish(report.OutcomeFailed, res.Stage, err.Error(), "")
+			return
+		}
+		rn.Mem.Record(j.ModelSHA256, res.Stage)
+		finish(report.OutcomeBuilt, res.Stage, "", j.Base()+".engine")
+	case res.Class == protocol.ClassCanceled:
+		// Shutdown: the job goes back to the queue, not to failed.
+		rn.Store.Transition(j, jobs.Queued, "", "interrupted by shutdown")
+		log.Info("build interrupted by shutdown; it will run again", logging.KeyEvent, "job_interrupted")
+	case res.Class == protocol.ClassBuilderUnavailable:
+		rn.markUnavailable(res.Reason)
+		rn.park(j, rep, log, stages)
+		finish(report.OutcomeBuilderUnavailable, "", res.Reason, "")
+	default:
+		rn.Outbox.Fail(j, rep, log, report.OutcomeFailed, res.Reason)
+		finish(report.OutcomeFailed, "", res.Reason, "")
+	}
+}
+
+func clamp(i, n int) int {
+	if i < 0 || i >= n {
+		return 0
+	}
+	return i
+}
+
+func stageNames(st []config.Stage) string {
+	var n []string
+	for _, s := range st {
+		n = append(n, s.Name)
+	}
+	return strings.Join(n, ",")
+}
+
+// build runs the ladder for j.
+func (rn *Runner) build(ctx context.Context, j *jobs.Job, model *onnx.Model, stages []config.Stage, shapes []protocol.Shape,
+	side *config.Sidecar, plan memory.PlanOutput, engineDir string, log interface {
+		Info(string, ...any)
+		Warn(string, ...any)
+	}) converter.Result {
+	// The worker's world: an empty directory with the model and its
+	// companions hard-linked in, writable by the worker's user.
+	work := rn.Store.WorkDir(j)
+	os.RemoveAll(work)
+	os.RemoveAll(engineDir)
+	for _, dir := range []string{work, engineDir} {
+		os.MkdirAll(dir, 0o755)
+		rn.chownWorker(dir)
+	}
+	src := filepath.Dir(rn.Store.ModelPath(j))
+	ents, _ := os.ReadDir(src)
+	for _, e := range ents {
+		if err := linkOrCopy(filepath.Join(src, e.Name()), filepath.Join(work, e.Name())); err != nil {
+			log.Warn("cannot place file in the work directory", "file", e.Name(), "err", err)
+		}
+		rn.shareWithWorker(filepath.Join(work, e.Name()))
+	}
+	in := converter.Input{WorkDir: work, Model: j.Name, EngineDir: engineDir, Stages: config.ConverterStages(stages), Start: plan.Start, Skip: plan.Skip,
+		Shapes: shapes, ValidateRuns: rn.Cfg.Worker.ValidateRuns, Backend: rn.Cfg.Worker.Backend, Trtexec: rn.Cfg.Worker.Trtexec}
+	in.TimingCache = rn.TimingCache(rn.currentBuilder())
+	if side != nil {
+		in.Precision = side.Precision
+		in.WorkspaceCapMiB = int64(side.Workspace) >> 20
+	}
+	if acc := accuracySamples(work, j.Base()+".test"); acc != nil {
+		acc.ATol, acc.RTol = rn.Cfg.Validation.ATol, rn.Cfg.Validation.RTol
+		if side != nil && side.Accuracy.ATol != nil {
+			acc.ATol = *side.Accuracy.ATol
+		}
+		if side != nil && side.Accuracy.RTol != nil {
+			acc.RTol = *side.Accuracy.RTol
+		}
+		in.Accuracy = acc
+	}
+	started := time.Now()
+	stageIdx := map[string]int{}
+	for i, s := range stages {
+		stageIdx[s.Name] = i + 1
+	}
+	rn.Mem.Busy(true)
+	defer rn.Mem.Busy(false)
+	hooks := converter.Hooks{
+		BeforeStage: func(ctx context.Context, st converter.Stage) error {
+			rn.Status.SetCurrent(&status.Current{Job: j.ID, Model: j.Name, Stage: st.Name, StageIndex: stageIdx[st.Name], Stages: len(stages),
+				Started: started, StageStart: time.Now()})
+			j.Stage = st.Name
+			if err := rn.Mem.BeforeStage(ctx, st, plan); err != nil {
+				return err
+			}
+			rn.Store.Mark(j, jobs.StepSwapReady)
+			rn.faultpoint(jobs.StepSwapReady)
+			return nil
+		},
+		Sandbox: rn.Mem.Sandbox,
+		Started: func(st converter.Stage, part int) {
+			rn.Store.Mark(j, jobs.StepWorkerStarted)
+			rn.Log.Info("stage started", logging.KeyJob, j.ID, logging.KeyModel, j.Name, logging.KeyStage, st.Name, "part", part, logging.KeyEvent, "stage_started")
+			rn.faultpoint(jobs.StepWorkerStarted)
+		},
+		Finished: func(st converter.Stage, part int, r converter.Run) {
+			if r.Class == protocol.ClassOK && r.Result != nil {
+				j.EngineSHA = r.Result.EngineSHA256
+			}
+			rn.Store.Mark(j, jobs.StepWorkerFinished)
+			lvl := rn.Log.Info
+			if r.Class != protocol.ClassOK {
+				lvl = rn.Log.Warn
+			}
+			lvl("stage finished", logging.KeyJob, j.ID, logging.KeyModel, j.Name, logging.KeyStage, st.Name, "part", part,
+				"class", string(r.Class), "reason", r.Reason, "seconds", r.Duration.Seconds(), logging.KeyEvent, "stage_finished")
+			for _, l := range r.LogTail {
+				rn.Log.Debug("worker: "+l, logging.KeyJob, j.ID, logging.KeyStage, st.Name)
+			}
+			rn.faultpoint(jobs.StepWorkerFinished)
+		},
+		Progress: func(st converter.Stage, part int, ev protocol.Event) {
+			if ev.Event == protocol.EventProgress {
+				rn.Status.SetPhase(part, ev.Phase, ev.Step, ev.Steps)
+			}
+		},
+		Split: rn.splitter(),
+	}
+	if rn.Cfg.Offload.Enabled && len(rn.Cfg.Offload.Peers) > 0 {
+		hooks.Offload = offload.New(rn.Cfg, func() (offload.Fingerprint, bool) {
+			b := rn.currentBuilder()
+			if b == nil {
+				return offload.Fingerprint{}, false
+			}
+			l4t, _ := provenance.ReadL4T("/")
+			return offload.Fingerprint{Builder: *b, L4T: l4t}, true
+		}, rn.Log).Offload
+	}
+	return rn.Worker.Ladder(ctx, in, hooks)
+}
+
+// TimingCache is the timing cache file for a builder (TensorRT version and
+// GPU), or "" for the test double.
+func (rn *Runner) TimingCache(b *protocol.Builder) string {
+	if b == nil || b.Backend == "fake" {
+		return ""
+	}
+	return filepath.Join(rn.Cfg.Paths.State, "timing", safename.Portable(b.TensorRT+"-sm"+b.ComputeCapability+"-"+b.GPU)+".cache")
+}
+
+// withOffload appends an offload stage to the ladder when peers are
+// configured and the ladder has none: it runs only when every local stage
+// failed for lack of memory.
+func (rn *Runner) withOffload(stages []config.Stage) []config.Stage {
+	if !rn.Cfg.Offload.Enabled || len(rn.Cfg.Offload.Peers) == 0 {
+		return stages
+	}
+	for _, s := range stages {
+		if converter.Kind(s.Kind) == converter.KindOffload {
+			return stages
+		}
+	}
+	out := append([]config.Stage(nil), stages...)
+	return append(out, config.Stage{Name: "offload", Kind: string(converter.KindOffload), Timeout: rn.Cfg.Offload.Timeout})
+}
+
+// resume recognises a job whose worker already produced its engine before
+// a restart, so the build is not repeated.
+func (rn *Runner) resume(j *jobs.Job, engineDir string) (converter.Result, bool) {
+	switch j.Step {
+	case jobs.StepWorkerFinished, jobs.StepEngineTemp, jobs.StepEngineSynced, jobs.StepEngineRenamed, jobs.StepReportPublished:
+	default:
+		return converter.Result{}, false
+	}
+	if j.EngineSHA == "" || j.Stage == "" {
+		return converter.Result{}, false
+	}
+	p := filepath.Join(engineDir, j.Stage+".engine")
+	if sum, err := filehash.SHA256(p); err != nil || sum != j.EngineSHA {
+		return converter.Result{}, false
+	}
+	return converter.Result{OK: true, Stage: j.Stage, Engine: p, Class: protocol.ClassOK,
+		Attempts: []report.Attempt{{Stage: j.Stage, Kind: "build", Outcome: protocol.ClassOK, Start: time.Now().UTC(),
+			Reason: "engine built before a restart; published now"}}}, true
+}
+
+// resolveShapes turns the sidecar's shapes into optimization profiles and
+// gives dynamic inputs without shapes the documented default: every
+// symbolic dimension 1 for min, opt and max, with a warning.
+func resolveShapes(m *onnx.Model, name string, side *config.Sidecar) ([]protocol.Shape, []string) {
+	var shapes []protocol.Shape
+	given := map[string]bool{}
+	if side != nil {
+		shapes = side.ProtocolShapes()
+		for _, s := range shapes {
+			given[s.Input] = true
+		}
+	}
+	var warn []string
+	for _, v := range m.Inputs() {
+		if !v.Dynamic() || given[v.Name] {
+			continue
+		}
+		dims, ok := v.Shape()
+		if !ok {
+			warn = append(warn, fmt.Sprintf("input %q has an unknown rank and no [[shape]] in the settings file: TensorRT will refuse it", v.Name))
+			continue
+		}
+		fixed := make([]int64, len(dims))
+		var sym []string
+		for i, dd := range dims {
+			if dd.Fixed() && dd.Value > 0 {
+				fixed[i] = dd.Value
+			} else {
+				fixed[i] = 1
+				sym = append(sym, dd.String())
+			}
+		}
+		shapes = append(shapes, protocol.Shape{Input: v.Name, Min: fixed, Opt: fixed, Max: fixed})
+		warn = append(warn, fmt.Sprintf("input %q has dynamic dimension(s) %s and no [[shape]] in a settings file: built for 1 (min = opt = max = %v); upload %s with shapes to change it",
+			v.Name, strings.Join(sym, ", "), fixed, strings.TrimSuffix(name, ".onnx")+".toml"))
+	}
+	return shapes, warn
+}
+
+// cacheKey identifies a build: model content, sidecar, the ladder's
+// settings, shapes and the builder (TensorRT version and GPU).
+func cacheKey(modelSHA, sideSHA string, stages []config.Stage, shapes []protocol.Shape, b *protocol.Builder) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "model %s\nsidecar %s\nbuilder %s\n", modelSHA, sideSHA, b.Fingerprint())
+	enc := json.NewEncoder(h)
+	for _, s := range stages {
+		enc.Encode(s)
+	}
+	enc.Encode(shapes)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func sidecarSum(s *jobs.Store, j *jobs.Job) string {
+	if j.Sidecar == "" {
+		return ""
+	}
+	sum, _ := filehash.SHA256(filepath.Join(filepath.Dir(s.ModelPath(j)), j.Sidecar))
+	return sum
+}
+
+func linkOrCopy(src, dst string) error { return treecopy.Copy(src, dst, true) }
+
+func (rn *Runner) faultpoint(step string) { faultpoint.Hit(rn.Log, step) }
+
+// shareWithWorker makes a claimed file readable by the unprivileged worker:
+// uploads often arrive 0600 (scp and sftp keep the client's mode). The
+// file now belongs to the job store, so it gets the worker's group and
+// group read permission; nobody else gains access.
+func (rn *Runner) shareWithWorker(path string) {
+	c := rn.Worker.Credential
+	if c == nil {
+		return
+	}
+	filepath.Walk(path, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.Mode()&os.ModeSymlink != 0 {
+			return nil
+		}
+		os.Lchown(p, -1, int(c.Gid))
+		if fi.IsDir() {
+			os.Chmod(p, fi.Mode().Perm()|0o050)
+		} else {
+			os.Chmod(p, fi.Mode().Perm()|0o040)
+		}
+		return nil
+	})
+}
+
+func (rn *Runner) chownWorker(dir string) {
+	if c := rn.Worker.Credential; c != nil {
+		os.Chown(dir, int(c.Uid), int(c.Gid))
+	}
+}
+
+// accuracySamples finds ONNX test-data .pb files in work/<base>.test/
+// (input_0.pb ..., output_0.pb ...).
+func accuracySamples(work, dir string) *protocol.Accuracy {
+	ents, err := os.ReadDir(filepath.Join(work, dir))
+	if err != nil {
+		return nil
+	}
+	acc := &protocol.Accuracy{}
+	for _, e := range ents {
+		n := e.Name()
+		switch {
+		case strings.HasPrefix(n, "input_") && strings.HasSuffix(n, ".pb"):
+			acc.Inputs = append(acc.Inputs, filepath.Join(dir, n))
+		case strings.HasPrefix(n, "output_") && strings.HasSuffix(n, ".pb"):
+			acc.Outputs = append(acc.Outputs, filepath.Join(dir, n))
+		}
+	}
+	if len(acc.Inputs) == 0 || len(acc.Outputs) == 0 {
+		return nil
+	}
+	return acc
+}
+
+// park keeps a job for later: no builder is available on this machine.
+func (rn *Runner) park(j *jobs.Job, rep *report.Report, log *slog.Logger, stages []config.Stage) {
+	missing := rn.BuilderLine()
+	next := time.Now().Add(rn.Cfg.Worker.RetryInterval.D()).UTC()
+	var would []string
+	for _, st := range stages {
+		s := st.Settings()
+		would = append(would, fmt.Sprintf("stage %s (%s): precision %s, workspace %d MiB, swap %s", st.Name, kindOf(st), s.Precision, s.WorkspaceMiB, orNone(st.Swap)))
+	}
+	rep.Outcome = report.OutcomeBuilderUnavailable
+	rep.Reason = "TensorRT not available on this machine"
+	rep.Waiting = &report.Waiting{Missing: missing, WouldDo: would, NextRetry: next}
+	rep.KeptModel = rn.Store.ModelPath(j)
+	rep.Recommendations = append(rep.Recommendations,
+		"Install TensorRT (on a Jetson: sudo apt install nvidia-tensorrt, part of JetPack) and a trtd-worker built against it; trtd retries waiting models by itself.")
+	j.Outcome, j.Reason, j.NextRetry = report.OutcomeBuilderUnavailable, missing, next
+	rn.Store.Transition(j, jobs.Waiting, "", missing)
+	rn.Status.AddWaiting(status.QueueEntry{Job: j.ID, Model: j.Name, Since: time.Now().UTC()})
+	rep.Generated = time.Now().UTC()
+	rn.Outbox.Report(j.Base(), rep)
+	log.Warn("no builder: model kept until one is available", "reason", missing, "next_retry", next, logging.KeyEvent, "job_waiting")
+}
+
+func kindOf(st config.Stage) string {
+	if st.Kind == "" {
+		return "build"
+	}
+	return st.Kind
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}

@@ -1,0 +1,33 @@
+package pipeline
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/trtd/trtd/converter"
+	"github.com/trtd/trtd/converter/protocol"
+	"github.com/trtd/trtd/daemon/config"
+	"github.com/trtd/trtd/daemon/jobs"
+	"github.com/trtd/trtd/daemon/memory"
+	"github.com/trtd/trtd/daemon/outbox"
+	"github.com/trtd/trtd/daemon/status"
+)
+
+// Runner takes jobs from claim to a terminal state, one at a time.
+type Runner struct {
+	Cfg    *config.Config
+	Log    *slog.Logger
+	Store  *jobs.Store
+	Worker *converter.Worker
+	Mem    memory.Memory
+	Status *status.Board
+	Outbox *outbox.Outbox
+	// Version is trtd's version for the reports.
+	Version string
+
+	mu         sync.Mutex
+	builder    *protocol.Builder
+	builderErr string
+	lastProbe  time.Time
+}
