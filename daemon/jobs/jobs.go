@@ -37,8 +37,12 @@ const (
 	Queued   State = "queued"
 	Building State = "building"
 	Waiting  State = "waiting_for_builder"
-	Done     State = "done"
-	Failed   State = "failed"
+	// Failing: the job's outcome is decided (failed or rejected) and its
+	// report saved in the job (failure.json); moving the model aside and
+	// publishing the report are under way. A restart finishes them.
+	Failing State = "failing"
+	Done    State = "done"
+	Failed  State = "failed"
 )
 
 // Terminal reports whether no more work happens on a job in state s.
@@ -58,7 +62,12 @@ const (
 	StepCommitted       = "committed"
 	StepInputArchived   = "input_archived"
 	StepReportPublished = "report_published"
+	StepFailing         = "failing"
 )
+
+// FailureFile holds, inside a job's directory, the report of a job whose
+// failure is being recorded (State Failing).
+const FailureFile = "failure.json"
 
 // MaxRecoveries is how many daemon restarts a job survives mid-build before
 // it is failed with that reason.
@@ -336,11 +345,24 @@ type Recovery struct {
 // or undone, jobs caught building go back to the queue, and a job that
 // keeps taking the daemon down is failed. It never deletes a model.
 func (s *Store) Reconcile() ([]Recovery, error) {
-	jobs, err := s.List()
+	rec, err := s.recoverUnreadable()
+	if err != nil {
+		return rec, err
+	}
+	recovered := map[string]bool{}
+	for _, r := range rec {
+		recovered[r.Job.ID] = true
+	}
+	all, err := s.List()
 	if err != nil {
 		return nil, err
 	}
-	var rec []Recovery
+	var jobs []*Job
+	for _, j := range all {
+		if !recovered[j.ID] {
+			jobs = append(jobs, j)
+		}
+	}
 	for _, j := range jobs {
 		switch j.State {
 		case Claiming:
@@ -354,12 +376,18 @@ func (s *Store) Reconcile() ([]Recovery, error) {
 				os.RemoveAll(s.Dir(j))
 				rec = append(rec, Recovery{j, "dropped-claim"})
 			}
+		case Failing:
+			// Killed while recording a failure: finish recording it.
+			rec = append(rec, Recovery{j, "finish-failure"})
 		case Building:
 			j.Recoveries++
 			if j.Recoveries > MaxRecoveries {
-				j.Outcome = "crashed"
+				// Not terminal yet: the daemon records the failure (model
+				// moved aside, report published) as a persisted step, so a
+				// crash in the middle of it is finished at the next start.
+				j.Outcome = "failed"
 				j.Reason = fmt.Sprintf("the daemon restarted %d times while building this model", j.Recoveries)
-				if err := s.Transition(j, Failed, j.Step, j.Reason); err != nil {
+				if err := s.Transition(j, Failing, StepFailing, j.Reason); err != nil {
 					return rec, err
 				}
 				rec = append(rec, Recovery{j, "failed-too-many-restarts"})

@@ -247,6 +247,17 @@ func (o *Outbox) Reuse(j *jobs.Job, rep *report.Report, log *slog.Logger) bool {
 func (o *Outbox) Fail(j *jobs.Job, rep *report.Report, log *slog.Logger, outcome, reason string) {
 	base := Name(j.Base())
 	dest := filepath.Join(o.Failed, j.ID)
+	// A persisted step first: the outcome and the whole report (attempts
+	// included) are saved in the job before anything moves, so a crash
+	// below is finished at the next start with this report, not rebuilt
+	// from a half-moved job.
+	rep.Outcome, rep.Reason = outcome, reason
+	if b, err := json.Marshal(rep); err == nil {
+		if err := o.Store.BeginFailure(j, outcome, reason, b); err != nil {
+			log.Error("cannot record the failure in the job", "err", err)
+		}
+	}
+	o.faultpoint(jobs.StepFailing)
 	os.MkdirAll(dest, 0o755)
 	src := filepath.Dir(o.Store.ModelPath(j))
 	ents, _ := os.ReadDir(src)

@@ -393,6 +393,10 @@ type reportRec struct {
 		Stage  string `json:"stage"`
 	} `json:"engine"`
 	KeptModel string `json:"kept_model"`
+	Attempts  []struct {
+		Stage   string `json:"stage"`
+		Outcome string `json:"outcome"`
+	} `json:"attempts"`
 }
 
 // reports reads every report.json in the outbox, by model name.
