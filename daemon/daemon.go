@@ -23,6 +23,7 @@ import (
 	"github.com/trtd/trtd/daemon/notify"
 	"github.com/trtd/trtd/daemon/outbox"
 	"github.com/trtd/trtd/daemon/pipeline"
+	"github.com/trtd/trtd/daemon/statelock"
 	"github.com/trtd/trtd/daemon/status"
 	"github.com/trtd/trtd/internal/atomicfile"
 )
@@ -135,6 +136,13 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 // Run runs the daemon's main loop.
 func (d *Daemon) Run(ctx context.Context) error {
 	log := d.log
+	// One process per state directory: a second daemon would take over
+	// the first one's jobs and swap.
+	lock, err := statelock.Acquire(d.cfg.Paths.State)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	log.Info("trtd starting", "version", Version, "inbox", d.cfg.Paths.Inbox, "outbox", d.cfg.Paths.Outbox, "config", d.cfg.File)
 	if err := d.mem.Reconcile(ctx); err != nil {
 		log.Warn("swap reconciliation", "err", err)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +18,8 @@ import (
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/inbox"
 	"github.com/trtd/trtd/daemon/logging"
+	"github.com/trtd/trtd/daemon/memory"
+	"github.com/trtd/trtd/daemon/statelock"
 	"github.com/trtd/trtd/daemon/status"
 	"github.com/trtd/trtd/internal/safename"
 	"github.com/trtd/trtd/internal/safetext"
@@ -79,6 +82,28 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 	if *out, err = filepath.Abs(*out); err != nil {
 		return 2
 	}
+	// The configured state directory belongs to the daemon when one runs:
+	// its swapfiles are recorded there, and swap.dir is shared. Refuse
+	// rather than build beside it; when none runs, hold the directory for
+	// the build so swap made here is recorded where the daemon will find it.
+	swapCfg := *cfg
+	lock, lerr := statelock.Acquire(cfg.Paths.State)
+	if lerr != nil && !errors.Is(lerr, statelock.ErrHeld) {
+		if cerr := statelock.Check(cfg.Paths.State); cerr != nil {
+			lerr = cerr
+		}
+	}
+	if lerr == nil {
+		defer lock.Release()
+	} else if err := lerr; errors.Is(err, statelock.ErrHeld) {
+		fmt.Fprintf(e.Stderr, "trtd convert: %v: the daemon is running and owns this machine's build swap.\n"+
+			"Put the model in its inbox (%s); its engine and report appear in %s. Or stop the daemon first (sudo systemctl stop trtd).\n",
+			err, cfg.Paths.Inbox, cfg.Paths.Outbox)
+		return 1
+	} else {
+		// Not ours to write (not root): no daemon there, and swap needs root anyway.
+		swapCfg.Paths.State = ""
+	}
 	root := *stateDir
 	if root == "" {
 		root, err = os.MkdirTemp("", "trtd-convert-")
@@ -140,7 +165,14 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 			fmt.Fprintf(e.Stderr, "\r\033[K%s", line)
 		}
 	}
-	err = daemon.Run(ctx, cfg, daemon.Options{Log: log, Once: true, Progress: progress})
+	opts := daemon.Options{Log: log, Once: true, Progress: progress}
+	if swapCfg.Paths.State != "" {
+		// The settings this build adjusted; only its swap and planner
+		// history stay with the configured state directory.
+		swapCfg.Stages, swapCfg.Guard, swapCfg.Swap, swapCfg.Worker = cfg.Stages, cfg.Guard, cfg.Swap, cfg.Worker
+		opts.Memory = memory.New(&swapCfg, log)
+	}
+	err = daemon.Run(ctx, cfg, opts)
 	if tty {
 		fmt.Fprint(e.Stderr, "\r\033[K")
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trtd/trtd/daemon/statelock"
 	"github.com/trtd/trtd/internal/testmodels"
 )
 
@@ -25,7 +26,7 @@ func TestConvertExitCodes(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	cfg := filepath.Join(dir, "c.toml")
-	os.WriteFile(cfg, []byte("[paths]\nworker = \""+fake+"\"\n[worker]\nuser = \"\"\n[swap]\nenabled = false\n"), 0o644)
+	os.WriteFile(cfg, []byte("[paths]\nworker = \""+fake+"\"\nstate = \""+filepath.Join(dir, "state")+"\"\n[worker]\nuser = \"\"\n[swap]\nenabled = false\n"), 0o644)
 	model := testmodels.Write(t, dir, "net.onnx", testmodels.TinyCNN)
 	os.Chmod(model, 0o600)
 	cases := []struct {
@@ -74,7 +75,7 @@ func TestConvertAwkwardNames(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	cfg := filepath.Join(dir, "c.toml")
-	os.WriteFile(cfg, []byte("[paths]\nworker = \""+fake+"\"\n[worker]\nuser = \"\"\n[swap]\nenabled = false\n"), 0o644)
+	os.WriteFile(cfg, []byte("[paths]\nworker = \""+fake+"\"\nstate = \""+filepath.Join(dir, "state")+"\"\n[worker]\nuser = \"\"\n[swap]\nenabled = false\n"), 0o644)
 	t.Setenv("TRTD_FAKE_WORKER", "*=ok")
 	for _, name := range []string{"-x.onnx", ".x.onnx"} {
 		sub := filepath.Join(dir, strings.Trim(name, ".-"))
@@ -97,5 +98,30 @@ func TestConvertAwkwardNames(t *testing.T) {
 		if fi, err := os.Stat(eng); err != nil || fi.Size() == 0 {
 			t.Errorf("%s: engine %q not there: %v\n%s", name, eng, err, so.String())
 		}
+	}
+}
+
+// F-7: while a daemon holds the configured state directory, trtd convert
+// refuses with the reason and where to put the model instead; it never
+// builds beside the daemon (it used to swap off and delete the daemon's
+// swapfile mid-build).
+func TestConvertRefusesWhileTheDaemonRuns(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	lock, err := statelock.Acquire(state) // what a running daemon holds
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Release()
+	cfg := filepath.Join(dir, "c.toml")
+	os.WriteFile(cfg, []byte("[paths]\nworker = \"/nonexistent\"\nstate = \""+state+"\"\ninbox = \""+filepath.Join(dir, "inbox")+"\"\n[worker]\nuser = \"\"\n"), 0o644)
+	model := testmodels.Write(t, dir, "net.onnx", testmodels.TinyCNN)
+	var so, se bytes.Buffer
+	code := mainArgs([]string{"convert", model, "--config", cfg}, &so, &se)
+	if code != 1 || !strings.Contains(se.String(), "the daemon is running") || !strings.Contains(se.String(), filepath.Join(dir, "inbox")) {
+		t.Fatalf("exit %d, stderr %q; want 1 and the reason with the daemon's inbox", code, se.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "net.engine")); !os.IsNotExist(err) {
+		t.Errorf("an engine was built beside the daemon: %v", err)
 	}
 }
