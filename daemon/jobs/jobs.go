@@ -63,6 +63,9 @@ const (
 	StepInputArchived   = "input_archived"
 	StepReportPublished = "report_published"
 	StepFailing         = "failing"
+	// StepOutboxBlocked (state waiting_for_builder): built, the engine kept
+	// in the cache, waiting for the outbox to take it.
+	StepOutboxBlocked = "outbox_blocked"
 )
 
 // FailureFile holds, inside a job's directory, the report of a job whose

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -25,9 +26,11 @@ import (
 	"github.com/trtd/trtd/daemon/logging"
 	"github.com/trtd/trtd/daemon/memory"
 	"github.com/trtd/trtd/daemon/offload"
+	"github.com/trtd/trtd/daemon/outbox"
 	"github.com/trtd/trtd/daemon/planner"
 	"github.com/trtd/trtd/daemon/provenance"
 	"github.com/trtd/trtd/daemon/status"
+	"github.com/trtd/trtd/internal/atomicfile"
 	"github.com/trtd/trtd/internal/faultpoint"
 	"github.com/trtd/trtd/internal/filehash"
 	"github.com/trtd/trtd/internal/safename"
@@ -105,8 +108,12 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 	}
 	rep.Builder = builder
 	j.CacheKey = cacheKey(j.ModelSHA256, sidecarSum(rn.Store, j), stages, shapes, builder)
-	if rn.Outbox.Reuse(j, rep, log) {
-		finish(report.OutcomeReused, j.Stage, "", j.Base()+".engine")
+	if ok, err := rn.Outbox.Reuse(j, rep, log); err != nil {
+		rn.parkForOutbox(j, rep, log, err)
+		finish(waitingForOutbox, j.Stage, err.Error(), "")
+		return
+	} else if ok {
+		finish(rep.Outcome, j.Stage, "", j.Base()+".engine")
 		return
 	}
 
@@ -134,6 +141,12 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 	switch {
 	case res.OK:
 		if err := rn.Outbox.Publish(j, rep, res, log); err != nil {
+			if errors.Is(err, outbox.ErrOutbox) {
+				// F-13: the engine is kept; published once the outbox takes it.
+				rn.parkForOutbox(j, rep, log, err)
+				finish(waitingForOutbox, res.Stage, err.Error(), "")
+				return
+			}
 			log.Error("cannot publish the engine", "err", err)
 			rn.Outbox.Fail(j, rep, log, report.OutcomeFailed, "cannot write the engine to the outbox: "+err.Error())
 			finish(report.OutcomeFailed, res.Stage, err.Error(), "")
@@ -453,6 +466,29 @@ func (rn *Runner) park(j *jobs.Job, rep *report.Report, log *slog.Logger, stages
 	rep.Generated = time.Now().UTC()
 	rn.Outbox.Report(j.Base(), rep)
 	log.Warn("no builder: model kept until one is available", "reason", missing, "next_retry", next, logging.KeyEvent, "job_waiting")
+}
+
+// waitingForOutbox is the status line's outcome of a build whose engine
+// waits for the outbox.
+const waitingForOutbox = "waiting_for_outbox"
+
+// parkForOutbox keeps a finished build whose outbox cannot be written:
+// its engine is in the state's cache, its report saved in the job; the job
+// waits and is retried every worker.retry_interval, and published (as
+// built, with this report) once the outbox takes it.
+func (rn *Runner) parkForOutbox(j *jobs.Job, rep *report.Report, log *slog.Logger, err error) {
+	if b, merr := json.Marshal(rep); merr == nil {
+		atomicfile.WriteFile(filepath.Join(rn.Store.Dir(j), outbox.PendingReport), b, 0o644)
+	}
+	next := time.Now().Add(rn.Cfg.Worker.RetryInterval.D()).UTC()
+	j.Reason, j.NextRetry = "the engine is built and kept; "+err.Error(), next
+	if terr := rn.Store.Transition(j, jobs.Waiting, jobs.StepOutboxBlocked, j.Reason); terr != nil {
+		log.Error("cannot persist job", "err", terr)
+	}
+	rn.mu.Lock()
+	rn.outboxRetry = next
+	rn.mu.Unlock()
+	log.Error("the outbox cannot be written: the engine is kept and will be published when it can", "err", err, "next_retry", next, logging.KeyEvent, "job_outbox_blocked")
 }
 
 func kindOf(st config.Stage) string {

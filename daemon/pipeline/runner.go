@@ -30,4 +30,7 @@ type Runner struct {
 	builder    *protocol.Builder
 	builderErr string
 	lastProbe  time.Time
+	// outboxRetry is when to retry publishing engines kept because the
+	// outbox could not be written (zero: none waits).
+	outboxRetry time.Time
 }

@@ -380,6 +380,24 @@ func (e *env) waitJobs(n int, d time.Duration) []jobRec {
 	return nil
 }
 
+// waitOutboxBlocked waits until n jobs exist and each is either terminal
+// or built and waiting for the outbox to take its engine.
+func (e *env) waitOutboxBlocked(n int, d time.Duration) []jobRec {
+	e.t.Helper()
+	var js []jobRec
+	if !eventually(d, func() bool {
+		js = e.jobs()
+		ok := len(js) >= n
+		for _, j := range js {
+			ok = ok && (terminal(j.State) || j.Step == "outbox_blocked")
+		}
+		return ok
+	}) {
+		e.t.Fatalf("after %s: %+v, want %d jobs terminal or waiting for the outbox", d, js, n)
+	}
+	return js
+}
+
 type reportRec struct {
 	Outcome string `json:"outcome"`
 	Reason  string `json:"reason"`

@@ -75,10 +75,9 @@ func TestNoSpaceOutbox(t *testing.T) {
 	e.start()
 	filler := fill(t, mnt)
 	e.drop("full.onnx", testmodels.TinyCNN)
-	js := e.waitJobs(1, 60*time.Second)
-	if js[0].State == "done" {
-		t.Fatalf("job done on a full outbox: %+v", js[0])
-	}
+	// The build finishes; the engine cannot be published: it is kept and
+	// the job waits for the outbox (issue 13, F-13), it does not fail.
+	js := e.waitOutboxBlocked(1, 60*time.Second)
 	if !strings.Contains(e.log(), "no space left") {
 		t.Error("the log does not say the disk is full")
 	}
@@ -101,6 +100,9 @@ func TestNoSpaceOutbox(t *testing.T) {
 	e.drop("after.onnx", testmodels.SmallCNN)
 	if !eventually(60*time.Second, func() bool { return e.engines()["after.engine"] == hash(testmodels.SmallCNN) }) {
 		t.Fatal("no build after space returned")
+	}
+	if !eventually(60*time.Second, func() bool { return e.engines()["full.engine"] == hash(testmodels.TinyCNN) }) {
+		t.Fatal("the kept engine was not published once space returned")
 	}
 }
 
@@ -195,7 +197,7 @@ func TestNoSpaceReportWrite(t *testing.T) {
 	filler := fill(t, mnt)
 	os.Remove(spare)
 	e.drop("half.onnx", testmodels.TinyCNN)
-	js := e.waitJobs(1, 60*time.Second)
+	js := e.waitOutboxBlocked(1, 60*time.Second)
 	ents := listDir(out)
 	t.Logf("outbox after the full disk: %v, job %s (%s)", ents, js[0].State, js[0].Reason)
 	for _, n := range ents {
@@ -218,6 +220,12 @@ func TestNoSpaceReportWrite(t *testing.T) {
 	e.drop("later.onnx", testmodels.SmallCNN)
 	if !eventually(60*time.Second, func() bool { return e.engines()["later.engine"] == hash(testmodels.SmallCNN) }) {
 		t.Fatal("no build after space returned")
+	}
+	if !eventually(60*time.Second, func() bool {
+		r := e.reports()["half.onnx"]
+		return e.engines()["half.engine"] == hash(testmodels.TinyCNN) && len(r) == 1 && r[0].Outcome == "built"
+	}) {
+		t.Fatal("the kept engine was not published with its report once space returned")
 	}
 }
 
