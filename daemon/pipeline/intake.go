@@ -23,8 +23,14 @@ import (
 // CheckModel is the inbox's content check: a whole ONNX model whose
 // external data, if any, is present and confined to the inbox.
 func CheckModel(f *os.File, path string) error {
-	_, err := onnx.ReadFile(f, filepath.Dir(path))
-	return err
+	m, err := onnx.ReadFile(f, filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	if why := ownDataProblem(m, f, path); why != "" {
+		return fmt.Errorf("%s: %w: %s; nothing was moved", filepath.Base(path), onnx.ErrExternalData, why)
+	}
+	return nil
 }
 
 // Recovered logs the jobs the store reconciled after a restart and fails
@@ -152,6 +158,11 @@ func (rn *Runner) companions(ev inbox.Event) []string {
 				continue
 			}
 			seen[loc] = true
+			// Only what CheckModel allowed (it ran moments ago): never a
+			// candidate, sidecar, samples or hidden name.
+			if inbox.Ignored(loc) || inbox.IsCandidate(loc) || strings.HasSuffix(loc, ".toml") || strings.HasSuffix(loc, ".test") {
+				continue
+			}
 			p := filepath.Join(rn.Cfg.Paths.Inbox, loc)
 			if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() {
 				out = append(out, p)
