@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	"github.com/trtd/trtd/internal/atomicfile"
+	"github.com/trtd/trtd/internal/faultpoint"
 	"github.com/trtd/trtd/internal/untrusted"
 )
 
@@ -63,6 +65,9 @@ const (
 	StepInputArchived   = "input_archived"
 	StepReportPublished = "report_published"
 	StepFailing         = "failing"
+	// StepClaimModelMoved is a fault point inside the claim: the model is
+	// in the job, its companions not yet.
+	StepClaimModelMoved = "claim_model_moved"
 	// StepOutboxBlocked (state waiting_for_builder): built, the engine kept
 	// in the cache, waiting for the outbox to take it.
 	StepOutboxBlocked = "outbox_blocked"
@@ -107,8 +112,12 @@ type Job struct {
 	// Refused is why the claim refused the job (a companion over its
 	// cap): it is claimed whole, so nothing is left behind, and then
 	// failed with this reason and its report, never built.
-	Refused string       `json:"refused,omitempty"`
-	History []Transition `json:"history"`
+	Refused string `json:"refused,omitempty"`
+	// ClaimDir is the inbox the claim takes the model and its companions
+	// from: Sidecar and Extra are recorded before anything moves, so a
+	// claim cut short by a crash is completed with all of them.
+	ClaimDir string       `json:"claim_dir,omitempty"`
+	History  []Transition `json:"history"`
 }
 
 // Base is the model name without its .onnx extension: the stem of every
@@ -216,8 +225,18 @@ func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) 
 	// trip, or the worker would be told to open a file that does not exist.
 	name = strings.ToValidUTF8(name, "\uFFFD")
 	now := s.Now().UTC()
-	j := &Job{ID: NewID(now, name, size, ino), Name: name, State: Claiming, Created: now, ModelSize: size}
+	j := &Job{ID: NewID(now, name, size, ino), Name: name, State: Claiming, Created: now, ModelSize: size, ClaimDir: filepath.Dir(src)}
 	j.History = []Transition{{At: now, State: Claiming}}
+	// Record the whole claim before anything moves (F-10): a crash after
+	// the model moved but before its sidecar did must not build the model
+	// without its settings.
+	for _, e := range extra {
+		if strings.HasSuffix(e, ".toml") {
+			j.Sidecar = filepath.Base(e)
+		} else {
+			j.Extra = append(j.Extra, filepath.Base(e))
+		}
+	}
 	if err := os.MkdirAll(filepath.Join(s.Dir(j), "model"), 0o755); err != nil {
 		return nil, err
 	}
@@ -235,6 +254,7 @@ func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) 
 		os.RemoveAll(s.Dir(j)) // only job.json is there
 		return nil, fmt.Errorf("claim %s: %w", name, err)
 	}
+	faultpoint.Hit(slog.Default(), StepClaimModelMoved)
 	for _, e := range extra {
 		if j.Refused == "" {
 			j.Refused = s.limits().check(e)
@@ -244,14 +264,11 @@ func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) 
 		if strings.HasSuffix(e, ".test") {
 			move = moveDirInto
 		}
-		if err := move(e, dst, 0); err != nil && errors.Is(err, untrusted.ErrChanged) {
-			putBack(dst, e)
-		} else if err == nil {
-			if strings.HasSuffix(e, ".toml") {
-				j.Sidecar = filepath.Base(e)
-			} else {
-				j.Extra = append(j.Extra, filepath.Base(e))
+		if err := move(e, dst, 0); err != nil {
+			if errors.Is(err, untrusted.ErrChanged) {
+				putBack(dst, e)
 			}
+			j.dropCompanion(filepath.Base(e))
 		}
 	}
 	if err := s.Transition(j, Queued, StepClaimed, ""); err != nil {
@@ -370,6 +387,7 @@ func (s *Store) Reconcile() ([]Recovery, error) {
 		switch j.State {
 		case Claiming:
 			if _, err := os.Stat(s.ModelPath(j)); err == nil {
+				s.finishCompanions(j)
 				if err := s.Transition(j, Queued, StepClaimed, "claim completed after restart"); err != nil {
 					return rec, err
 				}

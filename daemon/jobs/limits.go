@@ -59,3 +59,41 @@ func (l Limits) check(p string) string {
 	}
 	return ""
 }
+
+// dropCompanion forgets a companion the claim could not take.
+func (j *Job) dropCompanion(name string) {
+	if j.Sidecar == name {
+		j.Sidecar = ""
+		return
+	}
+	for i, e := range j.Extra {
+		if e == name {
+			j.Extra = append(j.Extra[:i:i], j.Extra[i+1:]...)
+			return
+		}
+	}
+}
+
+// finishCompanions completes a claim cut short after the model moved: every
+// companion recorded is taken from the inbox if it is still there, or
+// forgotten if it is gone.
+func (s *Store) finishCompanions(j *Job) {
+	names := append([]string(nil), j.Extra...)
+	if j.Sidecar != "" {
+		names = append(names, j.Sidecar)
+	}
+	for _, n := range names {
+		dst := filepath.Join(s.Dir(j), "model", n)
+		if _, err := os.Lstat(dst); err == nil {
+			continue
+		}
+		src := filepath.Join(j.ClaimDir, n)
+		move := moveInto
+		if strings.HasSuffix(n, ".test") {
+			move = moveDirInto
+		}
+		if j.ClaimDir == "" || move(src, dst, 0) != nil {
+			j.dropCompanion(n)
+		}
+	}
+}

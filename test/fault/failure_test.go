@@ -130,3 +130,31 @@ func TestUnreadableJobRecord(t *testing.T) {
 		})
 	}
 }
+
+// TestCrashDuringClaimKeepsSidecar (F-10): SIGKILL inside the claim, after
+// the model moved and before its settings file did. The claim is completed
+// at the next start with the settings file, never built without it.
+func TestCrashDuringClaimKeepsSidecar(t *testing.T) {
+	suite(t)
+	needRoot(t)
+	t.Parallel()
+	e := newEnv(t)
+	e.start("TRTD_TEST_CRASH_AT=" + jobs.StepClaimModelMoved)
+	os.WriteFile(filepath.Join(e.inbox, "m.toml"), []byte("precision = \"fp32\"\n"), 0o644)
+	data := testmodels.TinyCNN
+	e.drop("m.onnx", data)
+	if !e.waitExit(60 * time.Second) {
+		t.Fatal("the daemon did not die inside the claim")
+	}
+	if _, err := os.Stat(filepath.Join(e.inbox, "m.toml")); err != nil {
+		t.Fatalf("the crash point is not between the model and its sidecar: %v", err)
+	}
+	e.start()
+	checkSettled(t, e, "m.onnx", data, true)
+	if r := e.reports()["m.onnx"][0]; r.Model.Sidecar != "m.toml" {
+		t.Fatalf("built without its settings file: report sidecar %q", r.Model.Sidecar)
+	}
+	if _, err := os.Stat(filepath.Join(e.inbox, "m.toml")); !os.IsNotExist(err) {
+		t.Errorf("the settings file was left in the inbox: %v", err)
+	}
+}

@@ -402,8 +402,9 @@ type reportRec struct {
 	Outcome string `json:"outcome"`
 	Reason  string `json:"reason"`
 	Model   struct {
-		Name   string `json:"name"`
-		SHA256 string `json:"sha256"`
+		Name    string `json:"name"`
+		SHA256  string `json:"sha256"`
+		Sidecar string `json:"sidecar"`
 	} `json:"model"`
 	Engine *struct {
 		File   string `json:"file"`
