@@ -167,26 +167,86 @@ func (w *Worker) RunWorker(ctx context.Context, req protocol.Request, sb Sandbox
 		run.Reason = fmt.Sprintf("%v: %s (set [paths] worker)", ErrWorkerMissing, w.Path)
 		return run
 	}
-	timeout := w.Timeout
-	if timeout <= 0 {
-		timeout = 2 * time.Hour
-	}
 	limit := w.StderrLimit
 	if limit <= 0 {
 		limit = 64 << 10
 	}
 	errTail := &tail{limit: limit}
+	p, class, reason := w.start(req, sb, errTail, log)
+	if class != "" {
+		run.Class, run.Reason = class, reason
+		return run
+	}
+	defer p.stdinW.Close()
+	defer p.stdinR.Close()
+	pid := p.cmd.Process.Pid
+	if w.OOMScoreAdj != 0 {
+		if err := os.WriteFile("/proc/"+strconv.Itoa(pid)+"/oom_score_adj", []byte(strconv.Itoa(w.OOMScoreAdj)), 0); err != nil {
+			log.Debug("cannot set worker oom_score_adj", "err", err)
+		}
+	}
+	sb.Started(pid)
+	go func() {
+		p.stdinW.Write(body)
+		p.stdinW.Close()
+	}()
+	ev := readEvents(p.stdout, progress)
+	waitErr := make(chan error, 1)
+	go func() {
+		<-ev.done
+		waitErr <- p.cmd.Wait()
+	}()
+	werr, timedOut, canceled := w.wait(ctx, pid, waitErr)
+	run.Duration = time.Since(run.Start)
+	run.Obs = sb.Finished()
+	o := classify.Outcome{ExitCode: -1, Log: errTail.Bytes(), GuardKilled: run.Obs.GuardKilled,
+		CgroupOOM: run.Obs.CgroupOOM, TimedOut: timedOut, Canceled: canceled, Result: ev.result}
+	if ps := p.cmd.ProcessState; ps != nil {
+		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			o.Signal = ws.Signal()
+			run.Signal = ws.Signal().String()
+		} else {
+			o.ExitCode = ps.ExitCode()
+		}
+	} else if werr != nil {
+		run.Reason = werr.Error()
+	}
+	run.ExitCode = o.ExitCode
+	run.Class, run.Reason = classify.Classify(o)
+	run.Result = ev.result
+	run.Stderr = errTail.Bytes()
+	run.LogTail = lastLines(run.Stderr, 20)
+	run.MemUsage = ev.mem
+	if ev.result != nil && len(ev.result.MemUsage) > 0 {
+		run.MemUsage = ev.result.MemUsage
+	}
+	return run
+}
 
+// proc is a started worker and its pipes.
+type proc struct {
+	cmd            *exec.Cmd
+	stdout         io.ReadCloser
+	stdinR, stdinW *os.File
+}
+
+// start starts the worker in its sandbox, retrying without a private
+// network namespace where the kernel or container has none. A non-empty
+// class says why it could not start.
+func (w *Worker) start(req protocol.Request, sb Sandbox, errTail io.Writer, log *slog.Logger) (*proc, protocol.Class, string) {
 	// The request goes through a pipe written only after the sandbox has
 	// the worker (on cgroup v1 the pid is moved after start; memory the
 	// worker touches before that would be charged to the daemon).
 	stdinR, stdinW, err := os.Pipe()
 	if err != nil {
-		run.Class, run.Reason = protocol.ClassCrashed, err.Error()
-		return run
+		return nil, protocol.ClassCrashed, err.Error()
 	}
-	defer stdinW.Close()
-	defer stdinR.Close()
+	p := &proc{stdinR: stdinR, stdinW: stdinW}
+	fail := func(c protocol.Class, reason string) (*proc, protocol.Class, string) {
+		stdinW.Close()
+		stdinR.Close()
+		return nil, c, reason
+	}
 	cmd := exec.Command(w.Path)
 	cmd.Dir = req.WorkDir
 	cmd.Stdin = stdinR
@@ -195,10 +255,8 @@ func (w *Worker) RunWorker(ctx context.Context, req protocol.Request, sb Sandbox
 		cmd.Env = Env()
 	}
 	cmd.Stderr = errTail
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		run.Class, run.Reason = protocol.ClassCrashed, err.Error()
-		return run
+	if p.stdout, err = cmd.StdoutPipe(); err != nil {
+		return fail(protocol.ClassCrashed, err.Error())
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: w.Credential}
 	if w.PrivateNet && os.Geteuid() == 0 {
@@ -211,39 +269,37 @@ func (w *Worker) RunWorker(ctx context.Context, req protocol.Request, sb Sandbox
 		// Kernels or containers without network namespaces: run without.
 		log.Warn("cannot give the worker a private network namespace; running it with the host network", "err", err)
 		cmd = rebuild(cmd)
-		stdout, _ = cmd.StdoutPipe()
+		p.stdout, _ = cmd.StdoutPipe()
 		cmd.SysProcAttr.Cloneflags = 0
-		err = startLocked(cmd)
-		if err != nil {
-			run.Class, run.Reason = protocol.ClassCrashed, "cannot start worker: "+err.Error()
-			return run
+		if err := startLocked(cmd); err != nil {
+			return fail(protocol.ClassCrashed, "cannot start worker: "+err.Error())
 		}
 	} else if err != nil {
-		run.Class, run.Reason = protocol.ClassCrashed, "cannot start worker: "+err.Error()
+		class := protocol.ClassCrashed
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.EACCES) {
-			run.Class = protocol.ClassBuilderUnavailable
+			class = protocol.ClassBuilderUnavailable
 		}
-		return run
+		return fail(class, "cannot start worker: "+err.Error())
 	}
 	stdinR.Close()
-	pid := cmd.Process.Pid
-	if w.OOMScoreAdj != 0 {
-		if err := os.WriteFile("/proc/"+strconv.Itoa(pid)+"/oom_score_adj", []byte(strconv.Itoa(w.OOMScoreAdj)), 0); err != nil {
-			log.Debug("cannot set worker oom_score_adj", "err", err)
-		}
-	}
-	sb.Started(pid)
-	go func() {
-		stdinW.Write(body)
-		stdinW.Close()
-	}()
+	p.cmd = cmd
+	return p, "", ""
+}
 
-	// Events from stdout.
-	var result *protocol.Result
-	var mem []protocol.MemUsage
-	evDone := make(chan struct{})
+// events is what the worker said on stdout; its fields are set once done
+// is closed.
+type events struct {
+	result *protocol.Result
+	mem    []protocol.MemUsage
+	done   chan struct{}
+}
+
+// readEvents reads the worker's events until stdout closes, passing
+// progress and memory events on as they come.
+func readEvents(stdout io.Reader, progress func(protocol.Event)) *events {
+	e := &events{done: make(chan struct{})}
 	go func() {
-		defer close(evDone)
+		defer close(e.done)
 		sc := bufio.NewScanner(stdout)
 		sc.Buffer(make([]byte, 64<<10), 16<<20)
 		for sc.Scan() {
@@ -253,10 +309,10 @@ func (w *Worker) RunWorker(ctx context.Context, req protocol.Request, sb Sandbox
 			}
 			switch ev.Event {
 			case protocol.EventResult:
-				result = ev.Result
+				e.result = ev.Result
 			case protocol.EventMemUsage:
 				if ev.Mem != nil {
-					mem = append(mem, *ev.Mem)
+					e.mem = append(e.mem, *ev.Mem)
 				}
 			}
 			if progress != nil && ev.Event != protocol.EventResult {
@@ -265,16 +321,19 @@ func (w *Worker) RunWorker(ctx context.Context, req protocol.Request, sb Sandbox
 		}
 		io.Copy(io.Discard, stdout)
 	}()
+	return e
+}
 
-	waitErr := make(chan error, 1)
-	go func() {
-		<-evDone
-		waitErr <- cmd.Wait()
-	}()
-	var timedOut, canceled bool
+// wait waits for the worker, killing its process group at the timeout
+// (SIGKILL) or when ctx ends (SIGTERM, then SIGKILL after 5 s); whatever is
+// left in the group is killed afterwards.
+func (w *Worker) wait(ctx context.Context, pid int, waitErr <-chan error) (werr error, timedOut, canceled bool) {
+	timeout := w.Timeout
+	if timeout <= 0 {
+		timeout = 2 * time.Hour
+	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	var werr error
 	select {
 	case werr = <-waitErr:
 	case <-timer.C:
@@ -291,33 +350,8 @@ func (w *Worker) RunWorker(ctx context.Context, req protocol.Request, sb Sandbox
 			werr = <-waitErr
 		}
 	}
-	// Anything left in the worker's process group goes too.
 	killGroup(pid, syscall.SIGKILL)
-	run.Duration = time.Since(run.Start)
-	run.Obs = sb.Finished()
-
-	o := classify.Outcome{ExitCode: -1, Log: errTail.Bytes(), GuardKilled: run.Obs.GuardKilled,
-		CgroupOOM: run.Obs.CgroupOOM, TimedOut: timedOut, Canceled: canceled, Result: result}
-	if ps := cmd.ProcessState; ps != nil {
-		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			o.Signal = ws.Signal()
-			run.Signal = ws.Signal().String()
-		} else {
-			o.ExitCode = ps.ExitCode()
-		}
-	} else if werr != nil {
-		run.Reason = werr.Error()
-	}
-	run.ExitCode = o.ExitCode
-	run.Class, run.Reason = classify.Classify(o)
-	run.Result = result
-	run.Stderr = errTail.Bytes()
-	run.LogTail = lastLines(run.Stderr, 20)
-	run.MemUsage = mem
-	if result != nil && len(result.MemUsage) > 0 {
-		run.MemUsage = result.MemUsage
-	}
-	return run
+	return werr, timedOut, canceled
 }
 
 // startLocked starts cmd from a goroutine locked to its OS thread, because

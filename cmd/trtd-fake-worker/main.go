@@ -41,7 +41,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -51,6 +50,7 @@ import (
 	"github.com/trtd/trtd/converter/accuracy"
 	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/converter/protocol"
+	"github.com/trtd/trtd/internal/atomicfile"
 )
 
 var builder = protocol.Builder{
@@ -261,25 +261,7 @@ func behaviour(stage string) string {
 	return def
 }
 
-func writeAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".trtd-tmp-engine-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
-}
+func writeAtomic(path string, data []byte) error { return atomicfile.WriteFile(path, data, 0o644) }
 
 func record(req protocol.Request) {
 	p := os.Getenv("TRTD_FAKE_WORKER_RECORD")

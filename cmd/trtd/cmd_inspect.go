@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/trtd/trtd/converter"
 	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/converter/opsupport"
 	"github.com/trtd/trtd/daemon/planner"
@@ -160,7 +161,7 @@ func estimateMemory(m *onnx.Model, s onnx.Summary, check *trtCheck, platform, cf
 	}
 	over := sysinfo.EffectiveOverheads(cfg.Overheads, mem.Platform)
 	for _, st := range cfg.Stages {
-		if st.Kind == "offload" {
+		if converter.Kind(st.Kind) == converter.KindOffload {
 			continue
 		}
 		dev, host := planner.Estimate(facts, st, over, major)

@@ -93,161 +93,203 @@ func ReadFile(path string) (Tensor, error) {
 // double_data, uint64_data), packed or not. Strings, complex numbers,
 // segments and external data are refused.
 func Parse(b []byte) (Tensor, error) {
-	var t Tensor
-	var dt int32
-	var raw []byte
-	hasRaw := false
-	var f32 []float32
-	var i32, i64 []int64 // int32_data and int64_data (int32 values sign-extended)
-	var f64 []float64
-	var u64 []uint64
-	typed := 0
+	var f tensorFields
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return t, fmt.Errorf("%w: %v", ErrBadTensor, protowire.ParseError(n))
+			return f.t, fmt.Errorf("%w: %v", ErrBadTensor, protowire.ParseError(n))
 		}
-		b = b[n:]
 		var err error
-		switch {
-		case num == 1 && (typ == protowire.VarintType || typ == protowire.BytesType): // dims
-			b, err = varints(b, typ, func(v uint64) { t.Dims = append(t.Dims, int64(v)) })
-		case num == 2 && typ == protowire.VarintType: // data_type
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return t, fmt.Errorf("%w: data_type: %v", ErrBadTensor, protowire.ParseError(n))
-			}
-			dt, b = int32(v), b[n:]
-		case num == 3 && typ == protowire.BytesType:
-			return t, fmt.Errorf("%w: segmented tensors are not supported", ErrBadTensor)
-		case num == 4 && (typ == protowire.Fixed32Type || typ == protowire.BytesType): // float_data
-			typed++
-			b, err = fixed32s(b, typ, func(v uint32) { f32 = append(f32, math.Float32frombits(v)) })
-		case num == 5 && (typ == protowire.VarintType || typ == protowire.BytesType): // int32_data
-			typed++
-			b, err = varints(b, typ, func(v uint64) { i32 = append(i32, int64(int32(v))) })
-		case num == 6 && typ == protowire.BytesType:
-			return t, fmt.Errorf("%w: string tensors are not supported", ErrBadTensor)
-		case num == 7 && (typ == protowire.VarintType || typ == protowire.BytesType): // int64_data
-			typed++
-			b, err = varints(b, typ, func(v uint64) { i64 = append(i64, int64(v)) })
-		case num == 8 && typ == protowire.BytesType: // name
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return t, fmt.Errorf("%w: name: %v", ErrBadTensor, protowire.ParseError(n))
-			}
-			t.Name, b = string(v), b[n:]
-		case num == 9 && typ == protowire.BytesType: // raw_data
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return t, fmt.Errorf("%w: raw_data: %v", ErrBadTensor, protowire.ParseError(n))
-			}
-			raw, hasRaw, b = v, true, b[n:]
-		case num == 10 && (typ == protowire.Fixed64Type || typ == protowire.BytesType): // double_data
-			typed++
-			b, err = fixed64s(b, typ, func(v uint64) { f64 = append(f64, math.Float64frombits(v)) })
-		case num == 11 && (typ == protowire.VarintType || typ == protowire.BytesType): // uint64_data
-			typed++
-			b, err = varints(b, typ, func(v uint64) { u64 = append(u64, v) })
-		case num == 13 && typ == protowire.BytesType:
-			return t, fmt.Errorf("%w: external data is not supported in sample tensors", ErrBadTensor)
-		case num == 14 && typ == protowire.VarintType: // data_location
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return t, fmt.Errorf("%w: data_location: %v", ErrBadTensor, protowire.ParseError(n))
-			}
-			if v != 0 {
-				return t, fmt.Errorf("%w: external data is not supported in sample tensors", ErrBadTensor)
-			}
-			b = b[n:]
-		default:
-			n := protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return t, fmt.Errorf("%w: field %d: %v", ErrBadTensor, num, protowire.ParseError(n))
-			}
-			b = b[n:]
-		}
-		if err != nil {
-			return t, err
+		if b, err = f.field(num, typ, b[n:]); err != nil {
+			return f.t, err
 		}
 	}
-	name, ok := dtypes[dt]
+	return f.tensor()
+}
+
+// tensorFields collects a TensorProto's fields as they are read.
+type tensorFields struct {
+	t      Tensor
+	dt     int32
+	raw    []byte
+	hasRaw bool
+	f32    []float32
+	i32    []int64 // int32_data (int32 values sign-extended)
+	i64    []int64
+	f64    []float64
+	u64    []uint64
+	typed  int
+}
+
+// field reads one field from b (after its tag) and returns the rest.
+func (f *tensorFields) field(num protowire.Number, typ protowire.Type, b []byte) ([]byte, error) {
+	if rest, ok, err := f.typedData(num, typ, b); ok {
+		return rest, err
+	}
+	switch {
+	case num == 1 && (typ == protowire.VarintType || typ == protowire.BytesType): // dims
+		return varints(b, typ, func(v uint64) { f.t.Dims = append(f.t.Dims, int64(v)) })
+	case num == 2 && typ == protowire.VarintType: // data_type
+		v, n := protowire.ConsumeVarint(b)
+		if n < 0 {
+			return b, fmt.Errorf("%w: data_type: %v", ErrBadTensor, protowire.ParseError(n))
+		}
+		f.dt = int32(v)
+		return b[n:], nil
+	case num == 3 && typ == protowire.BytesType:
+		return b, fmt.Errorf("%w: segmented tensors are not supported", ErrBadTensor)
+	case num == 6 && typ == protowire.BytesType:
+		return b, fmt.Errorf("%w: string tensors are not supported", ErrBadTensor)
+	case num == 8 && typ == protowire.BytesType: // name
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return b, fmt.Errorf("%w: name: %v", ErrBadTensor, protowire.ParseError(n))
+		}
+		f.t.Name = string(v)
+		return b[n:], nil
+	case num == 9 && typ == protowire.BytesType: // raw_data
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return b, fmt.Errorf("%w: raw_data: %v", ErrBadTensor, protowire.ParseError(n))
+		}
+		f.raw, f.hasRaw = v, true
+		return b[n:], nil
+	case num == 13 && typ == protowire.BytesType:
+		return b, fmt.Errorf("%w: external data is not supported in sample tensors", ErrBadTensor)
+	case num == 14 && typ == protowire.VarintType: // data_location
+		v, n := protowire.ConsumeVarint(b)
+		if n < 0 {
+			return b, fmt.Errorf("%w: data_location: %v", ErrBadTensor, protowire.ParseError(n))
+		}
+		if v != 0 {
+			return b, fmt.Errorf("%w: external data is not supported in sample tensors", ErrBadTensor)
+		}
+		return b[n:], nil
+	}
+	n := protowire.ConsumeFieldValue(num, typ, b)
+	if n < 0 {
+		return b, fmt.Errorf("%w: field %d: %v", ErrBadTensor, num, protowire.ParseError(n))
+	}
+	return b[n:], nil
+}
+
+// typedData reads the repeated data fields; ok is false for other fields.
+func (f *tensorFields) typedData(num protowire.Number, typ protowire.Type, b []byte) (rest []byte, ok bool, err error) {
+	packed := typ == protowire.BytesType
+	switch {
+	case num == 4 && (typ == protowire.Fixed32Type || packed): // float_data
+		rest, err = fixed32s(b, typ, func(v uint32) { f.f32 = append(f.f32, math.Float32frombits(v)) })
+	case num == 5 && (typ == protowire.VarintType || packed): // int32_data
+		rest, err = varints(b, typ, func(v uint64) { f.i32 = append(f.i32, int64(int32(v))) })
+	case num == 7 && (typ == protowire.VarintType || packed): // int64_data
+		rest, err = varints(b, typ, func(v uint64) { f.i64 = append(f.i64, int64(v)) })
+	case num == 10 && (typ == protowire.Fixed64Type || packed): // double_data
+		rest, err = fixed64s(b, typ, func(v uint64) { f.f64 = append(f.f64, math.Float64frombits(v)) })
+	case num == 11 && (typ == protowire.VarintType || packed): // uint64_data
+		rest, err = varints(b, typ, func(v uint64) { f.u64 = append(f.u64, v) })
+	default:
+		return b, false, nil
+	}
+	f.typed++
+	return rest, true, err
+}
+
+// tensor checks the type and dims and assembles the data.
+func (f *tensorFields) tensor() (Tensor, error) {
+	t := f.t
+	name, ok := dtypes[f.dt]
 	if !ok {
-		return t, fmt.Errorf("%w: data_type %d is not an ONNX type", ErrBadTensor, dt)
+		return t, fmt.Errorf("%w: data_type %d is not an ONNX type", ErrBadTensor, f.dt)
 	}
 	size := ElemSize(name)
 	if size == 0 {
 		return t, fmt.Errorf("%w: %s tensors are not supported", ErrBadTensor, name)
 	}
 	t.DType = name
+	count, err := elemCount(t.Dims, size)
+	if err != nil {
+		return t, err
+	}
+	if f.hasRaw {
+		if f.typed > 0 {
+			return t, fmt.Errorf("%w: both raw_data and typed data fields", ErrBadTensor)
+		}
+		if int64(len(f.raw)) != count*int64(size) {
+			return t, fmt.Errorf("%w: raw_data has %d bytes, dims %v of %s need %d", ErrBadTensor, len(f.raw), t.Dims, name, count*int64(size))
+		}
+		t.Data = append([]byte(nil), f.raw...)
+		return t, nil
+	}
+	field, got, data := f.typedBytes(name, size, count)
+	if int64(got) != count {
+		return t, fmt.Errorf("%w: %s has %d values, dims %v need %d", ErrBadTensor, field, got, t.Dims, count)
+	}
+	t.Data = data
+	return t, nil
+}
+
+// elemCount is the number of elements of dims, refusing negative dims and
+// tensors over MaxBytes.
+func elemCount(dims []int64, size int) (int64, error) {
 	count := int64(1)
-	for _, d := range t.Dims {
+	for _, d := range dims {
 		if d < 0 {
-			return t, fmt.Errorf("%w: negative dimension in %v", ErrBadTensor, t.Dims)
+			return 0, fmt.Errorf("%w: negative dimension in %v", ErrBadTensor, dims)
 		}
 		if d > 0 && count > MaxBytes/d {
-			return t, fmt.Errorf("%w: dims %v are too large", ErrBadTensor, t.Dims)
+			return 0, fmt.Errorf("%w: dims %v are too large", ErrBadTensor, dims)
 		}
 		count *= d
 	}
 	if count*int64(size) > MaxBytes {
-		return t, fmt.Errorf("%w: dims %v are too large", ErrBadTensor, t.Dims)
+		return 0, fmt.Errorf("%w: dims %v are too large", ErrBadTensor, dims)
 	}
-	if hasRaw {
-		if typed > 0 {
-			return t, fmt.Errorf("%w: both raw_data and typed data fields", ErrBadTensor)
-		}
-		if int64(len(raw)) != count*int64(size) {
-			return t, fmt.Errorf("%w: raw_data has %d bytes, dims %v of %s need %d", ErrBadTensor, len(raw), t.Dims, name, count*int64(size))
-		}
-		t.Data = append([]byte(nil), raw...)
-		return t, nil
-	}
-	t.Data = make([]byte, 0, count*int64(size))
-	var got int
-	var field string
+	return count, nil
+}
+
+// typedBytes encodes the typed field that carries dtype name as
+// little-endian bytes; it returns the field's name and value count.
+func (f *tensorFields) typedBytes(name string, size int, count int64) (field string, got int, data []byte) {
+	data = make([]byte, 0, count*int64(size))
 	switch name {
 	case "float32":
-		field, got = "float_data", len(f32)
-		for _, v := range f32 {
-			t.Data = binary.LittleEndian.AppendUint32(t.Data, math.Float32bits(v))
+		for _, v := range f.f32 {
+			data = binary.LittleEndian.AppendUint32(data, math.Float32bits(v))
 		}
+		return "float_data", len(f.f32), data
 	case "float64":
-		field, got = "double_data", len(f64)
-		for _, v := range f64 {
-			t.Data = binary.LittleEndian.AppendUint64(t.Data, math.Float64bits(v))
+		for _, v := range f.f64 {
+			data = binary.LittleEndian.AppendUint64(data, math.Float64bits(v))
 		}
+		return "double_data", len(f.f64), data
 	case "int64":
-		field, got = "int64_data", len(i64)
-		for _, v := range i64 {
-			t.Data = binary.LittleEndian.AppendUint64(t.Data, uint64(v))
+		for _, v := range f.i64 {
+			data = binary.LittleEndian.AppendUint64(data, uint64(v))
 		}
+		return "int64_data", len(f.i64), data
 	case "uint32", "uint64":
-		field, got = "uint64_data", len(u64)
-		for _, v := range u64 {
+		for _, v := range f.u64 {
 			if size == 4 {
-				t.Data = binary.LittleEndian.AppendUint32(t.Data, uint32(v))
+				data = binary.LittleEndian.AppendUint32(data, uint32(v))
 			} else {
-				t.Data = binary.LittleEndian.AppendUint64(t.Data, v)
+				data = binary.LittleEndian.AppendUint64(data, v)
 			}
 		}
-	default: // int32_data carries int32, int16, uint16, int8, uint8, bool, float16 and bfloat16 (bits)
-		field, got = "int32_data", len(i32)
-		for _, v := range i32 {
-			switch size {
-			case 1:
-				t.Data = append(t.Data, byte(v))
-			case 2:
-				t.Data = binary.LittleEndian.AppendUint16(t.Data, uint16(v))
-			default:
-				t.Data = binary.LittleEndian.AppendUint32(t.Data, uint32(v))
-			}
+		return "uint64_data", len(f.u64), data
+	}
+	// int32_data carries int32, int16, uint16, int8, uint8, bool, float16
+	// and bfloat16 (bits).
+	for _, v := range f.i32 {
+		switch size {
+		case 1:
+			data = append(data, byte(v))
+		case 2:
+			data = binary.LittleEndian.AppendUint16(data, uint16(v))
+		default:
+			data = binary.LittleEndian.AppendUint32(data, uint32(v))
 		}
 	}
-	if int64(got) != count {
-		return t, fmt.Errorf("%w: %s has %d values, dims %v need %d", ErrBadTensor, field, got, t.Dims, count)
-	}
-	return t, nil
+	return "int32_data", len(f.i32), data
 }
 
 func varints(b []byte, typ protowire.Type, f func(uint64)) ([]byte, error) {

@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/trtd/trtd/internal/atomicfile"
 )
 
 // A sub-model is written as a sequence of pieces: small literal bytes the
@@ -78,34 +79,25 @@ func (p *splitPlan) writePart(src *os.File, i int, path string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return 0, err
-	}
-	tmp := f.Name()
-	w := &pieceWriter{f: f, buf: make([]byte, 0, writeBuffer)}
-	for _, pc := range pieces {
-		if err = w.write(pc); err != nil {
-			break
+	// The fsync, when asked for, follows for all parts at once (Sync).
+	err = atomicfile.WriteWith(path, 0o644, func(wr io.Writer) error {
+		// Write hands over the temporary *os.File: its ReadFrom copies
+		// weights file to file in the kernel.
+		w := &pieceWriter{f: wr.(*os.File), buf: make([]byte, 0, writeBuffer)}
+		for _, pc := range pieces {
+			if err := w.write(pc); err != nil {
+				return err
+			}
 		}
-	}
-	if err == nil {
-		err = w.flush()
-	}
-	if err == nil && w.off != total {
-		err = fmt.Errorf("wrote %d bytes, planned %d", w.off, total)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
+		if err := w.flush(); err != nil {
+			return err
+		}
+		if w.off != total {
+			return fmt.Errorf("wrote %d bytes, planned %d", w.off, total)
+		}
+		return nil
+	}, atomicfile.Options{NoSync: true})
 	if err != nil {
-		os.Remove(tmp)
 		return 0, err
 	}
 	return total, nil

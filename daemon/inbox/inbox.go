@@ -167,6 +167,38 @@ func (w *Watcher) Rescan() {
 	}
 }
 
+// dueTimer fires when the next entry's settle period ends; c is nil while
+// no entry waits.
+type dueTimer struct {
+	t *time.Timer
+	c <-chan time.Time
+}
+
+// arm sets the timer for the next entry due, or stops it.
+func (w *Watcher) arm(due *dueTimer) {
+	next, ok := w.nextDue()
+	if !ok {
+		due.t.Stop()
+		due.c = nil
+		return
+	}
+	d := next.Sub(w.o.Now())
+	if d < time.Millisecond {
+		d = time.Millisecond
+	}
+	due.t.Reset(d)
+	due.c = due.t.C
+}
+
+// watchError logs an inotify error; the caller rescans.
+func (w *Watcher) watchError(err error) {
+	if errors.Is(err, fsnotify.ErrEventOverflow) {
+		w.o.Log.Warn("inotify queue overflowed; rescanning the inbox")
+	} else {
+		w.o.Log.Warn("inbox watch error; rescanning", "err", err)
+	}
+}
+
 // Run watches until ctx ends, sending decisions to out. ready, if not nil,
 // is closed once the watch is set and the first scan is done.
 func (w *Watcher) Run(ctx context.Context, out chan<- Event, ready chan<- struct{}) error {
@@ -237,29 +269,15 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Event, ready chan<- struct
 	// No fixed tick: a timer fires when the next entry's settle period
 	// ends, so a finished upload is judged right then (not up to a tick
 	// later) and an idle daemon does not wake up for the inbox at all.
-	due := time.NewTimer(time.Hour)
-	due.Stop()
-	defer due.Stop()
-	var dueC <-chan time.Time
-	arm := func() {
-		next, ok := w.nextDue()
-		if !ok {
-			due.Stop()
-			dueC = nil
-			return
-		}
-		d := next.Sub(w.o.Now())
-		if d < time.Millisecond {
-			d = time.Millisecond
-		}
-		due.Reset(d)
-		dueC = due.C
-	}
+	due := &dueTimer{t: time.NewTimer(time.Hour)}
+	due.t.Stop()
+	defer due.t.Stop()
+	arm := func() { w.arm(due) }
 	arm()
 	rescan := time.NewTicker(w.o.Rescan)
 	defer rescan.Stop()
 	for {
-		if dueC == nil {
+		if due.c == nil {
 			arm()
 		}
 		select {
@@ -287,11 +305,7 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Event, ready chan<- struct
 				errs = nil
 				continue
 			}
-			if errors.Is(err, fsnotify.ErrEventOverflow) {
-				w.o.Log.Warn("inotify queue overflowed; rescanning the inbox")
-			} else {
-				w.o.Log.Warn("inbox watch error; rescanning", "err", err)
-			}
+			w.watchError(err)
 			w.scan(ctx, out)
 			arm()
 		case <-w.rescanNow:
@@ -304,8 +318,8 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Event, ready chan<- struct
 			w.scan(ctx, out)
 			w.recheck = false
 			arm()
-		case <-dueC:
-			dueC = nil
+		case <-due.c:
+			due.c = nil
 			w.evaluate(ctx, out)
 			arm()
 		}

@@ -100,7 +100,7 @@ func (o *Outbox) Publish(j *jobs.Job, rep *report.Report, res converter.Result, 
 		for name, src := range engines {
 			linkOrCopy(src, filepath.Join(cacheDir, cached[name]))
 		}
-		writeJSON(filepath.Join(cacheDir, "cache.json"), map[string]any{"job": j.ID, "stage": res.Stage, "files": sortedValues(cached), "model_sha256": j.ModelSHA256})
+		writeJSON(filepath.Join(cacheDir, cacheFile), cacheEntry{Job: j.ID, Stage: res.Stage, Files: sortedValues(cached), ModelSHA256: j.ModelSHA256})
 	}
 	// Parts in their order (part2 before part10), as the report lists them.
 	for _, name := range sortByPart(sortedKeys(engines)) {
@@ -169,41 +169,33 @@ func (o *Outbox) placeEngine(j *jobs.Job, src, dst string) (string, int64, error
 		return "", 0, err
 	}
 	defer in.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(dst), atomicfile.TempPrefix+filepath.Base(dst)+"-")
-	if err != nil {
-		return "", 0, err
-	}
-	defer os.Remove(tmp.Name())
 	h := newHasher()
-	n, err := io.Copy(io.MultiWriter(tmp, h), in)
+	var n int64
+	err = atomicfile.WriteWith(dst, 0o644, func(w io.Writer) (err error) {
+		n, err = io.Copy(io.MultiWriter(w, h), in)
+		return err
+	}, atomicfile.Options{
+		Written: func() { o.Store.Mark(j, jobs.StepEngineTemp); o.faultpoint(jobs.StepEngineTemp) },
+		Synced:  func() { o.Store.Mark(j, jobs.StepEngineSynced); o.faultpoint(jobs.StepEngineSynced) },
+	})
 	if err != nil {
-		tmp.Close()
-		return "", 0, err
-	}
-	o.Store.Mark(j, jobs.StepEngineTemp)
-	o.faultpoint(jobs.StepEngineTemp)
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return "", 0, err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return "", 0, err
-	}
-	if err := tmp.Close(); err != nil {
-		return "", 0, err
-	}
-	o.Store.Mark(j, jobs.StepEngineSynced)
-	o.faultpoint(jobs.StepEngineSynced)
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return "", 0, err
-	}
-	if err := atomicfile.SyncDir(filepath.Dir(dst)); err != nil {
 		return "", 0, err
 	}
 	o.Store.Mark(j, jobs.StepEngineRenamed)
 	o.faultpoint(jobs.StepEngineRenamed)
 	return h.Sum(), n, nil
+}
+
+// cacheFile describes a cached build in State/cache/<key>/.
+const cacheFile = "cache.json"
+
+// cacheEntry is what cacheFile says: the job that built the engine, its
+// stage, the cached files and the model's sha256.
+type cacheEntry struct {
+	Job         string   `json:"job"`
+	Stage       string   `json:"stage"`
+	Files       []string `json:"files"`
+	ModelSHA256 string   `json:"model_sha256"`
 }
 
 // Reuse publishes an earlier identical build's engine; false means build.
@@ -272,15 +264,9 @@ var ErrOutbox = errors.New("the outbox cannot be written")
 // engine waits for the outbox.
 const PendingReport = "pending-report.json"
 
-type cacheEntry struct {
-	Job   string   `json:"job"`
-	Stage string   `json:"stage"`
-	Files []string `json:"files"`
-}
-
 func readCache(dir string) (cacheEntry, error) {
 	var c cacheEntry
-	b, err := os.ReadFile(filepath.Join(dir, "cache.json"))
+	b, err := os.ReadFile(filepath.Join(dir, cacheFile))
 	if err != nil {
 		return c, err
 	}

@@ -325,7 +325,7 @@ func (rn *Runner) resume(j *jobs.Job, engineDir string) (converter.Result, bool)
 		return converter.Result{}, false
 	}
 	return converter.Result{OK: true, Stage: j.Stage, Engine: p, Class: protocol.ClassOK,
-		Attempts: []report.Attempt{{Stage: j.Stage, Kind: "build", Outcome: protocol.ClassOK, Start: time.Now().UTC(),
+		Attempts: []report.Attempt{{Stage: j.Stage, Kind: string(converter.KindBuild), Outcome: protocol.ClassOK, Start: time.Now().UTC(),
 			Reason: "engine built before a restart; published now"}}}, true
 }
 
@@ -450,9 +450,9 @@ func (rn *Runner) park(j *jobs.Job, rep *report.Report, log *slog.Logger, stages
 	missing := rn.BuilderLine()
 	next := time.Now().Add(rn.Cfg.Worker.RetryInterval.D()).UTC()
 	var would []string
-	for _, st := range stages {
-		s := st.Settings()
-		would = append(would, fmt.Sprintf("stage %s (%s): precision %s, workspace %d MiB, swap %s", st.Name, kindOf(st), s.Precision, s.WorkspaceMiB, orNone(st.Swap)))
+	for _, st := range config.ConverterStages(stages) {
+		would = append(would, fmt.Sprintf("stage %s (%s): precision %s, workspace %d MiB, swap %s",
+			st.Name, st.EffectiveKind(), st.Settings.Precision, st.Settings.WorkspaceMiB, orNone(string(st.Swap))))
 	}
 	rep.Outcome = report.OutcomeBuilderUnavailable
 	rep.Reason = "TensorRT not available on this machine"
@@ -489,13 +489,6 @@ func (rn *Runner) parkForOutbox(j *jobs.Job, rep *report.Report, log *slog.Logge
 	rn.outboxRetry = next
 	rn.mu.Unlock()
 	log.Error("the outbox cannot be written: the engine is kept and will be published when it can", "err", err, "next_retry", next, logging.KeyEvent, "job_outbox_blocked")
-}
-
-func kindOf(st config.Stage) string {
-	if st.Kind == "" {
-		return "build"
-	}
-	return st.Kind
 }
 
 func orNone(s string) string {

@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/trtd/trtd/converter"
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/sysinfo"
@@ -76,7 +77,7 @@ const (
 // Estimate returns the device and host parts of a stage's peak.
 func Estimate(m ModelFacts, st config.Stage, over config.Overheads, trtMajor int) (device, host int64) {
 	parts := int64(1)
-	if st.Kind == "segmented" && st.Parts > 1 {
+	if converter.Kind(st.Kind) == converter.KindSegmented && st.Parts > 1 {
 		parts = int64(st.Parts)
 	}
 	w := m.WeightBytes / parts
@@ -135,111 +136,142 @@ func New(m ModelFacts, d *sysinfo.Device, cfg *config.Config, h *History) *Plan 
 	}
 	over := sysinfo.EffectiveOverheads(cfg.Overheads, p.Platform)
 	major := trtMajor(d.TensorRT)
-	floor := int64(cfg.Guard.Floor)
-	unified := d.GPU == nil || d.GPU.Unified
 	if m.Dynamic {
 		p.Notes = append(p.Notes, "the model has dynamic dimensions: the estimate uses the input sizes resolved for this build")
 	}
 	if major == 0 {
 		p.Notes = append(p.Notes, "the TensorRT version is unknown: cuDNN/cuBLAS are assumed on by default")
 	}
-	// What the device can give: now, and at most.
-	ramNow := d.MemAvailable - floor
-	ramEver := d.MemTotal - osReserve - floor
-	var gpuNow, gpuEver int64
-	if !unified {
-		gpuEver = d.GPU.MemTotal
-		gpuNow = d.GPU.MemTotal - d.GPU.MemUsed
-		if gpuEver <= 0 {
+	b := newBudget(d, cfg, p)
+	for i := range p.Stages {
+		sp := &p.Stages[i]
+		if isOffload(sp.Stage) {
+			continue
+		}
+		sp.DeviceBytes, sp.HostBytes = Estimate(m, sp.Stage, over, major)
+		sp.PeakBytes = sp.DeviceBytes + sp.HostBytes
+		if hopeless := b.hopeless(sp); hopeless != "" {
+			sp.Reason = hopeless
+			sp.Skip = cfg.Planner.SkipHopeless
+			continue
+		}
+		b.fits(sp)
+	}
+	p.markOffload(cfg)
+	p.keepLastLocal()
+	p.pickStart(h, m, cfg.Planner.SkipHopeless)
+	p.planSwap(b, cfg)
+	p.skipBeforeStart()
+	return p
+}
+
+func isOffload(st config.Stage) bool { return converter.Kind(st.Kind) == converter.KindOffload }
+
+// budget is what the device can give a build: now, and at most.
+type budget struct {
+	unified         bool
+	ramNow, ramEver int64
+	gpuNow, gpuEver int64
+	swapTotal       int64
+	maxSwap         int64
+	swapFree        int64 // swap that can take pages now
+}
+
+func newBudget(d *sysinfo.Device, cfg *config.Config, p *Plan) budget {
+	floor := int64(cfg.Guard.Floor)
+	b := budget{unified: d.GPU == nil || d.GPU.Unified, ramNow: d.MemAvailable - floor,
+		ramEver: d.MemTotal - osReserve - floor, swapTotal: d.SwapTotal}
+	if !b.unified {
+		b.gpuEver = d.GPU.MemTotal
+		b.gpuNow = d.GPU.MemTotal - d.GPU.MemUsed
+		if b.gpuEver <= 0 {
 			// GPU memory unknown: judge by RAM only and say so.
-			unified = true
+			b.unified = true
 			p.Notes = append(p.Notes, "GPU memory is unknown (no nvidia-smi): stages are judged by RAM only")
 		}
 	}
-	maxSwap := int64(0)
 	if cfg.Swap.Enabled {
-		maxSwap = int64(cfg.Swap.MaxSize)
+		b.maxSwap = int64(cfg.Swap.MaxSize)
 	}
-	// Swap that can take pages now: zram counts half, since what it
-	// holds stays in RAM, compressed.
-	swapFree := int64(0)
+	// zram counts half, since what it holds stays in RAM, compressed.
 	for _, sw := range d.Swaps {
 		free := sw.Size - sw.Used
 		if sw.Medium == "zram" {
 			free /= 2
 		}
-		swapFree += free
+		b.swapFree += free
 	}
 	if len(d.Swaps) == 0 {
-		swapFree = d.SwapFree
+		b.swapFree = d.SwapFree
 	}
-	swapFor := func(st config.Stage) int64 {
-		if st.Swap == "ensure" || st.Swap == "max" {
-			return swapFree + maxSwap
+	return b
+}
+
+// swapFor is the swap a stage may count on: what is free, plus what trtd
+// may add when the stage provides swap.
+func (b budget) swapFor(st config.Stage) int64 {
+	if converter.SwapPolicy(st.Swap).Wants() {
+		return b.swapFree + b.maxSwap
+	}
+	return b.swapFree
+}
+
+// hopeless says why a stage can never fit this device, or "".
+func (b budget) hopeless(sp *StagePlan) string {
+	if b.unified {
+		switch {
+		case sp.DeviceBytes > b.ramEver:
+			return fmt.Sprintf("predicted to need %s that cannot be paged out, more than this board's RAM can ever give (%s; swap cannot hold GPU allocations)",
+				bytesize.MiB(sp.DeviceBytes), bytesize.MiB(b.ramEver))
+		case sp.PeakBytes > b.ramEver+b.swapTotal+b.maxSwap:
+			return fmt.Sprintf("predicted peak %s exceeds RAM (%s) plus all swap that could exist (%s)",
+				bytesize.MiB(sp.PeakBytes), bytesize.MiB(b.ramEver), bytesize.MiB(b.swapTotal+b.maxSwap))
 		}
-		return swapFree
+		return ""
 	}
-	// Peaks and hopeless stages.
+	switch {
+	case sp.DeviceBytes > b.gpuEver:
+		return fmt.Sprintf("predicted to need %s of GPU memory; the GPU has %s", bytesize.MiB(sp.DeviceBytes), bytesize.MiB(b.gpuEver))
+	case sp.HostBytes > b.ramEver+b.swapTotal+b.maxSwap:
+		return fmt.Sprintf("predicted to need %s of host memory, more than RAM plus all swap that could exist", bytesize.MiB(sp.HostBytes))
+	}
+	return ""
+}
+
+// fits sets FitsNow, and the reason when the stage does not fit now.
+func (b budget) fits(sp *StagePlan) {
+	sw := b.swapFor(sp.Stage)
+	if b.unified {
+		sp.FitsNow = sp.DeviceBytes <= b.ramNow && sp.PeakBytes <= b.ramNow+sw
+		if !sp.FitsNow {
+			sp.Reason = fmt.Sprintf("predicted peak %s (%s of it not pageable) does not fit the %s available now plus %s of swap",
+				bytesize.MiB(sp.PeakBytes), bytesize.MiB(sp.DeviceBytes), bytesize.MiB(max(b.ramNow, 0)), bytesize.MiB(sw))
+		}
+		return
+	}
+	sp.FitsNow = sp.DeviceBytes <= b.gpuNow && sp.HostBytes <= b.ramNow+sw
+	if !sp.FitsNow {
+		sp.Reason = fmt.Sprintf("predicted to need %s of GPU memory (%s free now) and %s of host memory (%s available plus %s of swap)",
+			bytesize.MiB(sp.DeviceBytes), bytesize.MiB(b.gpuNow), bytesize.MiB(sp.HostBytes), bytesize.MiB(max(b.ramNow, 0)), bytesize.MiB(sw))
+	}
+}
+
+// markOffload skips offload stages when no peer is configured.
+func (p *Plan) markOffload(cfg *config.Config) {
 	for i := range p.Stages {
 		sp := &p.Stages[i]
-		st := sp.Stage
-		if st.Kind == "offload" {
-			continue
-		}
-		sp.DeviceBytes, sp.HostBytes = Estimate(m, st, over, major)
-		sp.PeakBytes = sp.DeviceBytes + sp.HostBytes
-		var hopeless string
-		if unified {
-			switch {
-			case sp.DeviceBytes > ramEver:
-				hopeless = fmt.Sprintf("predicted to need %s that cannot be paged out, more than this board's RAM can ever give (%s; swap cannot hold GPU allocations)",
-					bytesize.MiB(sp.DeviceBytes), bytesize.MiB(ramEver))
-			case sp.PeakBytes > ramEver+d.SwapTotal+maxSwap:
-				hopeless = fmt.Sprintf("predicted peak %s exceeds RAM (%s) plus all swap that could exist (%s)",
-					bytesize.MiB(sp.PeakBytes), bytesize.MiB(ramEver), bytesize.MiB(d.SwapTotal+maxSwap))
-			}
-		} else {
-			switch {
-			case sp.DeviceBytes > gpuEver:
-				hopeless = fmt.Sprintf("predicted to need %s of GPU memory; the GPU has %s", bytesize.MiB(sp.DeviceBytes), bytesize.MiB(gpuEver))
-			case sp.HostBytes > ramEver+d.SwapTotal+maxSwap:
-				hopeless = fmt.Sprintf("predicted to need %s of host memory, more than RAM plus all swap that could exist", bytesize.MiB(sp.HostBytes))
-			}
-		}
-		if hopeless != "" {
-			sp.Reason = hopeless
-			sp.Skip = cfg.Planner.SkipHopeless
-			continue
-		}
-		sw := swapFor(st)
-		if unified {
-			sp.FitsNow = sp.DeviceBytes <= ramNow && sp.PeakBytes <= ramNow+sw
-			if !sp.FitsNow {
-				sp.Reason = fmt.Sprintf("predicted peak %s (%s of it not pageable) does not fit the %s available now plus %s of swap",
-					bytesize.MiB(sp.PeakBytes), bytesize.MiB(sp.DeviceBytes), bytesize.MiB(max(ramNow, 0)), bytesize.MiB(sw))
-			}
-		} else {
-			sp.FitsNow = sp.DeviceBytes <= gpuNow && sp.HostBytes <= ramNow+sw
-			if !sp.FitsNow {
-				sp.Reason = fmt.Sprintf("predicted to need %s of GPU memory (%s free now) and %s of host memory (%s available plus %s of swap)",
-					bytesize.MiB(sp.DeviceBytes), bytesize.MiB(gpuNow), bytesize.MiB(sp.HostBytes), bytesize.MiB(max(ramNow, 0)), bytesize.MiB(sw))
-			}
-		}
-	}
-	for i := range p.Stages {
-		sp := &p.Stages[i]
-		if sp.Stage.Kind != "offload" {
-			continue
-		}
-		if !cfg.Offload.Enabled || len(cfg.Offload.Peers) == 0 {
+		if isOffload(sp.Stage) && (!cfg.Offload.Enabled || len(cfg.Offload.Peers) == 0) {
 			sp.Skip, sp.Reason = true, "offload is not configured (offload.enabled with at least one [[offload.peer]])"
 		}
 	}
-	// Never skip every local stage: the estimate may be wrong, and the
-	// cheapest local stage is still the best chance.
+}
+
+// keepLastLocal never skips every local stage: the estimate may be wrong,
+// and the cheapest local stage is still the best chance.
+func (p *Plan) keepLastLocal() {
 	lastLocal, anyLocal := -1, false
 	for i, sp := range p.Stages {
-		if sp.Stage.Kind != "offload" {
+		if !isOffload(sp.Stage) {
 			lastLocal = i
 			anyLocal = anyLocal || !sp.Skip
 		}
@@ -249,10 +281,13 @@ func New(m ModelFacts, d *sysinfo.Device, cfg *config.Config, h *History) *Plan 
 		p.Notes = append(p.Notes, fmt.Sprintf("every local stage is predicted not to fit; %s runs anyway as the last local attempt",
 			p.Stages[lastLocal].Stage.Name))
 	}
-	// The start: the stage that worked last time, else the first that fits
-	// now, else the first not skipped. With planner.skip_hopeless off no
-	// prediction skips a stage: the ladder starts at its first stage (or
-	// the one that worked last time) and the predictions are only reported.
+}
+
+// pickStart: the stage that worked last time, else the first that fits
+// now, else the first not skipped. With planner.skip_hopeless off no
+// prediction skips a stage: the ladder starts at its first stage (or the
+// one that worked last time) and the predictions are only reported.
+func (p *Plan) pickStart(h *History, m ModelFacts, skipHopeless bool) {
 	p.Start = -1
 	if h != nil && m.SHA256 != "" {
 		if name, ok := h.Lookup(m.SHA256, p.Fingerprint); ok {
@@ -264,7 +299,7 @@ func New(m ModelFacts, d *sysinfo.Device, cfg *config.Config, h *History) *Plan 
 			}
 		}
 	}
-	if p.Start < 0 && cfg.Planner.SkipHopeless {
+	if p.Start < 0 && skipHopeless {
 		for i, sp := range p.Stages {
 			if !sp.Skip && sp.FitsNow {
 				p.Start = i
@@ -276,7 +311,7 @@ func New(m ModelFacts, d *sysinfo.Device, cfg *config.Config, h *History) *Plan 
 		for i, sp := range p.Stages {
 			if !sp.Skip {
 				p.Start = i
-				if cfg.Planner.SkipHopeless {
+				if skipHopeless {
 					p.Notes = append(p.Notes, "no stage is predicted to fit the memory free now: starting at the first one not skipped")
 				} else {
 					p.Notes = append(p.Notes, "planner.skip_hopeless is off: every stage is tried in order; the predictions are only reported")
@@ -288,27 +323,35 @@ func New(m ModelFacts, d *sysinfo.Device, cfg *config.Config, h *History) *Plan 
 	if p.Start < 0 {
 		p.Start = 0
 	}
-	// Swap for the "ensure" stages that will run: what their predicted
-	// pageable part lacks, a quarter more, in 256 MiB steps, within max_size.
+}
+
+// planSwap: swap for the "ensure" stages that will run: what their
+// predicted pageable part lacks, a quarter more, in 256 MiB steps, within
+// max_size.
+func (p *Plan) planSwap(b budget, cfg *config.Config) {
 	var need int64
 	for i := p.Start; i < len(p.Stages) && cfg.Swap.Enabled; i++ {
 		sp := p.Stages[i]
-		if sp.Skip || sp.Stage.Swap != "ensure" || sp.PeakBytes == 0 {
+		if sp.Skip || converter.SwapPolicy(sp.Stage.Swap) != converter.SwapEnsure || sp.PeakBytes == 0 {
 			continue
 		}
-		short := sp.PeakBytes - max(ramNow, 0) - swapFree
-		if !unified {
-			short = sp.HostBytes - max(ramNow, 0) - swapFree
+		short := sp.PeakBytes - max(b.ramNow, 0) - b.swapFree
+		if !b.unified {
+			short = sp.HostBytes - max(b.ramNow, 0) - b.swapFree
 		}
 		need = max(need, short)
 	}
 	if need > 0 {
 		s := (need + need/4 + swapStep - 1) / swapStep * swapStep
-		p.SwapBytes = min(s, maxSwap)
-		if s > maxSwap {
-			p.Notes = append(p.Notes, fmt.Sprintf("the plan would want %s of swap; swap.max_size allows %s", bytesize.MiB(s), bytesize.MiB(maxSwap)))
+		p.SwapBytes = min(s, b.maxSwap)
+		if s > b.maxSwap {
+			p.Notes = append(p.Notes, fmt.Sprintf("the plan would want %s of swap; swap.max_size allows %s", bytesize.MiB(s), bytesize.MiB(b.maxSwap)))
 		}
 	}
+}
+
+// skipBeforeStart marks the stages before the start as skipped.
+func (p *Plan) skipBeforeStart() {
 	for i := 0; i < p.Start; i++ {
 		sp := &p.Stages[i]
 		if !sp.Skip {
@@ -318,7 +361,6 @@ func New(m ModelFacts, d *sysinfo.Device, cfg *config.Config, h *History) *Plan 
 			}
 		}
 	}
-	return p
 }
 
 // StartName is the name of the first stage to run.

@@ -29,10 +29,27 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 	})
 }
 
-// Write calls write with a temporary file in path's directory, then
-// fsyncs it, renames it over path and fsyncs the directory. On any error the
-// temporary file is removed and path is untouched.
-func Write(path string, perm os.FileMode, write func(io.Writer) error) (err error) {
+// Write calls write with a temporary file in path's directory (an
+// *os.File), then fsyncs it, renames it over path and fsyncs the
+// directory. On any error the temporary file is removed and path is
+// untouched.
+func Write(path string, perm os.FileMode, write func(io.Writer) error) error {
+	return WriteWith(path, perm, write, Options{})
+}
+
+// Options tune WriteWith.
+type Options struct {
+	// NoSync skips the fsyncs: readers still never see a partial file, but
+	// a crash may lose the update.
+	NoSync bool
+	// Written is called once the data is in the temporary file, Synced once
+	// it is synced and closed (before the rename): for callers that record
+	// their progress step by step.
+	Written, Synced func()
+}
+
+// WriteWith is Write with options.
+func WriteWith(path string, perm os.FileMode, write func(io.Writer) error, o Options) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -42,28 +59,45 @@ func Write(path string, perm os.FileMode, write func(io.Writer) error) (err erro
 		return fmt.Errorf("create temp for %s: %w", path, err)
 	}
 	tmp := f.Name()
+	closed := false
 	defer func() {
 		if err != nil {
-			f.Close()
+			if !closed {
+				f.Close()
+			}
 			os.Remove(tmp)
 		}
 	}()
 	if err = write(f); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	call(o.Written)
 	if err = f.Chmod(perm); err != nil {
 		return fmt.Errorf("chmod %s: %w", path, err)
 	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", path, err)
+	if !o.NoSync {
+		if err = f.Sync(); err != nil {
+			return fmt.Errorf("fsync %s: %w", path, err)
+		}
 	}
+	closed = true
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", path, err)
 	}
+	call(o.Synced)
 	if err = os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("rename into %s: %w", path, err)
 	}
+	if o.NoSync {
+		return nil
+	}
 	return SyncDir(dir)
+}
+
+func call(f func()) {
+	if f != nil {
+		f()
+	}
 }
 
 // Replace writes data to path by temp file and rename, without fsync:
@@ -71,30 +105,10 @@ func Write(path string, perm os.FileMode, write func(io.Writer) error) (err erro
 // files that are rewritten constantly and worthless after a crash (the
 // status file).
 func Replace(path string, data []byte, perm os.FileMode) error {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, TempPrefix+base+"-")
-	if err != nil {
-		return fmt.Errorf("create temp for %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return WriteWith(path, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}, Options{NoSync: true})
 }
 
 // SyncDir fsyncs a directory so a rename in it is durable.
