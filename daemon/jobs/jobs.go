@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/trtd/trtd/internal/atomicfile"
@@ -232,9 +233,9 @@ func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) 
 	// without its settings.
 	for _, e := range extra {
 		if strings.HasSuffix(e, ".toml") {
-			j.Sidecar = filepath.Base(e)
+			j.Sidecar = companionName(j, e)
 		} else {
-			j.Extra = append(j.Extra, filepath.Base(e))
+			j.Extra = append(j.Extra, companionName(j, e))
 		}
 	}
 	if err := os.MkdirAll(filepath.Join(s.Dir(j), "model"), 0o755); err != nil {
@@ -259,16 +260,25 @@ func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) 
 		if j.Refused == "" {
 			j.Refused = s.limits().check(e)
 		}
-		dst := filepath.Join(s.Dir(j), "model", filepath.Base(e))
+		dst := filepath.Join(s.Dir(j), "model", companionName(j, e))
 		move := moveInto
 		if strings.HasSuffix(e, ".test") {
 			move = moveDirInto
 		}
 		if err := move(e, dst, 0); err != nil {
-			if errors.Is(err, untrusted.ErrChanged) {
+			var bad *badSamplesError
+			switch {
+			case errors.As(err, &bad):
+				// Claimed (nothing left behind) and refused with the reason:
+				// the accuracy gate is never skipped in silence (F-9).
+				if j.Refused == "" {
+					j.Refused = bad.Error()
+				}
+				continue
+			case errors.Is(err, untrusted.ErrChanged):
 				putBack(dst, e)
 			}
-			j.dropCompanion(filepath.Base(e))
+			j.dropCompanion(companionName(j, e))
 		}
 	}
 	if err := s.Transition(j, Queued, StepClaimed, ""); err != nil {
@@ -324,7 +334,22 @@ func moveDirInto(src, dst string, _ uint64) error {
 		return fmt.Errorf("%s: %w", src, untrusted.ErrChanged)
 	}
 	if err := os.Rename(src, dst); err != nil {
-		return err // cross-device: not claimed, left in the inbox
+		var le *os.LinkError
+		if !errors.As(err, &le) || !errors.Is(le.Err, syscall.EXDEV) {
+			return err
+		}
+		// Another filesystem (F-9: the samples used to stay behind and
+		// the gate was skipped): copy what is regular, then remove.
+		if err := copySamples(src, dst); err != nil {
+			var bad *badSamplesError
+			if !errors.As(err, &bad) {
+				os.RemoveAll(dst)
+			}
+			return err
+		}
+		if err := os.RemoveAll(src); err != nil {
+			return err
+		}
 	}
 	ents, err := os.ReadDir(dst)
 	if err != nil {
@@ -332,7 +357,7 @@ func moveDirInto(src, dst string, _ uint64) error {
 	}
 	for _, e := range ents {
 		if !e.Type().IsRegular() {
-			return fmt.Errorf("%s/%s: %w: not a regular file", src, e.Name(), untrusted.ErrChanged)
+			return &badSamplesError{dir: filepath.Base(dst), entry: e.Name(), kind: untrusted.Kind(e.Type())}
 		}
 	}
 	return atomicfile.SyncDir(filepath.Dir(dst))

@@ -5,6 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/trtd/trtd/internal/atomicfile"
+	"github.com/trtd/trtd/internal/untrusted"
 )
 
 // Limits cap the companions claimed with a model, checked from their sizes
@@ -96,4 +99,50 @@ func (s *Store) finishCompanions(j *Job) {
 			j.dropCompanion(n)
 		}
 	}
+}
+
+// companionName is what a companion is called in the job: a sidecar and the
+// samples follow the claimed model's name (which may have been made valid
+// UTF-8), so that name.toml and name.test are found by it after a restart
+// (F-15, F-9); external data keeps the name the model refers to it by.
+func companionName(j *Job, src string) string {
+	base := strings.TrimSuffix(j.Name, ".onnx")
+	switch {
+	case strings.HasSuffix(src, ".toml"):
+		return base + ".toml"
+	case strings.HasSuffix(src, ".test"):
+		return base + ".test"
+	}
+	return filepath.Base(src)
+}
+
+// badSamplesError: the samples directory holds something that is not a
+// regular file (a link, a FIFO, a subdirectory).
+type badSamplesError struct{ dir, entry, kind string }
+
+func (e *badSamplesError) Error() string {
+	return fmt.Sprintf("accuracy samples %s/ hold %s, which is %s, not a regular file: the samples must be plain input_N.pb and output_N.pb files", e.dir, e.entry, e.kind)
+}
+
+// copySamples copies the samples directory src into a new directory dst on
+// another filesystem: only regular files; anything else refuses it whole.
+func copySamples(src, dst string) error {
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			return &badSamplesError{dir: filepath.Base(dst), entry: e.Name(), kind: untrusted.Kind(e.Type())}
+		}
+	}
+	if err := os.Mkdir(dst, 0o755); err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := atomicfile.CopyFile(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }

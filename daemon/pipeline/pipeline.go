@@ -88,6 +88,17 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 			return
 		}
 	}
+	// F-9: when the user uploaded samples, the gate runs or the job fails
+	// saying why; never a silent publish.
+	samples := j.Base() + ".test"
+	_, serr := os.Lstat(filepath.Join(filepath.Dir(modelPath), samples))
+	hasSamples := serr == nil
+	if hasSamples && accuracySamples(filepath.Dir(modelPath), samples) == nil {
+		why := fmt.Sprintf("accuracy samples %s/ need at least one input_N.pb and one output_N.pb; the model was not built, so no engine is published without its check", samples)
+		rn.Outbox.Fail(j, rep, log, report.OutcomeRejected, why)
+		finish(report.OutcomeRejected, "", why, "")
+		return
+	}
 	stages := rn.withOffload(side.Ladder(rn.Cfg.Stages))
 	shapes, warnings := resolveShapes(model, j.Name, side)
 	rep.Model.Warnings = warnings
@@ -107,7 +118,10 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 		return
 	}
 	rep.Builder = builder
-	j.CacheKey = cacheKey(j.ModelSHA256, sidecarSum(rn.Store, j), stages, shapes, builder)
+	// The samples and tolerances are part of what was built: an engine
+	// reused from a build without them (or with others) would skip the gate.
+	j.CacheKey = cacheKey(j.ModelSHA256, sidecarSum(rn.Store, j)+samplesSum(filepath.Dir(modelPath), samples)+
+		fmt.Sprintf(" tolerances %g %g", rn.Cfg.Validation.ATol, rn.Cfg.Validation.RTol), stages, shapes, builder)
 	if ok, err := rn.Outbox.Reuse(j, rep, log); err != nil {
 		rn.parkForOutbox(j, rep, log, err)
 		finish(waitingForOutbox, j.Stage, err.Error(), "")
@@ -213,7 +227,14 @@ func (rn *Runner) build(ctx context.Context, j *jobs.Job, model *onnx.Model, sta
 		in.Precision = side.Precision
 		in.WorkspaceCapMiB = int64(side.Workspace) >> 20
 	}
-	if acc := accuracySamples(work, j.Base()+".test"); acc != nil {
+	samples := j.Base() + ".test"
+	_, serr := os.Lstat(filepath.Join(src, samples))
+	acc := accuracySamples(work, samples)
+	if serr == nil && acc == nil {
+		return converter.Result{Class: protocol.ClassBadRequest,
+			Reason: fmt.Sprintf("accuracy samples %s/ could not be given to the worker; the model was not built, so no engine is published without its check", samples)}
+	}
+	if acc != nil {
 		acc.ATol, acc.RTol = rn.Cfg.Validation.ATol, rn.Cfg.Validation.RTol
 		if side != nil && side.Accuracy.ATol != nil {
 			acc.ATol = *side.Accuracy.ATol
@@ -379,6 +400,21 @@ func cacheKey(modelSHA, sideSHA string, stages []config.Stage, shapes []protocol
 	}
 	enc.Encode(shapes)
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// samplesSum identifies the accuracy samples in dir/name ("" if none): each
+// file's name and sha256, in name order.
+func samplesSum(dir, name string) string {
+	ents, err := os.ReadDir(filepath.Join(dir, name))
+	if err != nil {
+		return ""
+	}
+	h := sha256.New()
+	for _, e := range ents {
+		sum, _ := filehash.SHA256(filepath.Join(dir, name, e.Name()))
+		fmt.Fprintf(h, "%q %s\n", e.Name(), sum)
+	}
+	return " samples " + hex.EncodeToString(h.Sum(nil))
 }
 
 func sidecarSum(s *jobs.Store, j *jobs.Job) string {

@@ -158,3 +158,29 @@ func TestCrashDuringClaimKeepsSidecar(t *testing.T) {
 		t.Errorf("the settings file was left in the inbox: %v", err)
 	}
 }
+
+// TestNonUTF8NameSidecarAfterRestart (F-15): a model whose name is not
+// valid UTF-8, with its settings file, survives a restart between its claim
+// and its build: built with its settings (it was rejected: the sidecar's
+// recorded name no longer matched the file).
+func TestNonUTF8NameSidecarAfterRestart(t *testing.T) {
+	suite(t)
+	needRoot(t)
+	t.Parallel()
+	e := newEnv(t)
+	e.start("TRTD_TEST_CRASH_AT=" + jobs.StepClaimed)
+	os.WriteFile(filepath.Join(e.inbox, "caf\xe9.toml"), []byte("precision = \"fp32\"\n"), 0o644)
+	data := testmodels.TinyCNN
+	e.drop("caf\xe9.onnx", data)
+	if !e.waitExit(60 * time.Second) {
+		t.Fatal("the daemon did not die after the claim")
+	}
+	e.start()
+	js := e.waitJobs(1, 60*time.Second)
+	if js[0].State != "done" {
+		t.Fatalf("job %s: %s", js[0].State, js[0].Reason)
+	}
+	if r := e.reports()["caf\uFFFD.onnx"]; len(r) != 1 || r[0].Outcome != "built" || r[0].Model.Sidecar != "caf\uFFFD.toml" {
+		t.Fatalf("reports %+v, want built with its settings file", e.reports())
+	}
+}
