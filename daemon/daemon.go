@@ -152,6 +152,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return fmt.Errorf("reconcile jobs: %w", err)
 	}
 	d.jobs.Recovered(recs)
+	if rm := d.jobs.Sweep(); len(rm) > 0 {
+		log.Info("removed partial files left by a crash", "files", strings.Join(rm, ", "))
+	}
 	for _, dir := range []string{d.cfg.Paths.Outbox, d.cfg.Paths.State, filepath.Dir(d.cfg.StatusPath())} {
 		if rm, _ := atomicfile.RemoveTemps(dir); len(rm) > 0 {
 			log.Info("removed partial files left by a crash", "files", strings.Join(rm, ", "))

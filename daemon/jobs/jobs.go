@@ -239,9 +239,11 @@ func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) 
 		}
 	}
 	if err := os.MkdirAll(filepath.Join(s.Dir(j), "model"), 0o755); err != nil {
+		os.RemoveAll(s.Dir(j)) // F-21: no empty job directory per failed claim
 		return nil, err
 	}
 	if err := s.Save(j); err != nil {
+		os.RemoveAll(s.Dir(j)) // nothing of the upload is in it yet
 		return nil, err
 	}
 	if err := moveInto(src, s.ModelPath(j), ino); err != nil {

@@ -41,6 +41,8 @@ import (
 // Process builds one job to its end: done, failed, waiting for a builder,
 // or back to queued when the daemon is stopping.
 func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
+	// F-21: whatever the job's end, no temporary file stays in its directory.
+	defer sweepTemps(rn.Store.Dir(j))
 	log := rn.Log.With(logging.KeyJob, j.ID, logging.KeyModel, j.Name)
 	t0 := time.Now()
 	rep := &report.Report{Schema: report.SchemaVersion, Tool: report.Tool{Name: "trtd", Version: rn.Version}, Job: j.ID,

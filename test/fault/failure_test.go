@@ -184,3 +184,46 @@ func TestNonUTF8NameSidecarAfterRestart(t *testing.T) {
 		t.Fatalf("reports %+v, want built with its settings file", e.reports())
 	}
 }
+
+// TestCrashDebrisCleanedAtStart (F-21): temporary files a crash leaves
+// deep in the state and failed trees (a job's model/work/engines
+// directories, the engine cache, failed/<job>/) are removed at the next
+// start; they used to stay forever.
+func TestCrashDebrisCleanedAtStart(t *testing.T) {
+	suite(t)
+	needRoot(t)
+	t.Parallel()
+	e := newEnv(t)
+	e.start("TRTD_FAKE_WORKER=*=ok")
+	e.drop("ok.onnx", testmodels.TinyCNN)
+	e.waitJobs(1, 60*time.Second)
+	e.stop()
+	e.start("TRTD_FAKE_WORKER=*=unsupported")
+	e.drop("bad.onnx", testmodels.SmallCNN)
+	js := e.waitJobs(2, 60*time.Second)
+	e.stop()
+	var planted []string
+	for _, j := range js {
+		for _, d := range []string{filepath.Join(e.state, "jobs", j.ID, "model"), filepath.Join(e.state, "jobs", j.ID), filepath.Join(e.failed, j.ID)} {
+			if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+				p := filepath.Join(d, ".trtd-tmp-crash-"+j.ID)
+				os.WriteFile(p, []byte("partial"), 0o644)
+				planted = append(planted, p)
+			}
+		}
+	}
+	caches, _ := filepath.Glob(filepath.Join(e.state, "cache", "*"))
+	for _, c := range caches {
+		p := filepath.Join(c, ".trtd-tmp-model.engine-123")
+		os.WriteFile(p, []byte("partial"), 0o644)
+		planted = append(planted, p)
+	}
+	if len(planted) < 4 {
+		t.Fatalf("planted only %v", planted)
+	}
+	e.start()
+	e.stop()
+	if left := e.temps(); len(left) > 0 {
+		t.Fatalf("temporary files left after a start: %v", left)
+	}
+}

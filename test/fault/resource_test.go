@@ -116,7 +116,13 @@ func TestNoSpaceState(t *testing.T) {
 	e.start()
 	filler := fill(t, mnt)
 	e.drop("wait.onnx", testmodels.TinyCNN)
-	time.Sleep(2 * time.Second)
+	// The claim fails, and is tried again by a rescan: wait for two tries.
+	if !eventually(30*time.Second, func() bool { return strings.Count(e.log(), "cannot claim upload") >= 2 }) {
+		t.Fatal("the daemon did not try to claim the upload twice")
+	}
+	if js := listDir(filepath.Join(st, "jobs")); len(js) != 0 {
+		t.Errorf("failed claims left job directories behind (F-21): %v", js)
+	}
 	if b, err := os.ReadFile(filepath.Join(e.inbox, "wait.onnx")); err != nil || hash(b) != hash(testmodels.TinyCNN) {
 		t.Fatalf("model left the inbox although it could not be claimed: %v", err)
 	}
