@@ -78,6 +78,9 @@ const (
 // failure is being recorded (State Failing).
 const FailureFile = "failure.json"
 
+// ErrStillWriting: the upload grew after it was judged complete.
+var ErrStillWriting = errors.New("the upload is still being written")
+
 // MaxRecoveries is how many daemon restarts a job survives mid-build before
 // it is failed with that reason.
 const MaxRecoveries = 3
@@ -117,8 +120,11 @@ type Job struct {
 	// ClaimDir is the inbox the claim takes the model and its companions
 	// from: Sidecar and Extra are recorded before anything moves, so a
 	// claim cut short by a crash is completed with all of them.
-	ClaimDir string       `json:"claim_dir,omitempty"`
-	History  []Transition `json:"history"`
+	ClaimDir string `json:"claim_dir,omitempty"`
+	// ModelChanges counts the builds thrown away because the model's bytes
+	// changed under them (an upload still being written after its claim).
+	ModelChanges int          `json:"model_changes,omitempty"`
+	History      []Transition `json:"history"`
 }
 
 // Base is the model name without its .onnx extension: the stem of every
@@ -256,6 +262,15 @@ func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) 
 		}
 		os.RemoveAll(s.Dir(j)) // only job.json is there
 		return nil, fmt.Errorf("claim %s: %w", name, err)
+	}
+	// F-14: nothing may follow what the inbox judged complete. A file that
+	// grew since (an upload that paused at a field boundary and went on)
+	// goes back to the inbox to settle again.
+	if fi, err := os.Stat(s.ModelPath(j)); err == nil && size > 0 && fi.Size() != size {
+		if putBack(s.ModelPath(j), src) {
+			os.RemoveAll(s.Dir(j))
+			return nil, fmt.Errorf("claim %s: %w: %d bytes, %d when it was judged complete", name, ErrStillWriting, fi.Size(), size)
+		}
 	}
 	faultpoint.Hit(slog.Default(), StepClaimModelMoved)
 	for _, e := range extra {

@@ -65,8 +65,11 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 			return
 		}
 		j.ModelSHA256 = sum
+		if fi, err := os.Stat(modelPath); err == nil {
+			j.ModelSize = fi.Size()
+		}
 	}
-	rep.Model.SHA256 = j.ModelSHA256
+	rep.Model.SHA256, rep.Model.Size = j.ModelSHA256, j.ModelSize
 	rep.Model.Sidecar = j.Sidecar
 
 	// Inspect (streaming: weights are never loaded) and read the sidecar.
@@ -155,6 +158,12 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 	rn.Status.ClearCurrent()
 
 	switch {
+	case res.OK && rn.modelChanged(j, modelPath, log):
+		// F-14: an upload that paused at a field boundary (a complete
+		// model) went on after the claim: what was built is a prefix.
+		// Build again from the bytes now there; the report always
+		// describes the bytes that were built.
+		finish("requeued", "", "the model changed while it was built", "")
 	case res.OK:
 		if err := rn.Outbox.Publish(j, rep, res, log); err != nil {
 			if errors.Is(err, outbox.ErrOutbox) {
@@ -504,6 +513,30 @@ func (rn *Runner) park(j *jobs.Job, rep *report.Report, log *slog.Logger, stages
 	rep.Generated = time.Now().UTC()
 	rn.Outbox.Report(j.Base(), rep)
 	log.Warn("no builder: model kept until one is available", "reason", missing, "next_retry", next, logging.KeyEvent, "job_waiting")
+}
+
+// maxModelChanges bounds how often a job is rebuilt because its model kept
+// changing under it.
+const maxModelChanges = 3
+
+// modelChanged reports whether the claimed model's bytes differ from those
+// hashed before the build, and if so requeues the job to be built again
+// from the current bytes (failing it after maxModelChanges).
+func (rn *Runner) modelChanged(j *jobs.Job, modelPath string, log *slog.Logger) bool {
+	sum, err := filehash.SHA256(modelPath)
+	if err != nil || sum == j.ModelSHA256 {
+		return false
+	}
+	j.ModelChanges++
+	if j.ModelChanges > maxModelChanges {
+		return false // published as built from the bytes hashed; the report says which
+	}
+	log.Warn("the model changed after it was claimed (an upload still being written?): building it again", "was", j.ModelSHA256, "now", sum, logging.KeyEvent, "model_changed")
+	j.ModelSHA256, j.CacheKey = "", ""
+	if err := rn.Store.Transition(j, jobs.Queued, "", "the model changed while it was built: building again from its current bytes"); err != nil {
+		log.Error("cannot persist job", "err", err)
+	}
+	return true
 }
 
 // waitingForOutbox is the status line's outcome of a build whose engine
