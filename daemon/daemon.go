@@ -203,6 +203,44 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer tick.Stop()
 	quietSince := time.Now()
 
+	// F-6: nothing slow runs on this loop, which pings the watchdog. Claims
+	// (a copy across filesystems, the model's parse), probes of the
+	// builder and the idle swap release run in their own goroutines; the
+	// loop only hands work out and takes results in.
+	type claimResult struct {
+		name string
+		job  *jobs.Job
+	}
+	claimReq := make(chan inbox.Event, 1024)
+	claimed := make(chan claimResult, 1024)
+	claiming := map[string]bool{} // names whose claim is in progress: never delivered twice
+	claimerDone := make(chan struct{})
+	go func() {
+		defer close(claimerDone)
+		for ev := range claimReq {
+			if ctx.Err() != nil {
+				continue // stopping: the inbox keeps it for the next start
+			}
+			claimed <- claimResult{ev.Name, d.jobs.HandleInbox(ev)}
+		}
+	}()
+	probed := make(chan []*jobs.Job, 1)
+	probing := false
+	idleDone := make(chan struct{}, 1)
+	idling := false
+	// On every way out: the claim under way ends (a claim is never cut
+	// short by the daemon itself), and so do a probe and an idle release.
+	defer func() {
+		close(claimReq)
+		<-claimerDone
+		if probing {
+			<-probed
+		}
+		if idling {
+			<-idleDone
+		}
+	}()
+
 	startNext := func() {
 		if building != nil || len(queue) == 0 {
 			return
@@ -233,11 +271,30 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.status.SetState("stopped")
 			return nil
 		case ev := <-events:
-			if j := d.jobs.HandleInbox(ev); j != nil {
-				queue = append(queue, j)
+			quietSince = time.Now()
+			if claiming[ev.Name] {
+				continue // its claim is under way: a rescan saw it again
+			}
+			select {
+			case claimReq <- ev:
+				claiming[ev.Name] = true
+			default: // the claimer is far behind: a later rescan delivers it again
+			}
+		case c := <-claimed:
+			delete(claiming, c.name)
+			if c.job != nil {
+				queue = append(queue, c.job)
 				d.status.SetQueue(queue)
 			}
 			quietSince = time.Now()
+		case js := <-probed:
+			probing = false
+			if len(js) > 0 {
+				queue = append(queue, js...)
+				d.status.SetQueue(queue)
+			}
+		case <-idleDone:
+			idling = false
 		case j := <-results:
 			building = nil
 			if j.State == jobs.Queued { // interrupted, run again
@@ -246,14 +303,22 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.status.SetQueue(queue)
 			quietSince = time.Now()
 		case <-tick.C:
-			d.mem.Idle(ctx)
-			if d.jobs.RetryDue() {
-				if d.jobs.Probe(ctx) {
-					queue = append(queue, d.jobs.Requeue()...)
-					d.status.SetQueue(queue)
-				}
+			if !idling {
+				idling = true
+				go func() { d.mem.Idle(ctx); idleDone <- struct{}{} }()
 			}
-			if d.opts.Once && building == nil && len(queue) == 0 && time.Since(quietSince) > d.cfg.Inbox.Settle.D()+time.Second {
+			if !probing && building == nil && d.jobs.RetryDue() {
+				probing = true
+				go func() {
+					var js []*jobs.Job
+					if d.jobs.Probe(ctx) {
+						js = d.jobs.Requeue()
+					}
+					probed <- js
+				}()
+			}
+			if d.opts.Once && building == nil && len(queue) == 0 && len(claiming) == 0 && !probing &&
+				time.Since(quietSince) > d.cfg.Inbox.Settle.D()+time.Second {
 				d.status.SetState("stopped")
 				return nil
 			}

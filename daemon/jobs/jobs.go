@@ -69,6 +69,10 @@ const (
 	// StepClaimModelMoved is a fault point inside the claim: the model is
 	// in the job, its companions not yet.
 	StepClaimModelMoved = "claim_model_moved"
+	// StepClaimCopy is where the claim moves (or copies) the model: a
+	// fault-injection delay there stands for a large copy across
+	// filesystems.
+	StepClaimCopy = "claim_copy"
 	// StepOutboxBlocked (state waiting_for_builder): built, the engine kept
 	// in the cache, waiting for the outbox to take it.
 	StepOutboxBlocked = "outbox_blocked"
@@ -252,6 +256,7 @@ func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) 
 		os.RemoveAll(s.Dir(j)) // nothing of the upload is in it yet
 		return nil, err
 	}
+	faultpoint.Delay(StepClaimCopy)
 	if err := moveInto(src, s.ModelPath(j), ino); err != nil {
 		if errors.Is(err, untrusted.ErrChanged) && !putBack(s.ModelPath(j), src) {
 			// What was moved in is not what was checked, and its name in

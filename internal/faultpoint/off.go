@@ -9,3 +9,6 @@ const Enabled = false
 
 // Hit does nothing: this build has no fault injection.
 func Hit(*slog.Logger, string) {}
+
+// Delay does nothing: this build has no fault injection.
+func Delay(string) {}
