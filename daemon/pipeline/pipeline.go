@@ -442,8 +442,10 @@ func (rn *Runner) faultpoint(step string) { faultpoint.Hit(rn.Log, step) }
 
 // shareWithWorker makes a claimed file readable by the unprivileged worker:
 // uploads often arrive 0600 (scp and sftp keep the client's mode). The
-// file now belongs to the job store, so it gets the worker's group and
-// group read permission; nobody else gains access.
+// file now belongs to the job store: it is given to the worker's user and
+// readable by that user only (F-19). It used to get the worker's group and
+// group read, and in the package that group is also the uploaders' group:
+// any uploader could read any other's private model.
 func (rn *Runner) shareWithWorker(path string) {
 	c := rn.Worker.Credential
 	if c == nil {
@@ -453,11 +455,11 @@ func (rn *Runner) shareWithWorker(path string) {
 		if err != nil || fi.Mode()&os.ModeSymlink != 0 {
 			return nil
 		}
-		os.Lchown(p, -1, int(c.Gid))
+		os.Lchown(p, int(c.Uid), -1)
 		if fi.IsDir() {
-			os.Chmod(p, fi.Mode().Perm()|0o050)
+			os.Chmod(p, 0o700)
 		} else {
-			os.Chmod(p, fi.Mode().Perm()|0o040)
+			os.Chmod(p, 0o600)
 		}
 		return nil
 	})
