@@ -165,7 +165,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	events := make(chan inbox.Event, 256)
 	w := inbox.New(inbox.Options{Dir: d.cfg.Paths.Inbox, Settle: d.cfg.Inbox.Settle.D(), Rescan: d.cfg.Inbox.Rescan.D(),
-		MaxBytes: int64(d.cfg.Inbox.MaxBytes), Check: pipeline.CheckModel, Log: log.With("stage", "inbox")})
+		MaxBytes: int64(d.cfg.Inbox.MaxBytes), CheckRefs: pipeline.CheckModelRefs, Log: log.With("stage", "inbox")})
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	ready := make(chan struct{})

@@ -23,14 +23,21 @@ import (
 // CheckModel is the inbox's content check: a whole ONNX model whose
 // external data, if any, is present and confined to the inbox.
 func CheckModel(f *os.File, path string) error {
+	_, err := CheckModelRefs(f, path)
+	return err
+}
+
+// CheckModelRefs is CheckModel that also returns the model's external-data
+// locations, so the claim does not parse the model a second time.
+func CheckModelRefs(f *os.File, path string) ([]string, error) {
 	m, err := onnx.ReadFile(f, filepath.Dir(path))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if why := ownDataProblem(m, f, path); why != "" {
-		return fmt.Errorf("%s: %w: %s; nothing was moved", filepath.Base(path), onnx.ErrExternalData, why)
+		return nil, fmt.Errorf("%s: %w: %s; nothing was moved", filepath.Base(path), onnx.ErrExternalData, why)
 	}
-	return nil
+	return locations(m), nil
 }
 
 // Recovered logs the jobs the store reconciled after a restart and fails
@@ -143,17 +150,22 @@ func (rn *Runner) companions(ev inbox.Event) []string {
 			out = append(out, p)
 		}
 	}
-	// Read the model through a no-follow open: the name may have been
+	// The inbox's check found the external data (one parse); without it,
+	// read the model through a no-follow open: the name may have been
 	// swapped for a link since the inbox checked it.
-	var m *onnx.Model
-	if f, _, err := untrusted.Open(ev.Path); err == nil {
-		m, _ = onnx.ReadFile(f, "")
-		f.Close()
+	refs := ev.Refs
+	if refs == nil {
+		if f, _, err := untrusted.Open(ev.Path); err == nil {
+			if m, err := onnx.ReadFile(f, ""); err == nil {
+				refs = locations(m)
+			}
+			f.Close()
+		}
 	}
-	if m != nil {
+	{
 		seen := map[string]bool{}
-		for _, r := range m.ExternalRefs() {
-			loc := filepath.Clean(r.Location)
+		for _, r := range refs {
+			loc := filepath.Clean(r)
 			if seen[loc] || filepath.IsAbs(loc) || strings.HasPrefix(loc, "..") || strings.Contains(loc, "/") {
 				continue
 			}
