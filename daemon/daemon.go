@@ -193,14 +193,28 @@ func (d *Daemon) Run(ctx context.Context) error {
 	buildCtx, stopBuilds := context.WithCancel(context.Background())
 	defer stopBuilds()
 	var building *jobs.Job
-	tickEvery := 500 * time.Millisecond
-	// Tick at a quarter of the watchdog timeout so a ping (due every half)
-	// is never late by a tick.
-	if wd := d.notify.WatchdogInterval() / 2; wd > 0 && wd < tickEvery {
-		tickEvery = wd
+	// Housekeeping (the idle swap release, retrying parked jobs) needs no
+	// fine clock: once a minute, or every retry interval if that is
+	// shorter. An idle daemon wakes up a few times a minute, not twice a
+	// second (issue 13: 680 wake-ups a minute idle). Only `trtd convert`
+	// (Once) watches for its end more often.
+	tickEvery := time.Minute
+	if ri := d.cfg.Worker.RetryInterval.D(); ri > 0 && ri < tickEvery {
+		tickEvery = ri
+	}
+	if d.opts.Once {
+		tickEvery = 500 * time.Millisecond
 	}
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
+	// The watchdog has its own clock: a quarter of its timeout, so a ping
+	// (due every half) is never late by a tick.
+	var watchdog <-chan time.Time
+	if wd := d.notify.WatchdogInterval() / 2; wd > 0 {
+		wt := time.NewTicker(wd)
+		defer wt.Stop()
+		watchdog = wt.C
+	}
 	quietSince := time.Now()
 
 	// F-6: nothing slow runs on this loop, which pings the watchdog. Claims
@@ -302,6 +316,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 			d.status.SetQueue(queue)
 			quietSince = time.Now()
+		case <-watchdog:
+			// d.notify.Ping above, at the top of the loop, sends it.
 		case <-tick.C:
 			if !idling {
 				idling = true
