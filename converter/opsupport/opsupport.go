@@ -14,17 +14,17 @@
 package opsupport
 
 import (
-	"bufio"
 	"embed"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/trtd/trtd/internal/dpkg"
 )
 
 //go:embed data/trt-*.txt
@@ -298,38 +298,20 @@ func DetectVersion(root string) (string, error) {
 var dpkgRE = regexp.MustCompile(`^(\d+\.\d+(\.\d+){0,2})`)
 
 func fromDpkg(path string) string {
-	f, err := os.Open(path)
+	installed, err := dpkg.Installed(path)
 	if err != nil {
 		return ""
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	var pkg, status, version, found string
-	flush := func() {
-		if strings.HasPrefix(pkg, "libnvinfer") && !strings.Contains(pkg, "-dev") && !strings.Contains(pkg, "-doc") &&
-			!strings.Contains(pkg, "plugin") && !strings.Contains(pkg, "lean") && !strings.Contains(pkg, "dispatch") &&
-			!strings.Contains(pkg, "headers") && !strings.Contains(pkg, "bin") && !strings.Contains(pkg, "samples") &&
-			strings.HasSuffix(status, " installed") {
-			if m := dpkgRE.FindString(version); m != "" && (found == "" || less(parseVersion(found), parseVersion(m))) {
-				found = m
-			}
+	var found string
+	for pkg, version := range installed {
+		if !strings.HasPrefix(pkg, "libnvinfer") || strings.Contains(pkg, "-dev") || strings.Contains(pkg, "-doc") ||
+			strings.Contains(pkg, "plugin") || strings.Contains(pkg, "lean") || strings.Contains(pkg, "dispatch") ||
+			strings.Contains(pkg, "headers") || strings.Contains(pkg, "bin") || strings.Contains(pkg, "samples") {
+			continue
 		}
-		pkg, status, version = "", "", ""
-	}
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case line == "":
-			flush()
-		case strings.HasPrefix(line, "Package: "):
-			pkg = strings.TrimPrefix(line, "Package: ")
-		case strings.HasPrefix(line, "Status: "):
-			status = strings.TrimPrefix(line, "Status: ")
-		case strings.HasPrefix(line, "Version: "):
-			version = strings.TrimPrefix(line, "Version: ")
+		if m := dpkgRE.FindString(version); m != "" && (found == "" || less(parseVersion(found), parseVersion(m))) {
+			found = m
 		}
 	}
-	flush()
 	return found
 }

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/trtd/trtd/internal/dpkg"
 )
 
 var libRe = regexp.MustCompile(`^libnvinfer\.so\.(\d+\.\d+\.\d+)$`)
@@ -60,27 +62,9 @@ func versionLess(a, b string) bool {
 // dpkgVersion returns the upstream version of the first installed package
 // of names in a dpkg status file ("8.2.1-1+cuda10.2" -> "8.2.1").
 func dpkgVersion(status string, names ...string) string {
-	s, err := readFile(status)
+	versions, err := dpkg.Installed(status)
 	if err != nil {
 		return ""
-	}
-	versions := map[string]string{}
-	for _, stanza := range strings.Split(s, "\n\n") {
-		var pkg, ver string
-		installed := false
-		for _, l := range strings.Split(stanza, "\n") {
-			switch {
-			case strings.HasPrefix(l, "Package: "):
-				pkg = strings.TrimPrefix(l, "Package: ")
-			case strings.HasPrefix(l, "Version: "):
-				ver = strings.TrimPrefix(l, "Version: ")
-			case strings.HasPrefix(l, "Status: "):
-				installed = strings.HasSuffix(l, " installed")
-			}
-		}
-		if installed && pkg != "" {
-			versions[pkg] = ver
-		}
 	}
 	for _, n := range names {
 		if v, ok := versions[n]; ok {
