@@ -45,21 +45,16 @@ func (s *Store) FailureReport(j *Job) []byte {
 // its model gets a report instead of vanishing from the store. The bad
 // record is kept beside it as job.json.corrupt. A directory with no model
 // at all (a claim that died before moving anything) is debris: removed.
-func (s *Store) recoverUnreadable() ([]Recovery, error) {
-	ents, err := os.ReadDir(s.Root)
-	if err != nil {
-		return nil, err
+func (s *Store) recoverUnreadable(bad map[string]error) ([]Recovery, error) {
+	ids := make([]string, 0, len(bad))
+	for id := range bad {
+		ids = append(ids, id)
 	}
+	sort.Strings(ids)
 	var rec []Recovery
-	for _, e := range ents {
-		if !e.IsDir() || atomicfile.IsTemp(e.Name()) {
-			continue
-		}
-		_, lerr := s.Load(e.Name())
-		if lerr == nil {
-			continue
-		}
-		dir := filepath.Join(s.Root, e.Name())
+	for _, id := range ids {
+		lerr := bad[id]
+		dir := filepath.Join(s.Root, id)
 		files := modelFiles(filepath.Join(dir, "model"))
 		if len(files) == 0 {
 			if errors.Is(lerr, os.ErrNotExist) || !hasData(dir) {
@@ -83,7 +78,7 @@ func (s *Store) recoverUnreadable() ([]Recovery, error) {
 			os.Rename(filepath.Join(dir, "job.json"), filepath.Join(dir, "job.json.corrupt"))
 		}
 		now := s.Now().UTC()
-		j := &Job{ID: e.Name(), Name: name, Created: now, Outcome: "failed",
+		j := &Job{ID: id, Name: name, Created: now, Outcome: "failed",
 			Reason: fmt.Sprintf("its job record (job.json) was %s after a crash, so its state is not known: %v; the model is kept and was not built", why, lerr)}
 		if fi, err := os.Stat(filepath.Join(dir, "model", name)); err == nil {
 			j.ModelSize = fi.Size()

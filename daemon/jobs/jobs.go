@@ -194,17 +194,26 @@ func (s *Store) Load(id string) (*Job, error) {
 
 // List returns every job, oldest first.
 func (s *Store) List() ([]*Job, error) {
+	out, _, err := s.scan()
+	return out, err
+}
+
+// scan reads every job once: the readable ones, oldest first, and why each
+// other job directory could not be read.
+func (s *Store) scan() ([]*Job, map[string]error, error) {
 	ents, err := os.ReadDir(s.Root)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []*Job
+	bad := map[string]error{}
 	for _, e := range ents {
 		if !e.IsDir() || atomicfile.IsTemp(e.Name()) {
 			continue
 		}
 		j, err := s.Load(e.Name())
 		if err != nil {
+			bad[e.Name()] = err
 			continue
 		}
 		out = append(out, j)
@@ -215,7 +224,7 @@ func (s *Store) List() ([]*Job, error) {
 		}
 		return out[a].Created.Before(out[b].Created)
 	})
-	return out, nil
+	return out, bad, nil
 }
 
 // NewID makes a job id: UTC time plus a short random-free discriminator
@@ -412,23 +421,15 @@ type Recovery struct {
 // or undone, jobs caught building go back to the queue, and a job that
 // keeps taking the daemon down is failed. It never deletes a model.
 func (s *Store) Reconcile() ([]Recovery, error) {
-	rec, err := s.recoverUnreadable()
-	if err != nil {
-		return rec, err
-	}
-	recovered := map[string]bool{}
-	for _, r := range rec {
-		recovered[r.Job.ID] = true
-	}
-	all, err := s.List()
+	// One read of every job.json (10,000 finished jobs are a start's
+	// worth of reading, not two).
+	jobs, bad, err := s.scan()
 	if err != nil {
 		return nil, err
 	}
-	var jobs []*Job
-	for _, j := range all {
-		if !recovered[j.ID] {
-			jobs = append(jobs, j)
-		}
+	rec, err := s.recoverUnreadable(bad)
+	if err != nil {
+		return rec, err
 	}
 	for _, j := range jobs {
 		switch j.State {
