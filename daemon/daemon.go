@@ -133,16 +133,12 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	return d.Run(ctx)
 }
 
-// Run runs the daemon's main loop.
-func (d *Daemon) Run(ctx context.Context) error {
+// recover brings the machine and the store back to a known state before
+// the daemon serves: swap, jobs caught by a crash (finished, failed or
+// requeued), temporary files, the builder, engines a TensorRT upgrade made
+// stale.
+func (d *Daemon) recover(ctx context.Context) error {
 	log := d.log
-	// One process per state directory: a second daemon would take over
-	// the first one's jobs and swap.
-	lock, err := statelock.Acquire(d.cfg.Paths.State)
-	if err != nil {
-		return err
-	}
-	defer lock.Release()
 	log.Info("trtd starting", "version", Version, "inbox", d.cfg.Paths.Inbox, "outbox", d.cfg.Paths.Outbox, "config", d.cfg.File)
 	if err := d.mem.Reconcile(ctx); err != nil {
 		log.Warn("swap reconciliation", "err", err)
@@ -162,6 +158,23 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.jobs.Probe(ctx)
 	d.jobs.RequeueStale()
+
+	return nil
+}
+
+// Run runs the daemon's main loop.
+func (d *Daemon) Run(ctx context.Context) error {
+	log := d.log
+	// One process per state directory: a second daemon would take over
+	// the first one's jobs and swap.
+	lock, err := statelock.Acquire(d.cfg.Paths.State)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	if err := d.recover(ctx); err != nil {
+		return err
+	}
 
 	events := make(chan inbox.Event, 256)
 	w := inbox.New(inbox.Options{Dir: d.cfg.Paths.Inbox, Settle: d.cfg.Inbox.Settle.D(), Rescan: d.cfg.Inbox.Rescan.D(),
@@ -193,67 +206,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	buildCtx, stopBuilds := context.WithCancel(context.Background())
 	defer stopBuilds()
 	var building *jobs.Job
-	// Housekeeping (the idle swap release, retrying parked jobs) needs no
-	// fine clock: once a minute, or every retry interval if that is
-	// shorter. An idle daemon wakes up a few times a minute, not twice a
-	// second (issue 13: 680 wake-ups a minute idle). Only `trtd convert`
-	// (Once) watches for its end more often.
-	tickEvery := time.Minute
-	if ri := d.cfg.Worker.RetryInterval.D(); ri > 0 && ri < tickEvery {
-		tickEvery = ri
-	}
-	if d.opts.Once {
-		tickEvery = 500 * time.Millisecond
-	}
-	tick := time.NewTicker(tickEvery)
-	defer tick.Stop()
-	// The watchdog has its own clock: a quarter of its timeout, so a ping
-	// (due every half) is never late by a tick.
-	var watchdog <-chan time.Time
-	if wd := d.notify.WatchdogInterval() / 2; wd > 0 {
-		wt := time.NewTicker(wd)
-		defer wt.Stop()
-		watchdog = wt.C
-	}
+	tick, watchdog, stopClocks := d.clocks()
+	defer stopClocks()
 	quietSince := time.Now()
-
-	// F-6: nothing slow runs on this loop, which pings the watchdog. Claims
-	// (a copy across filesystems, the model's parse), probes of the
-	// builder and the idle swap release run in their own goroutines; the
-	// loop only hands work out and takes results in.
-	type claimResult struct {
-		name string
-		job  *jobs.Job
-	}
-	claimReq := make(chan inbox.Event, 1024)
-	claimed := make(chan claimResult, 1024)
-	claiming := map[string]bool{} // names whose claim is in progress: never delivered twice
-	claimerDone := make(chan struct{})
-	go func() {
-		defer close(claimerDone)
-		for ev := range claimReq {
-			if ctx.Err() != nil {
-				continue // stopping: the inbox keeps it for the next start
-			}
-			claimed <- claimResult{ev.Name, d.jobs.HandleInbox(ev)}
-		}
-	}()
-	probed := make(chan []*jobs.Job, 1)
-	probing := false
-	idleDone := make(chan struct{}, 1)
-	idling := false
-	// On every way out: the claim under way ends (a claim is never cut
-	// short by the daemon itself), and so do a probe and an idle release.
-	defer func() {
-		close(claimReq)
-		<-claimerDone
-		if probing {
-			<-probed
-		}
-		if idling {
-			<-idleDone
-		}
-	}()
+	off := newOffLoop(ctx, d)
+	defer off.close()
 
 	startNext := func() {
 		if building != nil || len(queue) == 0 {
@@ -286,29 +243,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return nil
 		case ev := <-events:
 			quietSince = time.Now()
-			if claiming[ev.Name] {
-				continue // its claim is under way: a rescan saw it again
-			}
-			select {
-			case claimReq <- ev:
-				claiming[ev.Name] = true
-			default: // the claimer is far behind: a later rescan delivers it again
-			}
-		case c := <-claimed:
-			delete(claiming, c.name)
-			if c.job != nil {
-				queue = append(queue, c.job)
+			off.claim(ev)
+		case c := <-off.claimed:
+			if j := off.done(c); j != nil {
+				queue = append(queue, j)
 				d.status.SetQueue(queue)
 			}
 			quietSince = time.Now()
-		case js := <-probed:
-			probing = false
+		case js := <-off.probed:
+			off.probing = false
 			if len(js) > 0 {
 				queue = append(queue, js...)
 				d.status.SetQueue(queue)
 			}
-		case <-idleDone:
-			idling = false
+		case <-off.idleDone:
+			off.idling = false
 		case j := <-results:
 			building = nil
 			if j.State == jobs.Queued { // interrupted, run again
@@ -318,22 +267,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 			quietSince = time.Now()
 		case <-watchdog:
 			// d.notify.Ping above, at the top of the loop, sends it.
-		case <-tick.C:
-			if !idling {
-				idling = true
-				go func() { d.mem.Idle(ctx); idleDone <- struct{}{} }()
-			}
-			if !probing && building == nil && d.jobs.RetryDue() {
-				probing = true
-				go func() {
-					var js []*jobs.Job
-					if d.jobs.Probe(ctx) {
-						js = d.jobs.Requeue()
-					}
-					probed <- js
-				}()
-			}
-			if d.opts.Once && building == nil && len(queue) == 0 && len(claiming) == 0 && !probing &&
+		case <-tick:
+			off.housekeeping(building != nil)
+			if d.opts.Once && building == nil && len(queue) == 0 && !off.busy() &&
 				time.Since(quietSince) > d.cfg.Inbox.Settle.D()+time.Second {
 				d.status.SetState("stopped")
 				return nil

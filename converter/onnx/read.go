@@ -205,18 +205,11 @@ func (d *decoder) model(m *Model) error {
 		if err != nil || !ok {
 			return err
 		}
-		switch f.num {
-		case modelGraph, modelOpsetImport, modelMetadataProps, modelFunctions:
-			if f.typ != protowire.BytesType {
-				// Wrong wire type: an unknown field to protobuf.
-				if err := d.skipChecked(what, f, end, 0); err != nil {
-					return err
-				}
-				if err := d.keepField(&m.Fields, f); err != nil {
-					return err
-				}
-				continue
+		if skipped, err := d.skipMistyped(m, f, end); err != nil || skipped {
+			if err != nil {
+				return err
 			}
+			continue
 		}
 		switch f.num {
 		case modelIRVersion:
@@ -294,6 +287,23 @@ func (d *decoder) model(m *Model) error {
 			return err
 		}
 	}
+}
+
+// skipMistyped skips a message field of ModelProto sent with another wire
+// type (an unknown field to protobuf) and reports whether it did.
+func (d *decoder) skipMistyped(m *Model, f field, end int64) (bool, error) {
+	switch f.num {
+	case modelGraph, modelOpsetImport, modelMetadataProps, modelFunctions:
+	default:
+		return false, nil
+	}
+	if f.typ == protowire.BytesType {
+		return false, nil
+	}
+	if err := d.skipChecked("ModelProto", f, end, 0); err != nil {
+		return true, err
+	}
+	return true, d.keepField(&m.Fields, f)
 }
 
 func (d *decoder) setStr(f field, end int64, dst *string, what string) error {
@@ -536,21 +546,7 @@ func (d *decoder) attribute(m *Model, a *Attribute, end int64, depth int) error 
 				a.I = int64(v)
 			}
 		case attrS:
-			if f.typ != protowire.BytesType {
-				err = d.skipChecked(what, f, end, 0)
-				break
-			}
-			a.SSpan = Span{Off: f.data, Len: f.n}
-			a.S = nil
-			if f.n <= maxInlineBytes {
-				if err = d.keep(f.start, f.n, "attribute s"); err != nil {
-					break
-				}
-				var b []byte
-				if b, err = d.bytes(int(f.n)); err == nil {
-					a.S = append([]byte{}, b...)
-				}
-			}
+			err = d.attrBytes(a, f, end)
 		case attrT:
 			if f.typ != protowire.BytesType {
 				err = d.skipChecked(what, f, end, 0)
@@ -592,20 +588,7 @@ func (d *decoder) attribute(m *Model, a *Attribute, end int64, depth int) error 
 				err = d.keep(f.start, 0, "attribute floats")
 			}
 		case attrStrings:
-			if f.typ != protowire.BytesType {
-				err = d.skipChecked(what, f, end, 0)
-				break
-			}
-			a.NStrings++
-			if len(a.Strings) < maxInlineList && f.n <= maxInlineBytes {
-				if err = d.keep(f.start, 16+f.n, "attribute strings"); err != nil {
-					break
-				}
-				var b []byte
-				if b, err = d.bytes(int(f.n)); err == nil {
-					a.Strings = append(a.Strings, string(b))
-				}
-			}
+			err = d.attrString(a, f, end)
 		default:
 			err = d.skipChecked(what, f, end, 0)
 		}
@@ -614,6 +597,46 @@ func (d *decoder) attribute(m *Model, a *Attribute, end int64, depth int) error 
 		}
 		d.after(f)
 	}
+}
+
+// attrBytes reads AttributeProto.s: its span always, its bytes when small.
+func (d *decoder) attrBytes(a *Attribute, f field, end int64) error {
+	if f.typ != protowire.BytesType {
+		return d.skipChecked("AttributeProto", f, end, 0)
+	}
+	a.SSpan = Span{Off: f.data, Len: f.n}
+	a.S = nil
+	if f.n > maxInlineBytes {
+		return nil
+	}
+	if err := d.keep(f.start, f.n, "attribute s"); err != nil {
+		return err
+	}
+	b, err := d.bytes(int(f.n))
+	if err == nil {
+		a.S = append([]byte{}, b...)
+	}
+	return err
+}
+
+// attrString reads one of AttributeProto.strings: counted always, kept
+// when small and within the list cap.
+func (d *decoder) attrString(a *Attribute, f field, end int64) error {
+	if f.typ != protowire.BytesType {
+		return d.skipChecked("AttributeProto", f, end, 0)
+	}
+	a.NStrings++
+	if len(a.Strings) >= maxInlineList || f.n > maxInlineBytes {
+		return nil
+	}
+	if err := d.keep(f.start, 16+f.n, "attribute strings"); err != nil {
+		return err
+	}
+	b, err := d.bytes(int(f.n))
+	if err == nil {
+		a.Strings = append(a.Strings, string(b))
+	}
+	return err
 }
 
 func (d *decoder) floats(f field, end int64, a *Attribute) error {

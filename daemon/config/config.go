@@ -288,33 +288,7 @@ func (c *Config) problems() []string {
 	default:
 		bad("log_format: %q is not one of auto, journal, text, json", c.LogFormat)
 	}
-	for _, kv := range [][2]string{{"paths.inbox", c.Paths.Inbox}, {"paths.outbox", c.Paths.Outbox},
-		{"paths.state", c.Paths.State}, {"paths.failed", c.Paths.Failed}, {"paths.worker", c.Paths.Worker},
-		{"swap.dir", c.Swap.Dir}} {
-		key, v := kv[0], kv[1]
-		if v == "" {
-			bad("%s: must not be empty", key)
-		} else if !filepath.IsAbs(v) {
-			bad("%s: %q must be an absolute path", key, v)
-		}
-	}
-	if c.Paths.Status != "" && !filepath.IsAbs(c.Paths.Status) {
-		bad("paths.status: %q must be an absolute path", c.Paths.Status)
-	}
-	dirs := map[string]string{}
-	for _, kv := range [][2]string{{"paths.inbox", c.Paths.Inbox}, {"paths.outbox", c.Paths.Outbox},
-		{"paths.state", c.Paths.State}, {"paths.failed", c.Paths.Failed}} {
-		key, v := kv[0], kv[1]
-		if v == "" {
-			continue
-		}
-		cv := filepath.Clean(v)
-		if other, ok := dirs[cv]; ok {
-			a, b := sorted2(key, other)
-			bad("%s and %s: must be different directories (both %q)", a, b, v)
-		}
-		dirs[cv] = key
-	}
+	c.pathProblems(bad)
 	if c.Inbox.Settle < Duration(100*time.Millisecond) {
 		bad("inbox.settle: %s is too short (minimum 100ms)", c.Inbox.Settle)
 	}
@@ -341,6 +315,21 @@ func (c *Config) problems() []string {
 	if len(c.Stages) == 0 {
 		bad("stage: the ladder needs at least one [[stage]]")
 	}
+	c.stageProblems(bad)
+	for i, peer := range c.Offload.Peers {
+		if peer.Host == "" {
+			bad("offload.peer[%d].host: must not be empty", i)
+		}
+		if peer.Inbox == "" || peer.Outbox == "" {
+			bad("offload.peer[%d]: inbox and outbox must be set", i)
+		}
+	}
+	c.rangeProblems(bad)
+	return p
+}
+
+// stageProblems reports the ladder's stages that are not valid.
+func (c *Config) stageProblems(bad func(format string, a ...any)) {
 	names := map[string]bool{}
 	for i, s := range c.Stages {
 		at := fmt.Sprintf("stage[%d]", i)
@@ -391,16 +380,37 @@ func (c *Config) problems() []string {
 			bad("%s.workspace: must not be negative", at)
 		}
 	}
-	for i, peer := range c.Offload.Peers {
-		if peer.Host == "" {
-			bad("offload.peer[%d].host: must not be empty", i)
-		}
-		if peer.Inbox == "" || peer.Outbox == "" {
-			bad("offload.peer[%d]: inbox and outbox must be set", i)
+}
+
+// pathProblems reports paths that are empty, relative or shared.
+func (c *Config) pathProblems(bad func(format string, a ...any)) {
+	for _, kv := range [][2]string{{"paths.inbox", c.Paths.Inbox}, {"paths.outbox", c.Paths.Outbox},
+		{"paths.state", c.Paths.State}, {"paths.failed", c.Paths.Failed}, {"paths.worker", c.Paths.Worker},
+		{"swap.dir", c.Swap.Dir}} {
+		key, v := kv[0], kv[1]
+		if v == "" {
+			bad("%s: must not be empty", key)
+		} else if !filepath.IsAbs(v) {
+			bad("%s: %q must be an absolute path", key, v)
 		}
 	}
-	c.rangeProblems(bad)
-	return p
+	if c.Paths.Status != "" && !filepath.IsAbs(c.Paths.Status) {
+		bad("paths.status: %q must be an absolute path", c.Paths.Status)
+	}
+	dirs := map[string]string{}
+	for _, kv := range [][2]string{{"paths.inbox", c.Paths.Inbox}, {"paths.outbox", c.Paths.Outbox},
+		{"paths.state", c.Paths.State}, {"paths.failed", c.Paths.Failed}} {
+		key, v := kv[0], kv[1]
+		if v == "" {
+			continue
+		}
+		cv := filepath.Clean(v)
+		if other, ok := dirs[cv]; ok {
+			a, b := sorted2(key, other)
+			bad("%s and %s: must be different directories (both %q)", a, b, v)
+		}
+		dirs[cv] = key
+	}
 }
 
 func sorted2(a, b string) (string, string) {

@@ -78,6 +78,16 @@ func (c *Config) rangeProblems(bad func(format string, a ...any)) {
 			bad("%s: %v is not a finite number >= 0", t.key, t.v)
 		}
 	}
+	c.stageRangeProblems(bad)
+	for i, peer := range c.Offload.Peers {
+		if peer.Port < 0 || peer.Port > 65535 {
+			bad("offload.peer[%d].port: %d is not in 0..65535", i, peer.Port)
+		}
+	}
+}
+
+// stageRangeProblems reports the stages' values outside their ranges.
+func (c *Config) stageRangeProblems(bad func(format string, a ...any)) {
 	for i, s := range c.Stages {
 		at := fmt.Sprintf("stage[%d]", i)
 		if s.Name != "" {
@@ -102,11 +112,6 @@ func (c *Config) rangeProblems(bad func(format string, a ...any)) {
 		}
 		if s.MaxAuxStreams != nil && *s.MaxAuxStreams > 64 {
 			bad("%s.max_aux_streams: %d is not in 0..64", at, *s.MaxAuxStreams)
-		}
-	}
-	for i, peer := range c.Offload.Peers {
-		if peer.Port < 0 || peer.Port > 65535 {
-			bad("offload.peer[%d].port: %d is not in 0..65535", i, peer.Port)
 		}
 	}
 }

@@ -48,17 +48,7 @@ func ParseSidecar(name string, data []byte, ladder []Stage) (*Sidecar, error) {
 	for _, st := range ladder {
 		known[st.Name] = true
 	}
-	listed := map[string]bool{}
-	for _, st := range s.Stages {
-		if !known[st] {
-			p = append(p, fmt.Sprintf("%s: stages: no stage named %q in the ladder", name, st))
-		}
-		if listed[st] {
-			// A stage run twice would be reported as having run out of memory twice.
-			p = append(p, fmt.Sprintf("%s: stages: stage %q listed twice", name, st))
-		}
-		listed[st] = true
-	}
+	p = append(p, stageListProblems(name, s.Stages, known)...)
 	if s.Workspace != 0 && (s.Workspace < minMiBValue || s.Workspace > maxSize) {
 		p = append(p, fmt.Sprintf("%s: workspace: %s is not 0 or in 1M..%s (TensorRT takes whole MiB)", name, s.Workspace, maxSize))
 	}
@@ -132,4 +122,22 @@ func (s *Sidecar) Ladder(all []Stage) []Stage {
 		}
 	}
 	return out
+}
+
+// stageListProblems checks a sidecar's stages: each in the ladder, each
+// once (a stage run twice would be reported as having run out of memory
+// twice).
+func stageListProblems(name string, stages []string, known map[string]bool) []string {
+	var p []string
+	listed := map[string]bool{}
+	for _, st := range stages {
+		if !known[st] {
+			p = append(p, fmt.Sprintf("%s: stages: no stage named %q in the ladder", name, st))
+		}
+		if listed[st] {
+			p = append(p, fmt.Sprintf("%s: stages: stage %q listed twice", name, st))
+		}
+		listed[st] = true
+	}
+	return p
 }
