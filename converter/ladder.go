@@ -3,6 +3,7 @@ package converter
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,7 +81,9 @@ type Part struct {
 // Hooks let the daemon act around each stage.
 type Hooks struct {
 	// BeforeStage prepares the machine for a stage (swap, page cache). An
-	// error is recorded and the stage is not run.
+	// error is logged and the stage runs anyway: it may fit without what
+	// could not be prepared, and if it does not, its own failure is what
+	// the report shows.
 	BeforeStage func(ctx context.Context, st Stage) error
 	// Sandbox returns the cgroup + guard wrapper for one worker run.
 	Sandbox func(st Stage) Sandbox
@@ -116,6 +119,9 @@ type Result struct {
 // out of memory (or no tactic fit its workspace).
 func (w *Worker) Ladder(ctx context.Context, in Input, h Hooks) Result {
 	var res Result
+	if w.Log == nil {
+		w.Log = slog.New(slog.DiscardHandler)
+	}
 	if in.Start < 0 || in.Start >= len(in.Stages) {
 		in.Start = 0
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -98,8 +99,11 @@ func TestRunWorkerTimeoutKillsAndReaps(t *testing.T) {
 func TestRunWorkerCancelStopsIt(t *testing.T) {
 	w, in, _ := setup(t, "*=hang")
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(300 * time.Millisecond); cancel() }()
-	r := w.RunWorker(ctx, protocol.Request{Op: protocol.OpBuild, WorkDir: in.WorkDir, Model: in.Model, Engine: filepath.Join(in.EngineDir, "x.engine")}, nil, nil)
+	// Cancel once the worker is running (its first progress event), not
+	// after a guessed delay.
+	var once sync.Once
+	started := func(protocol.Event) { once.Do(cancel) }
+	r := w.RunWorker(ctx, protocol.Request{Op: protocol.OpBuild, WorkDir: in.WorkDir, Model: in.Model, Engine: filepath.Join(in.EngineDir, "x.engine")}, nil, started)
 	if r.Class != protocol.ClassCanceled {
 		t.Fatalf("class %s, want canceled", r.Class)
 	}
@@ -301,5 +305,19 @@ func TestLineWriter(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("line %d: %.40q..., want %.40q...", i, got[i], want[i])
 		}
+	}
+}
+
+// A stage whose preparation fails (no swap could be made) still runs, as
+// Hooks.BeforeStage says.
+func TestBeforeStageErrorStillRunsTheStage(t *testing.T) {
+	w, in, _ := setup(t, "*=ok")
+	var prepared []string
+	res := w.Ladder(context.Background(), in, Hooks{BeforeStage: func(_ context.Context, st Stage) error {
+		prepared = append(prepared, st.Name)
+		return errors.New("cannot create the swapfile: no space left on device")
+	}})
+	if !res.OK || res.Stage != "fast" || len(res.Attempts) != 1 || len(prepared) != 1 {
+		t.Fatalf("ok=%v stage=%q attempts=%d prepared=%v", res.OK, res.Stage, len(res.Attempts), prepared)
 	}
 }

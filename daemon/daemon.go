@@ -21,6 +21,7 @@ import (
 	"github.com/trtd/trtd/daemon/notify"
 	"github.com/trtd/trtd/daemon/outbox"
 	"github.com/trtd/trtd/daemon/pipeline"
+	"github.com/trtd/trtd/daemon/statelock"
 	"github.com/trtd/trtd/daemon/status"
 	"github.com/trtd/trtd/daemon/workers"
 	"github.com/trtd/trtd/internal/atomicfile"
@@ -121,8 +122,11 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	return d.Run(ctx)
 }
 
-// Run runs the daemon's main loop.
-func (d *Daemon) Run(ctx context.Context) error {
+// recover brings the machine and the store back to a known state before
+// the daemon serves: swap, jobs caught by a crash (finished, failed or
+// requeued), temporary files, the builder, engines a TensorRT upgrade made
+// stale.
+func (d *Daemon) recover(ctx context.Context) error {
 	log := d.log
 	log.Info("trtd starting", "version", Version, "inbox", d.cfg.Paths.Inbox, "outbox", d.cfg.Paths.Outbox, "config", d.cfg.File)
 	if err := d.mem.Reconcile(ctx); err != nil {
@@ -133,6 +137,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return fmt.Errorf("reconcile jobs: %w", err)
 	}
 	d.jobs.Recovered(recs)
+	if rm := d.jobs.Sweep(); len(rm) > 0 {
+		log.Info("removed partial files left by a crash", "files", strings.Join(rm, ", "))
+	}
 	for _, dir := range []string{d.cfg.Paths.Outbox, d.cfg.Paths.State, filepath.Dir(d.cfg.StatusPath())} {
 		if rm, _ := atomicfile.RemoveTemps(dir); len(rm) > 0 {
 			log.Info("removed partial files left by a crash", "files", strings.Join(rm, ", "))
@@ -142,9 +149,26 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.jobs.RequeueStale()
 	go d.jobs.Fleet.Run(ctx, time.Minute)
 
+	return nil
+}
+
+// Run runs the daemon's main loop.
+func (d *Daemon) Run(ctx context.Context) error {
+	log := d.log
+	// One process per state directory: a second daemon would take over
+	// the first one's jobs and swap.
+	lock, err := statelock.Acquire(d.cfg.Paths.State)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	if err := d.recover(ctx); err != nil {
+		return err
+	}
+
 	events := make(chan inbox.Event, 256)
 	w := inbox.New(inbox.Options{Dir: d.cfg.Paths.Inbox, Settle: d.cfg.Inbox.Settle.D(), Rescan: d.cfg.Inbox.Rescan.D(),
-		MaxBytes: int64(d.cfg.Inbox.MaxBytes), Check: pipeline.CheckModel, Log: log.With("stage", "inbox")})
+		MaxBytes: int64(d.cfg.Inbox.MaxBytes), CheckRefs: pipeline.CheckModelRefs, Log: log.With("stage", "inbox")})
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	ready := make(chan struct{})
@@ -172,20 +196,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 	buildCtx, stopBuilds := context.WithCancel(context.Background())
 	defer stopBuilds()
 	var building *jobs.Job
-	tickEvery := 500 * time.Millisecond
-	// Tick at a quarter of the watchdog timeout so a ping (due every half)
-	// is never late by a tick.
-	if wd := d.notify.WatchdogInterval() / 2; wd > 0 && wd < tickEvery {
-		tickEvery = wd
-	}
-	tick := time.NewTicker(tickEvery)
-	defer tick.Stop()
+	tick, watchdog, stopClocks := d.clocks()
+	defer stopClocks()
 	quietSince := time.Now()
+	off := newOffLoop(ctx, d)
+	defer off.close()
 	// While a build runs, STATUS= (and the status file) is rewritten at
 	// least this often, so the elapsed time and memory move in
-	// `systemctl status` during an hour-long build.
+	// `systemctl status` during an hour-long build. The ticker runs only
+	// while a build does: an idle daemon does not wake for it.
 	const statusEvery = 5 * time.Second
-	lastStatus := time.Now()
+	statusTicker := time.NewTicker(statusEvery)
+	statusTicker.Stop()
+	defer statusTicker.Stop()
 
 	startNext := func() {
 		if building != nil || len(queue) == 0 {
@@ -195,6 +218,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		queue = queue[1:]
 		building = j
 		d.status.SetQueue(queue)
+		statusTicker.Reset(statusEvery)
 		go func() {
 			d.jobs.Process(buildCtx, j)
 			results <- j
@@ -217,31 +241,40 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.status.SetState("stopped")
 			return nil
 		case ev := <-events:
-			if j := d.jobs.HandleInbox(ev); j != nil {
+			quietSince = time.Now()
+			off.claim(ev)
+		case c := <-off.claimed:
+			if j := off.done(c); j != nil {
 				queue = append(queue, j)
 				d.status.SetQueue(queue)
 			}
 			quietSince = time.Now()
+		case js := <-off.probed:
+			off.probing = false
+			if len(js) > 0 {
+				queue = append(queue, js...)
+				d.status.SetQueue(queue)
+			}
+		case <-off.idleDone:
+			off.idling = false
 		case j := <-results:
 			building = nil
+			statusTicker.Stop()
 			if j.State == jobs.Queued { // interrupted, run again
 				queue = append([]*jobs.Job{j}, queue...)
 			}
 			d.status.SetQueue(queue)
 			quietSince = time.Now()
-		case <-tick.C:
-			if building != nil && time.Since(lastStatus) >= statusEvery {
+		case <-statusTicker.C:
+			if building != nil {
 				d.status.Update()
-				lastStatus = time.Now()
 			}
-			d.mem.Idle(ctx)
-			if d.jobs.RetryDue() {
-				if d.jobs.Probe(ctx) {
-					queue = append(queue, d.jobs.Requeue()...)
-					d.status.SetQueue(queue)
-				}
-			}
-			if d.opts.Once && building == nil && len(queue) == 0 && time.Since(quietSince) > d.cfg.Inbox.Settle.D()+time.Second {
+		case <-watchdog:
+			// d.notify.Ping above, at the top of the loop, sends it.
+		case <-tick:
+			off.housekeeping(building != nil)
+			if d.opts.Once && building == nil && len(queue) == 0 && !off.busy() &&
+				time.Since(quietSince) > d.cfg.Inbox.Settle.D()+time.Second {
 				d.status.SetState("stopped")
 				return nil
 			}

@@ -1,18 +1,13 @@
 # ONNX reader: conformance with python3-onnx, fuzzing, fixtures, inspect benchmark.
 # Needs (Debian): python3-onnx libonnx-testdata python3-torch python3-torchvision time
 
-.PHONY: conformance fuzz fuzz-diff fixtures bench-inspect
+.PHONY: conformance fuzz-diff fixtures bench-inspect
 
 TRTD_FIXTURES ?= $(or $(TMPDIR),/tmp)/trtd-fixtures
-FUZZTIME ?= 5m
 MUTATIONS ?= 100000
 
 conformance: ## Compare `trtd inspect --json` with python3-onnx on libonnx-testdata and torch exports
 	TRTD_FIXTURES=$(TRTD_FIXTURES) go test -count=1 -run 'Conformance' -v ./converter/onnx
-
-fuzz: ## Fuzz the ONNX reader and its external-data checks for FUZZTIME each (default 5m)
-	go test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./converter/onnx
-	go test -run '^$$' -fuzz '^FuzzExternalLocation$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./converter/onnx
 
 fuzz-diff: ## Compare the reader with python3-onnx on MUTATIONS (default 100000) mutated models
 	TRTD_DIFF_MUTATIONS=$(MUTATIONS) go test -count=1 -timeout 60m -run 'DifferentialMutations|FuzzCorpus' -v ./converter/onnx

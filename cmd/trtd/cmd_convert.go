@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,7 +17,12 @@ import (
 	"github.com/trtd/trtd/converter/report"
 	"github.com/trtd/trtd/daemon"
 	"github.com/trtd/trtd/daemon/config"
+	"github.com/trtd/trtd/daemon/inbox"
 	"github.com/trtd/trtd/daemon/logging"
+	"github.com/trtd/trtd/daemon/memory"
+	"github.com/trtd/trtd/daemon/statelock"
+	"github.com/trtd/trtd/internal/safename"
+	"github.com/trtd/trtd/internal/safetext"
 	"github.com/trtd/trtd/internal/treecopy"
 )
 
@@ -80,6 +86,28 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 	if *out, err = filepath.Abs(*out); err != nil {
 		return 2
 	}
+	// The configured state directory belongs to the daemon when one runs:
+	// its swapfiles are recorded there, and swap.dir is shared. Refuse
+	// rather than build beside it; when none runs, hold the directory for
+	// the build so swap made here is recorded where the daemon will find it.
+	swapCfg := *cfg
+	lock, lerr := statelock.Acquire(cfg.Paths.State)
+	if lerr != nil && !errors.Is(lerr, statelock.ErrHeld) {
+		if cerr := statelock.Check(cfg.Paths.State); cerr != nil {
+			lerr = cerr
+		}
+	}
+	if lerr == nil {
+		defer lock.Release()
+	} else if err := lerr; errors.Is(err, statelock.ErrHeld) {
+		fmt.Fprintf(e.Stderr, "trtd convert: %v: the daemon is running and owns this machine's build swap.\n"+
+			"Put the model in its inbox (%s); its engine and report appear in %s. Or stop the daemon first (sudo systemctl stop trtd).\n",
+			err, cfg.Paths.Inbox, cfg.Paths.Outbox)
+		return 1
+	} else {
+		// Not ours to write (not root): no daemon there, and swap needs root anyway.
+		swapCfg.Paths.State = ""
+	}
 	root := *stateDir
 	if root == "" {
 		root, err = os.MkdirTemp("", "trtd-convert-")
@@ -103,10 +131,16 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 	// Stage the model (and its companions) in a private inbox under a
 	// temporary name, then rename it in: the original is never touched.
 	base := strings.TrimSuffix(filepath.Base(model), ".onnx")
-	for _, c := range []string{base + ".toml", base + ".test"} {
-		src := filepath.Join(filepath.Dir(model), c)
+	// A name the inbox would pass over (a hidden ".x.onnx") is staged
+	// under its outbox name, which the inbox takes.
+	staged := base
+	if !inbox.IsCandidate(filepath.Base(model)) {
+		staged = safename.File(base)
+	}
+	for _, ext := range []string{".toml", ".test"} {
+		src := filepath.Join(filepath.Dir(model), base+ext)
 		if _, err := os.Stat(src); err == nil {
-			copyTree(src, filepath.Join(cfg.Paths.Inbox, c))
+			copyTree(src, filepath.Join(cfg.Paths.Inbox, staged+ext))
 		}
 	}
 	tmp := filepath.Join(cfg.Paths.Inbox, "."+filepath.Base(model)+".staging")
@@ -114,7 +148,7 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 		fmt.Fprintf(e.Stderr, "trtd convert: %v\n", err)
 		return 1
 	}
-	if err := os.Rename(tmp, filepath.Join(cfg.Paths.Inbox, filepath.Base(model))); err != nil {
+	if err := os.Rename(tmp, filepath.Join(cfg.Paths.Inbox, staged+".onnx")); err != nil {
 		fmt.Fprintf(e.Stderr, "trtd convert: %v\n", err)
 		return 1
 	}
@@ -138,7 +172,14 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 			}
 		}
 	}()
-	err = daemon.Run(ctx, cfg, daemon.Options{Log: log, Once: true, Progress: pr.Update})
+	opts := daemon.Options{Log: log, Once: true, Progress: pr.Update}
+	if swapCfg.Paths.State != "" {
+		// The settings this build adjusted; only its swap and planner
+		// history stay with the configured state directory.
+		swapCfg.Stages, swapCfg.Guard, swapCfg.Swap, swapCfg.Worker = cfg.Stages, cfg.Guard, cfg.Swap, cfg.Worker
+		opts.Memory = memory.New(&swapCfg, log)
+	}
+	err = daemon.Run(ctx, cfg, opts)
 	tick.Stop()
 	close(stopTick)
 	pr.Done()
@@ -146,12 +187,14 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 		fmt.Fprintf(e.Stderr, "trtd convert: %v\n", err)
 		return 1
 	}
+	// The daemon names outbox files after the staged name (-x.onnx -> _x-<hash>).
+	outBase := safename.File(staged)
 	// The daemon's reports name the copy it worked on, in a directory
 	// removed on exit: they are rewritten to name the model itself.
-	if err := pointReportsAt(*out, base, model); err != nil {
+	if err := pointReportsAt(*out, outBase, model); err != nil {
 		fmt.Fprintf(e.Stderr, "trtd convert: %v\n", err)
 	}
-	return convertResult(e, *out, base)
+	return convertResult(e, *out, outBase)
 }
 
 // convertResult prints where the results are and returns the exit code:
@@ -170,6 +213,7 @@ func convertResult(e *Env, out, base string) int {
 	}
 	md := filepath.Join(out, base+".report.md")
 	html := filepath.Join(out, base+".report.html")
+	e = &Env{Stdout: safetext.TerminalWriter(e.Stdout), Stderr: e.Stderr, Log: e.Log} // names come from the upload
 	switch r.Outcome {
 	case report.OutcomeBuilt, report.OutcomeReused:
 		fmt.Fprintf(e.Stdout, "engine: %s (stage %s)\nreport: %s\n        %s\n", filepath.Join(out, r.Engine.File), r.Engine.Stage, md, html)

@@ -12,6 +12,7 @@ import (
 	"github.com/trtd/trtd/daemon/planner"
 	"github.com/trtd/trtd/daemon/sysinfo"
 	"github.com/trtd/trtd/internal/bytesize"
+	"github.com/trtd/trtd/internal/safetext"
 )
 
 func init() {
@@ -116,13 +117,15 @@ func runInspect(ctx context.Context, e *Env, args []string) int {
 		}
 		return 0
 	}
-	fmt.Fprintf(e.Stdout, "model:        %s\n", path)
-	if err := s.WriteText(e.Stdout); err != nil {
-		fmt.Fprintf(e.Stderr, "trtd inspect: %v\n", err)
+	// Names in the model are the model author's: shown, never sent raw.
+	out := safetext.TerminalWriter(e.Stdout)
+	fmt.Fprintf(out, "model:        %s\n", path)
+	if err := s.WriteText(out); err != nil {
+		fmt.Fprintf(e.Stderr, "trtd inspect: %v\n", safetext.Terminal(err.Error()))
 		return 1
 	}
-	writeCheck(e.Stdout, check)
-	writeMemory(e.Stdout, mem)
+	writeCheck(out, check)
+	writeMemory(out, mem)
 	return 0
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/trtd/trtd/daemon/status"
 	"github.com/trtd/trtd/internal/bytesize"
+	"github.com/trtd/trtd/internal/safetext"
 )
 
 func init() {
@@ -94,21 +95,26 @@ func alive(pid int) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
+// printStatus shows the status file to a person. Every string in it may
+// come from an upload (a file name, a reason quoting it) or from a peer:
+// each goes through safetext.Terminal, so no escape sequence in a name
+// reaches the admin's terminal.
 func printStatus(w io.Writer, s *status.Status, running bool, now time.Time) {
+	t := safetext.Terminal
 	if running {
-		fmt.Fprintf(w, "trtd %s: %s (pid %d, up %s)\n", s.Version, s.State, s.PID, now.Sub(s.Started).Round(time.Second))
+		fmt.Fprintf(w, "trtd %s: %s (pid %d, up %s)\n", t(s.Version), t(s.State), s.PID, now.Sub(s.Started).Round(time.Second))
 	} else {
-		fmt.Fprintf(w, "trtd is not running (last status %s ago: %s)\n", now.Sub(s.Updated).Round(time.Second), s.State)
+		fmt.Fprintf(w, "trtd is not running (last status %s ago: %s)\n", now.Sub(s.Updated).Round(time.Second), t(s.State))
 	}
-	fmt.Fprintf(w, "  inbox:   %s\n  outbox:  %s\n  builder: %s\n", s.Inbox, s.Outbox, s.Builder)
+	fmt.Fprintf(w, "  inbox:   %s\n  outbox:  %s\n  builder: %s\n", t(s.Inbox), t(s.Outbox), t(s.Builder))
 	if c := s.Current; c != nil {
-		fmt.Fprintf(w, "  building %s (job %s): stage %s (%d of %d)", c.Model, c.Job, c.Stage, c.StageIndex, c.Stages)
+		fmt.Fprintf(w, "  building %s (job %s): stage %s (%d of %d)", t(c.Model), t(c.Job), t(c.Stage), c.StageIndex, c.Stages)
 		if c.Part > 0 {
 			fmt.Fprintf(w, ", part %d", c.Part)
 		}
 		fmt.Fprintf(w, ", %s elapsed", now.Sub(c.Started).Round(time.Second))
 		if c.Phase != "" {
-			fmt.Fprintf(w, ", %s", c.Phase)
+			fmt.Fprintf(w, ", %s", t(c.Phase))
 			if c.Steps > 0 {
 				fmt.Fprintf(w, " %d/%d", c.Step, c.Steps)
 			}
@@ -127,27 +133,27 @@ func printStatus(w io.Writer, s *status.Status, running bool, now time.Time) {
 	}
 	fmt.Fprintf(w, "  queue:   %d\n", len(s.Queue))
 	for _, q := range s.Queue {
-		fmt.Fprintf(w, "    %s (since %s)\n", q.Model, q.Since.Local().Format("15:04:05"))
+		fmt.Fprintf(w, "    %s (since %s)\n", t(q.Model), q.Since.Local().Format("15:04:05"))
 	}
 	if len(s.Waiting) > 0 {
 		fmt.Fprintf(w, "  waiting for a builder: %d\n", len(s.Waiting))
 		for _, q := range s.Waiting {
-			fmt.Fprintf(w, "    %s\n", q.Model)
+			fmt.Fprintf(w, "    %s\n", t(q.Model))
 		}
 	}
 	if len(s.Last) > 0 {
 		fmt.Fprintln(w, "  last results:")
 		for _, l := range s.Last {
-			line := fmt.Sprintf("    %s  %-20s %s", l.At.Local().Format("01-02 15:04:05"), l.Outcome, l.Model)
+			line := fmt.Sprintf("    %s  %-20s %s", l.At.Local().Format("01-02 15:04:05"), t(l.Outcome), t(l.Model))
 			if l.Stage != "" {
-				line += " (stage " + l.Stage + ")"
+				line += " (stage " + t(l.Stage) + ")"
 			}
 			if l.Reason != "" {
 				r := l.Reason
 				if len(r) > 100 {
 					r = r[:97] + "..."
 				}
-				line += ": " + strings.ReplaceAll(r, "\n", " ")
+				line += ": " + t(strings.ReplaceAll(r, "\n", " "))
 			}
 			fmt.Fprintln(w, line)
 		}

@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trtd/trtd/converter/report"
+	"github.com/trtd/trtd/daemon/statelock"
 	"github.com/trtd/trtd/internal/testmodels"
 )
 
@@ -26,7 +28,7 @@ func TestConvertExitCodes(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	cfg := filepath.Join(dir, "c.toml")
-	os.WriteFile(cfg, []byte("[paths]\nworker = \""+fake+"\"\n[worker]\nuser = \"\"\n[swap]\nenabled = false\n"), 0o644)
+	os.WriteFile(cfg, []byte("[paths]\nworker = \""+fake+"\"\nstate = \""+filepath.Join(dir, "state")+"\"\n[worker]\nuser = \"\"\n[swap]\nenabled = false\n"), 0o644)
 	model := testmodels.Write(t, dir, "net.onnx", testmodels.TinyCNN)
 	os.Chmod(model, 0o600)
 	cases := []struct {
@@ -80,5 +82,68 @@ func TestConvertExitCodes(t *testing.T) {
 	code := mainArgs([]string{"convert", model, "--out", filepath.Join(dir, "out-missing"), "--config", cfg2}, &so, &se)
 	if code != 1 || !strings.Contains(so.String(), "worker binary not found at "+missing) || strings.Contains(so.String(), "TensorRT not available") {
 		t.Errorf("no worker: exit %d, output %q %q", code, so.String(), se.String())
+	}
+}
+
+// F-18: a model named "-x.onnx" or ".x.onnx" builds, and convert reports the
+// engine it wrote (it used to write one and exit 1, or wait for nothing).
+func TestConvertAwkwardNames(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the worker's test double")
+	}
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "trtd-fake-worker")
+	if out, err := exec.Command("go", "build", "-o", fake, "github.com/trtd/trtd/cmd/trtd-fake-worker").CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	cfg := filepath.Join(dir, "c.toml")
+	os.WriteFile(cfg, []byte("[paths]\nworker = \""+fake+"\"\nstate = \""+filepath.Join(dir, "state")+"\"\n[worker]\nuser = \"\"\n[swap]\nenabled = false\n"), 0o644)
+	t.Setenv("TRTD_FAKE_WORKER", "*=ok")
+	for _, name := range []string{"-x.onnx", ".x.onnx"} {
+		sub := filepath.Join(dir, strings.Trim(name, ".-"))
+		os.MkdirAll(sub, 0o755)
+		model := testmodels.Write(t, sub, name, testmodels.TinyCNN)
+		var so, se bytes.Buffer
+		done := make(chan int, 1)
+		go func() { done <- mainArgs([]string{"convert", "--config", cfg, "--", model}, &so, &se) }()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("%s: exit %d\n%s%s", name, code, so.String(), se.String())
+				continue
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatalf("%s: convert did not finish in 60s", name)
+		}
+		eng := strings.TrimPrefix(strings.SplitN(so.String(), "\n", 2)[0], "engine: ")
+		eng = strings.SplitN(eng, " (stage", 2)[0]
+		if fi, err := os.Stat(eng); err != nil || fi.Size() == 0 {
+			t.Errorf("%s: engine %q not there: %v\n%s", name, eng, err, so.String())
+		}
+	}
+}
+
+// F-7: while a daemon holds the configured state directory, trtd convert
+// refuses with the reason and where to put the model instead; it never
+// builds beside the daemon (it used to swap off and delete the daemon's
+// swapfile mid-build).
+func TestConvertRefusesWhileTheDaemonRuns(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	lock, err := statelock.Acquire(state) // what a running daemon holds
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Release()
+	cfg := filepath.Join(dir, "c.toml")
+	os.WriteFile(cfg, []byte("[paths]\nworker = \"/nonexistent\"\nstate = \""+state+"\"\ninbox = \""+filepath.Join(dir, "inbox")+"\"\n[worker]\nuser = \"\"\n"), 0o644)
+	model := testmodels.Write(t, dir, "net.onnx", testmodels.TinyCNN)
+	var so, se bytes.Buffer
+	code := mainArgs([]string{"convert", model, "--config", cfg}, &so, &se)
+	if code != 1 || !strings.Contains(se.String(), "the daemon is running") || !strings.Contains(se.String(), filepath.Join(dir, "inbox")) {
+		t.Fatalf("exit %d, stderr %q; want 1 and the reason with the daemon's inbox", code, se.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "net.engine")); !os.IsNotExist(err) {
+		t.Errorf("an engine was built beside the daemon: %v", err)
 	}
 }

@@ -52,7 +52,10 @@ type refTensor struct {
 func reference(t *testing.T, files []string) map[string]refTensor {
 	t.Helper()
 	py := "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import onnx.numpy_helper").Run(); err != nil {
+	if testing.Short() {
+		t.Skip("-short: runs no external tools (python3-onnx)")
+	}
+	if err := exec.Command(py, "-I", "-c", "import onnx.numpy_helper").Run(); err != nil {
 		t.Skip("no reference reader: /usr/bin/python3 without python3-onnx (apt-get install python3-onnx)")
 	}
 	cmd := exec.Command(py, "testdata/reference.py")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -49,6 +50,9 @@ type decoder struct {
 	window int   // size of the next read
 
 	items int // nodes, tensors, value infos, attributes kept so far
+
+	// kept estimates the bytes of structure kept so far; budget caps it.
+	kept, budget int64
 
 	// names interns the strings that repeat across nodes (op types,
 	// domains, attribute names) so each is kept once.
@@ -278,6 +282,9 @@ func (d *decoder) str(f field, end int64, limit int, what string) (string, bool,
 	if f.n > int64(limit) {
 		return "", false, d.fail(f.start, ErrTooLarge, "%s: string of %d bytes (limit %d)", what, f.n, limit)
 	}
+	if err := d.keep(f.start, f.n, what); err != nil {
+		return "", false, err
+	}
 	b, err := d.bytes(int(f.n))
 	if err != nil {
 		return "", false, err
@@ -313,7 +320,34 @@ func (d *decoder) count(off int64, what string) error {
 	if d.items > maxItems {
 		return d.fail(off, ErrTooLarge, "%s: more than %d nodes, tensors and values", what, maxItems)
 	}
+	return d.keep(off, itemCost[what], what)
+}
+
+// itemCost is what one kept item costs: its struct, the pointer or slot
+// that holds it, and room for the slice growth that appends it.
+var itemCost = map[string]int64{
+	"node":              int64(unsafe.Sizeof(Node{})) + 24,
+	"attribute":         int64(unsafe.Sizeof(Attribute{})) + 24,
+	"tensor":            int64(unsafe.Sizeof(Tensor{})) + 32,
+	"value_info":        int64(unsafe.Sizeof(ValueInfo{})+unsafe.Sizeof(Type{})) + 24,
+	"node input/output": 2 * int64(unsafe.Sizeof("")),
+}
+
+// keep charges n bytes of kept structure against the budget. The reader
+// counts what it does not keep (field counts, skipped payloads) and keeps
+// what it does within the budget, so no file makes it grow past it.
+func (d *decoder) keep(off, n int64, what string) error {
+	d.kept += n
+	if d.budget > 0 && d.kept > d.budget {
+		return d.fail(off, ErrTooLarge, "%s: the model's structure needs more than the reader's %d MiB memory budget", what, d.budget>>20)
+	}
 	return nil
+}
+
+// keepField records the span of a top-level or graph field.
+func (d *decoder) keepField(dst *[]FieldSpan, f field) error {
+	*dst = append(*dst, d.after(f))
+	return d.keep(f.start, 2*int64(unsafe.Sizeof(FieldSpan{})), "field")
 }
 
 // packedOrVarints reads a repeated int64 field in either encoding, calling

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -117,11 +118,33 @@ func ReadFile(f *os.File, dir string) (*Model, error) {
 	return m, nil
 }
 
+// DefaultBudget is the memory the reader may spend on a model's structure
+// (nodes, names, shapes, spans) unless Options say otherwise. It holds the
+// graphs of models that fit a Jetson many times over, and keeps a small
+// hostile file (millions of empty nodes) from costing gigabytes: the
+// reader refuses such a model with ErrTooLarge instead.
+const DefaultBudget = 16 << 20
+
+// Options tune Read.
+type Options struct {
+	// Dir is the model's directory for external-data checks ("" = check
+	// locations lexically only, don't look at files).
+	Dir string
+	// Budget caps the bytes of structure kept (0 = DefaultBudget).
+	Budget int64
+}
+
 // Read parses a model of size bytes from r. Only the structure is read:
 // tensor data is skipped and recorded as offsets. dir is the model's
 // directory for external-data checks ("" = check locations lexically
 // only, don't look at files).
 func Read(r io.ReaderAt, size int64, dir string) (*Model, error) {
+	return ReadWith(r, size, Options{Dir: dir})
+}
+
+// ReadWith is Read with options.
+func ReadWith(r io.ReaderAt, size int64, o Options) (*Model, error) {
+	dir := o.Dir
 	if size < 0 {
 		return nil, &FormatError{Off: -1, What: "model", Err: ErrNotONNX}
 	}
@@ -132,6 +155,10 @@ func Read(r io.ReaderAt, size int64, dir string) (*Model, error) {
 		return nil, &FormatError{Off: -1, What: "empty file", Err: ErrTruncated}
 	}
 	d := newDecoder(r, size)
+	d.budget = o.Budget
+	if d.budget <= 0 {
+		d.budget = DefaultBudget
+	}
 	m := &Model{Size: size, Opsets: map[string]int64{}, Metadata: map[string]string{}}
 	if err := d.model(m); err != nil {
 		return nil, err
@@ -178,16 +205,11 @@ func (d *decoder) model(m *Model) error {
 		if err != nil || !ok {
 			return err
 		}
-		switch f.num {
-		case modelGraph, modelOpsetImport, modelMetadataProps, modelFunctions:
-			if f.typ != protowire.BytesType {
-				// Wrong wire type: an unknown field to protobuf.
-				if err := d.skipChecked(what, f, end, 0); err != nil {
-					return err
-				}
-				m.Fields = append(m.Fields, d.after(f))
-				continue
+		if skipped, err := d.skipMistyped(m, f, end); err != nil || skipped {
+			if err != nil {
+				return err
 			}
+			continue
 		}
 		switch f.num {
 		case modelIRVersion:
@@ -261,8 +283,27 @@ func (d *decoder) model(m *Model) error {
 				return err
 			}
 		}
-		m.Fields = append(m.Fields, d.after(f))
+		if err := d.keepField(&m.Fields, f); err != nil {
+			return err
+		}
 	}
+}
+
+// skipMistyped skips a message field of ModelProto sent with another wire
+// type (an unknown field to protobuf) and reports whether it did.
+func (d *decoder) skipMistyped(m *Model, f field, end int64) (bool, error) {
+	switch f.num {
+	case modelGraph, modelOpsetImport, modelMetadataProps, modelFunctions:
+	default:
+		return false, nil
+	}
+	if f.typ == protowire.BytesType {
+		return false, nil
+	}
+	if err := d.skipChecked("ModelProto", f, end, 0); err != nil {
+		return true, err
+	}
+	return true, d.keepField(&m.Fields, f)
 }
 
 func (d *decoder) setStr(f field, end int64, dst *string, what string) error {
@@ -368,7 +409,9 @@ func (d *decoder) graph(m *Model, g *Graph, end int64, depth int) error {
 			if err := d.skipChecked(what, f, end, 0); err != nil {
 				return err
 			}
-			g.Fields = append(g.Fields, d.after(f))
+			if err := d.keepField(&g.Fields, f); err != nil {
+				return err
+			}
 			continue
 		}
 		span := Span{Off: f.start, Len: f.end() - f.start}
@@ -419,7 +462,9 @@ func (d *decoder) graph(m *Model, g *Graph, end int64, depth int) error {
 				return err
 			}
 		}
-		g.Fields = append(g.Fields, d.after(f))
+		if err := d.keepField(&g.Fields, f); err != nil {
+			return err
+		}
 	}
 }
 
@@ -501,18 +546,7 @@ func (d *decoder) attribute(m *Model, a *Attribute, end int64, depth int) error 
 				a.I = int64(v)
 			}
 		case attrS:
-			if f.typ != protowire.BytesType {
-				err = d.skipChecked(what, f, end, 0)
-				break
-			}
-			a.SSpan = Span{Off: f.data, Len: f.n}
-			a.S = nil
-			if f.n <= maxInlineBytes {
-				var b []byte
-				if b, err = d.bytes(int(f.n)); err == nil {
-					a.S = append([]byte{}, b...)
-				}
-			}
+			err = d.attrBytes(a, f, end)
 		case attrT:
 			if f.typ != protowire.BytesType {
 				err = d.skipChecked(what, f, end, 0)
@@ -545,23 +579,16 @@ func (d *decoder) attribute(m *Model, a *Attribute, end int64, depth int) error 
 				a.NInts++
 				if len(a.Ints) < maxInlineList {
 					a.Ints = append(a.Ints, v)
+					return d.keep(f.start, 8, "attribute ints")
 				}
 				return nil
 			})
 		case attrFloats:
-			err = d.floats(f, end, a)
+			if err = d.floats(f, end, a); err == nil {
+				err = d.keep(f.start, 0, "attribute floats")
+			}
 		case attrStrings:
-			if f.typ != protowire.BytesType {
-				err = d.skipChecked(what, f, end, 0)
-				break
-			}
-			a.NStrings++
-			if len(a.Strings) < maxInlineList && f.n <= maxInlineBytes {
-				var b []byte
-				if b, err = d.bytes(int(f.n)); err == nil {
-					a.Strings = append(a.Strings, string(b))
-				}
-			}
+			err = d.attrString(a, f, end)
 		default:
 			err = d.skipChecked(what, f, end, 0)
 		}
@@ -572,11 +599,52 @@ func (d *decoder) attribute(m *Model, a *Attribute, end int64, depth int) error 
 	}
 }
 
+// attrBytes reads AttributeProto.s: its span always, its bytes when small.
+func (d *decoder) attrBytes(a *Attribute, f field, end int64) error {
+	if f.typ != protowire.BytesType {
+		return d.skipChecked("AttributeProto", f, end, 0)
+	}
+	a.SSpan = Span{Off: f.data, Len: f.n}
+	a.S = nil
+	if f.n > maxInlineBytes {
+		return nil
+	}
+	if err := d.keep(f.start, f.n, "attribute s"); err != nil {
+		return err
+	}
+	b, err := d.bytes(int(f.n))
+	if err == nil {
+		a.S = append([]byte{}, b...)
+	}
+	return err
+}
+
+// attrString reads one of AttributeProto.strings: counted always, kept
+// when small and within the list cap.
+func (d *decoder) attrString(a *Attribute, f field, end int64) error {
+	if f.typ != protowire.BytesType {
+		return d.skipChecked("AttributeProto", f, end, 0)
+	}
+	a.NStrings++
+	if len(a.Strings) >= maxInlineList || f.n > maxInlineBytes {
+		return nil
+	}
+	if err := d.keep(f.start, 16+f.n, "attribute strings"); err != nil {
+		return err
+	}
+	b, err := d.bytes(int(f.n))
+	if err == nil {
+		a.Strings = append(a.Strings, string(b))
+	}
+	return err
+}
+
 func (d *decoder) floats(f field, end int64, a *Attribute) error {
 	add := func(v uint32) {
 		a.NFloats++
 		if len(a.Floats) < maxInlineList {
 			a.Floats = append(a.Floats, math.Float32frombits(v))
+			d.kept += 4
 		}
 	}
 	switch f.typ {
@@ -631,7 +699,7 @@ func (d *decoder) tensor(m *Model, outer field) (*Tensor, error) {
 					return d.fail(f.start, ErrTooLarge, "tensor %q has more than %d dims", t.Name, maxRank)
 				}
 				t.Dims = append(t.Dims, v)
-				return nil
+				return d.keep(f.start, 8, "tensor dims")
 			})
 		case tensorDataType:
 			var v uint64
@@ -762,7 +830,7 @@ func (d *decoder) sparse(m *Model, outer field) (*SparseTensor, error) {
 					return d.fail(f.start, ErrTooLarge, "sparse tensor has more than %d dims", maxRank)
 				}
 				s.Dims = append(s.Dims, v)
-				return nil
+				return d.keep(f.start, 8, "sparse dims")
 			})
 		default:
 			err = d.skipChecked(what, f, end, 0)
@@ -946,6 +1014,9 @@ func (d *decoder) shape(t *Type, end int64) error {
 		if f.num == 1 && f.typ == protowire.BytesType {
 			if len(t.Shape) >= maxRank {
 				return d.fail(f.start, ErrTooLarge, "shape with more than %d dims", maxRank)
+			}
+			if err := d.keep(f.start, int64(unsafe.Sizeof(Dim{})), "shape"); err != nil {
+				return err
 			}
 			var dim Dim
 			if err := d.dim(&dim, f.end()); err != nil {

@@ -146,7 +146,7 @@ func chromiumArgs(profile string) []string {
 func chromium(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("-short runs no external tools (headless Chromium)")
+		t.Skip("-short: runs no external tools (Chromium)")
 	}
 	p := os.Getenv("TRTD_CHROMIUM")
 	if p == "" {

@@ -9,7 +9,12 @@ import (
 
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/internal/bytesize"
+	"github.com/trtd/trtd/internal/safetext"
 )
+
+// Every string in the Markdown view that can come from an upload goes
+// through one of these: txt escapes Markdown and raw HTML, code quotes.
+var txt, code = safetext.Markdown, safetext.MarkdownCode
 
 // Markdown writes the terminal view of a report.
 func Markdown(w io.Writer, r *Report) error {
@@ -25,32 +30,32 @@ func Markdown(w io.Writer, r *Report) error {
 type mdf func(format string, a ...any)
 
 func mdOutcome(p mdf, r *Report) {
-	p("# trtd report: %s\n\n", r.Model.Name)
+	p("# trtd report: %s\n\n", txt(r.Model.Name))
 	p("**Outcome: %s**", headline(r))
 	if r.Reason != "" {
-		p(" — %s", r.Reason)
+		p(" — %s", txt(r.Reason))
 	}
 	p("\n\n")
 	if r.Engine != nil {
-		p("Engine: `%s` (%s, sha256 %s), built by stage **%s**.\n", r.Engine.File, bytesize.Format(r.Engine.Bytes), short(r.Engine.SHA256), r.Engine.Stage)
+		p("Engine: %s (%s, sha256 %s), built by stage **%s**.\n", code(r.Engine.File), bytesize.Format(r.Engine.Bytes), txt(short(r.Engine.SHA256)), txt(r.Engine.Stage))
 		for i, part := range r.Engine.Parts {
-			p("- part %d: `%s` (%s)\n", i+1, part.File, bytesize.Format(part.Bytes))
+			p("- part %d: %s (%s)\n", i+1, code(part.File), bytesize.Format(part.Bytes))
 		}
 		if r.Engine.Manifest != "" {
-			p("\nThe model was built in %d parts; `%s` lists them in the order to run them, each part's inputs coming from earlier parts' outputs.\n", len(r.Engine.Parts), r.Engine.Manifest)
+			p("\nThe model was built in %d parts; `%s` lists them in the order to run them, each part's inputs coming from earlier parts' outputs.\n", len(r.Engine.Parts), code(r.Engine.Manifest))
 		}
 		p("\n")
 	}
 	if r.Reuse != nil {
-		p("%s\n\n", reuseLine(r.Reuse, len(r.Attempts) > 0))
+		p("%s\n\n", txt(reuseLine(r.Reuse, len(r.Attempts) > 0)))
 	}
 }
 
 func mdWaiting(p mdf, r *Report) {
 	if r.Waiting != nil {
-		p("## Waiting for a builder\n\n%s\n\nWhat trtd will do once a builder is available:\n\n", r.Waiting.Missing)
+		p("## Waiting for a builder\n\n%s\n\nWhat trtd will do once a builder is available:\n\n", txt(r.Waiting.Missing))
 		for _, s := range r.Waiting.WouldDo {
-			p("- %s\n", s)
+			p("- %s\n", txt(s))
 		}
 		if !r.Waiting.NextRetry.IsZero() {
 			p("\nNext retry: %s.\n", r.Waiting.NextRetry.Format("2006-01-02 15:04:05 MST"))
@@ -58,29 +63,30 @@ func mdWaiting(p mdf, r *Report) {
 		p("\n")
 	}
 	if r.Portability != "" {
-		p("%s\n\n", r.Portability)
+		p("%s\n\n", txt(r.Portability))
 	}
 }
 
 func mdModel(p mdf, r *Report) {
 	p("## Model\n\n| | |\n|---|---|\n")
-	p("| file | `%s` |\n| size | %s |\n", r.Model.Name, bytesize.Format(r.Model.Size))
+	p("| file | %s |\n| size | %s |\n", code(r.Model.Name), bytesize.Format(r.Model.Size))
 	if r.Model.SHA256 != "" {
-		p("| sha256 | `%s` |\n", r.Model.SHA256)
+		p("| sha256 | %s |\n", code(r.Model.SHA256))
 	}
 	if r.Model.Sidecar != "" {
-		p("| settings | `%s` |\n", r.Model.Sidecar)
+		p("| settings | %s |\n", code(r.Model.Sidecar))
 	}
 	if sum := r.Model.Summary; sum != nil {
 		p("| producer | %s %s |\n| opset | %d |\n| nodes | %d |\n| weights | %s in %d initializers |\n",
-			sum.Producer.Name, sum.Producer.Version, sum.Opset[""], sum.NodeCount, bytesize.Format(sum.Initializers.Bytes), sum.Initializers.Count)
+			txt(sum.Producer.Name), txt(sum.Producer.Version), sum.Opset[""], sum.NodeCount, bytesize.Format(sum.Initializers.Bytes), sum.Initializers.Count)
 		for _, in := range sum.Inputs {
-			p("| input `%s` | %s %v |\n", in.Name, in.DType(), in.ShapeValues())
+			shape := strings.TrimSuffix(strings.TrimPrefix(fmt.Sprint(in.ShapeValues()), "["), "]")
+			p("| input %s | %s [%s] |\n", code(in.Name), txt(in.DType()), txt(shape))
 		}
 	}
 	p("\n")
 	for _, w := range r.Model.Warnings {
-		p("- warning: %s\n", w)
+		p("- warning: %s\n", txt(w))
 	}
 	if len(r.Model.Warnings) > 0 {
 		p("\n")
@@ -99,10 +105,10 @@ func mdPlan(p mdf, r *Report) {
 		} else if s.Reason != "" {
 			d = "try (" + s.Reason + ")"
 		}
-		p("| %s | %s | %s |\n", s.Name, bytesize.Format(s.PeakBytes), d)
+		p("| %s | %s | %s |\n", txt(s.Name), bytesize.Format(s.PeakBytes), txt(d))
 	}
 	for _, n := range r.Plan.Notes {
-		p("\n- %s", n)
+		p("\n- %s", txt(n))
 	}
 	p("\n\n")
 }
@@ -122,7 +128,7 @@ func mdAttempts(p mdf, r *Report) {
 		if a.Part > 0 {
 			name = fmt.Sprintf("%s part %d", a.Stage, a.Part)
 		}
-		p("| %d | %s | %s | %.1fs | %s | %s | %s |\n", i+1, name, a.Outcome, float64(a.DurationMs)/1000, rss, swp, oneLine(a.Reason))
+		p("| %d | %s | %s | %.1fs | %s | %s | %s |\n", i+1, txt(name), txt(string(a.Outcome)), float64(a.DurationMs)/1000, rss, swp, txt(oneLine(a.Reason)))
 	}
 	p("\n")
 	for i := range r.Attempts {
@@ -131,23 +137,23 @@ func mdAttempts(p mdf, r *Report) {
 }
 
 func mdAttempt(p mdf, i int, a *Attempt) {
-	p("### Attempt %d: %s\n\n", i+1, a.Stage)
+	p("### Attempt %d: %s\n\n", i+1, txt(a.Stage))
 	if a.Applied != nil {
-		p("Settings applied: %s.\n\n", strings.Join(a.Applied, ", "))
+		p("Settings applied: %s.\n\n", txt(strings.Join(a.Applied, ", ")))
 		for _, sk := range a.Skipped {
-			p("- not applied: %s\n", sk)
+			p("- not applied: %s\n", txt(sk))
 		}
 		if len(a.Skipped) > 0 {
 			p("\n")
 		}
 	} else {
-		p("Settings requested: %s.\n\n", requested(a.Settings))
+		p("Settings requested: %s.\n\n", txt(requested(a.Settings)))
 	}
 	if a.Memory != nil {
 		m := a.Memory
-		p("Memory: peak worker RSS %s, lowest MemAvailable %s, swap used up to %s (%s).", bytesize.Format(m.Peak.WorkerRSS), bytesize.Format(m.Peak.MemAvailable), bytesize.Format(m.Peak.SwapUsed), m.SwapVerdict)
+		p("Memory: peak worker RSS %s, lowest MemAvailable %s, swap used up to %s (%s).", bytesize.Format(m.Peak.WorkerRSS), bytesize.Format(m.Peak.MemAvailable), bytesize.Format(m.Peak.SwapUsed), txt(m.SwapVerdict))
 		if m.Killed {
-			p(" The memory guard killed the worker after %.1fs: %s.", float64(m.KilledAtMs)/1000, m.KillReason)
+			p(" The memory guard killed the worker after %.1fs: %s.", float64(m.KilledAtMs)/1000, txt(m.KillReason))
 		}
 		if m.CgroupOOM {
 			p(" The kernel OOM-killed the worker in its memory cgroup.")
@@ -157,18 +163,23 @@ func mdAttempt(p mdf, i int, a *Attempt) {
 	if len(a.MemUsage) > 0 {
 		p("TensorRT memory accounting:\n\n")
 		for _, m := range a.MemUsage {
-			p("- %s: CPU %+.0f MiB, GPU %+.0f MiB\n", m.Phase, m.CPUMiB, m.GPUMiB)
+			p("- %s: CPU %+.0f MiB, GPU %+.0f MiB\n", txt(m.Phase), m.CPUMiB, m.GPUMiB)
 		}
 		p("\n")
 	}
 	if v := a.Validation; v != nil {
 		p("Validation: %d runs, latency p50 %.2f ms, p99 %.2f ms%s, device memory %s.\n\n", v.Runs, v.P50Ms, v.P99Ms, LatencyNote(v), bytesize.Format(v.DeviceMemUsed))
 		if line := AccuracyLine(v); line != "" {
-			p("%s\n\n", line)
+			p("%s\n\n", txt(line))
 		}
 	}
 	if len(a.LogTail) > 0 {
-		p("Last log lines:\n\n```\n%s\n```\n\n", strings.Join(a.LogTail, "\n"))
+		lines := make([]string, len(a.LogTail))
+		for i, l := range a.LogTail {
+			lines[i] = safetext.CodeBlockLine(l)
+		}
+		fence := safetext.MarkdownFence(lines)
+		p("Last log lines:\n\n%s\n%s\n%s\n\n", fence, strings.Join(lines, "\n"), fence)
 	}
 }
 
@@ -178,18 +189,18 @@ func mdBuilder(p mdf, r *Report) {
 		return
 	}
 	p("## Builder\n\n")
-	p("- backend: %s\n", bd.Backend)
+	p("- backend: %s\n", txt(bd.Backend))
 	if bd.TensorRT != "" {
-		p("- TensorRT: %s\n", bd.TensorRT)
+		p("- TensorRT: %s\n", txt(bd.TensorRT))
 	}
 	if bd.GPU != "" {
-		p("- GPU: %s (compute capability %s)\n", bd.GPU, bd.ComputeCapability)
+		p("- GPU: %s (compute capability %s)\n", txt(bd.GPU), txt(bd.ComputeCapability))
 	}
 	if bd.CUDARuntime != "" {
-		p("- CUDA runtime: %s\n", bd.CUDARuntime)
+		p("- CUDA runtime: %s\n", txt(bd.CUDARuntime))
 	}
 	if bd.Worker != "" {
-		p("- worker: %s (%s)\n", bd.Worker, bd.WorkerReason)
+		p("- worker: %s (%s)\n", txt(bd.Worker), txt(bd.WorkerReason))
 	}
 	p("\n")
 }
@@ -198,15 +209,15 @@ func mdTail(p mdf, r *Report) {
 	if len(r.Recommendations) > 0 {
 		p("## Recommendations\n\n")
 		for _, s := range r.Recommendations {
-			p("- %s\n", s)
+			p("- %s\n", txt(s))
 		}
 		p("\n")
 	}
 	if r.KeptModel != "" {
-		p("The uploaded model is kept at `%s`.\n\n", r.KeptModel)
+		p("The uploaded model is kept at %s.\n\n", code(r.KeptModel))
 	}
 	fleetLines(p, r.Fleet)
-	p("---\n%s %s, report schema %d, %s\n", r.Tool.Name, r.Tool.Version, r.Schema, r.Generated.UTC().Format("2006-01-02 15:04:05 UTC"))
+	p("---\n%s %s, report schema %d, %s\n", txt(r.Tool.Name), txt(r.Tool.Version), r.Schema, r.Generated.UTC().Format("2006-01-02 15:04:05 UTC"))
 }
 
 // fleetLines says how the fleet registry took part.
@@ -215,12 +226,12 @@ func fleetLines(p func(string, ...any), f *Fleet) {
 		return
 	}
 	if o := f.Pulled; o != nil {
-		p("Engine pulled from the fleet registry `%s` (`%s`), built by %s at stage %s on %s; %s.\n\n", oneLine(f.Registry),
-			oneLine(o.Digest), oneLine(o.BuiltBy), oneLine(o.Stage), o.Built.UTC().Format("2006-01-02 15:04 UTC"), oneLine(o.Checked))
+		p("Engine pulled from the fleet registry %s (%s), built by %s at stage %s on %s; %s.\n\n", code(oneLine(f.Registry)),
+			code(oneLine(o.Digest)), txt(oneLine(o.BuiltBy)), txt(oneLine(o.Stage)), o.Built.UTC().Format("2006-01-02 15:04 UTC"), txt(oneLine(o.Checked)))
 	}
 	for _, l := range []struct{ what, v string }{{"Registry not used", f.Pull}, {"Ladder started where this device's peers succeeded", f.Start}, {"Sharing", f.Push}} {
 		if l.v != "" {
-			p("%s: %s.\n\n", l.what, oneLine(l.v))
+			p("%s: %s.\n\n", l.what, txt(oneLine(l.v)))
 		}
 	}
 }
@@ -253,7 +264,6 @@ func orDefault(s string) string {
 
 func oneLine(s string) string {
 	s = strings.ReplaceAll(s, "\n", " ")
-	s = strings.ReplaceAll(s, "|", "\\|")
 	if len(s) > 160 {
 		s = s[:157] + "..."
 	}

@@ -482,3 +482,36 @@ func DefaultLimit(memTotal int64) int64 {
 	margin := min(int64(256<<20), memTotal/8)
 	return memTotal - margin
 }
+
+// RemoveStale removes the worker cgroups under parent that a daemon killed
+// by SIGKILL left behind (named trtd-worker-<pid>-<n>, <pid> not running):
+// outside systemd nothing else ever removes them. What is still in one is
+// killed first. It returns the directories removed.
+func RemoveStale(parent string, log *slog.Logger) []string {
+	ents, err := os.ReadDir(parent)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		var pid, seq int
+		if !e.IsDir() {
+			continue
+		}
+		if n, _ := fmt.Sscanf(e.Name(), "trtd-worker-%d-%d", &pid, &seq); n != 2 || pid == os.Getpid() {
+			continue
+		}
+		if syscall.Kill(pid, 0) == nil {
+			continue // its daemon is alive
+		}
+		dir := filepath.Join(parent, e.Name())
+		c := &Cgroup{Dir: dir, fd: -1}
+		if err := c.Remove(); err != nil {
+			log.Warn("cannot remove a leftover worker cgroup", "dir", dir, "err", err)
+			continue
+		}
+		os.Remove(dir) // Remove returns early for a directory without cgroup.procs
+		out = append(out, dir)
+	}
+	return out
+}

@@ -4,17 +4,15 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/BurntSushi/toml"
 
 	"github.com/trtd/trtd/converter/protocol"
 )
@@ -254,60 +252,32 @@ func (c *Config) decode(name string, data []byte) error {
 	// A [[stage]] list in the file replaces the built-in ladder as a whole.
 	def := c.Stages
 	c.Stages = nil
-	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(c)
+	p := newProblems(name, data)
+	md, err := decodeStrict(data, c, p)
 	if err != nil {
-		var perr toml.ParseError
-		if errors.As(err, &perr) {
-			return fmt.Errorf("%s:%d: %w: %s", name, perr.Position.Line, ErrInvalid, perr.Message)
-		}
-		return fmt.Errorf("%s: %w: %v", name, ErrInvalid, err)
+		return err
 	}
 	if !md.IsDefined("stage") {
 		c.Stages = def
 	}
-	var probs []string
-	for _, k := range md.Undecoded() {
-		probs = append(probs, fmt.Sprintf("%s:%d: unknown key %q", name, keyLine(data, k), k.String()))
+	for _, msg := range c.problems() {
+		p.addValidation(msg)
 	}
-	if err := c.validate(); err != nil {
-		probs = append(probs, prefixLines(name, err.Error())...)
-	}
-	if len(probs) > 0 {
-		return fmt.Errorf("%w:\n  %s", ErrInvalid, strings.Join(probs, "\n  "))
-	}
-	return nil
+	return p.err()
 }
 
-func prefixLines(name, s string) []string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		l = strings.TrimSpace(l)
-		if l != "" && !strings.HasSuffix(l, ErrInvalid.Error()+":") {
-			out = append(out, name+": "+l)
-		}
+// Validate reports every problem at once, in a stable order.
+func (c *Config) Validate() error {
+	p := c.problems()
+	if len(p) == 0 {
+		return nil
 	}
-	return out
+	sort.Strings(p)
+	return fmt.Errorf("%w:\n%s", ErrInvalid, strings.Join(p, "\n"))
 }
 
-// keyLine finds the line of an undecoded key: the last component as a key
-// assignment or table header after its parent's header.
-func keyLine(data []byte, k toml.Key) int {
-	last := k[len(k)-1]
-	lines := strings.Split(string(data), "\n")
-	for i, l := range lines {
-		t := strings.TrimSpace(l)
-		if strings.HasPrefix(t, last+" ") || strings.HasPrefix(t, last+"=") ||
-			t == "["+k.String()+"]" || t == "[["+k.String()+"]]" {
-			return i + 1
-		}
-	}
-	return 0
-}
-
-// Validate reports every problem at once.
-func (c *Config) Validate() error { return c.validate() }
-
-func (c *Config) validate() error {
+// problems lists every value problem, each message starting with its key.
+func (c *Config) problems() []string {
 	var p []string
 	bad := func(format string, a ...any) { p = append(p, fmt.Sprintf(format, a...)) }
 	switch c.LogLevel {
@@ -320,31 +290,7 @@ func (c *Config) validate() error {
 	default:
 		bad("log_format: %q is not one of auto, journal, text, json", c.LogFormat)
 	}
-	for key, v := range map[string]string{"paths.inbox": c.Paths.Inbox, "paths.outbox": c.Paths.Outbox,
-		"paths.state": c.Paths.State, "paths.failed": c.Paths.Failed, "paths.worker": c.Paths.Worker,
-		"swap.dir": c.Swap.Dir} {
-		if v == "" {
-			bad("%s: must not be empty", key)
-		} else if !filepath.IsAbs(v) {
-			bad("%s: %q must be an absolute path", key, v)
-		}
-	}
-	if c.Paths.Status != "" && !filepath.IsAbs(c.Paths.Status) {
-		bad("paths.status: %q must be an absolute path", c.Paths.Status)
-	}
-	dirs := map[string]string{}
-	for key, v := range map[string]string{"paths.inbox": c.Paths.Inbox, "paths.outbox": c.Paths.Outbox,
-		"paths.state": c.Paths.State, "paths.failed": c.Paths.Failed} {
-		if v == "" {
-			continue
-		}
-		cv := filepath.Clean(v)
-		if other, ok := dirs[cv]; ok {
-			a, b := sorted2(key, other)
-			bad("%s and %s: must be different directories (both %q)", a, b, v)
-		}
-		dirs[cv] = key
-	}
+	c.pathProblems(bad)
 	if c.Inbox.Settle < Duration(100*time.Millisecond) {
 		bad("inbox.settle: %s is too short (minimum 100ms)", c.Inbox.Settle)
 	}
@@ -368,12 +314,25 @@ func (c *Config) validate() error {
 	if c.Swap.Priority > 32767 || c.Swap.Priority < -1 {
 		bad("swap.priority: %d is not in -1..32767 (-1 = below every other swap device)", c.Swap.Priority)
 	}
-	if c.Validation.ATol < 0 || c.Validation.RTol < 0 {
-		bad("validate.atol/rtol: must not be negative")
-	}
 	if len(c.Stages) == 0 {
 		bad("stage: the ladder needs at least one [[stage]]")
 	}
+	c.stageProblems(bad)
+	for i, peer := range c.Offload.Peers {
+		if peer.Host == "" {
+			bad("offload.peer[%d].host: must not be empty", i)
+		}
+		if peer.Inbox == "" || peer.Outbox == "" {
+			bad("offload.peer[%d]: inbox and outbox must be set", i)
+		}
+	}
+	c.rangeProblems(bad)
+	c.Fleet.check(bad)
+	return p
+}
+
+// stageProblems reports the ladder's stages that are not valid.
+func (c *Config) stageProblems(bad func(format string, a ...any)) {
 	names := map[string]bool{}
 	for i, s := range c.Stages {
 		at := fmt.Sprintf("stage[%d]", i)
@@ -424,19 +383,37 @@ func (c *Config) validate() error {
 			bad("%s.workspace: must not be negative", at)
 		}
 	}
-	for i, peer := range c.Offload.Peers {
-		if peer.Host == "" {
-			bad("offload.peer[%d].host: must not be empty", i)
-		}
-		if peer.Inbox == "" || peer.Outbox == "" {
-			bad("offload.peer[%d]: inbox and outbox must be set", i)
+}
+
+// pathProblems reports paths that are empty, relative or shared.
+func (c *Config) pathProblems(bad func(format string, a ...any)) {
+	for _, kv := range [][2]string{{"paths.inbox", c.Paths.Inbox}, {"paths.outbox", c.Paths.Outbox},
+		{"paths.state", c.Paths.State}, {"paths.failed", c.Paths.Failed}, {"paths.worker", c.Paths.Worker},
+		{"swap.dir", c.Swap.Dir}} {
+		key, v := kv[0], kv[1]
+		if v == "" {
+			bad("%s: must not be empty", key)
+		} else if !filepath.IsAbs(v) {
+			bad("%s: %q must be an absolute path", key, v)
 		}
 	}
-	c.Fleet.check(bad)
-	if len(p) == 0 {
-		return nil
+	if c.Paths.Status != "" && !filepath.IsAbs(c.Paths.Status) {
+		bad("paths.status: %q must be an absolute path", c.Paths.Status)
 	}
-	return fmt.Errorf("%w:\n%s", ErrInvalid, strings.Join(p, "\n"))
+	dirs := map[string]string{}
+	for _, kv := range [][2]string{{"paths.inbox", c.Paths.Inbox}, {"paths.outbox", c.Paths.Outbox},
+		{"paths.state", c.Paths.State}, {"paths.failed", c.Paths.Failed}} {
+		key, v := kv[0], kv[1]
+		if v == "" {
+			continue
+		}
+		cv := filepath.Clean(v)
+		if other, ok := dirs[cv]; ok {
+			a, b := sorted2(key, other)
+			bad("%s and %s: must be different directories (both %q)", a, b, v)
+		}
+		dirs[cv] = key
+	}
 }
 
 func sorted2(a, b string) (string, string) {
@@ -488,8 +465,11 @@ func (d Duration) String() string { return time.Duration(d).String() }
 // "256MiB", "4G", "1.5GiB" (binary units; "MB" also means MiB).
 type Size int64
 
-// ParseSize parses a size as in config files.
+// ParseSize parses a size as in config files: decimal digits with at most
+// one fraction point and an optional binary unit. It never goes through an
+// out-of-range float: a size that does not fit in an int64 is an error.
 func ParseSize(s string) (Size, error) {
+	bad := fmt.Errorf("bad size %q (use e.g. 64M, 256MiB, 4G)", s)
 	t := strings.TrimSpace(s)
 	i := len(t)
 	for i > 0 && (t[i-1] < '0' || t[i-1] > '9') && t[i-1] != '.' {
@@ -497,12 +477,35 @@ func ParseSize(s string) (Size, error) {
 	}
 	num, unit := t[:i], strings.ToUpper(strings.TrimSpace(t[i:]))
 	unit = strings.TrimSuffix(strings.TrimSuffix(unit, "B"), "I")
-	mult := map[string]float64{"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}[unit]
-	f, err := strconv.ParseFloat(num, 64)
-	if err != nil || mult == 0 || f < 0 {
-		return 0, fmt.Errorf("bad size %q (use e.g. 64M, 256MiB, 4G)", s)
+	shift, ok := map[string]uint{"": 0, "K": 10, "M": 20, "G": 30, "T": 40}[unit]
+	if !ok {
+		return 0, bad
 	}
-	return Size(f * mult), nil
+	ip, fp, _ := strings.Cut(num, ".")
+	if ip == "" && fp == "" || strings.Trim(ip+fp, "0123456789") != "" {
+		return 0, bad
+	}
+	whole := int64(0)
+	if ip != "" {
+		v, err := strconv.ParseInt(ip, 10, 64)
+		if err != nil || v > math.MaxInt64>>shift {
+			return 0, fmt.Errorf("bad size %q: too large", s)
+		}
+		whole = v << shift
+	}
+	if fp != "" {
+		// The fraction of one unit: at most 2^40 bytes, so exact enough in a float64.
+		f, err := strconv.ParseFloat("0."+fp, 64)
+		if err != nil {
+			return 0, bad
+		}
+		add := int64(f * float64(int64(1)<<shift))
+		if whole > math.MaxInt64-add {
+			return 0, fmt.Errorf("bad size %q: too large", s)
+		}
+		whole += add
+	}
+	return Size(whole), nil
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler.

@@ -1,12 +1,8 @@
 package config
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/BurntSushi/toml"
 
 	"github.com/trtd/trtd/converter/protocol"
 )
@@ -33,18 +29,16 @@ type Sidecar struct {
 // reporting every problem at once; name is used in messages.
 func ParseSidecar(name string, data []byte, ladder []Stage) (*Sidecar, error) {
 	var s Sidecar
-	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&s)
-	if err != nil {
-		var perr toml.ParseError
-		if errors.As(err, &perr) {
-			return nil, fmt.Errorf("%s:%d: %w: %s", name, perr.Position.Line, ErrInvalid, perr.Message)
+	probs := newProblems(name, data)
+	if _, err := decodeStrict(data, &s, probs); err != nil {
+		return nil, err
+	}
+	for i := range probs.list {
+		if strings.HasPrefix(probs.list[i].text, "unknown key ") {
+			probs.list[i].text += " (known: precision, workspace, stages, [[shape]], [accuracy])"
 		}
-		return nil, fmt.Errorf("%s: %w: %v", name, ErrInvalid, err)
 	}
 	var p []string
-	for _, k := range md.Undecoded() {
-		p = append(p, fmt.Sprintf("%s:%d: unknown key %q (known: precision, workspace, stages, [[shape]], [accuracy])", name, keyLine(data, k), k.String()))
-	}
 	switch s.Precision {
 	case "", protocol.PrecisionFP32, protocol.PrecisionFP16, protocol.PrecisionINT8:
 	default:
@@ -54,10 +48,9 @@ func ParseSidecar(name string, data []byte, ladder []Stage) (*Sidecar, error) {
 	for _, st := range ladder {
 		known[st.Name] = true
 	}
-	for _, st := range s.Stages {
-		if !known[st] {
-			p = append(p, fmt.Sprintf("%s: stages: no stage named %q in the ladder", name, st))
-		}
+	p = append(p, stageListProblems(name, s.Stages, known)...)
+	if s.Workspace != 0 && (s.Workspace < minMiBValue || s.Workspace > maxSize) {
+		p = append(p, fmt.Sprintf("%s: workspace: %s is not 0 or in 1M..%s (TensorRT takes whole MiB)", name, s.Workspace, maxSize))
 	}
 	seen := map[string]bool{}
 	for i, sh := range s.Shapes {
@@ -87,14 +80,17 @@ func ParseSidecar(name string, data []byte, ladder []Stage) (*Sidecar, error) {
 			}
 		}
 	}
-	if a := s.Accuracy.ATol; a != nil && *a < 0 {
-		p = append(p, name+": accuracy.atol: must not be negative")
+	if a := s.Accuracy.ATol; a != nil && !validTolerance(*a) {
+		p = append(p, fmt.Sprintf("%s: accuracy.atol: %v is not a finite number >= 0", name, *a))
 	}
-	if r := s.Accuracy.RTol; r != nil && *r < 0 {
-		p = append(p, name+": accuracy.rtol: must not be negative")
+	if r := s.Accuracy.RTol; r != nil && !validTolerance(*r) {
+		p = append(p, fmt.Sprintf("%s: accuracy.rtol: %v is not a finite number >= 0", name, *r))
 	}
-	if len(p) > 0 {
-		return nil, fmt.Errorf("%w:\n  %s", ErrInvalid, strings.Join(p, "\n  "))
+	for _, msg := range p {
+		probs.addValidation(strings.TrimPrefix(msg, name+": "))
+	}
+	if err := probs.err(); err != nil {
+		return nil, err
 	}
 	return &s, nil
 }
@@ -126,4 +122,22 @@ func (s *Sidecar) Ladder(all []Stage) []Stage {
 		}
 	}
 	return out
+}
+
+// stageListProblems checks a sidecar's stages: each in the ladder, each
+// once (a stage run twice would be reported as having run out of memory
+// twice).
+func stageListProblems(name string, stages []string, known map[string]bool) []string {
+	var p []string
+	listed := map[string]bool{}
+	for _, st := range stages {
+		if !known[st] {
+			p = append(p, fmt.Sprintf("%s: stages: no stage named %q in the ladder", name, st))
+		}
+		if listed[st] {
+			p = append(p, fmt.Sprintf("%s: stages: stage %q listed twice", name, st))
+		}
+		listed[st] = true
+	}
+	return p
 }

@@ -66,6 +66,9 @@ type Event struct {
 	Ino     uint64
 	MovedIn bool  // arrived by rename
 	Err     error // for Rejected
+	// Refs are the other files the content names (a model's external
+	// data), as CheckRefs found them; nil when no CheckRefs is set.
+	Refs []string
 }
 
 // Checker checks the content of an opened candidate; a non-nil error means
@@ -79,8 +82,12 @@ type Options struct {
 	Rescan   time.Duration
 	MaxBytes int64
 	Check    Checker
-	Log      *slog.Logger
-	Now      func() time.Time
+	// CheckRefs, when set, is used instead of Check and also returns the
+	// files the content names, handed on in Event.Refs so the consumer
+	// does not read the content a second time.
+	CheckRefs func(f *os.File, path string) ([]string, error)
+	Log       *slog.Logger
+	Now       func() time.Time
 }
 
 // Ignored reports whether name is never a candidate: hidden files and the
@@ -464,7 +471,9 @@ func (w *Watcher) evaluate(ctx context.Context, out chan<- Event) {
 			continue
 		}
 		ev := Event{Name: name, Path: p, Size: cur.size, ModTime: cur.mtime, Dev: cur.dev, Ino: cur.ino, MovedIn: e.movedIn}
-		if err := w.check(p, cur); err != nil {
+		var cerr error
+		if ev.Refs, cerr = w.check(p, cur); cerr != nil {
+			err := cerr
 			if !special && e.movedIn && !errors.Is(err, untrusted.ErrChanged) {
 				// A renamed-in file that fails may still be written to;
 				// give it the normal settle period before judging.
@@ -489,37 +498,45 @@ func (w *Watcher) evaluate(ctx context.Context, out chan<- Event) {
 	}
 }
 
-func (w *Watcher) check(p string, want sig) error {
+func (w *Watcher) check(p string, want sig) (refs []string, err error) {
 	f, fi, err := untrusted.Open(p)
 	if err != nil {
 		if fi != nil && errors.Is(err, untrusted.ErrNotRegular) {
-			return fmt.Errorf("%s is a %s, not a regular file: ignored", filepath.Base(p), untrusted.Kind(fi.Mode()))
+			return nil, fmt.Errorf("%s is a %s, not a regular file: ignored", filepath.Base(p), untrusted.Kind(fi.Mode()))
 		}
 		if errors.Is(err, untrusted.ErrSymlink) {
-			return fmt.Errorf("%s is a symbolic link: not followed", filepath.Base(p))
+			return nil, fmt.Errorf("%s is a symbolic link: not followed", filepath.Base(p))
 		}
-		return err
+		return nil, err
 	}
 	defer f.Close()
 	dev, ino := untrusted.Inode(fi)
 	if dev != want.dev || ino != want.ino || fi.Size() != want.size {
-		return fmt.Errorf("%s: %w", filepath.Base(p), untrusted.ErrChanged)
+		return nil, fmt.Errorf("%s: %w", filepath.Base(p), untrusted.ErrChanged)
 	}
 	if w.o.MaxBytes > 0 && fi.Size() > w.o.MaxBytes {
-		return fmt.Errorf("%s: %w (%d > %d bytes)", filepath.Base(p), ErrTooLarge, fi.Size(), w.o.MaxBytes)
+		return nil, fmt.Errorf("%s: %w (%d > %d bytes)", filepath.Base(p), ErrTooLarge, fi.Size(), w.o.MaxBytes)
 	}
 	if fi.Size() == 0 {
-		return fmt.Errorf("%s: empty file", filepath.Base(p))
+		return nil, fmt.Errorf("%s: empty file", filepath.Base(p))
 	}
-	if w.o.Check != nil {
+	switch {
+	case w.o.CheckRefs != nil:
+		if refs, err = w.o.CheckRefs(f, p); err != nil {
+			return nil, err
+		}
+		if refs == nil {
+			refs = []string{}
+		}
+	case w.o.Check != nil:
 		if err := w.o.Check(f, p); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	// The content check took time: make sure nothing changed meanwhile.
 	after, err := statSig(p)
 	if err != nil || after != want {
-		return fmt.Errorf("%s: %w", filepath.Base(p), untrusted.ErrChanged)
+		return nil, fmt.Errorf("%s: %w", filepath.Base(p), untrusted.ErrChanged)
 	}
-	return nil
+	return refs, nil
 }

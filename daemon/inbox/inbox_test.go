@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/internal/testmodels"
 )
@@ -176,6 +178,11 @@ func TestManyFilesAtOnceEachExactlyOnce(t *testing.T) {
 			t.Fatalf("%s: %v", ev.Name, ev.Err)
 		}
 		got[ev.Name]++
+		// Take it, as the daemon's claim does: a ready file left in the
+		// inbox is handed out again by a periodic rescan (on purpose, see
+		// TestRedeliverUnclaimed), which made this test fail whenever the
+		// 60 deliveries took longer than a rescan period.
+		os.Remove(filepath.Join(h.dir, ev.Name))
 	}
 	h.none(time.Second)
 	for name, c := range got {
@@ -247,10 +254,20 @@ func TestDeletedAndRecreatedInboxIsWatchedAgain(t *testing.T) {
 	if err := os.RemoveAll(h.dir); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
-	os.MkdirAll(h.dir, 0o755)
-	h.w.Rescan() // the periodic rescan (1s here) would do the same
-	time.Sleep(200 * time.Millisecond)
+	// The watcher notices the deletion and recreates its inbox: wait for
+	// that (not a guessed delay), then ask for the rescan that watches it
+	// again (the periodic one, 1s here, would do the same).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if fi, err := os.Stat(h.dir); err == nil && fi.IsDir() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the watcher did not recreate its deleted inbox")
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition, not ordering
+	}
+	h.w.Rescan()
 	testmodels.Write(t, h.dir, "again.onnx", testmodels.TinyCNN)
 	ev := h.next(15 * time.Second)
 	if ev.Kind != Ready || ev.Name != "again.onnx" {
@@ -340,9 +357,19 @@ func TestInboxReplacedByLink(t *testing.T) {
 	h := start(t, 100*time.Millisecond, nil)
 	elsewhere := t.TempDir()
 	os.WriteFile(filepath.Join(elsewhere, "x.onnx"), testmodels.TinyCNN, 0o644)
-	os.RemoveAll(h.dir)
-	if err := os.Symlink(elsewhere, h.dir); err != nil {
+	// Swap the directory and a link in one step, as an attacker would: a
+	// remove-then-link leaves a window in which the watcher (rightly)
+	// recreates its missing inbox and the link cannot be made.
+	link := h.dir + ".link"
+	if err := os.Symlink(elsewhere, link); err != nil {
 		t.Fatal(err)
+	}
+	if err := unix.Renameat2(unix.AT_FDCWD, link, unix.AT_FDCWD, h.dir, unix.RENAME_EXCHANGE); err != nil {
+		t.Fatalf("exchange %s and %s: %v", link, h.dir, err)
+	}
+	os.RemoveAll(link) // the old inbox directory, now under the link's name
+	if l, err := os.Readlink(h.dir); err != nil || l != elsewhere {
+		t.Fatalf("the inbox is not the link: %q %v", l, err)
 	}
 	h.w.Rescan()
 	h.none(2 * time.Second)
@@ -359,5 +386,29 @@ func TestInboxLinkAtStart(t *testing.T) {
 	})
 	if ev := h.next(5 * time.Second); ev.Kind != Ready {
 		t.Fatalf("%v %v", ev.Kind, ev.Err)
+	}
+}
+
+// The content check's findings travel with the event (CheckRefs), so the
+// consumer does not read the model a second time (issue 13, F-4).
+func TestCheckRefsReachTheEvent(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "inbox")
+	os.MkdirAll(dir, 0o755)
+	testmodels.Write(t, dir, "m.onnx", testmodels.TinyCNN)
+	calls := 0
+	w := New(Options{Dir: dir, Settle: 100 * time.Millisecond, Rescan: time.Hour,
+		CheckRefs: func(f *os.File, path string) ([]string, error) { calls++; return []string{"w.bin"}, nil }})
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan Event, 4)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, out, nil) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case ev := <-out:
+		if ev.Kind != Ready || len(ev.Refs) != 1 || ev.Refs[0] != "w.bin" || calls != 1 {
+			t.Fatalf("event %+v after %d checks", ev, calls)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event")
 	}
 }

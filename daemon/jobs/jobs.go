@@ -17,13 +17,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/trtd/trtd/internal/atomicfile"
+	"github.com/trtd/trtd/internal/faultpoint"
 	"github.com/trtd/trtd/internal/untrusted"
 )
 
@@ -37,8 +40,12 @@ const (
 	Queued   State = "queued"
 	Building State = "building"
 	Waiting  State = "waiting_for_builder"
-	Done     State = "done"
-	Failed   State = "failed"
+	// Failing: the job's outcome is decided (failed or rejected) and its
+	// report saved in the job (failure.json); moving the model aside and
+	// publishing the report are under way. A restart finishes them.
+	Failing State = "failing"
+	Done    State = "done"
+	Failed  State = "failed"
 )
 
 // Terminal reports whether no more work happens on a job in state s.
@@ -58,7 +65,25 @@ const (
 	StepCommitted       = "committed"
 	StepInputArchived   = "input_archived"
 	StepReportPublished = "report_published"
+	StepFailing         = "failing"
+	// StepClaimModelMoved is a fault point inside the claim: the model is
+	// in the job, its companions not yet.
+	StepClaimModelMoved = "claim_model_moved"
+	// StepClaimCopy is where the claim moves (or copies) the model: a
+	// fault-injection delay there stands for a large copy across
+	// filesystems.
+	StepClaimCopy = "claim_copy"
+	// StepOutboxBlocked (state waiting_for_builder): built, the engine kept
+	// in the cache, waiting for the outbox to take it.
+	StepOutboxBlocked = "outbox_blocked"
 )
+
+// FailureFile holds, inside a job's directory, the report of a job whose
+// failure is being recorded (State Failing).
+const FailureFile = "failure.json"
+
+// ErrStillWriting: the upload grew after it was judged complete.
+var ErrStillWriting = errors.New("the upload is still being written")
 
 // MaxRecoveries is how many daemon restarts a job survives mid-build before
 // it is failed with that reason.
@@ -74,25 +99,36 @@ type Transition struct {
 
 // Job is the persisted record of one uploaded model.
 type Job struct {
-	ID          string       `json:"id"`
-	Name        string       `json:"name"` // file name as uploaded ("resnet18.onnx")
-	State       State        `json:"state"`
-	Step        string       `json:"step,omitempty"`
-	Created     time.Time    `json:"created"`
-	Updated     time.Time    `json:"updated"`
-	ModelSize   int64        `json:"model_size"`
-	ModelSHA256 string       `json:"model_sha256,omitempty"`
-	Sidecar     string       `json:"sidecar,omitempty"` // file name of the claimed sidecar, if any
-	Extra       []string     `json:"extra,omitempty"`   // other claimed files (external data, samples)
-	CacheKey    string       `json:"cache_key,omitempty"`
-	Stage       string       `json:"stage,omitempty"`
-	Recoveries  int          `json:"recoveries,omitempty"`
-	Outcome     string       `json:"outcome,omitempty"`
-	Reason      string       `json:"reason,omitempty"`
-	EngineSHA   string       `json:"engine_sha256,omitempty"`
-	Outputs     []string     `json:"outputs,omitempty"`
-	NextRetry   time.Time    `json:"next_retry,omitempty"`
-	History     []Transition `json:"history"`
+	ID          string    `json:"id"`
+	Name        string    `json:"name"` // file name as uploaded ("resnet18.onnx")
+	State       State     `json:"state"`
+	Step        string    `json:"step,omitempty"`
+	Created     time.Time `json:"created"`
+	Updated     time.Time `json:"updated"`
+	ModelSize   int64     `json:"model_size"`
+	ModelSHA256 string    `json:"model_sha256,omitempty"`
+	Sidecar     string    `json:"sidecar,omitempty"` // file name of the claimed sidecar, if any
+	Extra       []string  `json:"extra,omitempty"`   // other claimed files (external data, samples)
+	CacheKey    string    `json:"cache_key,omitempty"`
+	Stage       string    `json:"stage,omitempty"`
+	Recoveries  int       `json:"recoveries,omitempty"`
+	Outcome     string    `json:"outcome,omitempty"`
+	Reason      string    `json:"reason,omitempty"`
+	EngineSHA   string    `json:"engine_sha256,omitempty"`
+	Outputs     []string  `json:"outputs,omitempty"`
+	NextRetry   time.Time `json:"next_retry,omitempty"`
+	// Refused is why the claim refused the job (a companion over its
+	// cap): it is claimed whole, so nothing is left behind, and then
+	// failed with this reason and its report, never built.
+	Refused string `json:"refused,omitempty"`
+	// ClaimDir is the inbox the claim takes the model and its companions
+	// from: Sidecar and Extra are recorded before anything moves, so a
+	// claim cut short by a crash is completed with all of them.
+	ClaimDir string `json:"claim_dir,omitempty"`
+	// ModelChanges counts the builds thrown away because the model's bytes
+	// changed under them (an upload still being written after its claim).
+	ModelChanges int          `json:"model_changes,omitempty"`
+	History      []Transition `json:"history"`
 }
 
 // Base is the model name without its .onnx extension: the stem of every
@@ -101,8 +137,9 @@ func (j *Job) Base() string { return strings.TrimSuffix(j.Name, ".onnx") }
 
 // Store keeps jobs under Root.
 type Store struct {
-	Root string // state/jobs
-	Now  func() time.Time
+	Root   string // state/jobs
+	Now    func() time.Time
+	Limits Limits // caps on companions (zero: DefaultLimits)
 }
 
 // Open prepares the store directory.
@@ -157,17 +194,26 @@ func (s *Store) Load(id string) (*Job, error) {
 
 // List returns every job, oldest first.
 func (s *Store) List() ([]*Job, error) {
+	out, _, err := s.scan()
+	return out, err
+}
+
+// scan reads every job once: the readable ones, oldest first, and why each
+// other job directory could not be read.
+func (s *Store) scan() ([]*Job, map[string]error, error) {
 	ents, err := os.ReadDir(s.Root)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []*Job
+	bad := map[string]error{}
 	for _, e := range ents {
 		if !e.IsDir() || atomicfile.IsTemp(e.Name()) {
 			continue
 		}
 		j, err := s.Load(e.Name())
 		if err != nil {
+			bad[e.Name()] = err
 			continue
 		}
 		out = append(out, j)
@@ -178,7 +224,7 @@ func (s *Store) List() ([]*Job, error) {
 		}
 		return out[a].Created.Before(out[b].Created)
 	})
-	return out, nil
+	return out, bad, nil
 }
 
 // NewID makes a job id: UTC time plus a short random-free discriminator
@@ -199,14 +245,27 @@ func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) 
 	// trip, or the worker would be told to open a file that does not exist.
 	name = strings.ToValidUTF8(name, "\uFFFD")
 	now := s.Now().UTC()
-	j := &Job{ID: NewID(now, name, size, ino), Name: name, State: Claiming, Created: now, ModelSize: size}
+	j := &Job{ID: NewID(now, name, size, ino), Name: name, State: Claiming, Created: now, ModelSize: size, ClaimDir: filepath.Dir(src)}
 	j.History = []Transition{{At: now, State: Claiming}}
+	// Record the whole claim before anything moves (F-10): a crash after
+	// the model moved but before its sidecar did must not build the model
+	// without its settings.
+	for _, e := range extra {
+		if strings.HasSuffix(e, ".toml") {
+			j.Sidecar = companionName(j, e)
+		} else {
+			j.Extra = append(j.Extra, companionName(j, e))
+		}
+	}
 	if err := os.MkdirAll(filepath.Join(s.Dir(j), "model"), 0o755); err != nil {
+		os.RemoveAll(s.Dir(j)) // F-21: no empty job directory per failed claim
 		return nil, err
 	}
 	if err := s.Save(j); err != nil {
+		os.RemoveAll(s.Dir(j)) // nothing of the upload is in it yet
 		return nil, err
 	}
+	faultpoint.Delay(StepClaimCopy)
 	if err := moveInto(src, s.ModelPath(j), ino); err != nil {
 		if errors.Is(err, untrusted.ErrChanged) && !putBack(s.ModelPath(j), src) {
 			// What was moved in is not what was checked, and its name in
@@ -218,20 +277,39 @@ func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) 
 		os.RemoveAll(s.Dir(j)) // only job.json is there
 		return nil, fmt.Errorf("claim %s: %w", name, err)
 	}
+	// F-14: nothing may follow what the inbox judged complete. A file that
+	// grew since (an upload that paused at a field boundary and went on)
+	// goes back to the inbox to settle again.
+	if fi, err := os.Stat(s.ModelPath(j)); err == nil && size > 0 && fi.Size() != size {
+		if putBack(s.ModelPath(j), src) {
+			os.RemoveAll(s.Dir(j))
+			return nil, fmt.Errorf("claim %s: %w: %d bytes, %d when it was judged complete", name, ErrStillWriting, fi.Size(), size)
+		}
+	}
+	faultpoint.Hit(slog.Default(), StepClaimModelMoved)
 	for _, e := range extra {
-		dst := filepath.Join(s.Dir(j), "model", filepath.Base(e))
+		if j.Refused == "" {
+			j.Refused = s.limits().check(e)
+		}
+		dst := filepath.Join(s.Dir(j), "model", companionName(j, e))
 		move := moveInto
 		if strings.HasSuffix(e, ".test") {
 			move = moveDirInto
 		}
-		if err := move(e, dst, 0); err != nil && errors.Is(err, untrusted.ErrChanged) {
-			putBack(dst, e)
-		} else if err == nil {
-			if strings.HasSuffix(e, ".toml") {
-				j.Sidecar = filepath.Base(e)
-			} else {
-				j.Extra = append(j.Extra, filepath.Base(e))
+		if err := move(e, dst, 0); err != nil {
+			var bad *badSamplesError
+			switch {
+			case errors.As(err, &bad):
+				// Claimed (nothing left behind) and refused with the reason:
+				// the accuracy gate is never skipped in silence (F-9).
+				if j.Refused == "" {
+					j.Refused = bad.Error()
+				}
+				continue
+			case errors.Is(err, untrusted.ErrChanged):
+				putBack(dst, e)
 			}
+			j.dropCompanion(companionName(j, e))
 		}
 	}
 	if err := s.Transition(j, Queued, StepClaimed, ""); err != nil {
@@ -287,7 +365,22 @@ func moveDirInto(src, dst string, _ uint64) error {
 		return fmt.Errorf("%s: %w", src, untrusted.ErrChanged)
 	}
 	if err := os.Rename(src, dst); err != nil {
-		return err // cross-device: not claimed, left in the inbox
+		var le *os.LinkError
+		if !errors.As(err, &le) || !errors.Is(le.Err, syscall.EXDEV) {
+			return err
+		}
+		// Another filesystem (F-9: the samples used to stay behind and
+		// the gate was skipped): copy what is regular, then remove.
+		if err := copySamples(src, dst); err != nil {
+			var bad *badSamplesError
+			if !errors.As(err, &bad) {
+				os.RemoveAll(dst)
+			}
+			return err
+		}
+		if err := os.RemoveAll(src); err != nil {
+			return err
+		}
 	}
 	ents, err := os.ReadDir(dst)
 	if err != nil {
@@ -295,7 +388,7 @@ func moveDirInto(src, dst string, _ uint64) error {
 	}
 	for _, e := range ents {
 		if !e.Type().IsRegular() {
-			return fmt.Errorf("%s/%s: %w: not a regular file", src, e.Name(), untrusted.ErrChanged)
+			return &badSamplesError{dir: filepath.Base(dst), entry: e.Name(), kind: untrusted.Kind(e.Type())}
 		}
 	}
 	return atomicfile.SyncDir(filepath.Dir(dst))
@@ -328,15 +421,21 @@ type Recovery struct {
 // or undone, jobs caught building go back to the queue, and a job that
 // keeps taking the daemon down is failed. It never deletes a model.
 func (s *Store) Reconcile() ([]Recovery, error) {
-	jobs, err := s.List()
+	// One read of every job.json (10,000 finished jobs are a start's
+	// worth of reading, not two).
+	jobs, bad, err := s.scan()
 	if err != nil {
 		return nil, err
 	}
-	var rec []Recovery
+	rec, err := s.recoverUnreadable(bad)
+	if err != nil {
+		return rec, err
+	}
 	for _, j := range jobs {
 		switch j.State {
 		case Claiming:
 			if _, err := os.Stat(s.ModelPath(j)); err == nil {
+				s.finishCompanions(j)
 				if err := s.Transition(j, Queued, StepClaimed, "claim completed after restart"); err != nil {
 					return rec, err
 				}
@@ -346,12 +445,18 @@ func (s *Store) Reconcile() ([]Recovery, error) {
 				os.RemoveAll(s.Dir(j))
 				rec = append(rec, Recovery{j, "dropped-claim"})
 			}
+		case Failing:
+			// Killed while recording a failure: finish recording it.
+			rec = append(rec, Recovery{j, "finish-failure"})
 		case Building:
 			j.Recoveries++
 			if j.Recoveries > MaxRecoveries {
-				j.Outcome = "crashed"
+				// Not terminal yet: the daemon records the failure (model
+				// moved aside, report published) as a persisted step, so a
+				// crash in the middle of it is finished at the next start.
+				j.Outcome = "failed"
 				j.Reason = fmt.Sprintf("the daemon restarted %d times while building this model", j.Recoveries)
-				if err := s.Transition(j, Failed, j.Step, j.Reason); err != nil {
+				if err := s.Transition(j, Failing, StepFailing, j.Reason); err != nil {
 					return rec, err
 				}
 				rec = append(rec, Recovery{j, "failed-too-many-restarts"})

@@ -108,7 +108,7 @@ func TestReconcile(t *testing.T) {
 		t.Errorf("b: %s recoveries %d", lb.State, lb.Recoveries)
 	}
 	ll, _ := s.Load(loop.ID)
-	if ll.State != Failed || ll.Reason == "" {
+	if ll.State != Failing || ll.Reason == "" { // the daemon then records the failure with its report
 		t.Errorf("loop: %s %q", ll.State, ll.Reason)
 	}
 	if _, err := os.Stat(s.ModelPath(ll)); err != nil {

@@ -65,6 +65,13 @@ func New(cfg *config.Config, log *slog.Logger) Memory {
 
 // Reconcile implements Memory.
 func (m *memory) Reconcile(ctx context.Context) error {
+	// F-21: worker cgroups of a daemon that was SIGKILLed (outside systemd
+	// nothing else removes them).
+	if m.cg.Dir != "" {
+		if rm := cgroup.RemoveStale(m.cg.Dir, m.log); len(rm) > 0 {
+			m.log.Info("removed worker cgroups left by a crash", "dirs", strings.Join(rm, ", "))
+		}
+	}
 	if m.swap == nil {
 		return nil
 	}

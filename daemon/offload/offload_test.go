@@ -140,6 +140,9 @@ type sshd struct {
 
 func startSSHD(t *testing.T) *sshd {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: runs no external tools (sshd)")
+	}
 	if _, err := os.Stat("/usr/sbin/sshd"); err != nil {
 		t.Skip("OpenSSH server not installed (Debian package openssh-server): offload over ssh is not tested")
 	}

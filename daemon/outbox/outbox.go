@@ -7,6 +7,7 @@ package outbox
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -92,14 +93,23 @@ func (o *Outbox) Publish(j *jobs.Job, rep *report.Report, res converter.Result, 
 	if res.Offload != "" {
 		prov.Offload = res.Offload
 	}
-	for _, name := range sortedKeys(engines) {
+	// Keep the engine in the state directory first, for reuse by identical
+	// uploads and so that an outbox that cannot be written (read-only,
+	// deleted) never costs a finished build: it is published from here
+	// once the outbox takes it.
+	if c, err := readCache(cacheDir); err != nil || c.Job != j.ID {
+		for name, src := range engines {
+			linkOrCopy(src, filepath.Join(cacheDir, cached[name]))
+		}
+		writeJSON(filepath.Join(cacheDir, cacheFile), cacheEntry{Job: j.ID, Stage: res.Stage, Files: sortedValues(cached), ModelSHA256: j.ModelSHA256})
+	}
+	// Parts in their order (part2 before part10), as the report lists them.
+	for _, name := range sortByPart(sortedKeys(engines)) {
 		src := engines[name]
 		sum, size, err := o.placeEngine(j, src, filepath.Join(out, name))
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: %v", ErrOutbox, err)
 		}
-		// Keep a copy for reuse by identical uploads.
-		linkOrCopy(src, filepath.Join(cacheDir, cached[name]))
 		if strings.HasSuffix(name, ".manifest.json") {
 			rep.Engine.Manifest = name
 			continue
@@ -133,11 +143,11 @@ func (o *Outbox) Publish(j *jobs.Job, rep *report.Report, res converter.Result, 
 	}
 	if err := provenance.Write(filepath.Join(out, base+".engine.json"), &prov); err != nil {
 		rollback()
-		return err
+		return fmt.Errorf("%w: %v", ErrOutbox, err)
 	}
 	if _, err := report.Publish(out, base, rep); err != nil {
 		rollback()
-		return err
+		return fmt.Errorf("%w: %v", ErrOutbox, err)
 	}
 	o.Store.Mark(j, jobs.StepReportPublished)
 	o.faultpoint(jobs.StepReportPublished)
@@ -145,7 +155,7 @@ func (o *Outbox) Publish(j *jobs.Job, rep *report.Report, res converter.Result, 
 		// The build's own report, so a reuse can show what made the engine.
 		writeJSON(filepath.Join(cacheDir, cacheReport), rep)
 	}
-	writeJSON(filepath.Join(cacheDir, cacheFile), cacheEntry{Job: j.ID, Stage: res.Stage, Files: sortedValues(cached), ModelSHA256: j.ModelSHA256})
+	os.Remove(filepath.Join(o.Store.Dir(j), PendingReport))
 	j.Outcome, j.Reason = rep.Outcome, ""
 	j.Outputs = append(sortedKeys(engines), base+".engine.json", base+".report.json", base+".report.md", base+".report.html")
 	if err := o.Store.Transition(j, jobs.Done, jobs.StepCommitted, "engine published"); err != nil {
@@ -197,18 +207,17 @@ type cacheEntry struct {
 }
 
 // Reuse publishes an earlier identical build's engine; false means build.
-func (o *Outbox) Reuse(j *jobs.Job, rep *report.Report, log *slog.Logger) bool {
+func (o *Outbox) Reuse(j *jobs.Job, rep *report.Report, log *slog.Logger) (bool, error) {
 	cacheDir := filepath.Join(o.State, "cache", j.CacheKey)
-	var c cacheEntry
-	b, err := os.ReadFile(filepath.Join(cacheDir, cacheFile))
-	if err != nil || json.Unmarshal(b, &c) != nil || len(c.Files) == 0 {
-		return false
+	c, err := readCache(cacheDir)
+	if err != nil {
+		return false, nil
 	}
 	res := converter.Result{OK: true, Stage: c.Stage}
 	for _, f := range c.Files {
 		p := filepath.Join(cacheDir, f)
 		if _, err := os.Stat(p); err != nil {
-			return false
+			return false, nil
 		}
 		switch {
 		case f == "manifest.json":
@@ -219,20 +228,61 @@ func (o *Outbox) Reuse(j *jobs.Job, rep *report.Report, log *slog.Logger) bool {
 			res.Engine = p
 		}
 	}
+	// cache.json lists names in text order (part10 before part2): the parts
+	// go back in their build order, or part 10 would be published as part 2.
+	res.Parts = sortByPart(res.Parts)
 	j.Stage = c.Stage
-	rep.Reuse = &report.Reuse{FromJob: c.Job, CacheKey: j.CacheKey}
-	reuseBuildReport(cacheDir, rep)
-	rep.Outcome = report.OutcomeReused
-	if err := o.Store.Transition(j, jobs.Building, jobs.StepPlanned, "reusing the engine of job "+c.Job); err != nil {
-		return false
+	own := c.Job == j.ID // this job's own build, kept while the outbox could not take it
+	if own {
+		if b, err := os.ReadFile(filepath.Join(o.Store.Dir(j), PendingReport)); err == nil {
+			var saved report.Report
+			if json.Unmarshal(b, &saved) == nil {
+				*rep = saved
+			}
+		}
+		rep.Outcome, rep.Reason = report.OutcomeBuilt, ""
+	} else {
+		rep.Reuse = &report.Reuse{FromJob: c.Job, CacheKey: j.CacheKey}
+		reuseBuildReport(cacheDir, rep)
+		rep.Outcome = report.OutcomeReused
+	}
+	if err := o.Store.Transition(j, jobs.Building, jobs.StepPlanned, "publishing the engine of job "+c.Job); err != nil {
+		return false, nil
 	}
 	if err := o.Publish(j, rep, res, log); err != nil {
+		if errors.Is(err, ErrOutbox) {
+			return false, err
+		}
 		log.Warn("cannot reuse the cached engine; building", "err", err)
 		rep.Outcome, rep.Reuse = "", nil
-		return false
+		return false, nil
 	}
-	log.Info("identical build found: engine reused", "from_job", c.Job, logging.KeyEvent, "job_reused")
-	return true
+	if own {
+		log.Info("engine kept while the outbox was unwritable is published", logging.KeyEvent, "job_published")
+	} else {
+		log.Info("identical build found: engine reused", "from_job", c.Job, logging.KeyEvent, "job_reused")
+	}
+	return true, nil
+}
+
+// ErrOutbox wraps every failure to write into the outbox: the engine is
+// kept (in the state's cache) and published when the outbox takes it.
+var ErrOutbox = errors.New("the outbox cannot be written")
+
+// PendingReport is, inside a job's directory, the report of a build whose
+// engine waits for the outbox.
+const PendingReport = "pending-report.json"
+
+func readCache(dir string) (cacheEntry, error) {
+	var c cacheEntry
+	b, err := os.ReadFile(filepath.Join(dir, cacheFile))
+	if err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(b, &c); err != nil || len(c.Files) == 0 {
+		return c, fmt.Errorf("unusable cache entry %s", dir)
+	}
+	return c, nil
 }
 
 // reuseBuildReport carries the earlier build's attempts, plan and builder
@@ -258,6 +308,17 @@ func reuseBuildReport(cacheDir string, rep *report.Report) {
 func (o *Outbox) Fail(j *jobs.Job, rep *report.Report, log *slog.Logger, outcome, reason string) {
 	base := Name(j.Base())
 	dest := filepath.Join(o.Failed, j.ID)
+	// A persisted step first: the outcome and the whole report (attempts
+	// included) are saved in the job before anything moves, so a crash
+	// below is finished at the next start with this report, not rebuilt
+	// from a half-moved job.
+	rep.Outcome, rep.Reason = outcome, reason
+	if b, err := json.Marshal(rep); err == nil {
+		if err := o.Store.BeginFailure(j, outcome, reason, b); err != nil {
+			log.Error("cannot record the failure in the job", "err", err)
+		}
+	}
+	o.faultpoint(jobs.StepFailing)
 	os.MkdirAll(dest, 0o755)
 	src := filepath.Dir(o.Store.ModelPath(j))
 	ents, _ := os.ReadDir(src)

@@ -47,6 +47,9 @@ func (rn *Runner) Probe(ctx context.Context) bool {
 func (rn *Runner) RetryDue() bool {
 	rn.mu.Lock()
 	defer rn.mu.Unlock()
+	if !rn.outboxRetry.IsZero() && time.Now().After(rn.outboxRetry) {
+		return true // a built engine waits for the outbox
+	}
 	return rn.builder == nil && rn.Status.Waiting() > 0 && time.Since(rn.lastProbe) >= rn.Cfg.Worker.RetryInterval.D()
 }
 
@@ -129,5 +132,8 @@ func (rn *Runner) Requeue() []*jobs.Job {
 		}
 	}
 	rn.Status.SetWaiting(nil)
+	rn.mu.Lock()
+	rn.outboxRetry = time.Time{}
+	rn.mu.Unlock()
 	return out
 }

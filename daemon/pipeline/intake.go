@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/trtd/trtd/daemon/inbox"
 	"github.com/trtd/trtd/daemon/jobs"
 	"github.com/trtd/trtd/daemon/logging"
+	"github.com/trtd/trtd/daemon/outbox"
 	"github.com/trtd/trtd/daemon/provenance"
 	"github.com/trtd/trtd/daemon/status"
 	"github.com/trtd/trtd/internal/untrusted"
@@ -21,8 +23,21 @@ import (
 // CheckModel is the inbox's content check: a whole ONNX model whose
 // external data, if any, is present and confined to the inbox.
 func CheckModel(f *os.File, path string) error {
-	_, err := onnx.ReadFile(f, filepath.Dir(path))
+	_, err := CheckModelRefs(f, path)
 	return err
+}
+
+// CheckModelRefs is CheckModel that also returns the model's external-data
+// locations, so the claim does not parse the model a second time.
+func CheckModelRefs(f *os.File, path string) ([]string, error) {
+	m, err := onnx.ReadFile(f, filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	if why := ownDataProblem(m, f, path); why != "" {
+		return nil, fmt.Errorf("%s: %w: %s; nothing was moved", filepath.Base(path), onnx.ErrExternalData, why)
+	}
+	return locations(m), nil
 }
 
 // Recovered logs the jobs the store reconciled after a restart and fails
@@ -31,15 +46,51 @@ func CheckModel(f *os.File, path string) error {
 func (rn *Runner) Recovered(recs []jobs.Recovery) {
 	for _, r := range recs {
 		rn.Log.Info("recovered job after restart", logging.KeyJob, r.Job.ID, logging.KeyModel, r.Job.Name, "action", r.Action, logging.KeyEvent, "job_recovered")
-		if r.Action != "failed-too-many-restarts" {
-			continue
+		switch r.Action {
+		case "failed-too-many-restarts", "finish-failure", "unreadable-record":
+			rn.finishFailure(r)
 		}
-		j := r.Job
-		rep := &report.Report{Schema: report.SchemaVersion, Tool: report.Tool{Name: "trtd", Version: rn.Version}, Job: j.ID,
-			Model: report.Model{Name: j.Name, Size: j.ModelSize, SHA256: j.ModelSHA256}, Attempts: []report.Attempt{}}
-		rep.Recommendations = []string{fmt.Sprintf("The daemon died %d times while building this model (last step: %s). If the board froze or rebooted, try a smaller workspace or a segmented build in %s.toml.", j.Recoveries, j.Step, j.Base())}
-		rn.Outbox.Fail(j, rep, rn.Log.With(logging.KeyJob, j.ID, logging.KeyModel, j.Name), report.OutcomeFailed, j.Reason)
 	}
+}
+
+// finishFailure records the failure of a job found Failing at start: with
+// the report saved when the failure began (attempts and all), or a new one
+// saying why. A job whose record was unreadable but whose engine is in the
+// outbox was built: it is marked done, its report left as it is.
+func (rn *Runner) finishFailure(r jobs.Recovery) {
+	j := r.Job
+	log := rn.Log.With(logging.KeyJob, j.ID, logging.KeyModel, j.Name)
+	if r.Action == "unreadable-record" && rn.builtInOutbox(j) {
+		j.Outcome, j.Reason = report.OutcomeBuilt, ""
+		if err := rn.Store.Transition(j, jobs.Done, jobs.StepCommitted, "record rebuilt after a crash: the outbox holds its engine"); err != nil {
+			log.Error("cannot save the job", "err", err)
+		}
+		return
+	}
+	var rep report.Report
+	if b := rn.Store.FailureReport(j); b == nil || json.Unmarshal(b, &rep) != nil {
+		rep = report.Report{Schema: report.SchemaVersion, Tool: report.Tool{Name: "trtd", Version: rn.Version}, Job: j.ID,
+			Model: report.Model{Name: j.Name, Size: j.ModelSize, SHA256: j.ModelSHA256, Sidecar: j.Sidecar}, Attempts: []report.Attempt{}}
+		if r.Action == "failed-too-many-restarts" {
+			rep.Recommendations = []string{fmt.Sprintf("The daemon died %d times while building this model (last step: %s). If the board froze or rebooted, try a smaller workspace or a segmented build in %s.toml.", j.Recoveries, j.Step, j.Base())}
+		}
+	}
+	outcome := j.Outcome
+	if outcome != report.OutcomeRejected {
+		outcome = report.OutcomeFailed
+	}
+	rn.Outbox.Fail(j, &rep, log, outcome, j.Reason)
+}
+
+// builtInOutbox reports whether the outbox's report for j says its engine
+// was built or reused by this very job.
+func (rn *Runner) builtInOutbox(j *jobs.Job) bool {
+	b, err := os.ReadFile(filepath.Join(rn.Cfg.Paths.Outbox, outbox.Name(j.Base())+".report.json"))
+	if err != nil {
+		return false
+	}
+	var rep report.Report
+	return json.Unmarshal(b, &rep) == nil && rep.Job == j.ID && (rep.Outcome == report.OutcomeBuilt || rep.Outcome == report.OutcomeReused)
 }
 
 // RequeueStale puts the kept models of engines that a TensorRT or JetPack
@@ -102,21 +153,31 @@ func (rn *Runner) companions(ev inbox.Event) []string {
 			out = append(out, p)
 		}
 	}
-	// Read the model through a no-follow open: the name may have been
+	// The inbox's check found the external data (one parse); without it,
+	// read the model through a no-follow open: the name may have been
 	// swapped for a link since the inbox checked it.
-	var m *onnx.Model
-	if f, _, err := untrusted.Open(ev.Path); err == nil {
-		m, _ = onnx.ReadFile(f, "")
-		f.Close()
+	refs := ev.Refs
+	if refs == nil {
+		if f, _, err := untrusted.Open(ev.Path); err == nil {
+			if m, err := onnx.ReadFile(f, ""); err == nil {
+				refs = locations(m)
+			}
+			f.Close()
+		}
 	}
-	if m != nil {
+	{
 		seen := map[string]bool{}
-		for _, r := range m.ExternalRefs() {
-			loc := filepath.Clean(r.Location)
+		for _, r := range refs {
+			loc := filepath.Clean(r)
 			if seen[loc] || filepath.IsAbs(loc) || strings.HasPrefix(loc, "..") || strings.Contains(loc, "/") {
 				continue
 			}
 			seen[loc] = true
+			// Only what CheckModel allowed (it ran moments ago): never a
+			// candidate, sidecar, samples or hidden name.
+			if inbox.Ignored(loc) || inbox.IsCandidate(loc) || strings.HasSuffix(loc, ".toml") || strings.HasSuffix(loc, ".test") {
+				continue
+			}
 			p := filepath.Join(rn.Cfg.Paths.Inbox, loc)
 			if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() {
 				out = append(out, p)

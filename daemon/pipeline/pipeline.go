@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -26,9 +27,11 @@ import (
 	"github.com/trtd/trtd/daemon/logging"
 	"github.com/trtd/trtd/daemon/memory"
 	"github.com/trtd/trtd/daemon/offload"
+	"github.com/trtd/trtd/daemon/outbox"
 	"github.com/trtd/trtd/daemon/planner"
 	"github.com/trtd/trtd/daemon/provenance"
 	"github.com/trtd/trtd/daemon/status"
+	"github.com/trtd/trtd/internal/atomicfile"
 	"github.com/trtd/trtd/internal/faultpoint"
 	"github.com/trtd/trtd/internal/filehash"
 	"github.com/trtd/trtd/internal/safename"
@@ -38,6 +41,8 @@ import (
 // Process builds one job to its end: done, failed, waiting for a builder,
 // or back to queued when the daemon is stopping.
 func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
+	// F-21: whatever the job's end, no temporary file stays in its directory.
+	defer sweepTemps(rn.Store.Dir(j))
 	log := rn.Log.With(logging.KeyJob, j.ID, logging.KeyModel, j.Name)
 	t0 := time.Now()
 	rep := &report.Report{Schema: report.SchemaVersion, Tool: report.Tool{Name: "trtd", Version: rn.Version}, Job: j.ID,
@@ -48,16 +53,24 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 		rn.count(outcome, stage, rep, time.Since(t0).Seconds())
 	}
 	modelPath := rn.Store.ModelPath(j)
+	if j.Refused != "" {
+		rn.Outbox.Fail(j, rep, log, report.OutcomeRejected, j.Refused)
+		finish(report.OutcomeRejected, "", j.Refused, "")
+		return
+	}
 	if j.ModelSHA256 == "" {
 		sum, err := filehash.SHA256(modelPath)
 		if err != nil {
-			rn.Outbox.Fail(j, rep, log, "crashed", fmt.Sprintf("cannot read the claimed model: %v", err))
+			rn.Outbox.Fail(j, rep, log, report.OutcomeFailed, fmt.Sprintf("cannot read the claimed model: %v", err))
 			finish(report.OutcomeFailed, "", err.Error(), "")
 			return
 		}
 		j.ModelSHA256 = sum
+		if fi, err := os.Stat(modelPath); err == nil {
+			j.ModelSize = fi.Size()
+		}
 	}
-	rep.Model.SHA256 = j.ModelSHA256
+	rep.Model.SHA256, rep.Model.Size = j.ModelSHA256, j.ModelSize
 	rep.Model.Sidecar = j.Sidecar
 
 	// Inspect (streaming: weights are never loaded) and read the sidecar.
@@ -73,6 +86,17 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 	if err != nil {
 		rn.Outbox.Fail(j, rep, log, report.OutcomeRejected, fmt.Sprintf("settings file %s: %v", j.Sidecar, err))
 		finish(report.OutcomeRejected, "", err.Error(), "")
+		return
+	}
+	// F-9: when the user uploaded samples, the gate runs or the job fails
+	// saying why; never a silent publish.
+	samples := j.Base() + ".test"
+	_, serr := os.Lstat(filepath.Join(filepath.Dir(modelPath), samples))
+	hasSamples := serr == nil
+	if hasSamples && accuracySamples(filepath.Dir(modelPath), samples) == nil {
+		why := fmt.Sprintf("accuracy samples %s/ need at least one input_N.pb and one output_N.pb; the model was not built, so no engine is published without its check", samples)
+		rn.Outbox.Fail(j, rep, log, report.OutcomeRejected, why)
+		finish(report.OutcomeRejected, "", why, "")
 		return
 	}
 	stages := rn.withOffload(side.Ladder(rn.Cfg.Stages))
@@ -94,9 +118,16 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 		return
 	}
 	rep.Builder = builder
-	j.CacheKey = cacheKey(j.ModelSHA256, sidecarSum(rn.Store, j), stages, shapes, builder)
-	if rn.Outbox.Reuse(j, rep, log) {
-		finish(report.OutcomeReused, j.Stage, "", j.Base()+".engine")
+	// The samples and tolerances are part of what was built: an engine
+	// reused from a build without them (or with others) would skip the gate.
+	j.CacheKey = cacheKey(j.ModelSHA256, sidecarSum(rn.Store, j)+samplesSum(filepath.Dir(modelPath), samples)+
+		fmt.Sprintf(" tolerances %g %g", rn.Cfg.Validation.ATol, rn.Cfg.Validation.RTol), stages, shapes, builder)
+	if ok, err := rn.Outbox.Reuse(j, rep, log); err != nil {
+		rn.parkForOutbox(j, rep, log, err)
+		finish(waitingForOutbox, j.Stage, err.Error(), "")
+		return
+	} else if ok {
+		finish(rep.Outcome, j.Stage, "", j.Base()+".engine")
 		return
 	}
 	if rn.fromFleet(ctx, j, rep, builder, log) {
@@ -127,9 +158,21 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 	rn.Status.ClearCurrent()
 
 	switch {
+	case res.OK && rn.modelChanged(j, modelPath, log):
+		// F-14: an upload that paused at a field boundary (a complete
+		// model) went on after the claim: what was built is a prefix.
+		// Build again from the bytes now there; the report always
+		// describes the bytes that were built.
+		finish("requeued", "", "the model changed while it was built", "")
 	case res.OK:
 		rn.fleetShare(j, rep, res)
 		if err := rn.Outbox.Publish(j, rep, res, log); err != nil {
+			if errors.Is(err, outbox.ErrOutbox) {
+				// F-13: the engine is kept; published once the outbox takes it.
+				rn.parkForOutbox(j, rep, log, err)
+				finish(waitingForOutbox, res.Stage, err.Error(), "")
+				return
+			}
 			log.Error("cannot publish the engine", "err", err)
 			rn.Outbox.Fail(j, rep, log, report.OutcomeFailed, "cannot write the engine to the outbox: "+err.Error())
 			finish(report.OutcomeFailed, res.Stage, err.Error(), "")
@@ -197,7 +240,14 @@ func (rn *Runner) build(ctx context.Context, j *jobs.Job, model *onnx.Model, sta
 		in.Precision = side.Precision
 		in.WorkspaceCapMiB = int64(side.Workspace) >> 20
 	}
-	if acc := accuracySamples(work, j.Base()+".test"); acc != nil {
+	samples := j.Base() + ".test"
+	_, serr := os.Lstat(filepath.Join(src, samples))
+	acc := accuracySamples(work, samples)
+	if serr == nil && acc == nil {
+		return converter.Result{Class: protocol.ClassBadRequest,
+			Reason: fmt.Sprintf("accuracy samples %s/ could not be given to the worker; the model was not built, so no engine is published without its check", samples)}
+	}
+	if acc != nil {
 		acc.ATol, acc.RTol = rn.Cfg.Validation.ATol, rn.Cfg.Validation.RTol
 		if side != nil && side.Accuracy.ATol != nil {
 			acc.ATol = *side.Accuracy.ATol
@@ -389,6 +439,21 @@ func cacheKey(modelSHA, sideSHA string, stages []config.Stage, shapes []protocol
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// samplesSum identifies the accuracy samples in dir/name ("" if none): each
+// file's name and sha256, in name order.
+func samplesSum(dir, name string) string {
+	ents, err := os.ReadDir(filepath.Join(dir, name))
+	if err != nil {
+		return ""
+	}
+	h := sha256.New()
+	for _, e := range ents {
+		sum, _ := filehash.SHA256(filepath.Join(dir, name, e.Name()))
+		fmt.Fprintf(h, "%q %s\n", e.Name(), sum)
+	}
+	return " samples " + hex.EncodeToString(h.Sum(nil))
+}
+
 func sidecarSum(s *jobs.Store, j *jobs.Job) string {
 	if j.Sidecar == "" {
 		return ""
@@ -403,8 +468,10 @@ func (rn *Runner) faultpoint(step string) { faultpoint.Hit(rn.Log, step) }
 
 // shareWithWorker makes a claimed file readable by the unprivileged worker:
 // uploads often arrive 0600 (scp and sftp keep the client's mode). The
-// file now belongs to the job store, so it gets the worker's group and
-// group read permission; nobody else gains access.
+// file now belongs to the job store: it is given to the worker's user and
+// readable by that user only (F-19). It used to get the worker's group and
+// group read, and in the package that group is also the uploaders' group:
+// any uploader could read any other's private model.
 func (rn *Runner) shareWithWorker(path string) {
 	c := rn.Worker.Credential
 	if c == nil {
@@ -414,11 +481,11 @@ func (rn *Runner) shareWithWorker(path string) {
 		if err != nil || fi.Mode()&os.ModeSymlink != 0 {
 			return nil
 		}
-		os.Lchown(p, -1, int(c.Gid))
+		os.Lchown(p, int(c.Uid), -1)
 		if fi.IsDir() {
-			os.Chmod(p, fi.Mode().Perm()|0o050)
+			os.Chmod(p, 0o700)
 		} else {
-			os.Chmod(p, fi.Mode().Perm()|0o040)
+			os.Chmod(p, 0o600)
 		}
 		return nil
 	})
@@ -473,6 +540,53 @@ func (rn *Runner) park(j *jobs.Job, rep *report.Report, log *slog.Logger, stages
 	rep.Generated = time.Now().UTC()
 	rn.Outbox.Report(j.Base(), rep)
 	log.Warn("no builder: model kept until one is available", "reason", missing, "next_retry", next, logging.KeyEvent, "job_waiting")
+}
+
+// maxModelChanges bounds how often a job is rebuilt because its model kept
+// changing under it.
+const maxModelChanges = 3
+
+// modelChanged reports whether the claimed model's bytes differ from those
+// hashed before the build, and if so requeues the job to be built again
+// from the current bytes (failing it after maxModelChanges).
+func (rn *Runner) modelChanged(j *jobs.Job, modelPath string, log *slog.Logger) bool {
+	sum, err := filehash.SHA256(modelPath)
+	if err != nil || sum == j.ModelSHA256 {
+		return false
+	}
+	j.ModelChanges++
+	if j.ModelChanges > maxModelChanges {
+		return false // published as built from the bytes hashed; the report says which
+	}
+	log.Warn("the model changed after it was claimed (an upload still being written?): building it again", "was", j.ModelSHA256, "now", sum, logging.KeyEvent, "model_changed")
+	j.ModelSHA256, j.CacheKey = "", ""
+	if err := rn.Store.Transition(j, jobs.Queued, "", "the model changed while it was built: building again from its current bytes"); err != nil {
+		log.Error("cannot persist job", "err", err)
+	}
+	return true
+}
+
+// waitingForOutbox is the status line's outcome of a build whose engine
+// waits for the outbox.
+const waitingForOutbox = "waiting_for_outbox"
+
+// parkForOutbox keeps a finished build whose outbox cannot be written:
+// its engine is in the state's cache, its report saved in the job; the job
+// waits and is retried every worker.retry_interval, and published (as
+// built, with this report) once the outbox takes it.
+func (rn *Runner) parkForOutbox(j *jobs.Job, rep *report.Report, log *slog.Logger, err error) {
+	if b, merr := json.Marshal(rep); merr == nil {
+		atomicfile.WriteFile(filepath.Join(rn.Store.Dir(j), outbox.PendingReport), b, 0o644)
+	}
+	next := time.Now().Add(rn.Cfg.Worker.RetryInterval.D()).UTC()
+	j.Reason, j.NextRetry = "the engine is built and kept; "+err.Error(), next
+	if terr := rn.Store.Transition(j, jobs.Waiting, jobs.StepOutboxBlocked, j.Reason); terr != nil {
+		log.Error("cannot persist job", "err", terr)
+	}
+	rn.mu.Lock()
+	rn.outboxRetry = next
+	rn.mu.Unlock()
+	log.Error("the outbox cannot be written: the engine is kept and will be published when it can", "err", err, "next_retry", next, logging.KeyEvent, "job_outbox_blocked")
 }
 
 func orNone(s string) string {

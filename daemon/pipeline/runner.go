@@ -39,4 +39,7 @@ type Runner struct {
 	// fallback says why no cgo worker runs (daemon/workers), for the
 	// builder_unavailable reason; "" when one does.
 	fallback string
+	// outboxRetry is when to retry publishing engines kept because the
+	// outbox could not be written (zero: none waits).
+	outboxRetry time.Time
 }

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/jobs"
 	"github.com/trtd/trtd/daemon/status"
+	"github.com/trtd/trtd/internal/untrusted"
 )
 
 // readSidecar parses a job's settings file strictly and checks its
@@ -20,7 +20,9 @@ func (rn *Runner) readSidecar(j *jobs.Job, model *onnx.Model) (*config.Sidecar, 
 	if j.Sidecar == "" {
 		return nil, nil
 	}
-	data, err := os.ReadFile(filepath.Join(filepath.Dir(rn.Store.ModelPath(j)), j.Sidecar))
+	// Capped before anything reads it (jobs.DefaultLimits; the claim
+	// already refused a larger one), opened without following a link.
+	data, err := untrusted.ReadFileLimit(filepath.Join(filepath.Dir(rn.Store.ModelPath(j)), j.Sidecar), jobs.DefaultLimits.Sidecar)
 	if err != nil {
 		return nil, err
 	}

@@ -172,7 +172,7 @@ func New(m ModelFacts, d *sysinfo.Device, cfg *config.Config, h *History) *Plan 
 	}
 	p.markOffload(cfg)
 	p.keepLastLocal()
-	p.pickStart(h, m)
+	p.pickStart(h, m, cfg.Planner.SkipHopeless)
 	p.planSwap(b, cfg)
 	p.skipBeforeStart()
 	return p
@@ -297,8 +297,10 @@ func (p *Plan) keepLastLocal() {
 }
 
 // pickStart: the stage that worked last time, else the first that fits
-// now, else the first not skipped.
-func (p *Plan) pickStart(h *History, m ModelFacts) {
+// now, else the first not skipped. With planner.skip_hopeless off no
+// prediction skips a stage: the ladder starts at its first stage (or the
+// one that worked last time) and the predictions are only reported.
+func (p *Plan) pickStart(h *History, m ModelFacts, skipHopeless bool) {
 	p.Start = -1
 	if h != nil && m.SHA256 != "" {
 		if name, ok := h.Lookup(m.SHA256, p.Fingerprint); ok {
@@ -310,7 +312,7 @@ func (p *Plan) pickStart(h *History, m ModelFacts) {
 			}
 		}
 	}
-	if p.Start < 0 {
+	if p.Start < 0 && skipHopeless {
 		for i, sp := range p.Stages {
 			if !sp.Skip && sp.FitsNow {
 				p.Start = i
@@ -322,7 +324,11 @@ func (p *Plan) pickStart(h *History, m ModelFacts) {
 		for i, sp := range p.Stages {
 			if !sp.Skip {
 				p.Start = i
-				p.Notes = append(p.Notes, "no stage is predicted to fit the memory free now: starting at the first one not skipped")
+				if skipHopeless {
+					p.Notes = append(p.Notes, "no stage is predicted to fit the memory free now: starting at the first one not skipped")
+				} else {
+					p.Notes = append(p.Notes, "planner.skip_hopeless is off: every stage is tried in order; the predictions are only reported")
+				}
 				break
 			}
 		}

@@ -63,7 +63,7 @@ func TestPlans(t *testing.T) {
 			start: "segmented", skipped: "fast,lean,minimal"},
 		{name: "skip_hopeless off keeps every stage", device: "nano-4gb", m: big,
 			mutate: func(_ *sysinfo.Device, c *config.Config) { c.Planner.SkipHopeless = false; c.Planner.Enabled = true },
-			start:  "segmented", skipped: "fast,lean,minimal"},
+			start:  "fast", skipped: "", swap: true, note: "skip_hopeless is off"},
 		{name: "planner disabled", device: "nano-2gb", m: huge,
 			mutate: func(_ *sysinfo.Device, c *config.Config) { c.Planner.Enabled = false },
 			start:  "fast", note: "disabled"},

@@ -22,6 +22,7 @@ import (
 	"github.com/trtd/trtd/internal/atomicfile"
 	"github.com/trtd/trtd/internal/filehash"
 	"github.com/trtd/trtd/internal/l4t"
+	"github.com/trtd/trtd/internal/untrusted"
 )
 
 // Suffix is the provenance file's suffix: <name>.engine.json.
@@ -64,18 +65,34 @@ type Provenance struct {
 	Offload string `json:"offload,omitempty"`
 }
 
-// Read parses one provenance file.
+// MaxBytes caps a provenance file: one fetched from an offload peer is
+// untrusted and must not become an unbounded read.
+const MaxBytes = 1 << 20
+
+// Read parses one provenance file (at most MaxBytes).
 func Read(path string) (*Provenance, error) {
-	b, err := os.ReadFile(path)
+	b, err := untrusted.ReadFileLimit(path, MaxBytes)
 	if err != nil {
+		if errors.Is(err, untrusted.ErrTooLarge) {
+			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
 		return nil, err
 	}
+	p, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
+}
+
+// Parse decodes a provenance document; every error wraps ErrCorrupt.
+func Parse(b []byte) (*Provenance, error) {
 	var p Provenance
 	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	if p.ModelSHA == "" {
-		return nil, fmt.Errorf("%w: %s: no model_sha256", ErrCorrupt, path)
+		return nil, fmt.Errorf("%w: no model_sha256", ErrCorrupt)
 	}
 	return &p, nil
 }

@@ -1,23 +1,13 @@
 // Package faultpoint kills the process at a named step when
-// TRTD_TEST_CRASH_AT names it. It exists for the crash-safety tests, which
-// must stop the daemon at exact points of a job; it is inert otherwise.
+// TRTD_TEST_CRASH_AT names it, for the crash-safety tests, which must stop
+// the daemon at exact points of a job. The hook exists only in binaries
+// built with the trtdfault build tag (the fault suite builds them so); in
+// every other build, the shipped ones among them, Enabled is false and Hit
+// does nothing and reads no environment.
 package faultpoint
-
-import (
-	"log/slog"
-	"os"
-	"syscall"
-	"time"
-)
 
 // Env names the step to die at.
 const Env = "TRTD_TEST_CRASH_AT"
 
-// Hit kills the process with SIGKILL when step is the one Env names.
-func Hit(log *slog.Logger, step string) {
-	if v := os.Getenv(Env); v != "" && v == step {
-		log.Warn("fault injection: killing the daemon", "step", step)
-		syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		time.Sleep(time.Minute)
-	}
-}
+// Tag is the build tag that compiles the hook in.
+const Tag = "trtdfault"

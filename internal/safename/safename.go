@@ -6,19 +6,27 @@ package safename
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 )
 
-// File makes an uploaded name safe for outbox file names: no path
-// separators, control characters or invalid UTF-8, no leading '-' or '.'.
-// A name that had to change gets a short hash of the original, so two
-// uploads never share outbox files.
+// hashedSuffix matches the suffix File gives a name it changed (and the
+// shorter one older versions gave): an upload whose own name ends so is
+// hashed too, so it can never take the outbox files of a name that was
+// changed into it ("_a-c2748917" is what "-a" once became).
+var hashedSuffix = regexp.MustCompile(`-[0-9a-f]{8}([0-9a-f]{8})?$`)
+
+// File makes an uploaded model's base name (without .onnx) safe as the
+// stem of its outbox files: no path separators, control characters or
+// invalid UTF-8, no leading '-' or '.', at most 200 bytes. A name that had
+// to change, or that looks like one that did, gets "-" and 16 hex digits of
+// the sha256 of the original, so two uploads never share outbox files.
 func File(base string) string {
 	s := userName(base)
-	if s != base {
+	if s != base || hashedSuffix.MatchString(s) {
 		h := sha256.Sum256([]byte(base))
-		s += "-" + hex.EncodeToString(h[:4])
+		s += "-" + hex.EncodeToString(h[:8])
 	}
 	return s
 }

@@ -9,8 +9,8 @@ func TestFile(t *testing.T) {
 	for in, want := range map[string]string{"net": "net", "résumé": "résumé", "a/b": "a_b-", "-x": "_x-", ".hidden": "_hidden-", "": "_-"} {
 		got := File(in)
 		if want[len(want)-1] == '-' {
-			if !strings.HasPrefix(got, want) || len(got) != len(want)+8 {
-				t.Errorf("File(%q) = %q, want %s<8 hex>", in, got, want)
+			if !strings.HasPrefix(got, want) || len(got) != len(want)+16 {
+				t.Errorf("File(%q) = %q, want %s<16 hex>", in, got, want)
 			}
 		} else if got != want {
 			t.Errorf("File(%q) = %q, want %q", in, got, want)

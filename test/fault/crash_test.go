@@ -80,6 +80,7 @@ func checkSettled(t *testing.T, e *env, name string, data []byte, wantBuilt bool
 // TestCrashDaemonAtStep SIGKILLs the daemon at each persisted step of a job
 // (TRTD_TEST_CRASH_AT), restarts it, and checks the job ends exactly once.
 func TestCrashDaemonAtStep(t *testing.T) {
+	suite(t)
 	needRoot(t)
 	cases := []struct {
 		step  string
@@ -127,6 +128,7 @@ func TestCrashDaemonAtStep(t *testing.T) {
 // TestCrashDaemonTwice crashes at two different steps of the same job in a
 // row before letting it finish.
 func TestCrashDaemonTwice(t *testing.T) {
+	suite(t)
 	needRoot(t)
 	t.Parallel()
 	e := newEnv(t)
@@ -147,6 +149,7 @@ func TestCrashDaemonTwice(t *testing.T) {
 // is failed after jobs.MaxRecoveries restarts, with its bytes kept and a
 // report the user can read; it does not loop forever.
 func TestCrashLoopGivesUp(t *testing.T) {
+	suite(t)
 	needRoot(t)
 	t.Parallel()
 	e := newEnv(t)
@@ -194,6 +197,7 @@ func TestCrashLoopGivesUp(t *testing.T) {
 
 // TestCrashWorker kills the worker itself at the points where it exists.
 func TestCrashWorker(t *testing.T) {
+	suite(t)
 	needRoot(t)
 	t.Run("sigkill_mid_build_steps_down", func(t *testing.T) {
 		t.Parallel()

@@ -339,6 +339,7 @@ func protowire1e18() []byte {
 // checks each got a clear decision, nothing outside the inbox was read,
 // moved or written, and the daemon keeps serving.
 func TestHostileInbox(t *testing.T) {
+	suite(t)
 	needRoot(t)
 	e := newEnv(t, withConfig("[inbox]\nmax_bytes = \"2M\"\n"))
 	// The [inbox] table appears twice otherwise: rewrite the config.
@@ -548,6 +549,7 @@ func TestHostileInbox(t *testing.T) {
 // FIFO, as fast as it can, while the daemon scans and opens it. Nothing
 // built may come from B, B stays where it is, the FIFO is never opened.
 func TestSymlinkSwapRace(t *testing.T) {
+	suite(t)
 	needRoot(t)
 	// 2,000 swaps never caught the pre-claim open in daemon.companions;
 	// 10,000 did (about 4 s).

@@ -72,6 +72,7 @@ func checkAllOnce(t *testing.T, e *env, models map[string][]byte) {
 // TestLoadBurst drops 200 models at once (1,000 with TRTD_SOAK=1): each is
 // processed exactly once and the daemon's memory stays flat.
 func TestLoadBurst(t *testing.T) {
+	suite(t)
 	needRoot(t)
 	n := 200
 	if soak() {
@@ -123,6 +124,7 @@ func TestLoadBurst(t *testing.T) {
 // TestLoadInotifyOverflow forces an inotify queue overflow with a tiny
 // fs.inotify.max_queued_events: the rescan still finds every model.
 func TestLoadInotifyOverflow(t *testing.T) {
+	suite(t)
 	needRoot(t)
 	const knob = "/proc/sys/fs/inotify/max_queued_events"
 	old, err := os.ReadFile(knob)

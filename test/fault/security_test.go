@@ -27,6 +27,7 @@ func procField(pid int, key string) string {
 // working directory holding only its model, in its own network namespace,
 // without the daemon's systemd variables, first in line for the OOM killer.
 func TestWorkerSandbox(t *testing.T) {
+	suite(t)
 	needRoot(t)
 	e := newEnv(t)
 	b, _ := os.ReadFile(e.cfgPath)
@@ -104,6 +105,7 @@ func TestWorkerSandbox(t *testing.T) {
 // often arrives 0600 and owned by the uploading user. The unprivileged
 // worker must still be able to read the copy it is given.
 func TestWorkerReadsPrivateUpload(t *testing.T) {
+	suite(t)
 	needRoot(t)
 	e := newEnv(t)
 	b, _ := os.ReadFile(e.cfgPath)
@@ -123,6 +125,7 @@ func TestWorkerReadsPrivateUpload(t *testing.T) {
 // finds in its own directories, and never reads an inbox that was replaced
 // by a link to somewhere else.
 func TestNoLinkFollowing(t *testing.T) {
+	suite(t)
 	needRoot(t)
 	t.Run("outbox_names_precreated_as_links", func(t *testing.T) {
 		e := newEnv(t)
@@ -169,6 +172,7 @@ func TestNoLinkFollowing(t *testing.T) {
 // TestStatusCommand: `trtd status` reads what the daemon wrote and shows
 // only inbox names.
 func TestStatusCommand(t *testing.T) {
+	suite(t)
 	needRoot(t)
 	e := newEnv(t)
 	e.start()
@@ -186,6 +190,7 @@ func TestStatusCommand(t *testing.T) {
 // TestOutboxNameCollision: two different uploads whose names sanitize to
 // the same outbox name must not overwrite each other's engine or report.
 func TestOutboxNameCollision(t *testing.T) {
+	suite(t)
 	needRoot(t)
 	e := newEnv(t)
 	e.start()

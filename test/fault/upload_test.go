@@ -193,6 +193,7 @@ func checkOneBuild(t *testing.T, e *env, name string, data []byte) {
 // complete, killed at 50 % then resumed, and trickled with stalls longer
 // than the settle period.
 func TestUploadClients(t *testing.T) {
+	suite(t)
 	s := startSSHD(t)
 	data := testmodels.SmallCNN
 	limit := 100 // KiB/s: the 340 KB model takes ~3.4 s
@@ -296,6 +297,7 @@ func TestUploadClients(t *testing.T) {
 // TestUploadMove covers mv within the inbox's filesystem (a rename) and
 // across filesystems (copy under the final name, then unlink).
 func TestUploadMove(t *testing.T) {
+	suite(t)
 	needRoot(t)
 	for _, across := range []bool{false, true} {
 		across := across
@@ -332,6 +334,7 @@ func TestUploadMove(t *testing.T) {
 // TestUploadExternalDataLater: a model uploaded before its external data
 // file must wait for it, not fail.
 func TestUploadExternalDataLater(t *testing.T) {
+	suite(t)
 	needRoot(t)
 	t.Parallel()
 	e := newEnv(t)
@@ -346,6 +349,7 @@ func TestUploadExternalDataLater(t *testing.T) {
 // TestUploadZeroByteThenContent: an upload that creates the file empty
 // (as every in-place client does) and fills it after a pause.
 func TestUploadZeroByteThenContent(t *testing.T) {
+	suite(t)
 	needRoot(t)
 	t.Parallel()
 	e := newEnv(t)
@@ -363,6 +367,7 @@ func TestUploadZeroByteThenContent(t *testing.T) {
 // TestUploadFilepart: WinSCP's way, a temporary .filepart name written
 // slowly, then renamed: ignored while written, built once after the rename.
 func TestUploadFilepart(t *testing.T) {
+	suite(t)
 	needRoot(t)
 	t.Parallel()
 	e := newEnv(t)
@@ -393,6 +398,7 @@ func TestUploadFilepart(t *testing.T) {
 // content, while the first is being built: two jobs, each built from its
 // own bytes, and the outbox ends with the newer engine.
 func TestUploadSameNameDuringBuild(t *testing.T) {
+	suite(t)
 	needRoot(t)
 	t.Parallel()
 	e := newEnv(t)

@@ -1,0 +1,130 @@
+package daemon
+
+import (
+	"context"
+	"time"
+
+	"github.com/trtd/trtd/daemon/inbox"
+	"github.com/trtd/trtd/daemon/jobs"
+)
+
+// offLoop runs the main loop's slow work in goroutines (issue 13, F-6):
+// nothing slow runs on the loop that pings the watchdog. Claims (a copy
+// across filesystems, the model's parse) run one at a time, in order, in
+// a claimer goroutine; a builder probe and the idle swap release in their
+// own. The loop only hands work out and takes results in.
+type offLoop struct {
+	d   *Daemon
+	ctx context.Context
+
+	claimReq    chan inbox.Event
+	claimed     chan claimResult
+	claiming    map[string]bool // names whose claim is under way: never handed out twice
+	claimerDone chan struct{}
+
+	probed  chan []*jobs.Job
+	probing bool
+
+	idleDone chan struct{}
+	idling   bool
+}
+
+type claimResult struct {
+	name string
+	job  *jobs.Job
+}
+
+func newOffLoop(ctx context.Context, d *Daemon) *offLoop {
+	o := &offLoop{d: d, ctx: ctx, claimReq: make(chan inbox.Event, 1024), claimed: make(chan claimResult, 1024),
+		claiming: map[string]bool{}, claimerDone: make(chan struct{}), probed: make(chan []*jobs.Job, 1),
+		idleDone: make(chan struct{}, 1)}
+	go func() {
+		defer close(o.claimerDone)
+		for ev := range o.claimReq {
+			if ctx.Err() != nil {
+				continue // stopping: the inbox keeps it for the next start
+			}
+			o.claimed <- claimResult{ev.Name, d.jobs.HandleInbox(ev)}
+		}
+	}()
+	return o
+}
+
+// claim hands ev to the claimer, unless its claim is already under way (a
+// rescan saw the name again) or the claimer is far behind (a later rescan
+// delivers it again).
+func (o *offLoop) claim(ev inbox.Event) {
+	if o.claiming[ev.Name] {
+		return
+	}
+	select {
+	case o.claimReq <- ev:
+		o.claiming[ev.Name] = true
+	default:
+	}
+}
+
+// done takes a claim's result in.
+func (o *offLoop) done(c claimResult) *jobs.Job {
+	delete(o.claiming, c.name)
+	return c.job
+}
+
+// housekeeping starts the idle swap release and, when no build runs and a
+// retry is due, a probe of the builder (its requeued jobs come on probed).
+func (o *offLoop) housekeeping(building bool) {
+	if !o.idling {
+		o.idling = true
+		go func() { o.d.mem.Idle(o.ctx); o.idleDone <- struct{}{} }()
+	}
+	if !o.probing && !building && o.d.jobs.RetryDue() {
+		o.probing = true
+		go func() {
+			var js []*jobs.Job
+			if o.d.jobs.Probe(o.ctx) {
+				js = o.d.jobs.Requeue()
+			}
+			o.probed <- js
+		}()
+	}
+}
+
+// busy reports whether a claim or a probe is under way.
+func (o *offLoop) busy() bool { return len(o.claiming) > 0 || o.probing }
+
+// close ends the claimer after the claim under way (a claim is never cut
+// short by the daemon itself) and waits for a probe and an idle release.
+func (o *offLoop) close() {
+	close(o.claimReq)
+	<-o.claimerDone
+	if o.probing {
+		<-o.probed
+	}
+	if o.idling {
+		<-o.idleDone
+	}
+}
+
+// clocks are the main loop's two tickers: housekeeping (the idle swap
+// release, retries of parked jobs) once a minute, or every retry interval
+// when that is shorter — an idle daemon used to wake twice a second for it
+// (680 wake-ups a minute) — and the watchdog at a quarter of its timeout,
+// so a ping (due every half) is never late. Only `trtd convert` (Once)
+// watches for its end every 500 ms.
+func (d *Daemon) clocks() (tick, watchdog <-chan time.Time, stop func()) {
+	every := time.Minute
+	if ri := d.cfg.Worker.RetryInterval.D(); ri > 0 && ri < every {
+		every = ri
+	}
+	if d.opts.Once {
+		every = 500 * time.Millisecond
+	}
+	t := time.NewTicker(every)
+	stop = t.Stop
+	if wd := d.notify.WatchdogInterval() / 2; wd > 0 {
+		w := time.NewTicker(wd)
+		watchdog = w.C
+		stop = func() { t.Stop(); w.Stop() }
+	}
+	return t.C, watchdog, stop
+}
