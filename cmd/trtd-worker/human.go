@@ -16,6 +16,7 @@ import (
 	"github.com/trtd/trtd/converter/trt"
 	"github.com/trtd/trtd/converter/trtexec"
 	"github.com/trtd/trtd/internal/bytesize"
+	"github.com/trtd/trtd/internal/nodeaccess"
 )
 
 func versionLine() string {
@@ -78,7 +79,8 @@ func cmdCUDASelftest(_ []string, w io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintf(w, "cuda:        %v (cudaError_t %d)\n", err, ci.Error)
-		fmt.Fprintf(w, "class:       %s: %s\n", protocol.ClassBuilderUnavailable, trt.CUDAUnavailable(ci.Error, err, devDir(), trt.SelfIdent()))
+		uid, gids := nodeaccess.Self()
+		fmt.Fprintf(w, "class:       %s: %s\n", protocol.ClassBuilderUnavailable, trt.CUDAUnavailable(ci.Error, err, devDir(), uid, gids))
 		return protocol.ExitBuilderUnavailable
 	}
 	fmt.Fprintf(w, "libcudart:   %s\n", ci.Library)

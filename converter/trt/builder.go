@@ -4,8 +4,6 @@ package trt
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -19,6 +17,7 @@ import (
 	"github.com/trtd/trtd/converter/classify"
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/internal/atomicfile"
+	"github.com/trtd/trtd/internal/filehash"
 )
 
 // Defaults of the validation run.
@@ -329,8 +328,7 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 	if err := atomicfile.WriteFile(req.Engine, blob, 0o644); err != nil {
 		return fail(protocol.ClassCrashed, fmt.Errorf("writing the engine: %w", err))
 	}
-	sum := sha256.Sum256(blob)
-	res.Engine, res.EngineBytes, res.EngineSHA256 = req.Engine, int64(len(blob)), hex.EncodeToString(sum[:])
+	res.Engine, res.EngineBytes, res.EngineSHA256 = req.Engine, int64(len(blob)), filehash.Bytes(blob)
 	finish()
 	res.Class = protocol.ClassOK
 	res.Message = fmt.Sprintf("built with TensorRT %s in %d ms", b.TensorRT, res.BuildMs)

@@ -3,12 +3,13 @@ package trt
 import (
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/trtd/trtd/internal/nodeaccess"
 )
 
 // CUDA runtime error codes (cudaError_t, CUDA's driver_types.h) that a
@@ -19,21 +20,6 @@ const (
 	CUDAErrorInsufficientDriver = 35
 	CUDAErrorNoDevice           = 100
 )
-
-// Ident is a process's identity for permission checks.
-type Ident struct {
-	UID    int
-	Groups []int // the effective gid and the supplementary groups
-}
-
-// SelfIdent is this process's identity.
-func SelfIdent() Ident {
-	id := Ident{UID: os.Geteuid(), Groups: []int{os.Getegid()}}
-	if g, err := os.Getgroups(); err == nil {
-		id.Groups = append(id.Groups, g...)
-	}
-	return id
-}
 
 // BlockedNode is a GPU device node the identity cannot open read-write.
 type BlockedNode struct {
@@ -59,36 +45,10 @@ func gpuNodes(devDir string) []string {
 	return out
 }
 
-func canReadWrite(st *syscall.Stat_t, id Ident) bool {
-	if id.UID == 0 {
-		return true
-	}
-	m := st.Mode
-	if int(st.Uid) == id.UID {
-		return m&0o600 == 0o600
-	}
-	for _, g := range id.Groups {
-		if int(st.Gid) == g {
-			return m&0o060 == 0o060
-		}
-	}
-	return m&0o006 == 0o006
-}
-
-func nameOf(uid, gid uint32) string {
-	u, g := strconv.Itoa(int(uid)), strconv.Itoa(int(gid))
-	if x, err := user.LookupId(u); err == nil {
-		u = x.Username
-	}
-	if x, err := user.LookupGroupId(g); err == nil {
-		g = x.Name
-	}
-	return u + ":" + g
-}
-
-// BlockedGPUNodes lists the GPU device nodes under devDir that id cannot
-// open, and whether any GPU node exists at all.
-func BlockedGPUNodes(devDir string, id Ident) (blocked []BlockedNode, any bool) {
+// BlockedGPUNodes lists the GPU device nodes under devDir that the identity
+// uid with the groups gids (nodeaccess.Self's) cannot open, and whether any
+// GPU node exists at all.
+func BlockedGPUNodes(devDir string, uid int, gids []uint32) (blocked []BlockedNode, any bool) {
 	for _, p := range gpuNodes(devDir) {
 		fi, err := os.Stat(p)
 		if err != nil || fi.Mode()&os.ModeDevice == 0 && fi.Mode().IsDir() {
@@ -99,8 +59,8 @@ func BlockedGPUNodes(devDir string, id Ident) (blocked []BlockedNode, any bool) 
 			continue
 		}
 		any = true
-		if !canReadWrite(st, id) {
-			blocked = append(blocked, BlockedNode{Path: p, Mode: fi.Mode(), Owner: nameOf(st.Uid, st.Gid)})
+		if !nodeaccess.CanReadWrite(os.FileMode(st.Mode).Perm(), st.Uid, st.Gid, uid, gids) {
+			blocked = append(blocked, BlockedNode{Path: p, Mode: fi.Mode(), Owner: nodeaccess.Owner(st.Uid, st.Gid)})
 		}
 	}
 	return blocked, any
@@ -116,13 +76,14 @@ func permissionFailure(code int, msg string) bool {
 
 // CUDAUnavailable explains a CUDA failure for the report: when the GPU's
 // device nodes exist but this process may not open them, it names them and
-// the fix (the worker's user into the nodes' group).
-func CUDAUnavailable(code int, err error, devDir string, id Ident) string {
+// the fix (the worker's user into the nodes' group). uid and gids are the
+// process's identity (nodeaccess.Self).
+func CUDAUnavailable(code int, err error, devDir string, uid int, gids []uint32) string {
 	msg := "no usable GPU: " + err.Error()
 	if !permissionFailure(code, err.Error()) {
 		return msg
 	}
-	blocked, any := BlockedGPUNodes(devDir, id)
+	blocked, any := BlockedGPUNodes(devDir, uid, gids)
 	switch {
 	case len(blocked) > 0:
 		var names []string
@@ -138,27 +99,20 @@ func CUDAUnavailable(code int, err error, devDir string, id Ident) string {
 			gs = append(gs, g)
 		}
 		sort.Strings(gs)
-		user := "trtd"
-		if u, err := lookupSelf(id.UID); err == nil {
+		user := "trtd" // when no user has the uid, UserName gives it back as a number
+		if u := nodeaccess.UserName(uint32(uid)); u != strconv.Itoa(uid) {
 			user = u
 		}
 		msg += fmt.Sprintf("; this worker (uid %d) cannot open %s: add %s to group %s (sudo usermod -aG %s %s) and restart trtd",
-			id.UID, strings.Join(names, ", "), user, strings.Join(gs, " and "), strings.Join(gs, ","), user)
+			uid, strings.Join(names, ", "), user, strings.Join(gs, " and "), strings.Join(gs, ","), user)
 	case !any:
 		msg += fmt.Sprintf("; no NVIDIA device nodes in %s: is the GPU driver loaded?", devDir)
 	}
 	return msg
 }
 
-func lookupSelf(uid int) (string, error) {
-	u, err := user.LookupId(strconv.Itoa(uid))
-	if err != nil {
-		return "", err
-	}
-	return u.Username, nil
-}
-
 // cudaUnavailable is CUDAUnavailable for this process.
 func cudaUnavailable(ci CUDAInfo, err error, devDir string) string {
-	return CUDAUnavailable(ci.Error, err, devDir, SelfIdent())
+	uid, gids := nodeaccess.Self()
+	return CUDAUnavailable(ci.Error, err, devDir, uid, gids)
 }

@@ -104,8 +104,7 @@ var tacticEnums = map[string]string{
 // needs scales: from Q/DQ nodes, or from a calibrator fed uploaded data;
 // without either it is refused and the stage builds fp16.
 func planPrecision(pl *Plan, precision string, v version.Version, p Platform, q Quant) {
-	call := func(fn, arg string) { pl.Calls = append(pl.Calls, Call{Fn: fn, Arg: arg}) }
-	skip := func(format string, args ...any) { pl.Skipped = append(pl.Skipped, fmt.Sprintf(format, args...)) }
+	call, skip := pl.call, pl.skip
 	if v.Major >= 11 {
 		skip("%s", typedNote(precision, v.Short()))
 		return
@@ -129,17 +128,21 @@ func planPrecision(pl *Plan, precision string, v version.Version, p Platform, q 
 	}
 }
 
+func (pl *Plan) call(fn, arg string) { pl.Calls = append(pl.Calls, Call{Fn: fn, Arg: arg}) }
+
+func (pl *Plan) callV(fn, arg string, n int64) {
+	pl.Calls = append(pl.Calls, Call{Fn: fn, Arg: arg, Value: n, HasValue: true})
+}
+
+func (pl *Plan) skip(format string, args ...any) {
+	pl.Skipped = append(pl.Skipped, fmt.Sprintf(format, args...))
+}
+
 // PlanBuild maps one stage's settings to TensorRT builder calls for
 // TensorRT v (the version of the headers the calls are compiled against)
 // on platform p.
 func PlanBuild(s protocol.Settings, v version.Version, p Platform, q Quant) (Plan, error) {
 	var pl Plan
-	call := func(fn, arg string) { pl.Calls = append(pl.Calls, Call{Fn: fn, Arg: arg}) }
-	callV := func(fn, arg string, n int64) {
-		pl.Calls = append(pl.Calls, Call{Fn: fn, Arg: arg, Value: n, HasValue: true})
-	}
-	skip := func(format string, args ...any) { pl.Skipped = append(pl.Skipped, fmt.Sprintf(format, args...)) }
-
 	if v.Major >= 10 {
 		pl.Network = Call{Fn: "createNetworkV2"} // explicit batch is implied; the flag is deprecated
 	} else {
@@ -156,94 +159,125 @@ func PlanBuild(s protocol.Settings, v version.Version, p Platform, q Quant) (Pla
 
 	if s.TF32 != nil {
 		if *s.TF32 {
-			call("setFlag", "kTF32")
+			pl.call("setFlag", "kTF32")
 		} else {
-			call("clearFlag", "kTF32")
+			pl.call("clearFlag", "kTF32")
 		}
 	}
+	// Each step's error is checked in this order, and a failed step leaves
+	// no plan.
+	for _, step := range []func(*Plan, protocol.Settings, version.Version, Platform) error{
+		planMemory, planTactics, planScheduling, planDLA,
+	} {
+		if err := step(&pl, s, v, p); err != nil {
+			return Plan{}, err
+		}
+	}
+	return pl, nil
+}
 
+// planMemory adds the workspace and tactic DRAM limits. Before TensorRT 8.4
+// (setMaxWorkspaceSize) the workspace is always set: its default there is 0.
+func planMemory(pl *Plan, s protocol.Settings, v version.Version, _ Platform) error {
 	if s.WorkspaceMiB < 0 || s.TacticDRAMMiB < 0 {
-		return Plan{}, fmt.Errorf("%w: negative memory limit (workspace %d MiB, tactic DRAM %d MiB)", ErrBadSetting, s.WorkspaceMiB, s.TacticDRAMMiB)
+		return fmt.Errorf("%w: negative memory limit (workspace %d MiB, tactic DRAM %d MiB)", ErrBadSetting, s.WorkspaceMiB, s.TacticDRAMMiB)
 	}
 	switch {
 	case !v.AtLeast(8, 4):
 		ws := s.WorkspaceMiB
 		if ws == 0 {
 			ws = DefaultWorkspaceMiB
-			skip("workspace: none given; TensorRT %s defaults to 0, so %d MiB is set", v.Short(), ws)
+			pl.skip("workspace: none given; TensorRT %s defaults to 0, so %d MiB is set", v.Short(), ws)
 		}
-		callV("setMaxWorkspaceSize", "", ws*mib)
+		pl.callV("setMaxWorkspaceSize", "", ws*mib)
 	case s.WorkspaceMiB > 0:
-		callV("setMemoryPoolLimit", "kWORKSPACE", s.WorkspaceMiB*mib)
+		pl.callV("setMemoryPoolLimit", "kWORKSPACE", s.WorkspaceMiB*mib)
 	}
 	if s.TacticDRAMMiB > 0 {
 		if v.AtLeast(8, 6) {
-			callV("setMemoryPoolLimit", "kTACTIC_DRAM", s.TacticDRAMMiB*mib)
+			pl.callV("setMemoryPoolLimit", "kTACTIC_DRAM", s.TacticDRAMMiB*mib)
 		} else {
-			skip("tactic_dram_mib: kTACTIC_DRAM exists from TensorRT 8.6")
+			pl.skip("tactic_dram_mib: kTACTIC_DRAM exists from TensorRT 8.6")
 		}
 	}
+	return nil
+}
 
-	if s.TacticSources != nil {
-		var enums []string
-		seen := map[string]bool{}
-		for _, name := range s.TacticSources {
-			e, known := tacticEnums[name]
-			if !known {
-				return Plan{}, fmt.Errorf("%w: tactic source %q (want %s)", ErrBadSetting, name, strings.Join(tacticNames(), ", "))
-			}
-			if seen[e] {
-				continue
-			}
-			seen[e] = true
-			if ok, why, _ := version.TacticSourceAvailable(name, v); ok {
-				enums = append(enums, e)
-			} else {
-				skip("tactic source %s: %s", name, why)
-			}
-		}
-		call("setTacticSources", strings.Join(enums, "|"))
+// planTactics adds setTacticSources when the stage names its sources:
+// each known one once, those this TensorRT lacks said in Skipped.
+func planTactics(pl *Plan, s protocol.Settings, v version.Version, _ Platform) error {
+	if s.TacticSources == nil {
+		return nil
 	}
+	var enums []string
+	seen := map[string]bool{}
+	for _, name := range s.TacticSources {
+		e, known := tacticEnums[name]
+		if !known {
+			return fmt.Errorf("%w: tactic source %q (want %s)", ErrBadSetting, name, strings.Join(tacticNames(), ", "))
+		}
+		if seen[e] {
+			continue
+		}
+		seen[e] = true
+		if ok, why, _ := version.TacticSourceAvailable(name, v); ok {
+			enums = append(enums, e)
+		} else {
+			pl.skip("tactic source %s: %s", name, why)
+		}
+	}
+	pl.call("setTacticSources", strings.Join(enums, "|"))
+	return nil
+}
 
+// planScheduling adds the builder optimization level and the auxiliary
+// stream limit, both from TensorRT 8.6.
+func planScheduling(pl *Plan, s protocol.Settings, v version.Version, _ Platform) error {
 	if s.OptimizationLevel != nil {
 		if n := *s.OptimizationLevel; n < 0 || n > 5 {
-			return Plan{}, fmt.Errorf("%w: optimization_level %d (want 0-5)", ErrBadSetting, n)
+			return fmt.Errorf("%w: optimization_level %d (want 0-5)", ErrBadSetting, n)
 		}
 		if v.AtLeast(8, 6) {
-			callV("setBuilderOptimizationLevel", "", int64(*s.OptimizationLevel))
+			pl.callV("setBuilderOptimizationLevel", "", int64(*s.OptimizationLevel))
 		} else {
-			skip("optimization_level: exists from TensorRT 8.6")
+			pl.skip("optimization_level: exists from TensorRT 8.6")
 		}
 	}
 	if s.MaxAuxStreams != nil {
 		if *s.MaxAuxStreams < 0 {
-			return Plan{}, fmt.Errorf("%w: max_aux_streams %d", ErrBadSetting, *s.MaxAuxStreams)
+			return fmt.Errorf("%w: max_aux_streams %d", ErrBadSetting, *s.MaxAuxStreams)
 		}
 		if v.AtLeast(8, 6) {
-			callV("setMaxAuxStreams", "", int64(*s.MaxAuxStreams))
+			pl.callV("setMaxAuxStreams", "", int64(*s.MaxAuxStreams))
 		} else {
-			skip("max_aux_streams: exists from TensorRT 8.6")
+			pl.skip("max_aux_streams: exists from TensorRT 8.6")
 		}
 	}
+	return nil
+}
 
-	if s.DLACore != nil {
-		core := *s.DLACore
-		switch {
-		case p.DLACores == 0:
-			skip("dla_core %d: this device has no DLA; building for the GPU", core)
-		case core < 0 || core >= p.DLACores:
-			return Plan{}, fmt.Errorf("%w: dla_core %d (this device has %d DLA cores)", ErrBadSetting, core, p.DLACores)
-		case s.Precision != protocol.PrecisionFP16 && s.Precision != protocol.PrecisionINT8:
-			skip("dla_core %d: the DLA runs only FP16 or INT8 layers; building for the GPU", core)
-		default:
-			call("setDefaultDeviceType", "kDLA")
-			callV("setDLACore", "", int64(core))
-			if s.GPUFallback {
-				call("setFlag", "kGPU_FALLBACK")
-			}
+// planDLA puts the build on a DLA core when the stage asks for one, the
+// device has it and the precision is one the DLA runs.
+func planDLA(pl *Plan, s protocol.Settings, _ version.Version, p Platform) error {
+	if s.DLACore == nil {
+		return nil
+	}
+	core := *s.DLACore
+	switch {
+	case p.DLACores == 0:
+		pl.skip("dla_core %d: this device has no DLA; building for the GPU", core)
+	case core < 0 || core >= p.DLACores:
+		return fmt.Errorf("%w: dla_core %d (this device has %d DLA cores)", ErrBadSetting, core, p.DLACores)
+	case s.Precision != protocol.PrecisionFP16 && s.Precision != protocol.PrecisionINT8:
+		pl.skip("dla_core %d: the DLA runs only FP16 or INT8 layers; building for the GPU", core)
+	default:
+		pl.call("setDefaultDeviceType", "kDLA")
+		pl.callV("setDLACore", "", int64(core))
+		if s.GPUFallback {
+			pl.call("setFlag", "kGPU_FALLBACK")
 		}
 	}
-	return pl, nil
+	return nil
 }
 
 func tacticNames() []string {
