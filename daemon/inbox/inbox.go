@@ -206,6 +206,37 @@ func (w *Watcher) watchError(err error) {
 	}
 }
 
+// closeFsnotify closes fw while draining its channels. fsnotify's reader
+// can hold the watcher's lock while it waits to hand over an error (an
+// IN_MOVE_SELF for a watch the kernel already dropped: the inbox renamed,
+// then deleted), and Close takes that same lock: closing without reading
+// deadlocks the inbox loop, and with it the daemon (fsnotify v1.10.1,
+// backend_inotify.go handleEvent and shared.go close).
+func closeFsnotify(fw *fsnotify.Watcher) {
+	stop := make(chan struct{})
+	drained := make(chan struct{})
+	go func(events <-chan fsnotify.Event, errs <-chan error) {
+		defer close(drained)
+		for events != nil || errs != nil {
+			select {
+			case _, ok := <-events:
+				if !ok {
+					events = nil
+				}
+			case _, ok := <-errs:
+				if !ok {
+					errs = nil
+				}
+			case <-stop:
+				return
+			}
+		}
+	}(fw.Events, fw.Errors)
+	fw.Close()
+	close(stop)
+	<-drained
+}
+
 // Run watches until ctx ends, sending decisions to out. ready, if not nil,
 // is closed once the watch is set and the first scan is done.
 func (w *Watcher) Run(ctx context.Context, out chan<- Event, ready chan<- struct{}) error {
@@ -222,7 +253,7 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Event, ready chan<- struct
 	)
 	closeWatch := func() {
 		if fw != nil {
-			fw.Close()
+			closeFsnotify(fw)
 			fw, events, errs = nil, nil, nil
 		}
 		if mv != nil {

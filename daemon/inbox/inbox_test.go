@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/internal/testmodels"
 )
@@ -410,5 +411,38 @@ func TestCheckRefsReachTheEvent(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no event")
+	}
+}
+
+// Closing the watch of an inbox that was renamed and deleted must not
+// hang: fsnotify's reader then waits, holding the lock Close needs, to
+// hand over the error of removing a watch the kernel already dropped.
+// (A plain fw.Close() here deadlocks every time.)
+func TestCloseWatchOfAVanishedInbox(t *testing.T) {
+	for i := 0; i < 20; i++ {
+		in := filepath.Join(t.TempDir(), "inbox")
+		if err := os.Mkdir(in, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		fw, err := fsnotify.NewBufferedWatcher(1024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := fw.Add(in); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(in, in+".old"); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(in + ".old"); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { closeFsnotify(fw); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: closing the watch hung", i)
+		}
 	}
 }
