@@ -158,12 +158,11 @@ var (
 		regexp.MustCompile(`Cuda Error in [\w:]*allocate: 2\b`),
 		regexp.MustCompile(`OutOfMemory Error in`),
 		regexp.MustCompile(`(?i)out of memory error during getBestTactic|GPU memory allocation error during getBestTactic`),
-		regexp.MustCompile(`(?i)Cuda Runtime \((?:out of memory|In allocate at[^)]*)\)|cudaErrorMemoryAllocation`),
+		regexp.MustCompile(`(?i)Cuda Runtime \(out of memory\)|cudaErrorMemoryAllocation`),
 		regexp.MustCompile(`(?i)user allocator error allocating \d+-byte buffer`),
-		regexp.MustCompile(`(?i)Skipping tactic .* due to (?:ins?uf+icient memory|oom error)`),
+		regexp.MustCompile(`(?i)Skipping tactic .* due to ins?uf+icient memory`),
 		regexp.MustCompile(`Tactic Device request: \d+ ?MB Available: \d+ ?MB`),
 		regexp.MustCompile(`Some tactics do not have sufficient workspace memory`),
-		regexp.MustCompile(`NvMapMem\w*(?:AllocInternalTagged|HandleAlloc)\w*:? .*error 12\b`),
 	}
 
 	// Fatal lines: a build that prints one did not produce an engine.
@@ -371,14 +370,15 @@ func lineOf(s, sub string) string {
 
 var reMem = regexp.MustCompile(`\[MemUsage(?:Change|Stats)\]\s*(.+?):\s*CPU\s*([+-]?\d+(?:\.\d+)?)\s*(?:MiB)?,\s*GPU\s*([+-]?\d+(?:\.\d+)?)\s*(?:MiB)?(?:,\s*now:\s*CPU\s*(\d+(?:\.\d+)?),\s*GPU\s*(\d+(?:\.\d+)?)\s*\(MiB\))?`)
 
-// ParseMemUsage parses one TensorRT "[MemUsageChange]" logger line:
+// ParseMemUsage parses one TensorRT memory-accounting logger line:
 //
 //	[MemUsageChange] Init CUDA: CPU +197, GPU +0, now: CPU 271, GPU 1891 (MiB)
-//	[MemUsageChange] Peak memory usage of TRT CPU/GPU memory allocators: CPU 0 MiB, GPU 1049 MiB
+//	[MemUsageStats] Peak memory usage of TRT CPU/GPU memory allocators: CPU 8 MiB, GPU 624 MiB
 //
-// The second form (absolute figures, no sign) fills only the "now" fields;
-// TensorRT 8.0-8.3 tag it [MemUsageStats] (a form named in the review of
-// this code; no public excerpt of it was found).
+// The second form (absolute figures, no sign) fills only the "now" fields.
+// Every public log of that peak line tags it [MemUsageStats]: TensorRT
+// 8.2.5, 10.3.0 and 10.12 trtexec/sample logs in NVIDIA/TensorRT (see
+// docs/TENSORRT.md); no release is known to tag it [MemUsageChange].
 func ParseMemUsage(line string) (protocol.MemUsage, bool) {
 	m := reMem.FindStringSubmatch(line)
 	if m == nil {

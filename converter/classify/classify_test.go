@@ -309,8 +309,16 @@ func TestParseMemUsage(t *testing.T) {
 		// 10.x forms (trtexec 10.x logs)
 		{"10.x", "[I] [TRT] [MemUsageChange] Init builder kernel library: CPU +1614, GPU +286, now: CPU 1829, GPU 1319 (MiB)", "Init builder kernel library", 1614, 286, 1829, 1319},
 		{"10.x", "[I] [TRT] [MemUsageChange] TensorRT-managed allocation in building engine: CPU -3, GPU +4, now: CPU 0, GPU 4 (MiB)", "TensorRT-managed allocation in building engine", -3, 4, 0, 4},
-		{"10.x", "[I] [TRT] [MemUsageChange] Peak memory usage of TRT CPU/GPU memory allocators: CPU 0 MiB, GPU 1049 MiB", "Peak memory usage of TRT CPU/GPU memory allocators", 0, 0, 0, 1049},
-		{"8.0-8.3 form", "[I] [TRT] [MemUsageStats] Peak memory usage of TRT CPU/GPU memory allocators: CPU 5 MiB, GPU 516 MiB", "Peak memory usage of TRT CPU/GPU memory allocators", 0, 0, 5, 516},
+		// The peak line, tagged [MemUsageStats] in every public log of it
+		// (NVIDIA/TensorRT): a TensorRT 8.2.5 trtexec log,
+		// quickstart/quantization_tutorial/qat-ptq-workflow.ipynb:594
+		// (release/8.5 … 10.3); 10.3.0 trtexec,
+		// quickstart/IntroNotebooks/1. Introduction.ipynb:321 (release/10.4 …
+		// 10.13); 10.12 sample, samples/sampleSafePluginV3/README.md:118
+		// (release/10.15, 10.16, 11.0, 11.1, main).
+		{"TensorRT 8.2.5 qat-ptq-workflow.ipynb:594", "[07/25/2022-16:43:21] [I] [TRT] [MemUsageStats] Peak memory usage of TRT CPU/GPU memory allocators: CPU 8 MiB, GPU 624 MiB", "Peak memory usage of TRT CPU/GPU memory allocators", 0, 0, 8, 624},
+		{"TensorRT 10.3.0 1. Introduction.ipynb:321", "[08/09/2024-23:12:00] [I] [TRT] [MemUsageStats] Peak memory usage of TRT CPU/GPU memory allocators: CPU 16 MiB, GPU 128 MiB", "Peak memory usage of TRT CPU/GPU memory allocators", 0, 0, 16, 128},
+		{"TensorRT 10.12 sampleSafePluginV3/README.md:118", "[04/23/2025-08:07:57] [I] [TRT] [MemUsageStats] Peak memory usage of TRT CPU/GPU memory allocators: CPU 0 MiB, GPU 1 MiB", "Peak memory usage of TRT CPU/GPU memory allocators", 0, 0, 0, 1},
 	} {
 		u, ok := ParseMemUsage(c.line)
 		if !ok || u.Phase != c.phase || u.CPUMiB != c.cpu || u.GPUMiB != c.gpu || u.CPUNowMiB != c.cpuNow || u.GPUNowMiB != c.gpuNow {

@@ -30,7 +30,7 @@ func FuzzClassifyLog(f *testing.F) {
 		f.Add([]byte(c.log))
 	}
 	for _, s := range []string{
-		"[MemUsageStats] Peak memory usage of TRT CPU/GPU memory allocators: CPU 5 MiB, GPU 516 MiB",
+		"[MemUsageStats] Peak memory usage of TRT CPU/GPU memory allocators: CPU 8 MiB, GPU 624 MiB",
 		"[MemUsageChange] Init CUDA: CPU +197, GPU +0, now: CPU 271, GPU 1891 (MiB)\n",
 		"Error Code 2: OutOfMemory (no further information)\n",
 		"No importer registered for op: NonMaxSuppression\n",
