@@ -167,6 +167,18 @@ Aborted (core dumped)`,
 		log:  `ImportError: libnvinfer.so.8: cannot open shared object file: No such file or directory`,
 		want: protocol.ClassBuilderUnavailable, failedWant: protocol.ClassBuilderUnavailable, has: "libnvinfer.so.8 not found",
 	},
+	{
+		// 10.x prints the failed device allocation as "Cuda Runtime (out of
+		// memory)" too, not "(In allocate at …)" as once assumed.
+		name: "10.3 trtexec: Cuda Runtime (out of memory), then no implementation", src: "https://github.com/NVIDIA/TensorRT/issues/4258", trt: "10.3.0", failed: true,
+		log: `[11/22/2024-13:40:08] [I] [TRT] Local timing cache in use. Profiling results in this builder pass will not be stored.
+[11/22/2024-13:40:47] [E] Error[1]: [defaultAllocator.cpp::allocate::31] Error Code 1: Cuda Runtime (out of memory)
+[11/22/2024-13:40:47] [W] [TRT] Requested amount of GPU memory (15485030400 bytes) could not be allocated. There may not be enough free memory for allocation to succeed.
+[11/22/2024-13:40:47] [E] Error[9]: Error Code: 9: Skipping tactic 0x0000000000000000 due to exception [tunable_graph.cpp:create:117] autotuning: User allocator error allocating 15485030400-byte buffer
+[11/22/2024-13:40:47] [E] Error[10]: IBuilder::buildSerializedNetwork: Error Code 10: Internal Error (Could not find any implementation for node {ForeignNode[/1/Constant_36_output_0.../1/Slice_4]}.)
+[11/22/2024-13:40:47] [E] Engine could not be created from network`,
+		want: protocol.ClassNoTactic, failedWant: protocol.ClassNoTactic, has: "Cuda Runtime (out of memory)",
+	},
 }
 
 // Lines NVIDIA's own code prints, with the source line per release.
