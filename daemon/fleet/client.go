@@ -131,7 +131,7 @@ func classify(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, ErrRefused) || errors.Is(err, ErrMismatch) || errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrRefused) || errors.Is(err, ErrMismatch) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnavailable) {
 		return err
 	}
 	if errors.Is(err, errdef.ErrNotFound) {

@@ -103,7 +103,7 @@ func (c *Client) Push(ctx context.Context, a Artifact) (PushResult, error) {
 		return res, err
 	}
 	desc := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, b)
-	blobs := append(layers, ocispec.DescriptorEmptyJSON)
+	blobs := append(append([]ocispec.Descriptor(nil), layers...), ocispec.DescriptorEmptyJSON)
 	paths = append(paths, "")
 	if err := c.putManifest(ctx, desc, b, desc.Digest.String(), blobs, paths); err != nil {
 		return res, classify("push manifest", err)
