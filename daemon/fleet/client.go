@@ -131,7 +131,7 @@ func classify(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, ErrRefused) || errors.Is(err, ErrMismatch) || errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrRefused) || errors.Is(err, ErrMismatch) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnavailable) {
 		return err
 	}
 	if errors.Is(err, errdef.ErrNotFound) {
@@ -155,21 +155,67 @@ func classify(op string, err error) error {
 // fetchManifest reads the manifest under ref (a tag or digest), refusing
 // one larger than maxManifestBytes or than its declared size, or whose
 // content does not hash to its digest.
-func (c *Client) fetchManifest(ctx context.Context, ref string) (ocispec.Descriptor, *ocispec.Manifest, error) {
-	// distribution answers 500 while another client writes the same tag:
-	// a few quick retries ride over that.
+func (c *Client) fetchManifest(ctx context.Context, ref string) (desc ocispec.Descriptor, m *ocispec.Manifest, err error) {
+	err = retryRace(ctx, serverError, func() error {
+		desc, m, err = c.fetchManifestOnce(ctx, ref)
+		return err
+	})
+	return desc, m, err
+}
+
+// raceTries bounds how often a request is repeated while the registry
+// answers as it does during another client's write of the same path.
+const raceTries = 5
+
+// retryRace runs op until it succeeds, fails in a way transient does not
+// forgive, or has failed raceTries times; it waits 50, 100, 200, 400 ms
+// between tries (about 0.75 s in all).
+//
+// Why: distribution (the registry fleets and the tests run; v2.8.3
+// registry/storage/driver/filesystem/driver.go:135-147 and :180-188)
+// rewrites a link file in place: PutContent opens it, truncates it to
+// zero bytes and then writes the digest. A concurrent reader of that
+// link sees an empty file, digest.Parse fails (storage/blobstore.go:147)
+// and the registry answers 500 to a HEAD or GET of that blob or tag
+// (handlers/blob.go:64), or 400 MANIFEST_BLOB_UNKNOWN + DIGEST_INVALID to
+// a manifest PUT that references that blob (storage/ocimanifesthandler.go
+// :114-124, handlers/manifests.go:362-369). Two devices that push the
+// same artifact, or merely share a blob (the empty config every trtd
+// artifact has), rewrite the same links at the same moment. The window
+// is one small write; the registry's answer a moment later is the truth.
+func retryRace(ctx context.Context, transient func(error) bool, op func() error) error {
 	for try := 0; ; try++ {
-		desc, m, err := c.fetchManifestOnce(ctx, ref)
-		var re *errcode.ErrorResponse
-		if try == 3 || !errors.As(err, &re) || re.StatusCode < 500 {
-			return desc, m, err
+		err := op()
+		if err == nil || try == raceTries-1 || !transient(err) {
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			return desc, m, err
+			return err
 		case <-time.After(time.Duration(50<<try) * time.Millisecond):
 		}
 	}
+}
+
+// serverError is a registry's 5xx answer.
+func serverError(err error) bool {
+	var re *errcode.ErrorResponse
+	return errors.As(err, &re) && re.StatusCode >= 500
+}
+
+// blobUnknown is a manifest PUT refused because the registry could not
+// find (or, mid-rewrite, read) a blob it references.
+func blobUnknown(err error) bool {
+	var re *errcode.ErrorResponse
+	if !errors.As(err, &re) {
+		return false
+	}
+	for _, e := range re.Errors {
+		if e.Code == errcode.ErrorCodeManifestBlobUnknown || e.Code == errcode.ErrorCodeBlobUnknown {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Client) fetchManifestOnce(ctx context.Context, ref string) (ocispec.Descriptor, *ocispec.Manifest, error) {
@@ -351,9 +397,14 @@ func fileDesc(path, mediaType string) (ocispec.Descriptor, error) {
 // pushBlob uploads path as desc unless the registry has it (streamed from
 // disk; the registry checks the digest).
 func (c *Client) pushBlob(ctx context.Context, desc ocispec.Descriptor, path string) error {
-	ectx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
-	exists, err := c.repo.Exists(ectx, desc)
-	cancel()
+	var exists bool
+	err := retryRace(ctx, serverError, func() error {
+		ectx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
+		defer cancel()
+		var err error
+		exists, err = c.repo.Exists(ectx, desc)
+		return err
+	})
 	if err != nil {
 		return classify("check blob", err)
 	}

@@ -103,9 +103,9 @@ func (c *Client) Push(ctx context.Context, a Artifact) (PushResult, error) {
 		return res, err
 	}
 	desc := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, b)
-	ctx2, cancel := context.WithTimeout(ctx, c.opt.Timeout)
-	defer cancel()
-	if err := c.repo.Manifests().Push(ctx2, desc, bytes.NewReader(b)); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+	blobs := append(append([]ocispec.Descriptor(nil), layers...), ocispec.DescriptorEmptyJSON)
+	paths = append(paths, "")
+	if err := c.putManifest(ctx, desc, b, desc.Digest.String(), blobs, paths); err != nil {
 		return res, classify("push manifest", err)
 	}
 	// Someone may have tagged while we uploaded: look once more.
@@ -113,7 +113,7 @@ func (c *Client) Push(ctx context.Context, a Artifact) (PushResult, error) {
 		res.Kept, res.Digest = kept.Kept, kept.Digest
 		return res, err
 	}
-	if err := c.repo.Tag(ctx2, desc, tag); err != nil {
+	if err := c.putManifest(ctx, desc, b, tag, blobs, paths); err != nil {
 		return res, classify("tag "+tag, err)
 	}
 	// A concurrent push may still have tagged after our last look: say so.
@@ -126,6 +126,35 @@ func (c *Client) Push(ctx context.Context, a Artifact) (PushResult, error) {
 		res.Kept = fmt.Sprintf("another device tagged %s with %s at the same time; theirs is kept", tag, now.Digest)
 	}
 	return res, nil
+}
+
+// putManifest PUTs the manifest b under ref (its digest or a tag). The
+// registry checks every blob the manifest references; while another
+// device uploads one of them too (the same artifact, or the empty config
+// all trtd artifacts share) that check can find the blob's link file
+// empty or a blob gone, and the PUT is refused with MANIFEST_BLOB_UNKNOWN
+// (see retryRace). Then the blobs are looked at again, the ones the
+// registry now lacks are uploaded again from disk, and the PUT is
+// repeated, a bounded number of times.
+func (c *Client) putManifest(ctx context.Context, desc ocispec.Descriptor, b []byte, ref string, blobs []ocispec.Descriptor, paths []string) error {
+	again := false
+	return retryRace(ctx, blobUnknown, func() error {
+		if again {
+			for i := range blobs {
+				if err := c.pushBlob(ctx, blobs[i], paths[i]); err != nil {
+					return err
+				}
+			}
+		}
+		again = true
+		ctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
+		defer cancel()
+		err := c.repo.Manifests().PushReference(ctx, desc, bytes.NewReader(b), ref)
+		if errors.Is(err, errdef.ErrAlreadyExists) {
+			return nil
+		}
+		return err
+	})
 }
 
 // existing looks at what tag names now: done when it is an artifact (the

@@ -291,3 +291,11 @@ func (s *Server) Creds(dir, password string) (string, error) {
 	p := filepath.Join(dir, "fleet-auth.json")
 	return p, WriteCredentials(p, s.Addr, User, password)
 }
+
+// LayerLink is the path of the link file by which repository repo (e.g.
+// "trtd/engines") holds the blob with the given sha256 hex digest; the
+// registry reads it for every HEAD or GET of the blob and for every blob
+// a manifest PUT references.
+func (s *Server) LayerLink(repo, hex string) string {
+	return filepath.Join(s.Storage, "docker", "registry", "v2", "repositories", filepath.FromSlash(repo), "_layers", "sha256", hex, "link")
+}
