@@ -34,6 +34,11 @@ type Input struct {
 	Backend      string
 	Trtexec      string
 	Accuracy     *protocol.Accuracy
+	// CalibrationData and Calibration go to int8 stages as
+	// protocol.Request's fields of those names (uploaded batches, and the
+	// cache the API worker writes and trtexec --calib= reads).
+	CalibrationData []string
+	Calibration     string
 	// Precision overrides every stage's precision (sidecar); "" keeps them.
 	Precision string
 	// WorkspaceCap caps every stage's workspace (sidecar); 0 = none.
@@ -249,10 +254,15 @@ func (w *Worker) one(ctx context.Context, in Input, st Stage, h Hooks, part int,
 		Engine: filepath.Join(in.EngineDir, engine), Stage: st.Name, Settings: w.settings(in, st),
 		Shapes: in.Shapes, TimingCache: in.TimingCache, ValidateRuns: in.ValidateRuns, Accuracy: in.Accuracy,
 	}
+	if req.Settings.Precision == protocol.PrecisionINT8 {
+		req.CalibrationData, req.Calibration = in.CalibrationData, in.Calibration
+	}
 	if part > 0 {
 		// Parts have fixed shapes from the split, and the model's
-		// accuracy samples fit no single part.
+		// accuracy samples and calibration batches (the model's inputs)
+		// fit no single part.
 		req.Shapes, req.Accuracy = nil, nil
+		req.CalibrationData, req.Calibration = nil, ""
 	}
 	var sb Sandbox = NopSandbox{}
 	if h.Sandbox != nil {
