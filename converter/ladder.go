@@ -36,7 +36,10 @@ type Input struct {
 	Accuracy     *protocol.Accuracy
 	// CalibrationData and Calibration go to int8 stages as
 	// protocol.Request's fields of those names (uploaded batches, and the
-	// cache the API worker writes and trtexec --calib= reads).
+	// cache the API worker writes and trtexec --calib= reads). Like
+	// Accuracy they never leave this machine: segmented parts drop them
+	// (a part's inputs are not the model's) and an offload peer is sent
+	// the model and its settings only, so it refuses int8 and says why.
 	CalibrationData []string
 	Calibration     string
 	// Precision overrides every stage's precision (sidecar); "" keeps them.
