@@ -34,6 +34,14 @@ type Input struct {
 	Backend      string
 	Trtexec      string
 	Accuracy     *protocol.Accuracy
+	// CalibrationData and Calibration go to int8 stages as
+	// protocol.Request's fields of those names (uploaded batches, and the
+	// cache the API worker writes and trtexec --calib= reads). Like
+	// Accuracy they never leave this machine: segmented parts drop them
+	// (a part's inputs are not the model's) and an offload peer is sent
+	// the model and its settings only, so it refuses int8 and says why.
+	CalibrationData []string
+	Calibration     string
 	// Precision overrides every stage's precision (sidecar); "" keeps them.
 	Precision string
 	// WorkspaceCap caps every stage's workspace (sidecar); 0 = none.
@@ -249,10 +257,15 @@ func (w *Worker) one(ctx context.Context, in Input, st Stage, h Hooks, part int,
 		Engine: filepath.Join(in.EngineDir, engine), Stage: st.Name, Settings: w.settings(in, st),
 		Shapes: in.Shapes, TimingCache: in.TimingCache, ValidateRuns: in.ValidateRuns, Accuracy: in.Accuracy,
 	}
+	if req.Settings.Precision == protocol.PrecisionINT8 {
+		req.CalibrationData, req.Calibration = in.CalibrationData, in.Calibration
+	}
 	if part > 0 {
 		// Parts have fixed shapes from the split, and the model's
-		// accuracy samples fit no single part.
+		// accuracy samples and calibration batches (the model's inputs)
+		// fit no single part.
 		req.Shapes, req.Accuracy = nil, nil
+		req.CalibrationData, req.Calibration = nil, ""
 	}
 	var sb Sandbox = NopSandbox{}
 	if h.Sandbox != nil {
@@ -284,8 +297,39 @@ func (w *Worker) one(ctx context.Context, in Input, st Stage, h Hooks, part int,
 	}
 	if r.Result != nil {
 		a.Validation, a.Calls, a.Skipped = r.Result.Validation, r.Result.Calls, r.Result.Skipped
+		if req.Settings.Precision == protocol.PrecisionINT8 {
+			a.Int8 = int8Source(a.Calls, a.Skipped)
+		}
 	}
 	return r, a
+}
+
+// int8Source reads where an int8 stage's scales came from out of what the
+// worker did: the API worker's calls (setInt8Calibrator with batches or a
+// cache, setFlag(kINT8)) or trtexec's command line (--calib=, --int8), and
+// the refusal both say in Skipped ("int8 refused" from converter/trtexec,
+// "precision int8: refused" from converter/trt).
+func int8Source(calls, skipped []string) string {
+	for _, s := range skipped {
+		if strings.Contains(s, "int8 refused") || strings.Contains(s, "precision int8: refused") {
+			return report.Int8Refused
+		}
+	}
+	var int8 bool
+	for _, c := range calls {
+		switch {
+		case strings.HasPrefix(c, "setInt8Calibrator(") && strings.Contains(c, "batches"):
+			return report.Int8Calibrated
+		case strings.HasPrefix(c, "setInt8Calibrator(") || strings.HasPrefix(c, "--calib="):
+			return report.Int8FromCache
+		case c == "setFlag(kINT8)" || c == "--int8":
+			int8 = true
+		}
+	}
+	if int8 {
+		return report.Int8QDQ
+	}
+	return ""
 }
 
 func (w *Worker) segmented(ctx context.Context, in Input, st Stage, h Hooks, res *Result) ([]Run, []report.Attempt) {

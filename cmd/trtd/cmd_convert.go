@@ -137,7 +137,7 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 	if !inbox.IsCandidate(filepath.Base(model)) {
 		staged = safename.File(base)
 	}
-	for _, ext := range []string{".toml", ".test"} {
+	for _, ext := range []string{".toml", ".test", ".calib"} {
 		src := filepath.Join(filepath.Dir(model), base+ext)
 		if _, err := os.Stat(src); err == nil {
 			copyTree(src, filepath.Join(cfg.Paths.Inbox, staged+ext))

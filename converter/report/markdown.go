@@ -149,6 +149,9 @@ func mdAttempt(p mdf, i int, a *Attempt) {
 	} else {
 		p("Settings requested: %s.\n\n", txt(requested(a.Settings)))
 	}
+	if a.Int8 != "" {
+		p("int8: %s.\n\n", txt(a.Int8))
+	}
 	if a.Memory != nil {
 		m := a.Memory
 		p("Memory: peak worker RSS %s, lowest MemAvailable %s, swap used up to %s (%s).", bytesize.Format(m.Peak.WorkerRSS), bytesize.Format(m.Peak.MemAvailable), bytesize.Format(m.Peak.SwapUsed), txt(m.SwapVerdict))

@@ -165,7 +165,19 @@ type Attempt struct {
 	Calls      []string             `json:"calls,omitempty"`
 	Memory     *Timeline            `json:"memory,omitempty"`
 	Part       int                  `json:"part,omitempty"` // segmented builds: 1-based part
+	// Int8 says where an int8 stage's scales came from: one of the
+	// Int8* values; "" when the stage did not ask for int8 or no builder
+	// ran.
+	Int8 string `json:"int8,omitempty"`
 }
+
+// Where an int8 stage's scales came from (Attempt.Int8).
+const (
+	Int8Calibrated = "calibrated from the uploaded calibration data"
+	Int8FromCache  = "calibrated from a calibration cache"
+	Int8QDQ        = "scales from the model's Q/DQ nodes"
+	Int8Refused    = "refused (built fp16; the reason is among the settings not applied)"
+)
 
 // Timeline is the memory guard's record of one attempt.
 type Timeline struct {

@@ -139,6 +139,15 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 			o.Log.Warn("timing cache not copied; trtexec starts a new one", "err", err)
 		}
 	}
+	if req.Calibration != "" {
+		// --calib= only for a cache that exists (the worker runs in
+		// WorkDir): an earlier API stage, or an earlier build of the same
+		// calibration data, wrote it. trtexec cannot calibrate from the
+		// uploaded batches itself, so without the cache int8 is refused.
+		if fi, err := os.Stat(req.Calibration); err != nil || !fi.Mode().IsRegular() {
+			req.Calibration = ""
+		}
+	}
 	args, skipped, err := Args(req, v, tmpEngine, cache, inspect(req))
 	if err != nil {
 		res.Class, res.Message = protocol.ClassBadRequest, err.Error()

@@ -293,7 +293,10 @@ func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) 
 		}
 		dst := filepath.Join(s.Dir(j), "model", companionName(j, e))
 		move := moveInto
-		if strings.HasSuffix(e, ".test") {
+		if IsDirCompanion(e) {
+			// name.calib/ is claimed in this same step as name.test/
+			// (F-10): recorded before anything moved, so a crash never
+			// builds int8 without the calibration data that was uploaded.
 			move = moveDirInto
 		}
 		if err := move(e, dst, 0); err != nil {
@@ -301,7 +304,8 @@ func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) 
 			switch {
 			case errors.As(err, &bad):
 				// Claimed (nothing left behind) and refused with the reason:
-				// the accuracy gate is never skipped in silence (F-9).
+				// the accuracy gate (or the calibration) is never skipped
+				// in silence (F-9).
 				if j.Refused == "" {
 					j.Refused = bad.Error()
 				}
@@ -354,7 +358,7 @@ func moveInto(src, dst string, ino uint64) error {
 }
 
 // moveDirInto renames a companion directory (name.test/, the accuracy
-// samples) into the job. It must hold only regular files: a link or a
+// samples; name.calib/, the int8 calibration data) into the job. It must hold only regular files: a link or a
 // subdirectory fails with untrusted.ErrChanged and the directory goes back.
 func moveDirInto(src, dst string, _ uint64) error {
 	fi, err := os.Lstat(src)

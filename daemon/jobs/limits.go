@@ -17,10 +17,15 @@ type Limits struct {
 	Sidecar     int64 // name.toml
 	SampleFiles int   // entries of name.test/
 	SampleBytes int64 // all of name.test/ together
+	CalibFiles  int   // entries of name.calib/
+	CalibBytes  int64 // all of name.calib/ together
 }
 
-// DefaultLimits are generous for real settings and samples.
-var DefaultLimits = Limits{Sidecar: 64 << 10, SampleFiles: 256, SampleBytes: 1 << 30}
+// DefaultLimits are generous for real settings, samples and calibration
+// data. Calibration sets are larger than accuracy samples (TensorRT's
+// guidance is about 500 images for ImageNet-sized inputs), but they are read
+// by the same daemon and copied the same way, so they are capped alike (F-5).
+var DefaultLimits = Limits{Sidecar: 64 << 10, SampleFiles: 256, SampleBytes: 1 << 30, CalibFiles: 1024, CalibBytes: 2 << 30}
 
 func (s *Store) limits() Limits {
 	if s.Limits == (Limits{}) {
@@ -39,28 +44,46 @@ func (l Limits) check(p string) string {
 			return fmt.Sprintf("settings file %s is %d bytes (limit %d)", name, fi.Size(), l.Sidecar)
 		}
 	case strings.HasSuffix(p, ".test"):
-		d, err := os.Open(p)
-		if err != nil {
-			return ""
-		}
-		defer d.Close()
-		// Read at most one entry past the cap: a directory of a million
-		// names costs no more than one of SampleFiles+1.
-		ents, _ := d.ReadDir(l.SampleFiles + 1)
-		if len(ents) > l.SampleFiles {
-			return fmt.Sprintf("accuracy samples %s/ hold more than %d files", name, l.SampleFiles)
-		}
-		var total int64
-		for _, e := range ents {
-			if fi, err := e.Info(); err == nil {
-				total += fi.Size()
-			}
-		}
-		if total > l.SampleBytes {
-			return fmt.Sprintf("accuracy samples %s/ are %d bytes (limit %d)", name, total, l.SampleBytes)
-		}
+		return checkDir(p, "accuracy samples", l.SampleFiles, l.SampleBytes)
+	case strings.HasSuffix(p, ".calib"):
+		// The calibration data is untrusted upload like the samples
+		// (F-5): capped from its sizes before anything reads it.
+		return checkDir(p, "calibration data", l.CalibFiles, l.CalibBytes)
 	}
 	return ""
+}
+
+// checkDir returns why the companion directory p is over its caps.
+func checkDir(p, what string, files int, bytes int64) string {
+	name := filepath.Base(p)
+	d, err := os.Open(p)
+	if err != nil {
+		return ""
+	}
+	defer d.Close()
+	// Read at most one entry past the cap: a directory of a million
+	// names costs no more than one of files+1.
+	ents, _ := d.ReadDir(files + 1)
+	if len(ents) > files {
+		return fmt.Sprintf("%s %s/ hold more than %d files", what, name, files)
+	}
+	var total int64
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil {
+			total += fi.Size()
+		}
+	}
+	if total > bytes {
+		return fmt.Sprintf("%s %s/ are %d bytes (limit %d)", what, name, total, bytes)
+	}
+	return ""
+}
+
+// IsDirCompanion says whether a companion is a directory of .pb files
+// claimed whole: name.test/ (accuracy samples) or name.calib/ (int8
+// calibration data, the same layout).
+func IsDirCompanion(name string) bool {
+	return strings.HasSuffix(name, ".test") || strings.HasSuffix(name, ".calib")
 }
 
 // dropCompanion forgets a companion the claim could not take.
@@ -92,7 +115,7 @@ func (s *Store) finishCompanions(j *Job) {
 		}
 		src := filepath.Join(j.ClaimDir, n)
 		move := moveInto
-		if strings.HasSuffix(n, ".test") {
+		if IsDirCompanion(n) {
 			move = moveDirInto
 		}
 		if j.ClaimDir == "" || move(src, dst, 0) != nil {
@@ -112,6 +135,9 @@ func companionName(j *Job, src string) string {
 		return base + ".toml"
 	case strings.HasSuffix(src, ".test"):
 		return base + ".test"
+	case strings.HasSuffix(src, ".calib"):
+		// Found by the model's name like the samples, after a restart too.
+		return base + ".calib"
 	}
 	return filepath.Base(src)
 }
@@ -121,6 +147,9 @@ func companionName(j *Job, src string) string {
 type badSamplesError struct{ dir, entry, kind string }
 
 func (e *badSamplesError) Error() string {
+	if strings.HasSuffix(e.dir, ".calib") {
+		return fmt.Sprintf("calibration data %s/ hold %s, which is %s, not a regular file: the calibration data must be plain input_N.pb files", e.dir, e.entry, e.kind)
+	}
 	return fmt.Sprintf("accuracy samples %s/ hold %s, which is %s, not a regular file: the samples must be plain input_N.pb and output_N.pb files", e.dir, e.entry, e.kind)
 }
 

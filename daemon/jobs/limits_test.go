@@ -35,6 +35,29 @@ func TestClaimRefusesOversizedCompanions(t *testing.T) {
 			f.Close()
 			return p, "accuracy samples m.test/ are 2147483648 bytes (limit 1073741824)"
 		},
+		// name.calib/ is claimed and capped like name.test/ (issue 11).
+		"1100 calibration files": func(inbox string) (string, string) {
+			p := filepath.Join(inbox, "m.calib")
+			os.Mkdir(p, 0o755)
+			for i := 0; i < 1100; i++ {
+				os.WriteFile(filepath.Join(p, fmt.Sprintf("input_%d.pb", i)), nil, 0o644)
+			}
+			return p, "calibration data m.calib/ hold more than 1024 files"
+		},
+		"3 GiB of calibration data": func(inbox string) (string, string) {
+			p := filepath.Join(inbox, "m.calib")
+			os.Mkdir(p, 0o755)
+			f, _ := os.Create(filepath.Join(p, "input_0.pb"))
+			f.Truncate(3 << 30)
+			f.Close()
+			return p, "calibration data m.calib/ are 3221225472 bytes (limit 2147483648)"
+		},
+		"a link among the calibration data": func(inbox string) (string, string) {
+			p := filepath.Join(inbox, "m.calib")
+			os.Mkdir(p, 0o755)
+			os.Symlink("/etc/passwd", filepath.Join(p, "input_0.pb"))
+			return p, "calibration data m.calib/ hold input_0.pb, which is symbolic link, not a regular file: the calibration data must be plain input_N.pb files"
+		},
 	}
 	for name, mk := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/daemon/inbox"
+	"github.com/trtd/trtd/daemon/jobs"
 	"github.com/trtd/trtd/internal/untrusted"
 )
 
@@ -38,8 +39,8 @@ func ownDataProblem(m *onnx.Model, f *os.File, path string) string {
 			return fmt.Sprintf("external data %q is in a subdirectory: trtd takes only data files beside the model (put %s next to %s)", loc, name, self)
 		case inbox.Ignored(name):
 			return fmt.Sprintf("external data %q is a hidden or temporary name (an upload in progress?): rename it", loc)
-		case strings.HasSuffix(name, ".toml") || strings.HasSuffix(name, ".test"):
-			return fmt.Sprintf("external data %q names a settings file or accuracy samples", loc)
+		case strings.HasSuffix(name, ".toml") || jobs.IsDirCompanion(name):
+			return fmt.Sprintf("external data %q names a settings file, accuracy samples or calibration data", loc)
 		case inbox.IsCandidate(name):
 			return fmt.Sprintf("external data %q is another model", loc)
 		}

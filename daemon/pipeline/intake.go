@@ -143,11 +143,12 @@ func (rn *Runner) HandleInbox(ev inbox.Event) *jobs.Job {
 
 // companions are the files claimed with a model: its sidecar settings
 // (name.toml), its external data files (confined to the inbox) and its
-// accuracy samples (name.test/).
+// accuracy samples (name.test/) and its int8 calibration data (name.calib/,
+// the same layout, taken under the same rules).
 func (rn *Runner) companions(ev inbox.Event) []string {
 	base := strings.TrimSuffix(ev.Name, inbox.ModelExt)
 	var out []string
-	for _, c := range []string{base + ".toml", base + ".test"} {
+	for _, c := range []string{base + ".toml", base + ".test", base + ".calib"} {
 		p := filepath.Join(rn.Cfg.Paths.Inbox, c)
 		if fi, err := os.Lstat(p); err == nil && (fi.Mode().IsRegular() || fi.IsDir()) {
 			out = append(out, p)
@@ -175,7 +176,7 @@ func (rn *Runner) companions(ev inbox.Event) []string {
 			seen[loc] = true
 			// Only what CheckModel allowed (it ran moments ago): never a
 			// candidate, sidecar, samples or hidden name.
-			if inbox.Ignored(loc) || inbox.IsCandidate(loc) || strings.HasSuffix(loc, ".toml") || strings.HasSuffix(loc, ".test") {
+			if inbox.Ignored(loc) || inbox.IsCandidate(loc) || strings.HasSuffix(loc, ".toml") || jobs.IsDirCompanion(loc) {
 				continue
 			}
 			p := filepath.Join(rn.Cfg.Paths.Inbox, loc)

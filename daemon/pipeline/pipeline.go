@@ -120,7 +120,10 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 	rep.Builder = builder
 	// The samples and tolerances are part of what was built: an engine
 	// reused from a build without them (or with others) would skip the gate.
+	// So is the int8 calibration data (F-9): a different set never
+	// reuses an engine calibrated from another.
 	j.CacheKey = cacheKey(j.ModelSHA256, sidecarSum(rn.Store, j)+samplesSum(filepath.Dir(modelPath), samples)+
+		calibSum(filepath.Dir(modelPath), j.Base()+".calib")+
 		fmt.Sprintf(" tolerances %g %g", rn.Cfg.Validation.ATol, rn.Cfg.Validation.RTol), stages, shapes, builder)
 	if ok, err := rn.Outbox.Reuse(j, rep, log); err != nil {
 		rn.parkForOutbox(j, rep, log, err)
@@ -257,6 +260,8 @@ func (rn *Runner) build(ctx context.Context, j *jobs.Job, model *onnx.Model, sta
 		}
 		in.Accuracy = acc
 	}
+	restore := rn.calibration(j, src, work, &in, log)
+	defer restore()
 	started := time.Now()
 	stageIdx := map[string]int{}
 	for i, s := range stages {
@@ -437,6 +442,71 @@ func cacheKey(modelSHA, sideSHA string, stages []config.Stage, shapes []protocol
 	}
 	enc.Encode(shapes)
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// calibSum identifies the int8 calibration data in dir/name ("" if none),
+// as samplesSum does the samples.
+func calibSum(dir, name string) string {
+	sum := samplesSum(dir, name)
+	if sum == "" {
+		return ""
+	}
+	return " calibration" + strings.TrimPrefix(sum, " samples")
+}
+
+// calibration gives int8 stages the uploaded calibration batches
+// (work/name.calib/input_*.pb) and a calibration cache path in the work
+// directory. The cache is kept in the state directory under the model, the
+// calibration data and the TensorRT version (the cache's header names the
+// release), so a later trtexec stage of this job and a later upload of the
+// same model and data reuse it; it is placed in the work directory before
+// the build and the one the worker wrote is kept after it (the returned
+// func).
+func (rn *Runner) calibration(j *jobs.Job, src, work string, in *converter.Input, log interface {
+	Info(string, ...any)
+	Warn(string, ...any)
+}) func() {
+	dir := j.Base() + ".calib"
+	sum := calibSum(src, dir)
+	if sum == "" {
+		return func() {}
+	}
+	ents, _ := os.ReadDir(filepath.Join(work, dir))
+	for _, e := range ents {
+		if n := e.Name(); strings.HasPrefix(n, "input_") && strings.HasSuffix(n, ".pb") {
+			in.CalibrationData = append(in.CalibrationData, filepath.Join(dir, n))
+		}
+	}
+	in.Calibration = j.Base() + ".calib.cache"
+	kept := rn.calibrationCache(j.ModelSHA256, sum)
+	if kept == "" {
+		return func() {}
+	}
+	inWork := filepath.Join(work, in.Calibration)
+	if err := atomicfile.CopyFile(kept, inWork, 0o644); err == nil {
+		rn.shareWithWorker(inWork)
+		log.Info("int8 calibration cache from an earlier build", "cache", kept)
+	}
+	return func() {
+		if _, err := os.Stat(inWork); err != nil {
+			return
+		}
+		os.MkdirAll(filepath.Dir(kept), 0o755)
+		if err := atomicfile.CopyFile(inWork, kept, 0o644); err != nil {
+			log.Warn("cannot keep the int8 calibration cache", "err", err)
+		}
+	}
+}
+
+// calibrationCache is where the calibration cache of a model and its
+// calibration data is kept for the current builder ("" for the test double).
+func (rn *Runner) calibrationCache(modelSHA, calib string) string {
+	b := rn.currentBuilder()
+	if b == nil || b.Backend == "fake" {
+		return ""
+	}
+	h := sha256.Sum256([]byte(modelSHA + calib + " " + b.TensorRT))
+	return filepath.Join(rn.Cfg.Paths.State, "calibration", hex.EncodeToString(h[:16])+".cache")
 }
 
 // samplesSum identifies the accuracy samples in dir/name ("" if none): each

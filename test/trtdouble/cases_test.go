@@ -376,11 +376,7 @@ func TestInt8WithCalibrationData(t *testing.T) {
 		r := e.report("test_relu", buildWait)
 		calls := r.calls()
 		if !strings.Contains(calls, "setInt8Calibrator") {
-			if r.Outcome == "built" && strings.Contains(calls, "setFlag(kFP16)") {
-				// The worker refused int8 for want of calibration data.
-				t.Skip("the daemon does not hand name.calib/ to the worker yet (the worker takes protocol.Request.Calibration; TestWorkerInt8Calibrator covers the worker)")
-			}
-			t.Fatalf("no calibrator was set:\n%s", calls)
+			t.Fatalf("no calibrator was set (was name.calib/ handed to the worker?):\n%s", calls)
 		}
 		if r.Outcome != "built" || !strings.Contains(calls, "setFlag(kINT8)") {
 			t.Fatalf("outcome %s (%s), calls:\n%s", r.Outcome, r.Reason, calls)
@@ -388,6 +384,9 @@ func TestInt8WithCalibrationData(t *testing.T) {
 		log, _ := os.ReadFile(e.logPath)
 		if !strings.Contains(string(log), "[trtdouble] int8 calibration: 1 batches") {
 			t.Errorf("the double's calibrator callbacks did not run (no getBatch batches in the log)")
+		}
+		if last := r.Attempts[len(r.Attempts)-1]; last.Int8 != "calibrated from the uploaded calibration data" {
+			t.Errorf("the report's int8 source is %q", last.Int8)
 		}
 	})
 }

@@ -326,6 +326,7 @@ type attempt struct {
 	Reason   string   `json:"reason"`
 	Calls    []string `json:"calls"`
 	LogTail  []string `json:"log_tail"`
+	Int8     string   `json:"int8"`
 	Settings struct {
 		Precision    string `json:"precision"`
 		WorkspaceMiB int64  `json:"workspace_mib"`
