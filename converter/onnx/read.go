@@ -208,82 +208,62 @@ func (d *decoder) model(m *Model) error {
 			}
 			continue
 		}
-		switch f.num {
-		case modelIRVersion:
-			v, ok, err := d.uint(f, end, "ir_version")
-			if err != nil {
-				return err
-			}
-			if ok {
-				m.IRVersion = int64(v)
-			}
-		case modelProducerName:
-			if err := d.setStr(f, end, &m.ProducerName, "producer_name"); err != nil {
-				return err
-			}
-		case modelProducerVersion:
-			if err := d.setStr(f, end, &m.ProducerVersion, "producer_version"); err != nil {
-				return err
-			}
-		case modelDomain:
-			if err := d.setStr(f, end, &m.Domain, "domain"); err != nil {
-				return err
-			}
-		case modelModelVersion:
-			v, ok, err := d.uint(f, end, "model_version")
-			if err != nil {
-				return err
-			}
-			if ok {
-				m.ModelVersion = int64(v)
-			}
-		case modelGraph:
-			if f.typ == protowire.BytesType {
-				if m.Graph == nil {
-					m.Graph = &Graph{}
-				}
-				// A repeated message field merges (protobuf semantics).
-				m.Graph.Span = Span{Off: f.data, Len: f.n}
-				if err := d.graph(m, m.Graph, f.end(), 0); err != nil {
-					return err
-				}
-			}
-		case modelOpsetImport:
-			if f.typ == protowire.BytesType {
-				dom, ver, err := d.opset(f.end())
-				if err != nil {
-					return err
-				}
-				if dom == "ai.onnx" {
-					dom = ""
-				}
-				m.Opsets[dom] = ver
-			}
-		case modelMetadataProps:
-			if f.typ == protowire.BytesType {
-				k, v, err := d.entry(f.end(), "metadata_props")
-				if err != nil {
-					return err
-				}
-				m.Metadata[k] = v
-			}
-		case modelFunctions:
-			if f.typ == protowire.BytesType {
-				fn, err := d.function(f)
-				if err != nil {
-					return err
-				}
-				m.Functions = append(m.Functions, fn)
-			}
-		default:
-			if err := d.skipChecked(what, f, end, 0); err != nil {
-				return err
-			}
+		if err := d.modelField(m, f, end); err != nil {
+			return err
 		}
 		if err := d.keepField(&m.Fields, f); err != nil {
 			return err
 		}
 	}
+}
+
+// modelField reads one field of ModelProto. Its message fields arrive with
+// the bytes wire type: skipMistyped has taken the others.
+func (d *decoder) modelField(m *Model, f field, end int64) error {
+	switch f.num {
+	case modelIRVersion:
+		return d.setInt(f, end, &m.IRVersion, "ir_version")
+	case modelProducerName:
+		return d.setStr(f, end, &m.ProducerName, "producer_name")
+	case modelProducerVersion:
+		return d.setStr(f, end, &m.ProducerVersion, "producer_version")
+	case modelDomain:
+		return d.setStr(f, end, &m.Domain, "domain")
+	case modelModelVersion:
+		return d.setInt(f, end, &m.ModelVersion, "model_version")
+	case modelGraph:
+		if m.Graph == nil {
+			m.Graph = &Graph{}
+		}
+		// A repeated message field merges (protobuf semantics).
+		m.Graph.Span = Span{Off: f.data, Len: f.n}
+		return d.graph(m, m.Graph, f.end(), 0)
+	case modelOpsetImport:
+		dom, ver, err := d.opset(f.end())
+		if err != nil {
+			return err
+		}
+		if dom == "ai.onnx" {
+			dom = ""
+		}
+		m.Opsets[dom] = ver
+		return nil
+	case modelMetadataProps:
+		k, v, err := d.entry(f.end(), "metadata_props")
+		if err != nil {
+			return err
+		}
+		m.Metadata[k] = v
+		return nil
+	case modelFunctions:
+		fn, err := d.function(f)
+		if err != nil {
+			return err
+		}
+		m.Functions = append(m.Functions, fn)
+		return nil
+	}
+	return d.skipChecked("ModelProto", f, end, 0)
 }
 
 // skipMistyped skips a message field of ModelProto sent with another wire
@@ -301,6 +281,15 @@ func (d *decoder) skipMistyped(m *Model, f field, end int64) (bool, error) {
 		return true, err
 	}
 	return true, d.keepField(&m.Fields, f)
+}
+
+// setInt reads a varint field into dst (a mistyped one is skipped).
+func (d *decoder) setInt(f field, end int64, dst *int64, what string) error {
+	v, ok, err := d.uint(f, end, what)
+	if ok {
+		*dst = int64(v)
+	}
+	return err
 }
 
 func (d *decoder) setStr(f field, end int64, dst *string, what string) error {
