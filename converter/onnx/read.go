@@ -53,6 +53,7 @@ const (
 
 	tensorDims         = 1
 	tensorDataType     = 2
+	tensorSegment      = 3
 	tensorFloatData    = 4
 	tensorInt32Data    = 5
 	tensorStringData   = 6

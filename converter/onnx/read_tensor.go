@@ -41,32 +41,7 @@ func (d *decoder) tensor(m *Model, outer field) (*Tensor, error) {
 		case tensorName:
 			err = d.setStr(f, end, &t.Name, "tensor name")
 		case tensorRawData, tensorFloatData, tensorInt32Data, tensorInt64Data, tensorDoubleData, tensorUint64Data, tensorStringData:
-			payload := Span{Off: f.data, Len: f.n}
-			if f.typ != protowire.BytesType {
-				// An unpacked repeated number: the value itself.
-				payload.Off = f.data
-				if err = d.skipChecked(what, f, end, 0); err != nil {
-					break
-				}
-				payload.Len = d.pos - f.data
-			}
-			if f.typ == protowire.BytesType {
-				if err = d.checkPacked(f, t.Name); err != nil {
-					break
-				}
-			}
-			if f.num == tensorStringData && f.typ == protowire.BytesType {
-				t.StringBytes += f.n
-			}
-			if t.DataField == int(f.num) && f.num != tensorRawData {
-				// Another value of a repeated field: extend the span.
-				t.Data.Len = payload.End() - t.Data.Off
-			} else {
-				t.DataField, t.Data = int(f.num), payload
-			}
-			if f.typ == protowire.BytesType {
-				d.pos = f.end()
-			}
+			err = d.tensorData(t, f, end)
 		case tensorExternalData:
 			if f.typ != protowire.BytesType {
 				err = d.skipChecked(what, f, end, 0)
@@ -82,12 +57,18 @@ func (d *decoder) tensor(m *Model, outer field) (*Tensor, error) {
 				t.Location = DataLocation(int32(v))
 			}
 		default:
+			if d.values != nil && f.num == tensorSegment && f.typ == protowire.BytesType {
+				d.values.Segmented = true
+			}
 			err = d.skipChecked(what, f, end, 0)
 		}
 		if err != nil {
 			return nil, err
 		}
 		d.after(f)
+	}
+	if d.values != nil && len(ext) > 0 {
+		d.values.ExternalData = true
 	}
 	if t.Location == External {
 		ref, err := externalRef(t, ext)
@@ -99,6 +80,42 @@ func (d *decoder) tensor(m *Model, outer field) (*Tensor, error) {
 	}
 	m.tensors = append(m.tensors, t)
 	return t, nil
+}
+
+// tensorData reads one data field of a TensorProto (raw_data or a typed
+// repeated field): it records the field's span in t and, when the decoder
+// collects values, the values.
+func (d *decoder) tensorData(t *Tensor, f field, end int64) error {
+	payload := Span{Off: f.data, Len: f.n}
+	if f.typ == protowire.BytesType {
+		if err := d.checkPacked(f, t.Name); err != nil {
+			return err
+		}
+		if f.num == tensorStringData {
+			t.StringBytes += f.n
+		}
+	} else {
+		// An unpacked repeated number: the value itself.
+		if err := d.skipChecked("TensorProto", f, end, 0); err != nil {
+			return err
+		}
+		payload.Len = d.pos - f.data
+	}
+	if t.DataField == int(f.num) && f.num != tensorRawData {
+		// Another value of a repeated field: extend the span.
+		t.Data.Len = payload.End() - t.Data.Off
+	} else {
+		t.DataField, t.Data = int(f.num), payload
+	}
+	if d.values != nil {
+		if err := d.values.collect(d, f, payload); err != nil {
+			return err
+		}
+	}
+	if f.typ == protowire.BytesType {
+		d.pos = f.end()
+	}
+	return nil
 }
 
 type extEntry struct {
