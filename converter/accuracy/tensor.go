@@ -173,7 +173,10 @@ func elemCount(dims []int64, size int) (int64, error) {
 // typedBytes encodes the typed field that carries dtype name as
 // little-endian bytes; it returns the field's name and value count.
 func (f *tensorFields) typedBytes(name string, size int, count int64) (field string, got int, data []byte) {
-	data = make([]byte, 0, count*int64(size))
+	// Room for the values there are, not for what the dims claim: a tiny
+	// file claiming 2^28 floats must not cost a gigabyte before it fails.
+	n := len(f.v.Floats) + len(f.v.Doubles) + len(f.v.Int64s) + len(f.v.Uint64s) + len(f.v.Int32s)
+	data = make([]byte, 0, min(count, int64(n))*int64(size))
 	switch name {
 	case "float32":
 		for _, v := range f.v.Floats {
