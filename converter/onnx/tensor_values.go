@@ -12,7 +12,7 @@ import (
 // reader leaves them in the file (Tensor.Data is their span); ParseTensor
 // collects them for a tensor read on its own, such as a .pb sample.
 type TensorValues struct {
-	Raw     []byte    // raw_data (the last one if repeated)
+	Raw     []byte    // raw_data (the last one if repeated), sharing ParseTensor's input
 	HasRaw  bool      // raw_data was present
 	Floats  []float32 // float_data
 	Int32s  []int64   // int32_data, each sign-extended from int32
@@ -24,6 +24,8 @@ type TensorValues struct {
 	// Strings, Segmented and ExternalData report string_data, segment and
 	// external_data fields, whose contents are not collected.
 	Strings, Segmented, ExternalData bool
+
+	src []byte // the serialized TensorProto
 }
 
 // ParseTensor decodes the serialized TensorProto b with the model reader's
@@ -32,7 +34,7 @@ type TensorValues struct {
 func ParseTensor(b []byte) (*Tensor, *TensorValues, error) {
 	d := newDecoder(bytes.NewReader(b), int64(len(b)))
 	d.budget = DefaultBudget
-	d.values = &TensorValues{}
+	d.values = &TensorValues{src: b}
 	t, err := d.tensor(&Model{}, field{typ: protowire.BytesType, n: int64(len(b))})
 	if err != nil {
 		return nil, nil, err
@@ -41,18 +43,15 @@ func ParseTensor(b []byte) (*Tensor, *TensorValues, error) {
 }
 
 // collect appends the values of data field f, whose payload (or, unpacked,
-// value) is at p. A field sent with a wire type its type does not allow is
+// value) is at p, without copying raw_data. A field sent with a wire type its type does not allow is
 // unknown to protobuf and collected as nothing.
 func (v *TensorValues) collect(d *decoder, f field, p Span) error {
-	d.pos = p.Off
-	b, err := d.bytes(int(p.Len))
-	if err != nil {
-		return err
-	}
+	b := v.src[p.Off:p.End()]
+	var err error
 	packed := f.typ == protowire.BytesType
 	switch {
 	case f.num == tensorRawData && packed:
-		v.Raw, v.HasRaw = append([]byte{}, b...), true
+		v.Raw, v.HasRaw = b, true
 		return nil
 	case f.num == tensorStringData && packed:
 		v.Strings = true
