@@ -85,3 +85,62 @@ func FuzzParseTensor(f *testing.F) {
 		}
 	})
 }
+
+// TestReadInts: the splitter's integer constants come through the one
+// TensorProto decoder, in each encoding ONNX allows.
+func TestReadInts(t *testing.T) {
+	head := func(dt DataType, dims ...int64) []byte {
+		b := protowire.AppendTag(nil, tensorDataType, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(dt))
+		for _, d := range dims {
+			b = protowire.AppendTag(b, tensorDims, protowire.VarintType)
+			b = protowire.AppendVarint(b, uint64(d))
+		}
+		return b
+	}
+	packed := func(num protowire.Number, vs ...int64) []byte {
+		var p []byte
+		for _, v := range vs {
+			p = protowire.AppendVarint(p, uint64(v))
+		}
+		return protowire.AppendBytes(protowire.AppendTag(nil, num, protowire.BytesType), p)
+	}
+	var unpacked []byte
+	for _, v := range []int64{4, -1} {
+		unpacked = protowire.AppendVarint(protowire.AppendTag(unpacked, tensorInt64Data, protowire.VarintType), uint64(v))
+	}
+	raw32 := protowire.AppendBytes(protowire.AppendTag(nil, tensorRawData, protowire.BytesType), []byte{0xfe, 0xff, 0xff, 0xff, 3, 0, 0, 0})
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+		want []int64
+		ok   bool
+	}{
+		{"packed int64_data", append(head(Int64, 3), packed(tensorInt64Data, 1, -2, 3)...), []int64{1, -2, 3}, true},
+		{"unpacked int64_data", append(head(Int64, 2), unpacked...), []int64{4, -1}, true},
+		{"int32 raw_data", append(head(Int32, 2), raw32...), []int64{-2, 3}, true},
+		{"packed int32_data", append(head(Int32, 2), packed(tensorInt32Data, -7, 8)...), []int64{-7, 8}, true},
+		{"empty", head(Int64, 0), nil, true},
+		{"count differs", append(head(Int64, 3), packed(tensorInt64Data, 1)...), nil, false},
+		{"float", append(head(Float, 2), raw32...), nil, false},
+		{"too many", append(head(Int64, maxConstInts+1), packed(tensorInt64Data, make([]int64, maxConstInts+1)...)...), nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := protowire.AppendBytes(protowire.AppendTag([]byte{1, 2, 3}, graphInitializer, protowire.BytesType), tc.msg)
+			d := newDecoder(bytes.NewReader(file), int64(len(file)))
+			d.pos = 3
+			f, _, err := d.next(d.size, "GraphProto")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tn, err := d.tensor(&Model{}, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ok := readInts(bytes.NewReader(file), tn)
+			if ok != tc.ok || !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("readInts = %v, %v; want %v, %v", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
