@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -352,5 +353,21 @@ func TestLoad(t *testing.T) {
 	}
 	if _, _, err := Load(protocol.Accuracy{Inputs: []string{"a"}, Outputs: []string{"b"}, ATol: -1}); !errors.Is(err, ErrMismatch) {
 		t.Errorf("negative atol: %v", err)
+	}
+}
+
+// TestParseClaimedSizeCostsNothing: a tiny file whose dims claim 2^28
+// floats is refused without allocating room for them.
+func TestParseClaimedSizeCostsNothing(t *testing.T) {
+	in := proto{}.dtype(1).dims(1<<28).floats(true, 1)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := Parse(in)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "float_data has 1 values") {
+		t.Fatalf("error %v", err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
+		t.Errorf("Parse allocated %d bytes for a %d-byte file", got, len(in))
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"math"
 	"os"
 
-	"google.golang.org/protobuf/encoding/protowire"
+	"github.com/trtd/trtd/converter/onnx"
 )
 
 // ErrBadTensor marks a .pb file that is not a usable ONNX TensorProto.
@@ -88,110 +88,33 @@ func ReadFile(path string) (Tensor, error) {
 	return t, nil
 }
 
-// Parse decodes a serialized ONNX TensorProto. Data comes from raw_data or
-// the typed repeated fields (float_data, int32_data, int64_data,
-// double_data, uint64_data), packed or not. Strings, complex numbers,
-// segments and external data are refused.
+// Parse decodes a serialized ONNX TensorProto with the model reader's
+// TensorProto decoder (onnx.ParseTensor). Data comes from raw_data or the
+// typed repeated fields (float_data, int32_data, int64_data, double_data,
+// uint64_data), packed or not. Strings, complex numbers, segments and
+// external data are refused.
 func Parse(b []byte) (Tensor, error) {
-	var f tensorFields
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return f.t, fmt.Errorf("%w: %v", ErrBadTensor, protowire.ParseError(n))
-		}
-		var err error
-		if b, err = f.field(num, typ, b[n:]); err != nil {
-			return f.t, err
-		}
+	pt, v, err := onnx.ParseTensor(b)
+	if err != nil {
+		return Tensor{}, fmt.Errorf("%w: %w", ErrBadTensor, err)
 	}
+	switch {
+	case v.Segmented:
+		return Tensor{}, fmt.Errorf("%w: segmented tensors are not supported", ErrBadTensor)
+	case v.Strings:
+		return Tensor{}, fmt.Errorf("%w: string tensors are not supported", ErrBadTensor)
+	case v.ExternalData || pt.Location != onnx.Embedded:
+		return Tensor{}, fmt.Errorf("%w: external data is not supported in sample tensors", ErrBadTensor)
+	}
+	f := tensorFields{t: Tensor{Name: pt.Name, Dims: pt.Dims}, dt: int32(pt.DataType), v: v}
 	return f.tensor()
 }
 
-// tensorFields collects a TensorProto's fields as they are read.
+// tensorFields is a decoded TensorProto on its way to a Tensor.
 type tensorFields struct {
-	t      Tensor
-	dt     int32
-	raw    []byte
-	hasRaw bool
-	f32    []float32
-	i32    []int64 // int32_data (int32 values sign-extended)
-	i64    []int64
-	f64    []float64
-	u64    []uint64
-	typed  int
-}
-
-// field reads one field from b (after its tag) and returns the rest.
-func (f *tensorFields) field(num protowire.Number, typ protowire.Type, b []byte) ([]byte, error) {
-	if rest, ok, err := f.typedData(num, typ, b); ok {
-		return rest, err
-	}
-	switch {
-	case num == 1 && (typ == protowire.VarintType || typ == protowire.BytesType): // dims
-		return varints(b, typ, func(v uint64) { f.t.Dims = append(f.t.Dims, int64(v)) })
-	case num == 2 && typ == protowire.VarintType: // data_type
-		v, n := protowire.ConsumeVarint(b)
-		if n < 0 {
-			return b, fmt.Errorf("%w: data_type: %v", ErrBadTensor, protowire.ParseError(n))
-		}
-		f.dt = int32(v)
-		return b[n:], nil
-	case num == 3 && typ == protowire.BytesType:
-		return b, fmt.Errorf("%w: segmented tensors are not supported", ErrBadTensor)
-	case num == 6 && typ == protowire.BytesType:
-		return b, fmt.Errorf("%w: string tensors are not supported", ErrBadTensor)
-	case num == 8 && typ == protowire.BytesType: // name
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return b, fmt.Errorf("%w: name: %v", ErrBadTensor, protowire.ParseError(n))
-		}
-		f.t.Name = string(v)
-		return b[n:], nil
-	case num == 9 && typ == protowire.BytesType: // raw_data
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return b, fmt.Errorf("%w: raw_data: %v", ErrBadTensor, protowire.ParseError(n))
-		}
-		f.raw, f.hasRaw = v, true
-		return b[n:], nil
-	case num == 13 && typ == protowire.BytesType:
-		return b, fmt.Errorf("%w: external data is not supported in sample tensors", ErrBadTensor)
-	case num == 14 && typ == protowire.VarintType: // data_location
-		v, n := protowire.ConsumeVarint(b)
-		if n < 0 {
-			return b, fmt.Errorf("%w: data_location: %v", ErrBadTensor, protowire.ParseError(n))
-		}
-		if v != 0 {
-			return b, fmt.Errorf("%w: external data is not supported in sample tensors", ErrBadTensor)
-		}
-		return b[n:], nil
-	}
-	n := protowire.ConsumeFieldValue(num, typ, b)
-	if n < 0 {
-		return b, fmt.Errorf("%w: field %d: %v", ErrBadTensor, num, protowire.ParseError(n))
-	}
-	return b[n:], nil
-}
-
-// typedData reads the repeated data fields; ok is false for other fields.
-func (f *tensorFields) typedData(num protowire.Number, typ protowire.Type, b []byte) (rest []byte, ok bool, err error) {
-	packed := typ == protowire.BytesType
-	switch {
-	case num == 4 && (typ == protowire.Fixed32Type || packed): // float_data
-		rest, err = fixed32s(b, typ, func(v uint32) { f.f32 = append(f.f32, math.Float32frombits(v)) })
-	case num == 5 && (typ == protowire.VarintType || packed): // int32_data
-		rest, err = varints(b, typ, func(v uint64) { f.i32 = append(f.i32, int64(int32(v))) })
-	case num == 7 && (typ == protowire.VarintType || packed): // int64_data
-		rest, err = varints(b, typ, func(v uint64) { f.i64 = append(f.i64, int64(v)) })
-	case num == 10 && (typ == protowire.Fixed64Type || packed): // double_data
-		rest, err = fixed64s(b, typ, func(v uint64) { f.f64 = append(f.f64, math.Float64frombits(v)) })
-	case num == 11 && (typ == protowire.VarintType || packed): // uint64_data
-		rest, err = varints(b, typ, func(v uint64) { f.u64 = append(f.u64, v) })
-	default:
-		return b, false, nil
-	}
-	f.typed++
-	return rest, true, err
+	t  Tensor
+	dt int32
+	v  *onnx.TensorValues
 }
 
 // tensor checks the type and dims and assembles the data.
@@ -210,14 +133,14 @@ func (f *tensorFields) tensor() (Tensor, error) {
 	if err != nil {
 		return t, err
 	}
-	if f.hasRaw {
-		if f.typed > 0 {
+	if f.v.HasRaw {
+		if f.v.Typed > 0 {
 			return t, fmt.Errorf("%w: both raw_data and typed data fields", ErrBadTensor)
 		}
-		if int64(len(f.raw)) != count*int64(size) {
-			return t, fmt.Errorf("%w: raw_data has %d bytes, dims %v of %s need %d", ErrBadTensor, len(f.raw), t.Dims, name, count*int64(size))
+		if int64(len(f.v.Raw)) != count*int64(size) {
+			return t, fmt.Errorf("%w: raw_data has %d bytes, dims %v of %s need %d", ErrBadTensor, len(f.v.Raw), t.Dims, name, count*int64(size))
 		}
-		t.Data = append([]byte(nil), f.raw...)
+		t.Data = append([]byte(nil), f.v.Raw...)
 		return t, nil
 	}
 	field, got, data := f.typedBytes(name, size, count)
@@ -250,36 +173,39 @@ func elemCount(dims []int64, size int) (int64, error) {
 // typedBytes encodes the typed field that carries dtype name as
 // little-endian bytes; it returns the field's name and value count.
 func (f *tensorFields) typedBytes(name string, size int, count int64) (field string, got int, data []byte) {
-	data = make([]byte, 0, count*int64(size))
+	// Room for the values there are, not for what the dims claim: a tiny
+	// file claiming 2^28 floats must not cost a gigabyte before it fails.
+	n := len(f.v.Floats) + len(f.v.Doubles) + len(f.v.Int64s) + len(f.v.Uint64s) + len(f.v.Int32s)
+	data = make([]byte, 0, min(count, int64(n))*int64(size))
 	switch name {
 	case "float32":
-		for _, v := range f.f32 {
+		for _, v := range f.v.Floats {
 			data = binary.LittleEndian.AppendUint32(data, math.Float32bits(v))
 		}
-		return "float_data", len(f.f32), data
+		return "float_data", len(f.v.Floats), data
 	case "float64":
-		for _, v := range f.f64 {
+		for _, v := range f.v.Doubles {
 			data = binary.LittleEndian.AppendUint64(data, math.Float64bits(v))
 		}
-		return "double_data", len(f.f64), data
+		return "double_data", len(f.v.Doubles), data
 	case "int64":
-		for _, v := range f.i64 {
+		for _, v := range f.v.Int64s {
 			data = binary.LittleEndian.AppendUint64(data, uint64(v))
 		}
-		return "int64_data", len(f.i64), data
+		return "int64_data", len(f.v.Int64s), data
 	case "uint32", "uint64":
-		for _, v := range f.u64 {
+		for _, v := range f.v.Uint64s {
 			if size == 4 {
 				data = binary.LittleEndian.AppendUint32(data, uint32(v))
 			} else {
 				data = binary.LittleEndian.AppendUint64(data, v)
 			}
 		}
-		return "uint64_data", len(f.u64), data
+		return "uint64_data", len(f.v.Uint64s), data
 	}
 	// int32_data carries int32, int16, uint16, int8, uint8, bool, float16
 	// and bfloat16 (bits).
-	for _, v := range f.i32 {
+	for _, v := range f.v.Int32s {
 		switch size {
 		case 1:
 			data = append(data, byte(v))
@@ -289,69 +215,7 @@ func (f *tensorFields) typedBytes(name string, size int, count int64) (field str
 			data = binary.LittleEndian.AppendUint32(data, uint32(v))
 		}
 	}
-	return "int32_data", len(f.i32), data
-}
-
-func varints(b []byte, typ protowire.Type, f func(uint64)) ([]byte, error) {
-	if typ == protowire.VarintType {
-		v, n := protowire.ConsumeVarint(b)
-		if n < 0 {
-			return b, fmt.Errorf("%w: %v", ErrBadTensor, protowire.ParseError(n))
-		}
-		f(v)
-		return b[n:], nil
-	}
-	p, n := protowire.ConsumeBytes(b)
-	if n < 0 {
-		return b, fmt.Errorf("%w: %v", ErrBadTensor, protowire.ParseError(n))
-	}
-	for len(p) > 0 {
-		v, m := protowire.ConsumeVarint(p)
-		if m < 0 {
-			return b, fmt.Errorf("%w: packed varints: %v", ErrBadTensor, protowire.ParseError(m))
-		}
-		f(v)
-		p = p[m:]
-	}
-	return b[n:], nil
-}
-
-func fixed32s(b []byte, typ protowire.Type, f func(uint32)) ([]byte, error) {
-	if typ == protowire.Fixed32Type {
-		v, n := protowire.ConsumeFixed32(b)
-		if n < 0 {
-			return b, fmt.Errorf("%w: %v", ErrBadTensor, protowire.ParseError(n))
-		}
-		f(v)
-		return b[n:], nil
-	}
-	p, n := protowire.ConsumeBytes(b)
-	if n < 0 || len(p)%4 != 0 {
-		return b, fmt.Errorf("%w: packed fixed32 field of %d bytes", ErrBadTensor, len(p))
-	}
-	for i := 0; i < len(p); i += 4 {
-		f(binary.LittleEndian.Uint32(p[i:]))
-	}
-	return b[n:], nil
-}
-
-func fixed64s(b []byte, typ protowire.Type, f func(uint64)) ([]byte, error) {
-	if typ == protowire.Fixed64Type {
-		v, n := protowire.ConsumeFixed64(b)
-		if n < 0 {
-			return b, fmt.Errorf("%w: %v", ErrBadTensor, protowire.ParseError(n))
-		}
-		f(v)
-		return b[n:], nil
-	}
-	p, n := protowire.ConsumeBytes(b)
-	if n < 0 || len(p)%8 != 0 {
-		return b, fmt.Errorf("%w: packed fixed64 field of %d bytes", ErrBadTensor, len(p))
-	}
-	for i := 0; i < len(p); i += 8 {
-		f(binary.LittleEndian.Uint64(p[i:]))
-	}
-	return b[n:], nil
+	return "int32_data", len(f.v.Int32s), data
 }
 
 // Float64s returns the elements as float64 (integers and booleans by value;

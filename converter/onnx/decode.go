@@ -57,6 +57,10 @@ type decoder struct {
 	// names interns the strings that repeat across nodes (op types,
 	// domains, attribute names) so each is kept once.
 	names map[string]string
+
+	// values, when set, collects the values of TensorProto data fields
+	// (ParseTensor); the model reader leaves it nil and skips them.
+	values *TensorValues
 }
 
 // internStr reads a short string field, sharing equal values.

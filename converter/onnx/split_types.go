@@ -525,20 +525,23 @@ func rnnTypes(nd *Node, e DataType, x *Type) []*Type {
 // maxConstInts caps the integer constants read for shape derivation.
 const maxConstInts = 64
 
-// readInts reads a small embedded INT64 or INT32 tensor's values.
+// maxConstTensor caps the bytes of a TensorProto read for its integer
+// constants.
+const maxConstTensor = 64 << 10
+
+// readInts reads a small embedded INT64 or INT32 tensor's values with the
+// one TensorProto decoder (ParseTensor).
 func readInts(r io.ReaderAt, t *Tensor) ([]int64, bool) {
 	if r == nil || t == nil || t.Location != Embedded || (t.DataType != Int64 && t.DataType != Int32) {
 		return nil, false
 	}
 	n := t.Elements()
-	if n > maxConstInts || len(t.Dims) > 1 || t.Data.Len > 16*maxConstInts {
+	if n > maxConstInts || len(t.Dims) > 1 || t.Data.Len > 16*maxConstInts || t.Span.Len > maxConstTensor {
 		return nil, false
 	}
-	b := make([]byte, t.Data.Len)
-	if len(b) > 0 {
-		if _, err := r.ReadAt(b, t.Data.Off); err != nil {
-			return nil, false
-		}
+	vals, ok := tensorValues(r, t)
+	if !ok {
+		return nil, false
 	}
 	var v []int64
 	switch t.DataField {
@@ -547,6 +550,7 @@ func readInts(r io.ReaderAt, t *Tensor) ([]int64, bool) {
 		if t.DataType == Int32 {
 			size = 4
 		}
+		b := vals.Raw
 		if int64(len(b)) != n*size {
 			return nil, false
 		}
@@ -558,17 +562,9 @@ func readInts(r io.ReaderAt, t *Tensor) ([]int64, bool) {
 			}
 		}
 	case tensorInt64Data, tensorInt32Data:
-		// Packed varints (an unpacked list of several is not read).
-		for len(b) > 0 {
-			x, k := protowire.ConsumeVarint(b)
-			if k < 0 {
-				return nil, false
-			}
-			if t.DataType == Int32 {
-				x = uint64(int64(int32(x)))
-			}
-			v = append(v, int64(x))
-			b = b[k:]
+		v = vals.Int64s
+		if t.DataField == tensorInt32Data {
+			v = vals.Int32s
 		}
 		if int64(len(v)) != n {
 			return nil, false
@@ -579,4 +575,23 @@ func readInts(r io.ReaderAt, t *Tensor) ([]int64, bool) {
 		}
 	}
 	return v, true
+}
+
+// tensorValues decodes the TensorProto field that t was read from (Span:
+// tag, length, message) and collects its values.
+func tensorValues(r io.ReaderAt, t *Tensor) (*TensorValues, bool) {
+	b := make([]byte, t.Span.Len)
+	if _, err := r.ReadAt(b, t.Span.Off); err != nil {
+		return nil, false
+	}
+	_, _, k := protowire.ConsumeTag(b)
+	if k < 0 {
+		return nil, false
+	}
+	msg, m := protowire.ConsumeBytes(b[k:])
+	if m < 0 {
+		return nil, false
+	}
+	_, vals, err := ParseTensor(msg)
+	return vals, err == nil
 }
