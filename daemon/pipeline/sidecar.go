@@ -41,7 +41,10 @@ func (rn *Runner) readSidecar(j *jobs.Job, model *onnx.Model) (*config.Sidecar, 
 // key: it is never queued behind the builds before it, nor handed to a
 // builder. It reports whether the job may be queued.
 func (rn *Runner) admit(j *jobs.Job, log *slog.Logger) bool {
-	if j.Sidecar == "" {
+	if j.Sidecar == "" || j.Refused != "" {
+		// A job the claim refused (a companion over its cap, F-5) is
+		// reported by Process with the claim's reason; its settings file
+		// is not read at all.
 		return true
 	}
 	model, err := onnx.Open(rn.Store.ModelPath(j))
