@@ -2,10 +2,13 @@ package daemon
 
 import (
 	"context"
+	"path/filepath"
 	"time"
 
 	"github.com/trtd/trtd/daemon/inbox"
 	"github.com/trtd/trtd/daemon/jobs"
+	"github.com/trtd/trtd/daemon/retention"
+	"github.com/trtd/trtd/daemon/status"
 )
 
 // offLoop runs the main loop's slow work in goroutines (issue 13, F-6):
@@ -27,6 +30,9 @@ type offLoop struct {
 
 	idleDone chan struct{}
 	idling   bool
+
+	pruned  chan status.Disk
+	pruning bool
 }
 
 type claimResult struct {
@@ -37,7 +43,7 @@ type claimResult struct {
 func newOffLoop(ctx context.Context, d *Daemon) *offLoop {
 	o := &offLoop{d: d, ctx: ctx, claimReq: make(chan inbox.Event, 1024), claimed: make(chan claimResult, 1024),
 		claiming: map[string]bool{}, claimerDone: make(chan struct{}), probed: make(chan []*jobs.Job, 1),
-		idleDone: make(chan struct{}, 1)}
+		idleDone: make(chan struct{}, 1), pruned: make(chan status.Disk, 1)}
 	go func() {
 		defer close(o.claimerDone)
 		for ev := range o.claimReq {
@@ -77,6 +83,7 @@ func (o *offLoop) housekeeping(building bool) {
 		o.idling = true
 		go func() { o.d.mem.Idle(o.ctx); o.idleDone <- struct{}{} }()
 	}
+	o.prune()
 	if !o.probing && !building && o.d.jobs.RetryDue() {
 		o.probing = true
 		go func() {
@@ -87,6 +94,24 @@ func (o *offLoop) housekeeping(building bool) {
 			o.probed <- js
 		}()
 	}
+}
+
+// prune applies [retention] and measures the space finished work takes,
+// in a goroutine: with thousands of finished jobs it reads every job.json
+// (and, when something could go, every engine provenance in the outbox).
+func (o *offLoop) prune() {
+	if o.pruning {
+		return
+	}
+	o.pruning = true
+	d := o.d
+	go func() {
+		if _, err := d.prune.Prune(); err != nil {
+			d.log.Warn("retention: some finished jobs were not removed", "err", err)
+		}
+		o.pruned <- status.Disk{Jobs: retention.Size(d.store.Root), Failed: retention.Size(d.cfg.Paths.Failed),
+			Cache: retention.Size(filepath.Join(d.cfg.Paths.State, "cache")), Measured: time.Now().UTC()}
+	}()
 }
 
 // busy reports whether a claim or a probe is under way.
@@ -102,6 +127,9 @@ func (o *offLoop) close() {
 	}
 	if o.idling {
 		<-o.idleDone
+	}
+	if o.pruning {
+		<-o.pruned
 	}
 }
 
