@@ -65,7 +65,12 @@ func Select(js []*jobs.Job, refs Refs, now time.Time, p config.Retention) []*job
 		}
 		out = append(out, j)
 	}
-	sort.Slice(out, func(a, b int) bool { return out[a].Updated.Before(out[b].Updated) })
+	sort.Slice(out, func(a, b int) bool {
+		if !out[a].Updated.Equal(out[b].Updated) {
+			return out[a].Updated.Before(out[b].Updated)
+		}
+		return out[a].ID < out[b].ID
+	})
 	return out
 }
 
