@@ -21,6 +21,7 @@ import (
 	"github.com/trtd/trtd/daemon/notify"
 	"github.com/trtd/trtd/daemon/outbox"
 	"github.com/trtd/trtd/daemon/pipeline"
+	"github.com/trtd/trtd/daemon/retention"
 	"github.com/trtd/trtd/daemon/statelock"
 	"github.com/trtd/trtd/daemon/status"
 	"github.com/trtd/trtd/daemon/workers"
@@ -51,6 +52,7 @@ type Daemon struct {
 	store  *jobs.Store
 	status *status.Board
 	jobs   *pipeline.Runner
+	prune  *retention.Pruner
 	opts   Options
 }
 
@@ -95,6 +97,7 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		Inbox: cfg.Paths.Inbox, Outbox: cfg.Paths.Outbox, Queue: []status.QueueEntry{}, Waiting: []status.QueueEntry{}, Last: []status.LastResult{}})
 	d.status.Path, d.status.Progress, d.status.Memory, d.status.Log = cfg.StatusPath(), o.Progress, d.mem.Now, o.Log
 	d.status.Notify = func(line string) { o.Notify.Status(line) }
+	d.prune = &retention.Pruner{Store: st, Failed: cfg.Paths.Failed, Outbox: cfg.Paths.Outbox, Policy: cfg.Retention, Log: o.Log}
 	d.jobs = &pipeline.Runner{Cfg: cfg, Log: o.Log, Store: st, Worker: worker, Mem: d.mem, Status: d.status, Version: Version}
 	if err := d.wireFleet(); err != nil {
 		return nil, err
@@ -201,6 +204,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	quietSince := time.Now()
 	off := newOffLoop(ctx, d)
 	defer off.close()
+	off.prune() // at start, off the loop: READY does not wait for it
 	// While a build runs, STATUS= (and the status file) is rewritten at
 	// least this often, so the elapsed time and memory move in
 	// `systemctl status` during an hour-long build. The ticker runs only
@@ -257,6 +261,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		case <-off.idleDone:
 			off.idling = false
+		case dk := <-off.pruned:
+			off.pruning = false
+			d.status.SetDisk(dk)
+			d.status.Update()
 		case j := <-results:
 			building = nil
 			statusTicker.Stop()

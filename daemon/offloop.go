@@ -2,10 +2,14 @@ package daemon
 
 import (
 	"context"
+	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/trtd/trtd/daemon/inbox"
 	"github.com/trtd/trtd/daemon/jobs"
+	"github.com/trtd/trtd/daemon/retention"
+	"github.com/trtd/trtd/daemon/status"
 )
 
 // offLoop runs the main loop's slow work in goroutines (issue 13, F-6):
@@ -27,6 +31,10 @@ type offLoop struct {
 
 	idleDone chan struct{}
 	idling   bool
+
+	pruned  chan status.Disk
+	pruning bool
+	pruneN  int
 }
 
 type claimResult struct {
@@ -37,7 +45,7 @@ type claimResult struct {
 func newOffLoop(ctx context.Context, d *Daemon) *offLoop {
 	o := &offLoop{d: d, ctx: ctx, claimReq: make(chan inbox.Event, 1024), claimed: make(chan claimResult, 1024),
 		claiming: map[string]bool{}, claimerDone: make(chan struct{}), probed: make(chan []*jobs.Job, 1),
-		idleDone: make(chan struct{}, 1)}
+		idleDone: make(chan struct{}, 1), pruned: make(chan status.Disk, 1)}
 	go func() {
 		defer close(o.claimerDone)
 		for ev := range o.claimReq {
@@ -77,6 +85,7 @@ func (o *offLoop) housekeeping(building bool) {
 		o.idling = true
 		go func() { o.d.mem.Idle(o.ctx); o.idleDone <- struct{}{} }()
 	}
+	o.prune()
 	if !o.probing && !building && o.d.jobs.RetryDue() {
 		o.probing = true
 		go func() {
@@ -87,6 +96,34 @@ func (o *offLoop) housekeeping(building bool) {
 			o.probed <- js
 		}()
 	}
+}
+
+// prune applies [retention] and measures the space finished work takes,
+// in a goroutine: with thousands of finished jobs it reads every job.json
+// (and, when something could go, every engine provenance in the outbox).
+func (o *offLoop) prune() {
+	if o.pruning {
+		return
+	}
+	o.pruning = true
+	o.pruneN++
+	first := o.pruneN == 1
+	d := o.d
+	go func() {
+		if _, err := d.prune.Prune(); err != nil {
+			d.log.Warn("retention: some finished jobs were not removed", "err", err)
+		}
+		dk := status.Disk{Jobs: retention.Size(d.store.Root), Failed: retention.Size(d.cfg.Paths.Failed),
+			Cache: retention.Size(filepath.Join(d.cfg.Paths.State, "cache")), Measured: time.Now().UTC()}
+		if first {
+			// The start read every job record (10,000 finished jobs are
+			// about 20 MiB of JSON): all garbage now, but the runtime's
+			// scavenger gives it back to the kernel only over minutes.
+			// On a 4 GB board those pages are worth returning at once.
+			debug.FreeOSMemory()
+		}
+		o.pruned <- dk
+	}()
 }
 
 // busy reports whether a claim or a probe is under way.
@@ -102,6 +139,9 @@ func (o *offLoop) close() {
 	}
 	if o.idling {
 		<-o.idleDone
+	}
+	if o.pruning {
+		<-o.pruned
 	}
 }
 

@@ -11,14 +11,20 @@
 # docker-registry against curl fetching the same blob, and 50 devices
 # pulling at once.
 #
-# Env: BENCH_ONLY  space-separated subset of: inspect swap guard split daemon fleet worker
+# test/bench/daemonbench -scale history|flood measures the cost of a large
+# history (10,000 finished jobs and outbox files: start to READY, RSS,
+# `trtd status --json`) and of 1,000 uploads at once (each claimed exactly
+# once, peak RSS).
+#
+# Env: BENCH_ONLY  space-separated subset of: inspect swap guard split daemon history flood fleet worker
 #      BENCH_RUNS  runs per figure of the daemon benchmark (default 5)
 #      BENCH_OUT   output file (default docs/BENCHMARKS.md)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 
-only=${BENCH_ONLY:-inspect swap guard split daemon fleet worker}
+all='inspect swap guard split daemon history flood fleet worker'
+only=${BENCH_ONLY:-$all}
 runs=${BENCH_RUNS:-5}
 out=${BENCH_OUT:-docs/BENCHMARKS.md}
 bin=$(mktemp -d)
@@ -99,6 +105,28 @@ else
 	} >>"$body"
 fi
 
+# Cost as work grows: a large history, and a flood of uploads.
+scale() { # which title
+	local which=$1 title=$2
+	if ! want "$which"; then
+		keep "$title" || true
+		return 0
+	fi
+	echo "bench.sh: daemon $which benchmark" >&2
+	[ -x "$bin/trtd" ] || { CGO_ENABLED=0 go build -trimpath -o "$bin/trtd" ./cmd/trtd &&
+		CGO_ENABLED=0 go build -trimpath -o "$bin/trtd-fake-worker" ./cmd/trtd-fake-worker; }
+	{
+		printf '## %s\n\nCommand: `go run ./test/bench/daemonbench -scale %s -runs %s` (through `make bench`; load average at start: %s)\n\n' \
+			"$title" "$which" "$runs" "$(cut -d' ' -f1-3 /proc/loadavg)"
+		if ! go run ./test/bench/daemonbench -trtd "$bin/trtd" -worker "$bin/trtd-fake-worker" -runs "$runs" -scale "$which" 2>&1; then
+			printf '\nFAILED\n'
+		fi
+		printf '\n'
+	} >>"$body"
+}
+scale history "Daemon: 10,000 finished jobs and outbox files"
+scale flood "Daemon: 1,000 uploads at once"
+
 if ! want fleet; then
 	keep "Fleet: engine pull from an OCI registry vs curl" || true
 else
@@ -122,7 +150,7 @@ mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
 	printf 'Rewritten by `make bench` (scripts/bench.sh); do not edit by hand.\n\n'
 	printf '| | |\n|---|---|\n'
 	printf '| date | %s |\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
-	printf '| command | `make bench`%s |\n' "$([ "$only" = 'inspect swap guard split daemon fleet worker' ] || echo " (BENCH_ONLY=\"$only\")")"
+	printf '| command | `make bench`%s |\n' "$([ "$only" = "$all" ] || echo " (BENCH_ONLY=\"$only\")")"
 	printf '| machine | %s CPUs, %s, %s RAM |\n' "$(nproc)" "$cpu" "$mem"
 	printf '| kernel | %s |\n' "$(uname -r)"
 	printf '| go | %s |\n' "$(go version | cut -d' ' -f3-)"

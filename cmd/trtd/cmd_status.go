@@ -131,6 +131,9 @@ func printStatus(w io.Writer, s *status.Status, running bool, now time.Time) {
 		}
 		fmt.Fprintln(w)
 	}
+	if d := s.Disk; d != nil {
+		fmt.Fprintf(w, "  disk:    job store %s, failed %s, cache %s\n", bytesize.Format(d.Jobs), bytesize.Format(d.Failed), bytesize.Format(d.Cache))
+	}
 	fmt.Fprintf(w, "  queue:   %d\n", len(s.Queue))
 	for _, q := range s.Queue {
 		fmt.Fprintf(w, "    %s (since %s)\n", t(q.Model), q.Since.Local().Format("15:04:05"))

@@ -38,9 +38,21 @@ type Config struct {
 	Fleet      Fleet     `toml:"fleet"`
 	Stages     []Stage   `toml:"stage"`
 	Overheads  Overheads `toml:"overheads"`
+	Retention  Retention `toml:"retention"`
 
 	// File is the path the config was loaded from ("" for defaults).
 	File string `toml:"-"`
+}
+
+// Retention bounds what finished jobs leave on disk (issue 13, Disk): a
+// finished job's kept model (in the job store, or in failed/ when its
+// build failed) is removed once it is neither among the last KeepJobs
+// finished jobs nor younger than KeepDays days. Zero turns that rule off;
+// both zero keep everything. A job that is not finished, or whose model an
+// engine in the outbox names in its provenance, is never removed.
+type Retention struct {
+	KeepJobs int `toml:"keep_jobs"`
+	KeepDays int `toml:"keep_days"`
 }
 
 // Paths are the directories trtd works in.
@@ -215,6 +227,7 @@ func Default() *Config {
 		Offload:    Offload{Timeout: Duration(2 * time.Hour)},
 		Fleet:      DefaultFleet(),
 		Stages:     DefaultStages(),
+		Retention:  Retention{KeepJobs: 20, KeepDays: 14},
 	}
 }
 

@@ -15,6 +15,8 @@ const (
 	maxDuration = Duration(7 * 24 * time.Hour)
 	maxRuns     = 100000
 	maxParts    = 64
+	maxKeepJobs = 1000000
+	maxKeepDays = 36500
 )
 
 // rangeProblems reports every value outside its range through bad, each
@@ -63,10 +65,12 @@ func (c *Config) rangeProblems(bad func(format string, a ...any)) {
 	counts := []struct {
 		key string
 		v   int
-	}{{"worker.validate_runs", c.Worker.ValidateRuns}, {"validate.runs", c.Validation.Runs}}
+		max int
+	}{{"worker.validate_runs", c.Worker.ValidateRuns, maxRuns}, {"validate.runs", c.Validation.Runs, maxRuns},
+		{"retention.keep_jobs", c.Retention.KeepJobs, maxKeepJobs}, {"retention.keep_days", c.Retention.KeepDays, maxKeepDays}}
 	for _, n := range counts {
-		if n.v < 0 || n.v > maxRuns {
-			bad("%s: %d is not in 0..%d", n.key, n.v, maxRuns)
+		if n.v < 0 || n.v > n.max {
+			bad("%s: %d is not in 0..%d", n.key, n.v, n.max)
 		}
 	}
 	tolerances := []struct {

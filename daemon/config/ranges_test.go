@@ -115,3 +115,21 @@ func TestSidecarDuplicateStagesAndNaNTolerance(t *testing.T) {
 		}
 	}
 }
+
+// [retention] counts are ranged like every other key, with key and line.
+func TestRetentionRanges(t *testing.T) {
+	_, err := Parse("k.toml", []byte("[retention]\nkeep_jobs = -1\nkeep_days = 99999999\n"))
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatalf("want ErrInvalid, got %v", err)
+	}
+	for _, w := range []string{`k.toml:2: retention.keep_jobs: -1 is not in 0..1000000`,
+		`k.toml:3: retention.keep_days: 99999999 is not in 0..36500`} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q:\n%v", w, err)
+		}
+	}
+	c, err := Parse("ok.toml", []byte("[retention]\nkeep_jobs = 0\nkeep_days = 0\n"))
+	if err != nil || c.Retention != (Retention{}) {
+		t.Fatalf("zero retention (keep everything) refused: %v %+v", err, c)
+	}
+}

@@ -194,13 +194,26 @@ func (s *Store) Load(id string) (*Job, error) {
 
 // List returns every job, oldest first.
 func (s *Store) List() ([]*Job, error) {
-	out, _, err := s.scan()
+	out, _, err := s.scan(nil)
 	return out, err
 }
 
-// scan reads every job once: the readable ones, oldest first, and why each
-// other job directory could not be read.
-func (s *Store) scan() ([]*Job, map[string]error, error) {
+// ListWhere returns the jobs keep accepts, oldest first. Each job.json is
+// decoded and, unless kept, dropped at once: with 10,000 finished jobs in
+// the store, a caller that wants the few unfinished ones does not hold
+// every record (about 2 KiB each) at the same time. keep may trim what it
+// keeps (a History it does not need).
+func (s *Store) ListWhere(keep func(*Job) bool) ([]*Job, error) {
+	out, _, err := s.scan(keep)
+	return out, err
+}
+
+// Unfinished accepts the jobs that are not terminal.
+func Unfinished(j *Job) bool { return !j.State.Terminal() }
+
+// scan reads every job once: the readable ones keep accepts (all when nil),
+// oldest first, and why each other job directory could not be read.
+func (s *Store) scan(keep func(*Job) bool) ([]*Job, map[string]error, error) {
 	ents, err := os.ReadDir(s.Root)
 	if err != nil {
 		return nil, nil, err
@@ -214,6 +227,9 @@ func (s *Store) scan() ([]*Job, map[string]error, error) {
 		j, err := s.Load(e.Name())
 		if err != nil {
 			bad[e.Name()] = err
+			continue
+		}
+		if keep != nil && !keep(j) {
 			continue
 		}
 		out = append(out, j)
@@ -427,7 +443,9 @@ type Recovery struct {
 func (s *Store) Reconcile() ([]Recovery, error) {
 	// One read of every job.json (10,000 finished jobs are a start's
 	// worth of reading, not two).
-	jobs, bad, err := s.scan()
+	// Finished jobs need no repair (their temporary files go in the
+	// sweep that follows reconciliation), and their records are not kept.
+	jobs, bad, err := s.scan(Unfinished)
 	if err != nil {
 		return nil, err
 	}

@@ -74,6 +74,13 @@ func (b *Board) Update() {
 	}
 }
 
+// SetDisk records the space finished work takes.
+func (b *Board) SetDisk(d Disk) {
+	b.mu.Lock()
+	b.s.Disk = &d
+	b.mu.Unlock()
+}
+
 // Snapshot is the status now, with its line.
 func (b *Board) Snapshot() Status {
 	b.mu.Lock()

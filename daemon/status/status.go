@@ -39,6 +39,18 @@ type Status struct {
 	// Fleet is the registry engines are shared through and the pushes
 	// waiting for it (nil: sharing is off).
 	Fleet *fleet.Status `json:"fleet,omitempty"`
+	// Disk is the space finished work takes ([retention] bounds it),
+	// measured at start and once a minute.
+	Disk *Disk `json:"disk,omitempty"`
+}
+
+// Disk is the space used by the job store (uploads being built and the
+// kept models of finished jobs), failed/ and the engine cache, in bytes.
+type Disk struct {
+	Jobs     int64     `json:"jobs"`
+	Failed   int64     `json:"failed"`
+	Cache    int64     `json:"cache"`
+	Measured time.Time `json:"measured"`
 }
 
 // QueueEntry is a job waiting its turn.

@@ -31,6 +31,9 @@ var (
 	settle    = flag.Duration("settle", time.Second, "inbox.settle of the measured daemon")
 	burstN    = flag.Int("burst", 200, "files in the burst")
 	idleFor   = flag.Duration("idle", 20*time.Second, "idle window for RSS and wake-ups")
+	scale     = flag.String("scale", "", "history: 10,000 finished jobs and outbox files; flood: 1,000 uploads at once")
+	history   = flag.Int("history", 10000, "finished jobs (and outbox files) of -scale history")
+	floodN    = flag.Int("flood", 1000, "uploads of -scale flood")
 )
 
 type daemon struct {
@@ -183,6 +186,22 @@ func pct(ds []time.Duration, p float64) float64 {
 
 func main() {
 	flag.Parse()
+	if *scale != "" {
+		var err error
+		switch *scale {
+		case "history":
+			err = runHistory(*history, *history)
+		case "flood":
+			err = runFlood(*floodN)
+		default:
+			err = fmt.Errorf("-scale %q: want history or flood", *scale)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "daemonbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	var inPlace, renamed, p50, p99, rss0, rss, wake []float64
 	for r := 0; r < *runs; r++ {
