@@ -155,6 +155,22 @@ func (d *Daemon) recover(ctx context.Context) error {
 	return nil
 }
 
+// ready builds the queue (every job not finished, in upload order, and the
+// jobs parked for lack of a builder in an earlier run when one is here now)
+// and tells systemd the daemon is ready.
+func (d *Daemon) ready() []*jobs.Job {
+	queue := d.jobs.Pending()
+	if d.jobs.Builder() != nil {
+		queue = append(queue, d.jobs.Requeue()...)
+		d.status.SetQueue(queue)
+	}
+	d.status.SetState("idle")
+	snap := d.status.Snapshot()
+	d.notify.Ready(snap.Line)
+	d.log.Info("trtd ready", logging.KeyEvent, "ready", "queued", len(queue), "builder", d.jobs.BuilderLine())
+	return queue
+}
+
 // Run runs the daemon's main loop.
 func (d *Daemon) Run(ctx context.Context) error {
 	log := d.log
@@ -183,17 +199,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return nil
 	}
 
-	// The queue: every job not finished, in upload order.
-	queue := d.jobs.Pending()
-	if d.jobs.Builder() != nil {
-		// Jobs parked for lack of a builder in an earlier run: one is here now.
-		queue = append(queue, d.jobs.Requeue()...)
-		d.status.SetQueue(queue)
-	}
-	d.status.SetState("idle")
-	snap := d.status.Snapshot()
-	d.notify.Ready(snap.Line)
-	log.Info("trtd ready", logging.KeyEvent, "ready", "queued", len(queue), "builder", d.jobs.BuilderLine())
+	queue := d.ready()
 
 	results := make(chan *jobs.Job, 1)
 	buildCtx, stopBuilds := context.WithCancel(context.Background())
