@@ -230,7 +230,15 @@ func orDash(s string) string {
 func (r *Result) identity(name string) {
 	cred, err := workers.Credential(name)
 	if err == nil {
-		r.Identity = Identity{User: name, UID: int(cred.Uid), gids: append([]uint32{cred.Gid}, cred.Groups...), cred: cred}
+		// The primary group first, then the others once each (the
+		// credential's list may hold the primary group too).
+		gids := []uint32{cred.Gid}
+		for _, g := range cred.Groups {
+			if g != cred.Gid {
+				gids = append(gids, g)
+			}
+		}
+		r.Identity = Identity{User: name, UID: int(cred.Uid), gids: gids, cred: cred}
 		r.Identity.Groups = nodeaccess.GroupNames(r.Identity.gids)
 		r.check("worker user", true, fmt.Sprintf("%s (uid %d, groups %s)", name, cred.Uid, strings.Join(r.Identity.Groups, ", ")), "")
 		return
@@ -270,7 +278,7 @@ func devices(dir string, id Identity) []Device {
 			continue
 		}
 		sys, _ := st.Sys().(*syscall.Stat_t)
-		d := Device{Path: p, Mode: st.Mode().String()}
+		d := Device{Path: p, Mode: lsMode(st.Mode())}
 		if sys != nil {
 			d.Owner = nodeaccess.Owner(sys.Uid, sys.Gid)
 			d.OK = nodeaccess.CanReadWrite(st.Mode().Perm(), sys.Uid, sys.Gid, id.UID, id.gids)
@@ -468,4 +476,22 @@ func (s *rusage) Finished() converter.Observation {
 		}
 	}
 	return converter.Observation{}
+}
+
+// lsMode writes a mode as ls -l does ("crw-rw----" for a character
+// device), which is what a Jetson owner compares with; os.FileMode's own
+// String writes "Dcrw-rw----".
+func lsMode(m os.FileMode) string {
+	t := "-"
+	switch {
+	case m&os.ModeCharDevice != 0:
+		t = "c"
+	case m&os.ModeDevice != 0:
+		t = "b"
+	case m.IsDir():
+		t = "d"
+	case m&os.ModeSymlink != 0:
+		t = "l"
+	}
+	return t + m.Perm().String()[1:]
 }

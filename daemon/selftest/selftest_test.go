@@ -185,3 +185,39 @@ func TestAgainstTheDouble(t *testing.T) {
 	}
 	untouched(t, cfg, tmp)
 }
+
+func TestLsMode(t *testing.T) {
+	for _, c := range []struct {
+		m    os.FileMode
+		want string
+	}{
+		{os.ModeDevice | os.ModeCharDevice | 0o660, "crw-rw----"},
+		{os.ModeDevice | 0o600, "brw-------"},
+		{os.ModeDir | 0o755, "drwxr-xr-x"},
+		{0o644, "-rw-r--r--"},
+	} {
+		if got := lsMode(c.m); got != c.want {
+			t.Errorf("lsMode(%v) = %q, want %q", c.m, got, c.want)
+		}
+	}
+}
+
+// The worker user's groups are listed once each, the primary one first
+// (its credential also carries the primary group among the others).
+func TestIdentityGroupsOnceEach(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("resolving the worker user's credential needs root")
+	}
+	var r Result
+	r.identity("root")
+	seen := map[uint32]bool{}
+	for _, g := range r.Identity.gids {
+		if seen[g] {
+			t.Fatalf("group %d listed twice: %v", g, r.Identity.gids)
+		}
+		seen[g] = true
+	}
+	if len(r.Identity.gids) == 0 || r.Identity.gids[0] != 0 {
+		t.Errorf("root's primary group first: %v", r.Identity.gids)
+	}
+}
