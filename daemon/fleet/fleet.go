@@ -16,8 +16,6 @@
 package fleet
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
@@ -26,6 +24,7 @@ import (
 	"unicode"
 
 	"github.com/trtd/trtd/converter/protocol"
+	"github.com/trtd/trtd/internal/filehash"
 )
 
 // Media types of the artifact and its layers.
@@ -118,11 +117,11 @@ func (d Device) PluginsHash() string {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	h := sha256.New()
+	h := filehash.New()
 	for _, k := range keys {
 		fmt.Fprintf(h, "%s %s\n", k, d.Plugins[k])
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	return h.Sum()
 }
 
 // Tag is the artifact's tag: the model's sha256 prefix (so `fleet ls` and
@@ -130,11 +129,11 @@ func (d Device) PluginsHash() string {
 // key and every part of the fingerprint (so a lookup is one manifest
 // request and two devices that differ anywhere never share a tag).
 func (k Key) Tag() string {
-	h := sha256.New()
+	h := filehash.New()
 	b := k.Device.Builder
 	fmt.Fprintf(h, "cache %s\nmodel %s\ntrt %s\ncc %s\ngpu %s\nsoc %s\nl4t %s\nplugins %s\n",
 		k.CacheKey, k.ModelSHA, b.TensorRT, b.ComputeCapability, b.GPU, k.Device.SoC, k.Device.L4T, k.Device.PluginsHash())
-	return modelPrefix(k.ModelSHA) + "-" + hex.EncodeToString(h.Sum(nil))[:40]
+	return modelPrefix(k.ModelSHA) + "-" + h.Sum()[:40]
 }
 
 // modelPrefix is the tag prefix of every engine built from one model.

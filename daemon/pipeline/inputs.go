@@ -1,8 +1,6 @@
 package pipeline
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -85,14 +83,14 @@ func modelInputs(m *onnx.Model) []config.ModelInput {
 // cacheKey identifies a build: model content, sidecar, the ladder's
 // settings, shapes and the builder (TensorRT version and GPU).
 func cacheKey(modelSHA, sideSHA string, stages []config.Stage, shapes []protocol.Shape, b *protocol.Builder) string {
-	h := sha256.New()
+	h := filehash.New()
 	fmt.Fprintf(h, "model %s\nsidecar %s\nbuilder %s\n", modelSHA, sideSHA, b.Fingerprint())
 	enc := json.NewEncoder(h)
 	for _, s := range stages {
 		enc.Encode(s)
 	}
 	enc.Encode(shapes)
-	return hex.EncodeToString(h.Sum(nil))
+	return h.Sum()
 }
 
 // calibSum identifies the int8 calibration data in dir/name ("" if none),
@@ -156,8 +154,8 @@ func (rn *Runner) calibrationCache(modelSHA, calib string) string {
 	if b == nil || b.Backend == "fake" {
 		return ""
 	}
-	h := sha256.Sum256([]byte(modelSHA + calib + " " + b.TensorRT))
-	return filepath.Join(rn.Cfg.Paths.State, "calibration", hex.EncodeToString(h[:16])+".cache")
+	h := filehash.Bytes([]byte(modelSHA + calib + " " + b.TensorRT))
+	return filepath.Join(rn.Cfg.Paths.State, "calibration", h[:32]+".cache")
 }
 
 // samplesSum identifies the accuracy samples in dir/name ("" if none): each
@@ -167,12 +165,12 @@ func samplesSum(dir, name string) string {
 	if err != nil {
 		return ""
 	}
-	h := sha256.New()
+	h := filehash.New()
 	for _, e := range ents {
 		sum, _ := filehash.SHA256(filepath.Join(dir, name, e.Name()))
 		fmt.Fprintf(h, "%q %s\n", e.Name(), sum)
 	}
-	return " samples " + hex.EncodeToString(h.Sum(nil))
+	return " samples " + h.Sum()
 }
 
 func sidecarSum(s *jobs.Store, j *jobs.Job) string {
