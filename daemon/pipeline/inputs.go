@@ -95,13 +95,7 @@ func cacheKey(modelSHA, sideSHA string, stages []config.Stage, shapes []protocol
 
 // calibSum identifies the int8 calibration data in dir/name ("" if none),
 // as samplesSum does the samples.
-func calibSum(dir, name string) string {
-	sum := samplesSum(dir, name)
-	if sum == "" {
-		return ""
-	}
-	return " calibration" + strings.TrimPrefix(sum, " samples")
-}
+func calibSum(dir, name string) string { return dirSum("calibration", dir, name) }
 
 // calibration gives int8 stages the uploaded calibration batches
 // (work/name.calib/input_*.pb) and a calibration cache path in the work
@@ -158,9 +152,12 @@ func (rn *Runner) calibrationCache(modelSHA, calib string) string {
 	return filepath.Join(rn.Cfg.Paths.State, "calibration", h[:32]+".cache")
 }
 
-// samplesSum identifies the accuracy samples in dir/name ("" if none): each
-// file's name and sha256, in name order.
-func samplesSum(dir, name string) string {
+// samplesSum identifies the accuracy samples in dir/name ("" if none).
+func samplesSum(dir, name string) string { return dirSum("samples", dir, name) }
+
+// dirSum identifies a companion directory dir/name for the cache key, under
+// label ("" if there is none): each file's name and sha256, in name order.
+func dirSum(label, dir, name string) string {
 	ents, err := os.ReadDir(filepath.Join(dir, name))
 	if err != nil {
 		return ""
@@ -170,7 +167,7 @@ func samplesSum(dir, name string) string {
 		sum, _ := filehash.SHA256(filepath.Join(dir, name, e.Name()))
 		fmt.Fprintf(h, "%q %s\n", e.Name(), sum)
 	}
-	return " samples " + h.Sum()
+	return " " + label + " " + h.Sum()
 }
 
 func sidecarSum(s *jobs.Store, j *jobs.Job) string {
