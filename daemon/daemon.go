@@ -150,8 +150,6 @@ func (d *Daemon) recover(ctx context.Context) error {
 	}
 	d.jobs.Probe(ctx)
 	d.jobs.RequeueStale()
-	go d.jobs.Fleet.Run(ctx, time.Minute)
-
 	return nil
 }
 
@@ -184,6 +182,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.recover(ctx); err != nil {
 		return err
 	}
+	// The pusher stops before Run returns (and before the state lock is
+	// released): a push cut short by the stop leaves its queue item as it
+	// was, never a half-written one under a daemon that has exited.
+	fleetCtx, stopFleet := context.WithCancel(ctx)
+	fleetDone := make(chan struct{})
+	go func() { defer close(fleetDone); d.jobs.Fleet.Run(fleetCtx, time.Minute) }()
+	defer func() { stopFleet(); <-fleetDone }()
 
 	events := make(chan inbox.Event, 256)
 	w := inbox.New(inbox.Options{Dir: d.cfg.Paths.Inbox, Settle: d.cfg.Inbox.Settle.D(), Rescan: d.cfg.Inbox.Rescan.D(),

@@ -174,6 +174,11 @@ func (q *Queue) Drain(ctx context.Context, push func(context.Context, Artifact) 
 			continue
 		}
 		res, err := push(ctx, it.Artifact)
+		if err != nil && ctx.Err() != nil {
+			// Stopped, not refused: the item stays as it was, due at
+			// once on the next start.
+			break
+		}
 		o := Outcome{Tag: it.Artifact.Key.Tag(), Result: res, Err: err}
 		switch {
 		case err == nil:

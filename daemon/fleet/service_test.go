@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -102,5 +103,30 @@ func TestQueueDropsUnusableItems(t *testing.T) {
 	})
 	if len(out) != 1 || !out[0].Dropped || q.Len() != 0 {
 		t.Fatalf("%+v, %d left", out, q.Len())
+	}
+}
+
+// A push cut short by the daemon's stop is not a failed attempt: the item
+// stays as it was (no back-off, no rewrite racing the exit) and is due at
+// the next start.
+func TestQueueStopIsNotAnAttempt(t *testing.T) {
+	dir := t.TempDir()
+	q, err := NewQueue(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := built(t, t.TempDir(), devA, keyFor(devA, "ck-stop"), 100)
+	if err := q.Add(a); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := q.Items()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := q.Drain(ctx, func(ctx context.Context, _ Artifact) (PushResult, error) {
+		cancel()
+		return PushResult{}, fmt.Errorf("push: %w", ctx.Err())
+	})
+	after, _ := q.Items()
+	if len(out) != 0 || len(after) != 1 || after[0].Attempts != 0 || !after[0].NextTry.Equal(before[0].NextTry) {
+		t.Fatalf("outcomes %+v; item before %+v after %+v", out, before, after)
 	}
 }
