@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/trtd/trtd/daemon/inbox"
@@ -113,7 +114,20 @@ func (o *offLoop) prune() {
 		if _, err := d.prune.Prune(); err != nil {
 			d.log.Warn("retention: some finished jobs were not removed", "err", err)
 		}
-		dk := status.Disk{Jobs: retention.Size(d.store.Root), Failed: retention.Size(d.cfg.Paths.Failed),
+		var jobsSize int64
+		if first {
+			// The start swept only the unfinished jobs' directories; the
+			// finished ones (10,000 in a long history) are swept here, off
+			// the loop and after READY, in the walk that measures them.
+			var rm []string
+			jobsSize, rm = d.jobs.SweepStore()
+			if len(rm) > 0 {
+				d.log.Info("removed partial files left by a crash", "files", strings.Join(rm, ", "))
+			}
+		} else {
+			jobsSize = retention.Size(d.store.Root)
+		}
+		dk := status.Disk{Jobs: jobsSize, Failed: retention.Size(d.cfg.Paths.Failed),
 			Cache: retention.Size(filepath.Join(d.cfg.Paths.State, "cache")), Measured: time.Now().UTC()}
 		if first {
 			// The start read every job record (10,000 finished jobs are

@@ -22,10 +22,12 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/trtd/trtd/internal/atomicfile"
+	"github.com/trtd/trtd/internal/dirstream"
 	"github.com/trtd/trtd/internal/faultpoint"
 	"github.com/trtd/trtd/internal/untrusted"
 )
@@ -140,6 +142,15 @@ type Store struct {
 	Root   string // state/jobs
 	Now    func() time.Time
 	Limits Limits // caps on companions (zero: DefaultLimits)
+
+	// open indexes the jobs that are not terminal, by id: built by the
+	// one read of every job.json at start (Reconcile), then kept by Save,
+	// so the daemon never reads 10,000 finished jobs again to find the
+	// few unfinished ones. nil until built.
+	mu   sync.Mutex
+	open map[string]bool
+	// reads counts job.json reads (tests bound the start's reading).
+	reads int64
 }
 
 // Open prepares the store directory.
@@ -166,7 +177,47 @@ func (s *Store) Save(j *Job) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(s.Dir(j), "job.json"), append(b, '\n'), 0o644)
+	if err := atomicfile.WriteFile(filepath.Join(s.Dir(j), "job.json"), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	s.note(j.ID, j.State)
+	return nil
+}
+
+// note records in the index whether job id is unfinished.
+func (s *Store) note(id string, st State) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.open == nil {
+		return // built from the files when first needed
+	}
+	if st.Terminal() {
+		delete(s.open, id)
+	} else {
+		s.open[id] = true
+	}
+}
+
+// forget drops job id from the index (its directory is gone).
+func (s *Store) forget(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.open, id)
+}
+
+// remove deletes a job directory that holds nothing of a user's (a claim
+// undone) and forgets the job.
+func (s *Store) remove(j *Job) {
+	os.RemoveAll(s.Dir(j))
+	s.forget(j.ID)
+}
+
+// IsOpen reports whether job id is known and not terminal: its directory
+// is in use (temporary files in it may be a write under way).
+func (s *Store) IsOpen(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.open[id]
 }
 
 // Transition moves j to state (and step), records it, and saves.
@@ -181,15 +232,62 @@ func (s *Store) Mark(j *Job, step string) error { return s.Transition(j, j.State
 
 // Load reads one job.
 func (s *Store) Load(id string) (*Job, error) {
-	b, err := os.ReadFile(filepath.Join(s.Root, id, "job.json"))
+	b, err := s.read(id, nil)
 	if err != nil {
 		return nil, err
 	}
+	return decode(id, b)
+}
+
+func decode(id string, b []byte) (*Job, error) {
 	var j Job
 	if err := json.Unmarshal(b, &j); err != nil {
 		return nil, fmt.Errorf("job %s: corrupt job.json: %w", id, err)
 	}
 	return &j, nil
+}
+
+// read returns job id's job.json, read into buf when it is large enough
+// (a scan reuses one buffer for every job).
+func (s *Store) read(id string, buf []byte) ([]byte, error) {
+	s.mu.Lock()
+	s.reads++
+	s.mu.Unlock()
+	f, err := os.Open(filepath.Join(s.Root, id, "job.json"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b := buf[:0]
+	if cap(b) == 0 {
+		b = make([]byte, 0, 4096)
+	}
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := f.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// stateOf decodes only the state of a job record. The whole document is
+// still checked (encoding/json validates before it decodes), so a
+// truncated or corrupt record is found here as by a full decode.
+func stateOf(id string, b []byte) (State, error) {
+	var h struct {
+		State State `json:"state"`
+	}
+	if err := json.Unmarshal(b, &h); err != nil {
+		return "", fmt.Errorf("job %s: corrupt job.json: %w", id, err)
+	}
+	return h.State, nil
 }
 
 // List returns every job, oldest first.
@@ -214,33 +312,153 @@ func Unfinished(j *Job) bool { return !j.State.Terminal() }
 // scan reads every job once: the readable ones keep accepts (all when nil),
 // oldest first, and why each other job directory could not be read.
 func (s *Store) scan(keep func(*Job) bool) ([]*Job, map[string]error, error) {
-	ents, err := os.ReadDir(s.Root)
+	var out []*Job
+	bad := map[string]error{}
+	buf := make([]byte, 0, 4096)
+	err := dirstream.Each(s.Root, func(e os.DirEntry) error {
+		if !e.IsDir() || atomicfile.IsTemp(e.Name()) {
+			return nil
+		}
+		b, err := s.read(e.Name(), buf)
+		if err != nil {
+			bad[e.Name()] = err
+			return nil
+		}
+		buf = b[:0]
+		j, err := decode(e.Name(), b)
+		if err != nil {
+			bad[e.Name()] = err
+			return nil
+		}
+		if keep == nil || keep(j) {
+			out = append(out, j)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, nil, err
 	}
+	sortJobs(out)
+	return out, bad, nil
+}
+
+// scanOpen reads every job.json once and decodes in full only the jobs
+// that are not terminal: a finished job costs one read and a check of its
+// state, and nothing of it is kept. It returns the unfinished jobs, oldest
+// first, and why each unreadable job directory could not be read.
+func (s *Store) scanOpen() ([]*Job, map[string]error, error) {
 	var out []*Job
 	bad := map[string]error{}
-	for _, e := range ents {
-		if !e.IsDir() || atomicfile.IsTemp(e.Name()) {
-			continue
+	buf := make([]byte, 0, 4096)
+	err := dirstream.Each(s.Root, func(e os.DirEntry) error {
+		id := e.Name()
+		if !e.IsDir() || atomicfile.IsTemp(id) {
+			return nil
 		}
-		j, err := s.Load(e.Name())
+		b, err := s.read(id, buf)
 		if err != nil {
-			bad[e.Name()] = err
-			continue
+			bad[id] = err
+			return nil
 		}
-		if keep != nil && !keep(j) {
-			continue
+		buf = b[:0]
+		st, err := stateOf(id, b)
+		if err != nil {
+			bad[id] = err
+			return nil
+		}
+		if st.Terminal() {
+			return nil
+		}
+		j, err := decode(id, b)
+		if err != nil {
+			bad[id] = err
+			return nil
 		}
 		out = append(out, j)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
+	sortJobs(out)
+	return out, bad, nil
+}
+
+func sortJobs(out []*Job) {
 	sort.Slice(out, func(a, b int) bool {
 		if out[a].Created.Equal(out[b].Created) {
 			return out[a].ID < out[b].ID
 		}
 		return out[a].Created.Before(out[b].Created)
 	})
-	return out, bad, nil
+}
+
+// index builds the index of unfinished jobs from the files, once (a
+// store used before Reconcile).
+func (s *Store) index() error {
+	s.mu.Lock()
+	built := s.open != nil
+	s.mu.Unlock()
+	if built {
+		return nil
+	}
+	js, _, err := s.scanOpen()
+	if err != nil {
+		return err
+	}
+	s.setIndex(js)
+	return nil
+}
+
+// setIndex makes js the unfinished jobs, unless Save built the index
+// meanwhile.
+func (s *Store) setIndex(js []*Job) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.open != nil {
+		return
+	}
+	s.open = make(map[string]bool, len(js))
+	for _, j := range js {
+		s.open[j.ID] = true
+	}
+}
+
+// ListUnfinished returns the jobs that are not terminal, oldest first,
+// each read afresh from its job.json: only those, found through the
+// index, never every job in the store. An unreadable one is left out (the
+// next start recovers it).
+func (s *Store) ListUnfinished() ([]*Job, error) {
+	if err := s.index(); err != nil {
+		return nil, err
+	}
+	ids := s.OpenIDs()
+	var out []*Job
+	for _, id := range ids {
+		j, err := s.Load(id)
+		if errors.Is(err, os.ErrNotExist) {
+			s.forget(id)
+			continue
+		}
+		if err != nil || j.State.Terminal() {
+			continue
+		}
+		out = append(out, j)
+	}
+	sortJobs(out)
+	return out, nil
+}
+
+// OpenIDs lists the ids of the jobs that are not terminal, sorted.
+func (s *Store) OpenIDs() []string {
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.open))
+	for id := range s.open {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	sort.Strings(ids)
+	return ids
 }
 
 // NewID makes a job id: UTC time plus a short random-free discriminator
@@ -273,12 +491,15 @@ func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) 
 			j.Extra = append(j.Extra, companionName(j, e))
 		}
 	}
+	// In the index before its directory exists: the sweep of finished
+	// jobs' directories never takes the temporary file of its first save.
+	s.note(j.ID, j.State)
 	if err := os.MkdirAll(filepath.Join(s.Dir(j), "model"), 0o755); err != nil {
-		os.RemoveAll(s.Dir(j)) // F-21: no empty job directory per failed claim
+		s.remove(j) // F-21: no empty job directory per failed claim
 		return nil, err
 	}
 	if err := s.Save(j); err != nil {
-		os.RemoveAll(s.Dir(j)) // nothing of the upload is in it yet
+		s.remove(j) // nothing of the upload is in it yet
 		return nil, err
 	}
 	faultpoint.Delay(StepClaimCopy)
@@ -290,7 +511,7 @@ func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) 
 			s.Transition(j, Failed, StepClaimed, j.Reason)
 			return nil, fmt.Errorf("claim %s: %w", name, err)
 		}
-		os.RemoveAll(s.Dir(j)) // only job.json is there
+		s.remove(j) // only job.json is there
 		return nil, fmt.Errorf("claim %s: %w", name, err)
 	}
 	// F-14: nothing may follow what the inbox judged complete. A file that
@@ -298,7 +519,7 @@ func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) 
 	// goes back to the inbox to settle again.
 	if fi, err := os.Stat(s.ModelPath(j)); err == nil && size > 0 && fi.Size() != size {
 		if putBack(s.ModelPath(j), src) {
-			os.RemoveAll(s.Dir(j))
+			s.remove(j)
 			return nil, fmt.Errorf("claim %s: %w: %d bytes, %d when it was judged complete", name, ErrStillWriting, fi.Size(), size)
 		}
 	}
@@ -442,13 +663,20 @@ type Recovery struct {
 // keeps taking the daemon down is failed. It never deletes a model.
 func (s *Store) Reconcile() ([]Recovery, error) {
 	// One read of every job.json (10,000 finished jobs are a start's
-	// worth of reading, not two).
-	// Finished jobs need no repair (their temporary files go in the
-	// sweep that follows reconciliation), and their records are not kept.
-	jobs, bad, err := s.scan(Unfinished)
+	// worth of reading, not two), decoded in full only for the jobs that
+	// are not finished. Finished jobs need no repair (their temporary
+	// files go in the sweep of the store after the start), and their
+	// records are not kept: what remains is the index of unfinished jobs.
+	jobs, bad, err := s.scanOpen()
 	if err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	s.open = make(map[string]bool, len(jobs))
+	for _, j := range jobs {
+		s.open[j.ID] = true
+	}
+	s.mu.Unlock()
 	rec, err := s.recoverUnreadable(bad)
 	if err != nil {
 		return rec, err
@@ -464,7 +692,7 @@ func (s *Store) Reconcile() ([]Recovery, error) {
 				rec = append(rec, Recovery{j, "completed-claim"})
 			} else {
 				// The model never left the inbox: the next scan finds it again.
-				os.RemoveAll(s.Dir(j))
+				s.remove(j)
 				rec = append(rec, Recovery{j, "dropped-claim"})
 			}
 		case Failing:

@@ -99,7 +99,7 @@ func (rn *Runner) markUnavailable(reason string) {
 // Pending lists queued jobs (in order) and shows the jobs waiting for a
 // builder in the status.
 func (rn *Runner) Pending() []*jobs.Job {
-	all, err := rn.Store.ListWhere(jobs.Unfinished)
+	all, err := rn.Store.ListUnfinished()
 	if err != nil {
 		rn.Log.Error("cannot list jobs", "err", err)
 		return nil
@@ -121,7 +121,7 @@ func (rn *Runner) Pending() []*jobs.Job {
 
 // Requeue returns the jobs parked for lack of a builder, queued again.
 func (rn *Runner) Requeue() []*jobs.Job {
-	all, _ := rn.Store.ListWhere(jobs.Unfinished)
+	all, _ := rn.Store.ListUnfinished()
 	var out []*jobs.Job
 	for _, j := range all {
 		if j.State == jobs.Waiting {

@@ -22,6 +22,7 @@ import (
 	"github.com/trtd/trtd/daemon/jobs"
 	"github.com/trtd/trtd/daemon/provenance"
 	"github.com/trtd/trtd/internal/atomicfile"
+	"github.com/trtd/trtd/internal/dirstream"
 )
 
 // Refs are the jobs and models engines in the outbox were built from.
@@ -171,19 +172,24 @@ func (p *Pruner) remove(j *jobs.Job) error {
 
 // removeLeftovers finishes removals a crash cut short.
 func (p *Pruner) removeLeftovers() {
-	ents, _ := os.ReadDir(p.Store.Root)
-	for _, e := range ents {
+	var gone []string // not removed while the directory is read
+	dirstream.Each(p.Store.Root, func(e fs.DirEntry) error {
 		if strings.HasPrefix(e.Name(), prunePrefix) {
-			os.RemoveAll(filepath.Join(p.Store.Root, e.Name()))
+			gone = append(gone, filepath.Join(p.Store.Root, e.Name()))
 		}
+		return nil
+	})
+	for _, g := range gone {
+		os.RemoveAll(g)
 	}
 }
 
-// Size is the bytes of regular files under dir (0 when it is absent).
+// Size is the bytes of regular files under dir (0 when it is absent),
+// read a batch of entries at a time.
 func Size(dir string) int64 {
 	var n int64
-	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
+	dirstream.Walk(dir, func(_ string, d fs.DirEntry) error {
+		if d.Type().IsRegular() {
 			if fi, err := d.Info(); err == nil {
 				n += fi.Size()
 			}

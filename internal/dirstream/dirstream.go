@@ -1,0 +1,81 @@
+// Package dirstream reads directories a batch of entries at a time, so a
+// directory of 10,000 entries (a job store, an outbox with a long history)
+// is never held in memory whole, sorted or not. Entries come in the
+// order the filesystem returns them.
+package dirstream
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Batch is how many entries one read returns at most.
+const Batch = 128
+
+// Each calls fn for every entry of dir. An error from fn stops the read
+// and is returned.
+func Each(dir string, fn func(fs.DirEntry) error) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for {
+		ents, err := f.ReadDir(Batch)
+		for _, e := range ents {
+			if ferr := fn(e); ferr != nil {
+				return ferr
+			}
+		}
+		if errors.Is(err, io.EOF) || (err == nil && len(ents) == 0) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// Walk calls fn for every entry below root (not root itself), a
+// directory before what it holds; fn returning fs.SkipDir for a directory
+// skips its content. Symbolic links are not followed. A directory below
+// root that cannot be read is skipped: Walk serves sweeps and sizes, where
+// one unreadable corner must not stop the rest. At most one directory per
+// level is open at a time. Walk returns the error reading root, or the
+// first error of fn.
+func Walk(root string, fn func(path string, d fs.DirEntry) error) error {
+	err := walk(root, fn)
+	var fe fnError
+	if errors.As(err, &fe) {
+		return fe.err
+	}
+	return err
+}
+
+// fnError carries an error of Walk's fn up through the levels, told apart
+// from a directory that could not be read.
+type fnError struct{ err error }
+
+func (e fnError) Error() string { return e.err.Error() }
+
+func walk(dir string, fn func(path string, d fs.DirEntry) error) error {
+	return Each(dir, func(e fs.DirEntry) error {
+		p := filepath.Join(dir, e.Name())
+		if err := fn(p, e); err != nil {
+			if errors.Is(err, fs.SkipDir) && e.IsDir() {
+				return nil
+			}
+			return fnError{err}
+		}
+		if e.IsDir() {
+			var fe fnError
+			if err := walk(p, fn); errors.As(err, &fe) {
+				return err
+			}
+		}
+		return nil
+	})
+}
