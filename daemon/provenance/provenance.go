@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/internal/atomicfile"
+	"github.com/trtd/trtd/internal/dirstream"
 	"github.com/trtd/trtd/internal/filehash"
 	"github.com/trtd/trtd/internal/l4t"
 	"github.com/trtd/trtd/internal/untrusted"
@@ -185,30 +187,28 @@ func Stale(outbox string, current protocol.Builder, l4t string) ([]StaleEngine, 
 
 // StaleFor is Stale with plugin hashes.
 func StaleFor(outbox string, cur Current) ([]StaleEngine, error) {
-	ents, err := os.ReadDir(outbox)
-	if err != nil {
-		return nil, fmt.Errorf("outbox %s: %w", outbox, err)
-	}
 	var out []StaleEngine
 	var errs []error
-	for _, e := range ents {
+	// The outbox is read a batch of entries at a time: with a long
+	// history it holds 10,000 files, most of them not provenance.
+	err := dirstream.Each(outbox, func(e fs.DirEntry) error {
 		n := e.Name()
 		if !strings.HasSuffix(n, Suffix) || atomicfile.IsTemp(n) || !e.Type().IsRegular() {
-			continue
+			return nil
 		}
 		path := filepath.Join(outbox, n)
 		p, err := Read(path)
 		if err != nil {
 			errs = append(errs, err)
-			continue
-		}
-		files := engineFiles(outbox, p)
-		if len(files) == 0 {
-			continue
+			return nil
 		}
 		diff := Differences(p, cur)
 		if len(diff) == 0 {
-			continue
+			return nil
+		}
+		files := engineFiles(outbox, p)
+		if len(files) == 0 {
+			return nil
 		}
 		s := StaleEngine{Name: strings.TrimSuffix(n, Suffix), Provenance: path, Files: files, Job: p.Job, Model: p.Model,
 			ModelSHA: p.ModelSHA, Stage: p.Stage, Built: p.Built, Reasons: diff}
@@ -216,6 +216,10 @@ func StaleFor(outbox string, cur Current) ([]StaleEngine, error) {
 			s.Was = p.Builder.Fingerprint()
 		}
 		out = append(out, s)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("outbox %s: %w", outbox, err)
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
 	return out, errors.Join(errs...)

@@ -43,11 +43,15 @@ func Each(dir string, fn func(fs.DirEntry) error) error {
 // directory before what it holds; fn returning fs.SkipDir for a directory
 // skips its content. Symbolic links are not followed. A directory below
 // root that cannot be read is skipped: Walk serves sweeps and sizes, where
-// one unreadable corner must not stop the rest. At most one directory per
-// level is open at a time. Walk returns the error reading root, or the
-// first error of fn.
+// one unreadable corner must not stop the rest. Root (the directory with
+// thousands of entries: a job store) is read a batch at a time and held
+// open during the walk; each directory below it (a job's, a handful of
+// entries) is read whole and closed before its content is visited, so a
+// walk holds at most two descriptors, whatever the depth (a daemon under
+// a low open-files limit still starts its workers). Walk returns the
+// error reading root, or the first error of fn.
 func Walk(root string, fn func(path string, d fs.DirEntry) error) error {
-	err := walk(root, fn)
+	err := Each(root, func(e fs.DirEntry) error { return visit(root, e, fn) })
 	var fe fnError
 	if errors.As(err, &fe) {
 		return fe.err
@@ -61,21 +65,25 @@ type fnError struct{ err error }
 
 func (e fnError) Error() string { return e.err.Error() }
 
-func walk(dir string, fn func(path string, d fs.DirEntry) error) error {
-	return Each(dir, func(e fs.DirEntry) error {
-		p := filepath.Join(dir, e.Name())
-		if err := fn(p, e); err != nil {
-			if errors.Is(err, fs.SkipDir) && e.IsDir() {
-				return nil
-			}
-			return fnError{err}
+func visit(dir string, e fs.DirEntry, fn func(path string, d fs.DirEntry) error) error {
+	p := filepath.Join(dir, e.Name())
+	if err := fn(p, e); err != nil {
+		if errors.Is(err, fs.SkipDir) && e.IsDir() {
+			return nil
 		}
-		if e.IsDir() {
-			var fe fnError
-			if err := walk(p, fn); errors.As(err, &fe) {
-				return err
-			}
-		}
+		return fnError{err}
+	}
+	if !e.IsDir() {
 		return nil
-	})
+	}
+	ents, err := os.ReadDir(p)
+	if err != nil {
+		return nil // unreadable below root: skipped
+	}
+	for _, c := range ents {
+		if err := visit(p, c, fn); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ package main
 // (each claimed exactly once, the daemon's peak RSS).
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -15,13 +16,18 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/trtd/trtd/converter"
+	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/daemon/jobs"
 	"github.com/trtd/trtd/daemon/provenance"
 )
 
 // seedHistory writes n finished jobs (job.json and a kept model each) and
 // outN outbox files (an engine, its provenance and two reports per model).
-func seedHistory(root string, n, outN int) error {
+// Each provenance records builder, the one the daemon's worker reports:
+// engines built on this device, none made stale by an upgrade (a start
+// would otherwise rehash every kept model to rebuild it).
+func seedHistory(root string, n, outN int, builder protocol.Builder) error {
 	store, outbox := filepath.Join(root, "state", "jobs"), filepath.Join(root, "outbox")
 	t0 := time.Now().Add(-time.Duration(n) * time.Minute).UTC()
 	model := make([]byte, 4096)
@@ -52,7 +58,7 @@ func seedHistory(root string, n, outN int) error {
 		if i < outN/4 {
 			base := filepath.Join(outbox, strings.TrimSuffix(j.Name, ".onnx"))
 			p := &provenance.Provenance{Schema: provenance.SchemaVersion, Engine: filepath.Base(base) + ".engine", EngineSHA: j.EngineSHA,
-				ModelSHA: j.ModelSHA256, Model: j.Name, Stage: "fast", Job: j.ID, Built: at, Tool: "trtd"}
+				ModelSHA: j.ModelSHA256, Model: j.Name, Stage: "fast", Job: j.ID, Built: at, Tool: "trtd", Builder: &builder, Fingerprint: builder.Fingerprint()}
 			pb, _ := json.MarshalIndent(p, "", "  ")
 			for suffix, data := range map[string][]byte{".engine": model, provenance.Suffix: pb, ".report.json": []byte("{}"), ".report.md": []byte("#\n")} {
 				if err := os.WriteFile(base+suffix, data, 0o644); err != nil {
@@ -122,18 +128,24 @@ func runHistory(n, outN int) error {
 		return err
 	}
 	defer os.RemoveAll(root)
-	if err := seedHistory(root, n, outN); err != nil {
+	abs, _ := filepath.Abs(*workerBin)
+	b, class, reason := (&converter.Worker{Path: abs}).Probe(context.Background(), "", "", root)
+	if class != protocol.ClassOK {
+		return fmt.Errorf("worker probe: %s: %s", class, reason)
+	}
+	if err := seedHistory(root, n, outN, b); err != nil {
 		return err
 	}
 	// Retention off: every run starts with the whole history.
 	cfg := scaleConfig(root, "[retention]\nkeep_jobs = 0\nkeep_days = 0\n")
-	var ready, rss, hwm, stt []float64
+	var ready, hwmReady, rss, hwm, stt []float64
 	for r := 0; r < *runs; r++ {
 		c, took, err := startAt(root, cfg)
 		if err != nil {
 			return err
 		}
 		ready = append(ready, float64(took)/float64(time.Millisecond))
+		hwmReady = append(hwmReady, float64(procStatus(c.Process.Pid, "VmHWM"))/1024)
 		time.Sleep(3 * time.Second) // the start's prune and disk measure have run
 		rss = append(rss, float64(procStatus(c.Process.Pid, "VmRSS"))/1024)
 		hwm = append(hwm, float64(procStatus(c.Process.Pid, "VmHWM"))/1024)
@@ -150,15 +162,16 @@ func runHistory(n, outN int) error {
 		}
 		stopCmd(c)
 	}
-	fmt.Printf("%d finished jobs in the store (a 4 KiB kept model each), %d files in the outbox ([retention] off, so every start reads them all); %d runs (median, spread min–max).\n\n", n, outN, *runs)
+	fmt.Printf("%d finished jobs in the store (a 4 KiB kept model each), %d files in the outbox (engines of this device's builder, none stale; [retention] off, so every start reads them all); %d runs (median, spread min–max). The finished jobs' directories are swept and measured after READY, off the main loop: the peak over the start includes that walk.\n\n", n, outN, *runs)
 	fmt.Println("| figure | reference | median | spread | vs reference |")
 	fmt.Println("|---|---|---|---|---|")
 	row := func(name, ref string, s stat, unit string, target float64) {
 		fmt.Printf("| %s | %s | %.1f %s | %.1f–%.1f | %.2f× target |\n", name, ref, s.med, unit, s.min, s.max, s.med/target)
 	}
 	row("start to READY (status idle)", "target ≤ 1000 ms", summarize(ready), "ms", 1000)
+	row("daemon peak RSS (VmHWM) at READY", "target ≤ 20 MiB", summarize(hwmReady), "MiB", 20)
 	row("daemon RSS 3 s after READY", "target ≤ 20 MiB", summarize(rss), "MiB", 20)
-	row("daemon peak RSS (VmHWM) over the start, transient", "target ≤ 20 MiB", summarize(hwm), "MiB", 20)
+	row("daemon peak RSS (VmHWM) over the start and the sweep after it", "target ≤ 20 MiB", summarize(hwm), "MiB", 20)
 	row("`trtd status --json`, whole command", "target ≤ 100 ms", summarize(stt), "ms", 100)
 	return nil
 }
