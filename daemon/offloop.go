@@ -130,10 +130,12 @@ func (o *offLoop) prune() {
 		dk := status.Disk{Jobs: jobsSize, Failed: retention.Size(d.cfg.Paths.Failed),
 			Cache: retention.Size(filepath.Join(d.cfg.Paths.State, "cache")), Measured: time.Now().UTC()}
 		if first {
-			// The start read every job record (10,000 finished jobs are
-			// about 20 MiB of JSON): all garbage now, but the runtime's
-			// scavenger gives it back to the kernel only over minutes.
-			// On a 4 GB board those pages are worth returning at once.
+			// The start read every job record and walked every job
+			// directory: all garbage now, but the runtime's scavenger
+			// gives it back to the kernel only over minutes. On a 4 GB
+			// board those pages are worth returning at once. The start is
+			// over: the runtime's GC percentage again.
+			restoreGC(d.gcPercent)
 			debug.FreeOSMemory()
 		}
 		o.pruned <- dk
