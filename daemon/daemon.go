@@ -272,6 +272,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			off.claim(ev)
 		case c := <-off.claimed:
 			if j := off.done(c); j != nil {
+				off.changed = true
 				queue = append(queue, j)
 				d.status.SetQueue(queue)
 			}
@@ -290,6 +291,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.status.Update()
 		case j := <-results:
 			building = nil
+			off.changed = true
 			statusTicker.Stop()
 			if j.State == jobs.Queued { // interrupted, run again
 				queue = append([]*jobs.Job{j}, queue...)

@@ -36,6 +36,22 @@ type offLoop struct {
 	pruned  chan status.Disk
 	pruning bool
 	pruneN  int
+	// changed: a job was claimed or finished since the last prune;
+	// prunedAt: when the last one started. Without a change, the store is
+	// walked again only every pruneEvery (for keep_days, and files removed
+	// by hand), not at every tick: 10,000 finished jobs are 10,000 records
+	// and 20,000 directories to read.
+	changed  bool
+	prunedAt time.Time
+}
+
+// pruneEvery is how often retention and the disk measure run when no job
+// was claimed or finished.
+const pruneEvery = time.Hour
+
+// pruneDue reports whether housekeeping at now should prune and measure.
+func (o *offLoop) pruneDue(now time.Time) bool {
+	return o.changed || now.Sub(o.prunedAt) >= pruneEvery
 }
 
 type claimResult struct {
@@ -86,7 +102,9 @@ func (o *offLoop) housekeeping(building bool) {
 		o.idling = true
 		go func() { o.d.mem.Idle(o.ctx); o.idleDone <- struct{}{} }()
 	}
-	o.prune()
+	if o.pruneDue(time.Now()) {
+		o.prune()
+	}
 	if !o.probing && !building && o.d.jobs.RetryDue() {
 		o.probing = true
 		go func() {
@@ -107,6 +125,7 @@ func (o *offLoop) prune() {
 		return
 	}
 	o.pruning = true
+	o.changed, o.prunedAt = false, time.Now()
 	o.pruneN++
 	first := o.pruneN == 1
 	d := o.d
