@@ -9,6 +9,7 @@
 package retention
 
 import (
+	"container/heap"
 	"errors"
 	"io/fs"
 	"log/slog"
@@ -45,34 +46,127 @@ func Select(js []*jobs.Job, refs Refs, now time.Time, p config.Retention) []*job
 	if Off(p) {
 		return nil
 	}
-	var done []*jobs.Job
+	sel := newSelector(now, p)
 	for _, j := range js {
-		if j.State.Terminal() {
-			done = append(done, j)
-		}
+		sel.rank(j)
 	}
-	// Newest first: the first KeepJobs are kept.
-	sort.SliceStable(done, func(a, b int) bool {
-		if !done[a].Updated.Equal(done[b].Updated) {
-			return done[a].Updated.After(done[b].Updated)
-		}
-		return done[a].ID > done[b].ID
-	})
-	cutoff := now.Add(-time.Duration(p.KeepDays) * 24 * time.Hour)
 	var out []*jobs.Job
-	for i, j := range done {
-		if i < p.KeepJobs || (p.KeepDays > 0 && j.Updated.After(cutoff)) || refs.has(j) {
-			continue
+	for _, j := range js {
+		if sel.goes(j, refs) {
+			out = append(out, j)
 		}
-		out = append(out, j)
 	}
+	sortOldestFirst(out)
+	return out
+}
+
+// selector decides what a policy lets go from two passes over the finished
+// jobs, holding only the KeepJobs most recently finished (their id and
+// time), never every job: a store of 10,000 finished jobs costs two reads
+// of the records, not 10,000 of them in memory.
+type selector struct {
+	p      config.Retention
+	cutoff time.Time
+	newest newestHeap      // the KeepJobs most recently finished so far
+	kept   map[string]bool // their ids, once ranked
+	past   int             // finished jobs past the age rule
+}
+
+func newSelector(now time.Time, p config.Retention) *selector {
+	return &selector{p: p, cutoff: now.Add(-time.Duration(p.KeepDays) * 24 * time.Hour)}
+}
+
+// young reports whether the age rule keeps j.
+func (s *selector) young(j *jobs.Job) bool { return s.p.KeepDays > 0 && j.Updated.After(s.cutoff) }
+
+// rank is the first pass: each job is seen once, in any order.
+func (s *selector) rank(j *jobs.Job) {
+	if !j.State.Terminal() {
+		return
+	}
+	if !s.young(j) {
+		s.past++
+	}
+	if s.p.KeepJobs <= 0 {
+		return
+	}
+	e := finished{at: j.Updated, id: j.ID}
+	if len(s.newest) < s.p.KeepJobs {
+		heap.Push(&s.newest, e)
+	} else if e.newer(s.newest[0]) {
+		s.newest[0] = e
+		heap.Fix(&s.newest, 0)
+	}
+}
+
+// maybe reports, after the first pass, whether anything could go (before
+// references are known): the outbox is read only then.
+func (s *selector) maybe() bool {
+	kept := 0 // jobs past the age rule that KeepJobs keeps
+	for _, e := range s.newest {
+		if s.p.KeepDays == 0 || !e.at.After(s.cutoff) {
+			kept++
+		}
+	}
+	return s.past > kept
+}
+
+// goes is the second pass: whether j goes, given refs. A job that
+// finished between the passes ranks among the KeepJobs newest and stays.
+func (s *selector) goes(j *jobs.Job, refs Refs) bool {
+	if !j.State.Terminal() || s.young(j) || refs.has(j) {
+		return false
+	}
+	if s.kept == nil {
+		s.kept = make(map[string]bool, len(s.newest))
+		for _, e := range s.newest {
+			s.kept[e.id] = true
+		}
+	}
+	if s.kept[j.ID] {
+		return false
+	}
+	if s.p.KeepJobs > 0 && (len(s.newest) < s.p.KeepJobs || (finished{at: j.Updated, id: j.ID}).newer(s.newest[0])) {
+		return false
+	}
+	return true
+}
+
+// finished is a job's place in the KeepJobs ranking: most recently
+// finished first, ties by the larger id (the same choice on every run).
+type finished struct {
+	at time.Time
+	id string
+}
+
+func (a finished) newer(b finished) bool {
+	if !a.at.Equal(b.at) {
+		return a.at.After(b.at)
+	}
+	return a.id > b.id
+}
+
+// newestHeap is a min-heap: its root is the least recent of the kept.
+type newestHeap []finished
+
+func (h newestHeap) Len() int           { return len(h) }
+func (h newestHeap) Less(a, b int) bool { return h[b].newer(h[a]) }
+func (h newestHeap) Swap(a, b int)      { h[a], h[b] = h[b], h[a] }
+func (h *newestHeap) Push(x any)        { *h = append(*h, x.(finished)) }
+func (h *newestHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
+
+func sortOldestFirst(out []*jobs.Job) {
 	sort.Slice(out, func(a, b int) bool {
 		if !out[a].Updated.Equal(out[b].Updated) {
 			return out[a].Updated.Before(out[b].Updated)
 		}
 		return out[a].ID < out[b].ID
 	})
-	return out
 }
 
 // Referenced reads every engine provenance in outbox. An unreadable one is
@@ -126,27 +220,33 @@ func (p *Pruner) Prune() ([]*jobs.Job, error) {
 	if Off(p.Policy) {
 		return nil, nil
 	}
-	// Finished jobs only, without their histories: 10,000 of them are
-	// about 1 MiB this way.
-	js, err := p.Store.ListWhere(func(j *jobs.Job) bool { j.History = nil; return j.State.Terminal() })
-	if err != nil {
-		return nil, err
-	}
 	now := time.Now()
 	if p.Now != nil {
 		now = p.Now()
 	}
-	// The outbox is read only when something could go.
-	if len(Select(js, Refs{}, now, p.Policy)) == 0 {
+	// Two passes over the records, holding neither pass's jobs: the
+	// first ranks the most recently finished, the second (only when
+	// something could go, after reading the outbox's references) keeps
+	// just the jobs that go.
+	sel := newSelector(now, p.Policy)
+	if _, err := p.Store.ListWhere(func(j *jobs.Job) bool { sel.rank(j); return false }); err != nil {
+		return nil, err
+	}
+	if !sel.maybe() {
 		return nil, nil
 	}
 	refs, err := Referenced(p.Outbox)
 	if err != nil {
 		return nil, err
 	}
+	js, err := p.Store.ListWhere(func(j *jobs.Job) bool { j.History = nil; return sel.goes(j, refs) })
+	if err != nil {
+		return nil, err
+	}
+	sortOldestFirst(js)
 	var out []*jobs.Job
 	var errs []error
-	for _, j := range Select(js, refs, now, p.Policy) {
+	for _, j := range js {
 		if err := p.remove(j); err != nil {
 			errs = append(errs, err)
 			continue
