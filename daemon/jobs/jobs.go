@@ -313,22 +313,10 @@ func Unfinished(j *Job) bool { return !j.State.Terminal() }
 // oldest first, and why each other job directory could not be read.
 func (s *Store) scan(keep func(*Job) bool) ([]*Job, map[string]error, error) {
 	var out []*Job
-	bad := map[string]error{}
-	buf := make([]byte, 0, 4096)
-	err := dirstream.Each(s.Root, func(e os.DirEntry) error {
-		if !e.IsDir() || atomicfile.IsTemp(e.Name()) {
-			return nil
-		}
-		b, err := s.read(e.Name(), buf)
+	bad, err := s.each(func(id string, b []byte) error {
+		j, err := decode(id, b)
 		if err != nil {
-			bad[e.Name()] = err
-			return nil
-		}
-		buf = b[:0]
-		j, err := decode(e.Name(), b)
-		if err != nil {
-			bad[e.Name()] = err
-			return nil
+			return err
 		}
 		if keep == nil || keep(j) {
 			out = append(out, j)
@@ -348,31 +336,14 @@ func (s *Store) scan(keep func(*Job) bool) ([]*Job, map[string]error, error) {
 // first, and why each unreadable job directory could not be read.
 func (s *Store) scanOpen() ([]*Job, map[string]error, error) {
 	var out []*Job
-	bad := map[string]error{}
-	buf := make([]byte, 0, 4096)
-	err := dirstream.Each(s.Root, func(e os.DirEntry) error {
-		id := e.Name()
-		if !e.IsDir() || atomicfile.IsTemp(id) {
-			return nil
-		}
-		b, err := s.read(id, buf)
-		if err != nil {
-			bad[id] = err
-			return nil
-		}
-		buf = b[:0]
+	bad, err := s.each(func(id string, b []byte) error {
 		st, err := stateOf(id, b)
-		if err != nil {
-			bad[id] = err
-			return nil
-		}
-		if st.Terminal() {
-			return nil
+		if err != nil || st.Terminal() {
+			return err
 		}
 		j, err := decode(id, b)
 		if err != nil {
-			bad[id] = err
-			return nil
+			return err
 		}
 		out = append(out, j)
 		return nil
@@ -384,6 +355,31 @@ func (s *Store) scanOpen() ([]*Job, map[string]error, error) {
 	return out, bad, nil
 }
 
+// each reads the job.json of every job directory once, a batch of
+// directory entries at a time and into one buffer, and hands it to fn
+// (which must not keep it). It returns why each job that could not be
+// read, or that fn refused, failed.
+func (s *Store) each(fn func(id string, b []byte) error) (map[string]error, error) {
+	bad := map[string]error{}
+	buf := make([]byte, 0, 4096)
+	err := dirstream.Each(s.Root, func(e os.DirEntry) error {
+		id := e.Name()
+		if !e.IsDir() || atomicfile.IsTemp(id) {
+			return nil
+		}
+		b, err := s.read(id, buf)
+		if err == nil {
+			buf = b[:0]
+			err = fn(id, b)
+		}
+		if err != nil {
+			bad[id] = err
+		}
+		return nil
+	})
+	return bad, err
+}
+
 func sortJobs(out []*Job) {
 	sort.Slice(out, func(a, b int) bool {
 		if out[a].Created.Equal(out[b].Created) {
@@ -393,8 +389,9 @@ func sortJobs(out []*Job) {
 	})
 }
 
-// index builds the index of unfinished jobs from the files, once (a
-// store used before Reconcile).
+// index builds the index of unfinished jobs from the files, once, for a
+// store used before Reconcile (the daemon reconciles before anything
+// else writes to the store).
 func (s *Store) index() error {
 	s.mu.Lock()
 	built := s.open != nil
@@ -410,7 +407,7 @@ func (s *Store) index() error {
 	return nil
 }
 
-// setIndex makes js the unfinished jobs, unless Save built the index
+// setIndex makes js the unfinished jobs, unless the index was built
 // meanwhile.
 func (s *Store) setIndex(js []*Job) {
 	s.mu.Lock()
