@@ -328,7 +328,7 @@ const startGCPercent = 25
 // restore. GOGC=off, or a lower GOGC, is left as it is.
 func startGC() int {
 	prev := debug.SetGCPercent(startGCPercent)
-	if prev < 0 || prev < startGCPercent {
+	if prev < startGCPercent {
 		debug.SetGCPercent(prev)
 	}
 	return prev
