@@ -130,8 +130,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 
 // recover brings the machine and the store back to a known state before
 // the daemon serves: swap, jobs caught by a crash (finished, failed or
-// requeued), temporary files, the builder, engines a TensorRT upgrade made
-// stale.
+// requeued), temporary files, the builder.
 func (d *Daemon) recover(ctx context.Context) error {
 	log := d.log
 	log.Info("trtd starting", "version", Version, "inbox", d.cfg.Paths.Inbox, "outbox", d.cfg.Paths.Outbox, "config", d.cfg.File)
@@ -152,7 +151,9 @@ func (d *Daemon) recover(ctx context.Context) error {
 		}
 	}
 	d.jobs.Probe(ctx)
-	d.jobs.RequeueStale()
+	// Engines a TensorRT or JetPack upgrade made stale are looked for
+	// after READY, off the loop (offLoop.prune): with a long history
+	// that is thousands of provenance files to read.
 	return nil
 }
 
@@ -287,6 +288,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 			off.idling = false
 		case dk := <-off.pruned:
 			off.pruning = false
+			// The first one put the kept models of stale engines in the
+			// inbox: `trtd convert` waits for them to settle.
+			quietSince = time.Now()
 			d.status.SetDisk(dk)
 			d.status.Update()
 		case j := <-results:

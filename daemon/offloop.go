@@ -120,6 +120,8 @@ func (o *offLoop) housekeeping(building bool) {
 // prune applies [retention] and measures the space finished work takes,
 // in a goroutine: with thousands of finished jobs it reads every job.json
 // (and, when something could go, every engine provenance in the outbox).
+// The first one, just after READY, also finishes the start: stale
+// engines, and the sweep of finished jobs' directories.
 func (o *offLoop) prune() {
 	if o.pruning {
 		return
@@ -130,6 +132,13 @@ func (o *offLoop) prune() {
 	first := o.pruneN == 1
 	d := o.d
 	go func() {
+		if first {
+			// The start's stale-engine check (every provenance in the
+			// outbox), after READY: the kept models of engines a TensorRT
+			// or JetPack upgrade invalidated go back to the inbox, which
+			// the watcher already serves.
+			d.jobs.RequeueStale()
+		}
 		if _, err := d.prune.Prune(); err != nil {
 			d.log.Warn("retention: some finished jobs were not removed", "err", err)
 		}
@@ -161,8 +170,9 @@ func (o *offLoop) prune() {
 	}()
 }
 
-// busy reports whether a claim or a probe is under way.
-func (o *offLoop) busy() bool { return len(o.claiming) > 0 || o.probing }
+// busy reports whether a claim, a probe or a prune (the first one
+// requeues stale engines) is under way.
+func (o *offLoop) busy() bool { return len(o.claiming) > 0 || o.probing || o.pruning }
 
 // close ends the claimer after the claim under way (a claim is never cut
 // short by the daemon itself) and waits for a probe and an idle release.

@@ -248,16 +248,27 @@ func decode(id string, b []byte) (*Job, error) {
 }
 
 // read returns job id's job.json, read into buf when it is large enough
-// (a scan reuses one buffer for every job).
+// (a scan reuses one buffer for every job). It opens, reads and closes
+// through plain system calls: an os.File would add a non-blocking mode
+// and a poller registration that a regular file never uses, three more
+// calls per record, 30,000 over a store of 10,000 jobs.
 func (s *Store) read(id string, buf []byte) ([]byte, error) {
 	s.mu.Lock()
 	s.reads++
 	s.mu.Unlock()
-	f, err := os.Open(filepath.Join(s.Root, id, "job.json"))
-	if err != nil {
-		return nil, err
+	p := filepath.Join(s.Root, id, "job.json")
+	var fd int
+	var err error
+	for {
+		fd, err = syscall.Open(p, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != syscall.EINTR {
+			break
+		}
 	}
-	defer f.Close()
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	defer syscall.Close(fd)
 	b := buf[:0]
 	if cap(b) == 0 {
 		b = make([]byte, 0, 4096)
@@ -266,14 +277,16 @@ func (s *Store) read(id string, buf []byte) ([]byte, error) {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
 		}
-		n, err := f.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
+		n, err := syscall.Read(fd, b[len(b):cap(b)])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err != nil:
+			return nil, &os.PathError{Op: "read", Path: p, Err: err}
+		case n == 0:
 			return b, nil
 		}
-		if err != nil {
-			return nil, err
-		}
+		b = b[:len(b)+n]
 	}
 }
 
