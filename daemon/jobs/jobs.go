@@ -11,6 +11,7 @@
 package jobs
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -291,9 +292,19 @@ func (s *Store) read(id string, buf []byte) ([]byte, error) {
 }
 
 // stateOf decodes only the state of a job record. The whole document is
-// still checked (encoding/json validates before it decodes), so a
-// truncated or corrupt record is found here as by a full decode.
+// still checked (json.Valid), so a truncated or corrupt record is found
+// here as by a full decode; the state is then taken by a scan of the
+// top-level keys, without reflection. Anything the scan does not settle
+// plainly (no "state" key or more than one in any letter case, an escape
+// or a byte beyond printable ASCII in a key or the state, a state that is
+// not a string) is decoded by
+// encoding/json instead, which gives the same answer a full decode does.
 func stateOf(id string, b []byte) (State, error) {
+	if json.Valid(b) {
+		if st, ok := scanState(b); ok {
+			return st, nil
+		}
+	}
 	var h struct {
 		State State `json:"state"`
 	}
@@ -301,6 +312,78 @@ func stateOf(id string, b []byte) (State, error) {
 		return "", fmt.Errorf("job %s: corrupt job.json: %w", id, err)
 	}
 	return h.State, nil
+}
+
+// scanState finds the value of the one top-level "state" key of the valid
+// JSON object b, when it is a string without escapes.
+func scanState(b []byte) (State, bool) {
+	depth, key := 0, false
+	var val []byte
+	n := 0
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; c {
+		case '"':
+			j := i + 1
+			esc := false
+			for ; b[j] != '"'; j++ {
+				if b[j] == '\\' {
+					esc = true
+					j++
+				}
+			}
+			if depth == 1 && key {
+				if esc || !plainASCII(b[i+1:j]) {
+					return "", false
+				}
+				key = false
+				if bytes.EqualFold(b[i+1:j], []byte("state")) {
+					n++
+					k := j + 1
+					for b[k] != ':' {
+						k++
+					}
+					k++
+					for b[k] == ' ' || b[k] == '\t' || b[k] == '\n' || b[k] == '\r' {
+						k++
+					}
+					val = nil
+					if b[k] == '"' {
+						e := k + 1
+						for b[e] != '"' && b[e] != '\\' {
+							e++
+						}
+						if b[e] == '"' && plainASCII(b[k+1:e]) {
+							val = b[k+1 : e]
+						}
+					}
+				}
+			}
+			i = j
+		case '{', '[':
+			depth++
+			key = c == '{' && depth == 1
+		case '}', ']':
+			depth--
+		case ',':
+			key = depth == 1
+		}
+	}
+	if n != 1 || val == nil {
+		return "", false
+	}
+	return State(val), true
+}
+
+// plainASCII reports whether b is printable ASCII: what encoding/json
+// reads as is, with no invalid UTF-8 to replace and no case folding
+// beyond ASCII's.
+func plainASCII(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // List returns every job, oldest first.
