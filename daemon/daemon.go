@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/trtd/trtd/converter"
+	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/inbox"
@@ -41,6 +42,10 @@ type Options struct {
 	Once bool
 	// Progress, if set, receives every status change (for a terminal line).
 	Progress func(*status.Status)
+	// ReadModel parses an uploaded model (nil: onnx.ReadFile). The daemon
+	// parses each upload once, at the inbox (pipeline.Inspector): tests
+	// count the calls.
+	ReadModel func(f *os.File, dir string) (*onnx.Model, error)
 }
 
 // Daemon is one running trtd: the main loop over the pieces it wires.
@@ -98,7 +103,8 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	d.status.Path, d.status.Progress, d.status.Memory, d.status.Log = cfg.StatusPath(), o.Progress, d.mem.Now, o.Log
 	d.status.Notify = func(line string) { o.Notify.Status(line) }
 	d.prune = &retention.Pruner{Store: st, Failed: cfg.Paths.Failed, Outbox: cfg.Paths.Outbox, Policy: cfg.Retention, Log: o.Log}
-	d.jobs = &pipeline.Runner{Cfg: cfg, Log: o.Log, Store: st, Worker: worker, Mem: d.mem, Status: d.status, Version: Version}
+	d.jobs = &pipeline.Runner{Cfg: cfg, Log: o.Log, Store: st, Worker: worker, Mem: d.mem, Status: d.status, Version: Version,
+		Inspector: &pipeline.Inspector{Read: o.ReadModel}}
 	if err := d.wireFleet(); err != nil {
 		return nil, err
 	}
@@ -192,7 +198,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	events := make(chan inbox.Event, 256)
 	w := inbox.New(inbox.Options{Dir: d.cfg.Paths.Inbox, Settle: d.cfg.Inbox.Settle.D(), Rescan: d.cfg.Inbox.Rescan.D(),
-		MaxBytes: int64(d.cfg.Inbox.MaxBytes), CheckRefs: pipeline.CheckModelRefs, Log: log.With("stage", "inbox")})
+		MaxBytes: int64(d.cfg.Inbox.MaxBytes), Inspect: d.jobs.Inspector.Check, Log: log.With("stage", "inbox")})
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	ready := make(chan struct{})

@@ -152,7 +152,7 @@ func estimateMemory(m *onnx.Model, s onnx.Summary, check *trtCheck, platform, cf
 		return mem
 	}
 	// No sidecar here: dynamic dims count as 1, the daemon's default profile.
-	facts := planner.Facts(m, s, nil, "")
+	facts := planner.Facts(s, nil, "")
 	trt := ""
 	if check != nil {
 		trt = check.Version

@@ -30,6 +30,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/internal/untrusted"
 )
 
@@ -66,9 +67,10 @@ type Event struct {
 	Ino     uint64
 	MovedIn bool  // arrived by rename
 	Err     error // for Rejected
-	// Refs are the other files the content names (a model's external
-	// data), as CheckRefs found them; nil when no CheckRefs is set.
-	Refs []string
+	// Model is what the content check (Options.Inspect) read of the
+	// model: the one parse of the upload, handed on so that nothing after
+	// the inbox reads it again (issue 13, F-4). nil when no Inspect is set.
+	Model *onnx.Summary
 }
 
 // Checker checks the content of an opened candidate; a non-nil error means
@@ -82,10 +84,10 @@ type Options struct {
 	Rescan   time.Duration
 	MaxBytes int64
 	Check    Checker
-	// CheckRefs, when set, is used instead of Check and also returns the
-	// files the content names, handed on in Event.Refs so the consumer
-	// does not read the content a second time.
-	CheckRefs func(f *os.File, path string) ([]string, error)
+	// Inspect, when set, is used instead of Check and also returns what it
+	// read of the model, handed on in Event.Model so the consumer does not
+	// read the content a second time.
+	Inspect func(f *os.File, path string) (*onnx.Summary, error)
 	Log       *slog.Logger
 	Now       func() time.Time
 }
@@ -503,7 +505,7 @@ func (w *Watcher) evaluate(ctx context.Context, out chan<- Event) {
 		}
 		ev := Event{Name: name, Path: p, Size: cur.size, ModTime: cur.mtime, Dev: cur.dev, Ino: cur.ino, MovedIn: e.movedIn}
 		var cerr error
-		if ev.Refs, cerr = w.check(p, cur); cerr != nil {
+		if ev.Model, cerr = w.check(p, cur); cerr != nil {
 			err := cerr
 			if !special && e.movedIn && !errors.Is(err, untrusted.ErrChanged) {
 				// A renamed-in file that fails may still be written to;
@@ -529,7 +531,7 @@ func (w *Watcher) evaluate(ctx context.Context, out chan<- Event) {
 	}
 }
 
-func (w *Watcher) check(p string, want sig) (refs []string, err error) {
+func (w *Watcher) check(p string, want sig) (model *onnx.Summary, err error) {
 	f, fi, err := untrusted.Open(p)
 	if err != nil {
 		if fi != nil && errors.Is(err, untrusted.ErrNotRegular) {
@@ -552,12 +554,9 @@ func (w *Watcher) check(p string, want sig) (refs []string, err error) {
 		return nil, fmt.Errorf("%s: empty file", filepath.Base(p))
 	}
 	switch {
-	case w.o.CheckRefs != nil:
-		if refs, err = w.o.CheckRefs(f, p); err != nil {
+	case w.o.Inspect != nil:
+		if model, err = w.o.Inspect(f, p); err != nil {
 			return nil, err
-		}
-		if refs == nil {
-			refs = []string{}
 		}
 	case w.o.Check != nil:
 		if err := w.o.Check(f, p); err != nil {
@@ -569,5 +568,5 @@ func (w *Watcher) check(p string, want sig) (refs []string, err error) {
 	if err != nil || after != want {
 		return nil, fmt.Errorf("%s: %w", filepath.Base(p), untrusted.ErrChanged)
 	}
-	return refs, nil
+	return model, nil
 }

@@ -24,7 +24,7 @@ import (
 // resolveShapes turns the sidecar's shapes into optimization profiles and
 // gives dynamic inputs without shapes the documented default: every
 // symbolic dimension 1 for min, opt and max, with a warning.
-func resolveShapes(m *onnx.Model, name string, side *config.Sidecar) ([]protocol.Shape, []string) {
+func resolveShapes(inputs []onnx.ValueInfo, name string, side *config.Sidecar) ([]protocol.Shape, []string) {
 	var shapes []protocol.Shape
 	given := map[string]bool{}
 	if side != nil {
@@ -34,7 +34,7 @@ func resolveShapes(m *onnx.Model, name string, side *config.Sidecar) ([]protocol
 		}
 	}
 	var warn []string
-	for _, v := range m.Inputs() {
+	for _, v := range inputs {
 		if !v.Dynamic() || given[v.Name] {
 			continue
 		}
@@ -60,10 +60,11 @@ func resolveShapes(m *onnx.Model, name string, side *config.Sidecar) ([]protocol
 	return shapes, warn
 }
 
-// modelInputs describes the model's inputs for the sidecar check.
-func modelInputs(m *onnx.Model) []config.ModelInput {
+// modelInputs describes the model's inputs (Summary.Inputs) for the
+// sidecar check.
+func modelInputs(inputs []onnx.ValueInfo) []config.ModelInput {
 	var out []config.ModelInput
-	for _, v := range m.Inputs() {
+	for _, v := range inputs {
 		in := config.ModelInput{Name: v.Name}
 		if dims, ok := v.Shape(); ok {
 			in.RankKnown = true

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/trtd/trtd/converter"
-	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/converter/report"
 	"github.com/trtd/trtd/daemon/buildlog"
@@ -39,6 +38,13 @@ import (
 func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 	// F-21: whatever the job's end, no temporary file stays in its directory.
 	defer sweepTemps(rn.Store.Dir(j))
+	// What was read of the model is kept while the job waits to run again
+	// (a shutdown, no builder, a blocked outbox), with its bytes unchanged.
+	defer func() {
+		if (j.State != jobs.Queued && j.State != jobs.Waiting) || j.ModelSHA256 == "" {
+			rn.Inspector.Done(j.ID)
+		}
+	}()
 	log := rn.Log.With(logging.KeyJob, j.ID, logging.KeyModel, j.Name)
 	t0 := time.Now()
 	rep := &report.Report{Schema: report.SchemaVersion, Tool: report.Tool{Name: "trtd", Version: rn.Version}, Job: j.ID,
@@ -69,15 +75,16 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 	rep.Model.SHA256, rep.Model.Size = j.ModelSHA256, j.ModelSize
 	rep.Model.Sidecar = j.Sidecar
 
-	// Inspect (streaming: weights are never loaded) and read the sidecar.
-	model, err := onnx.Open(modelPath)
+	// The model as the inbox read it (issue 13, F-4: once; after a
+	// restart, read again here, streaming: weights are never loaded), and
+	// the sidecar.
+	model, err := rn.Inspector.Job(j.ID, modelPath)
 	if err != nil {
 		rn.Outbox.Fail(j, rep, log, report.OutcomeRejected, fmt.Sprintf("%s is not a valid ONNX model: %v", j.Name, err))
 		finish(report.OutcomeRejected, "", err.Error(), "")
 		return
 	}
-	sum := model.Summary()
-	rep.Model.Summary = &sum
+	rep.Model.Summary = model
 	side, err := rn.readSidecar(j, model)
 	if err != nil {
 		rn.Outbox.Fail(j, rep, log, report.OutcomeRejected, fmt.Sprintf("settings file %s: %v", j.Sidecar, err))
@@ -96,7 +103,7 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 		return
 	}
 	stages := rn.withOffload(side.Ladder(rn.Cfg.Stages))
-	shapes, warnings := resolveShapes(model, j.Name, side)
+	shapes, warnings := resolveShapes(model.Inputs, j.Name, side)
 	rep.Model.Warnings = warnings
 	for _, w := range warnings {
 		log.Warn(w)
@@ -106,7 +113,7 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 	builder := rn.currentBuilder()
 	dev, recs := rn.Mem.Device(ctx)
 	rep.Device, rep.Recommendations = dev, recs
-	plan := rn.Mem.Plan(memory.PlanInput{Model: planner.Facts(model, sum, shapes, j.ModelSHA256), Stages: stages})
+	plan := rn.Mem.Plan(memory.PlanInput{Model: planner.Facts(*model, shapes, j.ModelSHA256), Stages: stages})
 	rep.Plan = plan.Report
 	if builder == nil {
 		rn.park(j, rep, log, stages)
@@ -148,7 +155,7 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 		res = resumed
 		log.Info("resuming after restart: the engine was already built", logging.KeyStage, res.Stage)
 	} else {
-		res = rn.build(ctx, j, model, stages, shapes, side, plan, engineDir, log)
+		res = rn.build(ctx, j, stages, shapes, side, plan, engineDir, log)
 	}
 	rep.Attempts = append(rep.Attempts, res.Attempts...)
 	if res.Builder != nil {
@@ -210,7 +217,7 @@ func stageNames(st []config.Stage) string {
 }
 
 // build runs the ladder for j.
-func (rn *Runner) build(ctx context.Context, j *jobs.Job, model *onnx.Model, stages []config.Stage, shapes []protocol.Shape,
+func (rn *Runner) build(ctx context.Context, j *jobs.Job, stages []config.Stage, shapes []protocol.Shape,
 	side *config.Sidecar, plan memory.PlanOutput, engineDir string, log interface {
 		Info(string, ...any)
 		Warn(string, ...any)
