@@ -88,8 +88,8 @@ type Options struct {
 	// read of the model, handed on in Event.Model so the consumer does not
 	// read the content a second time.
 	Inspect func(f *os.File, path string) (*onnx.Summary, error)
-	Log       *slog.Logger
-	Now       func() time.Time
+	Log     *slog.Logger
+	Now     func() time.Time
 }
 
 // Ignored reports whether name is never a candidate: hidden files and the
