@@ -31,9 +31,11 @@ var (
 	settle    = flag.Duration("settle", time.Second, "inbox.settle of the measured daemon")
 	burstN    = flag.Int("burst", 200, "files in the burst")
 	idleFor   = flag.Duration("idle", 20*time.Second, "idle window for RSS and wake-ups")
-	scale     = flag.String("scale", "", "history: 10,000 finished jobs and outbox files; flood: 1,000 uploads at once")
+	scale     = flag.String("scale", "", "history: 10,000 finished jobs and outbox files; flood: 1,000 uploads at once; intake: one large upload's CPU and RSS")
 	history   = flag.Int("history", 10000, "finished jobs (and outbox files) of -scale history")
 	floodN    = flag.Int("flood", 1000, "uploads of -scale flood")
+	intakeN   = flag.Int("intake-inits", 30000, "initializers (and nodes) of the model of -scale intake")
+	intakeMB  = flag.Int64("intake-mb", 220, "size in MB of the model of -scale intake")
 )
 
 type daemon struct {
@@ -193,8 +195,10 @@ func main() {
 			err = runHistory(*history, *history)
 		case "flood":
 			err = runFlood(*floodN)
+		case "intake":
+			err = runIntake(*intakeN, *intakeMB*1e6)
 		default:
-			err = fmt.Errorf("-scale %q: want history or flood", *scale)
+			err = fmt.Errorf("-scale %q: want history, flood or intake", *scale)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "daemonbench:", err)
