@@ -32,7 +32,9 @@ func largeModel(n int, size int64) []byte {
 		return protowire.AppendBytes(tag(num, protowire.BytesType), b)
 	}
 	str := func(num protowire.Number, s string) []byte { return msg(num, []byte(s)) }
-	vint := func(num protowire.Number, v uint64) []byte { return protowire.AppendVarint(tag(num, protowire.VarintType), v) }
+	vint := func(num protowire.Number, v uint64) []byte {
+		return protowire.AppendVarint(tag(num, protowire.VarintType), v)
+	}
 	value := func(field protowire.Number, name string) []byte {
 		return msg(field, str(1, name), msg(2, msg(1, vint(1, 1), msg(2, msg(1, vint(1, floats))))))
 	}
@@ -104,15 +106,14 @@ func runIntake(n int, size int64) error {
 		}
 		hashCPU = append(hashCPU, float64(selfCPU()-u0)/float64(time.Millisecond))
 	}
-	var inspCPU, inspRSS []float64
+	var inspCPU []float64
 	for r := 0; r < *runs; r++ {
 		c := exec.Command(abs, "inspect", "--json", src)
 		c.Stdout = nil
 		if err := c.Run(); err != nil {
 			return fmt.Errorf("trtd inspect: %w", err)
 		}
-		inspCPU = append(inspCPU, (c.ProcessState.UserTime() + c.ProcessState.SystemTime()).Seconds()*1000)
-		inspRSS = append(inspRSS, float64(c.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)/1024)
+		inspCPU = append(inspCPU, (c.ProcessState.UserTime()+c.ProcessState.SystemTime()).Seconds()*1000)
 	}
 	var cpu, hwm, took []float64
 	for r := 0; r < *runs; r++ {
@@ -163,7 +164,6 @@ func runIntake(n int, size int64) error {
 	s = summarize(hwm)
 	fmt.Printf("| daemon peak RSS (VmHWM) over the intake | target ≤ 64 MiB (issue 13, F-4) | %.1f MiB | %.1f–%.1f | %.2f× target |\n",
 		s.med, s.min, s.max, s.med/64)
-	_ = inspRSS
 	s = summarize(took)
 	fmt.Printf("| rename to report, wall | — | %.2f s | %.2f–%.2f | |\n", s.med, s.min, s.max)
 	return nil
