@@ -136,10 +136,25 @@ func (in *Inspector) remember(path string, s seenModel) {
 		c += int64(len(s.err.Error()))
 	}
 	if in.bytes+c > inspectBudget {
+		in.pruneLocked()
+	}
+	if in.bytes+c > inspectBudget {
 		return
 	}
 	in.files[path], in.cost["f:"+path] = s, c
 	in.bytes += c
+}
+
+// pruneLocked forgets the inbox files that are gone or changed since they
+// were read (deleted uploads, rejected ones replaced): only the budget's
+// pressure makes it look.
+func (in *Inspector) pruneLocked() {
+	for p, s := range in.files {
+		if fi, err := os.Lstat(p); err != nil || versionOf(fi) != s.v {
+			delete(in.files, p)
+			in.dropLocked("f:" + p)
+		}
+	}
 }
 
 func (in *Inspector) dropLocked(key string) {

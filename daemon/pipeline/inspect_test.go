@@ -112,3 +112,29 @@ func TestInspectorBudget(t *testing.T) {
 		t.Fatalf("read again: %v %v", err, n)
 	}
 }
+
+// Files that left the inbox unclaimed (a deleted upload) make room when
+// the budget runs short: they do not keep later uploads from being kept.
+func TestInspectorForgetsGoneFiles(t *testing.T) {
+	in, n := countingInspector()
+	dir := t.TempDir()
+	// A deleted upload whose summary took nearly the whole budget.
+	gone := filepath.Join(dir, "gone.onnx")
+	in.remember(gone, seenModel{sum: &onnx.Summary{Metadata: map[string]string{"k": strings.Repeat("x", inspectBudget-2048)}}})
+	if _, ok := in.files[gone]; !ok {
+		t.Fatal("setup: the gone upload's summary was not kept")
+	}
+	p := testmodels.Write(t, dir, "m.onnx", testmodels.TinyCNN)
+	check(t, in, p)
+	in.mu.Lock()
+	_, kept := in.files[p]
+	_, stale := in.files[gone]
+	in.mu.Unlock()
+	if !kept || stale {
+		t.Fatalf("kept the new upload %v, the gone one %v", kept, stale)
+	}
+	check(t, in, p)
+	if n["m.onnx"] != 1 {
+		t.Fatalf("%d parses", n["m.onnx"])
+	}
+}
