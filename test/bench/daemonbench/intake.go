@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -118,22 +119,28 @@ func runIntake(n int, size int64) error {
 	var cpu, hwm, took []float64
 	for r := 0; r < *runs; r++ {
 		dir := filepath.Join(root, fmt.Sprintf("run%d", r))
-		os.MkdirAll(filepath.Join(dir, "inbox"), 0o755)
+		if err := os.MkdirAll(filepath.Join(dir, "inbox"), 0o755); err != nil {
+			return err
+		}
 		c, _, err := startAt(dir, scaleConfig(dir, ""))
 		if err != nil {
 			return err
 		}
 		pid := c.Process.Pid
 		tmp := filepath.Join(dir, "inbox", ".large.onnx.tmp")
-		if err := os.Link(src, tmp); err != nil {
-			os.WriteFile(tmp, model, 0o644)
-		}
 		// A settings file, as many uploads have: the daemon used to read
 		// the model a third time to check it against the model's inputs.
-		os.WriteFile(filepath.Join(dir, "inbox", "large.toml"), []byte("precision = \"fp32\"\n"), 0o644)
+		if err := errors.Join(os.Link(src, tmp),
+			os.WriteFile(filepath.Join(dir, "inbox", "large.toml"), []byte("precision = \"fp32\"\n"), 0o644)); err != nil {
+			stopCmd(c)
+			return err
+		}
 		c0 := cpuTicks(pid)
 		t0 := time.Now()
-		os.Rename(tmp, filepath.Join(dir, "inbox", "large.onnx"))
+		if err := os.Rename(tmp, filepath.Join(dir, "inbox", "large.onnx")); err != nil {
+			stopCmd(c)
+			return err
+		}
 		rep := filepath.Join(dir, "outbox", "large.report.json")
 		outcome := ""
 		for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
@@ -172,6 +179,8 @@ func runIntake(n int, size int64) error {
 // selfCPU is the CPU time this process has used.
 func selfCPU() time.Duration {
 	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0 // never for RUSAGE_SELF
+	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
