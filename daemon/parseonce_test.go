@@ -12,6 +12,7 @@ import (
 	"github.com/trtd/trtd/converter"
 	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/converter/report"
+	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/internal/testmodels"
 )
 
@@ -35,6 +36,29 @@ func (c *parseCounter) get(name string) int {
 	return c.n[name]
 }
 
+// runCounting runs the daemon in this process, counting its parses; the
+// returned stop is also called when the test ends.
+func (tr *tree) runCounting(t *testing.T, env ...string) (*parseCounter, func()) {
+	t.Helper()
+	c := &parseCounter{n: map[string]int{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, tr.cfg, Options{WorkerEnv: append(converter.Env(), env...), ReadModel: c.read})
+	}()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("daemon: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return c, stop
+}
+
 // Issue 13, F-4: the daemon parses each upload once, from the inbox's
 // check that finds it complete to its report: the claim, the check of its
 // settings file against its inputs, the plan, the build and the report use
@@ -44,18 +68,7 @@ func (c *parseCounter) get(name string) int {
 // each parsed exactly once.
 func TestEachUploadParsedOnce(t *testing.T) {
 	tr := newTree(t, "")
-	c := &parseCounter{n: map[string]int{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, tr.cfg, Options{WorkerEnv: append(converter.Env(), "TRTD_FAKE_WORKER=*=ok"), ReadModel: c.read})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon: %v", err)
-		}
-	})
+	c, _ := tr.runCounting(t, "TRTD_FAKE_WORKER=*=ok")
 	write := func(name string, b []byte) {
 		if err := os.WriteFile(filepath.Join(tr.cfg.Paths.Inbox, name), b, 0o644); err != nil {
 			t.Fatal(err)
@@ -98,5 +111,38 @@ func TestEachUploadParsedOnce(t *testing.T) {
 		if n := c.get(name); n != 1 {
 			t.Errorf("%s parsed %d times by the daemon, want 1", name, n)
 		}
+	}
+}
+
+// A job that waits for a builder keeps what was read of its model: built
+// once TensorRT appears, it was parsed once. A daemon restart forgets it:
+// the job found in the store is read once more, when it runs, and once only.
+func TestParsedOnceWhileWaitingAndOnceAfterARestart(t *testing.T) {
+	tr := newTree(t, "")
+	flag := filepath.Join(tr.root, "no-tensorrt")
+	os.WriteFile(flag, nil, 0o644)
+	c, _ := tr.runCounting(t, "TRTD_FAKE_WORKER_UNAVAILABLE_IF="+flag)
+	tr.drop(t, "w.onnx", testmodels.TinyCNN)
+	tr.waitReport(t, "w.onnx", 30*time.Second, report.OutcomeBuilderUnavailable)
+	os.Remove(flag) // TensorRT installed: the periodic retry builds it
+	tr.waitReport(t, "w.onnx", 30*time.Second, report.OutcomeBuilt)
+	if n := c.get("w.onnx"); n != 1 {
+		t.Errorf("w.onnx parsed %d times, waiting and then built, want 1", n)
+	}
+	// Another machine, where TensorRT is installed while trtd is down.
+	tr = newTree(t, "")
+	tr.cfg.Worker.RetryInterval = config.Duration(time.Hour) // no periodic retry
+	flag = filepath.Join(tr.root, "no-tensorrt")
+	os.WriteFile(flag, nil, 0o644)
+	_, stop := tr.runCounting(t, "TRTD_FAKE_WORKER_UNAVAILABLE_IF="+flag)
+	tr.drop(t, "later.onnx", testmodels.TinyCNN)
+	tr.waitReport(t, "later.onnx", 30*time.Second, report.OutcomeBuilderUnavailable)
+	tr.waitIdle(t, 10*time.Second)
+	stop()
+	os.Remove(flag)
+	c2, _ := tr.runCounting(t, "TRTD_FAKE_WORKER_UNAVAILABLE_IF="+flag)
+	tr.waitReport(t, "later.onnx", 30*time.Second, report.OutcomeBuilt)
+	if n := c2.get("later.onnx"); n != 1 {
+		t.Errorf("later.onnx parsed %d times after the restart, want 1", n)
 	}
 }
