@@ -1,8 +1,8 @@
 package main
 
 import (
+	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 
@@ -102,30 +102,36 @@ func runInspect(ctx context.Context, e *Env, args []string) int {
 		return 1
 	}
 	s := m.Summary()
+	m = nil // the summary is all that is printed: the nodes may go before the output is made
 	check := checkOps(s, *trt, "/")
 	if check.Error != "" && *trt != "" {
 		fmt.Fprintf(e.Stderr, "trtd inspect: --trt %s: %s\n", *trt, check.Error)
 		return 2
 	}
-	mem := estimateMemory(m, s, check, *platform, *cfgPath, "/")
+	mem := estimateMemory(s, check, *platform, *cfgPath, "/")
 	if *asJSON {
-		enc := json.NewEncoder(e.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(inspectJSON{Summary: s, TensorRT: check, BuildMemory: mem}); err != nil {
+		if err := writeJSONIndented(e.Stdout, inspectJSON{Summary: s, TensorRT: check, BuildMemory: mem}); err != nil {
 			fmt.Fprintf(e.Stderr, "trtd inspect: %v\n", err)
 			return 1
 		}
 		return 0
 	}
 	// Names in the model are the model author's: shown, never sent raw.
-	out := safetext.TerminalWriter(e.Stdout)
+	// Line by line through the escaping writer, then buffered: the text
+	// is never held whole, and a model of many ops costs few writes.
+	bw := bufio.NewWriter(e.Stdout)
+	out := safetext.TerminalWriter(bw)
 	fmt.Fprintf(out, "model:        %s\n", path)
-	if err := s.WriteText(out); err != nil {
+	err = s.WriteText(out)
+	if err == nil {
+		writeCheck(out, check)
+		writeMemory(out, mem)
+		err = bw.Flush()
+	}
+	if err != nil {
 		fmt.Fprintf(e.Stderr, "trtd inspect: %v\n", safetext.Terminal(err.Error()))
 		return 1
 	}
-	writeCheck(out, check)
-	writeMemory(out, mem)
 	return 0
 }
 
@@ -141,7 +147,7 @@ func platformOf(root string) string {
 
 // estimateMemory runs the planner's per-stage estimate on the model.
 // Dynamic input dims count as 1 (a sidecar gives the real sizes).
-func estimateMemory(m *onnx.Model, s onnx.Summary, check *trtCheck, platform, cfgPath, root string) *buildMemory {
+func estimateMemory(s onnx.Summary, check *trtCheck, platform, cfgPath, root string) *buildMemory {
 	mem := &buildMemory{Platform: platform, Stages: []stageMemory{}, Notes: []string{}}
 	if mem.Platform == "" {
 		mem.Platform = platformOf(root)
