@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,6 +17,16 @@ import (
 
 	"github.com/trtd/trtd/internal/filehash"
 )
+
+// intakeModel, when set, names a file to write the model of -scale intake
+// to (-intake-inits, -intake-mb) instead of measuring anything: the
+// inspect benchmark (converter/onnx/testdata/bench_inspect.sh) reads it.
+var intakeModel = flag.String("intake-model", "", "write the model of -scale intake to this `FILE` and exit")
+
+// writeIntakeModel writes that model.
+func writeIntakeModel(path string, n int, size int64) error {
+	return os.WriteFile(path, largeModel(n, size), 0o644)
+}
 
 // largeModel is a valid model of about size bytes with n initializers:
 // Y = X + W1 + W2 + ... + Wn, a chain of n Add nodes, each W of the same

@@ -188,6 +188,13 @@ func pct(ds []time.Duration, p float64) float64 {
 
 func main() {
 	flag.Parse()
+	if *intakeModel != "" {
+		if err := writeIntakeModel(*intakeModel, *intakeN, *intakeMB*1e6); err != nil {
+			fmt.Fprintln(os.Stderr, "daemonbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *scale != "" {
 		var err error
 		switch *scale {
