@@ -21,9 +21,11 @@ func init() {
 		Summary: "summarize an ONNX model without loading its weights",
 		Usage: `Usage: trtd inspect MODEL [--json] [--trt VERSION] [--platform NAME] [--config PATH]
 
-Reads MODEL's structure without loading its weights (a 500 MB model costs a
-few MiB) and prints the producer, opsets, inputs and outputs (dynamic dims
-marked with *), parameter count, weight bytes, op histogram and external data.
+Reads MODEL's structure without loading its weights (memory follows the
+nodes, not the file: about 11 MiB for a 528 MB vgg16, 30 MiB for 30,000
+nodes; a model whose structure needs over 16 MiB is refused) and prints the
+producer, opsets, inputs and outputs (dynamic dims marked with *), parameter
+count, weight bytes, op histogram and external data.
 It then lists the ops that the ONNX parser of the TensorRT installed here
 (or of --trt VERSION) cannot import, before a build fails on them, and the
 planner's estimate of each build stage's peak memory (stages from the config,
