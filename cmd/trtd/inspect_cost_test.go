@@ -8,12 +8,18 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/trtd/trtd/converter"
 	"github.com/trtd/trtd/converter/onnx"
+	"github.com/trtd/trtd/daemon/config"
+	"github.com/trtd/trtd/daemon/planner"
+	"github.com/trtd/trtd/daemon/sysinfo"
+	"github.com/trtd/trtd/internal/device"
 )
 
 // pbMsg, pbStr and pbVarint append protobuf fields.
@@ -255,3 +261,36 @@ func TestInspectWriteError(t *testing.T) {
 type failWriter struct{}
 
 func (failWriter) Write([]byte) (int, error) { return 0, io.ErrClosedPipe }
+
+// `trtd inspect` and the daemon plan a model through one path
+// (planner.Facts, planner.Estimate): for the same model, stages, platform
+// and TensorRT version, every stage's estimate printed by inspect is the
+// one planner.New gives the daemon's job (no sidecar: dynamic dims as 1).
+func TestInspectEstimateIsTheDaemonsPlan(t *testing.T) {
+	for name, p := range map[string]string{
+		"nonzero": inspectModel(t),
+		"chain":   writeModel(t, "chain.onnx", chainModel(3000, 64)),
+		"inputs":  writeModel(t, "inputs.onnx", inputsModel(50)),
+	} {
+		m, err := onnx.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := m.Summary()
+		for _, trt := range []string{"8.2.1", "10.0.1"} {
+			got := estimateMemory(s, &trtCheck{Version: trt}, "nano", "", "/")
+			dev := &sysinfo.Device{Jetson: &device.Jetson{SoC: "tegra210"}, TensorRT: trt, MemTotal: 4 << 30, MemAvailable: 3 << 30}
+			plan := planner.New(planner.Facts(s, nil, ""), dev, config.Default(), nil)
+			var want []stageMemory
+			for _, sp := range plan.Stages {
+				if converter.Kind(sp.Stage.Kind) == converter.KindOffload {
+					continue
+				}
+				want = append(want, stageMemory{Name: sp.Stage.Name, Kind: sp.Stage.Kind, DeviceBytes: sp.DeviceBytes, HostBytes: sp.HostBytes, PeakBytes: sp.PeakBytes})
+			}
+			if got.Error != "" || len(want) == 0 || !reflect.DeepEqual(got.Stages, want) {
+				t.Errorf("%s on TensorRT %s: inspect estimates\n%+v\nthe daemon plans\n%+v (%s)", name, trt, got.Stages, want, got.Error)
+			}
+		}
+	}
+}
