@@ -92,7 +92,7 @@ func sharedWith(dir, self string, refs []string) string {
 			continue
 		}
 		m, err := onnx.ReadFile(f, "")
-		f.Close()
+		_ = f.Close() // read-only; ReadFile returned any read error
 		if err != nil {
 			continue
 		}

@@ -163,7 +163,7 @@ func (rn *Runner) companions(ev inbox.Event) []string {
 			if m, err := onnx.ReadFile(f, ""); err == nil {
 				refs = locations(m)
 			}
-			f.Close()
+			_ = f.Close() // read-only; ReadFile returned any read error
 		}
 	}
 	{
