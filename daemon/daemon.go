@@ -115,6 +115,15 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 // daemon is root.
 func workerCredential(name string) (*syscall.Credential, error) { return workers.Credential(name) }
 
+// notified logs a message systemd did not get: a READY or watchdog ping
+// lost makes systemd fail or restart the daemon, which the journal must
+// explain.
+func (d *Daemon) notified(what string, err error) {
+	if err != nil {
+		d.log.Warn("systemd notification not sent", "message", what, "err", err)
+	}
+}
+
 // Run is the daemon: it returns when ctx ends (or, with Options.Once, when
 // the inbox and queue are empty).
 func Run(ctx context.Context, cfg *config.Config, o Options) error {
@@ -304,14 +313,5 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 			return nil
 		}
-	}
-}
-
-// notified logs a message systemd did not get: a READY or watchdog ping
-// lost makes systemd fail or restart the daemon, which the journal must
-// explain.
-func (d *Daemon) notified(what string, err error) {
-	if err != nil {
-		d.log.Warn("systemd notification not sent", "message", what, "err", err)
 	}
 }
