@@ -318,18 +318,16 @@ func prioString(p *int) string {
 	return strconv.Itoa(*p)
 }
 
-func (m *Manager) makeActive(ctx context.Context, path string, size int64, prio *int, kind fsKind) (err error) {
+func (m *Manager) makeActive(ctx context.Context, path string, size int64, prio *int, kind fsKind) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return fmt.Errorf("create swapfile %s: %w", path, err)
 	}
-	defer func() {
-		// A file written here: its Close can carry a write error, which
-		// must not pass for a good swapfile.
-		if cerr := f.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("close swapfile %s: %w", path, cerr)
-		}
-	}()
+	// A file written here, but every write is fsynced, and its error
+	// returned, before swapon uses the file: Close has no write error left
+	// to carry. After a swapon it must not fail makeActive either, since
+	// the caller would then unlink an active swapfile and forget it.
+	defer func() { _ = f.Close() }()
 	if err := f.Chown(0, 0); err != nil {
 		return fmt.Errorf("chown swapfile %s: %w", path, err)
 	}
