@@ -227,9 +227,10 @@ func (w *Worker) RunWorker(ctx context.Context, req protocol.Request, sb Sandbox
 		run.Class, run.Reason = class, reason
 		return run
 	}
-	// Both ends are closed already on the normal path (the request writer
-	// below, startLocked after the start): these only cover the early
-	// returns, where a second Close's "already closed" says nothing.
+	// start closed our read end once the worker started, and the request
+	// writer below closes the write end: these Closes only unblock a writer
+	// still stuck on a worker that died, or answer "already closed", which
+	// says nothing.
 	defer func() { _ = p.stdinW.Close() }()
 	defer func() { _ = p.stdinR.Close() }()
 	pid := p.cmd.Process.Pid
