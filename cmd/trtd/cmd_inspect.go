@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 
 	"github.com/trtd/trtd/converter"
@@ -12,6 +11,7 @@ import (
 	"github.com/trtd/trtd/daemon/planner"
 	"github.com/trtd/trtd/daemon/sysinfo"
 	"github.com/trtd/trtd/internal/bytesize"
+	"github.com/trtd/trtd/internal/cliout"
 	"github.com/trtd/trtd/internal/safetext"
 )
 
@@ -92,19 +92,19 @@ func runInspect(ctx context.Context, e *Env, args []string) int {
 		return code
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(e.Stderr, "trtd inspect: want exactly one MODEL argument (trtd inspect -h for help)")
+		cliout.Fprintln(e.Stderr, "trtd inspect: want exactly one MODEL argument (trtd inspect -h for help)")
 		return 2
 	}
 	path := fs.Arg(0)
 	m, err := onnx.Open(path)
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "trtd inspect: %v\n", err)
+		cliout.Fprintf(e.Stderr, "trtd inspect: %v\n", err)
 		return 1
 	}
 	s := m.Summary()
 	check := checkOps(s, *trt, "/")
 	if check.Error != "" && *trt != "" {
-		fmt.Fprintf(e.Stderr, "trtd inspect: --trt %s: %s\n", *trt, check.Error)
+		cliout.Fprintf(e.Stderr, "trtd inspect: --trt %s: %s\n", *trt, check.Error)
 		return 2
 	}
 	mem := estimateMemory(m, s, check, *platform, *cfgPath, "/")
@@ -112,16 +112,16 @@ func runInspect(ctx context.Context, e *Env, args []string) int {
 		enc := json.NewEncoder(e.Stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(inspectJSON{Summary: s, TensorRT: check, BuildMemory: mem}); err != nil {
-			fmt.Fprintf(e.Stderr, "trtd inspect: %v\n", err)
+			cliout.Fprintf(e.Stderr, "trtd inspect: %v\n", err)
 			return 1
 		}
 		return 0
 	}
 	// Names in the model are the model author's: shown, never sent raw.
 	out := safetext.TerminalWriter(e.Stdout)
-	fmt.Fprintf(out, "model:        %s\n", path)
+	cliout.Fprintf(out, "model:        %s\n", path)
 	if err := s.WriteText(out); err != nil {
-		fmt.Fprintf(e.Stderr, "trtd inspect: %v\n", safetext.Terminal(err.Error()))
+		cliout.Fprintf(e.Stderr, "trtd inspect: %v\n", safetext.Terminal(err.Error()))
 		return 1
 	}
 	writeCheck(out, check)
@@ -176,15 +176,15 @@ func estimateMemory(m *onnx.Model, s onnx.Summary, check *trtCheck, platform, cf
 
 func writeMemory(w io.Writer, mem *buildMemory) {
 	if mem.Error != "" {
-		fmt.Fprintf(w, "build memory: not estimated: %s\n", mem.Error)
+		cliout.Fprintf(w, "build memory: not estimated: %s\n", mem.Error)
 		return
 	}
-	fmt.Fprintf(w, "build memory (planner estimate, %s fixed costs):\n", mem.Platform)
+	cliout.Fprintf(w, "build memory (planner estimate, %s fixed costs):\n", mem.Platform)
 	for _, st := range mem.Stages {
-		fmt.Fprintf(w, "  %-10s peak %9s  (device %s + pageable host %s)\n", st.Name, bytesize.Format(st.PeakBytes), bytesize.Format(st.DeviceBytes), bytesize.Format(st.HostBytes))
+		cliout.Fprintf(w, "  %-10s peak %9s  (device %s + pageable host %s)\n", st.Name, bytesize.Format(st.PeakBytes), bytesize.Format(st.DeviceBytes), bytesize.Format(st.HostBytes))
 	}
 	for _, n := range mem.Notes {
-		fmt.Fprintf(w, "  note: %s\n", n)
+		cliout.Fprintf(w, "  note: %s\n", n)
 	}
 }
 
@@ -221,31 +221,31 @@ func checkOps(s onnx.Summary, version, root string) *trtCheck {
 
 func writeCheck(w io.Writer, c *trtCheck) {
 	if c.Error != "" {
-		fmt.Fprintf(w, "tensorrt:     %s\n", c.Error)
+		cliout.Fprintf(w, "tensorrt:     %s\n", c.Error)
 		return
 	}
 	how := "given with --trt"
 	if c.Detected {
 		how = "installed here"
 	}
-	fmt.Fprintf(w, "tensorrt:     %s (%s), operator table of %s", c.Version, how, c.Table)
+	cliout.Fprintf(w, "tensorrt:     %s (%s), operator table of %s", c.Version, how, c.Table)
 	if !c.Exact {
-		fmt.Fprintf(w, " (nearest documented release)")
+		cliout.Fprintf(w, " (nearest documented release)")
 	}
-	fmt.Fprintln(w)
+	cliout.Fprintln(w)
 	if c.OpsetWarning != "" {
-		fmt.Fprintf(w, "  warning: %s\n", c.OpsetWarning)
+		cliout.Fprintf(w, "  warning: %s\n", c.OpsetWarning)
 	}
 	if len(c.Unsupported) == 0 {
-		fmt.Fprintln(w, "  every op of the model is supported by its ONNX parser")
+		cliout.Fprintln(w, "  every op of the model is supported by its ONNX parser")
 		return
 	}
-	fmt.Fprintln(w, "  ops its ONNX parser cannot import (a build would fail on them):")
+	cliout.Fprintln(w, "  ops its ONNX parser cannot import (a build would fail on them):")
 	for _, p := range c.Unsupported {
 		name := p.OpType
 		if p.Domain != "" {
 			name = p.Domain + "::" + p.OpType
 		}
-		fmt.Fprintf(w, "  %6d  %-24s %s\n", p.Count, name, p.Reason)
+		cliout.Fprintf(w, "  %6d  %-24s %s\n", p.Count, name, p.Reason)
 	}
 }
