@@ -101,7 +101,7 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	d.status = status.NewBoard(status.Status{PID: os.Getpid(), Version: Version, Started: time.Now().UTC(),
 		Inbox: cfg.Paths.Inbox, Outbox: cfg.Paths.Outbox, Queue: []status.QueueEntry{}, Waiting: []status.QueueEntry{}, Last: []status.LastResult{}})
 	d.status.Path, d.status.Progress, d.status.Memory, d.status.Log = cfg.StatusPath(), o.Progress, d.mem.Now, o.Log
-	d.status.Notify = func(line string) { o.Notify.Status(line) }
+	d.status.Notify = func(line string) { _ = o.Notify.Status(line) } // text only, sent often: the socket's failures show in Ready's and Ping's warnings
 	d.prune = &retention.Pruner{Store: st, Failed: cfg.Paths.Failed, Outbox: cfg.Paths.Outbox, Policy: cfg.Retention, Log: o.Log}
 	d.jobs = &pipeline.Runner{Cfg: cfg, Log: o.Log, Store: st, Worker: worker, Mem: d.mem, Status: d.status, Version: Version,
 		Inspector: &pipeline.Inspector{Read: o.ReadModel}}
@@ -120,6 +120,15 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 // its supplementary groups (daemon/workers). It only applies when the
 // daemon is root.
 func workerCredential(name string) (*syscall.Credential, error) { return workers.Credential(name) }
+
+// notified logs a message systemd did not get: a READY or watchdog ping
+// lost makes systemd fail or restart the daemon, which the journal must
+// explain.
+func (d *Daemon) notified(what string, err error) {
+	if err != nil {
+		d.log.Warn("systemd notification not sent", "message", what, "err", err)
+	}
+}
 
 // Run is the daemon: it returns when ctx ends (or, with Options.Once, when
 // the inbox and queue are empty).
@@ -170,7 +179,7 @@ func (d *Daemon) ready() []*jobs.Job {
 	}
 	d.status.SetState("idle")
 	snap := d.status.Snapshot()
-	d.notify.Ready(snap.Line)
+	d.notified("READY", d.notify.Ready(snap.Line))
 	d.log.Info("trtd ready", logging.KeyEvent, "ready", "queued", len(queue), "builder", d.jobs.BuilderLine())
 	return queue
 }
@@ -247,15 +256,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	for {
 		startNext()
-		d.notify.Ping()
+		_, perr := d.notify.Ping() // throttled: at most one warning per half watchdog interval
+		d.notified("WATCHDOG", perr)
 		select {
 		case <-ctx.Done():
 			d.status.SetState("stopping")
-			d.notify.Stopping("stopping")
+			d.notified("STOPPING", d.notify.Stopping("stopping"))
 			log.Info("trtd stopping", logging.KeyEvent, "stopping")
 			stopWatch()
 			if building != nil {
-				d.notify.ExtendTimeout(30 * time.Second)
+				d.notified("EXTEND_TIMEOUT_USEC", d.notify.ExtendTimeout(30*time.Second))
 				stopBuilds()
 				<-results
 			}

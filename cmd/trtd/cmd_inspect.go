@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 
 	"github.com/trtd/trtd/converter"
@@ -12,6 +11,7 @@ import (
 	"github.com/trtd/trtd/daemon/planner"
 	"github.com/trtd/trtd/daemon/sysinfo"
 	"github.com/trtd/trtd/internal/bytesize"
+	"github.com/trtd/trtd/internal/cliout"
 	"github.com/trtd/trtd/internal/safetext"
 )
 
@@ -94,26 +94,26 @@ func runInspect(ctx context.Context, e *Env, args []string) int {
 		return code
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(e.Stderr, "trtd inspect: want exactly one MODEL argument (trtd inspect -h for help)")
+		cliout.Fprintln(e.Stderr, "trtd inspect: want exactly one MODEL argument (trtd inspect -h for help)")
 		return 2
 	}
 	path := fs.Arg(0)
 	m, err := onnx.Open(path)
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "trtd inspect: %v\n", err)
+		cliout.Fprintf(e.Stderr, "trtd inspect: %v\n", err)
 		return 1
 	}
 	s := m.Summary()
 	m = nil // the summary is all that is printed: the nodes may go before the output is made
 	check := checkOps(s, *trt, "/")
 	if check.Error != "" && *trt != "" {
-		fmt.Fprintf(e.Stderr, "trtd inspect: --trt %s: %s\n", *trt, check.Error)
+		cliout.Fprintf(e.Stderr, "trtd inspect: --trt %s: %s\n", *trt, check.Error)
 		return 2
 	}
 	mem := estimateMemory(s, check, *platform, *cfgPath, "/")
 	if *asJSON {
 		if err := writeJSONIndented(e.Stdout, inspectJSON{Summary: s, TensorRT: check, BuildMemory: mem}); err != nil {
-			fmt.Fprintf(e.Stderr, "trtd inspect: %v\n", err)
+			cliout.Fprintf(e.Stderr, "trtd inspect: %v\n", err)
 			return 1
 		}
 		return 0
@@ -123,7 +123,7 @@ func runInspect(ctx context.Context, e *Env, args []string) int {
 	// is never held whole, and a model of many ops costs few writes.
 	bw := bufio.NewWriter(e.Stdout)
 	out := safetext.TerminalWriter(bw)
-	fmt.Fprintf(out, "model:        %s\n", path)
+	cliout.Fprintf(out, "model:        %s\n", path)
 	err = s.WriteText(out)
 	if err == nil {
 		writeCheck(out, check)
@@ -131,7 +131,7 @@ func runInspect(ctx context.Context, e *Env, args []string) int {
 		err = bw.Flush()
 	}
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "trtd inspect: %v\n", safetext.Terminal(err.Error()))
+		cliout.Fprintf(e.Stderr, "trtd inspect: %v\n", safetext.Terminal(err.Error()))
 		return 1
 	}
 	return 0
@@ -184,15 +184,15 @@ func estimateMemory(s onnx.Summary, check *trtCheck, platform, cfgPath, root str
 
 func writeMemory(w io.Writer, mem *buildMemory) {
 	if mem.Error != "" {
-		fmt.Fprintf(w, "build memory: not estimated: %s\n", mem.Error)
+		cliout.Fprintf(w, "build memory: not estimated: %s\n", mem.Error)
 		return
 	}
-	fmt.Fprintf(w, "build memory (planner estimate, %s fixed costs):\n", mem.Platform)
+	cliout.Fprintf(w, "build memory (planner estimate, %s fixed costs):\n", mem.Platform)
 	for _, st := range mem.Stages {
-		fmt.Fprintf(w, "  %-10s peak %9s  (device %s + pageable host %s)\n", st.Name, bytesize.Format(st.PeakBytes), bytesize.Format(st.DeviceBytes), bytesize.Format(st.HostBytes))
+		cliout.Fprintf(w, "  %-10s peak %9s  (device %s + pageable host %s)\n", st.Name, bytesize.Format(st.PeakBytes), bytesize.Format(st.DeviceBytes), bytesize.Format(st.HostBytes))
 	}
 	for _, n := range mem.Notes {
-		fmt.Fprintf(w, "  note: %s\n", n)
+		cliout.Fprintf(w, "  note: %s\n", n)
 	}
 }
 
@@ -229,31 +229,31 @@ func checkOps(s onnx.Summary, version, root string) *trtCheck {
 
 func writeCheck(w io.Writer, c *trtCheck) {
 	if c.Error != "" {
-		fmt.Fprintf(w, "tensorrt:     %s\n", c.Error)
+		cliout.Fprintf(w, "tensorrt:     %s\n", c.Error)
 		return
 	}
 	how := "given with --trt"
 	if c.Detected {
 		how = "installed here"
 	}
-	fmt.Fprintf(w, "tensorrt:     %s (%s), operator table of %s", c.Version, how, c.Table)
+	cliout.Fprintf(w, "tensorrt:     %s (%s), operator table of %s", c.Version, how, c.Table)
 	if !c.Exact {
-		fmt.Fprintf(w, " (nearest documented release)")
+		cliout.Fprintf(w, " (nearest documented release)")
 	}
-	fmt.Fprintln(w)
+	cliout.Fprintln(w)
 	if c.OpsetWarning != "" {
-		fmt.Fprintf(w, "  warning: %s\n", c.OpsetWarning)
+		cliout.Fprintf(w, "  warning: %s\n", c.OpsetWarning)
 	}
 	if len(c.Unsupported) == 0 {
-		fmt.Fprintln(w, "  every op of the model is supported by its ONNX parser")
+		cliout.Fprintln(w, "  every op of the model is supported by its ONNX parser")
 		return
 	}
-	fmt.Fprintln(w, "  ops its ONNX parser cannot import (a build would fail on them):")
+	cliout.Fprintln(w, "  ops its ONNX parser cannot import (a build would fail on them):")
 	for _, p := range c.Unsupported {
 		name := p.OpType
 		if p.Domain != "" {
 			name = p.Domain + "::" + p.OpType
 		}
-		fmt.Fprintf(w, "  %6d  %-24s %s\n", p.Count, name, p.Reason)
+		cliout.Fprintf(w, "  %6d  %-24s %s\n", p.Count, name, p.Reason)
 	}
 }

@@ -209,7 +209,7 @@ func (in *Inspector) Job(id, path string) (*onnx.Summary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("onnx: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only; the parse returned any read error
 	if sum, err = in.parse(f, filepath.Dir(path)); err != nil {
 		return nil, err
 	}
@@ -235,7 +235,7 @@ func (in *Inspector) inboxModel(path string) (*onnx.Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only; the parse returned any read error
 	return in.read(f, path, versionOf(fi))
 }
 

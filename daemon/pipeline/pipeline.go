@@ -189,7 +189,9 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 		finish(report.OutcomeBuilt, res.Stage, "", j.Base()+".engine")
 	case res.Class == protocol.ClassCanceled:
 		// Shutdown: the job goes back to the queue, not to failed.
-		rn.Store.Transition(j, jobs.Queued, "", "interrupted by shutdown")
+		if err := rn.Store.Transition(j, jobs.Queued, "", "interrupted by shutdown"); err != nil {
+			log.Error("cannot record the job as queued again; the next start recovers it from its last step", "err", err)
+		}
 		log.Info("build interrupted by shutdown; it will run again", logging.KeyEvent, "job_interrupted")
 	case res.Class == protocol.ClassBuilderUnavailable:
 		rn.markUnavailable(res.Reason)
@@ -225,10 +227,15 @@ func (rn *Runner) build(ctx context.Context, j *jobs.Job, stages []config.Stage,
 	// The worker's world: an empty directory with the model and its
 	// companions hard-linked in, writable by the worker's user.
 	work := rn.Store.WorkDir(j)
-	os.RemoveAll(work)
-	os.RemoveAll(engineDir)
 	for _, dir := range []string{work, engineDir} {
-		os.MkdirAll(dir, 0o755)
+		if err := os.RemoveAll(dir); err != nil {
+			log.Warn("an earlier attempt's files not removed", "dir", dir, "err", err)
+		}
+	}
+	for _, dir := range []string{work, engineDir} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			log.Warn("cannot make the worker's directory; the stage fails for it", "dir", dir, "err", err)
+		}
 		rn.chownWorker(dir)
 	}
 	src := filepath.Dir(rn.Store.ModelPath(j))
@@ -281,13 +288,17 @@ func (rn *Runner) build(ctx context.Context, j *jobs.Job, stages []config.Stage,
 			if err := rn.Mem.BeforeStage(ctx, st, plan); err != nil {
 				return err
 			}
-			rn.Store.Mark(j, jobs.StepSwapReady)
+			if err := rn.Store.Mark(j, jobs.StepSwapReady); err != nil {
+				log.Warn("cannot record the step in the job", "step", jobs.StepSwapReady, "err", err)
+			}
 			rn.faultpoint(jobs.StepSwapReady)
 			return nil
 		},
 		Sandbox: rn.Mem.Sandbox,
 		Started: func(st converter.Stage, part int) {
-			rn.Store.Mark(j, jobs.StepWorkerStarted)
+			if err := rn.Store.Mark(j, jobs.StepWorkerStarted); err != nil {
+				log.Warn("cannot record the step in the job", "step", jobs.StepWorkerStarted, "err", err)
+			}
 			rn.Log.Info("stage started", logging.KeyJob, j.ID, logging.KeyModel, j.Name, logging.KeyStage, st.Name, "part", part, logging.KeyEvent, "stage_started")
 			rn.faultpoint(jobs.StepWorkerStarted)
 		},
@@ -295,7 +306,9 @@ func (rn *Runner) build(ctx context.Context, j *jobs.Job, stages []config.Stage,
 			if r.Class == protocol.ClassOK && r.Result != nil {
 				j.EngineSHA = r.Result.EngineSHA256
 			}
-			rn.Store.Mark(j, jobs.StepWorkerFinished)
+			if err := rn.Store.Mark(j, jobs.StepWorkerFinished); err != nil {
+				log.Warn("cannot record the step in the job", "step", jobs.StepWorkerFinished, "err", err)
+			}
 			lvl := rn.Log.Info
 			if r.Class != protocol.ClassOK {
 				lvl = rn.Log.Warn
@@ -390,10 +403,14 @@ func (rn *Runner) park(j *jobs.Job, rep *report.Report, log *slog.Logger, stages
 	rep.KeptModel = rn.Store.ModelPath(j)
 	// report.Recommend says how to get the missing builder.
 	j.Outcome, j.Reason, j.NextRetry = report.OutcomeBuilderUnavailable, missing, next
-	rn.Store.Transition(j, jobs.Waiting, "", missing)
+	if err := rn.Store.Transition(j, jobs.Waiting, "", missing); err != nil {
+		log.Error("cannot record the job as waiting for a builder", "err", err)
+	}
 	rn.Status.AddWaiting(status.QueueEntry{Job: j.ID, Model: j.Name, Since: time.Now().UTC()})
 	rep.Generated = time.Now().UTC()
-	rn.Outbox.Report(j.Base(), rep)
+	if err := rn.Outbox.Report(j.Base(), rep); err != nil {
+		log.Error("waiting report not written to the outbox", "err", err)
+	}
 	log.Warn("no builder: model kept until one is available", "reason", missing, "next_retry", next, logging.KeyEvent, "job_waiting")
 }
 
@@ -431,7 +448,9 @@ const waitingForOutbox = "waiting_for_outbox"
 // built, with this report) once the outbox takes it.
 func (rn *Runner) parkForOutbox(j *jobs.Job, rep *report.Report, log *slog.Logger, err error) {
 	if b, merr := json.Marshal(rep); merr == nil {
-		atomicfile.WriteFile(filepath.Join(rn.Store.Dir(j), outbox.PendingReport), b, 0o644)
+		if werr := atomicfile.WriteFile(filepath.Join(rn.Store.Dir(j), outbox.PendingReport), b, 0o644); werr != nil {
+			log.Error("the built engine's report not kept in the job while the outbox waits", "err", werr)
+		}
 	}
 	next := time.Now().Add(rn.Cfg.Worker.RetryInterval.D()).UTC()
 	j.Reason, j.NextRetry = "the engine is built and kept; "+err.Error(), next

@@ -98,7 +98,7 @@ func runIntake(n int, size int64) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(root)
+	defer removeAll(root)
 	model := largeModel(n, size)
 	src := filepath.Join(root, "large.onnx")
 	if err := os.WriteFile(src, model, 0o644); err != nil {
