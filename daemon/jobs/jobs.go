@@ -207,9 +207,11 @@ func (s *Store) forget(id string) {
 }
 
 // remove deletes a job directory that holds nothing of a user's (a claim
-// undone) and forgets the job.
+// undone: at most its job.json) and forgets the job. A directory left
+// behind is debris Reconcile drops at the next start; the caller returns
+// its own error.
 func (s *Store) remove(j *Job) {
-	os.RemoveAll(s.Dir(j))
+	_ = os.RemoveAll(s.Dir(j))
 	s.forget(j.ID)
 }
 
@@ -269,7 +271,7 @@ func (s *Store) read(id string, buf []byte) ([]byte, error) {
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: p, Err: err}
 	}
-	defer syscall.Close(fd)
+	defer func() { _ = syscall.Close(fd) }() // read only: nothing to lose on close
 	b := buf[:0]
 	if cap(b) == 0 {
 		b = make([]byte, 0, 4096)
@@ -601,7 +603,9 @@ func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) 
 			// What was moved in is not what was checked, and its name in
 			// the inbox is taken again: keep it here, never built.
 			j.Outcome, j.Reason = "rejected", "the file changed between its check and its claim"
-			s.Transition(j, Failed, StepClaimed, j.Reason)
+			if terr := s.Transition(j, Failed, StepClaimed, j.Reason); terr != nil {
+				err = errors.Join(err, terr) // Reconcile then finds the job unfinished, its model kept
+			}
 			return nil, fmt.Errorf("claim %s: %w", name, err)
 		}
 		s.remove(j) // only job.json is there
@@ -672,7 +676,7 @@ func moveInto(src, dst string, ino uint64) error {
 		if err != nil {
 			return fmt.Errorf("%w: %v", untrusted.ErrChanged, err)
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }() // read-only source of the copy
 		if _, got := untrusted.Inode(fi); ino != 0 && got != ino {
 			return fmt.Errorf("%s: %w", src, untrusted.ErrChanged)
 		}
@@ -708,7 +712,7 @@ func moveDirInto(src, dst string, _ uint64) error {
 		if err := copySamples(src, dst); err != nil {
 			var bad *badSamplesError
 			if !errors.As(err, &bad) {
-				os.RemoveAll(dst)
+				_ = os.RemoveAll(dst) // a partial copy in the job; the copy's error fails the claim
 			}
 			return err
 		}

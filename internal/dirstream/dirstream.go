@@ -22,7 +22,7 @@ func Each(dir string, fn func(fs.DirEntry) error) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only: nothing to lose on close
 	for {
 		ents, err := f.ReadDir(Batch)
 		for _, e := range ents {
