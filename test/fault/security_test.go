@@ -178,9 +178,19 @@ func TestStatusCommand(t *testing.T) {
 	e.start()
 	e.drop("st.onnx", testmodels.TinyCNN)
 	e.waitJobs(1, 60*time.Second)
-	out, err := exec.Command(bins.trtd, "status", "--config", e.cfgPath).CombinedOutput()
-	if err != nil {
-		t.Fatalf("trtd status: %v %s", err, out)
+	// The status file is written after the job record turns terminal:
+	// poll for the condition, with a deadline a loaded machine meets.
+	var out []byte
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		var err error
+		out, err = exec.Command(bins.trtd, "status", "--config", e.cfgPath).CombinedOutput()
+		if err != nil {
+			t.Fatalf("trtd status: %v %s", err, out)
+		}
+		if strings.Contains(string(out), "st.onnx") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	if !strings.Contains(string(out), "st.onnx") {
 		t.Errorf("status does not show the last model:\n%s", out)
