@@ -95,7 +95,10 @@ func TestFilePresentAtStartIsPickedUp(t *testing.T) {
 // shorter than settle, as an scp over a slow link does: nothing may be
 // reported before the last byte is written.
 func TestSlowWriterNeverReadyEarly(t *testing.T) {
-	settle := 400 * time.Millisecond
+	// The writer pauses a tenth of settle between chunks: a loaded
+	// machine may hold this goroutine for a second or more, and a pause
+	// that long is a stall (judged on the content so far, as it should be).
+	settle := 2 * time.Second
 	h := start(t, settle, nil)
 	data := testmodels.SmallCNN
 	f, err := os.OpenFile(filepath.Join(h.dir, "slow.onnx"), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
@@ -113,7 +116,7 @@ func TestSlowWriterNeverReadyEarly(t *testing.T) {
 		select {
 		case ev := <-h.out:
 			t.Fatalf("event before the upload finished (chunk %d/%d): %s %v", i+1, chunks, ev.Kind, ev.Err)
-		case <-time.After(settle / 3):
+		case <-time.After(settle / 10):
 		}
 	}
 	f.Close()
