@@ -227,8 +227,12 @@ func (w *Worker) RunWorker(ctx context.Context, req protocol.Request, sb Sandbox
 		run.Class, run.Reason = class, reason
 		return run
 	}
-	defer p.stdinW.Close()
-	defer p.stdinR.Close()
+	// start closed our read end once the worker started, and the request
+	// writer below closes the write end: these Closes only unblock a writer
+	// still stuck on a worker that died, or answer "already closed", which
+	// says nothing.
+	defer func() { _ = p.stdinW.Close() }()
+	defer func() { _ = p.stdinR.Close() }()
 	pid := p.cmd.Process.Pid
 	if w.OOMScoreAdj != 0 {
 		if err := os.WriteFile("/proc/"+strconv.Itoa(pid)+"/oom_score_adj", []byte(strconv.Itoa(w.OOMScoreAdj)), 0); err != nil {
@@ -237,8 +241,14 @@ func (w *Worker) RunWorker(ctx context.Context, req protocol.Request, sb Sandbox
 	}
 	sb.Started(pid)
 	go func() {
-		p.stdinW.Write(body)
-		p.stdinW.Close()
+		// A worker that exits before reading its whole request is reported
+		// by its exit status and result; the failed write only echoes it.
+		if _, err := p.stdinW.Write(body); err != nil {
+			log.Debug("request not fully delivered to the worker", "err", err)
+		}
+		if err := p.stdinW.Close(); err != nil {
+			log.Debug("closing the worker's stdin", "err", err)
+		}
 	}()
 	ev := readEvents(p.stdout, progress)
 	waitErr := make(chan error, 1)
@@ -296,8 +306,10 @@ func (w *Worker) start(req protocol.Request, sb Sandbox, errTail io.Writer, log 
 	}
 	p := &proc{stdinR: stdinR, stdinW: stdinW}
 	fail := func(c protocol.Class, reason string) (*proc, protocol.Class, string) {
-		stdinW.Close()
-		stdinR.Close()
+		// The worker did not start: the pipe never carried anything, and
+		// the reason returned is what failed.
+		_ = stdinW.Close()
+		_ = stdinR.Close()
 		return nil, c, reason
 	}
 	cmd := exec.Command(w.Path)
@@ -334,7 +346,7 @@ func (w *Worker) start(req protocol.Request, sb Sandbox, errTail io.Writer, log 
 		}
 		return fail(class, "cannot start worker: "+err.Error())
 	}
-	stdinR.Close()
+	_ = stdinR.Close() // the child holds its own copy; ours was never read from
 	p.cmd = cmd
 	return p, "", ""
 }
@@ -372,7 +384,10 @@ func readEvents(stdout io.Reader, progress func(protocol.Event)) *events {
 				progress(ev)
 			}
 		}
-		io.Copy(io.Discard, stdout)
+		// Drain what follows an unparsable line so the worker never blocks
+		// on a full pipe; a read error here means the worker is gone, which
+		// its exit status reports.
+		_, _ = io.Copy(io.Discard, stdout)
 	}()
 	return e
 }
@@ -439,6 +454,9 @@ func rebuild(old *exec.Cmd) *exec.Cmd {
 
 func killGroup(pid int, sig syscall.Signal) {
 	if pid > 0 {
-		syscall.Kill(-pid, sig)
+		// ESRCH (the group is gone) is what the kill is for; the caller
+		// waits for the worker either way, so no other error changes what
+		// happens next.
+		_ = syscall.Kill(-pid, sig)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/trtd/trtd/converter"
+	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/inbox"
@@ -41,6 +42,10 @@ type Options struct {
 	Once bool
 	// Progress, if set, receives every status change (for a terminal line).
 	Progress func(*status.Status)
+	// ReadModel parses an uploaded model (nil: onnx.ReadFile). The daemon
+	// parses each upload once, at the inbox (pipeline.Inspector): tests
+	// count the calls.
+	ReadModel func(f *os.File, dir string) (*onnx.Model, error)
 }
 
 // Daemon is one running trtd: the main loop over the pieces it wires.
@@ -96,9 +101,10 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	d.status = status.NewBoard(status.Status{PID: os.Getpid(), Version: Version, Started: time.Now().UTC(),
 		Inbox: cfg.Paths.Inbox, Outbox: cfg.Paths.Outbox, Queue: []status.QueueEntry{}, Waiting: []status.QueueEntry{}, Last: []status.LastResult{}})
 	d.status.Path, d.status.Progress, d.status.Memory, d.status.Log = cfg.StatusPath(), o.Progress, d.mem.Now, o.Log
-	d.status.Notify = func(line string) { o.Notify.Status(line) }
+	d.status.Notify = func(line string) { _ = o.Notify.Status(line) } // text only, sent often: the socket's failures show in Ready's and Ping's warnings
 	d.prune = &retention.Pruner{Store: st, Failed: cfg.Paths.Failed, Outbox: cfg.Paths.Outbox, Policy: cfg.Retention, Log: o.Log}
-	d.jobs = &pipeline.Runner{Cfg: cfg, Log: o.Log, Store: st, Worker: worker, Mem: d.mem, Status: d.status, Version: Version}
+	d.jobs = &pipeline.Runner{Cfg: cfg, Log: o.Log, Store: st, Worker: worker, Mem: d.mem, Status: d.status, Version: Version,
+		Inspector: &pipeline.Inspector{Read: o.ReadModel}}
 	if err := d.wireFleet(); err != nil {
 		return nil, err
 	}
@@ -114,6 +120,15 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 // its supplementary groups (daemon/workers). It only applies when the
 // daemon is root.
 func workerCredential(name string) (*syscall.Credential, error) { return workers.Credential(name) }
+
+// notified logs a message systemd did not get: a READY or watchdog ping
+// lost makes systemd fail or restart the daemon, which the journal must
+// explain.
+func (d *Daemon) notified(what string, err error) {
+	if err != nil {
+		d.log.Warn("systemd notification not sent", "message", what, "err", err)
+	}
+}
 
 // Run is the daemon: it returns when ctx ends (or, with Options.Once, when
 // the inbox and queue are empty).
@@ -164,7 +179,7 @@ func (d *Daemon) ready() []*jobs.Job {
 	}
 	d.status.SetState("idle")
 	snap := d.status.Snapshot()
-	d.notify.Ready(snap.Line)
+	d.notified("READY", d.notify.Ready(snap.Line))
 	d.log.Info("trtd ready", logging.KeyEvent, "ready", "queued", len(queue), "builder", d.jobs.BuilderLine())
 	return queue
 }
@@ -192,7 +207,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	events := make(chan inbox.Event, 256)
 	w := inbox.New(inbox.Options{Dir: d.cfg.Paths.Inbox, Settle: d.cfg.Inbox.Settle.D(), Rescan: d.cfg.Inbox.Rescan.D(),
-		MaxBytes: int64(d.cfg.Inbox.MaxBytes), CheckRefs: pipeline.CheckModelRefs, Log: log.With("stage", "inbox")})
+		MaxBytes: int64(d.cfg.Inbox.MaxBytes), Inspect: d.jobs.Inspector.Check, Log: log.With("stage", "inbox")})
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	ready := make(chan struct{})
 	watchDone := make(chan error, 1)
@@ -259,11 +274,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// (its job stays queued for the next start) and waited for.
 	stopping := func() error {
 		d.status.SetState("stopping")
-		d.notify.Stopping("stopping")
+		d.notified("STOPPING", d.notify.Stopping("stopping"))
 		log.Info("trtd stopping", logging.KeyEvent, "stopping")
 		stopWatch()
 		if building != nil {
-			d.notify.ExtendTimeout(30 * time.Second)
+			d.notified("EXTEND_TIMEOUT_USEC", d.notify.ExtendTimeout(30*time.Second))
 			stopBuilds()
 			<-results
 			building = nil
@@ -273,7 +288,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	for {
 		startNext()
-		d.notify.Ping()
+		_, perr := d.notify.Ping() // throttled: at most one warning per half watchdog interval
+		d.notified("WATCHDOG", perr)
 		select {
 		case <-ctx.Done():
 			return stopping()

@@ -15,5 +15,5 @@ fuzz-diff: ## Compare the reader with python3-onnx on MUTATIONS (default 100000)
 fixtures: ## Export the torchvision/torch fixture models into TRTD_FIXTURES (never committed)
 	/usr/bin/python3 converter/onnx/testdata/make_fixtures.py $(TRTD_FIXTURES)
 
-bench-inspect: ## Time and peak RSS of `trtd inspect` vs onnx.load on resnet50 and vgg16 (Markdown)
+bench-inspect: ## Time and peak RSS of `trtd inspect` vs onnx.load on resnet50, vgg16 and a 30,000-node model (Markdown)
 	TRTD_FIXTURES=$(TRTD_FIXTURES) converter/onnx/testdata/bench_inspect.sh 5

@@ -49,6 +49,9 @@ check-trt: ## Build, link and vet the tensorrt-tagged worker against each header
 			$(GO) vet -tags tensorrt ./converter/trt/... ./cmd/trtd-worker; \
 		echo "   ok: converter/trt + cmd/trtd-worker build, link and vet with -Wall -Wextra -Werror"; \
 	done
+	@echo "errcheck $(ERRCHECK_VERSION) on the -tags tensorrt worker (TensorRT $(lastword $(TRT_VERSIONS)) headers)"
+	env CGO_ENABLED=1 CGO_CPPFLAGS="-isystem $(abspath $(TRT_HEADERS))/$(lastword $(TRT_VERSIONS))/include -isystem $(abspath $(TRT_HEADERS))/cudastub" \
+		$(ERRCHECK) -tags tensorrt ./converter/trt/... ./cmd/trtd-worker
 	TRT_HEADERS=$(abspath $(TRT_HEADERS)) $(GO) test -count=1 -run 'TestParserErrorCodesPerRelease' ./converter/trt
 
 trt-headers: ## Lay out the TensorRT header sets check-trt needs in TRT_HEADERS=dir, from NVIDIA's repositories at pinned releases (needs internet; builds nothing)

@@ -14,16 +14,17 @@
 # test/bench/daemonbench -scale history|flood measures the cost of a large
 # history (10,000 finished jobs and outbox files: start to READY, RSS,
 # `trtd status --json`) and of 1,000 uploads at once (each claimed exactly
-# once, peak RSS).
+# once, peak RSS); -scale intake the daemon's CPU time and peak RSS for one
+# 220 MB upload with 30,000 initializers (parsed once).
 #
-# Env: BENCH_ONLY  space-separated subset of: inspect swap guard split daemon history flood fleet worker
+# Env: BENCH_ONLY  space-separated subset of: inspect swap guard split daemon history flood intake fleet worker
 #      BENCH_RUNS  runs per figure of the daemon benchmark (default 5)
 #      BENCH_OUT   output file (default docs/BENCHMARKS.md)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 
-all='inspect swap guard split daemon history flood fleet worker'
+all='inspect swap guard split daemon history flood intake fleet worker'
 only=${BENCH_ONLY:-$all}
 runs=${BENCH_RUNS:-5}
 out=${BENCH_OUT:-docs/BENCHMARKS.md}
@@ -126,6 +127,7 @@ scale() { # which title
 }
 scale history "Daemon: 10,000 finished jobs and outbox files"
 scale flood "Daemon: 1,000 uploads at once"
+scale intake "Daemon: one large upload, parsed once"
 
 if ! want fleet; then
 	keep "Fleet: engine pull from an OCI registry vs curl" || true

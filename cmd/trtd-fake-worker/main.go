@@ -53,6 +53,7 @@ import (
 	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/internal/atomicfile"
+	"github.com/trtd/trtd/internal/cliout"
 	"github.com/trtd/trtd/internal/filehash"
 )
 
@@ -66,17 +67,19 @@ func main() {
 }
 
 func run(stdin io.Reader, stdout, stderr io.Writer) int {
-	s := &session{out: bufio.NewWriter(stdout), stderr: stderr}
-	defer s.out.Flush()
+	s := &session{out: bufio.NewWriter(stdout), stderr: stderr} // emit flushes each event
 	if cc := os.Getenv("TRTD_FAKE_WORKER_CC"); cc != "" {
 		builder.ComputeCapability = cc
 	}
 	var req protocol.Request
 	if err := json.NewDecoder(stdin).Decode(&req); err != nil {
-		fmt.Fprintf(stderr, "trtd-fake-worker: bad request: %v\n", err)
+		cliout.Fprintf(stderr, "trtd-fake-worker: bad request: %v\n", err)
 		return s.result(protocol.Result{Class: protocol.ClassBadRequest, Message: "bad request: " + err.Error()})
 	}
-	record(req)
+	if err := record(req); err != nil {
+		// The test that asked for the record finds it missing and says so.
+		cliout.Fprintf(stderr, "trtd-fake-worker: recording the request: %v\n", err)
+	}
 	if req.Version != protocol.Version {
 		return s.result(protocol.Result{Class: protocol.ClassBadRequest, Message: fmt.Sprintf("protocol version %d, want %d", req.Version, protocol.Version)})
 	}
@@ -93,7 +96,7 @@ func run(stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	beh := behaviour(req.Stage)
 	s.emit(protocol.Event{Event: protocol.EventProgress, Phase: "Building engine (fake)", Step: 1, Steps: 2})
-	fmt.Fprintf(stderr, "[I] [TRT] fake worker: stage %s behaviour %s\n", req.Stage, beh)
+	cliout.Fprintf(stderr, "[I] [TRT] fake worker: stage %s behaviour %s\n", req.Stage, beh)
 	if code, done := s.misbehave(beh); done {
 		return code
 	}
@@ -110,8 +113,13 @@ type session struct {
 func (s *session) emit(ev protocol.Event) {
 	ev.Time = time.Now().UTC()
 	b, _ := json.Marshal(ev)
-	s.out.Write(append(b, '\n'))
-	s.out.Flush()
+	// bufio.Writer keeps a failed Write's error for Flush. A daemon that
+	// stopped reading sees this worker's exit status; the line on stderr
+	// says why its events stopped.
+	_, _ = s.out.Write(append(b, '\n'))
+	if err := s.out.Flush(); err != nil {
+		cliout.Fprintf(s.stderr, "trtd-fake-worker: writing event %s: %v\n", ev.Event, err)
+	}
 }
 
 // result sends the final event and returns the exit code that goes with it.
@@ -123,7 +131,7 @@ func (s *session) result(r protocol.Result) int {
 
 func (s *session) probe() int {
 	if os.Getenv("TRTD_FAKE_WORKER_PROBE") == "unavailable" || fileExists(os.Getenv("TRTD_FAKE_WORKER_UNAVAILABLE_IF")) {
-		fmt.Fprintln(s.stderr, "TensorRT not available on this machine: libnvinfer.so.8 not found (fake worker)")
+		cliout.Fprintln(s.stderr, "TensorRT not available on this machine: libnvinfer.so.8 not found (fake worker)")
 		return s.result(protocol.Result{Class: protocol.ClassBuilderUnavailable, Message: "TensorRT not available on this machine: libnvinfer.so.8 not found (fake worker)"})
 	}
 	return s.result(protocol.Result{Class: protocol.ClassOK})
@@ -147,32 +155,35 @@ func (s *session) misbehave(beh string) (code int, done bool) {
 	switch name {
 	case "ok":
 	case "oom", "oom-log":
-		fmt.Fprintln(stderr, "[E] [TRT] 2: Requested amount of GPU memory (1073741824 bytes) could not be allocated. There may not be enough free memory for allocation to succeed.")
-		fmt.Fprintln(stderr, "[E] [TRT] 2: [builder.cpp::buildSerializedNetwork::609] Error Code 2: OutOfMemory (no further information)")
+		cliout.Fprintln(stderr, "[E] [TRT] 2: Requested amount of GPU memory (1073741824 bytes) could not be allocated. There may not be enough free memory for allocation to succeed.")
+		cliout.Fprintln(stderr, "[E] [TRT] 2: [builder.cpp::buildSerializedNetwork::609] Error Code 2: OutOfMemory (no further information)")
 		if name == "oom-log" {
 			return 1, true
 		}
 		return s.result(protocol.Result{Class: protocol.ClassOutOfMemory, Message: "Requested amount of GPU memory (1073741824 bytes) could not be allocated"}), true
 	case "no_tactic":
-		fmt.Fprintln(stderr, "[W] [TRT] Tactic Device request: 200MB Available: 150MB. Device memory is insufficient to use tactic.")
-		fmt.Fprintln(stderr, "[E] [TRT] 10: [optimizer.cpp::computeCosts::3728] Error Code 10: Internal Error (Could not find any implementation for node Conv_0 due to insufficient workspace. See verbose log for requested sizes.)")
+		cliout.Fprintln(stderr, "[W] [TRT] Tactic Device request: 200MB Available: 150MB. Device memory is insufficient to use tactic.")
+		cliout.Fprintln(stderr, "[E] [TRT] 10: [optimizer.cpp::computeCosts::3728] Error Code 10: Internal Error (Could not find any implementation for node Conv_0 due to insufficient workspace. See verbose log for requested sizes.)")
 		return s.result(protocol.Result{Class: protocol.ClassNoTactic, Message: "could not find any implementation for node Conv_0 due to insufficient workspace"}), true
 	case "no_impl":
-		fmt.Fprintln(stderr, "[E] [TRT] 10: [optimizer.cpp::computeCosts::3873] Error Code 10: Internal Error (Could not find any implementation for node ArgMax_0.)")
+		cliout.Fprintln(stderr, "[E] [TRT] 10: [optimizer.cpp::computeCosts::3873] Error Code 10: Internal Error (Could not find any implementation for node ArgMax_0.)")
 		return s.result(protocol.Result{Class: protocol.ClassNoImplementation, Message: "TensorRT has no implementation for node ArgMax_0"}), true
 	case "unsupported":
-		fmt.Fprintln(stderr, "[E] [TRT] ModelImporter.cpp:773: While parsing node number 3 [NonMaxSuppression -> \"nms\"]:")
-		fmt.Fprintln(stderr, "[E] [TRT] ModelImporter.cpp:776: ERROR: builtin_op_importers.cpp:4870 In function importFallbackPluginImporter: [8] Assertion failed: creator && \"Plugin not found, are the plugin name, version, and namespace correct?\"")
+		cliout.Fprintln(stderr, "[E] [TRT] ModelImporter.cpp:773: While parsing node number 3 [NonMaxSuppression -> \"nms\"]:")
+		cliout.Fprintln(stderr, "[E] [TRT] ModelImporter.cpp:776: ERROR: builtin_op_importers.cpp:4870 In function importFallbackPluginImporter: [8] Assertion failed: creator && \"Plugin not found, are the plugin name, version, and namespace correct?\"")
 		return s.result(protocol.Result{Class: protocol.ClassUnsupportedModel, Message: "node 3 (NonMaxSuppression \"nms\") is not supported by this TensorRT"}), true
 	case "unavailable":
-		fmt.Fprintln(stderr, "TensorRT not available on this machine: libnvinfer.so.8 not found (fake worker)")
+		cliout.Fprintln(stderr, "TensorRT not available on this machine: libnvinfer.so.8 not found (fake worker)")
 		return s.result(protocol.Result{Class: protocol.ClassBuilderUnavailable, Message: "TensorRT not available on this machine: libnvinfer.so.8 not found (fake worker)"}), true
 	case "crash":
-		fmt.Fprintln(stderr, "fake worker: crashing on purpose")
+		cliout.Fprintln(stderr, "fake worker: crashing on purpose")
 		debug.SetTraceback("crash")
 		panic("fake worker crash")
 	case "killself":
-		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		if err := syscall.Kill(os.Getpid(), syscall.SIGKILL); err != nil {
+			// Living on would hang the test rather than show it a kill.
+			panic("fake worker: SIGKILL to self: " + err.Error())
+		}
 		sleepForever()
 	case "hang":
 		sleepForever()
@@ -194,7 +205,9 @@ func spew(stderr io.Writer, arg string) {
 	n, _ := strconv.Atoi(arg)
 	line := strings.Repeat("[V] [TRT] fake verbose tactic timing line padding padding padding padding ", 1) + "\n"
 	for written := 0; written < n<<20; written += len(line) {
-		io.WriteString(stderr, line)
+		if _, err := io.WriteString(stderr, line); err != nil {
+			return // the reader is gone: nothing left to flood
+		}
 	}
 }
 
@@ -210,7 +223,7 @@ func eat(stderr io.Writer, arg string) {
 		hold = append(hold, b)
 		time.Sleep(2 * time.Millisecond)
 	}
-	fmt.Fprintf(stderr, "fake worker: holding %d MiB\n", len(hold))
+	cliout.Fprintf(stderr, "fake worker: holding %d MiB\n", len(hold))
 	sleepForever()
 }
 
@@ -226,7 +239,7 @@ func (s *session) build(req protocol.Request) int {
 	if req.Accuracy != nil {
 		s.emit(protocol.Event{Event: protocol.EventProgress, Phase: "Checking accuracy (fake)", Step: 2, Steps: 2})
 		if r, ok := checkAccuracy(req, val); !ok {
-			fmt.Fprintf(s.stderr, "[E] [TRT] fake worker: %s\n", r.Message)
+			cliout.Fprintf(s.stderr, "[E] [TRT] fake worker: %s\n", r.Message)
 			return s.result(r)
 		}
 	}
@@ -319,10 +332,12 @@ func behaviour(stage string) string {
 
 func writeAtomic(path string, data []byte) error { return atomicfile.WriteFile(path, data, 0o644) }
 
-func record(req protocol.Request) {
+// record appends the request, as the worker saw it, to the file
+// TRTD_FAKE_WORKER_RECORD names (for tests to read).
+func record(req protocol.Request) error {
 	p := os.Getenv("TRTD_FAKE_WORKER_RECORD")
 	if p == "" {
-		return
+		return nil
 	}
 	wd, _ := os.Getwd()
 	adj, _ := os.ReadFile("/proc/self/oom_score_adj")
@@ -341,10 +356,13 @@ func record(req protocol.Request) {
 		"oom_score_adj": strings.TrimSpace(string(adj)), "env": env, "workdir_entries": names})
 	f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o666)
 	if err != nil {
-		return
+		return err
 	}
-	f.Write(append(b, '\n'))
-	f.Close()
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		_ = f.Close() // the write's error is the one to report
+		return err
+	}
+	return f.Close()
 }
 
 // sleepForever blocks until the process is killed (a bare select{} would

@@ -16,6 +16,7 @@ import (
 	"github.com/trtd/trtd/converter/trt"
 	"github.com/trtd/trtd/converter/trtexec"
 	"github.com/trtd/trtd/internal/bytesize"
+	"github.com/trtd/trtd/internal/cliout"
 	"github.com/trtd/trtd/internal/nodeaccess"
 )
 
@@ -34,29 +35,32 @@ func cmdProbe(ctx context.Context, args []string, w io.Writer, log *slog.Logger)
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		enc.Encode(protocol.Result{Class: c, Message: msg, Builder: b})
+		if err := enc.Encode(protocol.Result{Class: c, Message: msg, Builder: b}); err != nil {
+			log.Error("probe result not written", "err", err)
+			return 1
+		}
 		return protocol.ExitCode(c)
 	}
-	fmt.Fprintln(w, versionLine())
-	fmt.Fprintf(w, "class:       %s\n", c)
+	cliout.Fprintln(w, versionLine())
+	cliout.Fprintf(w, "class:       %s\n", c)
 	if msg != "" {
-		fmt.Fprintf(w, "message:     %s\n", msg)
+		cliout.Fprintf(w, "message:     %s\n", msg)
 	}
-	fmt.Fprintf(w, "backend:     %s\n", b.Backend)
+	cliout.Fprintf(w, "backend:     %s\n", b.Backend)
 	if b.TensorRT != "" {
-		fmt.Fprintf(w, "tensorrt:    %s (headers %s)\n", b.TensorRT, b.CompiledTensorRT)
+		cliout.Fprintf(w, "tensorrt:    %s (headers %s)\n", b.TensorRT, b.CompiledTensorRT)
 	}
 	if b.Trtexec != "" {
-		fmt.Fprintf(w, "trtexec:     %s\n", b.Trtexec)
+		cliout.Fprintf(w, "trtexec:     %s\n", b.Trtexec)
 	}
-	fmt.Fprintf(w, "cuda:        runtime %s, driver %s\n", orNone(b.CUDARuntime), orNone(b.CUDADriver))
-	fmt.Fprintf(w, "gpu:         %s (compute capability %s), %s total, %s free\n", orNone(b.GPU), orNone(b.ComputeCapability), bytesize.MiB(b.GPUMemTotal), bytesize.MiB(b.GPUMemFree))
+	cliout.Fprintf(w, "cuda:        runtime %s, driver %s\n", orNone(b.CUDARuntime), orNone(b.CUDADriver))
+	cliout.Fprintf(w, "gpu:         %s (compute capability %s), %s total, %s free\n", orNone(b.GPU), orNone(b.ComputeCapability), bytesize.MiB(b.GPUMemTotal), bytesize.MiB(b.GPUMemFree))
 	var libs []string
 	for k, v := range b.Libraries {
 		libs = append(libs, k+" => "+v)
 	}
 	sort.Strings(libs)
-	fmt.Fprintf(w, "libraries:   %s\n", orNone(strings.Join(libs, ", ")))
+	cliout.Fprintf(w, "libraries:   %s\n", orNone(strings.Join(libs, ", ")))
 	return protocol.ExitCode(c)
 }
 
@@ -72,35 +76,35 @@ func orNone(s string) string {
 // must succeed and one of free memory + 1 GiB that must fail and be
 // classified as out of memory.
 func cmdCUDASelftest(_ []string, w io.Writer) int {
-	fmt.Fprintln(w, versionLine())
+	cliout.Fprintln(w, versionLine())
 	ci, err := trt.ProbeCUDA(trt.CUDACandidates("/"))
 	for _, t := range ci.Tried {
-		fmt.Fprintf(w, "tried:       %s\n", t)
+		cliout.Fprintf(w, "tried:       %s\n", t)
 	}
 	if err != nil {
-		fmt.Fprintf(w, "cuda:        %v (cudaError_t %d)\n", err, ci.Error)
+		cliout.Fprintf(w, "cuda:        %v (cudaError_t %d)\n", err, ci.Error)
 		uid, gids := nodeaccess.Self()
-		fmt.Fprintf(w, "class:       %s: %s\n", protocol.ClassBuilderUnavailable, trt.CUDAUnavailable(ci.Error, err, devDir(), uid, gids))
+		cliout.Fprintf(w, "class:       %s: %s\n", protocol.ClassBuilderUnavailable, trt.CUDAUnavailable(ci.Error, err, devDir(), uid, gids))
 		return protocol.ExitBuilderUnavailable
 	}
-	fmt.Fprintf(w, "libcudart:   %s\n", ci.Library)
-	fmt.Fprintf(w, "cuda:        runtime %s, driver %s, %d device(s)\n", trt.CUDAVersionString(ci.RuntimeVersion), trt.CUDAVersionString(ci.DriverVersion), ci.Devices)
-	fmt.Fprintf(w, "device 0:    %s, compute capability %s, integrated=%v\n", ci.Name, ci.ComputeCapability(), ci.Integrated)
-	fmt.Fprintf(w, "memory:      %s total, %s free\n", bytesize.MiB(int64(ci.Total)), bytesize.MiB(int64(ci.Free)))
+	cliout.Fprintf(w, "libcudart:   %s\n", ci.Library)
+	cliout.Fprintf(w, "cuda:        runtime %s, driver %s, %d device(s)\n", trt.CUDAVersionString(ci.RuntimeVersion), trt.CUDAVersionString(ci.DriverVersion), ci.Devices)
+	cliout.Fprintf(w, "device 0:    %s, compute capability %s, integrated=%v\n", ci.Name, ci.ComputeCapability(), ci.Integrated)
+	cliout.Fprintf(w, "memory:      %s total, %s free\n", bytesize.MiB(int64(ci.Total)), bytesize.MiB(int64(ci.Free)))
 	small := trt.CUDAMalloc(64 << 20)
-	fmt.Fprintf(w, "small:       %s\n", small.LogLine())
+	cliout.Fprintf(w, "small:       %s\n", small.LogLine())
 	big := trt.CUDAMalloc(ci.Free + 1<<30)
-	fmt.Fprintf(w, "beyond free: %s\n", big.LogLine())
+	cliout.Fprintf(w, "beyond free: %s\n", big.LogLine())
 	c, r, ok := classify.ClassifyLog([]byte(big.LogLine()))
 	if !ok {
 		c, r = protocol.ClassCrashed, "unclassified"
 	}
-	fmt.Fprintf(w, "classified:  %s (%s)\n", c, r)
+	cliout.Fprintf(w, "classified:  %s (%s)\n", c, r)
 	if small.Code != 0 || c != protocol.ClassOutOfMemory {
-		fmt.Fprintln(w, "selftest:    FAILED")
+		cliout.Fprintln(w, "selftest:    FAILED")
 		return 1
 	}
-	fmt.Fprintln(w, "selftest:    ok")
+	cliout.Fprintln(w, "selftest:    ok")
 	return 0
 }
 

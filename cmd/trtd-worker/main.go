@@ -15,12 +15,13 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/trtd/trtd/internal/cliout"
 )
 
 func main() {
@@ -34,19 +35,32 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		return serve(ctx, stdin, stdout, stderr, log)
 	}
+	// For people: output that did not reach stdout fails the command.
+	out := cliout.NewLatch(stdout)
+	code := command(ctx, args, out, stderr, log)
+	if err := out.Err(); err != nil {
+		cliout.Fprintf(stderr, "trtd-worker: writing the output: %v\n", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
+func command(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) int {
 	switch args[0] {
 	case "probe":
 		return cmdProbe(ctx, args[1:], stdout, log)
 	case "cuda-selftest":
 		return cmdCUDASelftest(args[1:], stdout)
 	case "version":
-		fmt.Fprintln(stdout, versionLine())
+		cliout.Fprintln(stdout, versionLine())
 		return 0
 	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
+		cliout.Fprint(stdout, usage)
 		return 0
 	}
-	fmt.Fprintf(stderr, "trtd-worker: unknown command %q\n%s", args[0], usage)
+	cliout.Fprintf(stderr, "trtd-worker: unknown command %q\n%s", args[0], usage)
 	return 2
 }
 

@@ -17,13 +17,16 @@ import (
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/converter/trt"
 	"github.com/trtd/trtd/converter/trtexec"
+	"github.com/trtd/trtd/internal/cliout"
 )
 
 // emitter writes events as NDJSON, one Write per event (os.Stdout is
 // unbuffered, so each line reaches the parent at once).
 type emitter struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu     sync.Mutex
+	w      io.Writer
+	log    *slog.Logger
+	broken bool // a write failed: said once, the rest is silence
 }
 
 func (e *emitter) emit(ev protocol.Event) {
@@ -36,7 +39,14 @@ func (e *emitter) emit(ev protocol.Event) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.w.Write(append(b, '\n'))
+	// The daemon stopped reading (it died or gave up on this build): the
+	// build goes on to its end, since what it does is the same without an
+	// audience, and the exit status still carries the class; the journal
+	// says why the events stopped.
+	if _, err := e.w.Write(append(b, '\n')); err != nil && !e.broken {
+		e.broken = true
+		e.log.Error("events to the daemon not delivered", "event", ev.Event, "err", err)
+	}
 }
 
 func (e *emitter) result(r *protocol.Result) int {
@@ -45,7 +55,7 @@ func (e *emitter) result(r *protocol.Result) int {
 }
 
 func serve(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, log *slog.Logger) int {
-	em := &emitter{w: stdout}
+	em := &emitter{w: stdout, log: log}
 	var req protocol.Request
 	dec := json.NewDecoder(io.LimitReader(stdin, 1<<20))
 	dec.DisallowUnknownFields()
@@ -148,7 +158,7 @@ func noAccuracyGate(req protocol.Request, res *protocol.Result, o trtexec.Option
 		o.Emit(protocol.Event{Event: protocol.EventLog, Severity: "warning", Message: NoAccuracyGate})
 	}
 	if o.Stderr != nil {
-		fmt.Fprintf(o.Stderr, "[trtd] %s\n", NoAccuracyGate)
+		cliout.Fprintf(o.Stderr, "[trtd] %s\n", NoAccuracyGate)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/trtd/trtd/daemon/logging"
 	"github.com/trtd/trtd/daemon/memory"
 	"github.com/trtd/trtd/daemon/statelock"
+	"github.com/trtd/trtd/internal/cliout"
 	"github.com/trtd/trtd/internal/safename"
 	"github.com/trtd/trtd/internal/safetext"
 	"github.com/trtd/trtd/internal/treecopy"
@@ -58,26 +59,26 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 		return code
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(e.Stderr, "trtd convert: need exactly one MODEL.onnx (see trtd convert -h)")
+		cliout.Fprintln(e.Stderr, "trtd convert: need exactly one MODEL.onnx (see trtd convert -h)")
 		return 2
 	}
 	model, err := filepath.Abs(fs.Arg(0))
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "trtd convert: %v\n", err)
+		cliout.Fprintf(e.Stderr, "trtd convert: %v\n", err)
 		return 2
 	}
 	fi, err := os.Stat(model)
 	if err != nil || !fi.Mode().IsRegular() {
-		fmt.Fprintf(e.Stderr, "trtd convert: %s: not a readable regular file\n", fs.Arg(0))
+		cliout.Fprintf(e.Stderr, "trtd convert: %s: not a readable regular file\n", fs.Arg(0))
 		return 2
 	}
 	if !strings.HasSuffix(model, ".onnx") {
-		fmt.Fprintf(e.Stderr, "trtd convert: %s: the model's name must end in .onnx\n", fs.Arg(0))
+		cliout.Fprintf(e.Stderr, "trtd convert: %s: the model's name must end in .onnx\n", fs.Arg(0))
 		return 2
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "trtd convert: %v\n", err)
+		cliout.Fprintf(e.Stderr, "trtd convert: %v\n", err)
 		return 2
 	}
 	if *out == "" {
@@ -100,7 +101,7 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 	if lerr == nil {
 		defer lock.Release()
 	} else if err := lerr; errors.Is(err, statelock.ErrHeld) {
-		fmt.Fprintf(e.Stderr, "trtd convert: %v: the daemon is running and owns this machine's build swap.\n"+
+		cliout.Fprintf(e.Stderr, "trtd convert: %v: the daemon is running and owns this machine's build swap.\n"+
 			"Put the model in its inbox (%s); its engine and report appear in %s. Or stop the daemon first (sudo systemctl stop trtd).\n",
 			err, cfg.Paths.Inbox, cfg.Paths.Outbox)
 		return 1
@@ -112,12 +113,19 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 	if root == "" {
 		root, err = os.MkdirTemp("", "trtd-convert-")
 		if err != nil {
-			fmt.Fprintf(e.Stderr, "trtd convert: %v\n", err)
+			cliout.Fprintf(e.Stderr, "trtd convert: %v\n", err)
 			return 1
 		}
-		defer os.RemoveAll(root)
+		defer func() {
+			if err := os.RemoveAll(root); err != nil {
+				e.Log.Warn("temporary state directory not removed", "dir", root, "err", err)
+			}
+		}()
 		// The unprivileged worker must reach its work directory inside.
-		os.Chmod(root, 0o755)
+		if err := os.Chmod(root, 0o755); err != nil {
+			cliout.Fprintf(e.Stderr, "trtd convert: %v\n", err)
+			return 1
+		}
 	}
 	cfg.Paths.Inbox = filepath.Join(root, "inbox")
 	cfg.Paths.State = filepath.Join(root, "state")
@@ -127,7 +135,10 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 	if os.Geteuid() != 0 {
 		cfg.Worker.User = ""
 	}
-	os.MkdirAll(cfg.Paths.Inbox, 0o755)
+	if err := os.MkdirAll(cfg.Paths.Inbox, 0o755); err != nil {
+		cliout.Fprintf(e.Stderr, "trtd convert: %v\n", err)
+		return 1
+	}
 	// Stage the model (and its companions) in a private inbox under a
 	// temporary name, then rename it in: the original is never touched.
 	base := strings.TrimSuffix(filepath.Base(model), ".onnx")
@@ -140,16 +151,20 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 	for _, ext := range []string{".toml", ".test", ".calib"} {
 		src := filepath.Join(filepath.Dir(model), base+ext)
 		if _, err := os.Stat(src); err == nil {
-			copyTree(src, filepath.Join(cfg.Paths.Inbox, staged+ext))
+			// A companion left out would build a different engine.
+			if err := copyTree(src, filepath.Join(cfg.Paths.Inbox, staged+ext)); err != nil {
+				cliout.Fprintf(e.Stderr, "trtd convert: %v\n", err)
+				return 1
+			}
 		}
 	}
 	tmp := filepath.Join(cfg.Paths.Inbox, "."+filepath.Base(model)+".staging")
 	if err := copyTree(model, tmp); err != nil {
-		fmt.Fprintf(e.Stderr, "trtd convert: %v\n", err)
+		cliout.Fprintf(e.Stderr, "trtd convert: %v\n", err)
 		return 1
 	}
 	if err := os.Rename(tmp, filepath.Join(cfg.Paths.Inbox, staged+".onnx")); err != nil {
-		fmt.Fprintf(e.Stderr, "trtd convert: %v\n", err)
+		cliout.Fprintf(e.Stderr, "trtd convert: %v\n", err)
 		return 1
 	}
 	cfg.Inbox.Settle = config.Duration(100 * time.Millisecond)
@@ -184,7 +199,7 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 	close(stopTick)
 	pr.Done()
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "trtd convert: %v\n", err)
+		cliout.Fprintf(e.Stderr, "trtd convert: %v\n", err)
 		return 1
 	}
 	// The daemon names outbox files after the staged name (-x.onnx -> _x-<hash>).
@@ -192,7 +207,7 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 	// The daemon's reports name the copy it worked on, in a directory
 	// removed on exit: they are rewritten to name the model itself.
 	if err := pointReportsAt(*out, outBase, model); err != nil {
-		fmt.Fprintf(e.Stderr, "trtd convert: %v\n", err)
+		cliout.Fprintf(e.Stderr, "trtd convert: %v\n", err)
 	}
 	return convertResult(e, *out, outBase)
 }
@@ -203,12 +218,12 @@ func convertResult(e *Env, out, base string) int {
 	rp := filepath.Join(out, base+".report.json")
 	b, err := os.ReadFile(rp)
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "trtd convert: no report was written (%v)\n", err)
+		cliout.Fprintf(e.Stderr, "trtd convert: no report was written (%v)\n", err)
 		return 1
 	}
 	var r report.Report
 	if err := json.Unmarshal(b, &r); err != nil {
-		fmt.Fprintf(e.Stderr, "trtd convert: %s: %v\n", rp, err)
+		cliout.Fprintf(e.Stderr, "trtd convert: %s: %v\n", rp, err)
 		return 1
 	}
 	md := filepath.Join(out, base+".report.md")
@@ -216,14 +231,14 @@ func convertResult(e *Env, out, base string) int {
 	e = &Env{Stdout: safetext.TerminalWriter(e.Stdout), Stderr: e.Stderr, Log: e.Log} // names come from the upload
 	switch r.Outcome {
 	case report.OutcomeBuilt, report.OutcomeReused:
-		fmt.Fprintf(e.Stdout, "engine: %s (stage %s)\nreport: %s\n        %s\n", filepath.Join(out, r.Engine.File), r.Engine.Stage, md, html)
+		cliout.Fprintf(e.Stdout, "engine: %s (stage %s)\nreport: %s\n        %s\n", filepath.Join(out, r.Engine.File), r.Engine.Stage, md, html)
 		return 0
 	}
-	fmt.Fprintf(e.Stdout, "no engine: %s", r.Outcome)
+	cliout.Fprintf(e.Stdout, "no engine: %s", r.Outcome)
 	if r.Reason != "" {
-		fmt.Fprintf(e.Stdout, ": %s", r.Reason)
+		cliout.Fprintf(e.Stdout, ": %s", r.Reason)
 	}
-	fmt.Fprintf(e.Stdout, "\nreport: %s\n        %s\n", md, html)
+	cliout.Fprintf(e.Stdout, "\nreport: %s\n        %s\n", md, html)
 	return 1
 }
 

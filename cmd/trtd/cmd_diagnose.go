@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 
 	"github.com/trtd/trtd/daemon/sysinfo"
+	"github.com/trtd/trtd/internal/cliout"
 )
 
 func init() {
@@ -39,12 +39,12 @@ Examples:
 				return code
 			}
 			if len(fs.Args()) > 0 {
-				fmt.Fprintln(e.Stderr, "trtd diagnose: takes no arguments")
+				cliout.Fprintln(e.Stderr, "trtd diagnose: takes no arguments")
 				return 2
 			}
 			cfg, err := loadConfig(*cfgPath)
 			if err != nil {
-				fmt.Fprintf(e.Stderr, "trtd diagnose: %v\n", err)
+				cliout.Fprintf(e.Stderr, "trtd diagnose: %v\n", err)
 				return 2
 			}
 			var r sysinfo.Roots
@@ -54,7 +54,7 @@ Examples:
 			opts := []sysinfo.Option{sysinfo.WithSwapDir(cfg.Swap.Dir), sysinfo.WithOverheads(cfg.Overheads)}
 			d, err := sysinfo.Collect(ctx, r, opts...)
 			if err != nil {
-				fmt.Fprintf(e.Stderr, "trtd diagnose: %v\n", err)
+				cliout.Fprintf(e.Stderr, "trtd diagnose: %v\n", err)
 				return 1
 			}
 			wi := collectWorkers(cfg)
@@ -72,8 +72,8 @@ Examples:
 			if err := d.WriteText(e.Stdout); err != nil {
 				return 1
 			}
-			fmt.Fprintln(e.Stdout)
-			fmt.Fprintln(e.Stdout, "Workers")
+			cliout.Fprintln(e.Stdout)
+			cliout.Fprintln(e.Stdout, "Workers")
 			wi.writeText(e.Stdout)
 			return 0
 		},

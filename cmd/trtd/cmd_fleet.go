@@ -19,6 +19,7 @@ import (
 	"github.com/trtd/trtd/daemon/sysinfo"
 	"github.com/trtd/trtd/internal/atomicfile"
 	"github.com/trtd/trtd/internal/bytesize"
+	"github.com/trtd/trtd/internal/cliout"
 	"github.com/trtd/trtd/internal/filehash"
 )
 
@@ -57,10 +58,10 @@ Examples:
 func runFleet(ctx context.Context, e *Env, args []string) int {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-			fmt.Fprintln(e.Stdout, strings.TrimSpace(commands["fleet"].Usage))
+			cliout.Fprintln(e.Stdout, strings.TrimSpace(commands["fleet"].Usage))
 			return 0
 		}
-		fmt.Fprintln(e.Stderr, "trtd fleet: say ls, push or pull (see trtd fleet -h)")
+		cliout.Fprintln(e.Stderr, "trtd fleet: say ls, push or pull (see trtd fleet -h)")
 		return 2
 	}
 	sub := args[0]
@@ -74,26 +75,26 @@ func runFleet(ctx context.Context, e *Env, args []string) int {
 	want := map[string]int{"ls": 0, "push": 1, "pull": 1}
 	n, ok := want[sub]
 	if !ok || fs.NArg() != n {
-		fmt.Fprintf(e.Stderr, "trtd fleet: %q: say ls, push NAME or pull MODEL.onnx (see trtd fleet -h)\n", sub)
+		cliout.Fprintf(e.Stderr, "trtd fleet: %q: say ls, push NAME or pull MODEL.onnx (see trtd fleet -h)\n", sub)
 		return 2
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "trtd fleet: %v\n", err)
+		cliout.Fprintf(e.Stderr, "trtd fleet: %v\n", err)
 		return 2
 	}
 	if !cfg.Fleet.Enabled() {
-		fmt.Fprintf(e.Stderr, "trtd fleet: no registry: set [fleet] registry in %s\n", orDefaultPath(cfg.File))
+		cliout.Fprintf(e.Stderr, "trtd fleet: no registry: set [fleet] registry in %s\n", orDefaultPath(cfg.File))
 		return 2
 	}
 	c, err := fleet.New(fleet.OptionsFrom(cfg, "trtd "+daemon.Version))
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "trtd fleet: %v\n", err)
+		cliout.Fprintf(e.Stderr, "trtd fleet: %v\n", err)
 		return 2
 	}
 	dev, err := probeDevice(ctx, cfg, e)
 	if err != nil && !(sub == "ls" && *all) {
-		fmt.Fprintf(e.Stderr, "trtd fleet: %v\n", err)
+		cliout.Fprintf(e.Stderr, "trtd fleet: %v\n", err)
 		return 1
 	}
 	switch sub {
@@ -120,7 +121,11 @@ func probeDevice(ctx context.Context, cfg *config.Config, e *Env) (fleet.Device,
 	if err != nil {
 		return fleet.Device{}, err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() {
+		if err := os.RemoveAll(tmp); err != nil {
+			e.Log.Warn("temporary probe directory not removed", "dir", tmp, "err", err)
+		}
+	}()
 	w := &converter.Worker{Path: cfg.Paths.Worker, Timeout: time.Minute, StderrLimit: 64 << 10, Log: e.Log}
 	b, class, reason := w.Probe(ctx, cfg.Worker.Backend, cfg.Worker.Trtexec, tmp)
 	if class != protocol.ClassOK {
@@ -136,32 +141,35 @@ func probeDevice(ctx context.Context, cfg *config.Config, e *Env) (fleet.Device,
 func fleetLs(ctx context.Context, e *Env, c *fleet.Client, dev fleet.Device, all bool) int {
 	es, skipped, err := c.List(ctx, "")
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "trtd fleet ls: %v\n", err)
+		cliout.Fprintf(e.Stderr, "trtd fleet ls: %v\n", err)
 		return 1
 	}
 	tw := tabwriter.NewWriter(e.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MODEL\tSTAGE\tTENSORRT\tGPU (CC)\tL4T\tBUILT BY\tCREATED\tSIZE")
+	cliout.Fprintln(tw, "MODEL\tSTAGE\tTENSORRT\tGPU (CC)\tL4T\tBUILT BY\tCREATED\tSIZE")
 	shown := 0
 	for _, en := range es {
 		if !all && !en.Fits(dev) {
 			continue
 		}
 		a := en.Annotations
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s (%s)\t%s\t%s\t%s\t%s\n", orDash(a[fleet.AnnModelName]), orDash(a[fleet.AnnStage]),
+		cliout.Fprintf(tw, "%s\t%s\t%s\t%s (%s)\t%s\t%s\t%s\t%s\n", orDash(a[fleet.AnnModelName]), orDash(a[fleet.AnnStage]),
 			orDash(a[fleet.AnnTensorRT]), orDash(a[fleet.AnnGPU]), orDash(a[fleet.AnnCC]), orDash(a[fleet.AnnL4T]),
 			orDash(a[fleet.AnnBuiltBy]), en.Created.Format("2006-01-02 15:04"), bytesize.Format(en.EngineSize))
 		shown++
 	}
-	tw.Flush()
+	if err := tw.Flush(); err != nil {
+		cliout.Fprintf(e.Stderr, "trtd fleet ls: %v\n", err)
+		return 1
+	}
 	what := "for this device"
 	if all {
 		what = "in all"
 	}
-	fmt.Fprintf(e.Stdout, "%d engine(s) %s in %s", shown, what, c.Registry())
+	cliout.Fprintf(e.Stdout, "%d engine(s) %s in %s", shown, what, c.Registry())
 	if skipped > 0 {
-		fmt.Fprintf(e.Stdout, "; %d artifact(s) that are not readable trtd engines skipped", skipped)
+		cliout.Fprintf(e.Stdout, "; %d artifact(s) that are not readable trtd engines skipped", skipped)
 	}
-	fmt.Fprintln(e.Stdout, ".")
+	cliout.Fprintln(e.Stdout, ".")
 	return 0
 }
 
@@ -175,22 +183,22 @@ func orDash(s string) string {
 func fleetPush(ctx context.Context, e *Env, c *fleet.Client, cfg *config.Config, dev fleet.Device, name string) int {
 	name = strings.TrimSuffix(strings.TrimSuffix(name, ".engine"), provenance.Suffix)
 	if name != filepath.Base(name) {
-		fmt.Fprintf(e.Stderr, "trtd fleet push: %q: give the engine's name in the outbox, not a path\n", name)
+		cliout.Fprintf(e.Stderr, "trtd fleet push: %q: give the engine's name in the outbox, not a path\n", name)
 		return 2
 	}
 	base := filepath.Join(cfg.Paths.Outbox, name)
 	pv, err := provenance.Read(base + provenance.Suffix)
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "trtd fleet push: %v\n", err)
+		cliout.Fprintf(e.Stderr, "trtd fleet push: %v\n", err)
 		return 1
 	}
 	if len(pv.Parts) > 0 || pv.Engine == "" {
-		fmt.Fprintf(e.Stderr, "trtd fleet push: %s is a segmented engine; only single engines are shared\n", name)
+		cliout.Fprintf(e.Stderr, "trtd fleet push: %s is a segmented engine; only single engines are shared\n", name)
 		return 1
 	}
 	cur := provenance.Current{Builder: dev.Builder, L4T: dev.L4T, Plugins: dev.Plugins}
 	if d := provenance.Differences(pv, cur); len(d) > 0 {
-		fmt.Fprintf(e.Stderr, "trtd fleet push: %s was not built for this device's builder, not shared: %s\n", name, strings.Join(d, "; "))
+		cliout.Fprintf(e.Stderr, "trtd fleet push: %s was not built for this device's builder, not shared: %s\n", name, strings.Join(d, "; "))
 		return 1
 	}
 	a := fleet.Artifact{Key: fleet.Key{CacheKey: pv.CacheKey, ModelSHA: pv.ModelSHA, Device: dev},
@@ -201,16 +209,16 @@ func fleetPush(ctx context.Context, e *Env, c *fleet.Client, cfg *config.Config,
 	}
 	res, err := c.Push(ctx, a)
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "trtd fleet push: %v\n", err)
+		cliout.Fprintf(e.Stderr, "trtd fleet push: %v\n", err)
 		return 1
 	}
 	switch {
 	case res.Kept != "":
-		fmt.Fprintf(e.Stdout, "%s: not pushed: %s\n", name, res.Kept)
+		cliout.Fprintf(e.Stdout, "%s: not pushed: %s\n", name, res.Kept)
 	case res.Pushed:
-		fmt.Fprintf(e.Stdout, "%s: pushed to %s:%s (%s)\n", name, c.Registry(), res.Tag, res.Digest)
+		cliout.Fprintf(e.Stdout, "%s: pushed to %s:%s (%s)\n", name, c.Registry(), res.Tag, res.Digest)
 	default:
-		fmt.Fprintf(e.Stdout, "%s: already in %s:%s (%s)\n", name, c.Registry(), res.Tag, res.Digest)
+		cliout.Fprintf(e.Stdout, "%s: already in %s:%s (%s)\n", name, c.Registry(), res.Tag, res.Digest)
 	}
 	return 0
 }
@@ -218,12 +226,12 @@ func fleetPush(ctx context.Context, e *Env, c *fleet.Client, cfg *config.Config,
 func fleetPull(ctx context.Context, e *Env, c *fleet.Client, dev fleet.Device, model, outDir string) int {
 	sha, err := filehash.SHA256(model)
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "trtd fleet pull: %v\n", err)
+		cliout.Fprintf(e.Stderr, "trtd fleet pull: %v\n", err)
 		return 2
 	}
 	es, _, err := c.List(ctx, sha)
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "trtd fleet pull: %v\n", err)
+		cliout.Fprintf(e.Stderr, "trtd fleet pull: %v\n", err)
 		return 1
 	}
 	stem := strings.TrimSuffix(filepath.Base(model), filepath.Ext(model))
@@ -247,17 +255,17 @@ func fleetPull(ctx context.Context, e *Env, c *fleet.Client, dev fleet.Device, m
 		}
 		if err := placePulled(p, outDir, stem); err != nil {
 			p.Remove()
-			fmt.Fprintf(e.Stderr, "trtd fleet pull: %v\n", err)
+			cliout.Fprintf(e.Stderr, "trtd fleet pull: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(e.Stdout, "%s.engine: %s from %s (%s), built by %s at stage %s on %s; sha256 and provenance checked against this device\n",
+		cliout.Fprintf(e.Stdout, "%s.engine: %s from %s (%s), built by %s at stage %s on %s; sha256 and provenance checked against this device\n",
 			filepath.Join(outDir, stem), bytesize.Format(p.EngineSize), c.Registry(), p.Digest, orDash(p.BuiltBy), orDash(p.Stage), p.Built.Format(time.RFC3339))
 		return 0
 	}
-	fmt.Fprintf(e.Stderr, "trtd fleet pull: no engine for this device (TensorRT %s, %s, compute capability %s) built from %s in %s\n",
+	cliout.Fprintf(e.Stderr, "trtd fleet pull: no engine for this device (TensorRT %s, %s, compute capability %s) built from %s in %s\n",
 		dev.Builder.TensorRT, dev.Builder.GPU, dev.Builder.ComputeCapability, model, c.Registry())
 	for _, r := range reasons {
-		fmt.Fprintf(e.Stderr, "  %s\n", r)
+		cliout.Fprintf(e.Stderr, "  %s\n", r)
 	}
 	return 1
 }
@@ -274,8 +282,13 @@ func placePulled(p *fleet.Pulled, dir, stem string) error {
 	if err := os.Rename(p.Provenance, base+provenance.Suffix); err != nil {
 		return err
 	}
-	os.Chmod(base+provenance.Suffix, 0o644)
-	os.Chmod(p.Engine, 0o644)
+	// Readable by the services that load engines, like the daemon's own.
+	if err := os.Chmod(base+provenance.Suffix, 0o644); err != nil {
+		return err
+	}
+	if err := os.Chmod(p.Engine, 0o644); err != nil {
+		return err
+	}
 	if err := os.Rename(p.Engine, base+".engine"); err != nil {
 		return err
 	}

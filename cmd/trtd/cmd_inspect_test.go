@@ -186,8 +186,8 @@ func TestEstimateMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := m.Summary()
-	nano := estimateMemory(m, s, &trtCheck{Version: "8.2.1"}, "nano", "", t.TempDir())
-	orin := estimateMemory(m, s, &trtCheck{Version: "8.2.1"}, "orin", "", t.TempDir())
+	nano := estimateMemory(s, &trtCheck{Version: "8.2.1"}, "nano", "", t.TempDir())
+	orin := estimateMemory(s, &trtCheck{Version: "8.2.1"}, "orin", "", t.TempDir())
 	if nano.Error != "" || len(nano.Stages) == 0 || len(nano.Stages) != len(orin.Stages) {
 		t.Fatalf("estimate: %+v", nano)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/trtd/trtd/converter"
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/daemon/provenance"
+	"github.com/trtd/trtd/internal/cliout"
 )
 
 func init() {
@@ -52,70 +53,77 @@ func runRebuild(ctx context.Context, e *Env, args []string) int {
 		return code
 	}
 	if *stale == *fingerprint || fs.NArg() > 0 {
-		fmt.Fprintln(e.Stderr, "trtd rebuild: say --stale or --fingerprint (see trtd rebuild -h)")
+		cliout.Fprintln(e.Stderr, "trtd rebuild: say --stale or --fingerprint (see trtd rebuild -h)")
 		return 2
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "trtd rebuild: %v\n", err)
+		cliout.Fprintf(e.Stderr, "trtd rebuild: %v\n", err)
 		return 2
 	}
 	tmp, err := os.MkdirTemp("", "trtd-probe-")
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "trtd rebuild: %v\n", err)
+		cliout.Fprintf(e.Stderr, "trtd rebuild: %v\n", err)
 		return 1
 	}
-	defer os.RemoveAll(tmp)
+	defer func() {
+		if err := os.RemoveAll(tmp); err != nil {
+			e.Log.Warn("temporary probe directory not removed", "dir", tmp, "err", err)
+		}
+	}()
 	w := &converter.Worker{Path: cfg.Paths.Worker, Timeout: time.Minute, StderrLimit: 64 << 10, Log: e.Log}
 	b, class, reason := w.Probe(ctx, cfg.Worker.Backend, cfg.Worker.Trtexec, tmp)
 	if class != protocol.ClassOK {
-		fmt.Fprintf(e.Stderr, "trtd rebuild: cannot tell which engines are stale: no builder on this machine (%s)\n", reason)
+		cliout.Fprintf(e.Stderr, "trtd rebuild: cannot tell which engines are stale: no builder on this machine (%s)\n", reason)
 		return 1
 	}
 	l4t, err := provenance.ReadL4T("/")
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "trtd rebuild: warning: %v; the L4T release is not compared\n", err)
+		cliout.Fprintf(e.Stderr, "trtd rebuild: warning: %v; the L4T release is not compared\n", err)
 	}
 	cur := provenance.Current{Builder: b, L4T: l4t, Plugins: provenance.PluginHashes(b)}
 	if *fingerprint {
 		enc := json.NewEncoder(e.Stdout)
 		enc.SetIndent("", "  ")
-		enc.Encode(struct {
+		if err := enc.Encode(struct {
 			Builder     protocol.Builder  `json:"builder"`
 			L4T         string            `json:"l4t,omitempty"`
 			Plugins     map[string]string `json:"plugins,omitempty"`
 			Fingerprint string            `json:"fingerprint"`
-		}{b, l4t, cur.Plugins, b.Fingerprint()})
+		}{b, l4t, cur.Plugins, b.Fingerprint()}); err != nil {
+			cliout.Fprintf(e.Stderr, "trtd rebuild: %v\n", err)
+			return 1
+		}
 		return 0
 	}
 	dirs := provenance.Dirs{Inbox: cfg.Paths.Inbox, Outbox: cfg.Paths.Outbox, State: cfg.Paths.State}
 	acts, err := provenance.RequeueStale(e.Log, dirs, cur, *dry)
 	code := 0
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "trtd rebuild: %v\n", err)
+		cliout.Fprintf(e.Stderr, "trtd rebuild: %v\n", err)
 		code = 1
 	}
-	fmt.Fprintf(e.Stdout, "This device builds with TensorRT %s on %s (compute capability %s)%s.\n",
+	cliout.Fprintf(e.Stdout, "This device builds with TensorRT %s on %s (compute capability %s)%s.\n",
 		b.TensorRT, b.GPU, b.ComputeCapability, orEmptyf(", L4T %s", l4t))
 	if len(acts) == 0 {
-		fmt.Fprintf(e.Stdout, "No stale engines in %s.\n", cfg.Paths.Outbox)
+		cliout.Fprintf(e.Stdout, "No stale engines in %s.\n", cfg.Paths.Outbox)
 		return code
 	}
 	for _, a := range acts {
-		fmt.Fprintf(e.Stdout, "\n%s (model %s, job %s, built %s)\n", a.Name, a.Model, a.Job, a.Built.Format("2006-01-02"))
+		cliout.Fprintf(e.Stdout, "\n%s (model %s, job %s, built %s)\n", a.Name, a.Model, a.Job, a.Built.Format("2006-01-02"))
 		for _, r := range a.Reasons {
-			fmt.Fprintf(e.Stdout, "  stale: %s\n", r)
+			cliout.Fprintf(e.Stdout, "  stale: %s\n", r)
 		}
 		switch {
 		case a.Skipped != "":
-			fmt.Fprintf(e.Stdout, "  not rebuilt: %s\n", a.Skipped)
+			cliout.Fprintf(e.Stdout, "  not rebuilt: %s\n", a.Skipped)
 			if !strings.Contains(a.Skipped, "already requested") {
 				code = 1
 			}
 		case *dry:
-			fmt.Fprintf(e.Stdout, "  would rebuild from %s\n", a.KeptModel)
+			cliout.Fprintf(e.Stdout, "  would rebuild from %s\n", a.KeptModel)
 		default:
-			fmt.Fprintf(e.Stdout, "  rebuilding: %s placed in %s\n", a.Model, cfg.Paths.Inbox)
+			cliout.Fprintf(e.Stdout, "  rebuilding: %s placed in %s\n", a.Model, cfg.Paths.Inbox)
 		}
 	}
 	return code

@@ -8,6 +8,7 @@ import (
 	"github.com/trtd/trtd/daemon"
 	"github.com/trtd/trtd/daemon/logging"
 	"github.com/trtd/trtd/daemon/notify"
+	"github.com/trtd/trtd/internal/cliout"
 )
 
 func init() {
@@ -30,12 +31,12 @@ Example:
 				return code
 			}
 			if fs.NArg() > 0 {
-				fmt.Fprintf(e.Stderr, "trtd run: unexpected argument %q\n", fs.Arg(0))
+				cliout.Fprintf(e.Stderr, "trtd run: unexpected argument %q\n", fs.Arg(0))
 				return 2
 			}
 			cfg, err := loadConfig(*cfgPath)
 			if err != nil {
-				fmt.Fprintf(e.Stderr, "trtd run: %v\n", err)
+				cliout.Fprintf(e.Stderr, "trtd run: %v\n", err)
 				return 2
 			}
 			log := logging.New(cfg.LogFormat, logging.ParseLevel(cfg.LogLevel), e.Stderr)

@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/trtd/trtd/daemon"
 	"github.com/trtd/trtd/daemon/selftest"
 	"github.com/trtd/trtd/daemon/sysinfo"
+	"github.com/trtd/trtd/internal/cliout"
 )
 
 func init() {
@@ -47,12 +47,12 @@ Examples:
 				return code
 			}
 			if len(fs.Args()) > 0 {
-				fmt.Fprintln(e.Stderr, "trtd selftest: takes no arguments")
+				cliout.Fprintln(e.Stderr, "trtd selftest: takes no arguments")
 				return 2
 			}
 			cfg, err := loadConfig(*cfgPath)
 			if err != nil {
-				fmt.Fprintf(e.Stderr, "trtd selftest: %v\n", err)
+				cliout.Fprintf(e.Stderr, "trtd selftest: %v\n", err)
 				return 2
 			}
 			o := selftest.Options{Config: cfg, DevDir: *dev, TempDir: *tmp, Timeout: 2 * time.Minute}
@@ -61,7 +61,7 @@ Examples:
 			}
 			r, err := selftest.Run(ctx, daemon.Version, o)
 			if err != nil {
-				fmt.Fprintf(e.Stderr, "trtd selftest: %v\n", err)
+				cliout.Fprintf(e.Stderr, "trtd selftest: %v\n", err)
 				return 1
 			}
 			if *asJSON {

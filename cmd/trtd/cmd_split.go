@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"path/filepath"
 
 	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/internal/bytesize"
+	"github.com/trtd/trtd/internal/cliout"
 )
 
 func init() {
@@ -53,29 +53,29 @@ func runSplit(ctx context.Context, e *Env, args []string) int {
 		return code
 	}
 	if fs.NArg() != 1 || (*out == "" && !*dry) {
-		fmt.Fprintln(e.Stderr, "trtd split: want one MODEL argument and --out DIR or --dry-run (trtd split -h for help)")
+		cliout.Fprintln(e.Stderr, "trtd split: want one MODEL argument and --out DIR or --dry-run (trtd split -h for help)")
 		return 2
 	}
 	if *k < 1 {
-		fmt.Fprintln(e.Stderr, "trtd split: --parts must be at least 1")
+		cliout.Fprintln(e.Stderr, "trtd split: --parts must be at least 1")
 		return 2
 	}
 	man, err := onnx.SplitWith(fs.Arg(0), *k, *out, onnx.SplitOptions{Sync: *sync, DryRun: *dry})
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "trtd split: %v\n", err)
+		cliout.Fprintf(e.Stderr, "trtd split: %v\n", err)
 		return 1
 	}
 	if *asJSON {
 		enc := json.NewEncoder(e.Stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(man); err != nil {
-			fmt.Fprintf(e.Stderr, "trtd split: %v\n", err)
+			cliout.Fprintf(e.Stderr, "trtd split: %v\n", err)
 			return 1
 		}
 		return 0
 	}
 	for _, p := range man.Parts {
-		fmt.Fprintf(e.Stdout, "%s  %4d nodes  %9s weights  %d inputs  %d outputs  (%s .. %s)\n",
+		cliout.Fprintf(e.Stdout, "%s  %4d nodes  %9s weights  %d inputs  %d outputs  (%s .. %s)\n",
 			p.File, p.Nodes, bytesize.Format(p.WeightBytes), len(p.Inputs), len(p.Outputs), p.FirstNode, p.LastNode)
 	}
 	for _, c := range man.Cuts {
@@ -85,10 +85,10 @@ func runSplit(ctx context.Context, e *Env, args []string) int {
 				exact = " (at least; dynamic dims counted as 1)"
 			}
 		}
-		fmt.Fprintf(e.Stdout, "cut after part %d: %d values, %s%s\n", c.After, len(c.Tensors), bytesize.Format(c.Bytes), exact)
+		cliout.Fprintf(e.Stdout, "cut after part %d: %d values, %s%s\n", c.After, len(c.Tensors), bytesize.Format(c.Bytes), exact)
 	}
 	if !*dry {
-		fmt.Fprintf(e.Stdout, "manifest: %s\n", filepath.Join(*out, onnx.ManifestFile))
+		cliout.Fprintf(e.Stdout, "manifest: %s\n", filepath.Join(*out, onnx.ManifestFile))
 	}
 	return 0
 }

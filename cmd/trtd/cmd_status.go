@@ -13,6 +13,7 @@ import (
 
 	"github.com/trtd/trtd/daemon/status"
 	"github.com/trtd/trtd/internal/bytesize"
+	"github.com/trtd/trtd/internal/cliout"
 	"github.com/trtd/trtd/internal/safetext"
 )
 
@@ -39,7 +40,7 @@ Examples:
 			}
 			cfg, err := loadConfig(*cfgPath)
 			if err != nil {
-				fmt.Fprintf(e.Stderr, "trtd status: %v\n", err)
+				cliout.Fprintf(e.Stderr, "trtd status: %v\n", err)
 				return 2
 			}
 			for {
@@ -61,9 +62,9 @@ func showStatus(e *Env, path string, asJSON, clear bool) int {
 	s, err := status.Read(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			fmt.Fprintf(e.Stderr, "trtd status: no status file at %s: trtd has not run with this config\n", path)
+			cliout.Fprintf(e.Stderr, "trtd status: no status file at %s: trtd has not run with this config\n", path)
 		} else {
-			fmt.Fprintf(e.Stderr, "trtd status: %v\n", err)
+			cliout.Fprintf(e.Stderr, "trtd status: %v\n", err)
 		}
 		return 1
 	}
@@ -71,14 +72,17 @@ func showStatus(e *Env, path string, asJSON, clear bool) int {
 	if asJSON {
 		enc := json.NewEncoder(e.Stdout)
 		enc.SetIndent("", "  ")
-		enc.Encode(s)
+		if err := enc.Encode(s); err != nil {
+			cliout.Fprintf(e.Stderr, "trtd status: %v\n", err)
+			return 1
+		}
 		if !running {
 			return 3
 		}
 		return 0
 	}
 	if clear {
-		fmt.Fprint(e.Stdout, "\033[H\033[2J")
+		cliout.Fprint(e.Stdout, "\033[H\033[2J")
 	}
 	printStatus(e.Stdout, s, running, time.Now())
 	if !running {
@@ -102,50 +106,50 @@ func alive(pid int) bool {
 func printStatus(w io.Writer, s *status.Status, running bool, now time.Time) {
 	t := safetext.Terminal
 	if running {
-		fmt.Fprintf(w, "trtd %s: %s (pid %d, up %s)\n", t(s.Version), t(s.State), s.PID, now.Sub(s.Started).Round(time.Second))
+		cliout.Fprintf(w, "trtd %s: %s (pid %d, up %s)\n", t(s.Version), t(s.State), s.PID, now.Sub(s.Started).Round(time.Second))
 	} else {
-		fmt.Fprintf(w, "trtd is not running (last status %s ago: %s)\n", now.Sub(s.Updated).Round(time.Second), t(s.State))
+		cliout.Fprintf(w, "trtd is not running (last status %s ago: %s)\n", now.Sub(s.Updated).Round(time.Second), t(s.State))
 	}
-	fmt.Fprintf(w, "  inbox:   %s\n  outbox:  %s\n  builder: %s\n", t(s.Inbox), t(s.Outbox), t(s.Builder))
+	cliout.Fprintf(w, "  inbox:   %s\n  outbox:  %s\n  builder: %s\n", t(s.Inbox), t(s.Outbox), t(s.Builder))
 	if c := s.Current; c != nil {
-		fmt.Fprintf(w, "  building %s (job %s): stage %s (%d of %d)", t(c.Model), t(c.Job), t(c.Stage), c.StageIndex, c.Stages)
+		cliout.Fprintf(w, "  building %s (job %s): stage %s (%d of %d)", t(c.Model), t(c.Job), t(c.Stage), c.StageIndex, c.Stages)
 		if c.Part > 0 {
-			fmt.Fprintf(w, ", part %d", c.Part)
+			cliout.Fprintf(w, ", part %d", c.Part)
 		}
-		fmt.Fprintf(w, ", %s elapsed", now.Sub(c.Started).Round(time.Second))
+		cliout.Fprintf(w, ", %s elapsed", now.Sub(c.Started).Round(time.Second))
 		if c.Phase != "" {
-			fmt.Fprintf(w, ", %s", t(c.Phase))
+			cliout.Fprintf(w, ", %s", t(c.Phase))
 			if c.Steps > 0 {
-				fmt.Fprintf(w, " %d/%d", c.Step, c.Steps)
+				cliout.Fprintf(w, " %d/%d", c.Step, c.Steps)
 			}
 		}
-		fmt.Fprintln(w)
+		cliout.Fprintln(w)
 	}
 	if m := s.Memory; m != nil {
-		fmt.Fprintf(w, "  memory:  %s available, %s swap used, trtd itself %s\n", bytesize.Format(m.MemAvailable), bytesize.Format(m.SwapUsed), bytesize.Format(m.DaemonRSS))
+		cliout.Fprintf(w, "  memory:  %s available, %s swap used, trtd itself %s\n", bytesize.Format(m.MemAvailable), bytesize.Format(m.SwapUsed), bytesize.Format(m.DaemonRSS))
 	}
 	if f := s.Fleet; f != nil {
-		fmt.Fprintf(w, "  fleet:   %s (pull %v, push %v), %d push(es) queued", f.Registry, f.Pull, f.Push, f.Queued)
+		cliout.Fprintf(w, "  fleet:   %s (pull %v, push %v), %d push(es) queued", f.Registry, f.Pull, f.Push, f.Queued)
 		if f.LastError != "" {
-			fmt.Fprintf(w, ", last error: %s", f.LastError)
+			cliout.Fprintf(w, ", last error: %s", f.LastError)
 		}
-		fmt.Fprintln(w)
+		cliout.Fprintln(w)
 	}
 	if d := s.Disk; d != nil {
-		fmt.Fprintf(w, "  disk:    job store %s, failed %s, cache %s\n", bytesize.Format(d.Jobs), bytesize.Format(d.Failed), bytesize.Format(d.Cache))
+		cliout.Fprintf(w, "  disk:    job store %s, failed %s, cache %s\n", bytesize.Format(d.Jobs), bytesize.Format(d.Failed), bytesize.Format(d.Cache))
 	}
-	fmt.Fprintf(w, "  queue:   %d\n", len(s.Queue))
+	cliout.Fprintf(w, "  queue:   %d\n", len(s.Queue))
 	for _, q := range s.Queue {
-		fmt.Fprintf(w, "    %s (since %s)\n", t(q.Model), q.Since.Local().Format("15:04:05"))
+		cliout.Fprintf(w, "    %s (since %s)\n", t(q.Model), q.Since.Local().Format("15:04:05"))
 	}
 	if len(s.Waiting) > 0 {
-		fmt.Fprintf(w, "  waiting for a builder: %d\n", len(s.Waiting))
+		cliout.Fprintf(w, "  waiting for a builder: %d\n", len(s.Waiting))
 		for _, q := range s.Waiting {
-			fmt.Fprintf(w, "    %s\n", t(q.Model))
+			cliout.Fprintf(w, "    %s\n", t(q.Model))
 		}
 	}
 	if len(s.Last) > 0 {
-		fmt.Fprintln(w, "  last results:")
+		cliout.Fprintln(w, "  last results:")
 		for _, l := range s.Last {
 			line := fmt.Sprintf("    %s  %-20s %s", l.At.Local().Format("01-02 15:04:05"), t(l.Outcome), t(l.Model))
 			if l.Stage != "" {
@@ -158,7 +162,7 @@ func printStatus(w io.Writer, s *status.Status, running bool, now time.Time) {
 				}
 				line += ": " + t(strings.ReplaceAll(r, "\n", " "))
 			}
-			fmt.Fprintln(w, line)
+			cliout.Fprintln(w, line)
 		}
 	}
 }

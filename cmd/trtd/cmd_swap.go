@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/swap"
+	"github.com/trtd/trtd/internal/cliout"
 )
 
 func init() {
@@ -44,12 +44,12 @@ func runSwap(ctx context.Context, e *Env, args []string) int {
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {
-		fmt.Fprintln(e.Stderr, "trtd swap: want status, ensure SIZE or release (trtd swap -h)")
+		cliout.Fprintln(e.Stderr, "trtd swap: want status, ensure SIZE or release (trtd swap -h)")
 		return 2
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "trtd swap: %v\n", err)
+		cliout.Fprintf(e.Stderr, "trtd swap: %v\n", err)
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -58,35 +58,35 @@ func runSwap(ctx context.Context, e *Env, args []string) int {
 	switch rest[0] {
 	case "status":
 		if len(rest) != 1 {
-			fmt.Fprintln(e.Stderr, "trtd swap status: takes no arguments")
+			cliout.Fprintln(e.Stderr, "trtd swap status: takes no arguments")
 			return 2
 		}
 		st, err = m.Status(ctx)
 	case "ensure":
 		if len(rest) != 2 {
-			fmt.Fprintln(e.Stderr, "trtd swap ensure: want one SIZE, e.g. 4G")
+			cliout.Fprintln(e.Stderr, "trtd swap ensure: want one SIZE, e.g. 4G")
 			return 2
 		}
 		size, perr := config.ParseSize(rest[1])
 		if perr != nil || size <= 0 {
-			fmt.Fprintf(e.Stderr, "trtd swap ensure: %q is not a size (use e.g. 2G, 512M)\n", rest[1])
+			cliout.Fprintf(e.Stderr, "trtd swap ensure: %q is not a size (use e.g. 2G, 512M)\n", rest[1])
 			return 2
 		}
 		st, err = m.Ensure(ctx, int64(size))
 	case "release":
 		if len(rest) != 1 {
-			fmt.Fprintln(e.Stderr, "trtd swap release: takes no arguments")
+			cliout.Fprintln(e.Stderr, "trtd swap release: takes no arguments")
 			return 2
 		}
 		if err = m.Release(ctx); err == nil {
 			st, err = m.Status(ctx)
 		}
 	default:
-		fmt.Fprintf(e.Stderr, "trtd swap: unknown operation %q (want status, ensure or release)\n", rest[0])
+		cliout.Fprintf(e.Stderr, "trtd swap: unknown operation %q (want status, ensure or release)\n", rest[0])
 		return 2
 	}
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "trtd swap %s: %v\n", rest[0], err)
+		cliout.Fprintf(e.Stderr, "trtd swap %s: %v\n", rest[0], err)
 		switch {
 		case errors.Is(err, swap.ErrBusy), errors.Is(err, swap.ErrNotEnoughMem):
 			return 3 // try again later
@@ -103,6 +103,6 @@ func runSwap(ctx context.Context, e *Env, args []string) int {
 		}
 		return 0
 	}
-	fmt.Fprint(e.Stdout, st.String())
+	cliout.Fprint(e.Stdout, st.String())
 	return 0
 }

@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"runtime"
 
 	"github.com/trtd/trtd/daemon"
+	"github.com/trtd/trtd/internal/cliout"
 )
 
 func init() {
@@ -27,10 +27,10 @@ Example:
 			if code, done := parse(fs, args); done {
 				return code
 			}
-			fmt.Fprintf(e.Stdout, "trtd %s (%s, %s/%s)\n", daemon.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			cliout.Fprintf(e.Stdout, "trtd %s (%s, %s/%s)\n", daemon.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			cfg, err := loadConfig(*cfgPath)
 			if err != nil {
-				fmt.Fprintf(e.Stdout, "workers: unknown (%v)\n", err)
+				cliout.Fprintf(e.Stdout, "workers: unknown (%v)\n", err)
 				return 0
 			}
 			collectWorkers(cfg).writeText(e.Stdout)

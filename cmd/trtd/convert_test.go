@@ -147,3 +147,31 @@ func TestConvertRefusesWhileTheDaemonRuns(t *testing.T) {
 		t.Errorf("an engine was built beside the daemon: %v", err)
 	}
 }
+
+// TestConvertStopsOnACompanionItCannotCopy: a companion beside the model
+// (here name.calib/ holding a symbolic link, which is never copied) that
+// cannot be staged stops the conversion with an error naming it, rather
+// than building a different engine without it.
+func TestConvertStopsOnACompanionItCannotCopy(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.toml")
+	if err := os.WriteFile(cfg, []byte("[paths]\nworker = \""+filepath.Join(dir, "no-worker")+"\"\nstate = \""+filepath.Join(dir, "state")+"\"\n[worker]\nuser = \"\"\n[swap]\nenabled = false\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	model := testmodels.Write(t, dir, "net.onnx", testmodels.TinyCNN)
+	calib := filepath.Join(dir, "net.calib")
+	if err := os.Mkdir(calib, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/passwd", filepath.Join(calib, "batch0.npy")); err != nil {
+		t.Fatal(err)
+	}
+	var so, se bytes.Buffer
+	code := mainArgs([]string{"convert", model, "--out", filepath.Join(dir, "out"), "--config", cfg}, &so, &se)
+	if code != 1 || !strings.Contains(se.String(), "batch0.npy") {
+		t.Fatalf("exit %d, stderr %q: want 1 and the companion's file named", code, se.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out", "net.engine")); err == nil {
+		t.Fatal("an engine was built without its companion")
+	}
+}

@@ -3,8 +3,9 @@ package main
 import (
 	"errors"
 	"flag"
-	"fmt"
 	"strings"
+
+	"github.com/trtd/trtd/internal/cliout"
 )
 
 // newFlagSet returns a FlagSet whose -h prints the command's Usage.
@@ -13,10 +14,10 @@ func newFlagSet(name string, e *Env) *flag.FlagSet {
 	fs.SetOutput(e.Stderr)
 	fs.Usage = func() {
 		if c, ok := commands[name]; ok {
-			fmt.Fprintln(e.Stdout, strings.TrimSpace(c.Usage))
+			cliout.Fprintln(e.Stdout, strings.TrimSpace(c.Usage))
 		}
 		if hasFlags(fs) {
-			fmt.Fprintln(e.Stdout, "\nFlags:")
+			cliout.Fprintln(e.Stdout, "\nFlags:")
 			fs.SetOutput(e.Stdout)
 			fs.PrintDefaults()
 			fs.SetOutput(e.Stderr)

@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/trtd/trtd/daemon/config"
+	"github.com/trtd/trtd/internal/cliout"
 )
 
 // command is one subcommand.
@@ -48,29 +48,44 @@ func loadConfig(path string) (*config.Config, error) {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "trtd builds TensorRT engines from ONNX models dropped into an inbox, stepping down")
-	fmt.Fprintln(w, "to cheaper build settings when memory runs out.")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Usage: trtd COMMAND [flags]")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Commands:")
+	cliout.Fprintln(w, "trtd builds TensorRT engines from ONNX models dropped into an inbox, stepping down")
+	cliout.Fprintln(w, "to cheaper build settings when memory runs out.")
+	cliout.Fprintln(w)
+	cliout.Fprintln(w, "Usage: trtd COMMAND [flags]")
+	cliout.Fprintln(w)
+	cliout.Fprintln(w, "Commands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].Summary)
+		cliout.Fprintf(w, "  %-10s %s\n", n, commands[n].Summary)
 	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'trtd COMMAND -h' for a command's flags and an example.")
+	cliout.Fprintln(w)
+	cliout.Fprintln(w, "Run 'trtd COMMAND -h' for a command's flags and an example.")
 }
 
 func main() {
 	os.Exit(mainArgs(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// mainArgs runs the command args name. Output that did not reach stdout
+// (a full disk behind `> file`) fails the command even where the command
+// itself succeeded: a script must not take a cut-short report for one.
 func mainArgs(args []string, stdout, stderr io.Writer) int {
+	out := cliout.NewLatch(stdout)
+	code := dispatch(args, out, stderr)
+	if err := out.Err(); err != nil {
+		cliout.Fprintf(stderr, "trtd: writing the output: %v\n", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
+func dispatch(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
 		return 2
@@ -79,7 +94,7 @@ func mainArgs(args []string, stdout, stderr io.Writer) int {
 	case "-h", "-help", "--help", "help":
 		if len(args) > 1 {
 			if c, ok := commands[args[1]]; ok {
-				fmt.Fprintln(stdout, strings.TrimSpace(c.Usage))
+				cliout.Fprintln(stdout, strings.TrimSpace(c.Usage))
 				return 0
 			}
 		}
@@ -90,7 +105,7 @@ func mainArgs(args []string, stdout, stderr io.Writer) int {
 	}
 	c, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprintf(stderr, "trtd: unknown command %q\n\n", args[0])
+		cliout.Fprintf(stderr, "trtd: unknown command %q\n\n", args[0])
 		usage(stderr)
 		return 2
 	}

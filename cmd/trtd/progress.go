@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/trtd/trtd/daemon/status"
+	"github.com/trtd/trtd/internal/cliout"
 )
 
 // progress owns the terminal while `trtd convert` runs. On a terminal it
@@ -70,7 +71,7 @@ func (p *progress) render(force bool) {
 			line = string(r[:p.width-2]) + "…"
 		}
 		if line != p.drawn || force {
-			fmt.Fprintf(p.w, "\r\033[K%s", line)
+			cliout.Fprintf(p.w, "\r\033[K%s", line)
 			p.drawn = line
 		}
 		return
@@ -80,7 +81,7 @@ func (p *progress) render(force bool) {
 		return
 	}
 	p.lastKey, p.lastPlain = key, now
-	fmt.Fprintln(p.w, line)
+	cliout.Fprintln(p.w, line)
 }
 
 // progressKey is what a status says apart from the clock.
@@ -98,12 +99,12 @@ func (p *progress) Write(b []byte) (int, error) {
 	if !p.tty || p.drawn == "" {
 		return p.w.Write(b)
 	}
-	fmt.Fprint(p.w, "\r\033[K")
+	cliout.Fprint(p.w, "\r\033[K")
 	n, err := p.w.Write(b)
 	if !bytes.HasSuffix(b, []byte("\n")) {
-		fmt.Fprintln(p.w)
+		cliout.Fprintln(p.w)
 	}
-	fmt.Fprint(p.w, p.drawn)
+	cliout.Fprint(p.w, p.drawn)
 	return n, err
 }
 
@@ -112,7 +113,7 @@ func (p *progress) Done() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.tty && p.drawn != "" {
-		fmt.Fprint(p.w, "\r\033[K")
+		cliout.Fprint(p.w, "\r\033[K")
 		p.drawn = ""
 	}
 }

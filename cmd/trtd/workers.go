@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"path/filepath"
 
 	"github.com/trtd/trtd/daemon/config"
 	"github.com/trtd/trtd/daemon/status"
 	"github.com/trtd/trtd/daemon/workers"
+	"github.com/trtd/trtd/internal/cliout"
 )
 
 // workerInfo is what `trtd version` and `trtd diagnose` say about the
@@ -45,20 +45,20 @@ func collectWorkers(cfg *config.Config) workerInfo {
 
 func (wi workerInfo) writeText(w io.Writer) {
 	if wi.Error != "" {
-		fmt.Fprintf(w, "workers: %s\n", wi.Error)
+		cliout.Fprintf(w, "workers: %s\n", wi.Error)
 		return
 	}
 	sel := workers.Selection{Present: wi.Present}
-	fmt.Fprintf(w, "workers: %s (in %s)\n", sel.PresentNames(), wi.Dir)
+	cliout.Fprintf(w, "workers: %s (in %s)\n", sel.PresentNames(), wi.Dir)
 	if wi.Match != nil {
-		fmt.Fprintf(w, "matches this system: %s\n", wi.Match.Line())
+		cliout.Fprintf(w, "matches this system: %s\n", wi.Match.Line())
 	}
 	switch {
 	case wi.InUse != nil && wi.Running:
-		fmt.Fprintf(w, "in use by the daemon: %s\n", wi.InUse.Line())
+		cliout.Fprintf(w, "in use by the daemon: %s\n", wi.InUse.Line())
 	case wi.InUse != nil:
-		fmt.Fprintf(w, "last used by the daemon (not running): %s\n", wi.InUse.Line())
+		cliout.Fprintf(w, "last used by the daemon (not running): %s\n", wi.InUse.Line())
 	default:
-		fmt.Fprintln(w, "in use by the daemon: none yet (the daemon has not probed a worker with this config)")
+		cliout.Fprintln(w, "in use by the daemon: none yet (the daemon has not probed a worker with this config)")
 	}
 }

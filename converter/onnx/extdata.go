@@ -25,15 +25,34 @@ func (m *Model) ExternalRefs() []ExternalRef {
 // dir once symlinks are resolved, or too short for the tensor.
 func (m *Model) checkExternal(dir string) error {
 	m.Dir = dir
+	var refs []*ExternalRef
+	for _, t := range m.tensors {
+		if ref := t.External; ref != nil {
+			ref.Need, ref.At = t.Bytes(), t.Span.Off
+			refs = append(refs, ref)
+		}
+	}
+	return checkRefs(refs, dir)
+}
+
+// CheckExternalData checks the external-data references of a model read
+// earlier (Summary.ExternalData) against the files in dir, as reading the
+// model with dir would: the files may have changed since, the model has
+// not. It sets each reference's Path.
+func CheckExternalData(refs []ExternalRef, dir string) error {
+	ps := make([]*ExternalRef, len(refs))
+	for i := range refs {
+		ps[i] = &refs[i]
+	}
+	return checkRefs(ps, dir)
+}
+
+func checkRefs(refs []*ExternalRef, dir string) error {
 	var realDir string
 	sizes := map[string]int64{}
-	for _, t := range m.tensors {
-		ref := t.External
-		if ref == nil {
-			continue
-		}
+	for _, ref := range refs {
 		bad := func(format string, args ...any) error {
-			return &FormatError{Off: t.Span.Off, What: fmt.Sprintf("tensor %q: external data %q: ", t.Name, ref.Location) + fmt.Sprintf(format, args...), Err: ErrExternalData}
+			return &FormatError{Off: ref.At, What: fmt.Sprintf("tensor %q: external data %q: ", ref.Tensor, ref.Location) + fmt.Sprintf(format, args...), Err: ErrExternalData}
 		}
 		loc := ref.Location
 		if strings.ContainsRune(loc, 0) {
@@ -91,8 +110,8 @@ func (m *Model) checkExternal(dir string) error {
 		if avail < 0 {
 			return bad("offset %d is past the end of the file (%d bytes)", ref.Offset, size)
 		}
-		if need := t.Bytes(); avail < need {
-			return bad("holds %d bytes, tensor needs %d", avail, need)
+		if avail < ref.Need {
+			return bad("holds %d bytes, tensor needs %d", avail, ref.Need)
 		}
 	}
 	return nil

@@ -253,6 +253,12 @@ type ExternalRef struct {
 	Checksum string `json:"checksum,omitempty"`
 	// Path is the checked path of the file (empty when not checked).
 	Path string `json:"-"`
+	// Need is the tensor's data size (Tensor.Bytes), what the file must
+	// hold from Offset; At is where the tensor is in the model file. With
+	// them a reader of the model's Summary checks its external data
+	// against a directory (CheckExternalData) without parsing it again.
+	Need int64 `json:"-"`
+	At   int64 `json:"-"`
 }
 
 // ValueInfo is a ValueInfoProto: a graph input, output or intermediate

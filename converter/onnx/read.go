@@ -94,7 +94,7 @@ func Open(path string) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("onnx: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only; ReadFile returns any read error
 	return ReadFile(f, filepath.Dir(path))
 }
 

@@ -74,7 +74,7 @@ func TestReadHandBuiltModel(t *testing.T) {
 		t.Errorf("B = %+v", b)
 	}
 	e := g.Initializers[2]
-	if e.Location != External || e.External == nil || *e.External != (ExternalRef{Tensor: "E", Location: "weights.bin", Offset: 4096, Length: 8}) || e.Bytes() != 8 {
+	if e.Location != External || e.External == nil || *e.External != (ExternalRef{Tensor: "E", Location: "weights.bin", Offset: 4096, Length: 8, Need: 8, At: e.Span.Off}) || e.Bytes() != 8 {
 		t.Errorf("E = %+v ext %+v", e, e.External)
 	}
 
@@ -455,6 +455,14 @@ func TestExternalDataChecks(t *testing.T) {
 		if !errors.Is(err, tt.want) || (err == nil) != (tt.want == nil) {
 			t.Errorf("%s length %d: err = %v, want %v", tt.location, tt.length, err, tt.want)
 			continue
+		}
+		// A model read once without its directory, checked against it
+		// later from its summary, gets the same verdict and message.
+		if lex, lerr := Read(bytes.NewReader(file), int64(len(file)), ""); lerr == nil {
+			cerr := CheckExternalData(lex.Summary().ExternalData, dir)
+			if (cerr == nil) != (err == nil) || (err != nil && !strings.HasSuffix(err.Error(), cerr.Error())) {
+				t.Errorf("%s length %d: CheckExternalData = %v, reading with the directory: %v", tt.location, tt.length, cerr, err)
+			}
 		}
 		if err != nil {
 			if !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), tt.location) {

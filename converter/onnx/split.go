@@ -174,7 +174,9 @@ func Split(path string, k int, outDir string) (*Manifest, error) {
 // (anything there before is removed): what a worker does for an op
 // "split" request.
 func SplitInto(path string, k int, dir string) (*Manifest, error) {
-	os.RemoveAll(dir)
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, fmt.Errorf("onnx: split %s: clearing %s: %w", path, dir, err)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("onnx: split %s: %w", path, err)
 	}
@@ -214,7 +216,7 @@ func SplitWith(path string, k int, outDir string, opt SplitOptions) (*Manifest, 
 	if err != nil {
 		return nil, fmt.Errorf("onnx: split %s: %w", path, err)
 	}
-	defer src.Close()
+	defer func() { _ = src.Close() }() // read-only source; read errors come from the reads
 	p, err := planSplit(m, k, src)
 	if err != nil {
 		return nil, fail("%v", err)
@@ -459,7 +461,7 @@ func syncFile(path string) error {
 	if err != nil {
 		return err
 	}
-	defer d.Close()
+	defer func() { _ = d.Close() }() // opened only for the fsync, whose error is returned
 	return d.Sync()
 }
 

@@ -400,8 +400,10 @@ func (w *pieceWriter) write(pc piece) error {
 	return err
 }
 
+// closeAll closes the source model's external data files, opened
+// read-only: read errors came from the reads.
 func closeAll(files map[string]*os.File) {
 	for _, f := range files {
-		f.Close()
+		_ = f.Close()
 	}
 }

@@ -190,15 +190,18 @@ func addSat(a, b int64) int64 {
 	return 1<<63 - 1
 }
 
-// WriteText writes the summary for people.
+// WriteText writes the summary for people, line by line: a model of tens
+// of thousands of inputs or op types is not held as text in memory. Each
+// Write holds whole UTF-8 sequences (safetext.TerminalWriter needs that);
+// the first error stops the output and is returned.
 func (s Summary) WriteText(w io.Writer) error {
-	var b strings.Builder
+	b := &textWriter{w: w}
 	prod := strings.TrimSpace(s.Producer.Name + " " + s.Producer.Version)
 	if prod == "" {
 		prod = "(unknown)"
 	}
-	fmt.Fprintf(&b, "producer:     %s\n", prod)
-	fmt.Fprintf(&b, "ir version:   %d\n", s.IRVersion)
+	b.printf("producer:     %s\n", prod)
+	b.printf("ir version:   %d\n", s.IRVersion)
 	doms := make([]string, 0, len(s.Opset))
 	for d := range s.Opset {
 		doms = append(doms, d)
@@ -212,18 +215,18 @@ func (s Summary) WriteText(w io.Writer) error {
 		}
 		opsets = append(opsets, fmt.Sprintf("%s %d", name, s.Opset[d]))
 	}
-	fmt.Fprintf(&b, "opsets:       %s\n", strings.Join(opsets, ", "))
-	fmt.Fprintf(&b, "file:         %s\n", bytesize.Format(s.FileBytes))
-	fmt.Fprintf(&b, "parameters:   %s\n", humanCount(s.Parameters))
-	fmt.Fprintf(&b, "weights:      %s in %d initializers", bytesize.Format(s.WeightBytes), s.Initializers.Count)
+	b.printf("opsets:       %s\n", strings.Join(opsets, ", "))
+	b.printf("file:         %s\n", bytesize.Format(s.FileBytes))
+	b.printf("parameters:   %s\n", humanCount(s.Parameters))
+	b.printf("weights:      %s in %d initializers", bytesize.Format(s.WeightBytes), s.Initializers.Count)
 	if len(s.ExternalData) > 0 {
-		fmt.Fprintf(&b, " (external data)")
+		b.printf(" (external data)")
 	}
-	b.WriteString("\n")
+	b.str("\n")
 	writeValues := func(title string, vs []ValueInfo) {
-		fmt.Fprintf(&b, "%s\n", title)
+		b.printf("%s\n", title)
 		if len(vs) == 0 {
-			b.WriteString("  (none)\n")
+			b.str("  (none)\n")
 		}
 		for _, v := range vs {
 			shape := "shape unknown"
@@ -241,19 +244,19 @@ func (s Summary) WriteText(w io.Writer) error {
 			if v.Dynamic() {
 				dyn = "  (dynamic)"
 			}
-			fmt.Fprintf(&b, "  %-24s %-8s %s%s\n", v.Name, v.DType(), shape, dyn)
+			b.printf("  %-24s %-8s %s%s\n", v.Name, v.DType(), shape, dyn)
 		}
 	}
 	writeValues("inputs:", s.Inputs)
 	writeValues("outputs:", s.Outputs)
 	if len(s.DynamicInputs) > 0 {
-		b.WriteString("  * dynamic dim: give it a size in the model's sidecar .toml\n")
+		b.str("  * dynamic dim: give it a size in the model's sidecar .toml\n")
 	}
-	fmt.Fprintf(&b, "nodes:        %d", s.NodeCount)
+	b.printf("nodes:        %d", s.NodeCount)
 	if s.Subgraphs > 0 {
-		fmt.Fprintf(&b, " (+%d in %d sub-graphs)", s.SubgraphNodes, s.Subgraphs)
+		b.printf(" (+%d in %d sub-graphs)", s.SubgraphNodes, s.Subgraphs)
 	}
-	b.WriteString("\nops:\n")
+	b.str("\nops:\n")
 	ops := append([]OpCount(nil), s.Ops...)
 	sort.SliceStable(ops, func(i, j int) bool { return ops[i].Count > ops[j].Count })
 	for _, o := range ops {
@@ -261,7 +264,7 @@ func (s Summary) WriteText(w io.Writer) error {
 		if o.Domain != "" {
 			name = o.Domain + "::" + o.OpType
 		}
-		fmt.Fprintf(&b, "  %6d  %s\n", o.Count, name)
+		b.printf("  %6d  %s\n", o.Count, name)
 	}
 	if len(s.ExternalData) > 0 {
 		files := map[string]int{}
@@ -272,13 +275,30 @@ func (s Summary) WriteText(w io.Writer) error {
 			}
 			files[r.Location]++
 		}
-		b.WriteString("external data:\n")
+		b.str("external data:\n")
 		for _, f := range order {
-			fmt.Fprintf(&b, "  %s (%d tensors)\n", f, files[f])
+			b.printf("  %s (%d tensors)\n", f, files[f])
 		}
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return b.err
+}
+
+// textWriter writes to w until the first error, which it keeps.
+type textWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (t *textWriter) printf(format string, args ...any) {
+	if t.err == nil {
+		_, t.err = fmt.Fprintf(t.w, format, args...)
+	}
+}
+
+func (t *textWriter) str(s string) {
+	if t.err == nil {
+		_, t.err = io.WriteString(t.w, s)
+	}
 }
 
 // HumanBytes renders n as B, KiB, MiB or GiB.

@@ -50,6 +50,7 @@ type attView struct {
 	SettingsWhat                     string
 	Skipped                          []string
 	Validation                       string
+	Int8                             string
 	MemUsage                         []string
 	Calls                            []string
 	LogTail                          string
@@ -106,6 +107,7 @@ func attemptView(i int, a *Attempt) attView {
 			}
 		}
 	}
+	v.Int8 = a.Int8
 	v.Calls = a.Calls
 	v.LogTail = strings.Join(a.LogTail, "\n")
 	return v

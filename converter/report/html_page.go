@@ -81,7 +81,8 @@ footer { color: #57606a; font-size: 13px; text-align: center; }
 </table></div>
 {{range .Attempts}}<h3>Attempt {{.N}}: {{.Name}}</h3>
 <p>{{.SettingsWhat}}: {{.Settings}}.</p>
-{{with .Skipped}}<p class="skipped">Not applied on this TensorRT:</p><ul class="skipped">{{range .}}<li>{{.}}</li>{{end}}</ul>{{end}}
+{{with .Skipped}}<p class="skipped">Not applied on this TensorRT:</p><ul class="skipped">{{range .}}<li>{{.}}</li>{{end}}</ul>{{end}}{{with .Int8}}
+<p>int8: {{.}}.</p>{{end}}
 {{if .Memory}}<p>{{.Memory}}</p>{{end}}
 {{if .Validation}}<p>Validation: {{.Validation}}.</p>{{end}}
 {{if .MemUsage}}<p>TensorRT's own memory accounting:</p><ul>{{range .MemUsage}}<li>{{.}}</li>{{end}}</ul>{{end}}

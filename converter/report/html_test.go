@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"image"
 	"image/png"
 	"os"
@@ -285,4 +286,18 @@ func countColour(img image.Image, rows [2]int, hex string) int {
 		}
 	}
 	return n
+}
+
+// Where an int8 attempt's scales came from is on the page, as in the
+// Markdown report, and only for attempts that say it.
+func TestHTMLShowsInt8Source(t *testing.T) {
+	r := sampleReport()
+	r.Attempts[len(r.Attempts)-1].Int8 = Int8QDQ
+	var b bytes.Buffer
+	if err := HTML(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(b.String(), "<p>int8: "+template.HTMLEscapeString(Int8QDQ)+".</p>"); n != 1 {
+		t.Errorf("int8 line %d times on the page, want 1", n)
+	}
 }

@@ -19,7 +19,9 @@ var txt, code = safetext.Markdown, safetext.MarkdownCode
 // Markdown writes the terminal view of a report.
 func Markdown(w io.Writer, r *Report) error {
 	b := bufio.NewWriter(w)
-	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	// bufio.Writer keeps its first write error and Flush returns it, so
+	// the Flush below reports a failure of any of these writes.
+	p := func(format string, a ...any) { _, _ = fmt.Fprintf(b, format, a...) }
 	for _, section := range []func(mdf, *Report){mdOutcome, mdWaiting, mdModel, mdPlan, mdAttempts, mdBuilder, mdTail} {
 		section(p, r)
 	}

@@ -157,13 +157,16 @@ func (d *drain) flush() {
 			return
 		}
 		now := time.Now()
+		// Stderr is the log copy the daemon captures; the lines also go to
+		// the result's tail below, so a failed write to it loses nothing
+		// the daemon reports, and the build must not stop for it.
 		if ev.Dropped > 0 {
-			fmt.Fprintf(d.o.Stderr, "[trtd] %d TensorRT log lines dropped (queue full)\n", ev.Dropped)
+			_, _ = fmt.Fprintf(d.o.Stderr, "[trtd] %d TensorRT log lines dropped (queue full)\n", ev.Dropped)
 		}
 		switch ev.Kind {
 		case "log":
 			line := fmt.Sprintf("[TRT] [%s] %s", sevLetter[ev.Severity], ev.Text)
-			fmt.Fprintln(d.o.Stderr, line)
+			_, _ = fmt.Fprintln(d.o.Stderr, line)
 			d.mu.Lock()
 			d.tail = append(d.tail, line...)
 			d.tail = append(d.tail, '\n')
@@ -509,7 +512,7 @@ func validateEngine(s *session, engine *hostBlob, req protocol.Request, plan Pla
 		return protocol.ClassOK, ""
 	}
 	c, m := Gate(res.Validation, v.OutputData, expected, *req.Accuracy)
-	fmt.Fprintf(o.Stderr, "[trtd] accuracy gate: %s\n", m)
+	_, _ = fmt.Fprintf(o.Stderr, "[trtd] accuracy gate: %s\n", m) // a log copy: m is returned in the result
 	return c, m
 }
 

@@ -48,7 +48,7 @@ func LibrarySoname(path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading the soname: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only ELF file
 	names, err := f.DynString(elf.DT_SONAME)
 	if err == nil && len(names) > 0 && names[0] != "" {
 		return names[0], nil

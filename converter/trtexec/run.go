@@ -130,11 +130,13 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 	v, _ := version.Parse(b.TensorRT)
 	dir := filepath.Dir(req.Engine)
 	tmpEngine := filepath.Join(dir, atomicfile.TempPrefix+filepath.Base(req.Engine))
-	defer os.Remove(tmpEngine)
+	// Gone after a successful rename; after a failure the result says what
+	// failed, and a temp a failed Remove leaves is swept as a trtd temp.
+	defer func() { _ = os.Remove(tmpEngine) }()
 	cache := ""
 	if req.Settings.TimingCache && req.TimingCache != "" {
 		cache = filepath.Join(dir, atomicfile.TempPrefix+"timing.cache")
-		defer os.Remove(cache)
+		defer func() { _ = os.Remove(cache) }() // a copy of the cache; same as tmpEngine
 		if err := atomicfile.CopyFile(req.TimingCache, cache, 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
 			o.Log.Warn("timing cache not copied; trtexec starts a new one", "err", err)
 		}
@@ -171,13 +173,13 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 	t0 := time.Now()
 	err = cmd.Start()
 	if err != nil {
-		pw.Close()
+		_ = pw.Close() // (*io.PipeWriter).Close always returns nil
 		wg.Wait()
 		res.Class, res.Message = protocol.ClassBuilderUnavailable, "TensorRT not available on this machine: starting trtexec: "+err.Error()
 		return res
 	}
 	err = cmd.Wait()
-	pw.Close()
+	_ = pw.Close() // (*io.PipeWriter).Close always returns nil
 	wg.Wait()
 	res.BuildMs = time.Since(t0).Milliseconds()
 	parseDevice(out.head.Bytes(), &res.Builder)
@@ -237,7 +239,9 @@ func readOutput(pr io.Reader, o Options, out *capture, res *protocol.Result) {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		fmt.Fprintln(o.Stderr, line)
+		// A log copy; the line is kept in out and the events below, so a
+		// failed write to it must not stop reading trtexec's output.
+		_, _ = fmt.Fprintln(o.Stderr, line)
 		out.line(line)
 		now := time.Now()
 		if u, ok := classify.ParseMemUsage(line); ok {
@@ -252,7 +256,9 @@ func readOutput(pr io.Reader, o Options, out *capture, res *protocol.Result) {
 			o.Emit(protocol.Event{Event: protocol.EventLog, Time: now, Severity: sev, Message: line})
 		}
 	}
-	io.Copy(io.Discard, pr)
+	// Keep trtexec from blocking on a line too long for the scanner; an
+	// error here is the pipe's, and trtexec's exit status reports it.
+	_, _ = io.Copy(io.Discard, pr)
 }
 
 // classifyExit classifies a trtexec that failed (non-zero exit or a

@@ -147,7 +147,7 @@ func readMountinfo(path string) ([]mount, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read mounts: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only; read errors come from the scanner
 	var out []mount
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -415,7 +415,7 @@ func (c *Cgroup) OOMKilled() (bool, error) {
 // Remove kills whatever is left in the cgroup and deletes it.
 func (c *Cgroup) Remove() error {
 	if c.fd >= 0 {
-		unix.Close(c.fd)
+		_ = unix.Close(c.fd) // a directory descriptor only read through; nothing to lose
 		c.fd = -1
 	}
 	var lastErr error
@@ -425,7 +425,10 @@ func (c *Cgroup) Remove() error {
 			return nil
 		}
 		for _, p := range pids {
-			syscall.Kill(p, syscall.SIGKILL)
+			// ESRCH: gone already. Any process left is seen by the next
+			// round's cgroup.procs, and the rmdir below says whether the
+			// group emptied.
+			_ = syscall.Kill(p, syscall.SIGKILL)
 		}
 		if lastErr = os.Remove(c.Dir); lastErr == nil || errors.Is(lastErr, os.ErrNotExist) {
 			return nil
@@ -510,7 +513,11 @@ func RemoveStale(parent string, log *slog.Logger) []string {
 			log.Warn("cannot remove a leftover worker cgroup", "dir", dir, "err", err)
 			continue
 		}
-		os.Remove(dir) // Remove returns early for a directory without cgroup.procs
+		// Remove returns early for a directory without cgroup.procs.
+		if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+			log.Warn("cannot remove a leftover worker cgroup", "dir", dir, "err", err)
+			continue
+		}
 		out = append(out, dir)
 	}
 	return out

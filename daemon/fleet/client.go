@@ -228,7 +228,7 @@ func (c *Client) fetchManifestOnce(ctx context.Context, ref string) (ocispec.Des
 	if err != nil {
 		return desc, nil, classify("fetch manifest "+ref, err)
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // a response body only read from
 	if desc.Size > maxManifestBytes {
 		return desc, nil, fmt.Errorf("%w: manifest %s declares %d bytes (at most %d)", ErrRefused, ref, desc.Size, maxManifestBytes)
 	}
@@ -342,16 +342,19 @@ func (c *Client) download(ctx context.Context, desc ocispec.Descriptor, dir, nam
 		}
 		return "", classify("fetch "+name, err)
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // a response body only read from
 	f, err := os.CreateTemp(dir, tempPrefix+name+"-")
 	if err != nil {
 		return "", err
 	}
 	ok := false
 	defer func() {
+		// The download failed and its error is returned; the temporary
+		// file is clean-up (one a failed Remove leaves is discarded as a
+		// temporary by the next pull).
 		if !ok {
-			f.Close()
-			os.Remove(f.Name())
+			_ = f.Close()
+			_ = os.Remove(f.Name())
 		}
 	}()
 	h := digest.SHA256.Digester()
@@ -385,7 +388,7 @@ func fileDesc(path, mediaType string) (ocispec.Descriptor, error) {
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only; read errors come from io.Copy
 	h := digest.SHA256.Digester()
 	n, err := io.Copy(h.Hash(), f)
 	if err != nil {
@@ -419,7 +422,7 @@ func (c *Client) pushBlob(ctx context.Context, desc ocispec.Descriptor, path str
 		if err != nil {
 			return err
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }() // read-only; the upload reports read errors
 		r = f
 	}
 	ctx, wrap, stop := withStall(ctx, c.opt.Timeout)

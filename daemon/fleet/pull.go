@@ -35,11 +35,14 @@ type Pulled struct {
 	Stage      string
 }
 
-// Remove deletes the pulled files.
+// Remove deletes the pulled files. They carry trtd's temporary prefix:
+// after a placement they are gone already, and what a failed removal
+// leaves is discarded as a temporary file (atomicfile.RemoveTemps) by the
+// next pull into that directory.
 func (p *Pulled) Remove() {
 	for _, f := range []string{p.Engine, p.Provenance, p.Report} {
 		if f != "" {
-			os.Remove(f)
+			_ = os.Remove(f)
 		}
 	}
 }

@@ -50,7 +50,9 @@ func NewQueue(dir string) (*Queue, error) {
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
 		if atomicfile.IsTemp(e.Name()) {
-			os.RemoveAll(filepath.Join(dir, e.Name()))
+			// items never reads a temporary directory, so one left here
+			// only waits for the next start to try again.
+			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
 		}
 	}
 	return &Queue{Dir: dir, Now: time.Now}, nil
@@ -67,7 +69,9 @@ func (q *Queue) Add(a Artifact) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	// Gone after the rename; on an error path (whose error is returned) a
+	// leftover is invisible to items and removed by the next NewQueue.
+	defer func() { _ = os.RemoveAll(tmp) }()
 	local := a
 	for _, f := range []struct {
 		src *string
@@ -90,11 +94,16 @@ func (q *Queue) Add(a Artifact) error {
 		return err
 	}
 	final := filepath.Join(q.Dir, tag)
-	os.RemoveAll(final)
+	if err := os.RemoveAll(final); err != nil {
+		return fmt.Errorf("queue %s: replacing the older item: %w", tag, err)
+	}
 	if err := os.Rename(tmp, final); err != nil {
 		return err
 	}
-	atomicfile.SyncDir(q.Dir)
+	// Best effort: the item is in place; a crash before the directory
+	// reaches the disk can lose this queued push, never an engine (the
+	// outbox has it).
+	_ = atomicfile.SyncDir(q.Dir)
 	q.trim()
 	return nil
 }
@@ -103,7 +112,9 @@ func (q *Queue) Add(a Artifact) error {
 func (q *Queue) trim() {
 	items, _ := q.items()
 	for i := 0; i+maxQueued < len(items); i++ {
-		os.RemoveAll(items[i].dir)
+		// One not removed keeps the queue a little over its bound until
+		// the next trim tries again.
+		_ = os.RemoveAll(items[i].dir)
 	}
 }
 
@@ -133,7 +144,9 @@ func (q *Queue) items() ([]QueueItem, error) {
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("queue item %s: %w", d, err))
-			os.RemoveAll(d)
+			if err := os.RemoveAll(d); err != nil {
+				errs = append(errs, fmt.Errorf("removing queue item %s: %w", d, err))
+			}
 			continue
 		}
 		it.dir = d
@@ -157,6 +170,10 @@ type Outcome struct {
 	// Dropped: the item left the queue without a push (its files are
 	// unusable or the registry refused it for good).
 	Dropped bool
+	// Queue: the item could not be removed or its next try not recorded,
+	// so it is tried again sooner than it should be (a push of an engine
+	// the registry has is harmless).
+	Queue error
 }
 
 // Drain tries every item that is due with push. Items pushed (or kept
@@ -182,7 +199,7 @@ func (q *Queue) Drain(ctx context.Context, push func(context.Context, Artifact) 
 		o := Outcome{Tag: it.Artifact.Key.Tag(), Result: res, Err: err}
 		switch {
 		case err == nil:
-			os.RemoveAll(it.dir)
+			o.Queue = os.RemoveAll(it.dir)
 		case errors.Is(err, ErrUnavailable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 			it.Attempts++
 			it.LastError = firstLine(err.Error())
@@ -190,11 +207,11 @@ func (q *Queue) Drain(ctx context.Context, push func(context.Context, Artifact) 
 			it.NextTry = q.Now().Add(min(wait, maxBackoff)).UTC()
 			b, _ := json.MarshalIndent(it, "", "  ")
 			q.mu.Lock()
-			atomicfile.WriteFile(filepath.Join(it.dir, itemFile), b, 0o600)
+			o.Queue = atomicfile.WriteFile(filepath.Join(it.dir, itemFile), b, 0o600)
 			q.mu.Unlock()
 		default:
 			o.Dropped = true
-			os.RemoveAll(it.dir)
+			o.Queue = os.RemoveAll(it.dir)
 		}
 		out = append(out, o)
 	}

@@ -188,6 +188,9 @@ func (s *Service) Drain(ctx context.Context) []Outcome {
 		if o.Err == nil {
 			s.setErr(nil)
 		}
+		if o.Queue != nil {
+			log.Warn("push queue item not updated; it is tried again", "err", o.Queue)
+		}
 	}
 	s.gauge()
 	if s.OnChange != nil && len(out) > 0 {

@@ -30,6 +30,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/internal/untrusted"
 )
 
@@ -66,9 +67,10 @@ type Event struct {
 	Ino     uint64
 	MovedIn bool  // arrived by rename
 	Err     error // for Rejected
-	// Refs are the other files the content names (a model's external
-	// data), as CheckRefs found them; nil when no CheckRefs is set.
-	Refs []string
+	// Model is what the content check (Options.Inspect) read of the
+	// model: the one parse of the upload, handed on so that nothing after
+	// the inbox reads it again (issue 13, F-4). nil when no Inspect is set.
+	Model *onnx.Summary
 }
 
 // Checker checks the content of an opened candidate; a non-nil error means
@@ -82,12 +84,12 @@ type Options struct {
 	Rescan   time.Duration
 	MaxBytes int64
 	Check    Checker
-	// CheckRefs, when set, is used instead of Check and also returns the
-	// files the content names, handed on in Event.Refs so the consumer
-	// does not read the content a second time.
-	CheckRefs func(f *os.File, path string) ([]string, error)
-	Log       *slog.Logger
-	Now       func() time.Time
+	// Inspect, when set, is used instead of Check and also returns what it
+	// read of the model, handed on in Event.Model so the consumer does not
+	// read the content a second time.
+	Inspect func(f *os.File, path string) (*onnx.Summary, error)
+	Log     *slog.Logger
+	Now     func() time.Time
 }
 
 // Ignored reports whether name is never a candidate: hidden files and the
@@ -212,7 +214,7 @@ func (w *Watcher) watchError(err error) {
 // then deleted), and Close takes that same lock: closing without reading
 // deadlocks the inbox loop, and with it the daemon (fsnotify v1.10.1,
 // backend_inotify.go handleEvent and shared.go close).
-func closeFsnotify(fw *fsnotify.Watcher) {
+func closeFsnotify(fw *fsnotify.Watcher) error {
 	stop := make(chan struct{})
 	drained := make(chan struct{})
 	go func(events <-chan fsnotify.Event, errs <-chan error) {
@@ -232,9 +234,10 @@ func closeFsnotify(fw *fsnotify.Watcher) {
 			}
 		}
 	}(fw.Events, fw.Errors)
-	fw.Close()
+	err := fw.Close()
 	close(stop)
 	<-drained
+	return err
 }
 
 // Run watches until ctx ends, sending decisions to out. ready, if not nil,
@@ -252,12 +255,18 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Event, ready chan<- struct
 		errs      <-chan error
 	)
 	closeWatch := func() {
+		// A watch that does not close leaks its descriptor: worth a line
+		// in the journal, though rescans miss nothing for it.
 		if fw != nil {
-			closeFsnotify(fw)
+			if err := closeFsnotify(fw); err != nil {
+				w.o.Log.Warn("inbox watch not closed", "err", err)
+			}
 			fw, events, errs = nil, nil, nil
 		}
 		if mv != nil {
-			mv.Close()
+			if err := mv.Close(); err != nil {
+				w.o.Log.Warn("inbox rename watch not closed", "err", err)
+			}
 			mv = nil
 		}
 	}
@@ -272,7 +281,9 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Event, ready chan<- struct
 			}
 			watchedID = sig{}
 			if errors.Is(err, os.ErrNotExist) {
-				os.MkdirAll(w.o.Dir, 0o755)
+				if err := os.MkdirAll(w.o.Dir, 0o755); err != nil {
+					w.o.Log.Warn("cannot make the inbox directory again; retrying", "dir", w.o.Dir, "err", err)
+				}
 			}
 			return
 		}
@@ -286,7 +297,7 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Event, ready chan<- struct
 			return
 		}
 		if err := nw.Add(w.o.Dir); err != nil {
-			nw.Close()
+			_ = nw.Close() // watching nothing yet; the Add's error is what is logged
 			w.o.Log.Error("cannot watch inbox; relying on rescans", "dir", w.o.Dir, "err", err)
 			return
 		}
@@ -503,7 +514,7 @@ func (w *Watcher) evaluate(ctx context.Context, out chan<- Event) {
 		}
 		ev := Event{Name: name, Path: p, Size: cur.size, ModTime: cur.mtime, Dev: cur.dev, Ino: cur.ino, MovedIn: e.movedIn}
 		var cerr error
-		if ev.Refs, cerr = w.check(p, cur); cerr != nil {
+		if ev.Model, cerr = w.check(p, cur); cerr != nil {
 			err := cerr
 			if !special && e.movedIn && !errors.Is(err, untrusted.ErrChanged) {
 				// A renamed-in file that fails may still be written to;
@@ -529,7 +540,7 @@ func (w *Watcher) evaluate(ctx context.Context, out chan<- Event) {
 	}
 }
 
-func (w *Watcher) check(p string, want sig) (refs []string, err error) {
+func (w *Watcher) check(p string, want sig) (model *onnx.Summary, err error) {
 	f, fi, err := untrusted.Open(p)
 	if err != nil {
 		if fi != nil && errors.Is(err, untrusted.ErrNotRegular) {
@@ -540,7 +551,7 @@ func (w *Watcher) check(p string, want sig) (refs []string, err error) {
 		}
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only; read errors are returned below
 	dev, ino := untrusted.Inode(fi)
 	if dev != want.dev || ino != want.ino || fi.Size() != want.size {
 		return nil, fmt.Errorf("%s: %w", filepath.Base(p), untrusted.ErrChanged)
@@ -552,12 +563,9 @@ func (w *Watcher) check(p string, want sig) (refs []string, err error) {
 		return nil, fmt.Errorf("%s: empty file", filepath.Base(p))
 	}
 	switch {
-	case w.o.CheckRefs != nil:
-		if refs, err = w.o.CheckRefs(f, p); err != nil {
+	case w.o.Inspect != nil:
+		if model, err = w.o.Inspect(f, p); err != nil {
 			return nil, err
-		}
-		if refs == nil {
-			refs = []string{}
 		}
 	case w.o.Check != nil:
 		if err := w.o.Check(f, p); err != nil {
@@ -569,5 +577,5 @@ func (w *Watcher) check(p string, want sig) (refs []string, err error) {
 	if err != nil || after != want {
 		return nil, fmt.Errorf("%s: %w", filepath.Base(p), untrusted.ErrChanged)
 	}
-	return refs, nil
+	return model, nil
 }

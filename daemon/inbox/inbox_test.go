@@ -403,15 +403,18 @@ func TestInboxLinkAtStart(t *testing.T) {
 	}
 }
 
-// The content check's findings travel with the event (CheckRefs), so the
+// The content check's findings travel with the event (Inspect), so the
 // consumer does not read the model a second time (issue 13, F-4).
-func TestCheckRefsReachTheEvent(t *testing.T) {
+func TestInspectionReachesTheEvent(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "inbox")
 	os.MkdirAll(dir, 0o755)
 	testmodels.Write(t, dir, "m.onnx", testmodels.TinyCNN)
 	calls := 0
 	w := New(Options{Dir: dir, Settle: 100 * time.Millisecond, Rescan: time.Hour,
-		CheckRefs: func(f *os.File, path string) ([]string, error) { calls++; return []string{"w.bin"}, nil }})
+		Inspect: func(f *os.File, path string) (*onnx.Summary, error) {
+			calls++
+			return &onnx.Summary{ExternalData: []onnx.ExternalRef{{Location: "w.bin"}}}, nil
+		}})
 	ctx, cancel := context.WithCancel(context.Background())
 	out := make(chan Event, 4)
 	done := make(chan error, 1)
@@ -419,7 +422,7 @@ func TestCheckRefsReachTheEvent(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	select {
 	case ev := <-out:
-		if ev.Kind != Ready || len(ev.Refs) != 1 || ev.Refs[0] != "w.bin" || calls != 1 {
+		if ev.Kind != Ready || ev.Model == nil || len(ev.Model.ExternalData) != 1 || ev.Model.ExternalData[0].Location != "w.bin" || calls != 1 {
 			t.Fatalf("event %+v after %d checks", ev, calls)
 		}
 	case <-time.After(10 * time.Second):

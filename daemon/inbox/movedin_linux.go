@@ -24,7 +24,7 @@ func newMovedInWatch(dir string, out chan<- string) (*movedInWatch, error) {
 		return nil, err
 	}
 	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_MOVED_TO|unix.IN_ONLYDIR); err != nil {
-		unix.Close(fd)
+		_ = unix.Close(fd) // watching nothing; the add's error is the one to return
 		return nil, err
 	}
 	m := &movedInWatch{f: os.NewFile(uintptr(fd), "inotify")}

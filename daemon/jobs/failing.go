@@ -75,7 +75,9 @@ func (s *Store) recoverUnreadable(bad map[string]error) ([]Recovery, error) {
 		why := "missing"
 		if !errors.Is(lerr, os.ErrNotExist) {
 			why = "unreadable"
-			os.Rename(filepath.Join(dir, "job.json"), filepath.Join(dir, "job.json.corrupt"))
+			if err := os.Rename(filepath.Join(dir, "job.json"), filepath.Join(dir, "job.json.corrupt")); err != nil {
+				return rec, fmt.Errorf("keeping the unreadable record of job %s: %w", id, err) // as a failed RemoveAll above
+			}
 		}
 		now := s.Now().UTC()
 		j := &Job{ID: id, Name: name, Created: now, Outcome: "failed",

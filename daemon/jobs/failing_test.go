@@ -59,3 +59,31 @@ func TestGiveUpIsNotTerminalUntilRecorded(t *testing.T) {
 		t.Fatalf("job %+v: want Failing until the failure is recorded", back)
 	}
 }
+
+// An unreadable record that cannot be kept aside (here a directory holds
+// the name job.json.corrupt) stops the recovery with an error naming the
+// job, rather than letting the new record overwrite the only evidence.
+func TestReconcileKeepsAnUnreadableRecordItCannotSetAside(t *testing.T) {
+	s, inbox := newStore(t)
+	m := filepath.Join(inbox, "a.onnx")
+	if err := os.WriteFile(m, []byte("model"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	j, err := s.Claim(m, "a.onnx", 5, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := []byte(`{"id": "x", "sta`)
+	if err := os.WriteFile(filepath.Join(s.Dir(j), "job.json"), bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(s.Dir(j), "job.json.corrupt", "taken"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Reconcile(); err == nil || !strings.Contains(err.Error(), j.ID) {
+		t.Fatalf("Reconcile: %v, want an error naming job %s", err, j.ID)
+	}
+	if b, err := os.ReadFile(filepath.Join(s.Dir(j), "job.json")); err != nil || string(b) != string(bad) {
+		t.Fatalf("job.json now %q (%v): the unreadable record was overwritten", b, err)
+	}
+}

@@ -274,11 +274,11 @@ func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) 
 		}
 	}
 	if err := os.MkdirAll(filepath.Join(s.Dir(j), "model"), 0o755); err != nil {
-		os.RemoveAll(s.Dir(j)) // F-21: no empty job directory per failed claim
+		_ = os.RemoveAll(s.Dir(j)) // F-21: no empty job directory per failed claim; Reconcile drops one left, and the claim's error is returned
 		return nil, err
 	}
 	if err := s.Save(j); err != nil {
-		os.RemoveAll(s.Dir(j)) // nothing of the upload is in it yet
+		_ = os.RemoveAll(s.Dir(j)) // nothing of the upload is in it yet (as above)
 		return nil, err
 	}
 	faultpoint.Delay(StepClaimCopy)
@@ -287,10 +287,12 @@ func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) 
 			// What was moved in is not what was checked, and its name in
 			// the inbox is taken again: keep it here, never built.
 			j.Outcome, j.Reason = "rejected", "the file changed between its check and its claim"
-			s.Transition(j, Failed, StepClaimed, j.Reason)
+			if terr := s.Transition(j, Failed, StepClaimed, j.Reason); terr != nil {
+				err = errors.Join(err, terr) // Reconcile then finds the job unfinished, its model kept
+			}
 			return nil, fmt.Errorf("claim %s: %w", name, err)
 		}
-		os.RemoveAll(s.Dir(j)) // only job.json is there
+		_ = os.RemoveAll(s.Dir(j)) // only job.json is there (as above)
 		return nil, fmt.Errorf("claim %s: %w", name, err)
 	}
 	// F-14: nothing may follow what the inbox judged complete. A file that
@@ -298,7 +300,7 @@ func (s *Store) Claim(src, name string, size int64, ino uint64, extra []string) 
 	// goes back to the inbox to settle again.
 	if fi, err := os.Stat(s.ModelPath(j)); err == nil && size > 0 && fi.Size() != size {
 		if putBack(s.ModelPath(j), src) {
-			os.RemoveAll(s.Dir(j))
+			_ = os.RemoveAll(s.Dir(j)) // the model is back in the inbox: only job.json is here (as above)
 			return nil, fmt.Errorf("claim %s: %w: %d bytes, %d when it was judged complete", name, ErrStillWriting, fi.Size(), size)
 		}
 	}
@@ -358,7 +360,7 @@ func moveInto(src, dst string, ino uint64) error {
 		if err != nil {
 			return fmt.Errorf("%w: %v", untrusted.ErrChanged, err)
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }() // read-only source of the copy
 		if _, got := untrusted.Inode(fi); ino != 0 && got != ino {
 			return fmt.Errorf("%s: %w", src, untrusted.ErrChanged)
 		}
@@ -394,7 +396,7 @@ func moveDirInto(src, dst string, _ uint64) error {
 		if err := copySamples(src, dst); err != nil {
 			var bad *badSamplesError
 			if !errors.As(err, &bad) {
-				os.RemoveAll(dst)
+				_ = os.RemoveAll(dst) // a partial copy in the job; the copy's error fails the claim
 			}
 			return err
 		}
@@ -464,7 +466,7 @@ func (s *Store) Reconcile() ([]Recovery, error) {
 				rec = append(rec, Recovery{j, "completed-claim"})
 			} else {
 				// The model never left the inbox: the next scan finds it again.
-				os.RemoveAll(s.Dir(j))
+				_ = os.RemoveAll(s.Dir(j)) // debris without a model; the next start tries again
 				rec = append(rec, Recovery{j, "dropped-claim"})
 			}
 		case Failing:

@@ -60,7 +60,7 @@ func checkDir(p, what string, files int, bytes int64) string {
 	if err != nil {
 		return ""
 	}
-	defer d.Close()
+	defer func() { _ = d.Close() }() // a directory only listed
 	// Read at most one entry past the cap: a directory of a million
 	// names costs no more than one of files+1.
 	ents, _ := d.ReadDir(files + 1)

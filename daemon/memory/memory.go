@@ -228,7 +228,10 @@ func (s *sandbox) Finished() converter.Observation {
 		if oom, err := s.cg.OOMKilled(); err == nil && oom {
 			obs.CgroupOOM = true
 		}
-		s.cg.Remove()
+		if err := s.cg.Remove(); err != nil {
+			// The next start-up's sweep retries; the build's outcome stands.
+			s.m.log.Warn("worker cgroup not removed", "stage", s.stage, "dir", s.cg.Dir, "err", err)
+		}
 	}
 	if obs.Timeline != nil {
 		obs.Timeline.CgroupOOM = obs.CgroupOOM

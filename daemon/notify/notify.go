@@ -32,7 +32,7 @@ func FromEnv() *Notifier {
 		n.watchdog = wd
 	}
 	for _, k := range []string{"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"} {
-		os.Unsetenv(k)
+		_ = os.Unsetenv(k) // fails only for a malformed name; these are constants
 	}
 	return n
 }
@@ -64,7 +64,7 @@ func (n *Notifier) send(state string) error {
 	if err != nil {
 		return fmt.Errorf("sd_notify %q: %w", state, err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }() // a datagram socket: the Write below sent it or failed
 	if _, err := conn.Write([]byte(state)); err != nil {
 		return fmt.Errorf("sd_notify %q: %w", state, err)
 	}

@@ -115,9 +115,14 @@ func (o *Offloader) Offload(ctx context.Context, in converter.Input, st converte
 		o = &o2
 		defer func() {
 			for _, p := range o.Peers {
-				o.run(context.Background(), orDefault(o.SSH, "ssh"), append(o.sshOpts(p), "-O", "exit", "-p", p.port(), "--", p.target()))
+				// Fails for a peer never connected to (no master to stop).
+				if _, err := o.run(context.Background(), orDefault(o.SSH, "ssh"), append(o.sshOpts(p), "-O", "exit", "-p", p.port(), "--", p.target())); err != nil {
+					o.log().Debug("ssh control master not stopped", "peer", p.label(), "err", err)
+				}
 			}
-			os.RemoveAll(ctl)
+			if err := os.RemoveAll(ctl); err != nil {
+				o.log().Warn("ssh control directory not removed", "dir", ctl, "err", err)
+			}
 		}()
 	}
 	peer, why := o.pick(ctx, local)
@@ -211,7 +216,7 @@ func (o *Offloader) build(ctx context.Context, p Peer, local Fingerprint, in con
 		return "", fmt.Errorf("read the model: %w", err)
 	}
 	var rnd [4]byte
-	rand.Read(rnd[:])
+	_, _ = rand.Read(rnd[:]) // crypto/rand.Read never returns an error (it crashes instead)
 	base := strings.TrimSuffix(in.Model, ".onnx")
 	remote := "trtd-offload-" + hex.EncodeToString(rnd[:]) + "-" + safe(base)
 	log := o.log().With("peer", p.label(), "remote", remote)
@@ -258,8 +263,12 @@ func (o *Offloader) build(ctx context.Context, p Peer, local Fingerprint, in con
 		case <-time.After(poll):
 		}
 	}
-	defer o.ssh(context.WithoutCancel(ctx), p, "rm", "-f", "--", path(p.Outbox, remote+".engine"), path(p.Outbox, remote+".engine.json"),
-		path(p.Outbox, remote+".report.json"), path(p.Outbox, remote+".report.md"), path(p.Outbox, remote+".report.html"))
+	defer func() {
+		if _, err := o.ssh(context.WithoutCancel(ctx), p, "rm", "-f", "--", path(p.Outbox, remote+".engine"), path(p.Outbox, remote+".engine.json"),
+			path(p.Outbox, remote+".report.json"), path(p.Outbox, remote+".report.md"), path(p.Outbox, remote+".report.html")); err != nil {
+			log.Warn("the offloaded build's files not removed from the peer's outbox", "err", err)
+		}
+	}()
 	switch {
 	case rep.Outcome != "built" && rep.Outcome != "reused":
 		return "", fmt.Errorf("the peer could not build it: %s: %s", rep.Outcome, rep.Reason)
@@ -280,13 +289,11 @@ func (o *Offloader) build(ctx context.Context, p Peer, local Fingerprint, in con
 		}
 	}
 	if err := Verify(engine, prov, modelSHA, local); err != nil {
-		os.Remove(engine)
-		return "", err
+		return "", errors.Join(err, removeRefused(engine))
 	}
 	if o.Validate != nil {
 		if err := o.Validate(ctx, engine); err != nil {
-			os.Remove(engine)
-			return "", fmt.Errorf("the peer's engine does not run here: %w", err)
+			return "", errors.Join(fmt.Errorf("the peer's engine does not run here: %w", err), removeRefused(engine))
 		}
 	} else {
 		log.Warn("the offloaded engine was not validated locally: no local validation is available")
@@ -294,7 +301,10 @@ func (o *Offloader) build(ctx context.Context, p Peer, local Fingerprint, in con
 	// Record who built it in the fetched provenance.
 	if pv, err := provenance.Read(prov); err == nil {
 		pv.Offload = p.label()
-		provenance.Write(prov, pv)
+		if err := provenance.Write(prov, pv); err != nil {
+			// The peer's verified provenance stays, without the label.
+			log.Warn("offload peer not recorded in the provenance", "err", err)
+		}
 	}
 	log.Info("offloaded engine fetched and verified", "engine", engine, "event", "offload_done")
 	return engine, nil
@@ -409,10 +419,21 @@ func (o *Offloader) scpTo(ctx context.Context, p Peer, local, remote string) err
 	return err
 }
 
+// removeRefused removes an engine that failed its checks; a failure to is
+// an error of its own, since the engine must not be taken for a good one.
+func removeRefused(engine string) error {
+	if err := os.Remove(engine); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing the refused engine: %w", err)
+	}
+	return nil
+}
+
 func (o *Offloader) scpFrom(ctx context.Context, p Peer, remote, local string) error {
 	tmp := local + ".part"
 	if _, err := o.run(ctx, orDefault(o.SCP, "scp"), append(o.sshOpts(p), "-q", "-P", p.port(), "--", scpHost(p)+":"+remote, tmp)); err != nil {
-		os.Remove(tmp)
+		if rerr := os.Remove(tmp); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			return errors.Join(err, rerr)
+		}
 		return err
 	}
 	return os.Rename(tmp, local)

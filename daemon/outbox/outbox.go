@@ -48,6 +48,22 @@ type Outbox struct {
 
 func (o *Outbox) faultpoint(step string) { faultpoint.Hit(o.Log, step) }
 
+// mark records step in the job. A step not recorded only makes the
+// recovery after a crash start the publication from an earlier step, so
+// it is logged rather than stopping a publication that can go on.
+func (o *Outbox) mark(j *jobs.Job, step string, log *slog.Logger) {
+	if err := o.Store.Mark(j, step); err != nil {
+		log.Warn("cannot record the step in the job", "step", step, "err", err)
+	}
+}
+
+// removeIfThere removes path; a failure other than "not there" is logged.
+func removeIfThere(path string, log *slog.Logger, why string) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		log.Error(why, "path", path, "err", err)
+	}
+}
+
 func linkOrCopy(src, dst string) error { return treecopy.Copy(src, dst, true) }
 
 // jetsonOf reads the L4T release and SoC from the device diagnosis.
@@ -64,7 +80,11 @@ func (o *Outbox) Publish(j *jobs.Job, rep *report.Report, res converter.Result, 
 	out := o.Dir
 	base := Name(j.Base())
 	cacheDir := filepath.Join(o.State, "cache", j.CacheKey)
-	os.MkdirAll(cacheDir, 0o755)
+	// The cache is for reuse; a build whose engine it cannot keep is still
+	// published (only the reuse is lost).
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		log.Warn("engine cache unavailable; the engine is not kept for reuse", "err", err)
+	}
 	engines := map[string]string{} // outbox name -> source
 	cached := map[string]string{}  // outbox name -> name in the cache
 	if len(res.Parts) > 0 {
@@ -98,15 +118,23 @@ func (o *Outbox) Publish(j *jobs.Job, rep *report.Report, res converter.Result, 
 	// deleted) never costs a finished build: it is published from here
 	// once the outbox takes it.
 	if c, err := readCache(cacheDir); err != nil || c.Job != j.ID {
+		kept := true
 		for name, src := range engines {
-			linkOrCopy(src, filepath.Join(cacheDir, cached[name]))
+			if err := linkOrCopy(src, filepath.Join(cacheDir, cached[name])); err != nil {
+				log.Warn("engine not kept in the cache for reuse", "file", name, "err", err)
+				kept = false
+			}
 		}
-		writeJSON(filepath.Join(cacheDir, cacheFile), cacheEntry{Job: j.ID, Stage: res.Stage, Files: sortedValues(cached), ModelSHA256: j.ModelSHA256})
+		if kept {
+			if err := writeJSON(filepath.Join(cacheDir, cacheFile), cacheEntry{Job: j.ID, Stage: res.Stage, Files: sortedValues(cached), ModelSHA256: j.ModelSHA256}); err != nil {
+				log.Warn("engine cache entry not written; the engine is not reused", "err", err)
+			}
+		}
 	}
 	// Parts in their order (part2 before part10), as the report lists them.
 	for _, name := range sortByPart(sortedKeys(engines)) {
 		src := engines[name]
-		sum, size, err := o.placeEngine(j, src, filepath.Join(out, name))
+		sum, size, err := o.placeEngine(j, src, filepath.Join(out, name), log)
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrOutbox, err)
 		}
@@ -134,12 +162,16 @@ func (o *Outbox) Publish(j *jobs.Job, rep *report.Report, res converter.Result, 
 	// If the provenance or the reports cannot be written (a full disk),
 	// take the engine back out: the outbox never shows an engine without
 	// its report.
+	// An engine the rollback cannot remove breaks that rule: it is an
+	// error in the journal, naming the file.
 	rollback := func() {
 		for name := range engines {
-			os.Remove(filepath.Join(out, name))
+			removeIfThere(filepath.Join(out, name), log, "engine without its report left in the outbox")
 		}
-		os.Remove(filepath.Join(out, base+".engine.json"))
-		atomicfile.SyncDir(out)
+		removeIfThere(filepath.Join(out, base+".engine.json"), log, "provenance without its report left in the outbox")
+		// Best effort: the publication is failing and says so; a crash
+		// before this reaches the disk is recovered from the job's steps.
+		_ = atomicfile.SyncDir(out)
 	}
 	if err := provenance.Write(filepath.Join(out, base+".engine.json"), &prov); err != nil {
 		rollback()
@@ -149,13 +181,15 @@ func (o *Outbox) Publish(j *jobs.Job, rep *report.Report, res converter.Result, 
 		rollback()
 		return fmt.Errorf("%w: %v", ErrOutbox, err)
 	}
-	o.Store.Mark(j, jobs.StepReportPublished)
+	o.mark(j, jobs.StepReportPublished, log)
 	o.faultpoint(jobs.StepReportPublished)
 	if rep.Reuse == nil {
 		// The build's own report, so a reuse can show what made the engine.
-		writeJSON(filepath.Join(cacheDir, cacheReport), rep)
+		if err := writeJSON(filepath.Join(cacheDir, cacheReport), rep); err != nil {
+			log.Warn("build report not kept in the cache; a reuse shows less of the build", "err", err)
+		}
 	}
-	os.Remove(filepath.Join(o.Store.Dir(j), PendingReport))
+	removeIfThere(filepath.Join(o.Store.Dir(j), PendingReport), log, "pending report not removed")
 	j.Outcome, j.Reason = rep.Outcome, ""
 	j.Outputs = append(sortedKeys(engines), base+".engine.json", base+".report.json", base+".report.md", base+".report.html")
 	if err := o.Store.Transition(j, jobs.Done, jobs.StepCommitted, "engine published"); err != nil {
@@ -168,25 +202,25 @@ func (o *Outbox) Publish(j *jobs.Job, rep *report.Report, res converter.Result, 
 
 // placeEngine copies src into the outbox as dst: temp file in the outbox,
 // fsync, rename, fsync dir, with each step persisted in the job.
-func (o *Outbox) placeEngine(j *jobs.Job, src, dst string) (string, int64, error) {
+func (o *Outbox) placeEngine(j *jobs.Job, src, dst string, log *slog.Logger) (string, int64, error) {
 	in, err := os.Open(src)
 	if err != nil {
 		return "", 0, err
 	}
-	defer in.Close()
+	defer func() { _ = in.Close() }() // read-only; read errors come from io.Copy
 	h := filehash.New()
 	var n int64
 	err = atomicfile.WriteWith(dst, 0o644, func(w io.Writer) (err error) {
 		n, err = io.Copy(io.MultiWriter(w, h), in)
 		return err
 	}, atomicfile.Options{
-		Written: func() { o.Store.Mark(j, jobs.StepEngineTemp); o.faultpoint(jobs.StepEngineTemp) },
-		Synced:  func() { o.Store.Mark(j, jobs.StepEngineSynced); o.faultpoint(jobs.StepEngineSynced) },
+		Written: func() { o.mark(j, jobs.StepEngineTemp, log); o.faultpoint(jobs.StepEngineTemp) },
+		Synced:  func() { o.mark(j, jobs.StepEngineSynced, log); o.faultpoint(jobs.StepEngineSynced) },
 	})
 	if err != nil {
 		return "", 0, err
 	}
-	o.Store.Mark(j, jobs.StepEngineRenamed)
+	o.mark(j, jobs.StepEngineRenamed, log)
 	o.faultpoint(jobs.StepEngineRenamed)
 	return h.Sum(), n, nil
 }
@@ -319,24 +353,39 @@ func (o *Outbox) Fail(j *jobs.Job, rep *report.Report, log *slog.Logger, outcome
 		}
 	}
 	o.faultpoint(jobs.StepFailing)
-	os.MkdirAll(dest, 0o755)
+	// Nothing here may stop the job from ending with its report: each
+	// failure is an error in the journal, and a model file that cannot be
+	// moved or copied stays where it is (in the job), never lost.
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		log.Error("cannot make the failed directory; the model stays in the job", "dir", dest, "err", err)
+	}
 	src := filepath.Dir(o.Store.ModelPath(j))
 	ents, _ := os.ReadDir(src)
 	for _, e := range ents {
 		if err := os.Rename(filepath.Join(src, e.Name()), filepath.Join(dest, e.Name())); err != nil {
-			linkOrCopy(filepath.Join(src, e.Name()), filepath.Join(dest, e.Name()))
+			if err := linkOrCopy(filepath.Join(src, e.Name()), filepath.Join(dest, e.Name())); err != nil {
+				log.Error("input not kept in the failed directory; it stays in the job", "file", e.Name(), "err", err)
+			}
 		}
 	}
-	atomicfile.SyncDir(dest)
+	if err := atomicfile.SyncDir(dest); err != nil {
+		log.Warn("failed directory not synced; a crash now may lose what was moved there", "dir", dest, "err", err)
+	}
 	rep.Outcome, rep.Reason = outcome, reason
 	rep.KeptModel = filepath.Join(dest, j.Name)
 	rep.Generated = time.Now().UTC()
 	// The failed directory first: once the outbox shows the report,
 	// everything it points to is in place.
-	report.Publish(dest, base, rep)
-	report.Publish(o.Dir, base, rep)
+	if _, err := report.Publish(dest, base, rep); err != nil {
+		log.Error("report not written beside the kept model", "dir", dest, "err", err)
+	}
+	if _, err := report.Publish(o.Dir, base, rep); err != nil {
+		log.Error("report not written to the outbox", "dir", o.Dir, "err", err)
+	}
 	j.Outcome, j.Reason = outcome, reason
-	o.Store.Transition(j, jobs.Failed, jobs.StepInputArchived, reason)
+	if err := o.Store.Transition(j, jobs.Failed, jobs.StepInputArchived, reason); err != nil {
+		log.Error("cannot record the failure's end in the job", "err", err)
+	}
 	o.faultpoint(jobs.StepInputArchived)
 	log.Warn("build failed; model kept", "reason", reason, "kept", rep.KeptModel, logging.KeyEvent, "job_failed")
 }

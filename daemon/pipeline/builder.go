@@ -16,8 +16,10 @@ import (
 func (rn *Runner) Probe(ctx context.Context) bool {
 	tmp, err := os.MkdirTemp("", "trtd-probe-")
 	if err == nil {
-		os.Chmod(tmp, 0o755)
-		defer os.RemoveAll(tmp)
+		if err := os.Chmod(tmp, 0o755); err != nil {
+			rn.Log.Warn("probe directory not reachable by the worker's user", "dir", tmp, "err", err)
+		}
+		defer func() { _ = os.RemoveAll(tmp) }() // a probe's scratch under the system's temporary directory
 	}
 	rn.selectWorker(ctx, tmp)
 	b, class, reason := rn.Worker.Probe(ctx, rn.Cfg.Worker.Backend, rn.Cfg.Worker.Trtexec, tmp)

@@ -11,24 +11,20 @@ import (
 	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/daemon/inbox"
 	"github.com/trtd/trtd/daemon/jobs"
-	"github.com/trtd/trtd/internal/untrusted"
 )
 
-// ownDataProblem says why the external data of model m (the file f at path)
-// is not the model's own to take ("" when it is). The claim moves a model's
-// external data with it, so the data must not be anything another upload
-// could lose: a hidden or temporary file (an upload in progress), a
-// settings file or samples, another model, a file of another user, or a
-// file another model in the inbox also names. Data in a subdirectory is
-// refused too: the claim could not take it, and it would be stranded.
-func ownDataProblem(m *onnx.Model, f *os.File, path string) string {
-	refs := locations(m)
+// ownDataProblem says why the external data of the model summarized by sum
+// (the file fi at path) is not the model's own to take ("" when it is). The
+// claim moves a model's external data with it, so the data must not be
+// anything another upload could lose: a hidden or temporary file (an
+// upload in progress), a settings file or samples, another model, a file
+// of another user, or a file another model in the inbox also names. Data
+// in a subdirectory is refused too: the claim could not take it, and it
+// would be stranded.
+func (in *Inspector) ownDataProblem(sum *onnx.Summary, fi os.FileInfo, path string) string {
+	refs := locations(sum)
 	if len(refs) == 0 {
 		return ""
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		return err.Error()
 	}
 	owner := uidOf(fi)
 	dir, self := filepath.Dir(path), filepath.Base(path)
@@ -52,17 +48,21 @@ func ownDataProblem(m *onnx.Model, f *os.File, path string) string {
 			return fmt.Sprintf("external data %q belongs to another user than the model", loc)
 		}
 	}
-	if other := sharedWith(dir, self, refs); other != "" {
+	if other := in.sharedWith(dir, self, refs); other != "" {
 		return fmt.Sprintf("its external data is also named by %s: give each model its own data file", other)
 	}
 	return ""
 }
 
-// locations are the distinct external-data locations of m, sorted.
-func locations(m *onnx.Model) []string {
+// locations are the distinct external-data locations of the model
+// summarized by sum, sorted.
+func locations(sum *onnx.Summary) []string {
+	if sum == nil {
+		return nil
+	}
 	seen := map[string]bool{}
 	var out []string
-	for _, r := range m.ExternalRefs() {
+	for _, r := range sum.ExternalData {
 		if !seen[r.Location] {
 			seen[r.Location] = true
 			out = append(out, r.Location)
@@ -73,32 +73,23 @@ func locations(m *onnx.Model) []string {
 }
 
 // sharedWith names another model in dir whose external data includes one
-// of refs ("" if none).
-func sharedWith(dir, self string, refs []string) string {
+// of refs ("" if none). Each of them is read once per version of its
+// bytes, the same read as its own check.
+func (in *Inspector) sharedWith(dir, self string, refs []string) string {
 	want := map[string]bool{}
 	for _, r := range refs {
 		want[filepath.Clean(r)] = true
 	}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return ""
+	others := in.others(dir, self)
+	names := make([]string, 0, len(others))
+	for n := range others {
+		names = append(names, n)
 	}
-	for _, e := range ents {
-		if e.Name() == self || !inbox.IsCandidate(e.Name()) || !e.Type().IsRegular() {
-			continue
-		}
-		f, _, err := untrusted.Open(filepath.Join(dir, e.Name()))
-		if err != nil {
-			continue
-		}
-		m, err := onnx.ReadFile(f, "")
-		f.Close()
-		if err != nil {
-			continue
-		}
-		for _, l := range locations(m) {
+	sort.Strings(names)
+	for _, n := range names {
+		for _, l := range locations(others[n]) {
 			if want[filepath.Clean(l)] {
-				return e.Name()
+				return n
 			}
 		}
 	}

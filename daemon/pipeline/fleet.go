@@ -41,7 +41,7 @@ func (rn *Runner) fromFleet(ctx context.Context, j *jobs.Job, rep *report.Report
 	if err := os.MkdirAll(engineDir, 0o755); err != nil {
 		return false
 	}
-	atomicfile.RemoveTemps(engineDir) // what a pull cut short by a crash left
+	_, _ = atomicfile.RemoveTemps(engineDir) // what a pull cut short by a crash left; a temporary not removed is never read
 	p, why := rn.Fleet.Obtain(ctx, rn.fleetKey(j, rep, b), engineDir, log)
 	rep.Fleet.Pull = why
 	if p == nil {

@@ -24,7 +24,7 @@ import (
 // resolveShapes turns the sidecar's shapes into optimization profiles and
 // gives dynamic inputs without shapes the documented default: every
 // symbolic dimension 1 for min, opt and max, with a warning.
-func resolveShapes(m *onnx.Model, name string, side *config.Sidecar) ([]protocol.Shape, []string) {
+func resolveShapes(inputs []onnx.ValueInfo, name string, side *config.Sidecar) ([]protocol.Shape, []string) {
 	var shapes []protocol.Shape
 	given := map[string]bool{}
 	if side != nil {
@@ -34,7 +34,7 @@ func resolveShapes(m *onnx.Model, name string, side *config.Sidecar) ([]protocol
 		}
 	}
 	var warn []string
-	for _, v := range m.Inputs() {
+	for _, v := range inputs {
 		if !v.Dynamic() || given[v.Name] {
 			continue
 		}
@@ -60,10 +60,11 @@ func resolveShapes(m *onnx.Model, name string, side *config.Sidecar) ([]protocol
 	return shapes, warn
 }
 
-// modelInputs describes the model's inputs for the sidecar check.
-func modelInputs(m *onnx.Model) []config.ModelInput {
+// modelInputs describes the model's inputs (Summary.Inputs) for the
+// sidecar check.
+func modelInputs(inputs []onnx.ValueInfo) []config.ModelInput {
 	var out []config.ModelInput
-	for _, v := range m.Inputs() {
+	for _, v := range inputs {
 		in := config.ModelInput{Name: v.Name}
 		if dims, ok := v.Shape(); ok {
 			in.RankKnown = true
@@ -86,10 +87,11 @@ func cacheKey(modelSHA, sideSHA string, stages []config.Stage, shapes []protocol
 	h := filehash.New()
 	fmt.Fprintf(h, "model %s\nsidecar %s\nbuilder %s\n", modelSHA, sideSHA, b.Fingerprint())
 	enc := json.NewEncoder(h)
+	// Plain data into a hash (whose Write never fails): Encode cannot fail.
 	for _, s := range stages {
-		enc.Encode(s)
+		_ = enc.Encode(s)
 	}
-	enc.Encode(shapes)
+	_ = enc.Encode(shapes)
 	return h.Sum()
 }
 
@@ -134,7 +136,7 @@ func (rn *Runner) calibration(j *jobs.Job, src, work string, in *converter.Input
 		if _, err := os.Stat(inWork); err != nil {
 			return
 		}
-		os.MkdirAll(filepath.Dir(kept), 0o755)
+		_ = os.MkdirAll(filepath.Dir(kept), 0o755) // a failure is the copy's error below, which is logged
 		if err := atomicfile.CopyFile(inWork, kept, 0o644); err != nil {
 			log.Warn("cannot keep the int8 calibration cache", "err", err)
 		}
@@ -193,15 +195,22 @@ func (rn *Runner) shareWithWorker(path string) {
 	if c == nil {
 		return
 	}
-	filepath.Walk(path, func(p string, fi os.FileInfo, err error) error {
+	// The callback returns no error, so Walk returns none; each failure is
+	// logged: a file the worker cannot read fails its build, one left
+	// readable by others breaks F-19.
+	_ = filepath.Walk(path, func(p string, fi os.FileInfo, err error) error {
 		if err != nil || fi.Mode()&os.ModeSymlink != 0 {
 			return nil
 		}
-		os.Lchown(p, int(c.Uid), -1)
+		if err := os.Lchown(p, int(c.Uid), -1); err != nil {
+			rn.Log.Warn("input not given to the worker's user", "path", p, "err", err)
+		}
+		mode := os.FileMode(0o600)
 		if fi.IsDir() {
-			os.Chmod(p, 0o700)
-		} else {
-			os.Chmod(p, 0o600)
+			mode = 0o700
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			rn.Log.Error("input not made private to the worker's user", "path", p, "err", err)
 		}
 		return nil
 	})
@@ -209,7 +218,9 @@ func (rn *Runner) shareWithWorker(path string) {
 
 func (rn *Runner) chownWorker(dir string) {
 	if c := rn.Worker.Credential; c != nil {
-		os.Chown(dir, int(c.Uid), int(c.Gid))
+		if err := os.Chown(dir, int(c.Uid), int(c.Gid)); err != nil {
+			rn.Log.Warn("worker's directory not given to its user", "dir", dir, "err", err)
+		}
 	}
 }
 

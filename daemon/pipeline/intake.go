@@ -17,28 +17,7 @@ import (
 	"github.com/trtd/trtd/daemon/outbox"
 	"github.com/trtd/trtd/daemon/provenance"
 	"github.com/trtd/trtd/daemon/status"
-	"github.com/trtd/trtd/internal/untrusted"
 )
-
-// CheckModel is the inbox's content check: a whole ONNX model whose
-// external data, if any, is present and confined to the inbox.
-func CheckModel(f *os.File, path string) error {
-	_, err := CheckModelRefs(f, path)
-	return err
-}
-
-// CheckModelRefs is CheckModel that also returns the model's external-data
-// locations, so the claim does not parse the model a second time.
-func CheckModelRefs(f *os.File, path string) ([]string, error) {
-	m, err := onnx.ReadFile(f, filepath.Dir(path))
-	if err != nil {
-		return nil, err
-	}
-	if why := ownDataProblem(m, f, path); why != "" {
-		return nil, fmt.Errorf("%s: %w: %s; nothing was moved", filepath.Base(path), onnx.ErrExternalData, why)
-	}
-	return locations(m), nil
-}
 
 // Recovered logs the jobs the store reconciled after a restart and fails
 // for good, with its model moved aside and a report saying why, a job that
@@ -127,12 +106,21 @@ func (rn *Runner) HandleInbox(ev inbox.Event) *jobs.Job {
 		rn.Status.PushLast(status.LastResult{Model: ev.Name, Outcome: report.OutcomeRejected, Reason: ev.Err.Error(), At: time.Now().UTC()})
 		return nil
 	}
-	companions := rn.companions(ev)
+	// The inbox's check read the model (issue 13, F-4: once); an event
+	// without its reading gets one here, through a no-follow open: the
+	// name may have been swapped for a link since the inbox saw it.
+	model := ev.Model
+	if model == nil {
+		model, _ = rn.Inspector.inboxModel(ev.Path)
+	}
+	companions := rn.companions(ev, model)
 	j, err := rn.Store.Claim(ev.Path, ev.Name, ev.Size, ev.Ino, companions)
 	if err != nil {
 		log.Error("cannot claim upload", "err", err)
 		return nil
 	}
+	// What was read of the model goes with its job, to its report.
+	rn.Inspector.Claimed(ev.Path, j.ID, model)
 	rn.faultpoint(jobs.StepClaimed)
 	if !rn.admit(j, log.With(logging.KeyJob, j.ID)) {
 		return nil
@@ -145,7 +133,7 @@ func (rn *Runner) HandleInbox(ev inbox.Event) *jobs.Job {
 // (name.toml), its external data files (confined to the inbox) and its
 // accuracy samples (name.test/) and its int8 calibration data (name.calib/,
 // the same layout, taken under the same rules).
-func (rn *Runner) companions(ev inbox.Event) []string {
+func (rn *Runner) companions(ev inbox.Event, model *onnx.Summary) []string {
 	base := strings.TrimSuffix(ev.Name, inbox.ModelExt)
 	var out []string
 	for _, c := range []string{base + ".toml", base + ".test", base + ".calib"} {
@@ -154,21 +142,10 @@ func (rn *Runner) companions(ev inbox.Event) []string {
 			out = append(out, p)
 		}
 	}
-	// The inbox's check found the external data (one parse); without it,
-	// read the model through a no-follow open: the name may have been
-	// swapped for a link since the inbox checked it.
-	refs := ev.Refs
-	if refs == nil {
-		if f, _, err := untrusted.Open(ev.Path); err == nil {
-			if m, err := onnx.ReadFile(f, ""); err == nil {
-				refs = locations(m)
-			}
-			f.Close()
-		}
-	}
+	// The external data the inbox's check found (and allowed).
 	{
 		seen := map[string]bool{}
-		for _, r := range refs {
+		for _, r := range locations(model) {
 			loc := filepath.Clean(r)
 			if seen[loc] || filepath.IsAbs(loc) || strings.HasPrefix(loc, "..") || strings.Contains(loc, "/") {
 				continue

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/trtd/trtd/converter"
-	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/converter/report"
 	"github.com/trtd/trtd/daemon/buildlog"
@@ -39,6 +38,13 @@ import (
 func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 	// F-21: whatever the job's end, no temporary file stays in its directory.
 	defer sweepTemps(rn.Store.Dir(j))
+	// What was read of the model is kept while the job waits to run again
+	// (a shutdown, no builder, a blocked outbox), with its bytes unchanged.
+	defer func() {
+		if (j.State != jobs.Queued && j.State != jobs.Waiting) || j.ModelSHA256 == "" {
+			rn.Inspector.Done(j.ID)
+		}
+	}()
 	log := rn.Log.With(logging.KeyJob, j.ID, logging.KeyModel, j.Name)
 	t0 := time.Now()
 	rep := &report.Report{Schema: report.SchemaVersion, Tool: report.Tool{Name: "trtd", Version: rn.Version}, Job: j.ID,
@@ -69,15 +75,16 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 	rep.Model.SHA256, rep.Model.Size = j.ModelSHA256, j.ModelSize
 	rep.Model.Sidecar = j.Sidecar
 
-	// Inspect (streaming: weights are never loaded) and read the sidecar.
-	model, err := onnx.Open(modelPath)
+	// The model as the inbox read it (issue 13, F-4: once; after a
+	// restart, read again here, streaming: weights are never loaded), and
+	// the sidecar.
+	model, err := rn.Inspector.Job(j.ID, modelPath)
 	if err != nil {
 		rn.Outbox.Fail(j, rep, log, report.OutcomeRejected, fmt.Sprintf("%s is not a valid ONNX model: %v", j.Name, err))
 		finish(report.OutcomeRejected, "", err.Error(), "")
 		return
 	}
-	sum := model.Summary()
-	rep.Model.Summary = &sum
+	rep.Model.Summary = model
 	side, err := rn.readSidecar(j, model)
 	if err != nil {
 		rn.Outbox.Fail(j, rep, log, report.OutcomeRejected, fmt.Sprintf("settings file %s: %v", j.Sidecar, err))
@@ -96,7 +103,7 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 		return
 	}
 	stages := rn.withOffload(side.Ladder(rn.Cfg.Stages))
-	shapes, warnings := resolveShapes(model, j.Name, side)
+	shapes, warnings := resolveShapes(model.Inputs, j.Name, side)
 	rep.Model.Warnings = warnings
 	for _, w := range warnings {
 		log.Warn(w)
@@ -106,7 +113,7 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 	builder := rn.currentBuilder()
 	dev, recs := rn.Mem.Device(ctx)
 	rep.Device, rep.Recommendations = dev, recs
-	plan := rn.Mem.Plan(memory.PlanInput{Model: planner.Facts(model, sum, shapes, j.ModelSHA256), Stages: stages})
+	plan := rn.Mem.Plan(memory.PlanInput{Model: planner.Facts(*model, shapes, j.ModelSHA256), Stages: stages})
 	rep.Plan = plan.Report
 	if builder == nil {
 		rn.park(j, rep, log, stages)
@@ -148,7 +155,7 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 		res = resumed
 		log.Info("resuming after restart: the engine was already built", logging.KeyStage, res.Stage)
 	} else {
-		res = rn.build(ctx, j, model, stages, shapes, side, plan, engineDir, log)
+		res = rn.build(ctx, j, stages, shapes, side, plan, engineDir, log)
 	}
 	rep.Attempts = append(rep.Attempts, res.Attempts...)
 	if res.Builder != nil {
@@ -182,7 +189,9 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 		finish(report.OutcomeBuilt, res.Stage, "", j.Base()+".engine")
 	case res.Class == protocol.ClassCanceled:
 		// Shutdown: the job goes back to the queue, not to failed.
-		rn.Store.Transition(j, jobs.Queued, "", "interrupted by shutdown")
+		if err := rn.Store.Transition(j, jobs.Queued, "", "interrupted by shutdown"); err != nil {
+			log.Error("cannot record the job as queued again; the next start recovers it from its last step", "err", err)
+		}
 		log.Info("build interrupted by shutdown; it will run again", logging.KeyEvent, "job_interrupted")
 	case res.Class == protocol.ClassBuilderUnavailable:
 		rn.markUnavailable(res.Reason)
@@ -210,7 +219,7 @@ func stageNames(st []config.Stage) string {
 }
 
 // build runs the ladder for j.
-func (rn *Runner) build(ctx context.Context, j *jobs.Job, model *onnx.Model, stages []config.Stage, shapes []protocol.Shape,
+func (rn *Runner) build(ctx context.Context, j *jobs.Job, stages []config.Stage, shapes []protocol.Shape,
 	side *config.Sidecar, plan memory.PlanOutput, engineDir string, log interface {
 		Info(string, ...any)
 		Warn(string, ...any)
@@ -218,10 +227,15 @@ func (rn *Runner) build(ctx context.Context, j *jobs.Job, model *onnx.Model, sta
 	// The worker's world: an empty directory with the model and its
 	// companions hard-linked in, writable by the worker's user.
 	work := rn.Store.WorkDir(j)
-	os.RemoveAll(work)
-	os.RemoveAll(engineDir)
 	for _, dir := range []string{work, engineDir} {
-		os.MkdirAll(dir, 0o755)
+		if err := os.RemoveAll(dir); err != nil {
+			log.Warn("an earlier attempt's files not removed", "dir", dir, "err", err)
+		}
+	}
+	for _, dir := range []string{work, engineDir} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			log.Warn("cannot make the worker's directory; the stage fails for it", "dir", dir, "err", err)
+		}
 		rn.chownWorker(dir)
 	}
 	src := filepath.Dir(rn.Store.ModelPath(j))
@@ -274,13 +288,17 @@ func (rn *Runner) build(ctx context.Context, j *jobs.Job, model *onnx.Model, sta
 			if err := rn.Mem.BeforeStage(ctx, st, plan); err != nil {
 				return err
 			}
-			rn.Store.Mark(j, jobs.StepSwapReady)
+			if err := rn.Store.Mark(j, jobs.StepSwapReady); err != nil {
+				log.Warn("cannot record the step in the job", "step", jobs.StepSwapReady, "err", err)
+			}
 			rn.faultpoint(jobs.StepSwapReady)
 			return nil
 		},
 		Sandbox: rn.Mem.Sandbox,
 		Started: func(st converter.Stage, part int) {
-			rn.Store.Mark(j, jobs.StepWorkerStarted)
+			if err := rn.Store.Mark(j, jobs.StepWorkerStarted); err != nil {
+				log.Warn("cannot record the step in the job", "step", jobs.StepWorkerStarted, "err", err)
+			}
 			rn.Log.Info("stage started", logging.KeyJob, j.ID, logging.KeyModel, j.Name, logging.KeyStage, st.Name, "part", part, logging.KeyEvent, "stage_started")
 			rn.faultpoint(jobs.StepWorkerStarted)
 		},
@@ -288,7 +306,9 @@ func (rn *Runner) build(ctx context.Context, j *jobs.Job, model *onnx.Model, sta
 			if r.Class == protocol.ClassOK && r.Result != nil {
 				j.EngineSHA = r.Result.EngineSHA256
 			}
-			rn.Store.Mark(j, jobs.StepWorkerFinished)
+			if err := rn.Store.Mark(j, jobs.StepWorkerFinished); err != nil {
+				log.Warn("cannot record the step in the job", "step", jobs.StepWorkerFinished, "err", err)
+			}
 			lvl := rn.Log.Info
 			if r.Class != protocol.ClassOK {
 				lvl = rn.Log.Warn
@@ -383,10 +403,14 @@ func (rn *Runner) park(j *jobs.Job, rep *report.Report, log *slog.Logger, stages
 	rep.KeptModel = rn.Store.ModelPath(j)
 	// report.Recommend says how to get the missing builder.
 	j.Outcome, j.Reason, j.NextRetry = report.OutcomeBuilderUnavailable, missing, next
-	rn.Store.Transition(j, jobs.Waiting, "", missing)
+	if err := rn.Store.Transition(j, jobs.Waiting, "", missing); err != nil {
+		log.Error("cannot record the job as waiting for a builder", "err", err)
+	}
 	rn.Status.AddWaiting(status.QueueEntry{Job: j.ID, Model: j.Name, Since: time.Now().UTC()})
 	rep.Generated = time.Now().UTC()
-	rn.Outbox.Report(j.Base(), rep)
+	if err := rn.Outbox.Report(j.Base(), rep); err != nil {
+		log.Error("waiting report not written to the outbox", "err", err)
+	}
 	log.Warn("no builder: model kept until one is available", "reason", missing, "next_retry", next, logging.KeyEvent, "job_waiting")
 }
 
@@ -424,7 +448,9 @@ const waitingForOutbox = "waiting_for_outbox"
 // built, with this report) once the outbox takes it.
 func (rn *Runner) parkForOutbox(j *jobs.Job, rep *report.Report, log *slog.Logger, err error) {
 	if b, merr := json.Marshal(rep); merr == nil {
-		atomicfile.WriteFile(filepath.Join(rn.Store.Dir(j), outbox.PendingReport), b, 0o644)
+		if werr := atomicfile.WriteFile(filepath.Join(rn.Store.Dir(j), outbox.PendingReport), b, 0o644); werr != nil {
+			log.Error("the built engine's report not kept in the job while the outbox waits", "err", werr)
+		}
 	}
 	next := time.Now().Add(rn.Cfg.Worker.RetryInterval.D()).UTC()
 	j.Reason, j.NextRetry = "the engine is built and kept; "+err.Error(), next

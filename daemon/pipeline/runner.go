@@ -31,6 +31,9 @@ type Runner struct {
 	Fleet *fleet.Service
 	// Metrics are the textfile counters (nil: none).
 	Metrics *metrics.Counters
+	// Inspector reads each upload once, for the inbox's check, the claim
+	// and the job (required; the inbox's Inspect is its Check).
+	Inspector *Inspector
 
 	mu         sync.Mutex
 	builder    *protocol.Builder

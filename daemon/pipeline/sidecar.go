@@ -16,7 +16,7 @@ import (
 
 // readSidecar parses a job's settings file strictly and checks its
 // [[shape]] tables against the model; nil without a settings file.
-func (rn *Runner) readSidecar(j *jobs.Job, model *onnx.Model) (*config.Sidecar, error) {
+func (rn *Runner) readSidecar(j *jobs.Job, model *onnx.Summary) (*config.Sidecar, error) {
 	if j.Sidecar == "" {
 		return nil, nil
 	}
@@ -30,7 +30,7 @@ func (rn *Runner) readSidecar(j *jobs.Job, model *onnx.Model) (*config.Sidecar, 
 	if err != nil {
 		return nil, err
 	}
-	if err := config.CheckSidecarModel(j.Sidecar, data, side, modelInputs(model)); err != nil {
+	if err := config.CheckSidecarModel(j.Sidecar, data, side, modelInputs(model.Inputs)); err != nil {
 		return nil, err
 	}
 	return side, nil
@@ -47,7 +47,9 @@ func (rn *Runner) admit(j *jobs.Job, log *slog.Logger) bool {
 		// is not read at all.
 		return true
 	}
-	model, err := onnx.Open(rn.Store.ModelPath(j))
+	// The model as the inbox read it (issue 13, F-4: it is not parsed
+	// again here).
+	model, err := rn.Inspector.Job(j.ID, rn.Store.ModelPath(j))
 	if err != nil {
 		return true // Process reports a model it cannot read
 	}
@@ -57,9 +59,9 @@ func (rn *Runner) admit(j *jobs.Job, log *slog.Logger) bool {
 	}
 	rep := &report.Report{Schema: report.SchemaVersion, Tool: report.Tool{Name: "trtd", Version: rn.Version}, Job: j.ID,
 		Model: report.Model{Name: j.Name, Size: j.ModelSize, Sidecar: j.Sidecar}, Attempts: []report.Attempt{}}
-	sum := model.Summary()
-	rep.Model.Summary = &sum
+	rep.Model.Summary = model
 	reason := fmt.Sprintf("settings file %s: %v", j.Sidecar, err)
+	rn.Inspector.Done(j.ID)
 	rn.Outbox.Fail(j, rep, log, report.OutcomeRejected, reason)
 	rn.Status.PushLast(status.LastResult{Job: j.ID, Model: j.Name, Outcome: report.OutcomeRejected, Reason: err.Error(), At: time.Now().UTC()})
 	return false

@@ -23,7 +23,7 @@ func (rn *Runner) Sweep() []string {
 
 func sweepTemps(root string) []string {
 	var out []string
-	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error { // the callback returns no error
 		if err != nil {
 			return nil
 		}

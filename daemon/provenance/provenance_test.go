@@ -255,6 +255,12 @@ func TestRequeueStaleRefuses(t *testing.T) {
 			p.Job = "../../etc"
 			Write(filepath.Join(w.Outbox, "m"+Suffix), p)
 		}, "not plain names"},
+		{"job record unreadable", func(t *testing.T, w *world) {
+			w.built(t, "m", "j", []byte("m"), nano, true)
+			if err := os.WriteFile(filepath.Join(w.State, "jobs", "j", "job.json"), []byte("{not json"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "companions are unknown"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t)

@@ -114,7 +114,11 @@ func requeueOne(log *slog.Logger, dirs Dirs, reqDir, now string, a *Action, dry 
 		Extra   []string `json:"extra"`
 	}
 	if b, err := os.ReadFile(filepath.Join(jobDir, "job.json")); err == nil {
-		json.Unmarshal(b, &job)
+		// A rebuild without the sidecar or the external data would make a
+		// different engine under the same name.
+		if err := json.Unmarshal(b, &job); err != nil {
+			return fmt.Sprintf("the record of job %s is unreadable (%v): its companions are unknown, not rebuilt", a.Job, err)
+		}
 	}
 	for _, c := range append([]string{job.Sidecar}, job.Extra...) {
 		if c == "" || !safeName(c) {
@@ -132,7 +136,9 @@ func requeueOne(log *slog.Logger, dirs Dirs, reqDir, now string, a *Action, dry 
 		return fmt.Sprintf("cannot place the kept model in the inbox: %v", err)
 	}
 	a.Requeued = true
-	os.MkdirAll(reqDir, 0o755)
+	if err := os.MkdirAll(reqDir, 0o755); err != nil {
+		log.Warn("cannot record the rebuild request", "dir", reqDir, "err", err) // as the write below
+	}
 	b, _ := json.MarshalIndent(Request{Job: a.Job, Model: a.Model, ModelSHA: a.ModelSHA, Requested: time.Now().UTC(),
 		Was: a.Was, Now: now, Reasons: a.Reasons}, "", "  ")
 	if err := atomicfile.WriteFile(marker, append(b, '\n'), 0o644); err != nil {
@@ -153,7 +159,9 @@ func forgetDone(reqDir string, stale []StaleEngine) {
 	ents, _ := os.ReadDir(reqDir)
 	for _, e := range ents {
 		if strings.HasSuffix(e.Name(), ".json") && !keep[e.Name()] {
-			os.Remove(filepath.Join(reqDir, e.Name()))
+			// A marker left over only answers "already requested" for an
+			// engine that is not stale; the next start tries again.
+			_ = os.Remove(filepath.Join(reqDir, e.Name()))
 		}
 	}
 }
@@ -170,13 +178,13 @@ func place(src, dst string) error {
 	switch {
 	case fi.IsDir():
 		if err := treecopy.Durable(src, tmp); err != nil {
-			os.RemoveAll(tmp)
+			_ = os.RemoveAll(tmp) // a temporary name the inbox ignores; the copy's error is returned
 			return err
 		}
 	case fi.Mode().IsRegular():
 		if err := os.Link(src, tmp); err != nil {
 			if err := atomicfile.CopyFile(src, tmp, 0o644); err != nil {
-				os.Remove(tmp)
+				_ = os.Remove(tmp) // as above
 				return err
 			}
 		}
@@ -184,7 +192,7 @@ func place(src, dst string) error {
 		return fmt.Errorf("%s: not a regular file", src)
 	}
 	if err := atomicfile.RenameNoReplace(tmp, dst); err != nil {
-		os.RemoveAll(tmp)
+		_ = os.RemoveAll(tmp) // as above
 		return err
 	}
 	return atomicfile.SyncDir(filepath.Dir(dst))

@@ -44,7 +44,9 @@ type Lock struct{ f *os.File }
 // Release gives the directory up.
 func (l *Lock) Release() {
 	if l != nil && l.f != nil {
-		l.f.Close()
+		// Closing drops the flock, which is all Release is for; the file
+		// holds only the pid line Acquire wrote, nothing buffered.
+		_ = l.f.Close()
 		l.f = nil
 	}
 }
@@ -61,14 +63,18 @@ func Acquire(dir string) (*Lock, error) {
 		return nil, fmt.Errorf("state lock: %w", err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
+		_ = f.Close() // not locked, nothing written: the flock's error is the one to return
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			return nil, &HeldError{Dir: dir, PID: readPID(p)}
 		}
 		return nil, fmt.Errorf("state lock %s: %w", p, err)
 	}
-	f.Truncate(0)
-	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	// The flock is the lock. The pid line only names the holder in
+	// another instance's HeldError, which leaves the pid out without it; a state
+	// directory that cannot take it fails the daemon's first real write
+	// with the error that matters.
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	return &Lock{f: f}, nil
 }
 
@@ -81,7 +87,7 @@ func Check(dir string) error {
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only, opened for a probing flock
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); errors.Is(err, unix.EWOULDBLOCK) {
 		return &HeldError{Dir: dir, PID: readPID(p)}
 	}

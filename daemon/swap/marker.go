@@ -79,11 +79,12 @@ func (m *Manager) lock() (func(), error) {
 		return nil, fmt.Errorf("open %s: %w", p, err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
+		_ = f.Close() // never written: the flock's error is the one to return
 		m.mu.Unlock()
 		return nil, fmt.Errorf("lock %s: %w", p, err)
 	}
-	return func() { f.Close(); m.mu.Unlock() }, nil
+	// The lock file is never written: closing it only drops the flock.
+	return func() { _ = f.Close(); m.mu.Unlock() }, nil
 }
 
 // ---- busy ----

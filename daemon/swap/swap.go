@@ -323,7 +323,11 @@ func (m *Manager) makeActive(ctx context.Context, path string, size int64, prio 
 	if err != nil {
 		return fmt.Errorf("create swapfile %s: %w", path, err)
 	}
-	defer f.Close()
+	// A file written here, but every write is fsynced, and its error
+	// returned, before swapon uses the file: Close has no write error left
+	// to carry. After a swapon it must not fail makeActive either, since
+	// the caller would then unlink an active swapfile and forget it.
+	defer func() { _ = f.Close() }()
 	if err := f.Chown(0, 0); err != nil {
 		return fmt.Errorf("chown swapfile %s: %w", path, err)
 	}

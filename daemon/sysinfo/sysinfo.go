@@ -215,7 +215,7 @@ func readMounts(p string) []mountEntry {
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only; a mount table cut short reads as fewer mounts
 	var out []mountEntry
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {

@@ -61,11 +61,15 @@ func WriteWith(path string, perm os.FileMode, write func(io.Writer) error, o Opt
 	tmp := f.Name()
 	closed := false
 	defer func() {
+		// On failure the error returned says what went wrong; closing and
+		// removing the temp are clean-up only (a temp a failed Remove
+		// leaves behind is RemoveTemps' to sweep), so their errors add
+		// nothing the caller could act on.
 		if err != nil {
 			if !closed {
-				f.Close()
+				_ = f.Close()
 			}
-			os.Remove(tmp)
+			_ = os.Remove(tmp)
 		}
 	}()
 	if err = write(f); err != nil {
@@ -117,7 +121,7 @@ func SyncDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("open dir %s: %w", dir, err)
 	}
-	defer d.Close()
+	defer func() { _ = d.Close() }() // opened read-only for the fsync, whose error is returned
 	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
 		return fmt.Errorf("fsync dir %s: %w", dir, err)
 	}
@@ -174,7 +178,7 @@ func CopyFile(src, dst string, perm os.FileMode) error {
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	defer func() { _ = in.Close() }() // read-only source; the copy's errors come from io.Copy
 	return Write(dst, perm, func(w io.Writer) error {
 		_, err := io.Copy(w, in)
 		return err

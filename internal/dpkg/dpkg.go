@@ -20,7 +20,7 @@ func Installed(path string) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only; a read error comes from the scanner
 	out := map[string]string{}
 	var pkg, status, version string
 	flush := func() {

@@ -17,7 +17,11 @@ const Enabled = true
 func Hit(log *slog.Logger, step string) {
 	if v := os.Getenv(Env); v != "" && v == step {
 		log.Warn("fault injection: killing the daemon", "step", step)
-		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		if err := syscall.Kill(os.Getpid(), syscall.SIGKILL); err != nil {
+			// The fault test then sees the daemon live on past the step.
+			log.Error("fault injection: SIGKILL failed", "step", step, "err", err)
+			return
+		}
 		time.Sleep(time.Minute)
 	}
 }

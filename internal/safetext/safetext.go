@@ -150,14 +150,29 @@ func TerminalWriter(w io.Writer) io.Writer { return termWriter{w} }
 type termWriter struct{ w io.Writer }
 
 func (t termWriter) Write(p []byte) (int, error) {
-	s := string(p)
-	if !clean(strings.NewReplacer("\n", "", "\t", "").Replace(s)) {
-		var b strings.Builder
-		escapeControls(&b, s, func(r rune) bool { return r == '\n' || r == '\t' }, nil)
-		s = b.String()
+	// The common case, a clean line, is passed on as it is: no copy.
+	if cleanLines(p) {
+		if _, err := t.w.Write(p); err != nil {
+			return 0, err
+		}
+		return len(p), nil
 	}
-	if _, err := io.WriteString(t.w, s); err != nil {
+	var b strings.Builder
+	escapeControls(&b, string(p), func(r rune) bool { return r == '\n' || r == '\t' }, nil)
+	if _, err := io.WriteString(t.w, b.String()); err != nil {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// cleanLines is clean for text whose newlines and tabs are kept.
+func cleanLines(p []byte) bool {
+	for i := 0; i < len(p); {
+		r, n := utf8.DecodeRune(p[i:])
+		if r == utf8.RuneError && n == 1 || control(r) && r != '\n' && r != '\t' {
+			return false
+		}
+		i += n
+	}
+	return true
 }

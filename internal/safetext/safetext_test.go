@@ -1,6 +1,7 @@
 package safetext
 
 import (
+	"io"
 	"strings"
 	"testing"
 )
@@ -60,6 +61,21 @@ func TestTerminalWriter(t *testing.T) {
 	w := TerminalWriter(&b)
 	w.Write([]byte("ops:\n\tConv \x1b]0;x\x07 12\n"))
 	if got, want := b.String(), "ops:\n\tConv \\x1b]0;x\\x07 12\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// A clean line passes through as it is, without a copy: `trtd inspect`
+// writes one line per op, and a model may hold tens of thousands of them.
+func TestTerminalWriterCleanLineCostsNothing(t *testing.T) {
+	w := TerminalWriter(io.Discard)
+	line := []byte("  40000  Op39999                  not in the operator table\n\tnext\n")
+	if n := testing.AllocsPerRun(100, func() { w.Write(line) }); n != 0 {
+		t.Errorf("%v allocations per clean line, want 0", n)
+	}
+	var b strings.Builder
+	TerminalWriter(&b).Write([]byte("ok \ufffd\tbad \xff\n"))
+	if got, want := b.String(), "ok \ufffd\tbad \\xff\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }

@@ -33,13 +33,13 @@ func Copy(src, dst string, link bool) error {
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	defer func() { _ = in.Close() }() // read-only source; read errors come from io.Copy
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}
 	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
+		_ = out.Close() // the copy already failed: its error is the one to return
 		return err
 	}
 	return out.Close()

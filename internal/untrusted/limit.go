@@ -18,7 +18,7 @@ func ReadFileLimit(path string, limit int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only; read errors are returned below
 	if fi.Size() > limit {
 		return nil, fmt.Errorf("%s: %w: %d bytes (limit %d)", filepath.Base(path), ErrTooLarge, fi.Size(), limit)
 	}

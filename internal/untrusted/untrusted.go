@@ -41,22 +41,25 @@ func Open(path string) (*os.File, os.FileInfo, error) {
 		return nil, li, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	f := os.NewFile(uintptr(fd), path)
+	// Each refusal below closes the read-only descriptor nothing was read
+	// from: its Close cannot fail in a way that matters, and the refusal is
+	// the error to return.
 	fi, err := f.Stat()
 	if err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, li, err
 	}
 	if !fi.Mode().IsRegular() {
-		f.Close()
+		_ = f.Close()
 		return nil, fi, fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, kind(fi.Mode()))
 	}
 	if !os.SameFile(li, fi) {
-		f.Close()
+		_ = f.Close()
 		return nil, fi, fmt.Errorf("%s: %w", path, ErrChanged)
 	}
 	// Back to blocking reads for a regular file.
 	if err := unix.SetNonblock(fd, false); err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, fi, err
 	}
 	return f, fi, nil

@@ -42,10 +42,15 @@ func main() {
 	}
 	ddFile := filepath.Join(work, "dd-swapfile")
 	cleanup := func() {
-		exec.Command("swapoff", ddFile).Run()
+		// Fails when timeDD turned it off already, the usual case.
+		_ = exec.Command("swapoff", ddFile).Run()
 		m := manager(work, size, false)
-		m.Release(context.Background())
-		os.RemoveAll(work)
+		if err := m.Release(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "swapbench: swap left on:", err)
+		}
+		if err := os.RemoveAll(work); err != nil {
+			fmt.Fprintln(os.Stderr, "swapbench: not removed:", err)
+		}
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
@@ -78,7 +83,9 @@ func manager(work string, size config.Size, zero bool) *swap.Manager {
 
 func timeManager(work string, size config.Size, zero bool) time.Duration {
 	m := manager(work, size, zero)
-	exec.Command("sync").Run()
+	if err := exec.Command("sync").Run(); err != nil {
+		fail(fmt.Errorf("sync: %w", err))
+	}
 	t0 := time.Now()
 	if _, err := m.Ensure(context.Background(), int64(size)); err != nil {
 		fail(err)
@@ -91,7 +98,9 @@ func timeManager(work string, size config.Size, zero bool) time.Duration {
 }
 
 func timeDD(f string, size config.Size) time.Duration {
-	exec.Command("sync").Run()
+	if err := exec.Command("sync").Run(); err != nil {
+		fail(fmt.Errorf("sync: %w", err))
+	}
 	script := fmt.Sprintf("dd if=/dev/zero of=%s bs=1M count=%d status=none && chmod 600 %s && mkswap %s >/dev/null && swapon %s", f, size>>20, f, f, f)
 	t0 := time.Now()
 	if out, err := exec.Command("sh", "-c", script).CombinedOutput(); err != nil {
@@ -101,7 +110,9 @@ func timeDD(f string, size config.Size) time.Duration {
 	if out, err := exec.Command("swapoff", f).CombinedOutput(); err != nil {
 		fail(fmt.Errorf("swapoff: %v: %s", err, out))
 	}
-	os.Remove(f)
+	if err := os.Remove(f); err != nil {
+		fail(err) // the next run must write a new file, as the recipe does
+	}
 	return d
 }
 

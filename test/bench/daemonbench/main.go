@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/trtd/trtd/internal/testmodels"
@@ -31,9 +30,11 @@ var (
 	settle    = flag.Duration("settle", time.Second, "inbox.settle of the measured daemon")
 	burstN    = flag.Int("burst", 200, "files in the burst")
 	idleFor   = flag.Duration("idle", 20*time.Second, "idle window for RSS and wake-ups")
-	scale     = flag.String("scale", "", "history: 10,000 finished jobs and outbox files; flood: 1,000 uploads at once")
+	scale     = flag.String("scale", "", "history: 10,000 finished jobs and outbox files; flood: 1,000 uploads at once; intake: one large upload's CPU and RSS")
 	history   = flag.Int("history", 10000, "finished jobs (and outbox files) of -scale history")
 	floodN    = flag.Int("flood", 1000, "uploads of -scale flood")
+	intakeN   = flag.Int("intake-inits", 30000, "initializers (and nodes) of the model of -scale intake")
+	intakeMB  = flag.Int64("intake-mb", 220, "size in MB of the model of -scale intake")
 )
 
 type daemon struct {
@@ -64,7 +65,7 @@ private_network = false
 [swap]
 enabled = false
 `, d.inbox, filepath.Join(root, "outbox"), filepath.Join(root, "state"), filepath.Join(root, "failed"), abs(*workerBin), settle.String())
-	os.WriteFile(filepath.Join(root, "config.toml"), []byte(cfg), 0o644)
+	must(os.WriteFile(filepath.Join(root, "config.toml"), []byte(cfg), 0o644))
 	d.cmd = exec.Command(abs(*trtdBin), "run", "--config", filepath.Join(root, "config.toml"))
 	logf, _ := os.Create(filepath.Join(root, "log"))
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
@@ -85,10 +86,22 @@ enabled = false
 	return nil, fmt.Errorf("daemon not ready")
 }
 
-func (d *daemon) stop() {
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	d.cmd.Wait()
-	os.RemoveAll(d.root)
+func (d *daemon) stop() { stopCmd(d.cmd); removeAll(d.root) }
+
+// must stops the benchmark on an error that would make its numbers wrong
+// (an upload not written times nothing).
+func must(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "daemonbench:", err)
+		os.Exit(1)
+	}
+}
+
+// removeAll removes a benchmark's temporary tree; one left behind is said.
+func removeAll(dir string) {
+	if err := os.RemoveAll(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "daemonbench: not removed:", err)
+	}
 }
 
 // pickup writes name and returns how long after the upload ended the
@@ -98,11 +111,11 @@ func (d *daemon) pickup(name string, data []byte, rename bool) time.Duration {
 	var t0 time.Time
 	if rename {
 		tmp := filepath.Join(d.inbox, "."+name+".tmp")
-		os.WriteFile(tmp, data, 0o644)
+		must(os.WriteFile(tmp, data, 0o644))
 		t0 = time.Now()
-		os.Rename(tmp, p)
+		must(os.Rename(tmp, p))
 	} else {
-		os.WriteFile(p, data, 0o644)
+		must(os.WriteFile(p, data, 0o644))
 		t0 = time.Now()
 	}
 	for {
@@ -120,7 +133,7 @@ func (d *daemon) burst(n int) []time.Duration {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			os.WriteFile(filepath.Join(d.inbox, fmt.Sprintf("b%04d.onnx", i)), testmodels.TinyCNN, 0o644)
+			must(os.WriteFile(filepath.Join(d.inbox, fmt.Sprintf("b%04d.onnx", i)), testmodels.TinyCNN, 0o644))
 			ends[i] = time.Now()
 		}(i)
 	}
@@ -186,6 +199,13 @@ func pct(ds []time.Duration, p float64) float64 {
 
 func main() {
 	flag.Parse()
+	if *intakeModel != "" {
+		if err := writeIntakeModel(*intakeModel, *intakeN, *intakeMB*1e6); err != nil {
+			fmt.Fprintln(os.Stderr, "daemonbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *scale != "" {
 		var err error
 		switch *scale {
@@ -193,8 +213,10 @@ func main() {
 			err = runHistory(*history, *history)
 		case "flood":
 			err = runFlood(*floodN)
+		case "intake":
+			err = runIntake(*intakeN, *intakeMB*1e6)
 		default:
-			err = fmt.Errorf("-scale %q: want history or flood", *scale)
+			err = fmt.Errorf("-scale %q: want history, flood or intake", *scale)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "daemonbench:", err)

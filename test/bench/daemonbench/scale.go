@@ -84,7 +84,7 @@ enabled = false
 %s`, filepath.Join(root, "inbox"), filepath.Join(root, "outbox"), filepath.Join(root, "state"), filepath.Join(root, "failed"),
 		abs(*workerBin), settle.String(), extra)
 	p := filepath.Join(root, "config.toml")
-	os.WriteFile(p, []byte(cfg), 0o644)
+	must(os.WriteFile(p, []byte(cfg), 0o644))
 	return p
 }
 
@@ -109,19 +109,30 @@ func startAt(root, cfg string) (*exec.Cmd, time.Duration, error) {
 			return c, time.Since(t0), nil
 		}
 	}
-	c.Process.Kill()
-	c.Wait()
+	// Stopped for failing to start: the error returned says so, and the
+	// kill's and the wait's errors ("signal: killed") add nothing.
+	_ = c.Process.Kill()
+	_ = c.Wait()
 	return nil, 0, fmt.Errorf("daemon not ready within 60 s")
 }
 
-func stopCmd(c *exec.Cmd) { c.Process.Signal(syscall.SIGTERM); c.Wait() }
+// stopCmd stops a daemon the way systemd does; one that does not exit
+// cleanly is said (its numbers may be suspect).
+func stopCmd(c *exec.Cmd) {
+	if err := c.Process.Signal(syscall.SIGTERM); err != nil {
+		fmt.Fprintln(os.Stderr, "daemonbench: stopping the daemon:", err)
+	}
+	if err := c.Wait(); err != nil {
+		fmt.Fprintln(os.Stderr, "daemonbench: the daemon did not exit cleanly:", err)
+	}
+}
 
 func runHistory(n, outN int) error {
 	root, err := os.MkdirTemp("", "trtd-bench-history-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(root)
+	defer removeAll(root)
 	if err := seedHistory(root, n, outN); err != nil {
 		return err
 	}
@@ -168,8 +179,10 @@ func runFlood(n int) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(root)
-	os.MkdirAll(filepath.Join(root, "inbox"), 0o755)
+	defer removeAll(root)
+	if err := os.MkdirAll(filepath.Join(root, "inbox"), 0o755); err != nil {
+		return err
+	}
 	cfg := scaleConfig(root, "")
 	c, _, err := startAt(root, cfg)
 	if err != nil {

@@ -116,7 +116,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() {
+		if err := os.RemoveAll(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "fleetbench: not removed:", err)
+		}
+	}()
 	if err := os.MkdirAll(filepath.Join(dir, "registry"), 0o700); err != nil {
 		return err
 	}
@@ -145,14 +149,18 @@ func run() error {
 	}
 	url := fmt.Sprintf("https://%s/v2/trtd/engines/blobs/sha256:%s", srv.Addr, engineSHA)
 	out := filepath.Join(dir, "out")
-	os.MkdirAll(out, 0o755)
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
 	var ours, ref []sample
 	for i := 0; i < *runs+1; i++ { // the first pair warms the page cache
 		c, err := timed(exec.Command("curl", "-sSfL", "--cacert", srv.CA, "-u", registrytest.User+":"+registrytest.Password, "-o", filepath.Join(out, "curl.engine"), url))
 		if err != nil {
 			return err
 		}
-		os.Remove(filepath.Join(out, "curl.engine"))
+		if err := os.Remove(filepath.Join(out, "curl.engine")); err != nil {
+			return err
+		}
 		o, err := timed(exec.Command(self, "-child", spec(out)))
 		if err != nil {
 			return err
@@ -186,7 +194,9 @@ func crowd(self, dir string, spec func(string) string) error {
 	t0 := time.Now()
 	for i := 0; i < *devices; i++ {
 		d := filepath.Join(dir, fmt.Sprintf("device%02d", i))
-		os.MkdirAll(d, 0o755)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
@@ -226,10 +236,12 @@ func pushEngine(dir string, opt fleet.Options, key fleet.Key) (string, error) {
 	}
 	h := sha256.New()
 	if _, err := io.CopyN(io.MultiWriter(f, h), rand.Reader, engineSize); err != nil {
-		f.Close()
+		_ = f.Close() // the write's error is the one to return
 		return "", err
 	}
-	f.Close()
+	if err := f.Close(); err != nil {
+		return "", err
+	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	b := key.Device.Builder
 	prov := filepath.Join(dir, "model.engine.json")

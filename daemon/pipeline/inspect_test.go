@@ -1,0 +1,140 @@
+package pipeline
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trtd/trtd/converter/onnx"
+	"github.com/trtd/trtd/internal/testmodels"
+	"github.com/trtd/trtd/internal/untrusted"
+)
+
+// countingInspector counts its parses by base name.
+func countingInspector() (*Inspector, map[string]int) {
+	n := map[string]int{}
+	return &Inspector{Read: func(f *os.File, dir string) (*onnx.Model, error) {
+		n[filepath.Base(f.Name())]++
+		return onnx.ReadFile(f, dir)
+	}}, n
+}
+
+func check(t *testing.T, in *Inspector, path string) (*onnx.Summary, error) {
+	t.Helper()
+	f, _, err := untrusted.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return in.Check(f, path)
+}
+
+// The inbox checks a model again and again (a rescan, a recheck after a
+// rejection, another model's ownership check of its external data): each
+// version of its bytes is parsed once; new bytes are parsed again.
+func TestInspectorParsesEachVersionOnce(t *testing.T) {
+	in, n := countingInspector()
+	dir := t.TempDir()
+	p := testmodels.Write(t, dir, "m.onnx", testmodels.TinyCNN)
+	for i := 0; i < 3; i++ {
+		if sum, err := check(t, in, p); err != nil || sum.NodeCount == 0 {
+			t.Fatalf("check %d: %v %+v", i, err, sum)
+		}
+	}
+	if n["m.onnx"] != 1 {
+		t.Fatalf("3 checks of the same bytes: %d parses, want 1", n["m.onnx"])
+	}
+	// The claim takes it to a job: the job's reads use the same parse.
+	sum, _ := check(t, in, p)
+	in.Claimed(p, "job1", sum)
+	if got, err := in.Job("job1", p); err != nil || got != sum || n["m.onnx"] != 1 {
+		t.Fatalf("job read: %v, same summary %v, %d parses", err, got == sum, n["m.onnx"])
+	}
+	// Its end forgets it: a later read (a restart) parses once more.
+	in.Done("job1")
+	if _, err := in.Job("job1", p); err != nil || n["m.onnx"] != 2 {
+		t.Fatalf("after Done: %v, %d parses", err, n["m.onnx"])
+	}
+	in.Done("job1")
+	if in.bytes != 0 {
+		t.Errorf("%d bytes kept with nothing to keep", in.bytes)
+	}
+	// New bytes (a new upload under the name) are read again.
+	os.WriteFile(p, testmodels.SmallCNN, 0o644)
+	future := time.Now().Add(time.Hour)
+	os.Chtimes(p, future, future)
+	if _, err := check(t, in, p); err != nil || n["m.onnx"] != 3 {
+		t.Fatalf("new bytes: %v, %d parses", err, n["m.onnx"])
+	}
+}
+
+// A model's external data is checked against the files every time, from
+// the one parse: data that arrives after the model is found, and one that
+// two models name is refused for both (F-12), each model parsed once.
+func TestInspectorExternalDataFromOneParse(t *testing.T) {
+	in, n := countingInspector()
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a.onnx")
+	os.WriteFile(a, testmodels.External("w.bin"), 0o644)
+	if _, err := check(t, in, a); !errors.Is(err, onnx.ErrExternalData) || !strings.Contains(err.Error(), "file is missing") {
+		t.Fatalf("data not there yet: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "w.bin"), make([]byte, 16), 0o644)
+	if sum, err := check(t, in, a); err != nil || len(sum.ExternalData) != 1 {
+		t.Fatalf("data arrived: %v", err)
+	}
+	b := filepath.Join(dir, "b.onnx")
+	os.WriteFile(b, testmodels.External("w.bin"), 0o644)
+	for _, p := range []string{a, b, a, b} {
+		if _, err := check(t, in, p); err == nil || !strings.Contains(err.Error(), "also named by") {
+			t.Fatalf("%s: shared data: %v", filepath.Base(p), err)
+		}
+	}
+	if n["a.onnx"] != 1 || n["b.onnx"] != 1 {
+		t.Fatalf("parses %v, want one each", n)
+	}
+}
+
+// What the inspector keeps is bounded: a summary that does not fit is not
+// kept (it is read again when needed).
+func TestInspectorBudget(t *testing.T) {
+	in, n := countingInspector()
+	big := &onnx.Summary{Metadata: map[string]string{"k": strings.Repeat("x", inspectBudget)}}
+	in.Claimed("/nowhere", "big", big)
+	if in.bytes != 0 || len(in.jobs) != 0 {
+		t.Fatalf("a summary over the budget was kept: %d bytes", in.bytes)
+	}
+	p := testmodels.Write(t, t.TempDir(), "m.onnx", testmodels.TinyCNN)
+	if _, err := in.Job("big", p); err != nil || n["m.onnx"] != 1 {
+		t.Fatalf("read again: %v %v", err, n)
+	}
+}
+
+// Files that left the inbox unclaimed (a deleted upload) make room when
+// the budget runs short: they do not keep later uploads from being kept.
+func TestInspectorForgetsGoneFiles(t *testing.T) {
+	in, n := countingInspector()
+	dir := t.TempDir()
+	// A deleted upload whose summary took nearly the whole budget.
+	gone := filepath.Join(dir, "gone.onnx")
+	in.remember(gone, seenModel{sum: &onnx.Summary{Metadata: map[string]string{"k": strings.Repeat("x", inspectBudget-2048)}}})
+	if _, ok := in.files[gone]; !ok {
+		t.Fatal("setup: the gone upload's summary was not kept")
+	}
+	p := testmodels.Write(t, dir, "m.onnx", testmodels.TinyCNN)
+	check(t, in, p)
+	in.mu.Lock()
+	_, kept := in.files[p]
+	_, stale := in.files[gone]
+	in.mu.Unlock()
+	if !kept || stale {
+		t.Fatalf("kept the new upload %v, the gone one %v", kept, stale)
+	}
+	check(t, in, p)
+	if n["m.onnx"] != 1 {
+		t.Fatalf("%d parses", n["m.onnx"])
+	}
+}
