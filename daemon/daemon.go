@@ -222,12 +222,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 	w := inbox.New(inbox.Options{Dir: d.cfg.Paths.Inbox, Settle: d.cfg.Inbox.Settle.D(), Rescan: d.cfg.Inbox.Rescan.D(),
 		MaxBytes: int64(d.cfg.Inbox.MaxBytes), Inspect: d.jobs.Inspector.Check, Log: log.With("stage", "inbox")})
 	watchCtx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
 	ready := make(chan struct{})
 	watchDone := make(chan error, 1)
-	go func() { watchDone <- w.Run(watchCtx, events, ready) }()
+	watchExited := make(chan struct{})
+	go func() { defer close(watchExited); watchDone <- w.Run(watchCtx, events, ready) }()
+	// The watcher stops before Run returns: it may recreate a missing
+	// inbox, and nothing of this daemon runs once Run has returned.
+	defer func() { stopWatch(); <-watchExited }()
 	select {
 	case <-ready:
+	case err := <-watchDone: // the watch could not start
+		if err != nil {
+			return fmt.Errorf("inbox: %w", err)
+		}
+		return nil
 	case <-ctx.Done():
 		return nil
 	}
@@ -252,6 +260,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	statusTicker := time.NewTicker(statusEvery)
 	statusTicker.Stop()
 	defer statusTicker.Stop()
+	// A build under way is stopped and waited for on every way out of
+	// Run, not only on ctx's end.
+	defer func() {
+		if building != nil {
+			stopBuilds()
+			<-results
+		}
+	}()
 
 	startNext := func() {
 		if building != nil || len(queue) == 0 {
@@ -267,23 +283,29 @@ func (d *Daemon) Run(ctx context.Context) error {
 			results <- j
 		}()
 	}
+	// stopping ends Run on ctx's end: the build under way is interrupted
+	// (its job stays queued for the next start) and waited for.
+	stopping := func() error {
+		d.status.SetState("stopping")
+		d.notified("STOPPING", d.notify.Stopping("stopping"))
+		log.Info("trtd stopping", logging.KeyEvent, "stopping")
+		stopWatch()
+		if building != nil {
+			d.notified("EXTEND_TIMEOUT_USEC", d.notify.ExtendTimeout(30*time.Second))
+			stopBuilds()
+			<-results
+			building = nil
+		}
+		d.status.SetState("stopped")
+		return nil
+	}
 	for {
 		startNext()
 		_, perr := d.notify.Ping() // throttled: at most one warning per half watchdog interval
 		d.notified("WATCHDOG", perr)
 		select {
 		case <-ctx.Done():
-			d.status.SetState("stopping")
-			d.notified("STOPPING", d.notify.Stopping("stopping"))
-			log.Info("trtd stopping", logging.KeyEvent, "stopping")
-			stopWatch()
-			if building != nil {
-				d.notified("EXTEND_TIMEOUT_USEC", d.notify.ExtendTimeout(30*time.Second))
-				stopBuilds()
-				<-results
-			}
-			d.status.SetState("stopped")
-			return nil
+			return stopping()
 		case ev := <-events:
 			quietSince = time.Now()
 			off.claim(ev)
@@ -335,7 +357,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("inbox: %w", err)
 			}
-			return nil
+			// The watcher ends without an error only when ctx does; the
+			// select may take this case before ctx.Done's.
+			return stopping()
 		}
 	}
 }

@@ -588,9 +588,13 @@ func TestSymlinkSwapRace(t *testing.T) {
 		}
 	}
 	os.Remove(final)
-	// let every claimed job finish
-	time.Sleep(time.Second)
-	js := e.waitJobs(len(e.jobs()), 120*time.Second)
+	// Every job there will be: a stop waits for the claim under way (a
+	// sleep guessed how long it takes), and with the name gone no claim
+	// follows. The restart finishes the builds the stop interrupted.
+	e.stop()
+	n := len(e.jobs())
+	e.start()
+	js := e.waitJobs(n, 120*time.Second)
 	probe.Close()
 	t.Logf("%d swaps, %d jobs claimed from the regular file", iters, len(js))
 	for _, j := range js {

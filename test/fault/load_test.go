@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -139,11 +140,16 @@ func TestLoadInotifyOverflow(t *testing.T) {
 	}
 	e.start()
 	os.WriteFile(knob, old, 0o644)
-	// Noise first (thousands of events), then the models.
+	// Noise first (thousands of events), then the models, while the daemon
+	// is stopped: its 16-event queue overflows however fast it would have
+	// read (a daemon scheduled well enough kept up with the noise, and
+	// nothing overflowed), and the models' own events are lost with it.
+	syscall.Kill(-e.pid(), syscall.SIGSTOP)
 	for i := 0; i < 500; i++ {
 		os.WriteFile(filepath.Join(e.inbox, fmt.Sprintf("noise-%04d.txt", i)), nil, 0o644)
 	}
 	models := dropInPlace(t, e.inbox, 50, 0)
+	syscall.Kill(-e.pid(), syscall.SIGCONT)
 	checkAllOnce(t, e, models)
 	if !strings.Contains(e.log(), "overflow") {
 		t.Error("no inotify overflow was logged: the test did not test the rescan")

@@ -78,7 +78,9 @@ func TestNoSpaceOutbox(t *testing.T) {
 	// The build finishes; the engine cannot be published: it is kept and
 	// the job waits for the outbox (issue 13, F-13), it does not fail.
 	js := e.waitOutboxBlocked(1, 60*time.Second)
-	if !strings.Contains(e.log(), "no space left") {
+	// The job is recorded as waiting for the outbox before the daemon logs
+	// why: wait for the line, do not expect it already.
+	if !eventually(10*time.Second, func() bool { return strings.Contains(e.log(), "no space left") }) {
 		t.Error("the log does not say the disk is full")
 	}
 	for _, n := range listDir(out) {
