@@ -725,6 +725,15 @@ func moveInto(src, dst string, ino uint64) error {
 		}); err != nil {
 			return err
 		}
+		// The copy keeps the modification time the source has now (after
+		// the copy): the summary read at the inbox stays the job's while
+		// the bytes are the ones it read, and a write during the copy
+		// shows as a change.
+		if after, err := f.Stat(); err == nil {
+			if err := os.Chtimes(dst, after.ModTime(), after.ModTime()); err != nil {
+				return err
+			}
+		}
 		return os.Remove(src)
 	}
 	return err

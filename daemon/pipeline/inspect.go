@@ -39,10 +39,10 @@ type Inspector struct {
 	Read func(f *os.File, dir string) (*onnx.Model, error)
 
 	mu    sync.Mutex
-	files map[string]seenModel     // inbox path -> the last version read
-	jobs  map[string]*onnx.Summary // job ID -> its model, claim to end
-	cost  map[string]int64         // bytes kept, by files/jobs key
-	bytes int64                    // sum of cost
+	files map[string]seenModel // inbox path -> the last version read
+	jobs  map[string]jobModel  // job ID -> its model, claim to end
+	cost  map[string]int64     // bytes kept, by files/jobs key
+	bytes int64                // sum of cost
 }
 
 // inspectBudget bounds the bytes of summaries an Inspector keeps. A
@@ -59,6 +59,22 @@ type version struct {
 func versionOf(fi os.FileInfo) version {
 	dev, ino := untrusted.Inode(fi)
 	return version{dev: dev, ino: ino, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+}
+
+// sameBytes says whether a and b are one version of a file's bytes as
+// far as a summary is concerned: same size and modification time. The
+// inode is left out: a claim across filesystems copies the model into the
+// job and keeps its modification time; a writer that kept the upload open
+// across the claim's rename, or a rewrite in place, changes the time.
+func sameBytes(a, b version) bool {
+	return a.size == b.size && a.mtime == b.mtime
+}
+
+// jobModel is a job's model as read: the summary and the version of the
+// bytes it describes (zero: unknown, read again before use).
+type jobModel struct {
+	sum *onnx.Summary
+	v   version
 }
 
 type seenModel struct {
@@ -102,7 +118,22 @@ func (in *Inspector) Check(f *os.File, path string) (*onnx.Summary, error) {
 	if why := in.ownDataProblem(sum, fi, path); why != "" {
 		return nil, fmt.Errorf("%s: %w: %s; nothing was moved", filepath.Base(path), onnx.ErrExternalData, why)
 	}
+	// The event carries only a summary the inspector keeps (it is within
+	// inspectBudget, and shared): events waiting to be claimed never hold
+	// summaries beyond the budget. One that was not kept is read again
+	// at the claim.
+	if !in.keeps(path, sum) {
+		return nil, nil
+	}
 	return sum, nil
+}
+
+// keeps says whether sum is what the inspector remembers of path.
+func (in *Inspector) keeps(path string, sum *onnx.Summary) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	s, ok := in.files[path]
+	return ok && s.sum == sum
 }
 
 // read returns the summary of the inbox file f at path, version v: the
@@ -126,9 +157,7 @@ func (in *Inspector) read(f *os.File, path string, v version) (*onnx.Summary, er
 func (in *Inspector) remember(path string, s seenModel) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if in.files == nil {
-		in.files, in.jobs, in.cost = map[string]seenModel{}, map[string]*onnx.Summary{}, map[string]int64{}
-	}
+	in.init()
 	in.dropLocked("f:" + path)
 	delete(in.files, path)
 	c := summaryCost(s.sum)
@@ -162,61 +191,78 @@ func (in *Inspector) dropLocked(key string) {
 	delete(in.cost, key)
 }
 
+func (in *Inspector) init() {
+	if in.jobs == nil {
+		in.files, in.jobs, in.cost = map[string]seenModel{}, map[string]jobModel{}, map[string]int64{}
+	}
+}
+
 // Claimed moves what was read of the inbox file at path to job id: the
-// file is the job's now.
-func (in *Inspector) Claimed(path, id string, sum *onnx.Summary) {
+// file is the job's now. sum describes the bytes of version v (the
+// inbox's event: size and modification time); the job's file is compared
+// with it before the summary is used (Job).
+func (in *Inspector) Claimed(path, id string, sum *onnx.Summary, v version) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if _, ok := in.files[path]; ok {
 		delete(in.files, path)
 		in.dropLocked("f:" + path)
 	}
-	in.carryLocked(id, sum)
+	in.carryLocked(id, jobModel{sum: sum, v: v})
 }
 
-func (in *Inspector) carryLocked(id string, sum *onnx.Summary) {
-	if sum == nil {
+func (in *Inspector) carryLocked(id string, m jobModel) {
+	if m.sum == nil {
 		return
 	}
-	if in.jobs == nil {
-		in.files, in.jobs, in.cost = map[string]seenModel{}, map[string]*onnx.Summary{}, map[string]int64{}
-	}
+	in.init()
 	in.dropLocked("j:" + id)
 	delete(in.jobs, id)
-	c := summaryCost(sum)
+	c := summaryCost(m.sum)
 	if in.bytes+c > inspectBudget {
 		return
 	}
-	in.jobs[id], in.cost["j:"+id] = sum, c
+	in.jobs[id], in.cost["j:"+id] = m, c
 	in.bytes += c
 }
 
-// Job returns the summary of job id's model: the one read at the inbox,
-// or, after a restart or when it was not kept, a parse of the claimed
-// model at path (kept for the rest of the job). Its external data is
-// checked against the files beside it.
-func (in *Inspector) Job(id, path string) (*onnx.Summary, error) {
-	in.mu.Lock()
-	sum := in.jobs[id]
-	in.mu.Unlock()
-	if sum != nil {
-		if err := onnx.CheckExternalData(slices.Clone(sum.ExternalData), filepath.Dir(path)); err != nil {
-			return nil, fmt.Errorf("onnx: %s: %w", path, err)
-		}
-		return sum, nil
-	}
-	f, _, err := untrusted.Open(path)
+// Job returns the summary of job id's model and the version of the bytes
+// it describes: the one read at the inbox while the job's file is still
+// those bytes (same size and modification time), else a parse of the
+// claimed model at path (after a restart, when it was not kept, or when
+// the file changed since: a writer that kept the upload open across the
+// claim), kept for the rest of the job. Its external data is checked
+// against the files beside it. The caller compares the version with the
+// file it hashed (the report's summary, sha256 and size describe one set
+// of bytes).
+func (in *Inspector) Job(id, path string) (*onnx.Summary, version, error) {
+	f, fi, err := untrusted.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("onnx: %w", err)
+		return nil, version{}, fmt.Errorf("onnx: %w", err)
 	}
 	defer func() { _ = f.Close() }() // read-only; the parse returned any read error
-	if sum, err = in.parse(f, filepath.Dir(path)); err != nil {
-		return nil, err
-	}
+	cur := versionOf(fi)
 	in.mu.Lock()
-	in.carryLocked(id, sum)
+	m, ok := in.jobs[id]
 	in.mu.Unlock()
-	return sum, nil
+	if ok && sameBytes(m.v, cur) {
+		if err := onnx.CheckExternalData(slices.Clone(m.sum.ExternalData), filepath.Dir(path)); err != nil {
+			return nil, version{}, fmt.Errorf("onnx: %s: %w", path, err)
+		}
+		return m.sum, cur, nil
+	}
+	in.Done(id)
+	sum, err := in.parse(f, filepath.Dir(path))
+	if err != nil {
+		return nil, version{}, err
+	}
+	// Kept only if nothing changed while it was read.
+	if after, err := f.Stat(); err == nil && sameBytes(versionOf(after), cur) {
+		in.mu.Lock()
+		in.carryLocked(id, jobModel{sum: sum, v: cur})
+		in.mu.Unlock()
+	}
+	return sum, cur, nil
 }
 
 // Done forgets job id's model: the job ended, or its model changed.
@@ -228,15 +274,17 @@ func (in *Inspector) Done(id string) {
 }
 
 // inboxModel returns the summary of the inbox model at path (opened
-// without following a link), read once for this version: for an event
-// that came without the inbox's inspection.
-func (in *Inspector) inboxModel(path string) (*onnx.Summary, error) {
+// without following a link), read once for this version, and the version:
+// for an event that came without the inbox's inspection.
+func (in *Inspector) inboxModel(path string) (*onnx.Summary, version, error) {
 	f, fi, err := untrusted.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, version{}, err
 	}
 	defer func() { _ = f.Close() }() // read-only; the parse returned any read error
-	return in.read(f, path, versionOf(fi))
+	v := versionOf(fi)
+	sum, err := in.read(f, path, v)
+	return sum, v, err
 }
 
 // others returns the summaries of the other models in dir (nil for one
@@ -254,7 +302,7 @@ func (in *Inspector) others(dir, self string) map[string]*onnx.Summary {
 		if e.Name() == self || !inbox.IsCandidate(e.Name()) || !e.Type().IsRegular() {
 			continue
 		}
-		if sum, err := in.inboxModel(filepath.Join(dir, e.Name())); err == nil {
+		if sum, _, err := in.inboxModel(filepath.Join(dir, e.Name())); err == nil {
 			out[e.Name()] = sum
 		}
 	}

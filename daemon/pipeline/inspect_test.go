@@ -49,13 +49,13 @@ func TestInspectorParsesEachVersionOnce(t *testing.T) {
 	}
 	// The claim takes it to a job: the job's reads use the same parse.
 	sum, _ := check(t, in, p)
-	in.Claimed(p, "job1", sum)
-	if got, err := in.Job("job1", p); err != nil || got != sum || n["m.onnx"] != 1 {
+	in.Claimed(p, "job1", sum, fileVersion(t, p))
+	if got, _, err := in.Job("job1", p); err != nil || got != sum || n["m.onnx"] != 1 {
 		t.Fatalf("job read: %v, same summary %v, %d parses", err, got == sum, n["m.onnx"])
 	}
 	// Its end forgets it: a later read (a restart) parses once more.
 	in.Done("job1")
-	if _, err := in.Job("job1", p); err != nil || n["m.onnx"] != 2 {
+	if _, _, err := in.Job("job1", p); err != nil || n["m.onnx"] != 2 {
 		t.Fatalf("after Done: %v, %d parses", err, n["m.onnx"])
 	}
 	in.Done("job1")
@@ -103,12 +103,12 @@ func TestInspectorExternalDataFromOneParse(t *testing.T) {
 func TestInspectorBudget(t *testing.T) {
 	in, n := countingInspector()
 	big := &onnx.Summary{Metadata: map[string]string{"k": strings.Repeat("x", inspectBudget)}}
-	in.Claimed("/nowhere", "big", big)
+	in.Claimed("/nowhere", "big", big, version{})
 	if in.bytes != 0 || len(in.jobs) != 0 {
 		t.Fatalf("a summary over the budget was kept: %d bytes", in.bytes)
 	}
 	p := testmodels.Write(t, t.TempDir(), "m.onnx", testmodels.TinyCNN)
-	if _, err := in.Job("big", p); err != nil || n["m.onnx"] != 1 {
+	if _, _, err := in.Job("big", p); err != nil || n["m.onnx"] != 1 {
 		t.Fatalf("read again: %v %v", err, n)
 	}
 }
@@ -136,5 +136,55 @@ func TestInspectorForgetsGoneFiles(t *testing.T) {
 	check(t, in, p)
 	if n["m.onnx"] != 1 {
 		t.Fatalf("%d parses", n["m.onnx"])
+	}
+}
+
+func fileVersion(t *testing.T, p string) version {
+	t.Helper()
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return versionOf(fi)
+}
+
+// The summary a job carries from the inbox describes the bytes the job
+// builds: a file written again after the claim (same inode: a writer that
+// kept the upload open across the rename, or a rewrite in place) is read
+// again, and the summary, sha256 and size of the job are of one version.
+func TestJobSummaryDescribesTheJobsBytes(t *testing.T) {
+	in, n := countingInspector()
+	dir := t.TempDir()
+	p := testmodels.Write(t, dir, "m.onnx", testmodels.TinyCNN)
+	sum, err := check(t, in, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Claimed(p, "job1", sum, fileVersion(t, p))
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_TRUNC, 0) // same inode
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(testmodels.SmallCNN); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	future := time.Now().Add(time.Minute) // past the clock's tick
+	if err := os.Chtimes(p, future, future); err != nil {
+		t.Fatal(err)
+	}
+	got, v, err := in.Job("job1", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.FileBytes != int64(len(testmodels.SmallCNN)) || v != fileVersion(t, p) || n["m.onnx"] != 2 {
+		t.Fatalf("job summary of %d bytes (version %+v), the job's file has %d; %d parses",
+			got.FileBytes, v, len(testmodels.SmallCNN), n["m.onnx"])
+	}
+	// Unchanged since: the same summary, no parse.
+	if again, _, err := in.Job("job1", p); err != nil || again != got || n["m.onnx"] != 2 {
+		t.Fatalf("second read: %v, same %v, %d parses", err, again == got, n["m.onnx"])
 	}
 }

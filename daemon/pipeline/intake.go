@@ -110,8 +110,9 @@ func (rn *Runner) HandleInbox(ev inbox.Event) *jobs.Job {
 	// without its reading gets one here, through a no-follow open: the
 	// name may have been swapped for a link since the inbox saw it.
 	model := ev.Model
+	v := version{dev: ev.Dev, ino: ev.Ino, size: ev.Size, mtime: ev.ModTime.UnixNano()}
 	if model == nil {
-		model, _ = rn.Inspector.inboxModel(ev.Path)
+		model, v, _ = rn.Inspector.inboxModel(ev.Path)
 	}
 	companions := rn.companions(ev, model)
 	j, err := rn.Store.Claim(ev.Path, ev.Name, ev.Size, ev.Ino, companions)
@@ -120,7 +121,7 @@ func (rn *Runner) HandleInbox(ev inbox.Event) *jobs.Job {
 		return nil
 	}
 	// What was read of the model goes with its job, to its report.
-	rn.Inspector.Claimed(ev.Path, j.ID, model)
+	rn.Inspector.Claimed(ev.Path, j.ID, model, v)
 	rn.faultpoint(jobs.StepClaimed)
 	if !rn.admit(j, log.With(logging.KeyJob, j.ID)) {
 		return nil

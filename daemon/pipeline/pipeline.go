@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/trtd/trtd/converter"
+	"github.com/trtd/trtd/converter/onnx"
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/converter/report"
 	"github.com/trtd/trtd/daemon/buildlog"
@@ -60,30 +62,27 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 		finish(report.OutcomeRejected, "", j.Refused, "")
 		return
 	}
-	if j.ModelSHA256 == "" {
-		sum, err := filehash.SHA256(modelPath)
-		if err != nil {
-			rn.Outbox.Fail(j, rep, log, report.OutcomeFailed, fmt.Sprintf("cannot read the claimed model: %v", err))
-			finish(report.OutcomeFailed, "", err.Error(), "")
-			return
+	// The model as the inbox read it (issue 13, F-4: once; after a
+	// restart or a change, read again here, streaming: weights are never
+	// loaded), hashed: the summary, sha256 and size in the report describe
+	// the same bytes.
+	model, err := rn.jobModel(j, modelPath)
+	if err != nil {
+		outcome, why := report.OutcomeRejected, fmt.Sprintf("%s is not a valid ONNX model: %v", j.Name, err)
+		if errors.Is(err, errClaimedUnreadable) {
+			outcome, why = report.OutcomeFailed, err.Error()
+		} else if j.ModelSHA256 == "" {
+			if h, herr := filehash.SHA256(modelPath); herr == nil {
+				j.ModelSHA256 = h // the report names the bytes it refused
+			}
 		}
-		j.ModelSHA256 = sum
-		if fi, err := os.Stat(modelPath); err == nil {
-			j.ModelSize = fi.Size()
-		}
+		rep.Model.SHA256, rep.Model.Size = j.ModelSHA256, j.ModelSize
+		rn.Outbox.Fail(j, rep, log, outcome, why)
+		finish(outcome, "", err.Error(), "")
+		return
 	}
 	rep.Model.SHA256, rep.Model.Size = j.ModelSHA256, j.ModelSize
 	rep.Model.Sidecar = j.Sidecar
-
-	// The model as the inbox read it (issue 13, F-4: once; after a
-	// restart, read again here, streaming: weights are never loaded), and
-	// the sidecar.
-	model, err := rn.Inspector.Job(j.ID, modelPath)
-	if err != nil {
-		rn.Outbox.Fail(j, rep, log, report.OutcomeRejected, fmt.Sprintf("%s is not a valid ONNX model: %v", j.Name, err))
-		finish(report.OutcomeRejected, "", err.Error(), "")
-		return
-	}
 	rep.Model.Summary = model
 	side, err := rn.readSidecar(j, model)
 	if err != nil {
@@ -417,6 +416,46 @@ func (rn *Runner) park(j *jobs.Job, rep *report.Report, log *slog.Logger, stages
 // maxModelChanges bounds how often a job is rebuilt because its model kept
 // changing under it.
 const maxModelChanges = 3
+
+// errClaimedUnreadable: the job's model cannot be read (or will not hold
+// still long enough to be read), as opposed to bytes that are not a model.
+var errClaimedUnreadable = errors.New("cannot read the claimed model")
+
+// jobModel hashes job j's model (unless it was hashed before, at this
+// size) and returns its summary, both of one version of the bytes. A file
+// that changes in between (a writer that kept the upload open across the
+// claim) is read again, up to three times; modelChanged catches a change
+// after this point.
+func (rn *Runner) jobModel(j *jobs.Job, path string) (*onnx.Summary, error) {
+	for try := 1; ; try++ {
+		sum, v, err := rn.Inspector.Job(j.ID, path)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+				return nil, fmt.Errorf("%w: %w", errClaimedUnreadable, err)
+			}
+			return nil, err
+		}
+		if j.ModelSHA256 == "" || j.ModelSize != v.size {
+			h, err := filehash.SHA256(path)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", errClaimedUnreadable, err)
+			}
+			j.ModelSHA256, j.ModelSize = h, v.size
+		}
+		fi, err := os.Lstat(path)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errClaimedUnreadable, err)
+		}
+		if sameBytes(versionOf(fi), v) {
+			return sum, nil
+		}
+		rn.Inspector.Done(j.ID)
+		j.ModelSHA256 = ""
+		if try == 3 {
+			return nil, fmt.Errorf("%w: it kept changing while it was read (an upload still being written?)", errClaimedUnreadable)
+		}
+	}
+}
 
 // modelChanged reports whether the claimed model's bytes differ from those
 // hashed before the build, and if so requeues the job to be built again

@@ -49,7 +49,7 @@ func (rn *Runner) admit(j *jobs.Job, log *slog.Logger) bool {
 	}
 	// The model as the inbox read it (issue 13, F-4: it is not parsed
 	// again here).
-	model, err := rn.Inspector.Job(j.ID, rn.Store.ModelPath(j))
+	model, _, err := rn.Inspector.Job(j.ID, rn.Store.ModelPath(j))
 	if err != nil {
 		return true // Process reports a model it cannot read
 	}
