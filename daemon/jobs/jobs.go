@@ -569,11 +569,10 @@ func (s *Store) ListUnfinished() ([]*Job, error) {
 	ids := s.OpenIDs()
 	var out []*Job
 	for _, id := range ids {
+		// A missing job.json is not forgotten here: it may be a claim under
+		// way (noted before its first save, so the sweep leaves that save
+		// alone). A claim undone forgets its job itself (remove).
 		j, err := s.Load(id)
-		if errors.Is(err, os.ErrNotExist) {
-			s.forget(id)
-			continue
-		}
 		if err != nil || j.State.Terminal() {
 			continue
 		}
