@@ -69,7 +69,9 @@ type Event struct {
 	Err     error // for Rejected
 	// Model is what the content check (Options.Inspect) read of the
 	// model: the one parse of the upload, handed on so that nothing after
-	// the inbox reads it again (issue 13, F-4). nil when no Inspect is set.
+	// the inbox reads it again (issue 13, F-4). nil when no Inspect is set
+	// or it returned none (a summary its owner does not keep is not
+	// carried: events waiting to be claimed stay within its budget).
 	Model *onnx.Summary
 }
 

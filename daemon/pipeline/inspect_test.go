@@ -188,3 +188,25 @@ func TestJobSummaryDescribesTheJobsBytes(t *testing.T) {
 		t.Fatalf("second read: %v, same %v, %d parses", err, again == got, n["m.onnx"])
 	}
 }
+
+// The inbox's event carries only a summary the inspector keeps: with the
+// budget full, the check passes the model without its summary (the claim
+// reads it again), so events waiting to be claimed hold nothing beyond
+// the budget.
+func TestInspectorEventsCarryOnlyKeptSummaries(t *testing.T) {
+	in, n := countingInspector()
+	dir := t.TempDir()
+	full := testmodels.Write(t, dir, "full.onnx", testmodels.TinyCNN)
+	in.remember(full, seenModel{v: fileVersion(t, full), sum: &onnx.Summary{Metadata: map[string]string{"k": strings.Repeat("x", inspectBudget-1024)}}})
+	if _, ok := in.files[full]; !ok {
+		t.Fatal("setup: the budget-filling summary was not kept")
+	}
+	p := testmodels.Write(t, dir, "m.onnx", testmodels.TinyCNN)
+	sum, err := check(t, in, p)
+	if err != nil || sum != nil || n["m.onnx"] != 1 {
+		t.Fatalf("check with the budget full: summary %v, err %v, %d parses; want no summary, no error, 1 parse", sum != nil, err, n["m.onnx"])
+	}
+	if in.bytes > inspectBudget {
+		t.Fatalf("%d bytes kept, budget %d", in.bytes, inspectBudget)
+	}
+}
