@@ -308,7 +308,14 @@ func (s *Store) read(id string, buf []byte) ([]byte, error) {
 // plainly (no "state" key or more than one in any letter case, an escape
 // or a byte beyond printable ASCII in a key or the state, a state that is
 // not a string) is decoded by
-// encoding/json instead, which gives the same answer a full decode does.
+// encoding/json instead, into the state alone.
+//
+// One difference from a full decode, on purpose: a well-formed record
+// with a terminal state and a field of the wrong type elsewhere (say
+// "created": "garbage") is taken as finished and left alone, not set
+// aside as unreadable and reported again. Its job ended and was reported;
+// only a record that is not JSON at all, or whose state cannot be read,
+// is recovered into a new report (F-3).
 func stateOf(id string, b []byte) (State, error) {
 	if json.Valid(b) {
 		if st, ok := scanState(b); ok {
