@@ -252,7 +252,11 @@ func TestNoSpaceStateMidBuild(t *testing.T) {
 	if !eventually(60*time.Second, func() bool { return len(e.workers()) == 0 && strings.Contains(e.log(), "no space left") }) {
 		t.Fatal("the build did not meet the full disk")
 	}
-	time.Sleep(time.Second)
+	// The daemon ends the job's failure path (which cannot record its
+	// end on the full disk) before it is stopped.
+	if !eventually(60*time.Second, func() bool { return strings.Contains(e.log(), `"msg":"build failed; model kept"`) }) {
+		t.Fatal("the failure path did not end")
+	}
 	e.stop()
 	os.Remove(filler)
 	e.start("TRTD_FAKE_WORKER=")
