@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -163,18 +164,43 @@ func startSSHD(t *testing.T) *sshd {
 	}
 	gen("host_key")
 	gen("client_key")
+	pub, _ := os.ReadFile(filepath.Join(dir, "client_key.pub"))
+	os.WriteFile(filepath.Join(dir, "authorized_keys"), pub, 0o600)
+	os.MkdirAll("/run/sshd", 0o755) // privilege separation directory
+	// A free port is picked, closed and handed to sshd: another process
+	// may take it in between. sshd then exits (it cannot bind), and the
+	// start is tried again on another port; a port is taken as sshd's only
+	// while sshd runs and the answer is an OpenSSH banner.
+	var port int
+	for try := 1; ; try++ {
+		var up bool
+		port, up = trySSHD(t, dir)
+		if up {
+			break
+		}
+		if try == 5 {
+			b, _ := os.ReadFile(filepath.Join(dir, "sshd.log"))
+			t.Fatalf("sshd did not start on 127.0.0.1 in 5 tries; its log:\n%s", b)
+		}
+	}
+	hostPub, _ := os.ReadFile(filepath.Join(dir, "host_key.pub"))
+	fields := strings.Fields(string(hostPub))
+	kh := filepath.Join(dir, "known_hosts")
+	os.WriteFile(kh, []byte(fmt.Sprintf("[127.0.0.1]:%d %s %s\n", port, fields[0], fields[1])), 0o644)
+	u, _ := user.Current()
+	return &sshd{port: port, key: filepath.Join(dir, "client_key"), knownHosts: kh, user: u.Username}
+}
+
+// trySSHD starts sshd on a port that was free a moment ago and reports
+// whether it answers there; a start that failed is cleaned up.
+func trySSHD(t *testing.T, dir string) (int, bool) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	pub, _ := os.ReadFile(filepath.Join(dir, "client_key.pub"))
-	os.WriteFile(filepath.Join(dir, "authorized_keys"), pub, 0o600)
-	hostPub, _ := os.ReadFile(filepath.Join(dir, "host_key.pub"))
-	fields := strings.Fields(string(hostPub))
-	kh := filepath.Join(dir, "known_hosts")
-	os.WriteFile(kh, []byte(fmt.Sprintf("[127.0.0.1]:%d %s %s\n", port, fields[0], fields[1])), 0o644)
 	cfg := filepath.Join(dir, "sshd_config")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`Port %d
 ListenAddress 127.0.0.1
@@ -189,35 +215,48 @@ PermitRootLogin prohibit-password
 Subsystem sftp internal-sftp
 LogLevel ERROR
 `, port, filepath.Join(dir, "host_key"), filepath.Join(dir, "sshd.pid"), filepath.Join(dir, "authorized_keys"))), 0o644)
-	os.MkdirAll("/run/sshd", 0o755) // privilege separation directory
 	cmd := exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", cfg)
-	logf, _ := os.Create(filepath.Join(dir, "sshd.log"))
+	logf, _ := os.OpenFile(filepath.Join(dir, "sshd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("sshd: %v", err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		<-exited
 		logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "sshd.log"))
-			t.Logf("sshd log:\n%s", b)
-		}
-	})
-	for i := 0; ; i++ {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			c.Close()
-			break
-		}
-		if i > 200 {
-			t.Fatalf("sshd did not listen on 127.0.0.1:%d", port)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
-	u, _ := user.Current()
-	return &sshd{port: port, key: filepath.Join(dir, "client_key"), knownHosts: kh, user: u.Username}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		select {
+		case <-exited: // could not bind: the port was taken meanwhile
+			logf.Close()
+			return port, false
+		default:
+		}
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err != nil {
+			continue
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		banner := make([]byte, 16)
+		n, _ := io.ReadFull(c, banner)
+		c.Close()
+		if strings.HasPrefix(string(banner[:n]), "SSH-2.0-OpenSSH") {
+			t.Cleanup(func() {
+				stop()
+				if t.Failed() {
+					b, _ := os.ReadFile(filepath.Join(dir, "sshd.log"))
+					t.Logf("sshd log:\n%s", b)
+				}
+			})
+			return port, true
+		}
+		break // another server holds the port
+	}
+	stop()
+	return port, false
 }
 
 // peerDaemon is a second trtd (`trtd run`, its own directories) whose
