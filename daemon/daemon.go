@@ -249,8 +249,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	tick, watchdog, stopClocks := d.clocks()
 	defer stopClocks()
 	quietSince := time.Now()
-	off := newOffLoop(ctx, d)
+	// The claimer and the other off-loop work stop with Run on every way
+	// out (an inbox that fails, too): stopOff runs before off.close, so
+	// the uploads still waiting to be claimed stay in the inbox.
+	offCtx, stopOff := context.WithCancel(ctx)
+	off := newOffLoop(offCtx, d)
 	defer off.close()
+	defer stopOff()
 	off.prune() // at start, off the loop: READY does not wait for it
 	// While a build runs, STATUS= (and the status file) is rewritten at
 	// least this often, so the elapsed time and memory move in
