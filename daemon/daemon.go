@@ -190,7 +190,6 @@ func (d *Daemon) ready() []*jobs.Job {
 
 // Run runs the daemon's main loop.
 func (d *Daemon) Run(ctx context.Context) error {
-	log := d.log
 	// One process per state directory: a second daemon would take over
 	// the first one's jobs and swap.
 	lock, err := statelock.Acquire(d.cfg.Paths.State)
@@ -210,42 +209,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.recover(ctx); err != nil {
 		return err
 	}
-	// The pusher stops before Run returns (and before the state lock is
-	// released): a push cut short by the stop leaves its queue item as it
-	// was, never a half-written one under a daemon that has exited.
-	fleetCtx, stopFleet := context.WithCancel(ctx)
-	fleetDone := make(chan struct{})
-	go func() { defer close(fleetDone); d.jobs.Fleet.Run(fleetCtx, time.Minute) }()
-	defer func() { stopFleet(); <-fleetDone }()
-
-	events := make(chan inbox.Event, 256)
-	w := inbox.New(inbox.Options{Dir: d.cfg.Paths.Inbox, Settle: d.cfg.Inbox.Settle.D(), Rescan: d.cfg.Inbox.Rescan.D(),
-		MaxBytes: int64(d.cfg.Inbox.MaxBytes), Inspect: d.jobs.Inspector.Check, Log: log.With("stage", "inbox")})
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	ready := make(chan struct{})
-	watchDone := make(chan error, 1)
-	watchExited := make(chan struct{})
-	go func() { defer close(watchExited); watchDone <- w.Run(watchCtx, events, ready) }()
+	defer d.startFleet(ctx)()
+	events, watchDone, stopWatch, err := d.startWatch(ctx)
 	// The watcher stops before Run returns: it may recreate a missing
 	// inbox, and nothing of this daemon runs once Run has returned.
-	defer func() { stopWatch(); <-watchExited }()
-	select {
-	case <-ready:
-	case err := <-watchDone: // the watch could not start
-		if err != nil {
-			return fmt.Errorf("inbox: %w", err)
-		}
-		return nil
-	case <-ctx.Done():
-		return nil
+	defer stopWatch()
+	if err != nil || events == nil {
+		return err
 	}
 
-	queue := d.ready()
-
-	results := make(chan *jobs.Job, 1)
-	buildCtx, stopBuilds := context.WithCancel(context.Background())
-	defer stopBuilds()
-	var building *jobs.Job
+	b := &buildQueue{d: d, queue: d.ready(), results: make(chan *jobs.Job, 1)}
+	var buildCtx context.Context
+	buildCtx, b.stopBuilds = context.WithCancel(context.Background())
+	defer b.stopBuilds()
 	tick, watchdog, stopClocks := d.clocks()
 	defer stopClocks()
 	quietSince := time.Now()
@@ -257,55 +233,29 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer off.close()
 	defer stopOff()
 	off.prune() // at start, off the loop: READY does not wait for it
-	// While a build runs, STATUS= (and the status file) is rewritten at
-	// least this often, so the elapsed time and memory move in
-	// `systemctl status` during an hour-long build. The ticker runs only
-	// while a build does: an idle daemon does not wake for it.
-	const statusEvery = 5 * time.Second
-	statusTicker := time.NewTicker(statusEvery)
-	statusTicker.Stop()
-	defer statusTicker.Stop()
+	b.statusTicker = time.NewTicker(statusEvery)
+	b.statusTicker.Stop()
+	defer b.statusTicker.Stop()
 	// A build under way is stopped and waited for on every way out of
 	// Run, not only on ctx's end.
-	defer func() {
-		if building != nil {
-			stopBuilds()
-			<-results
-		}
-	}()
+	defer b.wait()
 
-	startNext := func() {
-		if building != nil || len(queue) == 0 {
-			return
-		}
-		j := queue[0]
-		queue = queue[1:]
-		building = j
-		d.status.SetQueue(queue)
-		statusTicker.Reset(statusEvery)
-		go func() {
-			d.jobs.Process(buildCtx, j)
-			results <- j
-		}()
-	}
 	// stopping ends Run on ctx's end: the build under way is interrupted
 	// (its job stays queued for the next start) and waited for.
 	stopping := func() error {
 		d.status.SetState("stopping")
 		d.notified("STOPPING", d.notify.Stopping("stopping"))
-		log.Info("trtd stopping", logging.KeyEvent, "stopping")
+		d.log.Info("trtd stopping", logging.KeyEvent, "stopping")
 		stopWatch()
-		if building != nil {
+		if b.building != nil {
 			d.notified("EXTEND_TIMEOUT_USEC", d.notify.ExtendTimeout(30*time.Second))
-			stopBuilds()
-			<-results
-			building = nil
 		}
+		b.wait()
 		d.status.SetState("stopped")
 		return nil
 	}
 	for {
-		startNext()
+		b.startNext(buildCtx)
 		_, perr := d.notify.Ping() // throttled: at most one warning per half watchdog interval
 		d.notified("WATCHDOG", perr)
 		select {
@@ -317,16 +267,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case c := <-off.claimed:
 			if j := off.done(c); j != nil {
 				off.changed = true
-				queue = append(queue, j)
-				d.status.SetQueue(queue)
+				b.add(j)
 			}
 			quietSince = time.Now()
 		case js := <-off.probed:
 			off.probing = false
-			if len(js) > 0 {
-				queue = append(queue, js...)
-				d.status.SetQueue(queue)
-			}
+			b.add(js...)
 		case <-off.idleDone:
 			off.idling = false
 		case dk := <-off.pruned:
@@ -336,25 +282,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 			quietSince = time.Now()
 			d.status.SetDisk(dk)
 			d.status.Update()
-		case j := <-results:
-			building = nil
+		case j := <-b.results:
+			b.ended(j)
 			off.changed = true
-			statusTicker.Stop()
-			if j.State == jobs.Queued { // interrupted, run again
-				queue = append([]*jobs.Job{j}, queue...)
-			}
-			d.status.SetQueue(queue)
 			quietSince = time.Now()
-		case <-statusTicker.C:
-			if building != nil {
+		case <-b.statusTicker.C:
+			if b.building != nil {
 				d.status.Update()
 			}
 		case <-watchdog:
 			// d.notify.Ping above, at the top of the loop, sends it.
 		case <-tick:
-			off.housekeeping(building != nil)
-			if d.opts.Once && building == nil && len(queue) == 0 && !off.busy() &&
-				time.Since(quietSince) > d.cfg.Inbox.Settle.D()+time.Second {
+			off.housekeeping(b.building != nil)
+			if d.opts.Once && b.idle() && !off.busy() && time.Since(quietSince) > d.cfg.Inbox.Settle.D()+time.Second {
 				d.status.SetState("stopped")
 				return nil
 			}
@@ -367,6 +307,105 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return stopping()
 		}
 	}
+}
+
+// statusEvery: while a build runs, STATUS= (and the status file) is
+// rewritten at least this often, so the elapsed time and memory move in
+// `systemctl status` during an hour-long build. The ticker runs only
+// while a build does: an idle daemon does not wake for it.
+const statusEvery = 5 * time.Second
+
+// buildQueue is the main loop's queue and the one build under way.
+type buildQueue struct {
+	d            *Daemon
+	queue        []*jobs.Job
+	building     *jobs.Job
+	results      chan *jobs.Job
+	stopBuilds   context.CancelFunc
+	statusTicker *time.Ticker
+}
+
+// add queues js.
+func (b *buildQueue) add(js ...*jobs.Job) {
+	if len(js) == 0 {
+		return
+	}
+	b.queue = append(b.queue, js...)
+	b.d.status.SetQueue(b.queue)
+}
+
+// startNext starts the next build unless one runs or nothing waits.
+func (b *buildQueue) startNext(ctx context.Context) {
+	if b.building != nil || len(b.queue) == 0 {
+		return
+	}
+	j := b.queue[0]
+	b.queue = b.queue[1:]
+	b.building = j
+	b.d.status.SetQueue(b.queue)
+	b.statusTicker.Reset(statusEvery)
+	go func() {
+		b.d.jobs.Process(ctx, j)
+		b.results <- j
+	}()
+}
+
+// ended takes a build's end in: an interrupted job runs again first.
+func (b *buildQueue) ended(j *jobs.Job) {
+	b.building = nil
+	b.statusTicker.Stop()
+	if j.State == jobs.Queued {
+		b.queue = append([]*jobs.Job{j}, b.queue...)
+	}
+	b.d.status.SetQueue(b.queue)
+}
+
+// wait interrupts the build under way, if any, and waits for it.
+func (b *buildQueue) wait() {
+	if b.building != nil {
+		b.stopBuilds()
+		<-b.results
+		b.building = nil
+	}
+}
+
+// idle: no build runs and none waits.
+func (b *buildQueue) idle() bool { return b.building == nil && len(b.queue) == 0 }
+
+// startFleet runs the fleet pusher; the returned function stops it and
+// waits. The pusher stops before Run returns (and before the state lock
+// is released): a push cut short by the stop leaves its queue item as it
+// was, never a half-written one under a daemon that has exited.
+func (d *Daemon) startFleet(ctx context.Context) (stop func()) {
+	fleetCtx, stopFleet := context.WithCancel(ctx)
+	fleetDone := make(chan struct{})
+	go func() { defer close(fleetDone); d.jobs.Fleet.Run(fleetCtx, time.Minute) }()
+	return func() { stopFleet(); <-fleetDone }
+}
+
+// startWatch starts the inbox watcher and waits until it watches (or
+// cannot, or ctx ends: then events is nil). stop ends the watcher and
+// waits for it; watchDone gives its end while it runs.
+func (d *Daemon) startWatch(ctx context.Context) (events chan inbox.Event, watchDone chan error, stop func(), err error) {
+	events = make(chan inbox.Event, 256)
+	w := inbox.New(inbox.Options{Dir: d.cfg.Paths.Inbox, Settle: d.cfg.Inbox.Settle.D(), Rescan: d.cfg.Inbox.Rescan.D(),
+		MaxBytes: int64(d.cfg.Inbox.MaxBytes), Inspect: d.jobs.Inspector.Check, Log: d.log.With("stage", "inbox")})
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	ready := make(chan struct{})
+	watchDone = make(chan error, 1)
+	watchExited := make(chan struct{})
+	go func() { defer close(watchExited); watchDone <- w.Run(watchCtx, events, ready) }()
+	stop = func() { stopWatch(); <-watchExited }
+	select {
+	case <-ready:
+		return events, watchDone, stop, nil
+	case err := <-watchDone: // the watch could not start
+		if err != nil {
+			return nil, nil, stop, fmt.Errorf("inbox: %w", err)
+		}
+	case <-ctx.Done():
+	}
+	return nil, nil, stop, nil // nothing to watch for: Run returns
 }
 
 // startGCPercent is the GC percentage while the daemon starts: the
