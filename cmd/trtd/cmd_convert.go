@@ -109,23 +109,11 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 		// Not ours to write (not root): no daemon there, and swap needs root anyway.
 		swapCfg.Paths.State = ""
 	}
-	root := *stateDir
-	if root == "" {
-		root, err = os.MkdirTemp("", "trtd-convert-")
-		if err != nil {
-			cliout.Fprintf(e.Stderr, "trtd convert: %v\n", err)
-			return 1
-		}
-		defer func() {
-			if err := os.RemoveAll(root); err != nil {
-				e.Log.Warn("temporary state directory not removed", "dir", root, "err", err)
-			}
-		}()
-		// The unprivileged worker must reach its work directory inside.
-		if err := os.Chmod(root, 0o755); err != nil {
-			cliout.Fprintf(e.Stderr, "trtd convert: %v\n", err)
-			return 1
-		}
+	root, cleanup, err := convertRoot(e, *stateDir)
+	defer cleanup()
+	if err != nil {
+		cliout.Fprintf(e.Stderr, "trtd convert: %v\n", err)
+		return 1
 	}
 	cfg.Paths.Inbox = filepath.Join(root, "inbox")
 	cfg.Paths.State = filepath.Join(root, "state")
@@ -139,31 +127,8 @@ func runConvert(ctx context.Context, e *Env, args []string) int {
 		cliout.Fprintf(e.Stderr, "trtd convert: %v\n", err)
 		return 1
 	}
-	// Stage the model (and its companions) in a private inbox under a
-	// temporary name, then rename it in: the original is never touched.
-	base := strings.TrimSuffix(filepath.Base(model), ".onnx")
-	// A name the inbox would pass over (a hidden ".x.onnx") is staged
-	// under its outbox name, which the inbox takes.
-	staged := base
-	if !inbox.IsCandidate(filepath.Base(model)) {
-		staged = safename.File(base)
-	}
-	for _, ext := range []string{".toml", ".test", ".calib"} {
-		src := filepath.Join(filepath.Dir(model), base+ext)
-		if _, err := os.Stat(src); err == nil {
-			// A companion left out would build a different engine.
-			if err := copyTree(src, filepath.Join(cfg.Paths.Inbox, staged+ext)); err != nil {
-				cliout.Fprintf(e.Stderr, "trtd convert: %v\n", err)
-				return 1
-			}
-		}
-	}
-	tmp := filepath.Join(cfg.Paths.Inbox, "."+filepath.Base(model)+".staging")
-	if err := copyTree(model, tmp); err != nil {
-		cliout.Fprintf(e.Stderr, "trtd convert: %v\n", err)
-		return 1
-	}
-	if err := os.Rename(tmp, filepath.Join(cfg.Paths.Inbox, staged+".onnx")); err != nil {
+	staged, err := stageModel(model, cfg.Paths.Inbox)
+	if err != nil {
 		cliout.Fprintf(e.Stderr, "trtd convert: %v\n", err)
 		return 1
 	}
@@ -289,4 +254,50 @@ func terminalWidth(w io.Writer) int {
 		return 0
 	}
 	return int(ws.Col)
+}
+
+// convertRoot is the build's state directory: dir when given (kept), else
+// a temporary one that cleanup removes.
+func convertRoot(e *Env, dir string) (root string, cleanup func(), err error) {
+	if dir != "" {
+		return dir, func() {}, nil
+	}
+	root, err = os.MkdirTemp("", "trtd-convert-")
+	if err != nil {
+		return "", func() {}, err
+	}
+	cleanup = func() {
+		if err := os.RemoveAll(root); err != nil {
+			e.Log.Warn("temporary state directory not removed", "dir", root, "err", err)
+		}
+	}
+	// The unprivileged worker must reach its work directory inside.
+	return root, cleanup, os.Chmod(root, 0o755)
+}
+
+// stageModel copies model and its companions (name.toml, name.test/,
+// name.calib/) into the private inbox dir under a temporary name, then
+// renames the model in: the original is never touched. A name the inbox
+// would pass over (a hidden ".x.onnx") is staged under its outbox name,
+// which the inbox takes.
+func stageModel(model, dir string) (staged string, err error) {
+	base := strings.TrimSuffix(filepath.Base(model), ".onnx")
+	staged = base
+	if !inbox.IsCandidate(filepath.Base(model)) {
+		staged = safename.File(base)
+	}
+	for _, ext := range []string{".toml", ".test", ".calib"} {
+		src := filepath.Join(filepath.Dir(model), base+ext)
+		if _, err := os.Stat(src); err == nil {
+			// A companion left out would build a different engine.
+			if err := copyTree(src, filepath.Join(dir, staged+ext)); err != nil {
+				return "", err
+			}
+		}
+	}
+	tmp := filepath.Join(dir, "."+filepath.Base(model)+".staging")
+	if err := copyTree(model, tmp); err != nil {
+		return "", err
+	}
+	return staged, os.Rename(tmp, filepath.Join(dir, staged+".onnx"))
 }
