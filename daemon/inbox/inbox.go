@@ -249,69 +249,9 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Event, ready chan<- struct
 		return fmt.Errorf("inbox %s: %w", w.o.Dir, err)
 	}
 	w.link, _ = os.Readlink(w.o.Dir)
-	var (
-		fw        *fsnotify.Watcher
-		mv        *movedInWatch
-		watchedID sig
-		events    <-chan fsnotify.Event
-		errs      <-chan error
-	)
-	closeWatch := func() {
-		// A watch that does not close leaks its descriptor: worth a line
-		// in the journal, though rescans miss nothing for it.
-		if fw != nil {
-			if err := closeFsnotify(fw); err != nil {
-				w.o.Log.Warn("inbox watch not closed", "err", err)
-			}
-			fw, events, errs = nil, nil, nil
-		}
-		if mv != nil {
-			if err := mv.Close(); err != nil {
-				w.o.Log.Warn("inbox rename watch not closed", "err", err)
-			}
-			mv = nil
-		}
-	}
-	defer closeWatch()
-	// (Re)establish the watch when the inbox directory is new or replaced.
-	ensureWatch := func() {
-		st, err := statSig(w.o.Dir)
-		if err != nil || !st.mode.IsDir() {
-			if fw != nil {
-				w.o.Log.Warn("inbox directory is gone; waiting for it to come back", "dir", w.o.Dir)
-				closeWatch()
-			}
-			watchedID = sig{}
-			if errors.Is(err, os.ErrNotExist) {
-				if err := os.MkdirAll(w.o.Dir, 0o755); err != nil {
-					w.o.Log.Warn("cannot make the inbox directory again; retrying", "dir", w.o.Dir, "err", err)
-				}
-			}
-			return
-		}
-		if fw != nil && st.dev == watchedID.dev && st.ino == watchedID.ino {
-			return
-		}
-		closeWatch()
-		nw, err := fsnotify.NewBufferedWatcher(1024)
-		if err != nil {
-			w.o.Log.Error("inotify unavailable; relying on rescans", "err", err)
-			return
-		}
-		if err := nw.Add(w.o.Dir); err != nil {
-			_ = nw.Close() // watching nothing yet; the Add's error is what is logged
-			w.o.Log.Error("cannot watch inbox; relying on rescans", "dir", w.o.Dir, "err", err)
-			return
-		}
-		fw, events, errs, watchedID = nw, nw.Events, nw.Errors, st
-		if m, err := newMovedInWatch(w.o.Dir, w.movedIn); err == nil {
-			mv = m
-		} else {
-			w.o.Log.Warn("cannot watch for renames into the inbox; renamed files wait for the settle period", "err", err)
-		}
-		w.o.Log.Debug("watching inbox", "dir", w.o.Dir)
-	}
-
+	dw := &dirWatch{w: w}
+	defer dw.close()
+	ensureWatch := dw.ensure
 	ensureWatch()
 	w.scan(ctx, out)
 	if ready != nil {
@@ -334,9 +274,9 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Event, ready chan<- struct
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev, ok := <-events:
+		case ev, ok := <-dw.events:
 			if !ok {
-				events = nil
+				dw.events = nil
 				continue
 			}
 			if ev.Name == w.o.Dir {
@@ -351,9 +291,9 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Event, ready chan<- struct
 			w.touch(name, true)
 			w.evaluate(ctx, out)
 			arm()
-		case err, ok := <-errs:
+		case err, ok := <-dw.errs:
 			if !ok {
-				errs = nil
+				dw.errs = nil
 				continue
 			}
 			w.watchError(err)
@@ -375,6 +315,75 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Event, ready chan<- struct
 			arm()
 		}
 	}
+}
+
+// dirWatch is the inotify watch of the inbox directory and of renames
+// into it, set again when the directory is new or replaced.
+type dirWatch struct {
+	w      *Watcher
+	fw     *fsnotify.Watcher
+	mv     *movedInWatch
+	id     sig
+	events <-chan fsnotify.Event
+	errs   <-chan error
+}
+
+// close ends the watches. One that does not close leaks its descriptor:
+// worth a line in the journal, though rescans miss nothing for it.
+func (d *dirWatch) close() {
+	if d.fw != nil {
+		if err := closeFsnotify(d.fw); err != nil {
+			d.w.o.Log.Warn("inbox watch not closed", "err", err)
+		}
+		d.fw, d.events, d.errs = nil, nil, nil
+	}
+	if d.mv != nil {
+		if err := d.mv.Close(); err != nil {
+			d.w.o.Log.Warn("inbox rename watch not closed", "err", err)
+		}
+		d.mv = nil
+	}
+}
+
+// ensure (re)establishes the watch when the inbox directory is new or
+// replaced, and makes a missing one again.
+func (d *dirWatch) ensure() {
+	o := d.w.o
+	st, err := statSig(o.Dir)
+	if err != nil || !st.mode.IsDir() {
+		if d.fw != nil {
+			o.Log.Warn("inbox directory is gone; waiting for it to come back", "dir", o.Dir)
+			d.close()
+		}
+		d.id = sig{}
+		if errors.Is(err, os.ErrNotExist) {
+			if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+				o.Log.Warn("cannot make the inbox directory again; retrying", "dir", o.Dir, "err", err)
+			}
+		}
+		return
+	}
+	if d.fw != nil && st.dev == d.id.dev && st.ino == d.id.ino {
+		return
+	}
+	d.close()
+	nw, err := fsnotify.NewBufferedWatcher(1024)
+	if err != nil {
+		o.Log.Error("inotify unavailable; relying on rescans", "err", err)
+		return
+	}
+	if err := nw.Add(o.Dir); err != nil {
+		_ = nw.Close() // watching nothing yet; the Add's error is what is logged
+		o.Log.Error("cannot watch inbox; relying on rescans", "dir", o.Dir, "err", err)
+		return
+	}
+	d.fw, d.events, d.errs, d.id = nw, nw.Events, nw.Errors, st
+	if m, err := newMovedInWatch(o.Dir, d.w.movedIn); err == nil {
+		d.mv = m
+	} else {
+		o.Log.Warn("cannot watch for renames into the inbox; renamed files wait for the settle period", "err", err)
+	}
+	o.Log.Debug("watching inbox", "dir", o.Dir)
 }
 
 // nextDue is when the earliest undecided entry's settle period ends.
