@@ -53,16 +53,8 @@ on() {
 		HOME=/root LANG=C.UTF-8 TERM=dumb SYSTEMD_PAGER= SYSTEMD_COLORS=0 "$@"
 }
 ins() { on "$1" /bin/bash -c "$2"; }
-wait_for() {
-	local t=$1
-	shift
-	local end=$((SECONDS + t))
-	while ((SECONDS < end)); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.5
-	done
-	"$@" >/dev/null 2>&1
-}
+# shellcheck source=test/e2e/wait.sh
+source "$here/wait.sh"
 teardown() {
 	local dev
 	for dev in b a; do

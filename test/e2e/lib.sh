@@ -73,17 +73,9 @@ restarted_since() { # N: NRestarts grew past N and the unit is active again
 	[[ ${n:-0} -gt $1 ]] && c systemctl is-active trtd >/dev/null
 }
 
-# wait_for SECONDS CMD...: poll until CMD succeeds; a deadline, not a timing.
-wait_for() {
-	local t=$1
-	shift
-	local end=$((SECONDS + t))
-	while ((SECONDS < end)); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.5
-	done
-	"$@" >/dev/null 2>&1
-}
+# wait_for: test/e2e/wait.sh.
+# shellcheck source=test/e2e/wait.sh
+source "$(dirname "${BASH_SOURCE[0]}")/wait.sh"
 
 collect_logs() {
 	[[ -n $CPID ]] && kill -0 "$CPID" 2>/dev/null || return 0
