@@ -48,25 +48,9 @@ func start() (*daemon, error) {
 		return nil, err
 	}
 	d := &daemon{root: root, inbox: filepath.Join(root, "inbox")}
-	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
-	cfg := fmt.Sprintf(`log_level = "warn"
-log_format = "json"
-[paths]
-inbox = %q
-outbox = %q
-state = %q
-failed = %q
-worker = %q
-[inbox]
-settle = %q
-[worker]
-user = ""
-private_network = false
-[swap]
-enabled = false
-`, d.inbox, filepath.Join(root, "outbox"), filepath.Join(root, "state"), filepath.Join(root, "failed"), abs(*workerBin), settle.String())
-	must(os.WriteFile(filepath.Join(root, "config.toml"), []byte(cfg), 0o644))
-	d.cmd = exec.Command(abs(*trtdBin), "run", "--config", filepath.Join(root, "config.toml"))
+	cfg := scaleConfig(root, "")
+	trtd, _ := filepath.Abs(*trtdBin)
+	d.cmd = exec.Command(trtd, "run", "--config", cfg)
 	logf, _ := os.Create(filepath.Join(root, "log"))
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	if err := d.cmd.Start(); err != nil {
