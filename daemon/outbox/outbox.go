@@ -117,7 +117,8 @@ func (o *Outbox) Publish(j *jobs.Job, rep *report.Report, res converter.Result, 
 	// uploads and so that an outbox that cannot be written (read-only,
 	// deleted) never costs a finished build: it is published from here
 	// once the outbox takes it.
-	if c, err := readCache(cacheDir); err != nil || c.Job != j.ID {
+	// A reuse publishes the cache's own files: nothing to keep.
+	if c, err := readCache(cacheDir); (err != nil || c.Job != j.ID) && !allIn(engines, cacheDir) {
 		kept := true
 		for name, src := range engines {
 			if err := linkOrCopy(src, filepath.Join(cacheDir, cached[name])); err != nil {
@@ -445,4 +446,14 @@ func sortedValues(m map[string]string) []string {
 		out = append(out, m[k])
 	}
 	return out
+}
+
+// allIn says whether engines has files and every one is in dir.
+func allIn(engines map[string]string, dir string) bool {
+	for _, src := range engines {
+		if filepath.Dir(src) != dir {
+			return false
+		}
+	}
+	return len(engines) > 0
 }
