@@ -100,19 +100,19 @@ func cacheKey(modelSHA, sideSHA string, stages []config.Stage, shapes []protocol
 func calibSum(dir, name string) string { return dirSum("calibration", dir, name) }
 
 // calibration gives int8 stages the uploaded calibration batches
-// (work/name.calib/input_*.pb) and a calibration cache path in the work
+// (work/name.calib/input_*.pb; sum is their calibSum, "" for none, taken
+// once for the cache key) and a calibration cache path in the work
 // directory. The cache is kept in the state directory under the model, the
 // calibration data and the TensorRT version (the cache's header names the
 // release), so a later trtexec stage of this job and a later upload of the
 // same model and data reuse it; it is placed in the work directory before
 // the build and the one the worker wrote is kept after it (the returned
 // func).
-func (rn *Runner) calibration(j *jobs.Job, src, work string, in *converter.Input, log interface {
+func (rn *Runner) calibration(j *jobs.Job, sum, work string, in *converter.Input, log interface {
 	Info(string, ...any)
 	Warn(string, ...any)
 }) func() {
 	dir := j.Base() + ".calib"
-	sum := calibSum(src, dir)
 	if sum == "" {
 		return func() {}
 	}

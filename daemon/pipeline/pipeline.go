@@ -124,8 +124,8 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 	// reused from a build without them (or with others) would skip the gate.
 	// So is the int8 calibration data (F-9): a different set never
 	// reuses an engine calibrated from another.
-	j.CacheKey = cacheKey(j.ModelSHA256, sidecarSum(rn.Store, j)+samplesSum(filepath.Dir(modelPath), samples)+
-		calibSum(filepath.Dir(modelPath), j.Base()+".calib")+
+	calib := calibSum(filepath.Dir(modelPath), j.Base()+".calib")
+	j.CacheKey = cacheKey(j.ModelSHA256, sidecarSum(rn.Store, j)+samplesSum(filepath.Dir(modelPath), samples)+calib+
 		fmt.Sprintf(" tolerances %g %g", rn.Cfg.Validation.ATol, rn.Cfg.Validation.RTol), stages, shapes, builder)
 	if ok, err := rn.Outbox.Reuse(j, rep, log); err != nil {
 		rn.parkForOutbox(j, rep, log, err)
@@ -154,7 +154,7 @@ func (rn *Runner) Process(ctx context.Context, j *jobs.Job) {
 		res = resumed
 		log.Info("resuming after restart: the engine was already built", logging.KeyStage, res.Stage)
 	} else {
-		res = rn.build(ctx, j, stages, shapes, side, plan, engineDir, log)
+		res = rn.build(ctx, j, stages, shapes, side, plan, calib, engineDir, log)
 	}
 	rep.Attempts = append(rep.Attempts, res.Attempts...)
 	if res.Builder != nil {
@@ -219,7 +219,7 @@ func stageNames(st []config.Stage) string {
 
 // build runs the ladder for j.
 func (rn *Runner) build(ctx context.Context, j *jobs.Job, stages []config.Stage, shapes []protocol.Shape,
-	side *config.Sidecar, plan memory.PlanOutput, engineDir string, log interface {
+	side *config.Sidecar, plan memory.PlanOutput, calib, engineDir string, log interface {
 		Info(string, ...any)
 		Warn(string, ...any)
 	}) converter.Result {
@@ -269,7 +269,7 @@ func (rn *Runner) build(ctx context.Context, j *jobs.Job, stages []config.Stage,
 		}
 		in.Accuracy = acc
 	}
-	restore := rn.calibration(j, src, work, &in, log)
+	restore := rn.calibration(j, calib, work, &in, log)
 	defer restore()
 	started := time.Now()
 	stageIdx := map[string]int{}
