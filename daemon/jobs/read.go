@@ -187,50 +187,27 @@ func plainASCII(b []byte) bool {
 	return true
 }
 
-// List returns every job, oldest first.
+// List returns every readable job, oldest first.
 func (s *Store) List() ([]*Job, error) {
-	out, _, err := s.scan(nil)
-	return out, err
-}
-
-// ListWhere returns the jobs keep accepts, oldest first. Each job.json is
-// decoded and, unless kept, dropped at once: with 10,000 finished jobs in
-// the store, a caller that wants the few unfinished ones does not hold
-// every record (about 2 KiB each) at the same time. keep may trim what it
-// keeps (a History it does not need).
-func (s *Store) ListWhere(keep func(*Job) bool) ([]*Job, error) {
-	out, _, err := s.scan(keep)
-	return out, err
-}
-
-// Unfinished accepts the jobs that are not terminal.
-func Unfinished(j *Job) bool { return !j.State.Terminal() }
-
-// scan reads every job once: the readable ones keep accepts (all when nil),
-// oldest first, and why each other job directory could not be read.
-func (s *Store) scan(keep func(*Job) bool) ([]*Job, map[string]error, error) {
 	var out []*Job
-	bad, err := s.each(func(id string, b []byte) error {
+	if _, err := s.each(func(id string, b []byte) error {
 		j, err := decode(id, b)
-		if err != nil {
-			return err
-		}
-		if keep == nil || keep(j) {
+		if err == nil {
 			out = append(out, j)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, nil, err
+		return err
+	}); err != nil {
+		return nil, err
 	}
 	sortJobs(out)
-	return out, bad, nil
+	return out, nil
 }
 
-// ListSummaries is ListWhere over records decoded in part: ID, Name,
-// State, Updated, ModelSHA256 and Outcome only, no history, outputs or
-// companions (about a fifth of a full decode's allocations). Retention
-// reads the whole store this way after each finished job.
+// ListSummaries returns the jobs keep accepts, oldest first, decoded in
+// part: ID, Name, State, Updated, ModelSHA256 and Outcome only, no
+// history, outputs or companions (about a fifth of a full decode's
+// allocations). Retention reads the whole store this way after each
+// finished job.
 func (s *Store) ListSummaries(keep func(*Job) bool) ([]*Job, error) {
 	var out []*Job
 	_, err := s.each(func(id string, b []byte) error {
