@@ -89,6 +89,21 @@ func (m *Model) Walk(fn func(g *Graph, depth int)) {
 	}
 }
 
+// HasQDQ reports whether the model (or any of its sub-graphs) has a
+// QuantizeLinear or DequantizeLinear node of the default ONNX domain: its
+// int8 scales are its own (TensorRT's explicit quantization).
+func (m *Model) HasQDQ() bool {
+	found := false
+	m.Walk(func(g *Graph, _ int) {
+		for _, n := range g.Nodes {
+			if (n.Domain == "" || n.Domain == "ai.onnx") && (n.OpType == "QuantizeLinear" || n.OpType == "DequantizeLinear") {
+				found = true
+			}
+		}
+	})
+	return found
+}
+
 // Inputs returns the main graph's inputs that no initializer backs (models
 // of IR version < 4 list initializers among the inputs).
 func (m *Model) Inputs() []*ValueInfo {

@@ -28,15 +28,7 @@ func HasQDQ(path string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	found := false
-	m.Walk(func(g *onnx.Graph, _ int) {
-		for _, n := range g.Nodes {
-			if (n.Domain == "" || n.Domain == "ai.onnx") && (n.OpType == "QuantizeLinear" || n.OpType == "DequantizeLinear") {
-				found = true
-			}
-		}
-	})
-	return found, nil
+	return m.HasQDQ(), nil
 }
 
 // LoadCalibration reads the calibration files (ONNX TensorProto, sorted

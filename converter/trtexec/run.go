@@ -300,24 +300,10 @@ func inspect(req protocol.Request) Model {
 		return Model{}
 	}
 	m, err := onnx.Open(req.Model)
-	if err != nil || m.Graph == nil {
+	if err != nil {
 		return Model{}
 	}
-	return Model{QDQ: hasQDQ(m.Graph)}
-}
-
-func hasQDQ(g *onnx.Graph) bool {
-	for _, n := range g.Nodes {
-		if (n.Domain == "" || n.Domain == "ai.onnx") && (n.OpType == "QuantizeLinear" || n.OpType == "DequantizeLinear") {
-			return true
-		}
-		for _, sg := range n.Subgraphs() {
-			if hasQDQ(sg) {
-				return true
-			}
-		}
-	}
-	return false
+	return Model{QDQ: m.HasQDQ()}
 }
 
 // Output kept of one trtexec run: the head (the device information it
