@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/trtd/trtd/internal/bytesize"
+	"github.com/trtd/trtd/internal/cliout"
 )
 
 // Summary is what `trtd inspect --json` prints. The fields up to
@@ -210,13 +211,13 @@ func addSat(a, b int64) int64 {
 // Write holds whole UTF-8 sequences (safetext.TerminalWriter needs that);
 // the first error stops the output and is returned.
 func (s Summary) WriteText(w io.Writer) error {
-	b := &textWriter{w: w}
+	b := cliout.NewLatch(w) // the first error stops the output
 	prod := strings.TrimSpace(s.Producer.Name + " " + s.Producer.Version)
 	if prod == "" {
 		prod = "(unknown)"
 	}
-	b.printf("producer:     %s\n", prod)
-	b.printf("ir version:   %d\n", s.IRVersion)
+	cliout.Fprintf(b, "producer:     %s\n", prod)
+	cliout.Fprintf(b, "ir version:   %d\n", s.IRVersion)
 	doms := make([]string, 0, len(s.Opset))
 	for d := range s.Opset {
 		doms = append(doms, d)
@@ -230,18 +231,18 @@ func (s Summary) WriteText(w io.Writer) error {
 		}
 		opsets = append(opsets, fmt.Sprintf("%s %d", name, s.Opset[d]))
 	}
-	b.printf("opsets:       %s\n", strings.Join(opsets, ", "))
-	b.printf("file:         %s\n", bytesize.Format(s.FileBytes))
-	b.printf("parameters:   %s\n", humanCount(s.Parameters))
-	b.printf("weights:      %s in %d initializers", bytesize.Format(s.WeightBytes), s.Initializers.Count)
+	cliout.Fprintf(b, "opsets:       %s\n", strings.Join(opsets, ", "))
+	cliout.Fprintf(b, "file:         %s\n", bytesize.Format(s.FileBytes))
+	cliout.Fprintf(b, "parameters:   %s\n", humanCount(s.Parameters))
+	cliout.Fprintf(b, "weights:      %s in %d initializers", bytesize.Format(s.WeightBytes), s.Initializers.Count)
 	if len(s.ExternalData) > 0 {
-		b.printf(" (external data)")
+		cliout.Fprintf(b, " (external data)")
 	}
-	b.str("\n")
+	cliout.Fprint(b, "\n")
 	writeValues := func(title string, vs []ValueInfo) {
-		b.printf("%s\n", title)
+		cliout.Fprintf(b, "%s\n", title)
 		if len(vs) == 0 {
-			b.str("  (none)\n")
+			cliout.Fprint(b, "  (none)\n")
 		}
 		for _, v := range vs {
 			shape := "shape unknown"
@@ -259,19 +260,19 @@ func (s Summary) WriteText(w io.Writer) error {
 			if v.Dynamic() {
 				dyn = "  (dynamic)"
 			}
-			b.printf("  %-24s %-8s %s%s\n", v.Name, v.DType(), shape, dyn)
+			cliout.Fprintf(b, "  %-24s %-8s %s%s\n", v.Name, v.DType(), shape, dyn)
 		}
 	}
 	writeValues("inputs:", s.Inputs)
 	writeValues("outputs:", s.Outputs)
 	if len(s.DynamicInputs) > 0 {
-		b.str("  * dynamic dim: give it a size in the model's sidecar .toml\n")
+		cliout.Fprint(b, "  * dynamic dim: give it a size in the model's sidecar .toml\n")
 	}
-	b.printf("nodes:        %d", s.NodeCount)
+	cliout.Fprintf(b, "nodes:        %d", s.NodeCount)
 	if s.Subgraphs > 0 {
-		b.printf(" (+%d in %d sub-graphs)", s.SubgraphNodes, s.Subgraphs)
+		cliout.Fprintf(b, " (+%d in %d sub-graphs)", s.SubgraphNodes, s.Subgraphs)
 	}
-	b.str("\nops:\n")
+	cliout.Fprint(b, "\nops:\n")
 	ops := append([]OpCount(nil), s.Ops...)
 	sort.SliceStable(ops, func(i, j int) bool { return ops[i].Count > ops[j].Count })
 	for _, o := range ops {
@@ -279,7 +280,7 @@ func (s Summary) WriteText(w io.Writer) error {
 		if o.Domain != "" {
 			name = o.Domain + "::" + o.OpType
 		}
-		b.printf("  %6d  %s\n", o.Count, name)
+		cliout.Fprintf(b, "  %6d  %s\n", o.Count, name)
 	}
 	if len(s.ExternalData) > 0 {
 		files := map[string]int{}
@@ -290,33 +291,13 @@ func (s Summary) WriteText(w io.Writer) error {
 			}
 			files[r.Location]++
 		}
-		b.str("external data:\n")
+		cliout.Fprint(b, "external data:\n")
 		for _, f := range order {
-			b.printf("  %s (%d tensors)\n", f, files[f])
+			cliout.Fprintf(b, "  %s (%d tensors)\n", f, files[f])
 		}
 	}
-	return b.err
+	return b.Err()
 }
-
-// textWriter writes to w until the first error, which it keeps.
-type textWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (t *textWriter) printf(format string, args ...any) {
-	if t.err == nil {
-		_, t.err = fmt.Fprintf(t.w, format, args...)
-	}
-}
-
-func (t *textWriter) str(s string) {
-	if t.err == nil {
-		_, t.err = io.WriteString(t.w, s)
-	}
-}
-
-// HumanBytes renders n as B, KiB, MiB or GiB.
 
 func humanCount(n int64) string {
 	switch {
