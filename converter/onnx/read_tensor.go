@@ -86,6 +86,11 @@ func (d *decoder) tensor(m *Model, outer field) (*Tensor, error) {
 // repeated field): it records the field's span in t and, when the decoder
 // collects values, the values.
 func (d *decoder) tensorData(t *Tensor, f field, end int64) error {
+	if !dataWireOK(f) {
+		// Sent with a wire type its type does not allow: unknown to
+		// protobuf, so it neither holds nor replaces the tensor's data.
+		return d.skipChecked("TensorProto", f, end, 0)
+	}
 	payload := Span{Off: f.data, Len: f.n}
 	if f.typ == protowire.BytesType {
 		if err := d.checkPacked(f, t.Name); err != nil {
@@ -189,6 +194,25 @@ func (d *decoder) sparse(m *Model, outer field) (*SparseTensor, error) {
 		}
 		d.after(f)
 	}
+}
+
+// dataWireOK reports whether data field f came with a wire type protobuf
+// accepts for it: length-delimited for raw_data and string_data (and any
+// packed repeated number), or the element's own wire type for an
+// unpacked number. Anything else is an unknown field to protobuf.
+func dataWireOK(f field) bool {
+	if f.typ == protowire.BytesType {
+		return true
+	}
+	switch f.num {
+	case tensorFloatData:
+		return f.typ == protowire.Fixed32Type
+	case tensorDoubleData:
+		return f.typ == protowire.Fixed64Type
+	case tensorInt32Data, tensorInt64Data, tensorUint64Data:
+		return f.typ == protowire.VarintType
+	}
+	return false
 }
 
 // checkPacked checks the framing of a packed repeated number field of a

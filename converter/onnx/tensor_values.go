@@ -43,32 +43,31 @@ func ParseTensor(b []byte) (*Tensor, *TensorValues, error) {
 }
 
 // collect appends the values of data field f, whose payload (or, unpacked,
-// value) is at p, without copying raw_data. A field sent with a wire type its type does not allow is
-// unknown to protobuf and collected as nothing.
+// value) is at p, without copying raw_data. The reader passes only fields
+// whose wire type protobuf accepts for them (dataWireOK).
 func (v *TensorValues) collect(d *decoder, f field, p Span) error {
 	b := v.src[p.Off:p.End()]
 	var err error
-	packed := f.typ == protowire.BytesType
-	switch {
-	case f.num == tensorRawData && packed:
+	switch f.num {
+	case tensorRawData:
 		v.Raw, v.HasRaw = b, true
 		return nil
-	case f.num == tensorStringData && packed:
+	case tensorStringData:
 		v.Strings = true
 		return nil
-	case f.num == tensorFloatData && (packed || f.typ == protowire.Fixed32Type):
+	case tensorFloatData:
 		for ; len(b) >= 4; b = b[4:] {
 			v.Floats = append(v.Floats, math.Float32frombits(binary.LittleEndian.Uint32(b)))
 		}
-	case f.num == tensorDoubleData && (packed || f.typ == protowire.Fixed64Type):
+	case tensorDoubleData:
 		for ; len(b) >= 8; b = b[8:] {
 			v.Doubles = append(v.Doubles, math.Float64frombits(binary.LittleEndian.Uint64(b)))
 		}
-	case f.num == tensorInt32Data && (packed || f.typ == protowire.VarintType):
+	case tensorInt32Data:
 		err = d.varints(f, b, func(x uint64) { v.Int32s = append(v.Int32s, int64(int32(x))) })
-	case f.num == tensorInt64Data && (packed || f.typ == protowire.VarintType):
+	case tensorInt64Data:
 		err = d.varints(f, b, func(x uint64) { v.Int64s = append(v.Int64s, int64(x)) })
-	case f.num == tensorUint64Data && (packed || f.typ == protowire.VarintType):
+	case tensorUint64Data:
 		err = d.varints(f, b, func(x uint64) { v.Uint64s = append(v.Uint64s, x) })
 	default:
 		return nil
