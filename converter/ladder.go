@@ -297,39 +297,9 @@ func (w *Worker) one(ctx context.Context, in Input, st Stage, h Hooks, part int,
 	}
 	if r.Result != nil {
 		a.Validation, a.Calls, a.Skipped = r.Result.Validation, r.Result.Calls, r.Result.Skipped
-		if req.Settings.Precision == protocol.PrecisionINT8 {
-			a.Int8 = int8Source(a.Calls, a.Skipped)
-		}
+		a.Int8 = report.Int8Text(r.Result.Int8)
 	}
 	return r, a
-}
-
-// int8Source reads where an int8 stage's scales came from out of what the
-// worker did: the API worker's calls (setInt8Calibrator with batches or a
-// cache, setFlag(kINT8)) or trtexec's command line (--calib=, --int8), and
-// the refusal both say in Skipped ("int8 refused" from converter/trtexec,
-// "precision int8: refused" from converter/trt).
-func int8Source(calls, skipped []string) string {
-	for _, s := range skipped {
-		if strings.Contains(s, "int8 refused") || strings.Contains(s, "precision int8: refused") {
-			return report.Int8Refused
-		}
-	}
-	var int8 bool
-	for _, c := range calls {
-		switch {
-		case strings.HasPrefix(c, "setInt8Calibrator(") && strings.Contains(c, "batches"):
-			return report.Int8Calibrated
-		case strings.HasPrefix(c, "setInt8Calibrator(") || strings.HasPrefix(c, "--calib="):
-			return report.Int8FromCache
-		case c == "setFlag(kINT8)" || c == "--int8":
-			int8 = true
-		}
-	}
-	if int8 {
-		return report.Int8QDQ
-	}
-	return ""
 }
 
 func (w *Worker) segmented(ctx context.Context, in Input, st Stage, h Hooks, res *Result) ([]Run, []report.Attempt) {

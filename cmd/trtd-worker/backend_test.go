@@ -81,4 +81,7 @@ func TestTrtexecInt8WithSamplesBuildsFP16(t *testing.T) {
 	if !strings.Contains(strings.Join(r.Skipped, "\n"), IntNoGate) || !strings.Contains(strings.Join(r.Calls, "\n"), "skipped: "+IntNoGate) {
 		t.Errorf("skipped %v, calls %v", r.Skipped, r.Calls)
 	}
+	if r.Int8 != protocol.Int8Refused {
+		t.Errorf("int8 source %q, want %q", r.Int8, protocol.Int8Refused)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -123,6 +124,9 @@ func build(ctx context.Context, req protocol.Request, topts trt.Options, xopts t
 		res.Worker = mem
 		res.Calls = append(res.Calls, trt.WorkerLine(mem))
 		res.Skipped = append(skipped, res.Skipped...)
+		if slices.Contains(skipped, IntNoGate) {
+			res.Int8 = protocol.Int8Refused // trtexec was asked for fp16
+		}
 		for _, sk := range skipped {
 			res.Calls = append(res.Calls, "skipped: "+sk)
 		}

@@ -348,7 +348,21 @@ type Result struct {
 	// Split is the manifest of an op "split" (part files relative to
 	// WorkDir/SegmentsDir).
 	Split *onnx.Manifest `json:"split,omitempty"`
+	// Int8 says where an int8 stage's scales came from, as the backend
+	// decided it; "" when the build set no int8.
+	Int8 Int8Source `json:"int8,omitempty"`
 }
+
+// Int8Source is where an int8 build's scales come from.
+type Int8Source string
+
+// The backends' int8 decisions (Result.Int8).
+const (
+	Int8Calibrated Int8Source = "calibrated" // a calibrator fed the uploaded calibration data
+	Int8FromCache  Int8Source = "cache"      // a calibration cache of an earlier build
+	Int8QDQ        Int8Source = "qdq"        // the model's QuantizeLinear/DequantizeLinear nodes
+	Int8Refused    Int8Source = "refused"    // no valid scales: built fp16, the reason in Skipped
+)
 
 // WorkerMemory is the worker's own footprint at the moment TensorRT started.
 type WorkerMemory struct {

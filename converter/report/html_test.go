@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/internal/device"
 )
 
@@ -299,5 +300,23 @@ func TestHTMLShowsInt8Source(t *testing.T) {
 	}
 	if n := strings.Count(b.String(), "<p>int8: "+template.HTMLEscapeString(Int8QDQ)+".</p>"); n != 1 {
 		t.Errorf("int8 line %d times on the page, want 1", n)
+	}
+}
+
+// Int8Text: each backend decision has its own sentence, and nothing else
+// has one.
+func TestInt8Text(t *testing.T) {
+	seen := map[string]bool{}
+	for _, s := range []protocol.Int8Source{protocol.Int8Calibrated, protocol.Int8FromCache, protocol.Int8QDQ, protocol.Int8Refused} {
+		txt := Int8Text(s)
+		if txt == "" || seen[txt] {
+			t.Errorf("%q: %q", s, txt)
+		}
+		seen[txt] = true
+	}
+	for _, s := range []protocol.Int8Source{"", "dummy"} {
+		if txt := Int8Text(s); txt != "" {
+			t.Errorf("%q: %q, want none", s, txt)
+		}
 	}
 }

@@ -179,6 +179,23 @@ const (
 	Int8Refused    = "refused (built fp16; the reason is among the settings not applied)"
 )
 
+// Int8Text is what a report says of a backend's int8 decision: one of the
+// Int8* values, "" for none (a build without int8, or a source this trtd
+// does not know).
+func Int8Text(s protocol.Int8Source) string {
+	switch s {
+	case protocol.Int8Calibrated:
+		return Int8Calibrated
+	case protocol.Int8FromCache:
+		return Int8FromCache
+	case protocol.Int8QDQ:
+		return Int8QDQ
+	case protocol.Int8Refused:
+		return Int8Refused
+	}
+	return ""
+}
+
 // Timeline is the memory guard's record of one attempt.
 type Timeline struct {
 	IntervalMs    int64    `json:"interval_ms"`

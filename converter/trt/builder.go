@@ -269,7 +269,7 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 	if err != nil {
 		return fail(protocol.ClassBadRequest, fmt.Errorf("%w: %v", ErrBadRequest, err))
 	}
-	res.Skipped = plan.Skipped
+	res.Skipped, res.Int8 = plan.Skipped, plan.Int8
 	// The report shows the calls: settings this release cannot express
 	// (int8 refused, typed builds on 11.x) are said there too.
 	for _, sk := range plan.Skipped {
@@ -437,6 +437,7 @@ func calibrator(s *session, req protocol.Request, inputs []Input, profile []Prof
 			return fmt.Errorf("%w: calibration: %v", ErrBadRequest, err)
 		}
 		res.Calls = append(res.Calls, fmt.Sprintf("setInt8Calibrator(IInt8EntropyCalibrator2, %d batches of %d inputs)", len(batches), len(inputs)))
+		res.Int8 = protocol.Int8Calibrated
 		return nil
 	}
 	cache, err := os.ReadFile(req.Calibration)
@@ -450,6 +451,7 @@ func calibrator(s *session, req protocol.Request, inputs []Input, profile []Prof
 		return fmt.Errorf("%w: calibration: %v", ErrBadRequest, err)
 	}
 	res.Calls = append(res.Calls, fmt.Sprintf("setInt8Calibrator(IInt8EntropyCalibrator2, cache %s of %d bytes)", req.Calibration, len(cache)))
+	res.Int8 = protocol.Int8FromCache
 	return nil
 }
 

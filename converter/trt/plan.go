@@ -66,6 +66,10 @@ type Plan struct {
 	// Calibrate: int8 scales come from an IInt8EntropyCalibrator2 fed the
 	// uploaded calibration data (setInt8Calibrator).
 	Calibrate bool
+	// Int8 is where the scales come from when kINT8 is set or refused:
+	// the model's Q/DQ nodes, or refused; a calibrator's source (data or
+	// cache) is known only when it is attached (calibrator).
+	Int8 protocol.Int8Source
 }
 
 // DLACore is the DLA core the plan builds for, -1 for the GPU.
@@ -111,12 +115,16 @@ func planPrecision(pl *Plan, precision string, v version.Version, p Platform, q 
 	}
 	if precision == protocol.PrecisionINT8 && !q.QDQ && !q.Calibration {
 		skip("%s", Int8Refused)
+		pl.Int8 = protocol.Int8Refused
 		precision = protocol.PrecisionFP16
 	}
 	if precision == protocol.PrecisionINT8 {
 		if p.FastINT8 {
 			call("setFlag", "kINT8")
 			pl.Calibrate = q.Calibration && !q.QDQ
+			if !pl.Calibrate {
+				pl.Int8 = protocol.Int8QDQ
+			}
 		} else {
 			skip("precision int8: the platform has no fast INT8 (platformHasFastInt8() is false)")
 		}

@@ -161,17 +161,18 @@ func TestPlanPrecision(t *testing.T) {
 		flags     string // setFlag calls, joined
 		calibrate bool
 		skipped   string // substring of Skipped, "" = none
+		int8      protocol.Int8Source
 	}{
-		{"fp16 8.0", "fp16", "8.0.1", Quant{}, "setFlag(kFP16)", false, ""},
-		{"int8 without scales 8.2", "int8", "8.2.1", Quant{}, "setFlag(kFP16)", false, Int8Refused},
-		{"int8 without scales 10.0", "int8", "10.0.1", Quant{}, "setFlag(kFP16)", false, Int8Refused},
-		{"int8 calibrated 8.2", "int8", "8.2.1", Quant{Calibration: true}, "setFlag(kINT8) setFlag(kFP16)", true, ""},
-		{"int8 calibrated 10.0", "int8", "10.0.1", Quant{Calibration: true}, "setFlag(kINT8) setFlag(kFP16)", true, ""},
-		{"int8 Q/DQ 8.6", "int8", "8.6.1", Quant{QDQ: true}, "setFlag(kINT8) setFlag(kFP16)", false, ""},
-		{"int8 Q/DQ with data 8.6", "int8", "8.6.1", Quant{QDQ: true, Calibration: true}, "setFlag(kINT8) setFlag(kFP16)", false, ""},
-		{"fp16 11.1 typed", "fp16", "11.1.0", Quant{}, "", false, "built with the model's own types; convert the ONNX model to float16"},
-		{"int8 11.1 typed", "int8", "11.1.0", Quant{Calibration: true}, "", false, "11.x has no calibrator"},
-		{"fp32 11.1", "fp32", "11.1.0", Quant{}, "", false, ""},
+		{"fp16 8.0", "fp16", "8.0.1", Quant{}, "setFlag(kFP16)", false, "", ""},
+		{"int8 without scales 8.2", "int8", "8.2.1", Quant{}, "setFlag(kFP16)", false, Int8Refused, protocol.Int8Refused},
+		{"int8 without scales 10.0", "int8", "10.0.1", Quant{}, "setFlag(kFP16)", false, Int8Refused, protocol.Int8Refused},
+		{"int8 calibrated 8.2", "int8", "8.2.1", Quant{Calibration: true}, "setFlag(kINT8) setFlag(kFP16)", true, "", ""},
+		{"int8 calibrated 10.0", "int8", "10.0.1", Quant{Calibration: true}, "setFlag(kINT8) setFlag(kFP16)", true, "", ""},
+		{"int8 Q/DQ 8.6", "int8", "8.6.1", Quant{QDQ: true}, "setFlag(kINT8) setFlag(kFP16)", false, "", protocol.Int8QDQ},
+		{"int8 Q/DQ with data 8.6", "int8", "8.6.1", Quant{QDQ: true, Calibration: true}, "setFlag(kINT8) setFlag(kFP16)", false, "", protocol.Int8QDQ},
+		{"fp16 11.1 typed", "fp16", "11.1.0", Quant{}, "", false, "built with the model's own types; convert the ONNX model to float16", ""},
+		{"int8 11.1 typed", "int8", "11.1.0", Quant{Calibration: true}, "", false, "11.x has no calibrator", ""},
+		{"fp32 11.1", "fp32", "11.1.0", Quant{}, "", false, "", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			pl, err := PlanBuild(protocol.Settings{Precision: c.prec, WorkspaceMiB: 64}, v(c.ver), plat, c.q)
@@ -186,6 +187,9 @@ func TestPlanPrecision(t *testing.T) {
 			}
 			if got := strings.Join(flags, " "); got != c.flags || pl.Calibrate != c.calibrate {
 				t.Errorf("flags %q calibrate %v; want %q %v", got, pl.Calibrate, c.flags, c.calibrate)
+			}
+			if pl.Int8 != c.int8 {
+				t.Errorf("int8 source %q; want %q (a calibrator's is set when it is attached)", pl.Int8, c.int8)
 			}
 			sk := strings.Join(pl.Skipped, "\n")
 			if c.skipped == "" && sk != "" || !strings.Contains(sk, c.skipped) {

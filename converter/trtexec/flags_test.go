@@ -47,7 +47,8 @@ func TestEveryCommandLineParses(t *testing.T) {
 		for name, req := range stageSettings() {
 			req.Model = "model.onnx"
 			for _, m := range []Model{{}, {QDQ: true}} {
-				args, _, err := Args(req, v, ".trtd-tmp-e.engine", "timing.cache", m)
+				line, err := Args(req, v, ".trtd-tmp-e.engine", "timing.cache", m)
+				args := line.Args
 				if err != nil {
 					t.Errorf("%s %s: %v", rel, name, err)
 					continue

@@ -150,12 +150,13 @@ func Build(ctx context.Context, req protocol.Request, o Options) *protocol.Resul
 			req.Calibration = ""
 		}
 	}
-	args, skipped, err := Args(req, v, tmpEngine, cache, inspect(req))
+	line, err := Args(req, v, tmpEngine, cache, inspect(req))
 	if err != nil {
 		res.Class, res.Message = protocol.ClassBadRequest, err.Error()
 		return res
 	}
-	res.Skipped = skipped
+	args := line.Args
+	res.Skipped, res.Int8 = line.Skipped, line.Int8
 	res.Calls = append([]string{b.Trtexec}, args...)
 
 	cmd := exec.CommandContext(ctx, b.Trtexec, args...)

@@ -80,17 +80,18 @@ type Model struct {
 // where trtexec writes the engine (a temporary file the caller renames);
 // cache is the timing cache file to pass ("" = none). Every flag it returns
 // is one v's option parser accepts (flags.go), in the spelling it accepts.
-func Args(req protocol.Request, v version.Version, engine, cache string, m Model) (args, skipped []string, err error) {
+func Args(req protocol.Request, v version.Version, engine, cache string, m Model) (Command, error) {
 	if _, ok := parserRelease(v); !ok {
-		return nil, nil, fmt.Errorf("%w: trtexec of TensorRT %s; trtd drives trtexec 8.0 to 8.6, 10.x and 11.x", ErrUnsupportedSetting, v)
+		return Command{}, fmt.Errorf("%w: trtexec of TensorRT %s; trtd drives trtexec 8.0 to 8.6, 10.x and 11.x", ErrUnsupportedSetting, v)
 	}
+	var args, skipped []string
 	s := req.Settings
 	skip := func(format string, a ...any) { skipped = append(skipped, fmt.Sprintf(format, a...)) }
 	args = append(args, "--onnx="+req.Model, "--saveEngine="+engine)
 
 	p, perr := precisionArgs(req, v, m)
 	if perr != nil {
-		return nil, nil, perr
+		return Command{}, perr
 	}
 	args = append(args, p.args...)
 	skipped = append(skipped, p.skipped...)
@@ -99,7 +100,7 @@ func Args(req protocol.Request, v version.Version, engine, cache string, m Model
 	}
 
 	if s.WorkspaceMiB < 0 || s.TacticDRAMMiB < 0 {
-		return nil, nil, fmt.Errorf("%w: negative memory limit", ErrBadSetting)
+		return Command{}, fmt.Errorf("%w: negative memory limit", ErrBadSetting)
 	}
 	switch {
 	case !v.AtLeast(8, 4):
@@ -118,20 +119,20 @@ func Args(req protocol.Request, v version.Version, engine, cache string, m Model
 
 	t, terr := tacticArgs(s.TacticSources, v)
 	if terr != nil {
-		return nil, nil, terr
+		return Command{}, terr
 	}
 	args = append(args, t.args...)
 	skipped = append(skipped, t.skipped...)
 
 	b, berr := builderArgs(s, v)
 	if berr != nil {
-		return nil, nil, berr
+		return Command{}, berr
 	}
 	args = append(args, b.args...)
 	skipped = append(skipped, b.skipped...)
 	sh, serr := shapeArgs(req.Shapes, v)
 	if serr != nil {
-		return nil, nil, serr
+		return Command{}, serr
 	}
 	args = append(args, sh...)
 	if cache != "" {
@@ -139,12 +140,22 @@ func Args(req protocol.Request, v version.Version, engine, cache string, m Model
 	}
 	args = append(args, validationArgs(req.ValidateRuns, v)...)
 	if err := checkArgs(v, args); err != nil {
-		return nil, nil, err
+		return Command{}, err
 	}
-	return args, skipped, nil
+	return Command{Args: args, Skipped: skipped, Int8: p.int8}, nil
 }
 
-type argsOut struct{ args, skipped []string }
+type argsOut struct {
+	args, skipped []string
+	int8          protocol.Int8Source
+}
+
+// Command is a build's trtexec command line.
+type Command struct {
+	Args    []string
+	Skipped []string            // settings v cannot express, with the reason
+	Int8    protocol.Int8Source // where int8 scales come from; "" without int8
+}
 
 // builderArgs maps the optimization level, aux streams and DLA settings.
 func builderArgs(s protocol.Settings, v version.Version) (argsOut, error) {
@@ -245,12 +256,16 @@ func precisionArgs(req protocol.Request, v version.Version, m Model) (argsOut, e
 			// Samples exist, and trtexec cannot run the accuracy gate on
 			// them: an int8 engine is never published ungated.
 			o.skipped = append(o.skipped, fmt.Sprintf("precision int8: %v: accuracy samples were uploaded and the trtexec backend cannot check an int8 engine against them (the accuracy gate needs the API backend); built fp16 instead", ErrInt8Refused))
+			o.int8 = protocol.Int8Refused
 		case m.QDQ:
 			o.args = append(o.args, "--int8")
+			o.int8 = protocol.Int8QDQ
 		case req.Calibration != "":
 			o.args = append(o.args, "--int8", "--calib="+req.Calibration)
+			o.int8 = protocol.Int8FromCache
 		default:
 			o.skipped = append(o.skipped, fmt.Sprintf("precision int8: %v: the model has no QuantizeLinear/DequantizeLinear nodes and no calibration data was uploaded (name.calib/input_*.pb), and trtexec --int8 without --calib would use dummy ±2/±4 ranges; built fp16 instead", ErrInt8Refused))
+			o.int8 = protocol.Int8Refused
 		}
 	}
 	o.args = append(o.args, "--fp16")

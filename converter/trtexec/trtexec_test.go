@@ -74,7 +74,8 @@ func TestArgs(t *testing.T) {
 	} {
 		v, _ := version.Parse(c.v)
 		req := protocol.Request{Model: "model.onnx", Settings: c.s, Calibration: c.calib}
-		args, skipped, err := Args(req, v, "e.tmp", "", c.m)
+		line, err := Args(req, v, "e.tmp", "", c.m)
+		args, skipped := line.Args, line.Skipped
 		if err != nil {
 			t.Errorf("%s @ %s: %v", c.stage, c.v, err)
 			continue
@@ -89,13 +90,15 @@ func TestArgs(t *testing.T) {
 	}
 	// The int8 refusal says why.
 	v, _ := version.Parse("8.2.1")
-	_, skipped, _ := Args(protocol.Request{Settings: protocol.Settings{Precision: "int8"}}, v, "e", "", Model{})
+	line, _ := Args(protocol.Request{Settings: protocol.Settings{Precision: "int8"}}, v, "e", "", Model{})
+	skipped := line.Skipped
 	if len(skipped) == 0 || !strings.Contains(skipped[0], "int8 refused") || !strings.Contains(skipped[0], "±2/±4") {
 		t.Errorf("int8 refusal: %q", skipped)
 	}
 
 	// Samples uploaded: trtexec cannot gate an int8 engine, so none.
-	args, skipped, _ := Args(protocol.Request{Settings: protocol.Settings{Precision: "int8"}, Calibration: "c.cache", Accuracy: &protocol.Accuracy{Inputs: []string{"input_0.pb"}}}, v, "e", "", Model{QDQ: true})
+	line, _ = Args(protocol.Request{Settings: protocol.Settings{Precision: "int8"}, Calibration: "c.cache", Accuracy: &protocol.Accuracy{Inputs: []string{"input_0.pb"}}}, v, "e", "", Model{QDQ: true})
+	args, skipped := line.Args, line.Skipped
 	if strings.Contains(strings.Join(args, " "), "--int8") || len(skipped) == 0 || !strings.Contains(skipped[0], "accuracy gate") {
 		t.Errorf("int8 with samples: %q, %q", args, skipped)
 	}
@@ -104,16 +107,16 @@ func TestArgs(t *testing.T) {
 	req := protocol.Request{Model: "m.onnx", Settings: protocol.Settings{Precision: "fp32", WorkspaceMiB: 64}, Shapes: shapes, ValidateRuns: -1}
 	for v, tail := range map[string]string{"8.2.1": "--buildOnly", "8.6.1": "--skipInference"} {
 		vv, _ := version.Parse(v)
-		args, _, err := Args(req, vv, "e.tmp", "t.cache", Model{})
-		got := strings.Join(args, " ")
+		line, err := Args(req, vv, "e.tmp", "t.cache", Model{})
+		got := strings.Join(line.Args, " ")
 		if err != nil || !strings.Contains(got, "--minShapes=images:1x3x224x224 --optShapes=images:1x3x640x640 --maxShapes=images:4x3x640x640 --timingCacheFile=t.cache "+tail) {
 			t.Errorf("%s: %s %v", v, got, err)
 		}
 	}
-	if _, _, err := Args(protocol.Request{Settings: protocol.Settings{TacticSources: []string{"x"}}}, version.Version{Major: 8, Minor: 6}, "e", "", Model{}); !errors.Is(err, ErrBadSetting) {
+	if _, err := Args(protocol.Request{Settings: protocol.Settings{TacticSources: []string{"x"}}}, version.Version{Major: 8, Minor: 6}, "e", "", Model{}); !errors.Is(err, ErrBadSetting) {
 		t.Errorf("bad tactic: %v", err)
 	}
-	if _, _, err := Args(protocol.Request{}, version.Version{Major: 7, Minor: 1, Patch: 3}, "e", "", Model{}); !errors.Is(err, ErrUnsupportedSetting) {
+	if _, err := Args(protocol.Request{}, version.Version{Major: 7, Minor: 1, Patch: 3}, "e", "", Model{}); !errors.Is(err, ErrUnsupportedSetting) {
 		t.Errorf("7.1: %v", err)
 	}
 }
@@ -135,7 +138,8 @@ func TestShapeNames(t *testing.T) {
 	} {
 		v, _ := version.Parse(c.v)
 		req := protocol.Request{Model: "m.onnx", Shapes: []protocol.Shape{{Input: c.name, Min: []int64{1, 3}, Opt: []int64{1, 3}, Max: []int64{1, 3}}}}
-		args, _, err := Args(req, v, "e", "", Model{})
+		line, err := Args(req, v, "e", "", Model{})
+		args := line.Args
 		if c.ok != (err == nil) {
 			t.Errorf("%q @ %s: err = %v", c.name, c.v, err)
 			continue
@@ -296,5 +300,46 @@ func TestInspectQDQ(t *testing.T) {
 	req.Settings.Precision = "fp16"
 	if m := inspect(req); m.QDQ {
 		t.Error("the model is read for a non-int8 stage")
+	}
+}
+
+// TestArgsInt8Source: the command line says where its int8 scales come
+// from, as the flags do (--int8 alone: Q/DQ; with --calib=: the cache).
+func TestArgsInt8Source(t *testing.T) {
+	v82, _ := version.Parse("8.2.1")
+	v111, _ := version.Parse("11.1.0")
+	samples := &protocol.Accuracy{Inputs: []string{"input_0.pb"}}
+	for _, c := range []struct {
+		name  string
+		req   protocol.Request
+		m     Model
+		v     version.Version
+		want  protocol.Int8Source
+		flags string
+	}{
+		{"qdq", protocol.Request{Settings: protocol.Settings{Precision: "int8"}}, Model{QDQ: true}, v82, protocol.Int8QDQ, "--int8 --fp16"},
+		{"cache", protocol.Request{Settings: protocol.Settings{Precision: "int8"}, Calibration: "m.calib.cache"}, Model{}, v82, protocol.Int8FromCache, "--int8 --calib=m.calib.cache --fp16"},
+		{"no scales", protocol.Request{Settings: protocol.Settings{Precision: "int8"}}, Model{}, v82, protocol.Int8Refused, "--fp16"},
+		{"samples", protocol.Request{Settings: protocol.Settings{Precision: "int8"}, Accuracy: samples}, Model{QDQ: true}, v82, protocol.Int8Refused, "--fp16"},
+		{"fp16", protocol.Request{Settings: protocol.Settings{Precision: "fp16"}}, Model{QDQ: true}, v82, "", "--fp16"},
+		{"typed 11.x", protocol.Request{Settings: protocol.Settings{Precision: "int8"}}, Model{QDQ: true}, v111, "", ""},
+	} {
+		c.req.Model = "m.onnx"
+		line, err := Args(c.req, c.v, "e", "", c.m)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if line.Int8 != c.want {
+			t.Errorf("%s: int8 source %q, want %q", c.name, line.Int8, c.want)
+		}
+		var prec []string
+		for _, a := range line.Args {
+			if a == "--int8" || a == "--fp16" || strings.HasPrefix(a, "--calib=") {
+				prec = append(prec, a)
+			}
+		}
+		if got := strings.Join(prec, " "); got != c.flags {
+			t.Errorf("%s: precision flags %q, want %q", c.name, got, c.flags)
+		}
 	}
 }

@@ -359,6 +359,9 @@ func TestInt8WithoutCalibrationData(t *testing.T) {
 		if b, _ := os.ReadFile(filepath.Join(e.outbox, "test_relu.report.json")); !strings.Contains(string(b), "int8: refused") {
 			t.Errorf("the report does not say why int8 was refused:\n%s", b)
 		}
+		if last := r.Attempts[len(r.Attempts)-1]; last.Int8 != "refused (built fp16; the reason is among the settings not applied)" {
+			t.Errorf("the report's int8 source is %q", last.Int8)
+		}
 	})
 }
 
