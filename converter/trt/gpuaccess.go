@@ -2,12 +2,9 @@ package trt
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/trtd/trtd/internal/nodeaccess"
 )
@@ -21,49 +18,17 @@ const (
 	CUDAErrorNoDevice           = 100
 )
 
-// BlockedNode is a GPU device node the identity cannot open read-write.
-type BlockedNode struct {
-	Path  string
-	Mode  os.FileMode
-	Owner string // "root:video"
-}
-
-func (n BlockedNode) String() string {
-	return fmt.Sprintf("%s (%s %04o)", n.Path, n.Owner, n.Mode.Perm())
-}
-
-// gpuNodes lists the GPU driver's device nodes under devDir: /dev/nvidia*
-// (discrete GPUs), /dev/nvmap, /dev/nvhost-* and /dev/nvgpu/*/* (Jetson,
-// root:video 0660 on L4T).
-func gpuNodes(devDir string) []string {
-	var out []string
-	for _, pat := range []string{"nvidia*", "nvmap", "nvhost-*", "nvgpu/*/*"} {
-		m, _ := filepath.Glob(filepath.Join(devDir, pat))
-		out = append(out, m...)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // BlockedGPUNodes lists the GPU device nodes under devDir that the identity
 // uid with the groups gids (nodeaccess.Self's) cannot open, and whether any
 // GPU node exists at all.
-func BlockedGPUNodes(devDir string, uid int, gids []uint32) (blocked []BlockedNode, any bool) {
-	for _, p := range gpuNodes(devDir) {
-		fi, err := os.Stat(p)
-		if err != nil || fi.Mode()&os.ModeDevice == 0 && fi.Mode().IsDir() {
-			continue
-		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if !ok {
-			continue
-		}
-		any = true
-		if !nodeaccess.CanReadWrite(os.FileMode(st.Mode).Perm(), st.Uid, st.Gid, uid, gids) {
-			blocked = append(blocked, BlockedNode{Path: p, Mode: fi.Mode(), Owner: nodeaccess.Owner(st.Uid, st.Gid)})
+func BlockedGPUNodes(devDir string, uid int, gids []uint32) (blocked []nodeaccess.Node, any bool) {
+	nodes := nodeaccess.GPUNodes(devDir, uid, gids)
+	for _, n := range nodes {
+		if !n.OK {
+			blocked = append(blocked, n)
 		}
 	}
-	return blocked, any
+	return blocked, len(nodes) > 0
 }
 
 // permissionFailure reports whether a CUDA failure looks like one of
@@ -90,9 +55,7 @@ func CUDAUnavailable(code int, err error, devDir string, uid int, gids []uint32)
 		groups := map[string]bool{}
 		for _, b := range blocked {
 			names = append(names, b.String())
-			if i := strings.IndexByte(b.Owner, ':'); i >= 0 {
-				groups[b.Owner[i+1:]] = true
-			}
+			groups[b.Group] = true
 		}
 		var gs []string
 		for g := range groups {

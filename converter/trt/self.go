@@ -5,13 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync/atomic"
 
 	"github.com/shirou/gopsutil/v3/process"
 
 	"github.com/trtd/trtd/converter/protocol"
 	"github.com/trtd/trtd/internal/bytesize"
+	"github.com/trtd/trtd/internal/nodeaccess"
 )
 
 // cudaCalls counts the CUDA probes of this process (each may create a CUDA
@@ -24,19 +24,11 @@ var cudaCalls atomic.Int64
 // Jetson Nano about 230 MiB while trtexec builds beside it.
 func CUDACalls() int64 { return cudaCalls.Load() }
 
-// gpuNode reports whether a device file belongs to the GPU driver:
-// /dev/nvidia* on discrete GPUs, /dev/nvmap, /dev/nvhost-* and /dev/nvgpu/*
-// on Jetson. The CUDA runtime opens them at its first call: on an H200 with
-// CUDA 13, cudaGetDeviceCount alone opened /dev/nvidiactl, /dev/nvidia0 and
-// /dev/nvidia-uvm (RSS 16.2 -> 23.1 MiB) and cudaSetDevice then created the
-// context (RSS 119 MiB, 518 MiB of device memory).
-func gpuNode(target string) bool {
-	return strings.HasPrefix(target, "/dev/nvidia") || target == "/dev/nvmap" ||
-		strings.HasPrefix(target, "/dev/nvhost-") || strings.HasPrefix(target, "/dev/nvgpu/")
-}
-
-// GPUFiles lists the GPU device files open in a process, read from its fd
-// directory (/proc/self/fd).
+// GPUFiles lists the GPU device files (nodeaccess.IsGPUNode) open in a
+// process, read from its fd directory (/proc/self/fd). Any means a CUDA
+// runtime was initialised: on an H200 with CUDA 13 cudaGetDeviceCount
+// alone opened three of them (RSS 16.2 -> 23.1 MiB), and cudaSetDevice
+// then created the context (RSS 119 MiB, 518 MiB of device memory).
 func GPUFiles(fdDir string) []string {
 	ents, err := os.ReadDir(fdDir)
 	if err != nil {
@@ -46,7 +38,7 @@ func GPUFiles(fdDir string) []string {
 	var out []string
 	for _, e := range ents {
 		t, err := os.Readlink(filepath.Join(fdDir, e.Name()))
-		if err == nil && gpuNode(t) && !seen[t] {
+		if err == nil && nodeaccess.IsGPUNode(t) && !seen[t] {
 			seen[t] = true
 			out = append(out, t)
 		}

@@ -76,6 +76,7 @@ type Device struct {
 	Mode  string `json:"mode"`
 	Owner string `json:"owner"` // user:group
 	OK    bool   `json:"ok"`
+	group string // the owning group, for the fix
 }
 
 // Identity is the user the worker runs as.
@@ -267,26 +268,12 @@ func (r *Result) identity(name string) {
 	r.Identity = id
 }
 
-// gpuNodes are the device files CUDA opens: Jetson's (nvhost, nvmap) and a
-// discrete GPU's (nvidia*).
-var gpuNodes = []string{"nvhost-ctrl", "nvhost-ctrl-gpu", "nvhost-prof-gpu", "nvhost-gpu", "nvhost-as-gpu", "nvmap",
-	"nvidiactl", "nvidia0", "nvidia-uvm"}
-
+// devices are the GPU's device files under dir (nodeaccess.GPUNodes) and
+// whether the worker's identity may open each.
 func devices(dir string, id Identity) []Device {
 	var out []Device
-	for _, n := range gpuNodes {
-		p := filepath.Join(dir, n)
-		st, err := os.Stat(p)
-		if err != nil {
-			continue
-		}
-		sys, _ := st.Sys().(*syscall.Stat_t)
-		d := Device{Path: p, Mode: lsMode(st.Mode())}
-		if sys != nil {
-			d.Owner = nodeaccess.Owner(sys.Uid, sys.Gid)
-			d.OK = nodeaccess.CanReadWrite(st.Mode().Perm(), sys.Uid, sys.Gid, id.UID, id.gids)
-		}
-		out = append(out, d)
+	for _, n := range nodeaccess.GPUNodes(dir, id.UID, id.gids) {
+		out = append(out, Device{Path: n.Path, Mode: lsMode(n.Mode), Owner: n.Owner, OK: n.OK, group: n.Group})
 	}
 	return out
 }
@@ -298,18 +285,21 @@ func (r *Result) checkDevices() {
 		return
 	}
 	var bad []string
+	group := ""
 	for _, d := range r.Devices {
 		if !d.OK {
 			bad = append(bad, fmt.Sprintf("%s (%s %s)", d.Path, d.Mode, d.Owner))
+			if group == "" {
+				group = d.group
+			}
 		}
 	}
 	if len(bad) == 0 {
 		r.check("GPU device nodes", true, fmt.Sprintf("%d nodes, all open to %s", len(r.Devices), r.Identity.User), "")
 		return
 	}
-	group := "video"
-	if i := strings.LastIndex(bad[0], ":"); i > 0 {
-		group = strings.TrimSuffix(bad[0][i+1:], ")")
+	if group == "" {
+		group = "video"
 	}
 	r.check("GPU device nodes", false, fmt.Sprintf("%s cannot open %s", r.Identity.User, strings.Join(bad, ", ")),
 		fmt.Sprintf("sudo usermod -aG %s %s && sudo systemctl restart trtd", group, r.Identity.User))

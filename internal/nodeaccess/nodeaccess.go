@@ -1,7 +1,9 @@
 // Package nodeaccess answers, without opening anything, whether a user may
 // open a device node read-write, and names a node's owner: the one place
-// trtd applies Unix permission bits to an identity (the selftest's GPU node
-// check) and turns uids and gids into names.
+// trtd applies Unix permission bits to an identity, turns uids and gids
+// into names, and says which device files are the GPU's (the selftest's
+// node check, the worker's explanation of a CUDA failure, and its test for
+// a CUDA context).
 package nodeaccess
 
 import (
