@@ -92,9 +92,3 @@ func CheckLoaded(compiled version.Version, libVersion, parserVersion int, parser
 	}
 	return found, nil
 }
-
-// ParserVersionString renders getNvOnnxParserVersion()'s value (major*10000
-// + minor*100 + patch, NvOnnxParser.h): 100 is "0.1.0".
-func ParserVersionString(n int) string {
-	return fmt.Sprintf("%d.%d.%d", n/10000, n/100%100, n%100)
-}

@@ -2,6 +2,7 @@ package trt
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,8 +61,8 @@ func TestCheckLoadedRealValues(t *testing.T) {
 			}
 		})
 	}
-	if ParserVersionString(OnnxParserVersion) != "0.1.0" {
-		t.Error(ParserVersionString(OnnxParserVersion))
+	if parserVersionString(OnnxParserVersion) != "0.1.0" {
+		t.Error(parserVersionString(OnnxParserVersion))
 	}
 }
 
@@ -118,4 +119,10 @@ func TestLibrarySoname(t *testing.T) {
 	if _, err := LibrarySoname(src); err == nil {
 		t.Error("a C source file read as a library")
 	}
+}
+
+// parserVersionString renders getNvOnnxParserVersion()'s value (major*10000
+// + minor*100 + patch, NvOnnxParser.h): 100 is "0.1.0".
+func parserVersionString(n int) string {
+	return fmt.Sprintf("%d.%d.%d", n/10000, n/100%100, n%100)
 }

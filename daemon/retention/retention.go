@@ -39,27 +39,6 @@ func (r Refs) has(j *jobs.Job) bool {
 // Off reports whether p keeps everything.
 func Off(p config.Retention) bool { return p.KeepJobs == 0 && p.KeepDays == 0 }
 
-// Select returns the jobs p lets go at now, oldest first: terminal, not
-// referenced, not among the KeepJobs most recently finished and not
-// finished within KeepDays days.
-func Select(js []*jobs.Job, refs Refs, now time.Time, p config.Retention) []*jobs.Job {
-	if Off(p) {
-		return nil
-	}
-	sel := newSelector(now, p)
-	for _, j := range js {
-		sel.rank(j)
-	}
-	var out []*jobs.Job
-	for _, j := range js {
-		if sel.goes(j, refs) {
-			out = append(out, j)
-		}
-	}
-	sortOldestFirst(out)
-	return out
-}
-
 // selector decides what a policy lets go from two passes over the finished
 // jobs, holding only the KeepJobs most recently finished (their id and
 // time), never every job: a store of 10,000 finished jobs costs two reads
