@@ -543,9 +543,13 @@ func readInts(r io.ReaderAt, t *Tensor) ([]int64, bool) {
 	if !ok {
 		return nil, false
 	}
+	// Non-empty raw_data wins over the typed field, as in TensorRT's ONNX
+	// parser (onnx-tensorrt WeightsContext.cpp convertOnnxWeights:
+	// "if (onnxTensor.raw_data().size() > 0)", 10.0-GA :361); else the
+	// type's own field: int64_data for INT64, int32_data for INT32.
 	var v []int64
-	switch t.DataField {
-	case tensorRawData:
+	switch {
+	case vals.HasRaw && len(vals.Raw) > 0:
 		size := int64(8)
 		if t.DataType == Int32 {
 			size = 4
@@ -561,16 +565,12 @@ func readInts(r io.ReaderAt, t *Tensor) ([]int64, bool) {
 				v = append(v, int64(int32(binary.LittleEndian.Uint32(b[i*4:]))))
 			}
 		}
-	case tensorInt64Data, tensorInt32Data:
+	default:
 		v = vals.Int64s
-		if t.DataField == tensorInt32Data {
+		if t.DataType == Int32 {
 			v = vals.Int32s
 		}
 		if int64(len(v)) != n {
-			return nil, false
-		}
-	default:
-		if n != 0 {
 			return nil, false
 		}
 	}

@@ -121,6 +121,12 @@ func TestReadInts(t *testing.T) {
 		{"int32 raw_data", append(head(Int32, 2), raw32...), []int64{-2, 3}, true},
 		{"packed int32_data", append(head(Int32, 2), packed(tensorInt32Data, -7, 8)...), []int64{-7, 8}, true},
 		{"empty", head(Int64, 0), nil, true},
+		// Non-empty raw_data wins over typed data, in either order, as in
+		// TensorRT's parser; an empty raw_data does not.
+		{"raw_data then int64_data", append(append(head(Int64, 1), protowire.AppendBytes(protowire.AppendTag(nil, tensorRawData, protowire.BytesType), []byte{3, 0, 0, 0, 0, 0, 0, 0})...), packed(tensorInt64Data, 9)...), []int64{3}, true},
+		{"int64_data then raw_data", append(append(head(Int64, 1), packed(tensorInt64Data, 9)...), protowire.AppendBytes(protowire.AppendTag(nil, tensorRawData, protowire.BytesType), []byte{3, 0, 0, 0, 0, 0, 0, 0})...), []int64{3}, true},
+		{"empty raw_data, int64_data", append(append(head(Int64, 1), protowire.AppendBytes(protowire.AppendTag(nil, tensorRawData, protowire.BytesType), nil)...), packed(tensorInt64Data, 9)...), []int64{9}, true},
+		{"int64 in int32_data", append(head(Int64, 1), packed(tensorInt32Data, 9)...), nil, false},
 		{"count differs", append(head(Int64, 3), packed(tensorInt64Data, 1)...), nil, false},
 		{"float", append(head(Float, 2), raw32...), nil, false},
 		{"too many", append(head(Int64, maxConstInts+1), packed(tensorInt64Data, make([]int64, maxConstInts+1)...)...), nil, false},
