@@ -10,14 +10,19 @@ import (
 )
 
 // The GPU node check lists the nodes the worker's user cannot open and
-// names the nodes' own group in the fix (L4T: root:video 0660).
+// names the nodes' own group in the fix (L4T: root:video 0660), leaving
+// out the debugger's and profilers' nodes, which are not video's.
 func TestCheckDevices(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to give the nodes another group")
 	}
 	d := t.TempDir()
 	const gid = 44 // video on Debian and L4T
-	for _, n := range []string{"nvmap", "nvhost-ctrl-gpu", "null"} {
+	nodes := map[string]uint32{"nvmap": gid, "nvhost-ctrl-gpu": gid, "null": gid,
+		// The tools' nodes: L4T gives them to group debug (or root alone),
+		// and CUDA does not open them; a member of video passes without.
+		"nvhost-dbg-gpu": 4242, "nvhost-prof-gpu": 4242, "nvhost-sched-gpu": 0}
+	for n, g := range nodes {
 		p := filepath.Join(d, n)
 		if err := os.WriteFile(p, nil, 0o660); err != nil {
 			t.Fatal(err)
@@ -25,7 +30,7 @@ func TestCheckDevices(t *testing.T) {
 		if err := os.Chmod(p, 0o660); err != nil { // past the umask
 			t.Fatal(err)
 		}
-		if err := os.Chown(p, 0, gid); err != nil {
+		if err := os.Chown(p, 0, int(g)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -18,14 +18,25 @@ import (
 var gpuPatterns = []string{"nvidia*", "nvmap", "nvhost-*", "nvgpu/*/*"}
 
 // IsGPUNode reports whether path, as /proc/PID/fd's links name an open
-// file, is one of the GPU driver's device files.
+// file, is one of the GPU driver's device files: /dev/nvmap, or anything
+// under /dev whose name starts nvidia, nvhost- or nvgpu/ (MIG's
+// /dev/nvidia-caps/nvidia-capN too). A node removed while open reads
+// "PATH (deleted)" and still counts.
 func IsGPUNode(path string) bool {
-	rel, ok := strings.CutPrefix(path, "/dev/")
-	if !ok {
-		return false
-	}
-	for _, p := range gpuPatterns {
-		if m, _ := filepath.Match(p, rel); m {
+	rel, ok := strings.CutPrefix(strings.TrimSuffix(path, " (deleted)"), "/dev/")
+	return ok && (rel == "nvmap" || strings.HasPrefix(rel, "nvidia") || strings.HasPrefix(rel, "nvhost-") || strings.HasPrefix(rel, "nvgpu/"))
+}
+
+// toolsOnly reports whether a GPU node is one CUDA does not need to run:
+// the debugger's, profilers' and scheduler's, which L4T's udev rules
+// (99-tegra-devices.rules) give to group debug or to root alone, not to
+// video: nvhost-{dbg,prof,prof-ctx,prof-dev,ctxsw,sched}-gpu and
+// nvgpu/*/{dbg,prof,prof-ctx,prof-dev,ctxsw,sched,nvsched}. Asking for
+// them would send a correctly set-up worker into group debug, or nowhere.
+func toolsOnly(path string) bool {
+	base := filepath.Base(path)
+	for _, w := range []string{"dbg", "prof", "ctxsw", "sched"} {
+		if strings.Contains(base, w) {
 			return true
 		}
 	}
@@ -45,9 +56,10 @@ func (n Node) String() string {
 	return fmt.Sprintf("%s (%s %04o)", n.Path, n.Owner, n.Mode.Perm())
 }
 
-// GPUNodes lists the GPU driver's device files under devDir (/dev, or a
-// test's tree), sorted, each with whether the identity uid with the groups
-// gids (Self's) may open it read-write. Directories are not nodes.
+// GPUNodes lists the GPU driver's device files a CUDA program opens under
+// devDir (/dev, or a test's tree), sorted, each with whether the identity
+// uid with the groups gids (Self's) may open it read-write. Directories and
+// the tools' nodes (toolsOnly) are left out.
 func GPUNodes(devDir string, uid int, gids []uint32) []Node {
 	var paths []string
 	for _, pat := range gpuPatterns {
@@ -57,6 +69,9 @@ func GPUNodes(devDir string, uid int, gids []uint32) []Node {
 	sort.Strings(paths)
 	var out []Node
 	for _, p := range paths {
+		if toolsOnly(p) {
+			continue
+		}
 		fi, err := os.Stat(p)
 		if err != nil || fi.IsDir() {
 			continue

@@ -11,6 +11,8 @@ func TestIsGPUNode(t *testing.T) {
 	for path, want := range map[string]bool{
 		"/dev/nvidiactl": true, "/dev/nvidia0": true, "/dev/nvidia-uvm": true,
 		"/dev/nvmap": true, "/dev/nvhost-ctrl-gpu": true, "/dev/nvgpu/igpu0/ctrl": true,
+		"/dev/nvidia-caps/nvidia-cap1": true, "/dev/nvgpu/igpu0/x/y": true, "/dev/nvhost-dbg-gpu": true,
+		"/dev/nvmap (deleted)": true, "/dev/nvidia0 (deleted)": true, "/dev/null (deleted)": false,
 		"/dev/null": false, "/dev/nvmapx": false, "/dev/nvgpu": false, "/tmp/nvidia0": false,
 		"/dev/dri/renderD128": false, "nvidia0": false, "/dev/nvhost": false,
 	} {
@@ -25,7 +27,9 @@ func TestIsGPUNode(t *testing.T) {
 // nodes.
 func TestGPUNodes(t *testing.T) {
 	d := t.TempDir()
-	for _, n := range []string{"nvmap", "nvhost-ctrl-gpu", "nvidiactl", "nvgpu/igpu0/ctrl", "null", "nvmapx"} {
+	for _, n := range []string{"nvmap", "nvhost-ctrl-gpu", "nvidiactl", "nvgpu/igpu0/ctrl", "null", "nvmapx",
+		// L4T's tools' nodes (group debug, or root alone): not CUDA's.
+		"nvhost-dbg-gpu", "nvhost-prof-gpu", "nvhost-ctxsw-gpu", "nvhost-sched-gpu", "nvgpu/igpu0/prof-dev", "nvgpu/igpu0/nvsched"} {
 		p := filepath.Join(d, n)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
