@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/trtd/trtd/converter/protocol"
+	"github.com/trtd/trtd/converter/report"
 )
 
 // TestNextStepPerClass pins the ladder's choice for every class.
@@ -73,5 +74,25 @@ func TestLadderStepsPerClass(t *testing.T) {
 				t.Errorf("class %s (%s), want %s", res.Class, res.Reason, c.class)
 			}
 		})
+	}
+}
+
+// The attempt says where its int8 scales came from as the worker decided
+// it (Result.Int8), and nothing when the worker says nothing.
+func TestLadderInt8FromWorker(t *testing.T) {
+	for beh, want := range map[string]string{
+		"*=int8=cache":      report.Int8FromCache,
+		"*=int8=calibrated": report.Int8Calibrated,
+		"*=int8=refused":    report.Int8Refused,
+		"*=ok":              "",
+	} {
+		w, in, _ := setup(t, beh)
+		res := w.Ladder(context.Background(), in, Hooks{})
+		if res.Class != protocol.ClassOK || len(res.Attempts) == 0 {
+			t.Fatalf("%s: class %s (%s)", beh, res.Class, res.Reason)
+		}
+		if got := res.Attempts[0].Int8; got != want {
+			t.Errorf("%s: attempt int8 %q, want %q", beh, got, want)
+		}
 	}
 }

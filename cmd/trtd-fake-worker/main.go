@@ -22,6 +22,8 @@
 //	slow=DUR      sleep DUR, then ok
 //	spew=MiB      write MiB of log to stderr, then ok
 //	eat=MiB       allocate and touch MiB of memory, then sleep until killed
+//	int8=SOURCE   ok, saying its int8 scales came from SOURCE (Result.Int8:
+//	              calibrated, cache, qdq, refused)
 //
 // When the request carries accuracy samples (Request.Accuracy), the fake
 // engine "produces" the expected outputs, each value moved by
@@ -108,6 +110,7 @@ func run(stdin io.Reader, stdout, stderr io.Writer) int {
 type session struct {
 	out    *bufio.Writer
 	stderr io.Writer
+	int8   protocol.Int8Source // the int8=SOURCE behaviour's
 }
 
 func (s *session) emit(ev protocol.Event) {
@@ -194,6 +197,8 @@ func (s *session) misbehave(beh string) (code int, done bool) {
 		spew(stderr, arg)
 	case "eat":
 		eat(stderr, arg)
+	case "int8":
+		s.int8 = protocol.Int8Source(arg)
 	default:
 		return s.result(protocol.Result{Class: protocol.ClassBadRequest, Message: "fake worker: unknown behaviour " + beh}), true
 	}
@@ -255,7 +260,7 @@ func (s *session) build(req protocol.Request) int {
 	return s.result(protocol.Result{Class: protocol.ClassOK, Engine: req.Engine, EngineBytes: int64(len(engine)), EngineSHA256: filehash.Bytes(engine),
 		BuildMs: 5, Calls: []string{"fake: no TensorRT calls"},
 		MemUsage:   []protocol.MemUsage{{Phase: "Init builder kernel library", CPUMiB: 158, GPUMiB: 160}},
-		Validation: val})
+		Validation: val, Int8: s.int8})
 }
 
 // checkAccuracy runs the accuracy gate against outputs made from the

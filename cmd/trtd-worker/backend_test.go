@@ -78,8 +78,8 @@ func TestTrtexecInt8WithSamplesBuildsFP16(t *testing.T) {
 	if strings.Contains(string(a), "--int8") || !strings.Contains(string(a), "--fp16") {
 		t.Errorf("trtexec ran with %q", a)
 	}
-	if !strings.Contains(strings.Join(r.Skipped, "\n"), IntNoGate) || !strings.Contains(strings.Join(r.Calls, "\n"), "skipped: "+IntNoGate) {
-		t.Errorf("skipped %v, calls %v", r.Skipped, r.Calls)
+	if sk := strings.Join(r.Skipped, "\n"); !strings.Contains(sk, "int8 refused") || !strings.Contains(sk, "accuracy samples were uploaded") {
+		t.Errorf("skipped %v", r.Skipped)
 	}
 	if r.Int8 != protocol.Int8Refused {
 		t.Errorf("int8 source %q, want %q", r.Int8, protocol.Int8Refused)

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -111,25 +110,14 @@ func build(ctx context.Context, req protocol.Request, topts trt.Options, xopts t
 		}
 		reasons = append(reasons, strings.TrimPrefix(msg, trt.ErrNoTensorRT.Error()+": "))
 	}
-	var skipped []string
-	if req.Settings.Precision == protocol.PrecisionINT8 && req.Accuracy != nil {
-		// trtexec cannot run the accuracy gate, and an int8 engine is never
-		// published unchecked when samples exist.
-		req.Settings.Precision = protocol.PrecisionFP16
-		skipped = append(skipped, IntNoGate)
-	}
+	// An int8 stage with samples builds fp16 on trtexec, which cannot run
+	// the accuracy gate: its precision flags decide that, per release
+	// (trtexec.Args; 11.x builds the model's own types).
 	mem := trt.SelfMemory("trtexec start")
 	res := trtexec.Build(ctx, req, xopts)
 	if res.Class != protocol.ClassBuilderUnavailable || apiRes == nil {
 		res.Worker = mem
 		res.Calls = append(res.Calls, trt.WorkerLine(mem))
-		res.Skipped = append(skipped, res.Skipped...)
-		if slices.Contains(skipped, IntNoGate) {
-			res.Int8 = protocol.Int8Refused // trtexec was asked for fp16
-		}
-		for _, sk := range skipped {
-			res.Calls = append(res.Calls, "skipped: "+sk)
-		}
 		noAccuracyGate(req, res, xopts)
 		return res
 	}
@@ -137,10 +125,6 @@ func build(ctx context.Context, req protocol.Request, topts trt.Options, xopts t
 	apiRes.Message = "TensorRT not available on this machine: " + strings.Join(reasons, "; ")
 	return apiRes
 }
-
-// IntNoGate is why a trtexec build of an int8 stage with accuracy samples
-// builds fp16 instead.
-const IntNoGate = "precision int8: refused, building fp16: accuracy samples exist and trtexec cannot run the accuracy gate, so an int8 engine would be published unchecked"
 
 // NoAccuracyGate is what a trtexec build says when samples were uploaded.
 const NoAccuracyGate = "accuracy gate not run: comparing the engine's outputs with the uploaded samples needs the API backend (a trtd-worker built with TensorRT headers); trtexec built this engine"

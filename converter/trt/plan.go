@@ -111,6 +111,9 @@ func planPrecision(pl *Plan, precision string, v version.Version, p Platform, q 
 	call, skip := pl.call, pl.skip
 	if v.Major >= 11 {
 		skip("%s", typedNote(precision, v.Short()))
+		if precision == protocol.PrecisionINT8 && q.QDQ {
+			pl.Int8 = protocol.Int8QDQ // the nodes set the int8 layers
+		}
 		return
 	}
 	if precision == protocol.PrecisionINT8 && !q.QDQ && !q.Calibration {
@@ -127,6 +130,7 @@ func planPrecision(pl *Plan, precision string, v version.Version, p Platform, q 
 			}
 		} else {
 			skip("precision int8: the platform has no fast INT8 (platformHasFastInt8() is false)")
+			pl.Int8 = protocol.Int8Refused
 		}
 	}
 	if p.FastFP16 {

@@ -172,6 +172,7 @@ func TestPlanPrecision(t *testing.T) {
 		{"int8 Q/DQ with data 8.6", "int8", "8.6.1", Quant{QDQ: true, Calibration: true}, "setFlag(kINT8) setFlag(kFP16)", false, "", protocol.Int8QDQ},
 		{"fp16 11.1 typed", "fp16", "11.1.0", Quant{}, "", false, "built with the model's own types; convert the ONNX model to float16", ""},
 		{"int8 11.1 typed", "int8", "11.1.0", Quant{Calibration: true}, "", false, "11.x has no calibrator", ""},
+		{"int8 11.1 typed Q/DQ", "int8", "11.1.0", Quant{QDQ: true}, "", false, "strongly typed", protocol.Int8QDQ},
 		{"fp32 11.1", "fp32", "11.1.0", Quant{}, "", false, "", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -196,6 +197,14 @@ func TestPlanPrecision(t *testing.T) {
 				t.Errorf("skipped %q; want %q", sk, c.skipped)
 			}
 		})
+	}
+	// A platform without fast INT8 (a Nano's sm_53): kINT8 is not set,
+	// whatever the scales, and the report says int8 was refused.
+	for _, q := range []Quant{{QDQ: true}, {Calibration: true}} {
+		pl, err := PlanBuild(protocol.Settings{Precision: "int8", WorkspaceMiB: 64}, v("8.2.1"), Platform{FastFP16: true}, q)
+		if err != nil || pl.Int8 != protocol.Int8Refused || pl.Calibrate || !strings.Contains(strings.Join(pl.Skipped, "\n"), "no fast INT8") {
+			t.Errorf("%+v: int8 %q calibrate %v skipped %q (%v)", q, pl.Int8, pl.Calibrate, pl.Skipped, err)
+		}
 	}
 }
 

@@ -246,8 +246,12 @@ func precisionArgs(req protocol.Request, v version.Version, m Model) (argsOut, e
 	}
 	if v.Major >= 11 {
 		// Strongly typed networks: 11.x's parser has no --fp16/--int8
-		// (flags.go); the model's own types decide.
+		// (flags.go); the model's own types decide, and Q/DQ nodes set
+		// the int8 layers.
 		o.skipped = append(o.skipped, fmt.Sprintf("precision %s: TensorRT %s networks are strongly typed (trtexec has no --fp16/--int8); built with the model's own types", s.Precision, v.Short()))
+		if s.Precision == protocol.PrecisionINT8 && m.QDQ {
+			o.int8 = protocol.Int8QDQ
+		}
 		return o, nil
 	}
 	if s.Precision == protocol.PrecisionINT8 {

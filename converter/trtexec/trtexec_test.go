@@ -322,7 +322,10 @@ func TestArgsInt8Source(t *testing.T) {
 		{"no scales", protocol.Request{Settings: protocol.Settings{Precision: "int8"}}, Model{}, v82, protocol.Int8Refused, "--fp16"},
 		{"samples", protocol.Request{Settings: protocol.Settings{Precision: "int8"}, Accuracy: samples}, Model{QDQ: true}, v82, protocol.Int8Refused, "--fp16"},
 		{"fp16", protocol.Request{Settings: protocol.Settings{Precision: "fp16"}}, Model{QDQ: true}, v82, "", "--fp16"},
-		{"typed 11.x", protocol.Request{Settings: protocol.Settings{Precision: "int8"}}, Model{QDQ: true}, v111, "", ""},
+		// 11.x is strongly typed: the Q/DQ nodes set the int8 layers,
+		// samples or not; without them there is no int8.
+		{"typed 11.x qdq", protocol.Request{Settings: protocol.Settings{Precision: "int8"}, Accuracy: samples}, Model{QDQ: true}, v111, protocol.Int8QDQ, ""},
+		{"typed 11.x", protocol.Request{Settings: protocol.Settings{Precision: "int8"}}, Model{}, v111, "", ""},
 	} {
 		c.req.Model = "m.onnx"
 		line, err := Args(c.req, c.v, "e", "", c.m)

@@ -178,7 +178,8 @@ func Referenced(outbox string) (Refs, error) {
 	return r, errors.Join(errs...)
 }
 
-// Pruner removes what Select lets go.
+// Pruner removes what the retention policy lets go (selector, in two
+// streaming passes over the finished jobs).
 type Pruner struct {
 	Store  *jobs.Store
 	Failed string // failed/
