@@ -275,6 +275,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 			b.add(js...)
 		case <-off.idleDone:
 			off.idling = false
+		case <-off.releaseDone:
+			off.releasing = false
 		case dk := <-off.pruned:
 			off.pruning = false
 			// The first one put the kept models of stale engines in the
@@ -282,10 +284,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 			quietSince = time.Now()
 			d.status.SetDisk(dk)
 			d.status.Update()
+			if b.idle() && !off.busy() {
+				off.release() // the walk of the store is done
+			}
 		case j := <-b.results:
 			b.ended(j)
 			off.changed = true
 			quietSince = time.Now()
+			if b.idle() && !off.busy() {
+				off.release() // the queue has drained
+			}
 		case <-b.statusTicker.C:
 			if b.building != nil {
 				d.status.Update()

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trtd/trtd/converter/report"
+	"github.com/trtd/trtd/internal/testmodels"
 )
 
 // ctxSwitches sums the context switches of every thread of pid.
@@ -51,5 +54,32 @@ func TestIdleWakeups(t *testing.T) {
 	}
 	if perMin > 60 {
 		t.Errorf("idle daemon: %.0f context switches a minute, want at most 60", perMin)
+	}
+}
+
+// When its queue drains, the daemon hands the memory the work left free
+// back to the kernel at once (a Jetson's GPU shares that RAM), instead of
+// leaving it to the runtime's slow scavenger.
+func TestMemoryReleasedWhenIdle(t *testing.T) {
+	tr := newTree(t, "")
+	b, _ := os.ReadFile(tr.path)
+	// Housekeeping (and its prune, which also releases) once a minute: the
+	// release seen here is the drained queue's.
+	os.WriteFile(tr.path, []byte(strings.Replace(string(b), `retry_interval = "1s"`, `retry_interval = "10m"`, 1)), 0o644)
+	startDaemon(t, tr)
+	tr.waitIdle(t, 30*time.Second)
+	tr.drop(t, "net.onnx", testmodels.SmallCNN)
+	tr.waitReport(t, "net.onnx", 30*time.Second, report.OutcomeBuilt)
+	logPath := filepath.Join(tr.root, "trtd.log")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		b, _ := os.ReadFile(logPath)
+		log := string(b)
+		done := strings.Index(log, "event=job_done")
+		if done >= 0 && strings.Contains(log[done:], "event=memory_released") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no memory_released after the job was done:\n%s", log)
+		}
 	}
 }

@@ -3,14 +3,17 @@ package daemon
 import (
 	"context"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/trtd/trtd/daemon/inbox"
 	"github.com/trtd/trtd/daemon/jobs"
+	"github.com/trtd/trtd/daemon/logging"
 	"github.com/trtd/trtd/daemon/retention"
 	"github.com/trtd/trtd/daemon/status"
+	"github.com/trtd/trtd/internal/bytesize"
 )
 
 // offLoop runs the main loop's slow work in goroutines (issue 13, F-6):
@@ -43,6 +46,9 @@ type offLoop struct {
 	// and 20,000 directories to read.
 	changed  bool
 	prunedAt time.Time
+
+	releaseDone chan struct{}
+	releasing   bool
 }
 
 // pruneEvery is how often retention and the disk measure run when no job
@@ -62,7 +68,7 @@ type claimResult struct {
 func newOffLoop(ctx context.Context, d *Daemon) *offLoop {
 	o := &offLoop{d: d, ctx: ctx, claimReq: make(chan inbox.Event, 1024), claimed: make(chan claimResult, 1024),
 		claiming: map[string]bool{}, claimerDone: make(chan struct{}), probed: make(chan []*jobs.Job, 1),
-		idleDone: make(chan struct{}, 1), pruned: make(chan status.Disk, 1)}
+		idleDone: make(chan struct{}, 1), pruned: make(chan status.Disk, 1), releaseDone: make(chan struct{}, 1)}
 	go func() {
 		defer close(o.claimerDone)
 		for ev := range o.claimReq {
@@ -170,6 +176,28 @@ func (o *offLoop) prune() {
 	}()
 }
 
+// release hands the memory that work left free back to the kernel, once
+// the daemon has nothing left to do: a collection, then every free page
+// returned (debug.FreeOSMemory), in a goroutine. On a Jetson the CPU and
+// the GPU share the RAM; the Go runtime alone gives such pages back over
+// minutes (after a burst of 200 uploads the idle daemon held 16.8 MiB
+// against 12.2 MiB fresh, and its scavenger kept waking).
+func (o *offLoop) release() {
+	if o.releasing {
+		return
+	}
+	o.releasing = true
+	go func() {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		debug.FreeOSMemory()
+		runtime.ReadMemStats(&after)
+		o.d.log.Debug("idle: free memory returned to the kernel", "released", bytesize.Format(int64(after.HeapReleased)-int64(before.HeapReleased)),
+			"heap_in_use", bytesize.Format(int64(after.HeapInuse)), logging.KeyEvent, "memory_released")
+		o.releaseDone <- struct{}{}
+	}()
+}
+
 // busy reports whether a claim, a probe or a prune (the first one
 // requeues stale engines) is under way.
 func (o *offLoop) busy() bool { return len(o.claiming) > 0 || o.probing || o.pruning }
@@ -187,6 +215,9 @@ func (o *offLoop) close() {
 	}
 	if o.pruning {
 		<-o.pruned
+	}
+	if o.releasing {
+		<-o.releaseDone
 	}
 }
 

@@ -29,7 +29,7 @@ var (
 	runs      = flag.Int("runs", 5, "runs per figure")
 	settle    = flag.Duration("settle", time.Second, "inbox.settle of the measured daemon")
 	burstN    = flag.Int("burst", 200, "files in the burst")
-	idleFor   = flag.Duration("idle", 20*time.Second, "idle window for RSS and wake-ups")
+	idleFor   = flag.Duration("idle", 65*time.Second, "idle window for RSS and wake-ups (over two inbox rescans, every 30 s)")
 	scale     = flag.String("scale", "", "history: 10,000 finished jobs and outbox files; flood: 1,000 uploads at once; intake: one large upload's CPU and RSS")
 	history   = flag.Int("history", 10000, "finished jobs (and outbox files) of -scale history")
 	floodN    = flag.Int("flood", 1000, "uploads of -scale flood")
@@ -166,6 +166,25 @@ func switches(pid int) int {
 	return n
 }
 
+// wakeups watches pid for window, reading its threads' context switches
+// every 10 ms: a wake-up is a 10 ms sample in which any thread ran (the
+// inbox rescan wakes three threads for a few switches: one wake-up), and
+// switches counts them all.
+func wakeups(pid int, window time.Duration) (wakes, sw int) {
+	prev := switches(pid)
+	start := prev
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for end := time.Now().Add(window); time.Now().Before(end); {
+		<-t.C
+		if n := switches(pid); n != prev {
+			wakes++
+			prev = n
+		}
+	}
+	return wakes, prev - start
+}
+
 type stat struct{ med, min, max float64 }
 
 func summarize(xs []float64) stat {
@@ -209,7 +228,7 @@ func main() {
 		return
 	}
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	var inPlace, renamed, p50, p99, rss0, rss, wake []float64
+	var inPlace, renamed, p50, p99, rss0, rss, wake, sw []float64
 	for r := 0; r < *runs; r++ {
 		d, err := start()
 		if err != nil {
@@ -226,22 +245,25 @@ func main() {
 		p99 = append(p99, pct(lat, 0.99))
 		// wait for the queue to drain, then idle
 		time.Sleep(*settle + 2*time.Second)
+		var st struct {
+			State string            `json:"state"`
+			Queue []json.RawMessage `json:"queue"`
+		}
 		for i := 0; i < 600; i++ {
-			var st struct {
-				State string            `json:"state"`
-				Queue []json.RawMessage `json:"queue"`
-			}
 			b, _ := os.ReadFile(filepath.Join(d.root, "state", "status.json"))
 			if json.Unmarshal(b, &st) == nil && st.State == "idle" && len(st.Queue) == 0 {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
+		if st.State != "idle" || len(st.Queue) != 0 {
+			must(fmt.Errorf("the burst did not end idle: state %q, %d queued (log: %s)", st.State, len(st.Queue), filepath.Join(d.root, "log")))
+		}
 		pid := d.cmd.Process.Pid
 		time.Sleep(2 * time.Second)
-		s0 := switches(pid)
-		time.Sleep(*idleFor)
-		wake = append(wake, float64(switches(pid)-s0)*float64(time.Minute)/float64(*idleFor))
+		w, n := wakeups(pid, *idleFor)
+		perMin := func(n int) float64 { return float64(n) * float64(time.Minute) / float64(*idleFor) }
+		wake, sw = append(wake, perMin(w)), append(sw, perMin(n))
 		rss = append(rss, float64(procStatus(pid, "VmRSS"))/1024)
 		d.stop()
 	}
@@ -266,5 +288,7 @@ func main() {
 	s = summarize(rss)
 	row("daemon idle RSS (after the burst)", "target ≤ 15 MiB", s, "MiB", fmt.Sprintf("%.2f× target", s.med/15))
 	s = summarize(wake)
-	row(fmt.Sprintf("daemon wake-ups per minute, idle (context switches over %s, all threads)", idleFor.String()), "—", s, "/min", "")
+	row(fmt.Sprintf("daemon wake-ups per minute, idle (10 ms samples with a context switch, over %s)", idleFor.String()), "target ≤ 10 /min besides the watchdog (none here)", s, "/min", fmt.Sprintf("%.2f× target", s.med/10))
+	s = summarize(sw)
+	row("daemon context switches per minute, idle (all threads, same window)", "—", s, "/min", "")
 }
