@@ -280,3 +280,37 @@ func TestRequeueStaleRefuses(t *testing.T) {
 		})
 	}
 }
+
+// A kept model found changed is hashed once: the next start finds the
+// same file (size, mtime, inode) recorded and says so without reading
+// it again; a file changed once more is hashed again.
+func TestRequeueStaleChangedModelHashedOnce(t *testing.T) {
+	up := Current{Builder: nano}
+	up.Builder.TensorRT = "8.5.2"
+	w := newWorld(t)
+	w.built(t, "m", "j", []byte("m"), nano, true)
+	kept := filepath.Join(w.State, "jobs", "j", "model", "m.onnx")
+	os.WriteFile(kept, []byte("tampered"), 0o644)
+	var hashed int
+	orig := hashFile
+	hashFile = func(p string) (string, error) { hashed++; return orig(p) }
+	t.Cleanup(func() { hashFile = orig })
+	for i, want := range []int{1, 1, 2} {
+		if i == 2 {
+			os.WriteFile(kept, []byte("tampered again"), 0o644)
+		}
+		acts, err := RequeueStale(nil, w.Dirs, up, false)
+		if err != nil || len(acts) != 1 || acts[0].Requeued || !strings.Contains(acts[0].Skipped, "does not hash") {
+			t.Fatalf("start %d: %+v, %v", i+1, acts, err)
+		}
+		if hashed != want {
+			t.Errorf("start %d: hashed %d times in all, want %d", i+1, hashed, want)
+		}
+	}
+	// Put back as built: hashed, matches, rebuilt.
+	os.WriteFile(kept, []byte("m"), 0o644)
+	acts, err := RequeueStale(nil, w.Dirs, up, false)
+	if err != nil || len(acts) != 1 || !acts[0].Requeued {
+		t.Fatalf("restored: %+v, %v", acts, err)
+	}
+}

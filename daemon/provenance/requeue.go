@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/trtd/trtd/internal/atomicfile"
@@ -49,6 +50,29 @@ type Request struct {
 	Was       string    `json:"was"`
 	Now       string    `json:"now"`
 	Reasons   []string  `json:"reasons"`
+	// Changed is set instead of a request when the kept model no longer
+	// hashes to model_sha256: the file as it was then, so that the next
+	// start does not hash it again while it stays the same.
+	Changed *KeptFile `json:"changed,omitempty"`
+}
+
+// KeptFile identifies a kept model's bytes without reading them.
+type KeptFile struct {
+	Size    int64  `json:"size"`
+	MtimeNs int64  `json:"mtime_ns"`
+	Ino     uint64 `json:"ino"`
+}
+
+func keptFile(path string) (KeptFile, bool) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return KeptFile{}, false
+	}
+	k := KeptFile{Size: fi.Size(), MtimeNs: fi.ModTime().UnixNano()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		k.Ino = st.Ino
+	}
+	return k, true
 }
 
 // RequeueStale finds the stale engines in dirs.Outbox and rebuilds each
@@ -87,19 +111,30 @@ func requeueOne(log *slog.Logger, dirs Dirs, reqDir, now string, a *Action, dry 
 		return fmt.Sprintf("the provenance names job %q, model %q and model_sha256 %q: not plain names and a sha256", a.Job, a.Model, a.ModelSHA)
 	}
 	marker := filepath.Join(reqDir, markerName(a.ModelSHA, a.Model))
-	var prev Request
-	if b, err := os.ReadFile(marker); err == nil && json.Unmarshal(b, &prev) == nil && prev.Now == now {
-		return fmt.Sprintf("a rebuild was already requested at %s", prev.Requested.Format(time.RFC3339))
-	}
 	jobDir := filepath.Join(dirs.State, "jobs", a.Job)
 	a.KeptModel = filepath.Join(jobDir, "model", a.Model)
-	sum, err := filehash.SHA256(a.KeptModel)
+	changed := fmt.Sprintf("the kept model %s does not hash to the engine's model_sha256 (it was changed): not rebuilt", a.KeptModel)
+	var prev Request
+	if b, err := os.ReadFile(marker); err == nil && json.Unmarshal(b, &prev) == nil && prev.Now == now {
+		if prev.Changed == nil {
+			return fmt.Sprintf("a rebuild was already requested at %s", prev.Requested.Format(time.RFC3339))
+		}
+		if k, ok := keptFile(a.KeptModel); ok && k == *prev.Changed {
+			return changed // the same changed bytes: not hashed again
+		}
+	}
+	before, _ := keptFile(a.KeptModel)
+	sum, err := hashFile(a.KeptModel)
 	if err != nil {
 		a.KeptModel = ""
 		return fmt.Sprintf("the model trtd kept from job %s is gone (%v): upload %s again to rebuild it", a.Job, errors.Unwrap(err), a.Model)
 	}
 	if sum != a.ModelSHA {
-		return fmt.Sprintf("the kept model %s does not hash to the engine's model_sha256 (it was changed): not rebuilt", a.KeptModel)
+		if k, ok := keptFile(a.KeptModel); ok && k == before && !dry {
+			record(log, reqDir, marker, Request{Job: a.Job, Model: a.Model, ModelSHA: a.ModelSHA, Requested: time.Now().UTC(),
+				Was: a.Was, Now: now, Reasons: a.Reasons, Changed: &k})
+		}
+		return changed
 	}
 	if _, err := os.Lstat(filepath.Join(dirs.Inbox, a.Model)); err == nil {
 		return fmt.Sprintf("an upload named %s is in the inbox: it is built instead", a.Model)
@@ -136,17 +171,27 @@ func requeueOne(log *slog.Logger, dirs Dirs, reqDir, now string, a *Action, dry 
 		return fmt.Sprintf("cannot place the kept model in the inbox: %v", err)
 	}
 	a.Requeued = true
-	if err := os.MkdirAll(reqDir, 0o755); err != nil {
-		log.Warn("cannot record the rebuild request", "dir", reqDir, "err", err) // as the write below
-	}
-	b, _ := json.MarshalIndent(Request{Job: a.Job, Model: a.Model, ModelSHA: a.ModelSHA, Requested: time.Now().UTC(),
-		Was: a.Was, Now: now, Reasons: a.Reasons}, "", "  ")
-	if err := atomicfile.WriteFile(marker, append(b, '\n'), 0o644); err != nil {
-		log.Warn("cannot record the rebuild request", "file", marker, "err", err)
-	}
+	record(log, reqDir, marker, Request{Job: a.Job, Model: a.Model, ModelSHA: a.ModelSHA, Requested: time.Now().UTC(),
+		Was: a.Was, Now: now, Reasons: a.Reasons})
 	log.Info("stale engine: rebuilding from the kept model", "engine", a.Name, "job", a.Job, "model", a.Model,
 		"reasons", strings.Join(a.Reasons, "; "), "event", "engine_stale_requeued")
 	return ""
+}
+
+// hashFile hashes a kept model (a variable: the tests count its calls).
+var hashFile = filehash.SHA256
+
+// record writes a marker: a rebuild requested, or a kept model found
+// changed. A marker that cannot be written only costs the check again at
+// the next start.
+func record(log *slog.Logger, reqDir, marker string, r Request) {
+	if err := os.MkdirAll(reqDir, 0o755); err != nil {
+		log.Warn("cannot record the rebuild request", "dir", reqDir, "err", err) // as the write below
+	}
+	b, _ := json.MarshalIndent(r, "", "  ")
+	if err := atomicfile.WriteFile(marker, append(b, '\n'), 0o644); err != nil {
+		log.Warn("cannot record the rebuild request", "file", marker, "err", err)
+	}
 }
 
 // forgetDone removes rebuild markers of engines that are no longer stale
