@@ -284,8 +284,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 			quietSince = time.Now()
 			d.status.SetDisk(dk)
 			d.status.Update()
-			if b.idle() && !off.busy() {
-				off.release() // the walk of the store is done
+			if off.pruneN > 1 && b.idle() && !off.busy() {
+				off.release() // the walk of the store is done (the first, at start, returns its own)
 			}
 		case j := <-b.results:
 			b.ended(j)

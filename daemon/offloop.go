@@ -192,7 +192,9 @@ func (o *offLoop) release() {
 		runtime.ReadMemStats(&before)
 		debug.FreeOSMemory()
 		runtime.ReadMemStats(&after)
-		o.d.log.Debug("idle: free memory returned to the kernel", "released", bytesize.Format(int64(after.HeapReleased)-int64(before.HeapReleased)),
+		// A claim running beside it may take released pages back: never
+		// less than nothing released.
+		o.d.log.Debug("idle: free memory returned to the kernel", "released", bytesize.Format(max(0, int64(after.HeapReleased)-int64(before.HeapReleased))),
 			"heap_in_use", bytesize.Format(int64(after.HeapInuse)), logging.KeyEvent, "memory_released")
 		o.releaseDone <- struct{}{}
 	}()

@@ -314,3 +314,48 @@ func TestRequeueStaleChangedModelHashedOnce(t *testing.T) {
 		t.Fatalf("restored: %+v, %v", acts, err)
 	}
 }
+
+// A model damaged in place and restored with its old size, mtime and
+// inode (what `cp -p backup kept` does) is hashed again, seen whole, and
+// rebuilt: only its ctime tells, and the marker holds it.
+func TestRequeueStaleRestoredModelRebuilt(t *testing.T) {
+	up := Current{Builder: nano}
+	up.Builder.TensorRT = "8.5.2"
+	w := newWorld(t)
+	w.built(t, "m", "j", []byte("m"), nano, true)
+	kept := filepath.Join(w.State, "jobs", "j", "model", "m.onnx")
+	fi, err := os.Stat(kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inPlace := func(b []byte) { // same inode, same size, same mtime
+		if err := os.WriteFile(kept, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(kept, fi.ModTime(), fi.ModTime()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inPlace([]byte("x"))
+	acts, err := RequeueStale(nil, w.Dirs, up, false)
+	if err != nil || len(acts) != 1 || acts[0].Requeued || !strings.Contains(acts[0].Skipped, "does not hash") {
+		t.Fatalf("damaged: %+v, %v", acts, err)
+	}
+	damaged, _ := keptFile(kept)
+	// The kernel's ctime is coarse (a tick): restore until it has moved,
+	// as any later restore's would have.
+	deadline := time.Now().Add(5 * time.Second)
+	for k := damaged; k.CtimeNs == damaged.CtimeNs; k, _ = keptFile(kept) {
+		if time.Now().After(deadline) {
+			t.Fatal("the kept model's ctime never moved")
+		}
+		inPlace([]byte("m"))
+	}
+	if k, _ := keptFile(kept); k.Size != damaged.Size || k.MtimeNs != damaged.MtimeNs || k.Ino != damaged.Ino {
+		t.Fatalf("not restored in place: %+v, damaged %+v", k, damaged)
+	}
+	acts, err = RequeueStale(nil, w.Dirs, up, false)
+	if err != nil || len(acts) != 1 || !acts[0].Requeued {
+		t.Fatalf("restored: %+v, %v", acts, err)
+	}
+}

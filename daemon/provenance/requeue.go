@@ -56,10 +56,14 @@ type Request struct {
 	Changed *KeptFile `json:"changed,omitempty"`
 }
 
-// KeptFile identifies a kept model's bytes without reading them.
+// KeptFile identifies a kept model's bytes without reading them. ctime
+// is in it because no process can set it back: a model damaged and then
+// restored with `cp -p` has its old size, mtime and inode again, not its
+// old ctime.
 type KeptFile struct {
 	Size    int64  `json:"size"`
 	MtimeNs int64  `json:"mtime_ns"`
+	CtimeNs int64  `json:"ctime_ns"`
 	Ino     uint64 `json:"ino"`
 }
 
@@ -70,7 +74,7 @@ func keptFile(path string) (KeptFile, bool) {
 	}
 	k := KeptFile{Size: fi.Size(), MtimeNs: fi.ModTime().UnixNano()}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		k.Ino = st.Ino
+		k.Ino, k.CtimeNs = st.Ino, st.Ctim.Nano()
 	}
 	return k, true
 }

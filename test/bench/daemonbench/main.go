@@ -257,6 +257,7 @@ func main() {
 			time.Sleep(100 * time.Millisecond)
 		}
 		if st.State != "idle" || len(st.Queue) != 0 {
+			stopCmd(d.cmd) // its root, and log, stay for a look
 			must(fmt.Errorf("the burst did not end idle: state %q, %d queued (log: %s)", st.State, len(st.Queue), filepath.Join(d.root, "log")))
 		}
 		pid := d.cmd.Process.Pid
