@@ -285,11 +285,7 @@ func TestRequeueStaleRefuses(t *testing.T) {
 // same file (size, mtime, inode) recorded and says so without reading
 // it again; a file changed once more is hashed again.
 func TestRequeueStaleChangedModelHashedOnce(t *testing.T) {
-	up := Current{Builder: nano}
-	up.Builder.TensorRT = "8.5.2"
-	w := newWorld(t)
-	w.built(t, "m", "j", []byte("m"), nano, true)
-	kept := filepath.Join(w.State, "jobs", "j", "model", "m.onnx")
+	up, w, kept := upgradedWorld(t)
 	os.WriteFile(kept, []byte("tampered"), 0o644)
 	var hashed int
 	orig := hashFile
@@ -319,11 +315,7 @@ func TestRequeueStaleChangedModelHashedOnce(t *testing.T) {
 // inode (what `cp -p backup kept` does) is hashed again, seen whole, and
 // rebuilt: only its ctime tells, and the marker holds it.
 func TestRequeueStaleRestoredModelRebuilt(t *testing.T) {
-	up := Current{Builder: nano}
-	up.Builder.TensorRT = "8.5.2"
-	w := newWorld(t)
-	w.built(t, "m", "j", []byte("m"), nano, true)
-	kept := filepath.Join(w.State, "jobs", "j", "model", "m.onnx")
+	up, w, kept := upgradedWorld(t)
 	fi, err := os.Stat(kept)
 	if err != nil {
 		t.Fatal(err)
@@ -358,4 +350,15 @@ func TestRequeueStaleRestoredModelRebuilt(t *testing.T) {
 	if err != nil || len(acts) != 1 || !acts[0].Requeued {
 		t.Fatalf("restored: %+v, %v", acts, err)
 	}
+}
+
+// upgradedWorld is a world with one engine built from the model "m" (job
+// j, kept at kept) on the Nano, and the builder upgraded since.
+func upgradedWorld(t *testing.T) (up Current, w *world, kept string) {
+	t.Helper()
+	up = Current{Builder: nano}
+	up.Builder.TensorRT = "8.5.2"
+	w = newWorld(t)
+	w.built(t, "m", "j", []byte("m"), nano, true)
+	return up, w, filepath.Join(w.State, "jobs", "j", "model", "m.onnx")
 }
